@@ -1,0 +1,134 @@
+//! Secrets: service tokens (random, prefixed, stored only as SHA-256),
+//! constant-time comparison, Argon2id password hashes, session ids.
+
+use crate::{Error, Result};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Prefix of every token secret, so a leaked token is easy to grep for.
+pub const TOKEN_PREFIX: &str = "cirrus_";
+
+/// A freshly generated service token: `id` is public, `secret` is shown once.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewToken {
+    /// Public id, e.g. for listing and revoking.
+    pub id: String,
+    /// `cirrus_` + 64 hex characters (256 random bits).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}"); // writing to a String cannot fail
+        s
+    })
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    hex(&buf)
+}
+
+/// Generates a token with 256 bits of entropy and a 64-bit id.
+///
+/// ```
+/// let t = cirrus_core::auth::generate_token();
+/// assert!(t.secret.starts_with("cirrus_"));
+/// assert_eq!(cirrus_core::auth::hash_secret(&t.secret).len(), 64);
+/// ```
+pub fn generate_token() -> NewToken {
+    NewToken {
+        id: random_hex(8),
+        secret: format!("{TOKEN_PREFIX}{}", random_hex(32)),
+    }
+}
+
+/// A random session id (256 bits, hex).
+pub fn generate_session_id() -> String {
+    random_hex(32)
+}
+
+/// Lowercase hex SHA-256 of a secret: what the store keeps.
+pub fn hash_secret(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two secrets in time independent of where they differ (both are
+/// hashed first, so their lengths do not leak either).
+pub fn secrets_equal(presented: &str, expected: &str) -> bool {
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
+}
+
+/// Hashes a password with Argon2id (default parameters, random salt) into a
+/// PHC string.
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::PasswordHash(e.to_string()))
+}
+
+/// True when `password` matches the PHC string; false for a malformed hash.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_prefixed_and_unique() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a.secret, b.secret);
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.secret.len(), TOKEN_PREFIX.len() + 64);
+        assert!(!format!("{a:?}").contains(&a.secret));
+    }
+
+    #[test]
+    fn sha256_is_hex_of_the_secret() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(secrets_equal("cirrus_x", "cirrus_x"));
+        assert!(!secrets_equal("cirrus_x", "cirrus_y"));
+        assert!(!secrets_equal("", "cirrus_y"));
+    }
+
+    #[test]
+    fn argon2id_round_trip() {
+        let h = hash_password("correct horse").expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+}

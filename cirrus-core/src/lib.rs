@@ -1,0 +1,72 @@
+//! # cirrus-core
+//!
+//! The foundation every Cirrus crate stands on:
+//!
+//! - **Models** ([`model`]): [`DomainConf`], [`Node`], certificates, ACME
+//!   state, tokens, users, purge requests. Plain serde types whose JSON is
+//!   the API's; `validated()` normalizes names and reports every problem
+//!   with its field path.
+//! - **Rendezvous hashing** ([`rendezvous_topk`], [`RendezvousTable`]):
+//!   which edge nodes serve a domain, weighted, over a frozen 64-bit hash.
+//! - **The store** ([`Store`], feature `store`): configuration, secrets,
+//!   locks, a durable job queue and an audit stream, with two backends that
+//!   pass one conformance suite: [`RedisStore`] (feature `redis`) and
+//!   [`EmbeddedStore`] (feature `embedded`, on redb). Every configuration
+//!   change bumps a store-wide revision atomically with the change; a
+//!   [`Subscription`] replays what it missed after a disconnect.
+//! - **Auth primitives** ([`auth`], feature `store`): prefixed 256-bit
+//!   tokens kept as SHA-256, constant-time comparison, Argon2id passwords.
+//!
+//! With `default-features = false` only the models and the hashing are
+//! built (what `cirrus-client` uses): no Redis, no Tokio.
+//!
+//! ## Example
+//!
+//! ```
+//! # #[cfg(feature = "embedded")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use cirrus_core::{DomainConf, EmbeddedStore, Event, Store, SubscribeOptions, rendezvous_topk};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = EmbeddedStore::open(dir.path())?;
+//! let mut events = store.subscribe(SubscribeOptions::default()).await?;
+//!
+//! let conf = DomainConf::new("Example.com", "https://192.0.2.10".parse()?);
+//! let write = store.put_domain(&conf).await?;
+//! assert!(write.created);
+//! assert_eq!(store.get_domain("example.com").await?.map(|c| c.domain), Some("example.com".into()));
+//!
+//! // The change is announced with its revision.
+//! let Some(Event::Changed { revision, .. }) = events.next().await else { panic!() };
+//! assert_eq!(revision, write.revision);
+//!
+//! // Which two of three edges serve the domain: stable everywhere.
+//! let edges = rendezvous_topk("example.com", &["edge-a", "edge-b", "edge-c"], 2);
+//! assert_eq!(edges.len(), 2);
+//! # Ok(()) }
+//! # #[cfg(not(feature = "embedded"))]
+//! # fn main() {}
+//! ```
+
+mod error;
+pub mod model;
+mod rendezvous;
+
+#[cfg(feature = "store")]
+pub mod auth;
+#[cfg(feature = "store")]
+mod store;
+
+pub use error::{Error, Result};
+pub use model::{DomainConf, Node, PurgeRequest};
+pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
+
+#[cfg(feature = "store")]
+pub use store::{
+    Change, ChangeRecord, ChangesSince, Event, Lock, Store, SubscribeOptions, Subscription, Write, channels,
+};
+#[cfg(feature = "embedded")]
+pub use store::{EmbeddedStore, EmbeddedStoreBuilder};
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreBuilder};

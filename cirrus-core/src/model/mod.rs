@@ -1,0 +1,21 @@
+//! The data model shared by the store, the API, the client and the edge.
+//! Plain serde types; validation normalizes names and reports every problem.
+
+mod access;
+mod domain;
+mod node;
+mod ops;
+mod purge;
+mod tls;
+mod validate;
+
+pub use access::{Scope, ServiceToken, Session, User};
+pub use domain::{
+    CacheKeyOptions, CachePolicy, CacheRule, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin, PathMatch, QueryKey,
+    Scheme, TlsMode, TlsPolicy,
+};
+pub use node::{Node, NodeHealth};
+pub use ops::{AuditRecord, Job, NewJob};
+pub use purge::PurgeRequest;
+pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle};
+pub use validate::{FieldError, ValidationErrors, normalize_domain, normalize_host};

@@ -1,0 +1,171 @@
+//! Field-level validation: every problem is reported with the path of the
+//! field and a reason, so an API can answer with all of them at once.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One problem in one field, e.g. `origins[1].port: must be 1-65535`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FieldError {
+    /// Path of the field, e.g. `origins[1].port`.
+    pub field: String,
+    /// Why the value is refused.
+    pub reason: String,
+}
+
+/// Every problem found in a value; never empty when returned as an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct ValidationErrors {
+    /// The problems, in field order.
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl ValidationErrors {
+    /// Records a problem at `field`.
+    pub fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// True when no problem was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// `Ok(value)` when no problem was recorded, else `Err(self)`.
+    pub fn into_result<T>(self, value: T) -> Result<T, ValidationErrors> {
+        if self.is_empty() { Ok(value) } else { Err(self) }
+    }
+}
+
+/// Lowercases, maps (IDNA/UTS-46) and checks a DNS host name such as a
+/// customer domain. Returns the ASCII (punycode) form.
+///
+/// Refused: IP addresses, wildcards, single labels, labels longer than 63
+/// bytes, names longer than 253 bytes, characters outside `a-z0-9-`.
+pub fn normalize_domain(input: &str) -> Result<String, String> {
+    let name = normalize_host(input)?;
+    if !name.contains('.') {
+        return Err("must have at least two labels (e.g. example.com)".into());
+    }
+    let tld = name.rsplit('.').next().unwrap_or_default();
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must be a domain name, not an IP address".into());
+    }
+    Ok(name)
+}
+
+/// Like [`normalize_domain`] but also accepts single-label names such as
+/// `localhost` (origin hosts, SNI overrides).
+pub fn normalize_host(input: &str) -> Result<String, String> {
+    let trimmed = input.trim();
+    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    if trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if trimmed.len() > 253 * 4 {
+        return Err("must be at most 253 bytes".into());
+    }
+    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| "is not a valid domain name".to_string())?;
+    if ascii.is_empty() || ascii.len() > 253 {
+        return Err("must be 1-253 bytes long".into());
+    }
+    for label in ascii.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each label must be 1-63 bytes long".into());
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!("label {label:?} may contain only a-z, 0-9 and '-'"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label {label:?} must not start or end with '-'"));
+        }
+    }
+    Ok(ascii)
+}
+
+/// True for a valid HTTP header field name (RFC 9110 token).
+pub(crate) fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// True for a header value without control characters (no CR, LF or NUL).
+pub(crate) fn is_header_value(value: &str) -> bool {
+    value.len() <= 4096 && value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// True for an identifier such as a node or token id: `[a-z0-9][a-z0-9._-]{0,63}`.
+pub(crate) fn is_identifier(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_lowercased_and_idna_mapped() {
+        assert_eq!(normalize_domain("WWW.Example.COM.").as_deref(), Ok("www.example.com"));
+        assert_eq!(
+            normalize_domain("bücher.example").as_deref(),
+            Ok("xn--bcher-kva.example")
+        );
+    }
+
+    #[test]
+    fn bad_domains_are_refused_with_a_reason() {
+        for bad in [
+            "",
+            "localhost",
+            "1.2.3.4",
+            "a..b",
+            "-a.com",
+            "a_b.com",
+            "*.x.com",
+            "a b.com",
+        ] {
+            assert!(normalize_domain(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("{}.com", "a".repeat(64));
+        assert!(normalize_domain(&long).is_err());
+    }
+
+    #[test]
+    fn errors_display_field_and_reason() {
+        let mut e = ValidationErrors::default();
+        e.push("origins[1].port", "must be 1-65535");
+        e.push("domain", "must not be empty");
+        assert_eq!(
+            e.to_string(),
+            "origins[1].port: must be 1-65535; domain: must not be empty"
+        );
+    }
+}

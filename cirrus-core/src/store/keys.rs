@@ -1,0 +1,64 @@
+//! The Redis key layout (DESIGN.md, "State: the store"). Operators read these
+//! keys with `redis-cli`; a golden test freezes them.
+
+/// A named lock or marker with a TTL and an owner.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lock {
+    /// Certificate issuance for a domain: `cdn:acme:lock:{domain}`.
+    AcmeIssue(String),
+    /// A queued issuance task for a domain (owner: job id): `cdn:acme:task:{domain}`.
+    AcmeTask(String),
+    /// Health checking of a node, shared by regional checkers: `cdn:lock:health:{id}`.
+    NodeHealth(String),
+}
+
+impl Lock {
+    /// The key holding the lock.
+    pub fn key(&self) -> String {
+        match self {
+            Lock::AcmeIssue(d) => format!("cdn:acme:lock:{d}"),
+            Lock::AcmeTask(d) => format!("cdn:acme:task:{d}"),
+            Lock::NodeHealth(id) => format!("cdn:lock:health:{id}"),
+        }
+    }
+}
+
+pub(crate) const DOMAINS: &str = "cdn:domains";
+pub(crate) const NODES: &str = "cdn:nodes";
+pub(crate) const TOKENS: &str = "cdn:tokens";
+pub(crate) const USERS: &str = "cdn:users";
+pub(crate) const REVISION: &str = "cdn:rev";
+pub(crate) const CHANGES: &str = "cdn:changes";
+pub(crate) const JOBS: &str = "cdn:jobs";
+pub(crate) const JOB_GROUP: &str = "cirrus-workers";
+pub(crate) const AUDIT: &str = "cdn:audit";
+pub(crate) const ACME_ACCOUNT: &str = "cdn:acmeacct:global";
+
+pub(crate) fn domain(name: &str) -> String {
+    format!("cdn:dom:{name}")
+}
+pub(crate) fn node(id: &str) -> String {
+    format!("cdn:node:{id}")
+}
+pub(crate) fn cert(domain: &str) -> String {
+    format!("cdn:cert:{domain}")
+}
+pub(crate) fn acme(domain: &str) -> String {
+    format!("cdn:acme:{domain}")
+}
+pub(crate) fn cert_key(domain: &str) -> String {
+    format!("cdn:acmecertkey:{domain}")
+}
+pub(crate) fn token(id: &str) -> String {
+    format!("cdn:token:{id}")
+}
+pub(crate) fn token_hash(hash: &str) -> String {
+    format!("cdn:token_hash:{hash}")
+}
+pub(crate) fn user(name: &str) -> String {
+    format!("cdn:user:{name}")
+}
+pub(crate) fn session(id: &str) -> String {
+    format!("cdn:session:{id}")
+}
