@@ -29,7 +29,6 @@ pub enum Scope {
 /// A service token's metadata (its secret is shown once and never stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct ServiceToken {
     /// Token id (not secret).
     pub id: String,

@@ -252,7 +252,6 @@ impl FromStr for Origin {
 /// How responses of a domain are cached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct CachePolicy {
     /// When false nothing of this domain is cached.
     #[serde(default = "yes")]
@@ -318,7 +317,6 @@ pub enum PathMatch {
 /// A cache rule: a path match and what to do with matching responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct CacheRule {
     /// The paths it applies to.
     #[serde(rename = "match")]
@@ -377,7 +375,6 @@ pub enum QueryKey {
 /// Cache key options.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct CacheKeyOptions {
     /// Query string handling.
     #[serde(default)]
@@ -404,7 +401,6 @@ pub enum TlsMode {
 /// TLS settings of a domain.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct TlsPolicy {
     /// Certificate source.
     #[serde(default)]
@@ -437,7 +433,6 @@ impl TlsPolicy {
 /// HTTP Strict Transport Security settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct Hsts {
     /// `max-age` in seconds.
     pub max_age: u64,
@@ -452,7 +447,6 @@ pub struct Hsts {
 /// Header edits: headers set (replacing), then headers removed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct HeaderEdits {
     /// Headers set, replacing any value present.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

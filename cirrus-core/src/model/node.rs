@@ -45,7 +45,6 @@ fn yes() -> bool {
 /// Health counters of a node.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct NodeHealth {
     /// Failed probes in a row.
     #[serde(default)]

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 /// What to drop from the caches of one domain.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(from = "WirePurge")]
-#[non_exhaustive]
 pub struct PurgeRequest {
     /// Purge id, for tracking acknowledgements.
     #[serde(default, skip_serializing_if = "Option::is_none")]

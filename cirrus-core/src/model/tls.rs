@@ -57,7 +57,6 @@ pub enum AcmeStatus {
 
 /// ACME state of one domain, stored as JSON in `cdn:acme:{domain}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct AcmeState {
     /// Current status.
     #[serde(default)]
@@ -81,7 +80,6 @@ pub struct AcmeState {
 
 /// Credentials of an acme-dns registration.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct AcmeDnsCredentials {
     /// acme-dns user name.
     pub username: String,

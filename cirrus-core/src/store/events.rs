@@ -221,6 +221,12 @@ impl SubscribeOptions {
         self
     }
 
+    /// Sets how many events wait for a slow reader.
+    pub fn buffer(mut self, events: usize) -> Self {
+        self.buffer = events.max(1);
+        self
+    }
+
     /// Sets the reconnect backoff bounds.
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_min = min;

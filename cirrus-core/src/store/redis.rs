@@ -47,7 +47,7 @@ for _, p in ipairs(pubs) do
   if p[2] == '{}' then body = '{"rev":' .. rev .. '}'
   else body = '{"rev":' .. rev .. ',' .. string.sub(p[2], 2) end
   redis.call('PUBLISH', p[1], body)
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'rev', rev, 'channel', p[1], 'payload', body)
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '*', 'rev', rev, 'channel', p[1], 'payload', body)
 end
 return {rev, existed}
 "#;
@@ -637,6 +637,9 @@ impl Store for RedisStore {
 
     async fn nodes(&self) -> Result<Vec<Node>> {
         let ids = self.sorted_members(keys::NODES).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.cmd("HGETALL").arg(keys::node(id));
