@@ -1,1 +1,19 @@
-//! x
+//! # cirrus
+//!
+//! Cirrus is a programmable CDN written in Rust. This umbrella crate
+//! re-exports the Cirrus libraries so an application can depend on one
+//! crate:
+//!
+//! - [`core`]: models, validation, the store (Redis and embedded),
+//!   events and subscriptions, rendezvous hashing, auth primitives.
+//!
+//! The edge, DNS, ACME, API and client crates are re-exported here as they
+//! are built.
+//!
+//! ```
+//! let nodes = ["edge-a", "edge-b", "edge-c"];
+//! let chosen = cirrus::core::rendezvous_topk("example.com", &nodes, 2);
+//! assert_eq!(chosen.len(), 2);
+//! ```
+
+pub use cirrus_core as core;

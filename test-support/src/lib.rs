@@ -42,7 +42,12 @@ impl RedisServer {
         // Another process may grab the free port before redis binds it: retry.
         for _ in 0..5 {
             let dir = tempfile::Builder::new().prefix("cirrus-redis-").tempdir().unwrap();
-            let mut server = Self { child: None, port: free_port(), dir, aof };
+            let mut server = Self {
+                child: None,
+                port: free_port(),
+                dir,
+                aof,
+            };
             match server.spawn() {
                 Ok(()) => return server,
                 Err(e) => last_err = e,
@@ -145,7 +150,9 @@ pub fn free_port() -> u16 {
 }
 
 fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     if s.write_all(b"PING\r\n").is_err() {
         return false;

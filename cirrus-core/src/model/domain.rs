@@ -82,14 +82,16 @@ impl DomainConf {
         }
         self.cache.validate(&mut errs);
         if let Some(size) = self.slice_size
-            && !(64 * 1024..=1024 * 1024 * 1024).contains(&size) {
-                errs.push("slice_size", "must be between 65536 and 1073741824 bytes");
-            }
+            && !(64 * 1024..=1024 * 1024 * 1024).contains(&size)
+        {
+            errs.push("slice_size", "must be between 65536 and 1073741824 bytes");
+        }
         self.tls.validate(&mut errs);
         if let Some(r) = self.replicas
-            && !(1..=16).contains(&r) {
-                errs.push("replicas", "must be 1-16");
-            }
+            && !(1..=16).contains(&r)
+        {
+            errs.push("replicas", "must be 1-16");
+        }
         self.request_headers.validate("request_headers", &mut errs);
         self.response_headers.validate("response_headers", &mut errs);
         errs.into_result(self)
@@ -424,9 +426,10 @@ impl TlsPolicy {
             }
         }
         if let Some(h) = &self.hsts
-            && h.max_age > 2 * MAX_TTL_SECS {
-                errs.push("tls.hsts.max_age", "must be at most 63072000 seconds");
-            }
+            && h.max_age > 2 * MAX_TTL_SECS
+        {
+            errs.push("tls.hsts.max_age", "must be at most 63072000 seconds");
+        }
     }
 }
 

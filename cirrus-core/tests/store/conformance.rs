@@ -36,7 +36,10 @@ pub async fn domains_crud(store: &dyn Store) {
     assert!(!w3.created, "second PUT replaces");
     assert!(w1.revision < w2.revision && w2.revision < w3.revision);
     assert_eq!(store.domain_names().await.unwrap(), ["a.example.com", "b.example.com"]);
-    assert_eq!(store.get_domain("b.example.com").await.unwrap(), Some(changed.validated().unwrap()));
+    assert_eq!(
+        store.get_domain("b.example.com").await.unwrap(),
+        Some(changed.validated().unwrap())
+    );
     assert!(store.get_domain("missing.example.com").await.unwrap().is_none());
 
     let deleted = store.delete_domain("a.example.com").await.unwrap();
@@ -56,11 +59,23 @@ pub async fn invalid_input_changes_nothing(store: &dyn Store) {
         other => panic!("expected Invalid, got {other:?}"),
     }
     // One bad domain in a bulk import refuses the whole import.
-    let batch = [domain("c1.example.com"), domain("not a domain"), domain("c2.example.com")];
+    let batch = [
+        domain("c1.example.com"),
+        domain("not a domain"),
+        domain("c2.example.com"),
+    ];
     assert!(matches!(store.put_domains(&batch).await, Err(Error::Invalid(_))));
-    assert!(matches!(store.put_node(&Node::new("no-address")).await, Err(Error::Invalid(_))));
     assert!(matches!(
-        store.publish_purge(&PurgeRequest { domain: "x.com".into(), ..Default::default() }).await,
+        store.put_node(&Node::new("no-address")).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        store
+            .publish_purge(&PurgeRequest {
+                domain: "x.com".into(),
+                ..Default::default()
+            })
+            .await,
         Err(Error::Invalid(_))
     ));
     assert_eq!(store.revision().await.unwrap(), rev);
@@ -77,7 +92,15 @@ pub async fn bulk_import(store: &dyn Store) {
     let names = store.domain_names().await.unwrap();
     assert_eq!(names.len(), 2500);
     assert_eq!(names[1234], "site-01234.example.com");
-    assert_eq!(store.get_domain("site-02499.example.com").await.unwrap().unwrap().domain, "site-02499.example.com");
+    assert_eq!(
+        store
+            .get_domain("site-02499.example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .domain,
+        "site-02499.example.com"
+    );
 }
 
 pub async fn nodes_and_health(store: &dyn Store) {
@@ -86,15 +109,26 @@ pub async fn nodes_and_health(store: &dyn Store) {
     let ids: Vec<String> = store.nodes().await.unwrap().into_iter().map(|n| n.id).collect();
     assert_eq!(ids, ["edge-a", "edge-b"]);
     let a = store.get_node("edge-a").await.unwrap().unwrap();
-    assert_eq!((a.weight, a.ipv4, a.enabled, a.active), (3, Some(Ipv4Addr::new(192, 0, 2, 1)), true, true));
+    assert_eq!(
+        (a.weight, a.ipv4, a.enabled, a.active),
+        (3, Some(Ipv4Addr::new(192, 0, 2, 1)), true, true)
+    );
 
     // A failing probe that does not flip yet: counters only, no revision.
     let rev = store.revision().await.unwrap();
-    let h1 = NodeHealth { consecutive_failures: 1, last_check: Some(100), last_error: Some("timeout".into()), ..Default::default() };
+    let h1 = NodeHealth {
+        consecutive_failures: 1,
+        last_check: Some(100),
+        last_error: Some("timeout".into()),
+        ..Default::default()
+    };
     assert_eq!(store.record_node_health("edge-a", &h1, true, None).await.unwrap(), None);
     assert_eq!(store.revision().await.unwrap(), rev);
     // The flip: a new revision.
-    let h3 = NodeHealth { consecutive_failures: 3, ..h1.clone() };
+    let h3 = NodeHealth {
+        consecutive_failures: 3,
+        ..h1.clone()
+    };
     let flipped = store.record_node_health("edge-a", &h3, false, None).await.unwrap();
     assert!(flipped.is_some_and(|r| r > rev));
     let a = store.get_node("edge-a").await.unwrap().unwrap();
@@ -105,10 +139,23 @@ pub async fn nodes_and_health(store: &dyn Store) {
     edit.active = true;
     assert!(!store.put_node(&edit).await.unwrap().created);
     let a = store.get_node("edge-a").await.unwrap().unwrap();
-    assert_eq!((a.ipv4, a.active, a.health.consecutive_failures), (Some(Ipv4Addr::new(192, 0, 2, 9)), false, 3));
+    assert_eq!(
+        (a.ipv4, a.active, a.health.consecutive_failures),
+        (Some(Ipv4Addr::new(192, 0, 2, 9)), false, 3)
+    );
     // Recovery with last_seen.
-    let ok = NodeHealth { consecutive_successes: 2, last_check: Some(200), ..Default::default() };
-    assert!(store.record_node_health("edge-a", &ok, true, Some(200)).await.unwrap().is_some());
+    let ok = NodeHealth {
+        consecutive_successes: 2,
+        last_check: Some(200),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .record_node_health("edge-a", &ok, true, Some(200))
+            .await
+            .unwrap()
+            .is_some()
+    );
     let a = store.get_node("edge-a").await.unwrap().unwrap();
     assert!(a.active && a.last_seen == Some(200) && a.health.last_error.is_none());
 
@@ -121,7 +168,11 @@ pub async fn nodes_and_health(store: &dyn Store) {
 pub async fn certs_and_acme(store: &dyn Store) {
     let d = "tls.example.com";
     assert!(store.get_cert(d).await.unwrap().is_none());
-    let cert = CertBundle::new("-----BEGIN CERTIFICATE-----\nA\n", "-----BEGIN PRIVATE KEY-----\nB\n", Some(1_900_000_000));
+    let cert = CertBundle::new(
+        "-----BEGIN CERTIFICATE-----\nA\n",
+        "-----BEGIN PRIVATE KEY-----\nB\n",
+        Some(1_900_000_000),
+    );
     let rev = store.put_cert(d, &cert).await.unwrap();
     assert!(rev > 0);
     assert_eq!(store.get_cert(d).await.unwrap(), Some(cert));
@@ -131,28 +182,54 @@ pub async fn certs_and_acme(store: &dyn Store) {
     assert!(store.delete_cert(d).await.unwrap().is_some());
     assert_eq!(store.delete_cert(d).await.unwrap(), None);
 
-    let state = AcmeState { status: AcmeStatus::Failed, last_error: Some("dns".into()), updated_at: 5, ..Default::default() };
+    let state = AcmeState {
+        status: AcmeStatus::Failed,
+        last_error: Some("dns".into()),
+        updated_at: 5,
+        ..Default::default()
+    };
     store.put_acme_state(d, &state).await.unwrap();
     assert_eq!(store.get_acme_state(d).await.unwrap(), Some(state));
     assert!(store.get_acme_account().await.unwrap().is_none());
     store.put_acme_account(r#"{"id":"acct"}"#).await.unwrap();
-    assert_eq!(store.get_acme_account().await.unwrap().as_deref(), Some(r#"{"id":"acct"}"#));
+    assert_eq!(
+        store.get_acme_account().await.unwrap().as_deref(),
+        Some(r#"{"id":"acct"}"#)
+    );
     store.put_cert_key(d, "KEY").await.unwrap();
     assert_eq!(store.get_cert_key(d).await.unwrap().as_deref(), Some("KEY"));
 }
 
 pub async fn locks(store: &dyn Store) {
     let lock = Lock::AcmeIssue("a.example.com".into());
-    assert!(store.try_lock(&lock, "worker-1", Duration::from_secs(30)).await.unwrap());
-    assert!(!store.try_lock(&lock, "worker-2", Duration::from_secs(30)).await.unwrap());
+    assert!(
+        store
+            .try_lock(&lock, "worker-1", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lock(&lock, "worker-2", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.lock_owner(&lock).await.unwrap().as_deref(), Some("worker-1"));
-    assert!(!store.unlock(&lock, "worker-2").await.unwrap(), "only the owner releases");
+    assert!(
+        !store.unlock(&lock, "worker-2").await.unwrap(),
+        "only the owner releases"
+    );
     assert!(store.unlock(&lock, "worker-1").await.unwrap());
     assert!(store.lock_owner(&lock).await.unwrap().is_none());
 
     // An abandoned lock expires.
     let task = Lock::AcmeTask("a.example.com".into());
-    assert!(store.try_lock(&task, "job-1", Duration::from_millis(150)).await.unwrap());
+    assert!(
+        store
+            .try_lock(&task, "job-1", Duration::from_millis(150))
+            .await
+            .unwrap()
+    );
     eventually("the lock to expire", Duration::from_secs(5), || async {
         store.try_lock(&task, "job-2", Duration::from_secs(30)).await.unwrap()
     })
@@ -172,24 +249,48 @@ pub async fn tokens(store: &dyn Store) {
     let hash = hash_secret("cirrus_secret1");
     store.put_token(&token, &hash).await.unwrap();
     let stored = store.get_token("t1").await.unwrap().unwrap();
-    assert_eq!(stored.scopes, [Scope::Read, Scope::Purge], "scopes are normalized (sorted)");
+    assert_eq!(
+        stored.scopes,
+        [Scope::Read, Scope::Purge],
+        "scopes are normalized (sorted)"
+    );
     assert_eq!(store.token_by_secret_hash(&hash).await.unwrap(), Some(stored.clone()));
-    assert!(store.token_by_secret_hash(&hash_secret("wrong")).await.unwrap().is_none());
-    let open = ServiceToken { id: "t0".into(), domains: None, expires_at: None, ..token.clone() };
+    assert!(
+        store
+            .token_by_secret_hash(&hash_secret("wrong"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let open = ServiceToken {
+        id: "t0".into(),
+        domains: None,
+        expires_at: None,
+        ..token.clone()
+    };
     store.put_token(&open, &hash_secret("cirrus_secret0")).await.unwrap();
     let ids: Vec<String> = store.tokens().await.unwrap().into_iter().map(|t| t.id).collect();
     assert_eq!(ids, ["t0", "t1"]);
     assert!(store.delete_token("t1").await.unwrap());
     assert!(!store.delete_token("t1").await.unwrap());
-    assert!(store.token_by_secret_hash(&hash).await.unwrap().is_none(), "revoked token no longer authenticates");
-    let bad = ServiceToken { scopes: vec![], ..token };
+    assert!(
+        store.token_by_secret_hash(&hash).await.unwrap().is_none(),
+        "revoked token no longer authenticates"
+    );
+    let bad = ServiceToken {
+        scopes: vec![],
+        ..token
+    };
     assert!(matches!(store.put_token(&bad, &hash).await, Err(Error::Invalid(_))));
 }
 
 pub async fn users_and_sessions(store: &dyn Store) {
     let user = User::new("admin", hash_password("s3cret").unwrap(), 1);
     store.put_user(&user).await.unwrap();
-    store.put_user(&User::new("ops", hash_password("x").unwrap(), 2)).await.unwrap();
+    store
+        .put_user(&User::new("ops", hash_password("x").unwrap(), 2))
+        .await
+        .unwrap();
     let got = store.get_user("admin").await.unwrap().unwrap();
     assert!(verify_password("s3cret", &got.password_hash));
     assert_eq!(store.user_names().await.unwrap(), ["admin", "ops"]);
@@ -214,15 +315,27 @@ pub async fn users_and_sessions(store: &dyn Store) {
 pub async fn job_queue(store: &dyn Store) {
     let vis = Duration::from_millis(300);
     assert!(store.claim("w1", vis).await.unwrap().is_none());
-    let j1 = store.enqueue(&NewJob::new("issue_cert").for_domain("a.example.com")).await.unwrap();
-    let j2 = store.enqueue(&NewJob::new("issue_cert").for_domain("b.example.com")).await.unwrap();
+    let j1 = store
+        .enqueue(&NewJob::new("issue_cert").for_domain("a.example.com"))
+        .await
+        .unwrap();
+    let j2 = store
+        .enqueue(&NewJob::new("issue_cert").for_domain("b.example.com"))
+        .await
+        .unwrap();
     assert_eq!(store.queue_depth().await.unwrap(), 2);
 
     let c1 = store.claim("w1", vis).await.unwrap().unwrap();
-    assert_eq!((c1.id.as_str(), c1.attempts, c1.job.domain.as_deref()), (j1.as_str(), 1, Some("a.example.com")));
+    assert_eq!(
+        (c1.id.as_str(), c1.attempts, c1.job.domain.as_deref()),
+        (j1.as_str(), 1, Some("a.example.com"))
+    );
     let c2 = store.claim("w2", vis).await.unwrap().unwrap();
     assert_eq!(c2.id, j2);
-    assert!(store.claim("w3", vis).await.unwrap().is_none(), "claimed jobs are invisible");
+    assert!(
+        store.claim("w3", vis).await.unwrap().is_none(),
+        "claimed jobs are invisible"
+    );
     assert!(store.ack(&c1.id).await.unwrap());
     assert!(!store.ack(&c1.id).await.unwrap());
 
@@ -232,7 +345,10 @@ pub async fn job_queue(store: &dyn Store) {
         if let Some(job) = store.claim("w3", vis).await.unwrap() {
             break job;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the unacked job never came back");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the unacked job never came back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!((again.id.as_str(), again.attempts), (j2.as_str(), 2));
@@ -243,7 +359,8 @@ pub async fn job_queue(store: &dyn Store) {
 
 pub async fn audit_stream(store: &dyn Store) {
     for (i, action) in ["domain.put", "purge", "token.create"].iter().enumerate() {
-        let r = AuditRecord::new(1000 + i as u64, "token:t1", *action, "a.example.com").with_request_id(format!("req-{i}"));
+        let r =
+            AuditRecord::new(1000 + i as u64, "token:t1", *action, "a.example.com").with_request_id(format!("req-{i}"));
         store.append_audit(&r).await.unwrap();
     }
     let recent = store.recent_audit(2).await.unwrap();
@@ -258,23 +375,54 @@ pub async fn events_carry_revisions(store: &dyn Store) {
     let w = store.put_domain(&domain("ev.example.com")).await.unwrap();
     assert_eq!(
         next_event(&mut sub).await,
-        Event::Changed { revision: w.revision, change: Change::Domain("ev.example.com".into()) }
+        Event::Changed {
+            revision: w.revision,
+            change: Change::Domain("ev.example.com".into())
+        }
     );
-    assert_eq!(next_event(&mut sub).await, Event::CnameDirty { revision: Some(w.revision) });
+    assert_eq!(
+        next_event(&mut sub).await,
+        Event::CnameDirty {
+            revision: Some(w.revision)
+        }
+    );
 
     let purge = PurgeRequest::prefixes("ev.example.com", ["/img/"]);
     let rev = store.publish_purge(&purge).await.unwrap();
     assert_eq!(rev, w.revision + 1);
-    assert_eq!(next_event(&mut sub).await, Event::Purge { revision: Some(rev), request: purge });
-
-    let w = store.put_node(&node("edge-1", 1)).await.unwrap();
-    assert_eq!(next_event(&mut sub).await, Event::Changed { revision: w.revision, change: Change::Node("edge-1".into()) });
-    assert_eq!(next_event(&mut sub).await, Event::CnameDirty { revision: Some(w.revision) });
-
-    let rev = store.put_cert("ev.example.com", &CertBundle::new("C", "K", None)).await.unwrap();
     assert_eq!(
         next_event(&mut sub).await,
-        Event::Changed { revision: rev, change: Change::Certificate("ev.example.com".into()) }
+        Event::Purge {
+            revision: Some(rev),
+            request: purge
+        }
+    );
+
+    let w = store.put_node(&node("edge-1", 1)).await.unwrap();
+    assert_eq!(
+        next_event(&mut sub).await,
+        Event::Changed {
+            revision: w.revision,
+            change: Change::Node("edge-1".into())
+        }
+    );
+    assert_eq!(
+        next_event(&mut sub).await,
+        Event::CnameDirty {
+            revision: Some(w.revision)
+        }
+    );
+
+    let rev = store
+        .put_cert("ev.example.com", &CertBundle::new("C", "K", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_event(&mut sub).await,
+        Event::Changed {
+            revision: rev,
+            change: Change::Certificate("ev.example.com".into())
+        }
     );
     let rev = store.mark_cname_dirty("manual").await.unwrap();
     assert_eq!(next_event(&mut sub).await, Event::CnameDirty { revision: Some(rev) });
@@ -284,7 +432,10 @@ pub async fn subscription_replays_from_revision(store: &dyn Store) {
     let start = store.revision().await.unwrap();
     let w1 = store.put_domain(&domain("r1.example.com")).await.unwrap();
     let r2 = store.delete_domain("r1.example.com").await.unwrap().unwrap();
-    let mut sub = store.subscribe(SubscribeOptions::default().from_revision(start)).await.unwrap();
+    let mut sub = store
+        .subscribe(SubscribeOptions::default().from_revision(start))
+        .await
+        .unwrap();
     let replayed = [
         next_event(&mut sub).await,
         next_event(&mut sub).await,
@@ -294,9 +445,17 @@ pub async fn subscription_replays_from_revision(store: &dyn Store) {
     assert_eq!(
         replayed,
         [
-            Event::Changed { revision: w1.revision, change: Change::Domain("r1.example.com".into()) },
-            Event::CnameDirty { revision: Some(w1.revision) },
-            Event::Changed { revision: r2, change: Change::Domain("r1.example.com".into()) },
+            Event::Changed {
+                revision: w1.revision,
+                change: Change::Domain("r1.example.com".into())
+            },
+            Event::CnameDirty {
+                revision: Some(w1.revision)
+            },
+            Event::Changed {
+                revision: r2,
+                change: Change::Domain("r1.example.com".into())
+            },
             Event::CnameDirty { revision: Some(r2) },
         ]
     );
@@ -315,6 +474,9 @@ pub async fn trimmed_changelog_means_resync(store: &dyn Store) {
     let recent = store.changes_since(8).await.unwrap();
     assert!(recent.complete);
     assert_eq!(recent.records.iter().map(|r| r.revision).collect::<Vec<_>>(), [9, 10]);
-    let mut sub = store.subscribe(SubscribeOptions::default().from_revision(0)).await.unwrap();
+    let mut sub = store
+        .subscribe(SubscribeOptions::default().from_revision(0))
+        .await
+        .unwrap();
     assert_eq!(next_event(&mut sub).await, Event::Resync { revision: 10 });
 }

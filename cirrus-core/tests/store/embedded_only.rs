@@ -16,7 +16,13 @@ fn acknowledged_writes_survive_kill_9() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "embedded_only::acknowledged_writes_survive_kill_9", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "embedded_only::acknowledged_writes_survive_kill_9",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -36,7 +42,10 @@ fn acknowledged_writes_survive_kill_9() {
     child.wait().unwrap();
     assert_eq!(acked.len(), 40, "the child should have acknowledged 40 writes");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let names = store.domain_names().await.unwrap();
@@ -48,7 +57,10 @@ fn acknowledged_writes_survive_kill_9() {
 }
 
 fn child_writer(dir: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = EmbeddedStore::open(dir).unwrap();
         for i in 0.. {
@@ -69,12 +81,21 @@ async fn lagging_subscriber_replays_from_the_log() {
     let mut sub = store.subscribe(options).await.unwrap();
     let mut revisions = Vec::new();
     for i in 0..30 {
-        revisions.push(store.put_domain(&domain(&format!("lag-{i}.example.com"))).await.unwrap().revision);
+        revisions.push(
+            store
+                .put_domain(&domain(&format!("lag-{i}.example.com")))
+                .await
+                .unwrap()
+                .revision,
+        );
     }
     let mut seen = Vec::new();
     while seen.len() < 30 {
         match next_event(&mut sub).await {
-            Event::Changed { revision, change: Change::Domain(_) } => seen.push(revision),
+            Event::Changed {
+                revision,
+                change: Change::Domain(_),
+            } => seen.push(revision),
             Event::CnameDirty { .. } => {}
             other => panic!("unexpected {other:?}"),
         }

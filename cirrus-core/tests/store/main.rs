@@ -20,14 +20,26 @@ pub struct Fixture {
 
 pub fn redis_fixture(changelog_len: usize) -> Fixture {
     let server = RedisServer::start();
-    let store = RedisStore::builder(server.url()).changelog_len(changelog_len).build().unwrap();
-    Fixture { store: Arc::new(store), _guard: Box::new(server) }
+    let store = RedisStore::builder(server.url())
+        .changelog_len(changelog_len)
+        .build()
+        .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(server),
+    }
 }
 
 pub fn embedded_fixture(changelog_len: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::builder(dir.path()).changelog_len(changelog_len).open().unwrap();
-    Fixture { store: Arc::new(store), _guard: Box::new(dir) }
+    let store = EmbeddedStore::builder(dir.path())
+        .changelog_len(changelog_len)
+        .open()
+        .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(dir),
+    }
 }
 
 /// Runs every conformance test against one backend.

@@ -11,7 +11,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 async fn key_type(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> String {
@@ -27,12 +31,21 @@ async fn key_layout_is_the_documented_one() {
     let d = "layout.example.com";
     store.put_domain(&domain(d)).await.unwrap();
     store.put_node(&node("edge-1", 7)).await.unwrap();
-    store.put_cert(d, &CertBundle::new("CHAIN", "KEY", Some(42))).await.unwrap();
+    store
+        .put_cert(d, &CertBundle::new("CHAIN", "KEY", Some(42)))
+        .await
+        .unwrap();
     store.put_acme_state(d, &AcmeState::default()).await.unwrap();
     store.put_acme_account("ACCT").await.unwrap();
     store.put_cert_key(d, "CERTKEY").await.unwrap();
-    store.try_lock(&Lock::AcmeIssue(d.into()), "w", Duration::from_secs(60)).await.unwrap();
-    store.try_lock(&Lock::AcmeTask(d.into()), "job", Duration::from_secs(60)).await.unwrap();
+    store
+        .try_lock(&Lock::AcmeIssue(d.into()), "w", Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .try_lock(&Lock::AcmeTask(d.into()), "job", Duration::from_secs(60))
+        .await
+        .unwrap();
     let token = ServiceToken {
         id: "tok1".into(),
         name: "n".into(),
@@ -43,9 +56,15 @@ async fn key_layout_is_the_documented_one() {
     };
     store.put_token(&token, &hash_secret("s")).await.unwrap();
     store.put_user(&User::new("admin", "$argon2id$x", 1)).await.unwrap();
-    store.put_session(&Session::new("sid", "admin", "c", 1), Duration::from_secs(60)).await.unwrap();
+    store
+        .put_session(&Session::new("sid", "admin", "c", 1), Duration::from_secs(60))
+        .await
+        .unwrap();
     store.enqueue(&NewJob::new("issue_cert")).await.unwrap();
-    store.append_audit(&cirrus_core::model::AuditRecord::new(1, "master", "x", "y")).await.unwrap();
+    store
+        .append_audit(&cirrus_core::model::AuditRecord::new(1, "master", "x", "y"))
+        .await
+        .unwrap();
 
     let mut c = raw(&server).await;
     let expected = [
@@ -82,7 +101,14 @@ async fn key_layout_is_the_documented_one() {
     assert_eq!(node.get("active").map(String::as_str), Some("1"));
     assert_eq!(node.get("enabled").map(String::as_str), Some("1"));
     let cert: HashMap<String, String> = c.hgetall("cdn:cert:layout.example.com").await.unwrap();
-    assert_eq!((cert["fullchain"].as_str(), cert["key"].as_str(), cert["not_after"].as_str()), ("CHAIN", "KEY", "42"));
+    assert_eq!(
+        (
+            cert["fullchain"].as_str(),
+            cert["key"].as_str(),
+            cert["not_after"].as_str()
+        ),
+        ("CHAIN", "KEY", "42")
+    );
     let owner: String = c.get(format!("cdn:token_hash:{}", hash_secret("s"))).await.unwrap();
     assert_eq!(owner, "tok1");
     for key in ["cdn:session:sid", "cdn:acme:lock:layout.example.com"] {
@@ -101,10 +127,16 @@ async fn external_purge_messages_are_delivered() {
     let mut sub = store.subscribe(SubscribeOptions::default()).await.unwrap();
     let mut c = raw(&server).await;
     let _: i64 = c.publish("cdn:purge", "this is not json").await.unwrap();
-    let _: i64 = c.publish("cdn:purge", r#"{"domain":"a.example.com","path":"/img/*"}"#).await.unwrap();
+    let _: i64 = c
+        .publish("cdn:purge", r#"{"domain":"a.example.com","path":"/img/*"}"#)
+        .await
+        .unwrap();
     assert_eq!(
         next_event(&mut sub).await,
-        Event::Purge { revision: None, request: PurgeRequest::prefixes("a.example.com", ["/img/"]) }
+        Event::Purge {
+            revision: None,
+            request: PurgeRequest::prefixes("a.example.com", ["/img/"])
+        }
     );
 }
 
@@ -119,12 +151,26 @@ async fn subscriber_resyncs_changes_made_while_disconnected() {
     let before = store.put_domain(&domain("before.example.com")).await.unwrap();
     assert_eq!(
         next_event(&mut sub).await,
-        Event::Changed { revision: before.revision, change: Change::Domain("before.example.com".into()) }
+        Event::Changed {
+            revision: before.revision,
+            change: Change::Domain("before.example.com".into())
+        }
     );
-    assert_eq!(next_event(&mut sub).await, Event::CnameDirty { revision: Some(before.revision) });
+    assert_eq!(
+        next_event(&mut sub).await,
+        Event::CnameDirty {
+            revision: Some(before.revision)
+        }
+    );
 
     let mut c = raw(&server).await;
-    let _: String = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut c).await.unwrap_or_default();
+    let _: String = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut c)
+        .await
+        .unwrap_or_default();
     let mut revisions = Vec::new();
     for name in ["gap1.example.com", "gap2.example.com"] {
         revisions.push(store.put_domain(&domain(name)).await.unwrap().revision);
@@ -132,16 +178,33 @@ async fn subscriber_resyncs_changes_made_while_disconnected() {
     let purge = PurgeRequest::urls("gap1.example.com", ["/index.html"]);
     revisions.push(store.publish_purge(&purge).await.unwrap());
     // Nobody was listening when these were published.
-    let subscribers: (String, i64) =
-        redis::cmd("PUBSUB").arg("NUMSUB").arg("cdn:config").query_async(&mut c).await.unwrap();
+    let subscribers: (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("cdn:config")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(subscribers.1, 0, "the subscriber should still be disconnected");
 
     let expected = [
-        Event::Changed { revision: revisions[0], change: Change::Domain("gap1.example.com".into()) },
-        Event::CnameDirty { revision: Some(revisions[0]) },
-        Event::Changed { revision: revisions[1], change: Change::Domain("gap2.example.com".into()) },
-        Event::CnameDirty { revision: Some(revisions[1]) },
-        Event::Purge { revision: Some(revisions[2]), request: purge },
+        Event::Changed {
+            revision: revisions[0],
+            change: Change::Domain("gap1.example.com".into()),
+        },
+        Event::CnameDirty {
+            revision: Some(revisions[0]),
+        },
+        Event::Changed {
+            revision: revisions[1],
+            change: Change::Domain("gap2.example.com".into()),
+        },
+        Event::CnameDirty {
+            revision: Some(revisions[1]),
+        },
+        Event::Purge {
+            revision: Some(revisions[2]),
+            request: purge,
+        },
     ];
     for e in expected {
         assert_eq!(next_event(&mut sub).await, e);
@@ -162,33 +225,53 @@ async fn reconnects_after_redis_restarts() {
     next_event(&mut sub).await;
 
     server.restart();
-    eventually("the store to answer after the restart", Duration::from_secs(10), || async {
-        store.get_domain("kept.example.com").await.is_ok_and(|d| d.is_some())
-    })
+    eventually(
+        "the store to answer after the restart",
+        Duration::from_secs(10),
+        || async { store.get_domain("kept.example.com").await.is_ok_and(|d| d.is_some()) },
+    )
     .await;
     let w = store.put_domain(&domain("new.example.com")).await.unwrap();
     assert_eq!(
         next_event(&mut sub).await,
-        Event::Changed { revision: w.revision, change: Change::Domain("new.example.com".into()) }
+        Event::Changed {
+            revision: w.revision,
+            change: Change::Domain("new.example.com".into())
+        }
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_is_a_typed_error_and_recovers() {
     let mut server = RedisServer::start();
-    let store = RedisStore::builder(server.url()).response_timeout(Duration::from_millis(500)).build().unwrap();
+    let store = RedisStore::builder(server.url())
+        .response_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
     store.ping().await.unwrap();
     server.stop();
     let started = std::time::Instant::now();
     let err = store.ping().await.expect_err("redis is down");
     assert!(matches!(err, Error::Unavailable(_)) && err.is_retryable(), "{err:?}");
-    assert!(matches!(store.put_domain(&domain("x.example.com")).await, Err(Error::Unavailable(_))));
+    assert!(matches!(
+        store.put_domain(&domain("x.example.com")).await,
+        Err(Error::Unavailable(_))
+    ));
     assert!(matches!(store.domain_names().await, Err(Error::Unavailable(_))));
-    assert!(matches!(store.subscribe(SubscribeOptions::default()).await, Err(Error::Unavailable(_))));
-    assert!(started.elapsed() < Duration::from_secs(20), "errors come back in bounded time");
+    assert!(matches!(
+        store.subscribe(SubscribeOptions::default()).await,
+        Err(Error::Unavailable(_))
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "errors come back in bounded time"
+    );
 
     server.restart();
-    eventually("the store to recover", Duration::from_secs(10), || async { store.ping().await.is_ok() }).await;
+    eventually("the store to recover", Duration::from_secs(10), || async {
+        store.ping().await.is_ok()
+    })
+    .await;
     assert!(store.put_domain(&domain("x.example.com")).await.unwrap().created);
 }
 
@@ -201,6 +284,9 @@ async fn connecting_is_lazy() {
     let store = RedisStore::connect(&url).unwrap();
     assert!(matches!(store.ping().await, Err(Error::Unavailable(_))));
     server.restart();
-    eventually("the store to connect", Duration::from_secs(10), || async { store.ping().await.is_ok() }).await;
+    eventually("the store to connect", Duration::from_secs(10), || async {
+        store.ping().await.is_ok()
+    })
+    .await;
     assert!(matches!(RedisStore::connect("not a url"), Err(Error::Backend(_))));
 }
