@@ -169,3 +169,46 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::model::{DomainConf, Node, PurgeRequest};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any string gets an answer, never a panic, and accepted names are
+        /// stable under normalization.
+        #[test]
+        fn normalize_never_panics(s in "\\PC{0,300}") {
+            if let Ok(n) = normalize_domain(&s) {
+                prop_assert_eq!(normalize_domain(&n), Ok(n.clone()));
+                prop_assert!(n.len() <= 253);
+            }
+        }
+
+        /// Arbitrary JSON is either refused by serde or validated without
+        /// a panic.
+        #[test]
+        fn arbitrary_json_never_panics(
+            domain in "\\PC{0,40}",
+            host in "\\PC{0,40}",
+            port in any::<u16>(),
+            weight in any::<u32>(),
+            ext in "\\PC{0,20}",
+            header in "\\PC{0,20}",
+        ) {
+            let json = serde_json::json!({
+                "domain": domain,
+                "origins": [{"host": host, "port": port, "weight": weight}],
+                "cache": {"rules": [{"match": {"extension": ext}}], "key": {"headers": [header.clone()]}},
+                "response_headers": {"set": {header.clone(): header}},
+            });
+            if let Ok(conf) = serde_json::from_value::<DomainConf>(json) {
+                let _ = conf.validated();
+            }
+            let _ = serde_json::from_str::<Node>(&format!(r#"{{"id":{:?},"ipv4":"1.2.3.4"}}"#, domain)).map(Node::validated);
+            let _ = serde_json::from_str::<PurgeRequest>(&format!(r#"{{"domain":{:?},"path":{:?}}}"#, domain, host)).map(PurgeRequest::validated);
+        }
+    }
+}
