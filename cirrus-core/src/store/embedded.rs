@@ -237,9 +237,9 @@ fn next_seq(tx: &WriteTransaction, name: &str) -> Result<u64> {
     Ok(n)
 }
 
-/// Bumps the revision and logs the messages; returns what to broadcast
-/// once the transaction has committed.
-fn announce(tx: &WriteTransaction, changelog_len: usize, pubs: &[(&str, String)]) -> Result<Vec<ChangeRecord>> {
+/// Bumps the revision and logs the messages; returns the new revision and
+/// what to broadcast once the transaction has committed.
+fn announce(tx: &WriteTransaction, changelog_len: usize, pubs: &[(&str, String)]) -> Result<(u64, Vec<ChangeRecord>)> {
     let rev = next_seq(tx, REV)?;
     let mut t = tx.open_table(CHANGES).map_err(db_err)?;
     let mut records = Vec::with_capacity(pubs.len());
@@ -256,7 +256,7 @@ fn announce(tx: &WriteTransaction, changelog_len: usize, pubs: &[(&str, String)]
     while t.len().map_err(db_err)? > changelog_len as u64 {
         t.pop_first().map_err(db_err)?;
     }
-    Ok(records)
+    Ok((rev, records))
 }
 
 fn domain_pubs(names: &[String], reason: &str) -> Vec<(&'static str, String)> {
@@ -419,8 +419,8 @@ impl Store for EmbeddedStore {
     async fn publish_purge(&self, purge: &PurgeRequest) -> Result<u64> {
         let payload = encode(&purge.clone().validated()?)?;
         self.write(move |tx, cfg| {
-            let recs = announce(tx, cfg.changelog_len, &[(channels::PURGE, payload)])?;
-            Ok((recs[0].revision, recs))
+            let (rev, recs) = announce(tx, cfg.changelog_len, &[(channels::PURGE, payload)])?;
+            Ok((rev, recs))
         })
         .await
     }
@@ -428,8 +428,8 @@ impl Store for EmbeddedStore {
     async fn mark_cname_dirty(&self, reason: &str) -> Result<u64> {
         let payload = cname_payload(reason);
         self.write(move |tx, cfg| {
-            let recs = announce(tx, cfg.changelog_len, &[(channels::CNAME_DIRTY, payload)])?;
-            Ok((recs[0].revision, recs))
+            let (rev, recs) = announce(tx, cfg.changelog_len, &[(channels::CNAME_DIRTY, payload)])?;
+            Ok((rev, recs))
         })
         .await
     }
@@ -448,14 +448,14 @@ impl Store for EmbeddedStore {
         self.write(move |tx, cfg| {
             let existed = get_str(tx, DOMAINS, &conf.domain)?.is_some();
             put_str(tx, DOMAINS, &conf.domain, &json)?;
-            let recs = announce(
+            let (rev, recs) = announce(
                 tx,
                 cfg.changelog_len,
                 &domain_pubs(std::slice::from_ref(&conf.domain), &format!("domain {}", conf.domain)),
             )?;
             Ok((
                 Write {
-                    revision: recs[0].revision,
+                    revision: rev,
                     created: !existed,
                 },
                 recs,
@@ -483,8 +483,8 @@ impl Store for EmbeddedStore {
                 }
             }
             let names: Vec<String> = confs.into_iter().map(|(n, _)| n).collect();
-            let recs = announce(tx, cfg.changelog_len, &domain_pubs(&names, "bulk import"))?;
-            Ok((recs[0].revision, recs))
+            let (rev, recs) = announce(tx, cfg.changelog_len, &domain_pubs(&names, "bulk import"))?;
+            Ok((rev, recs))
         })
         .await
     }
@@ -495,12 +495,12 @@ impl Store for EmbeddedStore {
             if !remove_str(tx, DOMAINS, &name)? {
                 return Ok((None, Vec::new()));
             }
-            let recs = announce(
+            let (rev, recs) = announce(
                 tx,
                 cfg.changelog_len,
                 &domain_pubs(std::slice::from_ref(&name), &format!("domain {name} deleted")),
             )?;
-            Ok((Some(recs[0].revision), recs))
+            Ok((Some(rev), recs))
         })
         .await
     }
@@ -531,14 +531,14 @@ impl Store for EmbeddedStore {
                 node.last_seen = old.last_seen;
             }
             put_str(tx, NODES, &node.id, &encode(&node)?)?;
-            let recs = announce(
+            let (rev, recs) = announce(
                 tx,
                 cfg.changelog_len,
                 &node_pubs(&node.id, &format!("node {}", node.id)),
             )?;
             Ok((
                 Write {
-                    revision: recs[0].revision,
+                    revision: rev,
                     created: old.is_none(),
                 },
                 recs,
@@ -553,8 +553,8 @@ impl Store for EmbeddedStore {
             if !remove_str(tx, NODES, &id)? {
                 return Ok((None, Vec::new()));
             }
-            let recs = announce(tx, cfg.changelog_len, &node_pubs(&id, &format!("node {id} deleted")))?;
-            Ok((Some(recs[0].revision), recs))
+            let (rev, recs) = announce(tx, cfg.changelog_len, &node_pubs(&id, &format!("node {id} deleted")))?;
+            Ok((Some(rev), recs))
         })
         .await
     }
@@ -582,8 +582,8 @@ impl Store for EmbeddedStore {
                 return Ok((None, Vec::new()));
             }
             let reason = format!("node {id} {}", if active { "up" } else { "down" });
-            let recs = announce(tx, cfg.changelog_len, &node_pubs(&id, &reason))?;
-            Ok((Some(recs[0].revision), recs))
+            let (rev, recs) = announce(tx, cfg.changelog_len, &node_pubs(&id, &reason))?;
+            Ok((Some(rev), recs))
         })
         .await
     }
@@ -596,12 +596,12 @@ impl Store for EmbeddedStore {
         let (domain, json) = (domain.to_string(), encode(cert)?);
         self.write(move |tx, cfg| {
             put_str(tx, CERTS, &domain, &json)?;
-            let recs = announce(
+            let (rev, recs) = announce(
                 tx,
                 cfg.changelog_len,
                 &[(channels::CONFIG, config_payload(&Change::Certificate(domain)))],
             )?;
-            Ok((recs[0].revision, recs))
+            Ok((rev, recs))
         })
         .await
     }
@@ -612,12 +612,12 @@ impl Store for EmbeddedStore {
             if !remove_str(tx, CERTS, &domain)? {
                 return Ok((None, Vec::new()));
             }
-            let recs = announce(
+            let (rev, recs) = announce(
                 tx,
                 cfg.changelog_len,
                 &[(channels::CONFIG, config_payload(&Change::Certificate(domain)))],
             )?;
-            Ok((Some(recs[0].revision), recs))
+            Ok((Some(rev), recs))
         })
         .await
     }

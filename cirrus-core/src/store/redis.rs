@@ -269,6 +269,25 @@ impl RedisStore {
         self.query(cmd("HGETALL").arg(key)).await
     }
 
+    /// The hashes of every member of the set `index`, in one pipeline,
+    /// sorted by member; members whose hash vanished meanwhile are skipped.
+    async fn indexed_hashes(
+        &self,
+        index: &str,
+        key_of: fn(&str) -> String,
+    ) -> Result<Vec<(String, HashMap<String, String>)>> {
+        let ids = self.sorted_members(index).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(key_of(id));
+        }
+        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
+        Ok(ids.into_iter().zip(hashes).filter(|(_, h)| !h.is_empty()).collect())
+    }
+
     async fn sorted_members(&self, key: &str) -> Result<Vec<String>> {
         let mut v: Vec<String> = self.query(cmd("SMEMBERS").arg(key)).await?;
         v.sort();
@@ -433,33 +452,28 @@ fn job_from_fields(id: String, fields: &HashMap<String, String>, attempts: u32) 
     Ok(Job { id, job, attempts })
 }
 
-fn parse_num<T: std::str::FromStr>(key: &str, field: &str, v: Option<&String>) -> Result<Option<T>> {
+fn parse_field<T: std::str::FromStr>(key: &str, field: &str, v: Option<&String>) -> Result<Option<T>> {
     v.filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<T>()
-                .map_err(|_| Error::corrupt(key, format!("field {field} is not a number: {s:?}")))
+                .map_err(|_| Error::corrupt(key, format!("field {field} is malformed: {s:?}")))
         })
         .transpose()
 }
 
 fn node_from_hash(id: &str, h: &HashMap<String, String>) -> Result<Node> {
     let key = keys::node(id);
-    let addr = |field: &str| -> Result<Option<String>> { Ok(h.get(field).filter(|s| !s.is_empty()).cloned()) };
     let mut node = Node::new(id);
-    node.ipv4 = addr("ipv4")?
-        .map(|s| s.parse().map_err(|_| Error::corrupt(&key, format!("bad ipv4 {s:?}"))))
-        .transpose()?;
-    node.ipv6 = addr("ipv6")?
-        .map(|s| s.parse().map_err(|_| Error::corrupt(&key, format!("bad ipv6 {s:?}"))))
-        .transpose()?;
-    node.weight = parse_num(&key, "weight", h.get("weight"))?.unwrap_or(1);
+    node.ipv4 = parse_field(&key, "ipv4", h.get("ipv4"))?;
+    node.ipv6 = parse_field(&key, "ipv6", h.get("ipv6"))?;
+    node.weight = parse_field(&key, "weight", h.get("weight"))?.unwrap_or(1);
     node.enabled = h.get("enabled").is_none_or(|v| v == "1");
     node.active = h.get("active").is_none_or(|v| v == "1");
-    node.health.consecutive_failures = parse_num(&key, "fails", h.get("fails"))?.unwrap_or(0);
-    node.health.consecutive_successes = parse_num(&key, "successes", h.get("successes"))?.unwrap_or(0);
-    node.health.last_check = parse_num(&key, "last_check", h.get("last_check"))?;
+    node.health.consecutive_failures = parse_field(&key, "fails", h.get("fails"))?.unwrap_or(0);
+    node.health.consecutive_successes = parse_field(&key, "successes", h.get("successes"))?.unwrap_or(0);
+    node.health.last_check = parse_field(&key, "last_check", h.get("last_check"))?;
     node.health.last_error = h.get("last_error").filter(|s| !s.is_empty()).cloned();
-    node.last_seen = parse_num(&key, "last_seen", h.get("last_seen"))?;
+    node.last_seen = parse_field(&key, "last_seen", h.get("last_seen"))?;
     Ok(node)
 }
 
@@ -476,8 +490,8 @@ fn token_from_hash(id: &str, h: &HashMap<String, String>) -> Result<ServiceToken
         name: field("name")?.clone(),
         scopes,
         domains,
-        created_at: parse_num(&key, "created_at", h.get("created_at"))?.unwrap_or(0),
-        expires_at: parse_num(&key, "expires_at", h.get("expires_at"))?,
+        created_at: parse_field(&key, "created_at", h.get("created_at"))?.unwrap_or(0),
+        expires_at: parse_field(&key, "expires_at", h.get("expires_at"))?,
     })
 }
 
@@ -523,7 +537,7 @@ impl Store for RedisStore {
                 break;
             }
             for (id, f) in entries {
-                let rev: u64 = parse_num(keys::CHANGES, "rev", f.get("rev"))?.unwrap_or(0);
+                let rev: u64 = parse_field(keys::CHANGES, "rev", f.get("rev"))?.unwrap_or(0);
                 if rev <= revision {
                     complete = true;
                     break 'pages;
@@ -603,7 +617,10 @@ impl Store for RedisStore {
 
     async fn put_domains(&self, confs: &[DomainConf]) -> Result<u64> {
         let confs: Vec<DomainConf> = confs.iter().map(validated_domain).collect::<Result<_>>()?;
-        let mut revision = self.revision().await?;
+        if confs.is_empty() {
+            return self.revision().await;
+        }
+        let mut revision = 0;
         for chunk in confs.chunks(BULK_CHUNK) {
             let mut c = Commit::default();
             for conf in chunk {
@@ -636,20 +653,8 @@ impl Store for RedisStore {
     }
 
     async fn nodes(&self) -> Result<Vec<Node>> {
-        let ids = self.sorted_members(keys::NODES).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.cmd("HGETALL").arg(keys::node(id));
-        }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
-        ids.iter()
-            .zip(hashes)
-            .filter(|(_, h)| !h.is_empty())
-            .map(|(id, h)| node_from_hash(id, &h))
-            .collect()
+        let hashes = self.indexed_hashes(keys::NODES, keys::node).await?;
+        hashes.iter().map(|(id, h)| node_from_hash(id, h)).collect()
     }
 
     async fn get_node(&self, id: &str) -> Result<Option<Node>> {
@@ -769,7 +774,7 @@ impl Store for RedisStore {
         Ok(Some(CertBundle::new(
             fullchain.clone(),
             pem.clone(),
-            parse_num(&key, "not_after", h.get("not_after"))?,
+            parse_field(&key, "not_after", h.get("not_after"))?,
         )))
     }
 
@@ -901,13 +906,8 @@ impl Store for RedisStore {
     }
 
     async fn tokens(&self) -> Result<Vec<ServiceToken>> {
-        let mut out = Vec::new();
-        for id in self.sorted_members(keys::TOKENS).await? {
-            if let Some(t) = self.get_token(&id).await? {
-                out.push(t);
-            }
-        }
-        Ok(out)
+        let hashes = self.indexed_hashes(keys::TOKENS, keys::token).await?;
+        hashes.iter().map(|(id, h)| token_from_hash(id, h)).collect()
     }
 
     async fn delete_token(&self, id: &str) -> Result<bool> {
@@ -956,7 +956,7 @@ impl Store for RedisStore {
         Ok(Some(User::new(
             name,
             hash.clone(),
-            parse_num(&key, "created_at", h.get("created_at"))?.unwrap_or(0),
+            parse_field(&key, "created_at", h.get("created_at"))?.unwrap_or(0),
         )))
     }
 
