@@ -39,7 +39,9 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes from the OS generator, as lowercase hex: ids for
+/// purges, requests and CSRF tokens.
+pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buf);
     hex(&buf)

@@ -35,7 +35,7 @@ impl Error {
         matches!(self, Error::Unavailable(_))
     }
 
-    #[cfg_attr(not(feature = "store"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]
     pub(crate) fn corrupt(key: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         Error::Corrupt {
             key: key.into(),

@@ -55,7 +55,9 @@ mod rendezvous;
 
 #[cfg(feature = "store")]
 pub mod auth;
+// The shared machinery of the backends is unused when neither is built.
 #[cfg(feature = "store")]
+#[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]
 mod store;
 
 pub use error::{Error, Result};
@@ -64,7 +66,7 @@ pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
 
 #[cfg(feature = "store")]
 pub use store::{
-    Change, ChangeRecord, ChangesSince, Event, Lock, Store, SubscribeOptions, Subscription, Write, channels,
+    Change, ChangeRecord, ChangesSince, Event, Lock, Store, SubscribeOptions, Subscription, Write, channels, open_store,
 };
 #[cfg(feature = "embedded")]
 pub use store::{EmbeddedStore, EmbeddedStoreBuilder};

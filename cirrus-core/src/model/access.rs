@@ -7,6 +7,7 @@ use std::fmt;
 
 /// What a service token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub enum Scope {
     /// Read everything it can see.
@@ -28,6 +29,7 @@ pub enum Scope {
 
 /// A service token's metadata (its secret is shown once and never stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceToken {
     /// Token id (not secret).

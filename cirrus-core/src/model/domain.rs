@@ -12,6 +12,7 @@ pub const MAX_TTL_SECS: u64 = 365 * 24 * 3600;
 
 /// Configuration of one customer domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DomainConf {
@@ -100,6 +101,7 @@ impl DomainConf {
 
 /// Protocol used to reach an origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Scheme {
@@ -122,6 +124,7 @@ impl Scheme {
 
 /// One origin server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Origin {
@@ -253,6 +256,7 @@ impl FromStr for Origin {
 
 /// How responses of a domain are cached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CachePolicy {
     /// When false nothing of this domain is cached.
@@ -305,6 +309,7 @@ impl CachePolicy {
 
 /// Which requests a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum PathMatch {
@@ -318,6 +323,7 @@ pub enum PathMatch {
 
 /// A cache rule: a path match and what to do with matching responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CacheRule {
     /// The paths it applies to.
@@ -362,6 +368,7 @@ impl CacheRule {
 
 /// What the query string contributes to the cache key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum QueryKey {
@@ -376,6 +383,7 @@ pub enum QueryKey {
 
 /// Cache key options.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CacheKeyOptions {
     /// Query string handling.
@@ -388,6 +396,7 @@ pub struct CacheKeyOptions {
 
 /// Where the certificate of a domain comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum TlsMode {
@@ -402,6 +411,7 @@ pub enum TlsMode {
 
 /// TLS settings of a domain.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TlsPolicy {
     /// Certificate source.
@@ -435,6 +445,7 @@ impl TlsPolicy {
 
 /// HTTP Strict Transport Security settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Hsts {
     /// `max-age` in seconds.
@@ -449,6 +460,7 @@ pub struct Hsts {
 
 /// Header edits: headers set (replacing), then headers removed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeaderEdits {
     /// Headers set, replacing any value present.

@@ -2,6 +2,7 @@
 //! Plain serde types; validation normalizes names and reports every problem.
 
 mod access;
+mod api;
 mod domain;
 mod node;
 mod ops;
@@ -10,6 +11,10 @@ mod tls;
 mod validate;
 
 pub use access::{Scope, ServiceToken, Session, User};
+pub use api::{
+    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, Health, Identity, LoginRequest,
+    LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
+};
 pub use domain::{
     CacheKeyOptions, CachePolicy, CacheRule, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin, PathMatch, QueryKey,
     Scheme, TlsMode, TlsPolicy,

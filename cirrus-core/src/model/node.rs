@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One edge node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Node {
@@ -14,9 +15,11 @@ pub struct Node {
     pub id: String,
     /// IPv4 address published in A records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv4))]
     pub ipv4: Option<Ipv4Addr>,
     /// IPv6 address published in AAAA records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Ipv6))]
     pub ipv6: Option<Ipv6Addr>,
     /// Relative share of domains (weighted rendezvous hashing), 1-1000.
     #[serde(default = "one")]
@@ -44,6 +47,7 @@ fn yes() -> bool {
 
 /// Health counters of a node.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NodeHealth {
     /// Failed probes in a row.

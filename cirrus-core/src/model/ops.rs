@@ -54,6 +54,7 @@ pub struct Job {
 
 /// One audited change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct AuditRecord {
     /// Unix milliseconds.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What to drop from the caches of one domain.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(from = "WirePurge")]
 pub struct PurgeRequest {
     /// Purge id, for tracking acknowledgements.

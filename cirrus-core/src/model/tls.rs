@@ -39,6 +39,7 @@ impl fmt::Debug for CertBundle {
 
 /// Where a domain's certificate issuance stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum AcmeStatus {

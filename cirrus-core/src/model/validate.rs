@@ -6,6 +6,7 @@ use std::fmt;
 
 /// One problem in one field, e.g. `origins[1].port: must be 1-65535`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct FieldError {
     /// Path of the field, e.g. `origins[1].port`.
@@ -16,6 +17,7 @@ pub struct FieldError {
 
 /// Every problem found in a value; never empty when returned as an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationErrors {
     /// The problems, in field order.
     pub errors: Vec<FieldError>,

@@ -180,6 +180,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>>;
 }
 
+/// Opens the store named by `spec`: a `redis://`, `rediss://` or
+/// `redis+unix://` URL opens a [`RedisStore`] (lazily connected; must be
+/// called inside a Tokio runtime), anything else is the data directory of an
+/// [`EmbeddedStore`], created when missing.
+///
+/// ```
+/// # #[cfg(feature = "embedded")]
+/// # fn main() -> Result<(), cirrus_core::Error> {
+/// let dir = tempfile::tempdir().map_err(|e| cirrus_core::Error::Backend(e.to_string()))?;
+/// let store = cirrus_core::open_store(&dir.path().display().to_string())?;
+/// # drop(store);
+/// # Ok(()) }
+/// # #[cfg(not(feature = "embedded"))]
+/// # fn main() {}
+/// ```
+pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if spec.starts_with("redis://") || spec.starts_with("rediss://") || spec.starts_with("redis+unix://") {
+        #[cfg(feature = "redis")]
+        return Ok(std::sync::Arc::new(RedisStore::connect(spec)?));
+        #[cfg(not(feature = "redis"))]
+        return Err(crate::Error::Backend("built without the `redis` feature".into()));
+    }
+    if spec.is_empty() {
+        return Err(crate::Error::Backend("empty store location".into()));
+    }
+    #[cfg(feature = "embedded")]
+    return Ok(std::sync::Arc::new(EmbeddedStore::open(spec)?));
+    #[cfg(not(feature = "embedded"))]
+    return Err(crate::Error::Backend("built without the `embedded` feature".into()));
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

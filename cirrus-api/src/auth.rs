@@ -1,0 +1,239 @@
+//! Who is calling and what they may do: the master token, service tokens
+//! with scopes and domain lists, and portal sessions (cookie + CSRF).
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{Shared, now_secs};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cirrus_core::auth::{hash_secret, secrets_equal};
+use cirrus_core::model::{Identity, Scope, ServiceToken, Session};
+use std::net::SocketAddr;
+
+/// Id under which a generated master token's hash is stored.
+pub(crate) const MASTER_TOKEN_ID: &str = "master";
+/// Name of the session cookie.
+pub(crate) const SESSION_COOKIE: &str = "cirrus_session";
+/// Header carrying the CSRF token of a session.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+const ALL_SCOPES: [Scope; 5] = [
+    Scope::Read,
+    Scope::DomainsWrite,
+    Scope::Purge,
+    Scope::Certs,
+    Scope::Nodes,
+];
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// The master token: everything, including token management.
+    Master,
+    /// A service token: its scopes, on its domains.
+    Token(ServiceToken),
+    /// A portal user: every scope on every domain, but no token management.
+    User(Session),
+}
+
+impl Caller {
+    /// Identity recorded in the audit stream.
+    pub(crate) fn actor(&self) -> String {
+        match self {
+            Caller::Master => "master".into(),
+            Caller::Token(t) => format!("token:{}", t.id),
+            Caller::User(s) => format!("user:{}", s.user),
+        }
+    }
+
+    fn rate_key(&self) -> String {
+        match self {
+            Caller::Master => "master".into(),
+            Caller::Token(t) => format!("token:{}", t.id),
+            Caller::User(s) => format!("user:{}", s.user),
+        }
+    }
+
+    pub(crate) fn identity(&self) -> Identity {
+        let (kind, id, scopes, domains) = match self {
+            Caller::Master => ("master", "master".to_string(), ALL_SCOPES.to_vec(), None),
+            Caller::Token(t) => ("token", t.id.clone(), t.scopes.clone(), t.domains.clone()),
+            Caller::User(s) => ("user", s.user.clone(), ALL_SCOPES.to_vec(), None),
+        };
+        Identity {
+            kind: kind.into(),
+            id,
+            scopes,
+            domains,
+        }
+    }
+
+    /// 403 unless the caller holds `scope`.
+    pub(crate) fn require(&self, scope: Scope) -> ApiResult<()> {
+        match self {
+            Caller::Token(t) if !t.has_scope(scope) => Err(ApiError::forbidden(format!(
+                "this token lacks the {:?} scope",
+                scope_name(scope)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// 403 unless the caller holds `scope` and may touch `domain`.
+    pub(crate) fn require_domain(&self, scope: Scope, domain: &str) -> ApiResult<()> {
+        self.require(scope)?;
+        if self.covers(domain) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this token may not touch {domain}")))
+        }
+    }
+
+    /// True when the caller may see or touch `domain`.
+    pub(crate) fn covers(&self, domain: &str) -> bool {
+        match self {
+            Caller::Token(t) => t.covers_domain(domain),
+            _ => true,
+        }
+    }
+
+    /// 403 unless this is the master token.
+    pub(crate) fn require_master(&self) -> ApiResult<()> {
+        match self {
+            Caller::Master => Ok(()),
+            _ => Err(ApiError::forbidden("only the master token manages service tokens")),
+        }
+    }
+}
+
+fn scope_name(scope: Scope) -> String {
+    serde_json::to_value(scope)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("authentication required"))
+    }
+}
+
+/// Authenticates, rate-limits and checks CSRF for `/api/v1` (login is only
+/// rate-limited). Unauthenticated callers are limited by IP address.
+pub(crate) async fn guard(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let login = req.uri().path().ends_with("/auth/login");
+    let caller = if login {
+        Ok(None)
+    } else {
+        resolve(&state, req.method(), req.headers()).await.map(Some)
+    };
+    let key = match &caller {
+        Ok(Some(c)) => c.rate_key(),
+        _ => format!("ip:{ip}"),
+    };
+    if let Some(limiter) = &state.limiter
+        && let Err(retry_after) = limiter.check(&key)
+    {
+        return ApiError::rate_limited(retry_after).into_response();
+    }
+    match caller {
+        Ok(Some(c)) => {
+            req.extensions_mut().insert(c);
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(e) => {
+            let unauthorized = e.status() == axum::http::StatusCode::UNAUTHORIZED;
+            let mut res = e.into_response();
+            if unauthorized {
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            res
+        }
+    }
+}
+
+async fn resolve(state: &Shared, method: &Method, headers: &HeaderMap) -> ApiResult<Caller> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, secret)| secret.trim())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("malformed Authorization header; expected `Bearer <token>`"))?;
+        return bearer(state, secret).await;
+    }
+    if let Some(id) = session_cookie(headers) {
+        let session = state
+            .store
+            .get_session(id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("session expired or unknown; log in again"))?;
+        let mutating = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if mutating {
+            let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !secrets_equal(presented, &session.csrf_token) {
+                return Err(ApiError::forbidden(format!(
+                    "missing or wrong CSRF token: send the login's csrf_token in {CSRF_HEADER}"
+                )));
+            }
+        }
+        return Ok(Caller::User(session));
+    }
+    Err(ApiError::unauthorized(
+        "authentication required: send `Authorization: Bearer <token>` or log in",
+    ))
+}
+
+async fn bearer(state: &Shared, secret: &str) -> ApiResult<Caller> {
+    if let Some(master) = &state.config.master_token
+        && secrets_equal(secret, master)
+    {
+        return Ok(Caller::Master);
+    }
+    let token = state
+        .store
+        .token_by_secret_hash(&hash_secret(secret))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
+    if token.id == MASTER_TOKEN_ID {
+        // A generated master token counts only while none is configured.
+        return match state.config.master_token {
+            None => Ok(Caller::Master),
+            Some(_) => Err(ApiError::unauthorized("unknown or revoked token")),
+        };
+    }
+    if token.is_expired(now_secs()) {
+        return Err(ApiError::unauthorized("token expired"));
+    }
+    Ok(Caller::Token(token))
+}
+
+/// The session id in the `Cookie` header, if any.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+        .filter(|v| !v.is_empty())
+}

@@ -1,0 +1,66 @@
+//! Typed configuration of the API, filled by the binary (flags, env) or by
+//! an embedder. No I/O here.
+
+use std::time::Duration;
+
+/// Per-caller request rate limit (token bucket): `per_second` requests on
+/// average, bursts up to `burst`. Callers are keyed by token, session or,
+/// when unauthenticated, by client IP address.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// Requests allowed at once after a quiet period.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// `per_second` requests per second with bursts of `burst`.
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        Self { per_second, burst }
+    }
+}
+
+impl Default for RateLimit {
+    /// 50 requests per second, bursts of 200.
+    fn default() -> Self {
+        Self::new(50.0, 200)
+    }
+}
+
+/// Settings of the control plane. Build with [`crate::Api::builder`].
+#[derive(Clone)]
+pub(crate) struct ApiConfig {
+    pub(crate) master_token: Option<String>,
+    pub(crate) body_limit: usize,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) session_ttl: Duration,
+    pub(crate) secure_cookies: bool,
+    pub(crate) max_page: usize,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("master_token", &self.master_token.as_ref().map(|_| "<redacted>"))
+            .field("body_limit", &self.body_limit)
+            .field("rate_limit", &self.rate_limit)
+            .field("session_ttl", &self.session_ttl)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("max_page", &self.max_page)
+            .finish()
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            master_token: None,
+            body_limit: 1024 * 1024,
+            rate_limit: Some(RateLimit::default()),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: true,
+            max_page: 1000,
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Errors: [`Error`] for setting up and running the API, [`ApiError`] for
+//! what a request gets back. Every error answer has one JSON shape:
+//! `{"error": {"code", "message", "details"}}`; 5xx bodies stay generic
+//! while the cause goes to the log.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cirrus_core::model::{FieldError, ValidationErrors};
+use serde::{Deserialize, Serialize};
+
+/// Errors of `cirrus-api` outside of request handling.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed while setting up (bootstrap user, master token).
+    #[error(transparent)]
+    Store(#[from] cirrus_core::Error),
+    /// The listener failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Result with [`Error`] by default.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The JSON body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_input`, `not_found`.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+    /// One entry per invalid field (empty for other errors).
+    #[serde(default)]
+    pub details: Vec<FieldError>,
+}
+
+/// An error answer: status, code, message, field details.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Vec<FieldError>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub(crate) fn invalid(errors: ValidationErrors) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("invalid input: {errors}"),
+        );
+        e.details = errors.errors;
+        e
+    }
+
+    pub(crate) fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        let mut errs = ValidationErrors::default();
+        errs.push(field, reason);
+        Self::invalid(errs)
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub(crate) fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; retry later",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        e.retry_after = Some(1);
+        e
+    }
+
+    /// A failure on our side: logged with its cause, answered generically.
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<cirrus_core::Error> for ApiError {
+    fn from(e: cirrus_core::Error) -> Self {
+        match e {
+            cirrus_core::Error::Invalid(errors) => Self::invalid(errors),
+            e if e.is_retryable() => {
+                tracing::warn!(error = %e, "store unavailable");
+                Self::unavailable("the store is unavailable; retry later")
+            }
+            e => Self::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// What handlers return.
+pub(crate) type ApiResult<T> = std::result::Result<T, ApiError>;

@@ -1,0 +1,130 @@
+//! `/api/v1/domains/{domain}/certificate`: request issuance (a job on the
+//! queue, de-duplicated), read the status, upload a manual certificate.
+
+use super::domains::{existing, path_domain};
+use crate::auth::Caller;
+use crate::cert;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBody, Segment};
+use crate::state::{RequestId, Shared, now_secs};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use cirrus_core::Lock;
+use cirrus_core::model::{AcmeState, AcmeStatus, CertBundle, CertificateStatus, CertificateUpload, NewJob, Scope};
+use std::time::Duration;
+
+/// Kind of the job that issues a certificate.
+pub(crate) const ISSUE_JOB: &str = "issue_cert";
+
+/// Requests a certificate: 202 with the issuance job. While one is queued or
+/// running, the same job is returned.
+#[utoipa::path(post, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
+    responses((status = 202, body = CertificateStatus), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn issue(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(raw): Segment,
+) -> ApiResult<Response> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::Certs, &domain)?;
+    existing(&state, &domain).await?;
+    // The task lock makes check-then-enqueue atomic across API processes.
+    let lock = Lock::AcmeTask(domain.clone());
+    let mut held = false;
+    for _ in 0..40 {
+        if state.store.try_lock(&lock, &rid.0, Duration::from_secs(10)).await? {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !held {
+        return Err(ApiError::unavailable(
+            "another certificate request for this domain is in progress",
+        ));
+    }
+    let result = enqueue_once(&state, &domain).await;
+    let _ = state.store.unlock(&lock, &rid.0).await; // expires by itself if this fails
+    let status = result?;
+    state.audit(caller.actor(), "certificate.issue", &domain, &rid).await?;
+    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
+}
+
+async fn enqueue_once(state: &Shared, domain: &str) -> ApiResult<CertificateStatus> {
+    let mut acme = state.store.get_acme_state(domain).await?.unwrap_or_default();
+    let pending = matches!(acme.status, AcmeStatus::Queued | AcmeStatus::Running) && acme.job_id.is_some();
+    if !pending {
+        let job_id = state.store.enqueue(&NewJob::new(ISSUE_JOB).for_domain(domain)).await?;
+        acme.status = AcmeStatus::Queued;
+        acme.job_id = Some(job_id);
+        acme.last_error = None;
+        acme.updated_at = now_secs();
+        state.store.put_acme_state(domain, &acme).await?;
+    }
+    status_of(state, domain, acme).await
+}
+
+async fn status_of(state: &Shared, domain: &str, acme: AcmeState) -> ApiResult<CertificateStatus> {
+    let cert = state.store.get_cert(domain).await?;
+    Ok(CertificateStatus {
+        domain: domain.to_string(),
+        status: acme.status,
+        job_id: acme.job_id,
+        error: acme.last_error,
+        not_after: cert.as_ref().and_then(|c| c.not_after).or(acme.not_after),
+        updated_at: acme.updated_at,
+        has_certificate: cert.is_some(),
+    })
+}
+
+/// Where the domain's certificate stands.
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
+    responses((status = 200, body = CertificateStatus), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn status(
+    State(state): State<Shared>,
+    caller: Caller,
+    Segment(raw): Segment,
+) -> ApiResult<Json<CertificateStatus>> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::Read, &domain)?;
+    existing(&state, &domain).await?;
+    let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
+    Ok(Json(status_of(&state, &domain, acme).await?))
+}
+
+/// Uploads a certificate and key (PEM). Refused unless the PEM parses, the
+/// key matches the leaf, and the leaf covers the domain and is valid now.
+#[utoipa::path(put, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
+    request_body = CertificateUpload,
+    responses((status = 200, body = CertificateStatus), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn upload(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(raw): Segment,
+    JsonBody(upload): JsonBody<CertificateUpload>,
+) -> ApiResult<Json<CertificateStatus>> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::Certs, &domain)?;
+    existing(&state, &domain).await?;
+    let now = now_secs();
+    let not_after = cert::check(&upload.fullchain, &upload.key, &domain, now).map_err(ApiError::invalid)?;
+    let bundle = CertBundle::new(upload.fullchain, upload.key, Some(not_after));
+    state.store.put_cert(&domain, &bundle).await?;
+    // Keep the acme-dns registration; the rest describes the new certificate.
+    let mut acme: AcmeState = state.store.get_acme_state(&domain).await?.unwrap_or_default();
+    acme.status = AcmeStatus::Issued;
+    acme.updated_at = now;
+    acme.not_after = Some(not_after);
+    acme.last_error = None;
+    acme.job_id = None;
+    state.store.put_acme_state(&domain, &acme).await?;
+    state.audit(caller.actor(), "certificate.upload", &domain, &rid).await?;
+    Ok(Json(status_of(&state, &domain, acme).await?))
+}

@@ -1,0 +1,252 @@
+//! `/api/v1/domains`: list, get, put (create or replace), patch (JSON merge
+//! patch), delete, and purge.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBody, QueryArgs, Segment, decode};
+use crate::state::{RequestId, Shared};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use cirrus_core::auth::random_hex;
+use cirrus_core::model::{DomainPage, PurgeAccepted, PurgeSelection, Scope, normalize_domain};
+use cirrus_core::{DomainConf, PurgeRequest};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Paging of `GET /api/v1/domains`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListArgs {
+    /// Page size, 1 to the server's maximum (default 100).
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Normalizes a domain taken from the path.
+pub(crate) fn path_domain(raw: &str) -> ApiResult<String> {
+    normalize_domain(raw).map_err(|reason| ApiError::invalid_field("domain", reason))
+}
+
+/// The domain's configuration, or 404.
+pub(crate) async fn existing(state: &Shared, domain: &str) -> ApiResult<DomainConf> {
+    state
+        .store
+        .get_domain(domain)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("unknown domain {domain}")))
+}
+
+/// Lists domains, in name order, one page at a time.
+#[utoipa::path(get, path = "/api/v1/domains", tag = "domains", params(ListArgs),
+    responses((status = 200, body = DomainPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn list(
+    State(state): State<Shared>,
+    caller: Caller,
+    QueryArgs(args): QueryArgs<ListArgs>,
+) -> ApiResult<Json<DomainPage>> {
+    caller.require(Scope::Read)?;
+    let limit = args.limit.unwrap_or(100);
+    if limit == 0 || limit > state.config.max_page {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be 1-{}", state.config.max_page),
+        ));
+    }
+    let names = state.store.domain_names().await?;
+    let start = args
+        .cursor
+        .as_deref()
+        .map_or(0, |c| names.partition_point(|n| n.as_str() <= c));
+    let mut page: Vec<&String> = names[start..]
+        .iter()
+        .filter(|n| caller.covers(n))
+        .take(limit + 1)
+        .collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next_cursor = if more { page.last().map(|n| n.to_string()) } else { None };
+    let store = &state.store;
+    let fetched = futures_util::future::try_join_all(page.iter().map(|n| store.get_domain(n))).await?;
+    Ok(Json(DomainPage {
+        items: fetched.into_iter().flatten().collect(),
+        next_cursor,
+    }))
+}
+
+/// One domain's configuration.
+#[utoipa::path(get, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+    responses((status = 200, body = DomainConf), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn get(
+    State(state): State<Shared>,
+    caller: Caller,
+    Segment(raw): Segment,
+) -> ApiResult<Json<DomainConf>> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::Read, &domain)?;
+    Ok(Json(existing(&state, &domain).await?))
+}
+
+/// Creates (201) or replaces (200) a domain. Idempotent: the same body
+/// gives the same result and no new revision. `domain` in the body may be
+/// omitted; when present it must match the path.
+#[utoipa::path(put, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+    request_body = DomainConf,
+    responses((status = 201, body = DomainConf), (status = 200, body = DomainConf), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn put(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(raw): Segment,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::DomainsWrite, &domain)?;
+    let conf = conf_for_path(body, &domain)?;
+    let before = state.store.get_domain(&domain).await?;
+    let created = if before.as_ref() == Some(&conf) {
+        false
+    } else {
+        state.store.put_domain(&conf).await?.created
+    };
+    state.audit(caller.actor(), "domain.put", &domain, &rid).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(conf)).into_response())
+}
+
+/// Changes some fields of a domain (JSON merge patch, RFC 7396).
+#[utoipa::path(patch, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+    request_body(content = Object, description = "JSON merge patch of a DomainConf"),
+    responses((status = 200, body = DomainConf), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn patch(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(raw): Segment,
+    JsonBody(patch): JsonBody<Value>,
+) -> ApiResult<Json<DomainConf>> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::DomainsWrite, &domain)?;
+    if !patch.is_object() {
+        return Err(ApiError::invalid_field("body", "a merge patch must be a JSON object"));
+    }
+    let before = existing(&state, &domain).await?;
+    let mut merged = serde_json::to_value(&before).map_err(ApiError::internal)?;
+    merge_patch(&mut merged, patch);
+    let conf = conf_for_path(merged, &domain)?;
+    if conf != before {
+        state.store.put_domain(&conf).await?;
+    }
+    state.audit(caller.actor(), "domain.patch", &domain, &rid).await?;
+    Ok(Json(conf))
+}
+
+/// Deletes a domain.
+#[utoipa::path(delete, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn delete(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(raw): Segment,
+) -> ApiResult<StatusCode> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::DomainsWrite, &domain)?;
+    if state.store.delete_domain(&domain).await?.is_none() {
+        return Err(ApiError::not_found(format!("unknown domain {domain}")));
+    }
+    state.audit(caller.actor(), "domain.delete", &domain, &rid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Purges cached objects of a domain on every edge: exact URLs, path
+/// prefixes, tags, or everything. Published on `cdn:purge`.
+#[utoipa::path(post, path = "/api/v1/domains/{domain}/purge", tag = "domains", params(("domain" = String, Path)),
+    request_body = PurgeSelection,
+    responses((status = 202, body = PurgeAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn purge(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(raw): Segment,
+    JsonBody(sel): JsonBody<PurgeSelection>,
+) -> ApiResult<Response> {
+    let domain = path_domain(&raw)?;
+    caller.require_domain(Scope::Purge, &domain)?;
+    existing(&state, &domain).await?;
+    let id = format!("pg_{}", random_hex(8));
+    let request = PurgeRequest {
+        id: Some(id.clone()),
+        domain: domain.clone(),
+        urls: sel.urls,
+        prefixes: sel.prefixes,
+        tags: sel.tags,
+        all: sel.all,
+    }
+    .validated()
+    .map_err(ApiError::invalid)?;
+    let revision = state.store.publish_purge(&request).await?;
+    state.audit(caller.actor(), "domain.purge", &domain, &rid).await?;
+    Ok((StatusCode::ACCEPTED, Json(PurgeAccepted { id, revision })).into_response())
+}
+
+/// A body for `domain` from the path: `domain` may be omitted, must match.
+fn conf_for_path(mut body: Value, domain: &str) -> ApiResult<DomainConf> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    };
+    match obj.get("domain") {
+        None => {
+            obj.insert("domain".into(), Value::String(domain.to_string()));
+        }
+        Some(v) if v.as_str().map(normalize_domain) == Some(Ok(domain.to_string())) => {}
+        Some(_) => return Err(ApiError::invalid_field("domain", "must match the domain in the path")),
+    }
+    let conf: DomainConf = decode(body)?;
+    conf.validated().map_err(ApiError::invalid)
+}
+
+/// RFC 7396: objects merge recursively, `null` removes, anything else
+/// replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(map) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                map.remove(&key);
+            } else {
+                merge_patch(map.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut doc, json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
+        let mut doc = json!({"a": [1, 2]});
+        merge_patch(&mut doc, json!({"a": [3]}));
+        assert_eq!(doc, json!({"a": [3]}));
+    }
+}

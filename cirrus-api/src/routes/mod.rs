@@ -1,0 +1,142 @@
+//! The router, the request-id/metrics/log layer, and the OpenAPI document
+//! generated from the handlers' annotations.
+
+mod certs;
+mod domains;
+mod nodes;
+mod ops;
+mod session;
+mod tokens;
+
+use crate::auth;
+use crate::state::{RequestId, Shared};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+use cirrus_core::auth::random_hex;
+use std::time::Instant;
+use tracing::Instrument;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// The OpenAPI document of the control plane.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Cirrus control plane", description = "Domains, purge, certificates, nodes, tokens and sessions of a Cirrus CDN. \
+        Authenticate with `Authorization: Bearer <token>` (master or service token) or a portal session cookie; \
+        cookie-authenticated POST, PUT, PATCH and DELETE need the login's CSRF token in `x-csrf-token`. \
+        Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
+    paths(
+        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge,
+        certs::issue, certs::status, certs::upload,
+        nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
+        tokens::create, tokens::list, tokens::revoke,
+        session::login, session::logout, session::me,
+        ops::audit, ops::healthz, ops::metrics,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&Security),
+    tags(
+        (name = "domains", description = "Customer domains and cache purge"),
+        (name = "certificates", description = "TLS certificates: ACME issuance and uploads"),
+        (name = "nodes", description = "Edge nodes and quarantine"),
+        (name = "tokens", description = "Service tokens (master token only)"),
+        (name = "auth", description = "Portal sessions"),
+        (name = "operations", description = "Health, metrics, audit"),
+    )
+)]
+pub(crate) struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+        );
+    }
+}
+
+pub(crate) fn router(state: Shared) -> Router {
+    let v1 = Router::new()
+        .route("/domains", get(domains::list))
+        .route(
+            "/domains/{domain}",
+            get(domains::get)
+                .put(domains::put)
+                .patch(domains::patch)
+                .delete(domains::delete),
+        )
+        .route("/domains/{domain}/purge", post(domains::purge))
+        .route(
+            "/domains/{domain}/certificate",
+            post(certs::issue).get(certs::status).put(certs::upload),
+        )
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/{id}", get(nodes::get).put(nodes::put).delete(nodes::delete))
+        .route("/nodes/{id}/enable", post(nodes::enable))
+        .route("/nodes/{id}/disable", post(nodes::disable))
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/auth/login", post(session::login))
+        .route("/auth/logout", post(session::logout))
+        .route("/auth/me", get(session::me))
+        .route("/audit", get(ops::audit))
+        .route_layer(from_fn_with_state(state.clone(), auth::guard));
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .nest("/api/v1", v1)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Request id (passed through when sane, else generated) on the request,
+/// the response and the log line; metrics by route, method and status.
+async fn observe(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map_or_else(|| random_hex(16), str::to_string);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = req.method().as_str().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let elapsed = start.elapsed();
+    state.metrics.observe(&route, &method, status, elapsed.as_secs_f64());
+    span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    res
+}
+
+fn valid_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}

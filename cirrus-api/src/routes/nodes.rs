@@ -1,0 +1,142 @@
+//! `/api/v1/nodes`: edge nodes with their health; enable/disable
+//! (quarantine) without touching the rest of the node.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBody, Segment, decode};
+use crate::state::{RequestId, Shared};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use cirrus_core::Node;
+use cirrus_core::model::{NodeList, Scope};
+use serde_json::Value;
+
+async fn existing(state: &Shared, id: &str) -> ApiResult<Node> {
+    state
+        .store
+        .get_node(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("unknown node {id}")))
+}
+
+/// All nodes, sorted by id, health included.
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
+    responses((status = 200, body = NodeList), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<NodeList>> {
+    caller.require(Scope::Read)?;
+    Ok(Json(NodeList {
+        items: state.store.nodes().await?,
+    }))
+}
+
+/// One node, health included.
+#[utoipa::path(get, path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
+    responses((status = 200, body = Node), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn get(State(state): State<Shared>, caller: Caller, Segment(id): Segment) -> ApiResult<Json<Node>> {
+    caller.require(Scope::Read)?;
+    Ok(Json(existing(&state, &id).await?))
+}
+
+/// Creates (201) or replaces (200) a node's operator settings; health
+/// counters are kept. `id` in the body may be omitted; when present it must
+/// match the path.
+#[utoipa::path(put, path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
+    request_body = Node,
+    responses((status = 201, body = Node), (status = 200, body = Node), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn put(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(id): Segment,
+    JsonBody(mut body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    caller.require(Scope::Nodes)?;
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    };
+    match obj.get("id") {
+        None => {
+            obj.insert("id".into(), Value::String(id.clone()));
+        }
+        Some(v) if v.as_str() == Some(id.as_str()) => {}
+        Some(_) => return Err(ApiError::invalid_field("id", "must match the id in the path")),
+    }
+    let node: Node = decode(body)?;
+    let node = node.validated().map_err(ApiError::invalid)?;
+    let write = state.store.put_node(&node).await?;
+    state.audit(caller.actor(), "node.put", &node.id, &rid).await?;
+    let stored = existing(&state, &node.id).await?;
+    let status = if write.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(stored)).into_response())
+}
+
+/// Deletes a node.
+#[utoipa::path(delete, path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn delete(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(id): Segment,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Nodes)?;
+    if state.store.delete_node(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("unknown node {id}")));
+    }
+    state.audit(caller.actor(), "node.delete", &id, &rid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Puts a node back into service.
+#[utoipa::path(post, path = "/api/v1/nodes/{id}/enable", tag = "nodes", params(("id" = String, Path)),
+    responses((status = 200, body = Node), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn enable(
+    state: State<Shared>,
+    caller: Caller,
+    rid: Extension<RequestId>,
+    id: Segment,
+) -> ApiResult<Json<Node>> {
+    set_enabled(state, caller, rid, id, true).await
+}
+
+/// Quarantines a node: it keeps its settings but gets no traffic.
+#[utoipa::path(post, path = "/api/v1/nodes/{id}/disable", tag = "nodes", params(("id" = String, Path)),
+    responses((status = 200, body = Node), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn disable(
+    state: State<Shared>,
+    caller: Caller,
+    rid: Extension<RequestId>,
+    id: Segment,
+) -> ApiResult<Json<Node>> {
+    set_enabled(state, caller, rid, id, false).await
+}
+
+async fn set_enabled(
+    State(state): State<Shared>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    Segment(id): Segment,
+    enabled: bool,
+) -> ApiResult<Json<Node>> {
+    caller.require(Scope::Nodes)?;
+    let mut node = existing(&state, &id).await?;
+    if node.enabled != enabled {
+        node.enabled = enabled;
+        state.store.put_node(&node).await?;
+    }
+    let action = if enabled { "node.enable" } else { "node.disable" };
+    state.audit(caller.actor(), action, &id, &rid).await?;
+    Ok(Json(existing(&state, &id).await?))
+}

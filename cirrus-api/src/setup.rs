@@ -1,0 +1,192 @@
+//! Building and serving the API, and the one-time setup an operator needs:
+//! the master token and the first portal user.
+
+use crate::auth::MASTER_TOKEN_ID;
+use crate::config::{ApiConfig, RateLimit};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
+use crate::state::{AppState, now_secs};
+use cirrus_core::Store;
+use cirrus_core::auth::{generate_token, hash_password, hash_secret};
+use cirrus_core::model::{Scope, ServiceToken, User};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The control plane, ready to serve. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Api {
+    state: Arc<AppState>,
+}
+
+/// Settings of an [`Api`]; every setting has a production default.
+#[derive(Debug)]
+#[must_use]
+pub struct ApiBuilder {
+    store: Arc<dyn Store>,
+    config: ApiConfig,
+}
+
+impl Api {
+    /// Starts configuring an API over `store`.
+    pub fn builder(store: Arc<dyn Store>) -> ApiBuilder {
+        ApiBuilder {
+            store,
+            config: ApiConfig::default(),
+        }
+    }
+
+    /// The router: mount it in a bigger app or serve it yourself (serve it
+    /// with connect info, as [`Api::serve`] does, so unauthenticated callers
+    /// are rate-limited per address).
+    pub fn router(&self) -> axum::Router {
+        crate::routes::router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes the
+    /// requests in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+impl ApiBuilder {
+    /// The master token: full access, and the only caller that manages
+    /// service tokens. Without one, a token stored by
+    /// [`ensure_master_token`] is the master token.
+    pub fn master_token(mut self, secret: impl Into<String>) -> Self {
+        self.config.master_token = Some(secret.into());
+        self
+    }
+
+    /// Largest request body accepted, in bytes (default 1 MiB); larger → 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// Per-caller rate limit (default [`RateLimit::default`]); `None` turns
+    /// it off.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.config.rate_limit = limit;
+        self
+    }
+
+    /// How long a portal session lasts (default 12 hours).
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.config.session_ttl = ttl;
+        self
+    }
+
+    /// Marks the session cookie `Secure` (default true). Turn off only when
+    /// browsers reach the API over plain HTTP on a trusted network.
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.config.secure_cookies = secure;
+        self
+    }
+
+    /// Largest page of `GET /api/v1/domains` (default 1000).
+    pub fn max_page(mut self, items: usize) -> Self {
+        self.config.max_page = items;
+        self
+    }
+
+    /// Checks the settings and builds the API.
+    pub fn build(self) -> Result<Api> {
+        let c = &self.config;
+        if c.master_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(Error::Config("the master token must be at least 16 characters".into()));
+        }
+        if c.body_limit == 0 || c.max_page == 0 || c.session_ttl.is_zero() {
+            return Err(Error::Config(
+                "body limit, page size and session TTL must be positive".into(),
+            ));
+        }
+        if let Some(rl) = c.rate_limit
+            && (!rl.per_second.is_finite() || rl.per_second <= 0.0 || rl.burst == 0)
+        {
+            return Err(Error::Config("the rate limit must be positive".into()));
+        }
+        let metrics = Metrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
+        Ok(Api {
+            state: Arc::new(AppState {
+                store: self.store,
+                limiter: self.config.rate_limit.map(Limiter::new),
+                config: self.config,
+                metrics,
+            }),
+        })
+    }
+}
+
+/// Makes sure a master token exists in the store for APIs configured
+/// without one. Returns the secret when it was generated now (show it once;
+/// only its hash is kept), `None` when one already existed.
+pub async fn ensure_master_token(store: &dyn Store) -> Result<Option<String>> {
+    if store.get_token(MASTER_TOKEN_ID).await?.is_some() {
+        return Ok(None);
+    }
+    rotate_master(store).await.map(Some)
+}
+
+/// Replaces the stored master token; returns the new secret.
+pub(crate) async fn rotate_master(store: &dyn Store) -> Result<String> {
+    let secret = generate_token().secret;
+    let token = ServiceToken {
+        id: MASTER_TOKEN_ID.into(),
+        name: "master".into(),
+        scopes: vec![
+            Scope::Read,
+            Scope::DomainsWrite,
+            Scope::Purge,
+            Scope::Certs,
+            Scope::Nodes,
+        ],
+        domains: None,
+        created_at: now_secs(),
+        expires_at: None,
+    };
+    if let Some(old) = store.get_token(MASTER_TOKEN_ID).await? {
+        drop(old);
+        store.delete_token(MASTER_TOKEN_ID).await?;
+    }
+    store.put_token(&token, &hash_secret(&secret)).await?;
+    Ok(secret)
+}
+
+/// Creates the portal user `name` with `password` unless it exists (an
+/// existing user keeps its password). Returns true when created.
+pub async fn bootstrap_user(store: &dyn Store, name: &str, password: &str) -> Result<bool> {
+    let valid_name =
+        (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+    if !valid_name {
+        return Err(Error::Config(format!(
+            "user name {name:?} must be 1-64 characters of a-z, A-Z, 0-9, '.', '_', '@', '-'"
+        )));
+    }
+    if password.len() < 12 {
+        return Err(Error::Config(
+            "the bootstrap password must be at least 12 characters".into(),
+        ));
+    }
+    if store.get_user(name).await?.is_some() {
+        return Ok(false);
+    }
+    let hash = hash_password(password)?;
+    store.put_user(&User::new(name, hash, now_secs())).await?;
+    Ok(true)
+}
+
+/// The OpenAPI document served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    crate::routes::ApiDoc::openapi()
+}
