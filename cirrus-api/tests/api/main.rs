@@ -1,0 +1,134 @@
+//! Integration tests of the control plane: a real server on 127.0.0.1:0,
+//! driven through the typed client (and raw HTTP where the client would
+//! refuse to send the bad input), over a private redis-server and over the
+//! embedded store. One suite, both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+/// Runs each listed test of the calling module against both backends.
+macro_rules! battery {
+    ($($name:ident),* $(,)?) => {
+        mod battery {
+            $(
+                mod $name {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn redis() {
+                        super::super::$name(crate::Backend::Redis).await;
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn embedded() {
+                        super::super::$name(crate::Backend::Embedded).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+mod auth;
+mod openapi;
+mod redis_only;
+mod suite;
+
+use cirrus_api::{Api, ApiBuilder};
+use cirrus_client::{Client, RetryPolicy};
+use cirrus_core::{EmbeddedStore, RedisStore, Store};
+use cirrus_test_support::RedisServer;
+use std::sync::Arc;
+
+pub const MASTER: &str = "test-master-token-0123456789";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Redis,
+    Embedded,
+}
+
+/// A running API over a fresh store, and a client holding the master token.
+#[allow(missing_debug_implementations)]
+pub struct Harness {
+    pub store: Arc<dyn Store>,
+    pub url: String,
+    pub master: Client,
+    pub redis: Option<RedisServer>,
+    _dir: Option<tempfile::TempDir>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Harness {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |b| b).await
+    }
+
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(ApiBuilder) -> ApiBuilder) -> Self {
+        let (store, redis, dir): (Arc<dyn Store>, _, _) = match backend {
+            Backend::Redis => {
+                let server = RedisServer::start();
+                (
+                    Arc::new(RedisStore::connect(&server.url()).unwrap()),
+                    Some(server),
+                    None,
+                )
+            }
+            Backend::Embedded => {
+                let dir = tempfile::tempdir().unwrap();
+                (Arc::new(EmbeddedStore::open(dir.path()).unwrap()), None, Some(dir))
+            }
+        };
+        let builder = Api::builder(store.clone())
+            .master_token(MASTER)
+            .secure_cookies(false)
+            .rate_limit(None);
+        let api = configure(builder).build().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            api.serve(listener, std::future::pending()).await.unwrap();
+        });
+        let master = Client::builder(&url)
+            .token(MASTER)
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        Self {
+            store,
+            url,
+            master,
+            redis,
+            _dir: dir,
+            _server: server,
+        }
+    }
+
+    /// A client with `token` and no retries.
+    pub fn client(&self, token: &str) -> Client {
+        Client::builder(&self.url)
+            .token(token)
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A client without credentials.
+    pub fn anonymous(&self) -> Client {
+        Client::builder(&self.url).retry(RetryPolicy::none()).build().unwrap()
+    }
+
+    /// Raw HTTP, for input the typed client cannot produce.
+    pub fn raw(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(MASTER)
+    }
+}
+
+/// A domain configuration for tests.
+pub fn domain(name: &str) -> cirrus_core::DomainConf {
+    cirrus_core::DomainConf::new(name, "https://192.0.2.10".parse().unwrap())
+}
+
+/// A self-signed certificate for `names` and its key, as PEM.
+pub fn self_signed(names: &[&str]) -> (String, String) {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let ck = rcgen::generate_simple_self_signed(names).unwrap();
+    (ck.cert.pem(), ck.signing_key.serialize_pem())
+}

@@ -1,0 +1,51 @@
+//! The OpenAPI document is frozen by a golden file; regenerate it with
+//! `CIRRUS_UPDATE_GOLDEN=1 cargo test -p cirrus-api --test api openapi`.
+
+use std::path::Path;
+
+#[test]
+fn openapi_document_is_frozen() {
+    let doc = serde_json::to_string_pretty(&cirrus_api::openapi()).unwrap() + "\n";
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openapi.golden.json");
+    if std::env::var_os("CIRRUS_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &doc).unwrap();
+    }
+    let frozen = std::fs::read_to_string(&golden).expect("golden file; set CIRRUS_UPDATE_GOLDEN=1 to create it");
+    assert!(
+        doc == frozen,
+        "the OpenAPI document changed; review and regenerate the golden file"
+    );
+}
+
+#[test]
+fn every_route_is_documented() {
+    let doc = serde_json::to_value(cirrus_api::openapi()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/api/v1/domains", &["get"][..]),
+        ("/api/v1/domains/{domain}", &["get", "put", "patch", "delete"]),
+        ("/api/v1/domains/{domain}/purge", &["post"]),
+        ("/api/v1/domains/{domain}/certificate", &["get", "post", "put"]),
+        ("/api/v1/nodes", &["get"]),
+        ("/api/v1/nodes/{id}", &["get", "put", "delete"]),
+        ("/api/v1/nodes/{id}/enable", &["post"]),
+        ("/api/v1/nodes/{id}/disable", &["post"]),
+        ("/api/v1/tokens", &["get", "post"]),
+        ("/api/v1/tokens/{id}", &["delete"]),
+        ("/api/v1/auth/login", &["post"]),
+        ("/api/v1/auth/logout", &["post"]),
+        ("/api/v1/auth/me", &["get"]),
+        ("/api/v1/audit", &["get"]),
+        ("/healthz", &["get"]),
+        ("/metrics", &["get"]),
+    ] {
+        for m in methods {
+            assert!(paths[path][m].is_object(), "{m} {path} is not documented");
+        }
+    }
+    assert_eq!(
+        paths.len(),
+        16,
+        "a route is documented that the list above does not know"
+    );
+}

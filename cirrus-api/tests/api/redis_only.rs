@@ -1,0 +1,32 @@
+//! Redis down: the API answers 503 with Retry-After, never crashes, and
+//! recovers when Redis is back.
+
+use crate::{Backend, Harness, domain};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_down_degrades_to_503_and_recovers() {
+    let mut h = Harness::start(Backend::Redis).await;
+    h.master.put_domain(&domain("a.com")).await.unwrap();
+    h.redis.as_mut().unwrap().stop();
+    let health = h.anonymous().health().await.unwrap();
+    assert_eq!(health.status, "unavailable");
+    let res = h
+        .raw(reqwest::Method::GET, "/api/v1/domains/a.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    let e = h.master.put_domain(&domain("b.com")).await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+
+    h.redis.as_mut().unwrap().restart();
+    let master = h.master.clone();
+    cirrus_test_support::eventually("API serves again", std::time::Duration::from_secs(10), || {
+        let master = master.clone();
+        async move { master.put_domain(&domain("b.com")).await.is_ok() }
+    })
+    .await;
+}
