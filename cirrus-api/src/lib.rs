@@ -39,4 +39,4 @@ mod state;
 
 pub use config::RateLimit;
 pub use error::{Error, ErrorBody, ErrorDetail, Result};
-pub use setup::{Api, ApiBuilder, bootstrap_user, ensure_master_token, openapi};
+pub use setup::{Api, ApiBuilder, bootstrap_user, ensure_master_token, openapi, rotate_master_token};

@@ -134,11 +134,12 @@ pub async fn ensure_master_token(store: &dyn Store) -> Result<Option<String>> {
     if store.get_token(MASTER_TOKEN_ID).await?.is_some() {
         return Ok(None);
     }
-    rotate_master(store).await.map(Some)
+    rotate_master_token(store).await.map(Some)
 }
 
-/// Replaces the stored master token; returns the new secret.
-pub(crate) async fn rotate_master(store: &dyn Store) -> Result<String> {
+/// Replaces the stored master token (the old secret stops working at
+/// once); returns the new secret.
+pub async fn rotate_master_token(store: &dyn Store) -> Result<String> {
     let secret = generate_token().secret;
     let token = ServiceToken {
         id: MASTER_TOKEN_ID.into(),
@@ -154,8 +155,7 @@ pub(crate) async fn rotate_master(store: &dyn Store) -> Result<String> {
         created_at: now_secs(),
         expires_at: None,
     };
-    if let Some(old) = store.get_token(MASTER_TOKEN_ID).await? {
-        drop(old);
+    if store.get_token(MASTER_TOKEN_ID).await?.is_some() {
         store.delete_token(MASTER_TOKEN_ID).await?;
     }
     store.put_token(&token, &hash_secret(&secret)).await?;

@@ -1,8 +1,16 @@
 //! # cirrus-cli
 //!
-//! The binaries: `cirrus` (server roles: `up`, `api`, `edge`, `dns`,
-//! `worker`) and `cirrusctl` (operator CLI over `cirrus-client`). They only
-//! parse flags and environment, then call the libraries.
+//! The binaries: `cirrus` (server roles; today `cirrus api`) and
+//! `cirrusctl` (the operator CLI over [`cirrus_client`]). They parse flags
+//! and environment, then call the libraries; this crate holds that glue so
+//! each `main` stays a few lines.
 //!
-//! Not built yet: the binaries arrive with the issues that build their
-//! roles.
+//! ## Example
+//!
+//! ```no_run
+//! // What `cirrusctl domain list --output json` does:
+//! std::process::exit(cirrus_cli::ctl::main_with_args(["cirrusctl", "domain", "list", "--output", "json"]));
+//! ```
+
+pub mod ctl;
+pub mod server;

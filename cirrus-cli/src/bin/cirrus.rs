@@ -1,1 +1,5 @@
-fn main() {}
+//! `cirrus`: runs Cirrus server roles. See `cirrus --help`.
+
+fn main() {
+    std::process::exit(cirrus_cli::server::main());
+}

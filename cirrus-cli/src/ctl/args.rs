@@ -1,0 +1,231 @@
+//! The command line of `cirrusctl`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Operate a Cirrus CDN through its control-plane API.
+#[derive(Debug, Parser)]
+#[command(name = "cirrusctl", version, about = "Operate a Cirrus CDN through its control-plane API.", after_help = super::EXIT_CODES_HELP)]
+pub(crate) struct Cli {
+    /// Base URL of the API.
+    #[arg(long, env = "CIRRUS_URL", default_value = "http://127.0.0.1:8000", global = true)]
+    pub(crate) url: String,
+    /// Bearer token (master or service token).
+    #[arg(long, env = "CIRRUS_TOKEN", hide_env_values = true, global = true)]
+    pub(crate) token: Option<String>,
+    /// Output format.
+    #[arg(
+        long,
+        short,
+        env = "CIRRUS_OUTPUT",
+        value_enum,
+        default_value = "table",
+        global = true
+    )]
+    pub(crate) output: Output,
+    /// Seconds to wait for each attempt.
+    #[arg(long, default_value_t = 30, global = true)]
+    pub(crate) timeout: u64,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// The API's JSON, for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Customer domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Purge cached objects of a domain on every edge.
+    Purge(PurgeArgs),
+    /// TLS certificates.
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Edge nodes.
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// Service tokens (master token only).
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// The newest audit records.
+    Audit {
+        /// How many (1-1000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Who the token belongs to.
+    Whoami,
+    /// The API's health (exit code 7 when the store is unreachable).
+    Health,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DomainCmd {
+    /// List domains.
+    List,
+    /// Show one domain.
+    Get {
+        /// Domain name.
+        domain: String,
+    },
+    /// Create or replace a domain, from flags or a JSON file.
+    Put(DomainPut),
+    /// Change some fields (JSON merge patch from a file, `-` for stdin).
+    Patch {
+        /// Domain name.
+        domain: String,
+        /// The patch.
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+    },
+    /// Delete a domain.
+    Delete {
+        /// Domain name.
+        domain: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DomainPut {
+    /// Domain name.
+    pub(crate) domain: String,
+    /// Origin, e.g. `https://203.0.113.7` (repeat for several).
+    #[arg(long = "origin", required_unless_present = "file", conflicts_with = "file")]
+    pub(crate) origins: Vec<String>,
+    /// Backup origin, used only when the others fail (repeatable).
+    #[arg(long = "backup-origin", conflicts_with = "file")]
+    pub(crate) backups: Vec<String>,
+    /// Keep the domain but do not serve it.
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) disabled: bool,
+    /// Full configuration as JSON (`-` for stdin).
+    #[arg(long, short = 'f')]
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PurgeArgs {
+    /// Domain name.
+    pub(crate) domain: String,
+    /// Exact path, query string included (repeatable).
+    #[arg(long = "path")]
+    pub(crate) urls: Vec<String>,
+    /// Path prefix (repeatable).
+    #[arg(long = "prefix")]
+    pub(crate) prefixes: Vec<String>,
+    /// Surrogate key (repeatable).
+    #[arg(long = "tag")]
+    pub(crate) tags: Vec<String>,
+    /// Everything cached for the domain.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertCmd {
+    /// Request a certificate (ACME); prints the job.
+    Issue {
+        /// Domain name.
+        domain: String,
+    },
+    /// Where a domain's certificate stands.
+    Status {
+        /// Domain name.
+        domain: String,
+    },
+    /// Upload a certificate chain and key (PEM files).
+    Upload {
+        /// Domain name.
+        domain: String,
+        /// Leaf first, then intermediates.
+        #[arg(long)]
+        cert: PathBuf,
+        /// The leaf's private key.
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCmd {
+    /// List nodes with their health.
+    List,
+    /// Show one node.
+    Get {
+        /// Node id.
+        id: String,
+    },
+    /// Create or replace a node, from flags or a JSON file.
+    Put(NodePut),
+    /// Delete a node.
+    Delete {
+        /// Node id.
+        id: String,
+    },
+    /// Put a node back into service.
+    Enable {
+        /// Node id.
+        id: String,
+    },
+    /// Quarantine a node (no traffic, settings kept).
+    Disable {
+        /// Node id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NodePut {
+    /// Node id.
+    pub(crate) id: String,
+    /// IPv4 address published in A records.
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) ipv4: Option<std::net::Ipv4Addr>,
+    /// IPv6 address published in AAAA records.
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) ipv6: Option<std::net::Ipv6Addr>,
+    /// Relative share of domains (1-1000).
+    #[arg(long, default_value_t = 1, conflicts_with = "file")]
+    pub(crate) weight: u32,
+    /// Full node as JSON (`-` for stdin).
+    #[arg(long, short = 'f')]
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCmd {
+    /// Create a service token; its secret is printed once.
+    Create {
+        /// Human name, e.g. `ci-deploy`.
+        #[arg(long)]
+        name: String,
+        /// Scope: read, domains:write, purge, certs, nodes (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Domain the token may touch (repeatable; none: all).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Unix time after which the token is refused.
+        #[arg(long)]
+        expires_at: Option<u64>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// Token id.
+        id: String,
+    },
+}

@@ -1,0 +1,300 @@
+//! `cirrusctl`: one subcommand per API endpoint, `--output table|json`,
+//! one-line errors and exit codes scripts can rely on.
+
+mod args;
+mod output;
+
+use args::{CertCmd, Cli, Command, DomainCmd, DomainPut, NodeCmd, NodePut, PurgeArgs, TokenCmd};
+use cirrus_client::{Client, Error};
+use cirrus_core::model::{CertificateUpload, PurgeSelection, Scope, TokenRequest};
+use cirrus_core::{DomainConf, Node};
+use clap::{CommandFactory, Parser};
+use output::Printer;
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// Any other failure (unreadable file, unexpected answer).
+pub const EXIT_FAILURE: i32 = 1;
+/// Bad command line (unknown flag, missing argument).
+pub const EXIT_USAGE: i32 = 2;
+/// Not authenticated (401) or not allowed (403).
+pub const EXIT_AUTH: i32 = 3;
+/// The domain, node or token does not exist (404).
+pub const EXIT_NOT_FOUND: i32 = 4;
+/// The API refused the input (400, 413, 415, 422).
+pub const EXIT_INVALID: i32 = 5;
+/// Rate limited (429) or conflicting (409), after retries.
+pub const EXIT_BUSY: i32 = 6;
+/// The API or its store is unreachable (5xx, connection failed).
+pub const EXIT_UNAVAILABLE: i32 = 7;
+
+const EXIT_CODES_HELP: &str = "Exit codes: 0 ok, 1 other failure, 2 usage, 3 unauthorized/forbidden, \
+4 not found, 5 invalid input, 6 rate limited/conflict, 7 unavailable.";
+
+/// Runs `cirrusctl` with `args` (program name first); returns the exit code.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            exit_code(&e)
+        }
+    }
+}
+
+fn one_line(e: &Error) -> String {
+    let mut line = e.to_string();
+    for d in e.details() {
+        line.push_str(&format!("; {}: {}", d.field, d.reason));
+    }
+    line.replace('\n', " ")
+}
+
+fn exit_code(e: &Error) -> i32 {
+    match e {
+        Error::Api { status, .. } => match status {
+            401 | 403 => EXIT_AUTH,
+            404 => EXIT_NOT_FOUND,
+            409 | 429 => EXIT_BUSY,
+            500.. => EXIT_UNAVAILABLE,
+            _ => EXIT_INVALID,
+        },
+        Error::Transport(_) => EXIT_UNAVAILABLE,
+        _ => EXIT_FAILURE,
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32, Error> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "cirrusctl", &mut std::io::stdout());
+        return Ok(EXIT_OK);
+    }
+    let mut builder = Client::builder(&cli.url).timeout(Duration::from_secs(cli.timeout));
+    if let Some(t) = &cli.token {
+        builder = builder.token(t);
+    }
+    let api = builder.build()?;
+    let out = Printer::new(cli.output);
+    match cli.command {
+        Command::Domain(cmd) => domain(&api, &out, cmd).await?,
+        Command::Purge(args) => purge(&api, &out, args).await?,
+        Command::Cert(cmd) => cert(&api, &out, cmd).await?,
+        Command::Node(cmd) => node(&api, &out, cmd).await?,
+        Command::Token(cmd) => token(&api, &out, cmd).await?,
+        Command::Audit { limit } => out.audit(&api.audit(Some(limit)).await?),
+        Command::Whoami => out.identity(&api.me().await?),
+        Command::Health => {
+            let health = api.health().await?;
+            out.health(&health);
+            if health.status != "ok" {
+                return Ok(EXIT_UNAVAILABLE);
+            }
+        }
+        Command::Completions { .. } => {}
+    }
+    Ok(EXIT_OK)
+}
+
+async fn domain(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<(), Error> {
+    match cmd {
+        DomainCmd::List => out.domains(&api.all_domains().await?),
+        DomainCmd::Get { domain } => out.domain(&api.get_domain(&domain).await?, None),
+        DomainCmd::Put(args) => {
+            let conf = domain_conf(args)?;
+            let written = api.put_domain(&conf).await?;
+            out.domain(&written.item, Some(written.created));
+        }
+        DomainCmd::Patch { domain, file } => {
+            let patch: serde_json::Value = read_json(&file)?;
+            out.domain(&api.patch_domain(&domain, &patch).await?, None);
+        }
+        DomainCmd::Delete { domain } => {
+            api.delete_domain(&domain).await?;
+            out.done(&format!("deleted domain {domain}"));
+        }
+    }
+    Ok(())
+}
+
+fn domain_conf(args: DomainPut) -> Result<DomainConf, Error> {
+    if let Some(file) = &args.file {
+        let mut value: serde_json::Value = read_json(file)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("domain").or_insert_with(|| args.domain.clone().into());
+        }
+        return serde_json::from_value(value).map_err(|e| Error::Config(format!("{}: {e}", file.display())));
+    }
+    let mut origins = Vec::new();
+    for (spec, backup) in args
+        .origins
+        .iter()
+        .map(|o| (o, false))
+        .chain(args.backups.iter().map(|o| (o, true)))
+    {
+        let mut origin: cirrus_core::model::Origin = spec.parse().map_err(Error::Config)?;
+        origin.backup = backup;
+        origins.push(origin);
+    }
+    let mut origins = origins.into_iter();
+    let first = origins
+        .next()
+        .ok_or_else(|| Error::Config("give at least one --origin".into()))?;
+    let mut conf = DomainConf::new(args.domain, first);
+    conf.origins.extend(origins);
+    conf.enabled = !args.disabled;
+    Ok(conf)
+}
+
+async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error> {
+    let sel = PurgeSelection {
+        urls: args.urls,
+        prefixes: args.prefixes,
+        tags: args.tags,
+        all: args.all,
+    };
+    out.purge(&api.purge(&args.domain, &sel).await?);
+    Ok(())
+}
+
+async fn cert(api: &Client, out: &Printer, cmd: CertCmd) -> Result<(), Error> {
+    let status = match cmd {
+        CertCmd::Issue { domain } => api.issue_certificate(&domain).await?,
+        CertCmd::Status { domain } => api.certificate_status(&domain).await?,
+        CertCmd::Upload { domain, cert, key } => {
+            let upload = CertificateUpload {
+                fullchain: read_text(&cert)?,
+                key: read_text(&key)?,
+            };
+            api.upload_certificate(&domain, &upload).await?
+        }
+    };
+    out.certificate(&status);
+    Ok(())
+}
+
+async fn node(api: &Client, out: &Printer, cmd: NodeCmd) -> Result<(), Error> {
+    match cmd {
+        NodeCmd::List => out.nodes(&api.nodes().await?.items),
+        NodeCmd::Get { id } => out.node(&api.get_node(&id).await?, None),
+        NodeCmd::Put(args) => {
+            let node = node_of(args)?;
+            let written = api.put_node(&node).await?;
+            out.node(&written.item, Some(written.created));
+        }
+        NodeCmd::Delete { id } => {
+            api.delete_node(&id).await?;
+            out.done(&format!("deleted node {id}"));
+        }
+        NodeCmd::Enable { id } => out.node(&api.enable_node(&id).await?, None),
+        NodeCmd::Disable { id } => out.node(&api.disable_node(&id).await?, None),
+    }
+    Ok(())
+}
+
+fn node_of(args: NodePut) -> Result<Node, Error> {
+    if let Some(file) = &args.file {
+        let mut value: serde_json::Value = read_json(file)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("id").or_insert_with(|| args.id.clone().into());
+        }
+        return serde_json::from_value(value).map_err(|e| Error::Config(format!("{}: {e}", file.display())));
+    }
+    let mut node = Node::new(args.id).with_weight(args.weight);
+    node.ipv4 = args.ipv4;
+    node.ipv6 = args.ipv6;
+    Ok(node)
+}
+
+async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), Error> {
+    match cmd {
+        TokenCmd::Create {
+            name,
+            scopes,
+            domains,
+            expires_at,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    serde_json::from_value::<Scope>(s.as_str().into()).map_err(|_| {
+                        Error::Config(format!(
+                            "unknown scope {s:?}; use read, domains:write, purge, certs or nodes"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let req = TokenRequest {
+                name,
+                scopes,
+                domains: (!domains.is_empty()).then_some(domains),
+                expires_at,
+            };
+            out.created_token(&api.create_token(&req).await?);
+        }
+        TokenCmd::List => out.tokens(&api.tokens().await?.items),
+        TokenCmd::Revoke { id } => {
+            api.revoke_token(&id).await?;
+            out.done(&format!("revoked token {id}"));
+        }
+    }
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    if path == Path::new("-") {
+        return std::io::read_to_string(std::io::stdin()).map_err(|e| Error::Config(format!("stdin: {e}")));
+    }
+    std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn statuses_map_to_documented_exit_codes() {
+        let api = |status| Error::Api {
+            status,
+            code: String::new(),
+            message: String::new(),
+            details: vec![],
+            request_id: None,
+        };
+        let codes: Vec<i32> = [401, 403, 404, 400, 413, 422, 429, 409, 500, 503]
+            .into_iter()
+            .map(|s| exit_code(&api(s)))
+            .collect();
+        assert_eq!(codes, [3, 3, 4, 5, 5, 5, 6, 6, 7, 7]);
+        assert_eq!(exit_code(&Error::Transport("refused".into())), EXIT_UNAVAILABLE);
+    }
+}

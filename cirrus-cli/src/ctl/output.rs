@@ -1,0 +1,198 @@
+//! Printing answers as aligned tables for people or as the API's JSON for
+//! scripts.
+
+use super::args::Output;
+use cirrus_core::model::{AuditList, CertificateStatus, CreatedToken, Health, Identity, PurgeAccepted, ServiceToken};
+use cirrus_core::{DomainConf, Node};
+use serde::Serialize;
+
+pub(crate) struct Printer {
+    format: Output,
+}
+
+impl Printer {
+    pub(crate) fn new(format: Output) -> Self {
+        Self { format }
+    }
+
+    /// In JSON mode prints `value` and returns false; else returns true.
+    fn json<T: Serialize + ?Sized>(&self, value: &T) -> bool {
+        if self.format == Output::Json {
+            match serde_json::to_string_pretty(value) {
+                Ok(text) => println!("{text}"),
+                Err(e) => eprintln!("error: cannot print the answer: {e}"),
+            }
+            false
+        } else {
+            true
+        }
+    }
+
+    pub(crate) fn done(&self, message: &str) {
+        if self.format == Output::Table {
+            println!("{message}");
+        }
+    }
+
+    pub(crate) fn domains(&self, items: &[DomainConf]) {
+        if self.json(items) {
+            table(
+                &["DOMAIN", "ENABLED", "ORIGINS", "TLS"],
+                items.iter().map(|d| {
+                    vec![
+                        d.domain.clone(),
+                        d.enabled.to_string(),
+                        d.origins.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                        format!("{:?}", d.tls.mode).to_lowercase(),
+                    ]
+                }),
+            );
+        }
+    }
+
+    pub(crate) fn domain(&self, d: &DomainConf, created: Option<bool>) {
+        if self.json(d) {
+            if let Some(created) = created {
+                println!("{} domain {}", if created { "created" } else { "updated" }, d.domain);
+            }
+            self.domains(std::slice::from_ref(d));
+        }
+    }
+
+    pub(crate) fn purge(&self, p: &PurgeAccepted) {
+        if self.json(p) {
+            println!("purge {} published at revision {}", p.id, p.revision);
+        }
+    }
+
+    pub(crate) fn certificate(&self, c: &CertificateStatus) {
+        if self.json(c) {
+            table(
+                &["DOMAIN", "STATUS", "JOB", "NOT_AFTER", "ERROR"],
+                [vec![
+                    c.domain.clone(),
+                    format!("{:?}", c.status).to_lowercase(),
+                    c.job_id.clone().unwrap_or_default(),
+                    c.not_after.map(|t| t.to_string()).unwrap_or_default(),
+                    c.error.clone().unwrap_or_default(),
+                ]],
+            );
+        }
+    }
+
+    pub(crate) fn nodes(&self, items: &[Node]) {
+        if self.json(items) {
+            table(
+                &["ID", "IPV4", "IPV6", "WEIGHT", "ENABLED", "ACTIVE", "FAILURES"],
+                items.iter().map(|n| {
+                    vec![
+                        n.id.clone(),
+                        n.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                        n.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+                        n.weight.to_string(),
+                        n.enabled.to_string(),
+                        n.active.to_string(),
+                        n.health.consecutive_failures.to_string(),
+                    ]
+                }),
+            );
+        }
+    }
+
+    pub(crate) fn node(&self, n: &Node, created: Option<bool>) {
+        if self.json(n) {
+            if let Some(created) = created {
+                println!("{} node {}", if created { "created" } else { "updated" }, n.id);
+            }
+            self.nodes(std::slice::from_ref(n));
+        }
+    }
+
+    pub(crate) fn created_token(&self, t: &CreatedToken) {
+        if self.json(t) {
+            println!("token {} created; its secret is shown once:", t.token.id);
+            println!("{}", t.secret);
+        }
+    }
+
+    pub(crate) fn tokens(&self, items: &[ServiceToken]) {
+        if self.json(items) {
+            table(
+                &["ID", "NAME", "SCOPES", "DOMAINS", "EXPIRES_AT"],
+                items.iter().map(|t| {
+                    vec![
+                        t.id.clone(),
+                        t.name.clone(),
+                        scopes(&t.scopes),
+                        t.domains.as_ref().map_or_else(|| "*".into(), |d| d.join(",")),
+                        t.expires_at.map(|e| e.to_string()).unwrap_or_else(|| "never".into()),
+                    ]
+                }),
+            );
+        }
+    }
+
+    pub(crate) fn audit(&self, list: &AuditList) {
+        if self.json(list) {
+            table(
+                &["AT_MS", "ACTOR", "ACTION", "RESOURCE", "REQUEST_ID"],
+                list.items.iter().map(|r| {
+                    vec![
+                        r.at_ms.to_string(),
+                        r.actor.clone(),
+                        r.action.clone(),
+                        r.resource.clone(),
+                        r.request_id.clone().unwrap_or_default(),
+                    ]
+                }),
+            );
+        }
+    }
+
+    pub(crate) fn identity(&self, me: &Identity) {
+        if self.json(me) {
+            let domains = me.domains.as_ref().map_or_else(|| "*".into(), |d| d.join(","));
+            table(
+                &["KIND", "ID", "SCOPES", "DOMAINS"],
+                [vec![me.kind.clone(), me.id.clone(), scopes(&me.scopes), domains]],
+            );
+        }
+    }
+
+    pub(crate) fn health(&self, h: &Health) {
+        if self.json(h) {
+            let rev = h.revision.map(|r| format!(" (revision {r})")).unwrap_or_default();
+            println!("{}{rev}", h.status);
+        }
+    }
+}
+
+fn scopes(scopes: &[cirrus_core::model::Scope]) -> String {
+    serde_json::to_value(scopes)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Prints `rows` under `headers`, columns padded to their widest cell.
+fn table(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows.into_iter().collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,217 @@
+//! End-to-end tests of the binaries: `cirrus api` started as a process on a
+//! free port (embedded store, then Redis), driven by `cirrusctl` processes.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+use cirrus_test_support::RedisServer;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `cirrus api`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cirrus api` on a free port; returns it and the master token it
+/// printed on stdout, if any (printed before it logs its address).
+fn start(store: &str, extra: &[&str]) -> (Server, Option<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(["api", "--listen", "127.0.0.1:0", "--store", store])
+        .args(extra)
+        .env_remove("CIRRUS_MASTER_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let (ttx, trx) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = ttx.send(line);
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("cirrus api logs its address");
+    let token = trx
+        .recv_timeout(Duration::from_millis(200))
+        .ok()
+        .and_then(|l| l.rsplit(' ').next().map(str::to_string));
+    (Server { child, url }, token)
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ctl(server_url: &str, token: &str, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_cirrusctl"))
+        .args(args)
+        .env("CIRRUS_URL", server_url)
+        .env("CIRRUS_TOKEN", token)
+        .env_remove("CIRRUS_OUTPUT")
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(out: Out) -> String {
+    assert_eq!(out.code, 0, "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+    out.stdout
+}
+
+#[test]
+fn operator_workflow_with_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data").display().to_string();
+    let (server, master) = start(&store, &[]);
+    let master = master.expect("a master token is generated and printed on first start");
+    assert!(master.starts_with("cirrus_"), "{master}");
+    let url = server.url.clone();
+    let c = |args: &[&str]| ctl(&url, &master, args);
+
+    assert!(
+        ok(c(&["domain", "put", "example.com", "--origin", "https://192.0.2.10"]))
+            .contains("created domain example.com")
+    );
+    assert!(
+        ok(c(&["domain", "put", "example.com", "--origin", "https://192.0.2.10"]))
+            .contains("updated domain example.com")
+    );
+    let listed: serde_json::Value = serde_json::from_str(&ok(c(&["domain", "list", "--output", "json"]))).unwrap();
+    assert_eq!(listed[0]["domain"], "example.com");
+    let table = ok(c(&["domain", "list"]));
+    assert!(
+        table.starts_with("DOMAIN") && table.contains("https://192.0.2.10:443"),
+        "{table}"
+    );
+
+    let conf = dir.path().join("d.json");
+    std::fs::write(&conf, r#"{"origins": [{"host": "o.example.net", "weight": 0}]}"#).unwrap();
+    let bad = c(&["domain", "put", "bad.com", "-f", conf.to_str().unwrap()]);
+    assert_eq!(bad.code, 5, "{}", bad.stderr);
+    assert_eq!(bad.stderr.lines().count(), 1, "one-line error: {}", bad.stderr);
+    assert!(bad.stderr.contains("origins[0].weight"), "{}", bad.stderr);
+
+    let missing = c(&["domain", "get", "nope.com"]);
+    assert_eq!(
+        (missing.code, missing.stderr.lines().count()),
+        (4, 1),
+        "{}",
+        missing.stderr
+    );
+
+    let purge: serde_json::Value =
+        serde_json::from_str(&ok(c(&["purge", "example.com", "--prefix", "/img/", "-o", "json"]))).unwrap();
+    assert!(purge["id"].as_str().unwrap().starts_with("pg_"));
+    assert_eq!(c(&["purge", "example.com"]).code, 5, "a purge must select something");
+
+    assert!(ok(c(&["cert", "issue", "example.com"])).contains("queued"));
+    assert!(ok(c(&["cert", "status", "example.com"])).contains("queued"));
+
+    ok(c(&["node", "put", "edge-1", "--ipv4", "192.0.2.1", "--weight", "2"]));
+    assert!(ok(c(&["node", "disable", "edge-1"])).contains("false"));
+    let nodes: serde_json::Value = serde_json::from_str(&ok(c(&["node", "list", "-o", "json"]))).unwrap();
+    assert_eq!(
+        (nodes[0]["id"].as_str(), nodes[0]["enabled"].as_bool()),
+        (Some("edge-1"), Some(false))
+    );
+
+    let created: serde_json::Value = serde_json::from_str(&ok(c(&[
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--scope",
+        "read",
+        "--domain",
+        "example.com",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let id = created["token"]["id"].as_str().unwrap().to_string();
+    let ci = |args: &[&str]| ctl(&url, &secret, args);
+    assert!(ok(ci(&["whoami"])).contains("example.com"));
+    assert_eq!(ci(&["domain", "delete", "example.com"]).code, 3, "read-only token");
+    assert_eq!(ctl(&url, "cirrus_wrong", &["domain", "list"]).code, 3);
+    assert!(ok(c(&["token", "list"])).contains(&id));
+    ok(c(&["token", "revoke", &id]));
+    assert_eq!(ci(&["whoami"]).code, 3, "revoked");
+    assert_eq!(
+        c(&["token", "create", "--name", "x", "--scope", "root"]).code,
+        1,
+        "unknown scope is refused locally"
+    );
+
+    let audit = ok(c(&["audit", "--limit", "5"]));
+    assert!(audit.contains("token.revoke") && audit.contains("master"), "{audit}");
+    assert!(ok(c(&["health"])).starts_with("ok"));
+    assert!(ok(c(&["completions", "bash"])).contains("cirrusctl"));
+    ok(c(&["domain", "delete", "example.com"]));
+    assert_eq!(c(&["--bogus-flag"]).code, 2);
+    drop(server);
+
+    // The token survives a restart and is not printed again.
+    let (server, again) = start(&store, &[]);
+    assert_eq!(again, None);
+    assert!(ok(ctl(&server.url, &master, &["whoami"])).contains("master"));
+    let port = server.url.rsplit(':').next().unwrap().to_string();
+    drop(server);
+    let down = ctl(&format!("http://127.0.0.1:{port}"), &master, &["domain", "list"]);
+    assert_eq!(down.code, 7, "unreachable API: {}", down.stderr);
+}
+
+#[test]
+fn api_role_runs_on_redis_with_a_configured_master_token() {
+    let redis = RedisServer::start();
+    let (server, printed) = start(&redis.url(), &["--master-token", "configured-master-token-123"]);
+    assert_eq!(printed, None, "a configured master token is never printed");
+    let started = Instant::now();
+    let out = ctl(
+        &server.url,
+        "configured-master-token-123",
+        &["domain", "put", "r.com", "--origin", "http://192.0.2.3:8080"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let got = ok(ctl(
+        &server.url,
+        "configured-master-token-123",
+        &["domain", "get", "r.com", "-o", "json"],
+    ));
+    assert!(got.contains("8080"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(["api", "--store", &redis.url(), "--master-token", "short"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).starts_with("Error: "),
+        "clear error, no panic"
+    );
+}
