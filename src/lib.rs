@@ -6,9 +6,10 @@
 //!
 //! - [`core`]: models, validation, the store (Redis and embedded),
 //!   events and subscriptions, rendezvous hashing, auth primitives.
+//! - [`api`] (feature `api`): the control-plane REST API as an axum router.
+//! - [`client`] (feature `client`): the typed client of that API.
 //!
-//! The edge, DNS, ACME, API and client crates are re-exported here as they
-//! are built.
+//! The edge, DNS and ACME crates are re-exported here as they are built.
 //!
 //! ```
 //! let nodes = ["edge-a", "edge-b", "edge-c"];
@@ -16,4 +17,8 @@
 //! assert_eq!(chosen.len(), 2);
 //! ```
 
+#[cfg(feature = "api")]
+pub use cirrus_api as api;
+#[cfg(feature = "client")]
+pub use cirrus_client as client;
 pub use cirrus_core as core;
