@@ -39,16 +39,8 @@ pub(crate) enum Caller {
 }
 
 impl Caller {
-    /// Identity recorded in the audit stream.
+    /// Identity recorded in the audit stream; also the rate-limit key.
     pub(crate) fn actor(&self) -> String {
-        match self {
-            Caller::Master => "master".into(),
-            Caller::Token(t) => format!("token:{}", t.id),
-            Caller::User(s) => format!("user:{}", s.user),
-        }
-    }
-
-    fn rate_key(&self) -> String {
         match self {
             Caller::Master => "master".into(),
             Caller::Token(t) => format!("token:{}", t.id),
@@ -141,7 +133,7 @@ pub(crate) async fn guard(State(state): State<Shared>, mut req: Request, next: N
         resolve(&state, req.method(), req.headers()).await.map(Some)
     };
     let key = match &caller {
-        Ok(Some(c)) => c.rate_key(),
+        Ok(Some(c)) => c.actor(),
         _ => format!("ip:{ip}"),
     };
     if let Some(limiter) = &state.limiter

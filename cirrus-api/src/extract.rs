@@ -59,6 +59,32 @@ pub(crate) fn decode<T: DeserializeOwned>(value: serde_json::Value) -> Result<T,
     })
 }
 
+/// A PUT body whose `key` (`domain`, `id`) may be left out, then taken
+/// from the path, or must name the same object as the path (`same`).
+pub(crate) fn with_path_key(
+    mut body: serde_json::Value,
+    key: &str,
+    from_path: &str,
+    same: impl Fn(&str) -> bool,
+) -> Result<serde_json::Value, ApiError> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    };
+    match obj.get(key) {
+        None => {
+            obj.insert(key.into(), from_path.into());
+        }
+        Some(v) if v.as_str().is_some_and(&same) => {}
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                key,
+                format!("must match the {key} in the path"),
+            ));
+        }
+    }
+    Ok(body)
+}
+
 /// A query string decoded into `T`.
 pub(crate) struct QueryArgs<T>(pub(crate) T);
 

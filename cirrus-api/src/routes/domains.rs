@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, QueryArgs, Segment, decode};
+use crate::extract::{JsonBody, QueryArgs, Segment, decode, with_path_key};
 use crate::state::{RequestId, Shared};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -198,18 +198,9 @@ pub(crate) async fn purge(
     Ok((StatusCode::ACCEPTED, Json(PurgeAccepted { id, revision })).into_response())
 }
 
-/// A body for `domain` from the path: `domain` may be omitted, must match.
-fn conf_for_path(mut body: Value, domain: &str) -> ApiResult<DomainConf> {
-    let Some(obj) = body.as_object_mut() else {
-        return Err(ApiError::invalid_field("body", "must be a JSON object"));
-    };
-    match obj.get("domain") {
-        None => {
-            obj.insert("domain".into(), Value::String(domain.to_string()));
-        }
-        Some(v) if v.as_str().map(normalize_domain) == Some(Ok(domain.to_string())) => {}
-        Some(_) => return Err(ApiError::invalid_field("domain", "must match the domain in the path")),
-    }
+/// A body for `domain` from the path, decoded and validated.
+fn conf_for_path(body: Value, domain: &str) -> ApiResult<DomainConf> {
+    let body = with_path_key(body, "domain", domain, |d| normalize_domain(d).as_deref() == Ok(domain))?;
     let conf: DomainConf = decode(body)?;
     conf.validated().map_err(ApiError::invalid)
 }

@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, Segment, decode};
+use crate::extract::{JsonBody, Segment, decode, with_path_key};
 use crate::state::{RequestId, Shared};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -53,19 +53,10 @@ pub(crate) async fn put(
     caller: Caller,
     Extension(rid): Extension<RequestId>,
     Segment(id): Segment,
-    JsonBody(mut body): JsonBody<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Nodes)?;
-    let Some(obj) = body.as_object_mut() else {
-        return Err(ApiError::invalid_field("body", "must be a JSON object"));
-    };
-    match obj.get("id") {
-        None => {
-            obj.insert("id".into(), Value::String(id.clone()));
-        }
-        Some(v) if v.as_str() == Some(id.as_str()) => {}
-        Some(_) => return Err(ApiError::invalid_field("id", "must match the id in the path")),
-    }
+    let body = with_path_key(body, "id", &id, |v| v == id)?;
     let node: Node = decode(body)?;
     let node = node.validated().map_err(ApiError::invalid)?;
     let write = state.store.put_node(&node).await?;

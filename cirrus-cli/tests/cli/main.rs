@@ -131,6 +131,44 @@ fn operator_workflow_with_the_embedded_store() {
 
     assert!(ok(c(&["cert", "issue", "example.com"])).contains("queued"));
     assert!(ok(c(&["cert", "status", "example.com"])).contains("queued"));
+    let issued = rcgen::generate_simple_self_signed(vec!["example.com".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem()).unwrap();
+    std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
+    let upload = [
+        "cert",
+        "upload",
+        "example.com",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    assert!(ok(c(&upload)).contains("issued"));
+    let wrong_key = [
+        "cert",
+        "upload",
+        "example.com",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        conf.to_str().unwrap(),
+    ];
+    assert_eq!(c(&wrong_key).code, 5, "a key that is not PEM is refused");
+
+    let patch = dir.path().join("patch.json");
+    std::fs::write(&patch, r#"{"enabled": false}"#).unwrap();
+    let patched: serde_json::Value = serde_json::from_str(&ok(c(&[
+        "domain",
+        "patch",
+        "example.com",
+        "-f",
+        patch.to_str().unwrap(),
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(patched["enabled"], false);
 
     ok(c(&["node", "put", "edge-1", "--ipv4", "192.0.2.1", "--weight", "2"]));
     assert!(ok(c(&["node", "disable", "edge-1"])).contains("false"));
