@@ -135,26 +135,12 @@ fn operator_workflow_with_the_embedded_store() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, issued.cert.pem()).unwrap();
     std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
-    let upload = [
-        "cert",
-        "upload",
-        "example.com",
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ];
-    assert!(ok(c(&upload)).contains("issued"));
-    let wrong_key = [
-        "cert",
-        "upload",
-        "example.com",
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        conf.to_str().unwrap(),
-    ];
-    assert_eq!(c(&wrong_key).code, 5, "a key that is not PEM is refused");
+    let upload = |key: &std::path::Path| {
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        c(&["cert", "upload", "example.com", "--cert", cert, "--key", key])
+    };
+    assert!(ok(upload(&key)).contains("issued"));
+    assert_eq!(upload(&conf).code, 5, "a key that is not PEM is refused");
 
     let patch = dir.path().join("patch.json");
     std::fs::write(&patch, r#"{"enabled": false}"#).unwrap();
