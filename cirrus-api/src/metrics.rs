@@ -7,6 +7,7 @@ use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, 
 pub(crate) const REQUESTS: &str = "cirrus_api_requests_total";
 pub(crate) const DURATION: &str = "cirrus_api_request_duration_seconds";
 pub(crate) const QUEUE_DEPTH: &str = "cirrus_jobs_queue_depth";
+pub(crate) const JOB_DURATION: &str = "cirrus_job_duration_seconds";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
@@ -14,6 +15,7 @@ pub(crate) struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     queue_depth: IntGauge,
+    job_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -30,14 +32,24 @@ impl Metrics {
             &["route", "method"],
         )?;
         let queue_depth = IntGauge::new(QUEUE_DEPTH, "Jobs enqueued and not yet acknowledged.")?;
+        let job_duration = HistogramVec::new(
+            HistogramOpts::new(
+                JOB_DURATION,
+                "Job run time, by kind and outcome, of runners reporting to this API.",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
+            &["kind", "outcome"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(job_duration.clone()))?;
         Ok(Self {
             registry,
             requests,
             duration,
             queue_depth,
+            job_duration,
         })
     }
 
@@ -52,9 +64,25 @@ impl Metrics {
         self.queue_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
+    pub(crate) fn job_duration(&self) -> HistogramVec {
+        self.job_duration.clone()
+    }
+
     pub(crate) fn render(&self) -> Result<String, prometheus::Error> {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}
+
+/// Feeds job runs into `cirrus_job_duration_seconds`.
+#[derive(Debug)]
+pub(crate) struct JobMetrics(pub(crate) HistogramVec);
+
+impl cirrus_core::jobs::JobObserver for JobMetrics {
+    fn observe(&self, kind: &str, outcome: cirrus_core::jobs::JobOutcome, elapsed: std::time::Duration) {
+        self.0
+            .with_label_values(&[kind, outcome.as_str()])
+            .observe(elapsed.as_secs_f64());
     }
 }

@@ -45,6 +45,13 @@ impl Api {
         crate::routes::router(self.state.clone())
     }
 
+    /// An observer to give the [`JobRunner`](cirrus_core::jobs::JobRunner)s
+    /// of this process, so `/metrics` shows job durations by kind and
+    /// outcome (`cirrus_job_duration_seconds`).
+    pub fn job_observer(&self) -> Arc<dyn cirrus_core::jobs::JobObserver> {
+        Arc::new(crate::metrics::JobMetrics(self.state.metrics.job_duration()))
+    }
+
     /// Serves on `listener` until `shutdown` completes, then finishes the
     /// requests in flight.
     pub async fn serve(

@@ -16,6 +16,9 @@
 //!   [`Subscription`] replays what it missed after a disconnect.
 //! - **Auth primitives** ([`auth`], feature `store`): prefixed 256-bit
 //!   tokens kept as SHA-256, constant-time comparison, Argon2id passwords.
+//! - **Jobs** ([`jobs`], feature `store`): a runner that claims jobs from
+//!   the durable queue, dispatches them by kind, retries failures and
+//!   reports each run's duration and outcome.
 //!
 //! With `default-features = false` only the models and the hashing are
 //! built (what `cirrus-client` uses): no Redis, no Tokio.
@@ -55,6 +58,8 @@ mod rendezvous;
 
 #[cfg(feature = "store")]
 pub mod auth;
+#[cfg(feature = "store")]
+pub mod jobs;
 // The shared machinery of the backends is unused when neither is built.
 #[cfg(feature = "store")]
 #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]

@@ -49,6 +49,8 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub url: String,
     pub master: Client,
+    /// The served API (a clone), for what only an embedder can reach.
+    pub api: Api,
     pub redis: Option<RedisServer>,
     _dir: Option<tempfile::TempDir>,
     _server: tokio::task::JoinHandle<()>,
@@ -81,8 +83,9 @@ impl Harness {
         let api = configure(builder).build().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = api.clone();
         let server = tokio::spawn(async move {
-            api.serve(listener, std::future::pending()).await.unwrap();
+            served.serve(listener, std::future::pending()).await.unwrap();
         });
         let master = Client::builder(&url)
             .token(MASTER)
@@ -93,6 +96,7 @@ impl Harness {
             store,
             url,
             master,
+            api,
             redis,
             _dir: dir,
             _server: server,

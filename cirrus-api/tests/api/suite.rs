@@ -470,6 +470,26 @@ pub async fn health_metrics_and_docs(backend: Backend) {
     assert!(text.contains("cirrus_api_request_duration_seconds_bucket"));
     assert!(text.contains("cirrus_jobs_queue_depth 1"), "{text}");
 
+    // A job runner reporting to this API shows up with kind and outcome.
+    struct Issue;
+    #[async_trait::async_trait]
+    impl cirrus_core::jobs::JobHandler for Issue {
+        async fn run(&self, _: &cirrus_core::model::Job) -> Result<(), String> {
+            Ok(())
+        }
+    }
+    let runner = cirrus_core::jobs::JobRunner::builder(h.store.clone(), "worker-1")
+        .handler("issue_cert", Issue)
+        .observer(h.api.job_observer())
+        .build();
+    assert!(runner.run_once().await.unwrap().is_some());
+    let text = h.anonymous().metrics().await.unwrap();
+    assert!(
+        text.contains(r#"cirrus_job_duration_seconds_count{kind="issue_cert",outcome="succeeded"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("cirrus_jobs_queue_depth 0"), "{text}");
+
     let doc = h.anonymous().openapi().await.unwrap();
     assert!(doc["paths"]["/api/v1/domains/{domain}"]["put"].is_object());
     let res = reqwest::get(format!("{}/docs/", h.url)).await.unwrap();

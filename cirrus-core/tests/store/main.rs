@@ -5,6 +5,7 @@
 
 mod conformance;
 mod embedded_only;
+mod jobs;
 mod redis_only;
 
 use cirrus_core::{EmbeddedStore, RedisStore, Store};
@@ -66,3 +67,27 @@ macro_rules! battery {
 
 battery!(redis, crate::redis_fixture);
 battery!(embedded, crate::embedded_fixture);
+
+/// The job runner against both backends.
+macro_rules! job_battery {
+    ($($name:ident),*) => {
+        mod job_runner {
+            $(
+                mod $name {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn redis() {
+                        let f = crate::redis_fixture(10_000);
+                        crate::jobs::$name(f.store.clone()).await;
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn embedded() {
+                        let f = crate::embedded_fixture(10_000);
+                        crate::jobs::$name(f.store.clone()).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+job_battery!(runner_dispatches_retries_and_reports, run_drains_the_queue_and_stops);

@@ -1,0 +1,195 @@
+//! Running jobs from the durable queue: a [`JobRunner`] claims jobs, hands
+//! each to the [`JobHandler`] registered for its kind, acknowledges it when
+//! it is done (or has failed `max_attempts` times), and tells its
+//! [`JobObserver`]s how long it took and how it ended. A job whose handler
+//! fails earlier is left unacknowledged and comes back after the visibility
+//! timeout; a worker that dies mid-job loses nothing.
+
+use crate::Result;
+use crate::model::Job;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Does the work of one kind of job (e.g. `issue_cert`).
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// Runs `job`; an error is recorded and the job retried later.
+    async fn run(&self, job: &Job) -> std::result::Result<(), String>;
+}
+
+/// How a job run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobOutcome {
+    /// Done and acknowledged.
+    Succeeded,
+    /// Failed; left in the queue to be retried after the visibility timeout.
+    Retrying,
+    /// Failed its last allowed attempt; acknowledged and dropped.
+    Failed,
+    /// No handler for its kind; acknowledged and dropped.
+    Unhandled,
+}
+
+impl JobOutcome {
+    /// Lowercase name, e.g. for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Succeeded => "succeeded",
+            JobOutcome::Retrying => "retrying",
+            JobOutcome::Failed => "failed",
+            JobOutcome::Unhandled => "unhandled",
+        }
+    }
+}
+
+/// Told about every job run, e.g. to export durations as metrics.
+pub trait JobObserver: Send + Sync + 'static {
+    /// A job of `kind` ran for `elapsed` and ended with `outcome`.
+    fn observe(&self, kind: &str, outcome: JobOutcome, elapsed: Duration);
+}
+
+/// Claims and runs jobs. Build with [`JobRunner::builder`].
+#[derive(Clone)]
+pub struct JobRunner {
+    store: Arc<dyn Store>,
+    consumer: String,
+    visibility: Duration,
+    poll_interval: Duration,
+    max_attempts: u32,
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+    observers: Vec<Arc<dyn JobObserver>>,
+}
+
+impl std::fmt::Debug for JobRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobRunner")
+            .field("consumer", &self.consumer)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .field("visibility", &self.visibility)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a [`JobRunner`].
+#[derive(Debug)]
+#[must_use]
+pub struct JobRunnerBuilder {
+    runner: JobRunner,
+}
+
+impl JobRunnerBuilder {
+    /// Runs jobs of `kind` with `handler`.
+    pub fn handler(mut self, kind: impl Into<String>, handler: impl JobHandler) -> Self {
+        self.runner.handlers.insert(kind.into(), Arc::new(handler));
+        self
+    }
+
+    /// Adds an observer of job runs.
+    pub fn observer(mut self, observer: Arc<dyn JobObserver>) -> Self {
+        self.runner.observers.push(observer);
+        self
+    }
+
+    /// How long a claimed job stays invisible to other workers (default
+    /// 10 minutes): longer than the slowest run.
+    pub fn visibility(mut self, visibility: Duration) -> Self {
+        self.runner.visibility = visibility;
+        self
+    }
+
+    /// How long [`JobRunner::run`] waits when the queue is empty (default 1 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.runner.poll_interval = interval;
+        self
+    }
+
+    /// Attempts before a failing job is dropped (default 5, at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.runner.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The runner.
+    pub fn build(self) -> JobRunner {
+        self.runner
+    }
+}
+
+impl JobRunner {
+    /// A runner claiming jobs from `store` as `consumer` (unique per worker).
+    pub fn builder(store: Arc<dyn Store>, consumer: impl Into<String>) -> JobRunnerBuilder {
+        JobRunnerBuilder {
+            runner: JobRunner {
+                store,
+                consumer: consumer.into(),
+                visibility: Duration::from_secs(600),
+                poll_interval: Duration::from_secs(1),
+                max_attempts: 5,
+                handlers: HashMap::new(),
+                observers: Vec::new(),
+            },
+        }
+    }
+
+    /// Claims and runs one job; `None` when none was available.
+    pub async fn run_once(&self) -> Result<Option<(Job, JobOutcome)>> {
+        let Some(job) = self.store.claim(&self.consumer, self.visibility).await? else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let outcome = match self.handlers.get(&job.job.kind) {
+            None => {
+                tracing::warn!(job = %job.id, kind = %job.job.kind, "no handler for this job kind; dropping it");
+                JobOutcome::Unhandled
+            }
+            Some(handler) => match handler.run(&job).await {
+                Ok(()) => JobOutcome::Succeeded,
+                Err(e) if job.attempts >= self.max_attempts => {
+                    tracing::error!(job = %job.id, kind = %job.job.kind, attempts = job.attempts, error = %e, "job failed for good");
+                    JobOutcome::Failed
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.id, kind = %job.job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
+                    JobOutcome::Retrying
+                }
+            },
+        };
+        let elapsed = started.elapsed();
+        if outcome != JobOutcome::Retrying {
+            self.store.ack(&job.id).await?;
+        }
+        for o in &self.observers {
+            o.observe(&job.job.kind, outcome, elapsed);
+        }
+        Ok(Some((job, outcome)))
+    }
+
+    /// Runs jobs until `shutdown` completes (a job in progress finishes
+    /// first). Store errors are logged and retried after the poll interval.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let idle = match self.run_once().await {
+                Ok(Some(_)) => false,
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "job queue unavailable");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(self.poll_interval) => {}
+                }
+            } else if futures_util::FutureExt::now_or_never(&mut shutdown).is_some() {
+                return;
+            }
+        }
+    }
+}
