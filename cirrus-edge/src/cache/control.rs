@@ -1,0 +1,125 @@
+//! `Cache-Control` (RFC 9111 §5.2) as a shared cache reads it.
+
+use http::HeaderMap;
+use http::header::CACHE_CONTROL;
+
+/// The response directives a shared cache acts on. Unknown directives are
+/// ignored; a malformed delta-seconds value counts as 0 (stale at once),
+/// the safe reading of RFC 9111 §1.2.2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ResponseDirectives {
+    pub(crate) max_age: Option<u64>,
+    pub(crate) s_maxage: Option<u64>,
+    pub(crate) no_store: bool,
+    pub(crate) no_cache: bool,
+    pub(crate) private: bool,
+    pub(crate) public: bool,
+    pub(crate) must_revalidate: bool,
+}
+
+impl ResponseDirectives {
+    /// Reads every `Cache-Control` field of `headers`. When a directive
+    /// appears twice, the most restrictive value wins.
+    pub(crate) fn parse(headers: &HeaderMap) -> Self {
+        let mut d = Self::default();
+        for value in headers.get_all(CACHE_CONTROL) {
+            // Non-UTF-8 bytes: not a directive we could act on.
+            let Ok(text) = value.to_str() else {
+                d.no_store = true;
+                continue;
+            };
+            for (name, arg) in directives(text) {
+                match name.to_ascii_lowercase().as_str() {
+                    "max-age" => d.max_age = min(d.max_age, seconds(arg)),
+                    "s-maxage" => d.s_maxage = min(d.s_maxage, seconds(arg)),
+                    "no-store" => d.no_store = true,
+                    // The qualified forms (`no-cache="Set-Cookie"`) are read
+                    // as the unqualified ones: stricter, never wrong.
+                    "no-cache" => d.no_cache = true,
+                    "private" => d.private = true,
+                    "public" => d.public = true,
+                    "must-revalidate" | "proxy-revalidate" => d.must_revalidate = true,
+                    _ => {}
+                }
+            }
+        }
+        d
+    }
+}
+
+fn min(a: Option<u64>, b: u64) -> Option<u64> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// delta-seconds; anything else is 0. Values beyond 2^31 are capped there
+/// (RFC 9111 §1.2.2).
+fn seconds(arg: Option<&str>) -> u64 {
+    let digits = arg.unwrap_or("").trim_matches('"');
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    digits.parse::<u64>().unwrap_or(u64::MAX).min(1 << 31)
+}
+
+/// Splits `a, b=1, c="x, y"` into `(name, argument)` pairs, honoring quotes.
+fn directives(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts.into_iter().filter_map(|p| {
+        let p = p.trim();
+        if p.is_empty() {
+            return None;
+        }
+        Some(match p.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (p, None),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn parse(values: &[&str]) -> ResponseDirectives {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(CACHE_CONTROL, HeaderValue::from_str(v).expect("test value"));
+        }
+        ResponseDirectives::parse(&h)
+    }
+
+    #[test]
+    fn reads_the_directives_a_shared_cache_needs() {
+        let d = parse(&["public, max-age=60, S-MAXAGE=\"120\"", "must-revalidate"]);
+        assert_eq!(
+            (d.max_age, d.s_maxage, d.public, d.must_revalidate),
+            (Some(60), Some(120), true, true)
+        );
+        let d = parse(&["private=\"x, y\", no-cache=\"Set-Cookie\""]);
+        assert!(d.private && d.no_cache);
+        assert!(parse(&["no-store"]).no_store);
+    }
+
+    #[test]
+    fn malformed_or_conflicting_values_are_read_safely() {
+        assert_eq!(parse(&["max-age=abc"]).max_age, Some(0));
+        assert_eq!(parse(&["max-age=-5"]).max_age, Some(0));
+        assert_eq!(parse(&["max-age"]).max_age, Some(0));
+        assert_eq!(parse(&["max-age=60", "max-age=10"]).max_age, Some(10));
+        assert_eq!(parse(&["max-age=99999999999999999999999"]).max_age, Some(1 << 31));
+        assert_eq!(parse(&[",,, ,"]), ResponseDirectives::default());
+    }
+}

@@ -1,0 +1,158 @@
+//! Cache keys: what identifies a stored response. Only what the key says
+//! selects a response, so an unkeyed header can never change what a HIT
+//! returns (cache poisoning). The key's SHA-256 names entries (and files),
+//! never the URL itself.
+
+use cirrus_core::model::{CacheKeyOptions, QueryKey};
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// The key of one cacheable resource: host, path, the query string as the
+/// domain's options say, and the values of the keyed request headers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    text: String,
+    digest: [u8; 32],
+}
+
+impl CacheKey {
+    /// Builds the key of a request for `host` and `path_and_query`.
+    pub fn new(host: &str, path_and_query: &str, headers: &HeaderMap, options: &CacheKeyOptions) -> Self {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let mut text = String::with_capacity(host.len() + path_and_query.len() + 16);
+        text.push_str(host);
+        text.push('\n');
+        text.push_str(path);
+        match (options.query, query) {
+            (QueryKey::Ignore, _) | (_, None) => {}
+            (QueryKey::Sort, Some(q)) => {
+                let mut params: Vec<&str> = q.split('&').filter(|p| !p.is_empty()).collect();
+                params.sort_unstable();
+                text.push('?');
+                text.push_str(&params.join("&"));
+            }
+            (_, Some(q)) => {
+                text.push('?');
+                text.push_str(q);
+            }
+        }
+        for name in &options.headers {
+            text.push('\n');
+            text.push_str(&name.to_ascii_lowercase());
+            text.push(':');
+            for (i, v) in headers.get_all(name.as_str()).iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            }
+        }
+        let digest = Sha256::digest(text.as_bytes()).into();
+        Self { text, digest }
+    }
+
+    /// The key of one variant of this resource: the request's values of the
+    /// response's `Vary` headers appended.
+    pub fn variant(&self, vary: &[String], headers: &HeaderMap) -> Self {
+        let mut text = self.text.clone();
+        for name in vary {
+            text.push_str("\nvary:");
+            text.push_str(name);
+            text.push('=');
+            for (i, v) in headers.get_all(name.as_str()).iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            }
+        }
+        let digest = Sha256::digest(text.as_bytes()).into();
+        Self { text, digest }
+    }
+
+    /// The host the key belongs to (for purges of a whole domain).
+    pub fn host(&self) -> &str {
+        self.text.split('\n').next().unwrap_or("")
+    }
+
+    /// The path, without query string (for prefix purges).
+    pub fn path(&self) -> &str {
+        let rest = self.text.split('\n').nth(1).unwrap_or("");
+        rest.split_once('?').map_or(rest, |(p, _)| p)
+    }
+
+    /// The path with the keyed query string (for exact-URL purges).
+    pub fn path_and_query(&self) -> &str {
+        self.text.split('\n').nth(1).unwrap_or("")
+    }
+
+    /// Lowercase hex SHA-256 of the key: the entry's (and file's) name.
+    pub fn hex(&self) -> String {
+        self.digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Hashes the digest only (consistent with `Eq`: equal text, equal digest).
+impl Hash for CacheKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(&self.digest[..8]);
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CacheKey").field(&self.text).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn key(pq: &str, headers: &HeaderMap, query: QueryKey, keyed: &[&str]) -> CacheKey {
+        let options = CacheKeyOptions {
+            query,
+            headers: keyed.iter().map(|h| h.to_string()).collect(),
+        };
+        CacheKey::new("example.com", pq, headers, &options)
+    }
+
+    #[test]
+    fn query_options() {
+        let h = HeaderMap::new();
+        let inc = |pq| key(pq, &h, QueryKey::Include, &[]);
+        assert_ne!(inc("/a?x=1&y=2"), inc("/a?y=2&x=1"));
+        let sort = |pq| key(pq, &h, QueryKey::Sort, &[]);
+        assert_eq!(sort("/a?x=1&y=2"), sort("/a?y=2&x=1"));
+        assert_ne!(sort("/a?x=1"), sort("/a?x=2"));
+        let ign = |pq| key(pq, &h, QueryKey::Ignore, &[]);
+        assert_eq!(ign("/a?utm=1"), ign("/a"));
+        assert_eq!((inc("/a?x=1").path(), inc("/a?x=1").path_and_query()), ("/a", "/a?x=1"));
+        assert_eq!(inc("/a").host(), "example.com");
+    }
+
+    #[test]
+    fn only_keyed_headers_change_the_key() {
+        let mut a = HeaderMap::new();
+        a.insert("accept-language", HeaderValue::from_static("fr"));
+        a.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
+        let mut b = HeaderMap::new();
+        b.insert("accept-language", HeaderValue::from_static("de"));
+        let none = HeaderMap::new();
+        assert_eq!(
+            key("/", &a, QueryKey::Include, &[]),
+            key("/", &none, QueryKey::Include, &[]),
+            "unkeyed headers ignored"
+        );
+        let keyed = |h| key("/", h, QueryKey::Include, &["Accept-Language"]);
+        assert_ne!(keyed(&a), keyed(&b));
+        assert_eq!(keyed(&a).hex().len(), 64);
+        assert!(keyed(&a).hex().bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,137 @@
+//! The memory tier: bounded by bytes, evicting with S3-FIFO (quick_cache),
+//! which keeps hot objects better than LRU under scans. Lookups take a
+//! shard read lock for a moment and clone an `Arc`; no lock is held across
+//! an await.
+
+use super::entry::CachedResponse;
+use super::key::CacheKey;
+use cirrus_core::PurgeRequest;
+use http::HeaderMap;
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Clone)]
+struct ByBytes;
+
+impl Weighter<CacheKey, Arc<CachedResponse>> for ByBytes {
+    fn weight(&self, _: &CacheKey, value: &Arc<CachedResponse>) -> u64 {
+        value.weight()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct CountEvictions(Arc<AtomicU64>);
+
+impl Lifecycle<CacheKey, Arc<CachedResponse>> for CountEvictions {
+    type RequestState = ();
+    fn begin_request(&self) {}
+    fn on_evict(&self, _: &mut (), _: CacheKey, _: Arc<CachedResponse>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Responses kept in memory, at most `capacity` bytes.
+pub struct MemoryCache {
+    entries: Cache<CacheKey, Arc<CachedResponse>, ByBytes, DefaultHashBuilder, CountEvictions>,
+    /// Resource key → the header names its responses vary on.
+    vary: Cache<CacheKey, Arc<[String]>>,
+    evictions: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCache")
+            .field("objects", &self.entries.len())
+            .field("bytes", &self.entries.weight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryCache {
+    /// A cache of at most `capacity` bytes.
+    pub fn new(capacity: u64) -> Self {
+        let evictions = CountEvictions::default();
+        let counter = evictions.0.clone();
+        // Sizing hint only: an average object of 16 KiB.
+        let items = usize::try_from(capacity / 16_384)
+            .unwrap_or(usize::MAX)
+            .clamp(64, 1 << 22);
+        Self {
+            entries: Cache::with(
+                items,
+                capacity.max(1),
+                ByBytes,
+                DefaultHashBuilder::default(),
+                evictions,
+            ),
+            vary: Cache::new(items),
+            evictions: counter,
+        }
+    }
+
+    /// The stored response for a request with `headers` to the resource
+    /// `key`, if any (fresh or not: the caller decides).
+    pub fn get(&self, key: &CacheKey, headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
+        match self.vary.get(key) {
+            Some(names) => self.entries.get(&key.variant(&names, headers)),
+            None => self.entries.get(key),
+        }
+    }
+
+    /// Stores `response` for the resource `key` as requested with `headers`.
+    pub fn insert(&self, key: CacheKey, headers: &HeaderMap, response: CachedResponse) {
+        let response = Arc::new(response);
+        if response.vary.is_empty() {
+            self.vary.remove(&key);
+            self.entries.insert(key, response);
+        } else {
+            let names: Arc<[String]> = response.vary.clone().into();
+            let variant = key.variant(&names, headers);
+            self.vary.insert(key, names);
+            self.entries.insert(variant, response);
+        }
+    }
+
+    /// Drops what `purge` selects; returns how many responses were dropped.
+    pub fn purge(&self, purge: &PurgeRequest) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|key, value| !selects(purge, key, value));
+        before.saturating_sub(self.entries.len())
+    }
+
+    /// Responses stored.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.len() == 0
+    }
+
+    /// Bytes stored.
+    pub fn bytes(&self) -> u64 {
+        self.entries.weight()
+    }
+
+    /// Responses evicted to make room, since creation.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+}
+
+/// True when `purge` selects the response stored under `key`.
+pub(crate) fn selects(purge: &PurgeRequest, key: &CacheKey, value: &CachedResponse) -> bool {
+    if key.host() != purge.domain {
+        return false;
+    }
+    purge.all
+        || purge.urls.iter().any(|u| u == key.path_and_query() || u == key.path())
+        || purge.prefixes.iter().any(|p| key.path().starts_with(p.as_str()))
+        || purge.tags.iter().any(|t| value.tags.contains(t))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+use super::*;
+use bytes::Bytes;
+use cirrus_core::model::CacheKeyOptions;
+use http::{HeaderValue, StatusCode};
+use std::time::{Duration, SystemTime};
+
+fn key(host: &str, pq: &str) -> CacheKey {
+    CacheKey::new(host, pq, &HeaderMap::new(), &CacheKeyOptions::default())
+}
+
+fn response(body: &'static str, headers: &[(&'static str, &'static str)]) -> CachedResponse {
+    let mut h = HeaderMap::new();
+    for (k, v) in headers {
+        h.append(*k, HeaderValue::from_static(v));
+    }
+    CachedResponse::new(
+        StatusCode::OK,
+        h,
+        Bytes::from_static(body.as_bytes()),
+        SystemTime::now(),
+        60,
+        0,
+    )
+}
+
+#[test]
+fn hit_returns_the_same_bytes_without_copying() {
+    let c = MemoryCache::new(1 << 20);
+    let body = Bytes::from(vec![7u8; 4096]);
+    let r = CachedResponse::new(StatusCode::OK, HeaderMap::new(), body.clone(), SystemTime::now(), 60, 0);
+    c.insert(key("a.com", "/x"), &HeaderMap::new(), r);
+    let hit = c.get(&key("a.com", "/x"), &HeaderMap::new()).expect("hit");
+    assert_eq!(hit.body.as_ptr(), body.as_ptr(), "a HIT shares the stored buffer");
+    assert!(c.get(&key("a.com", "/y"), &HeaderMap::new()).is_none());
+    assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn variants_follow_vary() {
+    let c = MemoryCache::new(1 << 20);
+    let lang = |v: &'static str| {
+        let mut h = HeaderMap::new();
+        h.insert("accept-language", HeaderValue::from_static(v));
+        h
+    };
+    c.insert(
+        key("a.com", "/"),
+        &lang("fr"),
+        response("bonjour", &[("vary", "Accept-Language")]),
+    );
+    c.insert(
+        key("a.com", "/"),
+        &lang("de"),
+        response("hallo", &[("vary", "accept-language")]),
+    );
+    assert_eq!(
+        c.get(&key("a.com", "/"), &lang("fr")).expect("test value").body,
+        "bonjour"
+    );
+    assert_eq!(
+        c.get(&key("a.com", "/"), &lang("de")).expect("test value").body,
+        "hallo"
+    );
+    assert!(
+        c.get(&key("a.com", "/"), &lang("en")).is_none(),
+        "no variant for en yet"
+    );
+}
+
+#[test]
+fn purges_by_url_prefix_tag_and_domain() {
+    let c = MemoryCache::new(1 << 20);
+    let none = HeaderMap::new();
+    c.insert(key("a.com", "/index.html"), &none, response("1", &[]));
+    c.insert(key("a.com", "/img/1.png?v=2"), &none, response("2", &[]));
+    c.insert(key("a.com", "/img/2.png"), &none, response("3", &[]));
+    c.insert(
+        key("a.com", "/p/42"),
+        &none,
+        response("4", &[("cache-tag", "product-42 catalog")]),
+    );
+    c.insert(key("b.com", "/index.html"), &none, response("5", &[]));
+    assert_eq!(c.purge(&PurgeRequest::urls("a.com", ["/index.html"])), 1);
+    assert!(
+        c.get(&key("b.com", "/index.html"), &none).is_some(),
+        "other domains are untouched"
+    );
+    assert_eq!(c.purge(&PurgeRequest::prefixes("a.com", ["/img/"])), 2);
+    let tags = PurgeRequest {
+        domain: "a.com".into(),
+        tags: vec!["product-42".into()],
+        ..Default::default()
+    };
+    assert_eq!(c.purge(&tags), 1);
+    c.insert(key("a.com", "/again"), &none, response("6", &[]));
+    assert_eq!(c.purge(&PurgeRequest::all("a.com")), 1);
+    assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn stays_within_its_byte_budget_and_counts_evictions() {
+    let c = MemoryCache::new(256 * 1024);
+    for i in 0..200 {
+        let r = CachedResponse::new(
+            StatusCode::OK,
+            HeaderMap::new(),
+            Bytes::from(vec![0u8; 8192]),
+            SystemTime::now(),
+            60,
+            0,
+        );
+        c.insert(key("a.com", &format!("/{i}")), &HeaderMap::new(), r);
+    }
+    assert!(c.bytes() <= 256 * 1024, "{} bytes", c.bytes());
+    assert!(c.evictions() > 0);
+    assert!(c.len() < 200);
+}
+
+#[test]
+fn freshness_counts_the_age_it_arrived_with() {
+    let stored = SystemTime::now();
+    let r = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::new(), stored, 60, 50);
+    assert_eq!(r.age(stored + Duration::from_secs(5)), 55);
+    assert!(r.is_fresh(stored + Duration::from_secs(9)));
+    assert!(!r.is_fresh(stored + Duration::from_secs(10)));
+}

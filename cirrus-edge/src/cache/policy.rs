@@ -1,0 +1,206 @@
+//! Whether a response may be stored and for how long: RFC 9111 for a shared
+//! cache, the domain's rules on top, and guards against cache poisoning
+//! (CPDoS) and web cache deception.
+
+use super::control::ResponseDirectives;
+use cirrus_core::model::{CachePolicy, CacheRule, MAX_TTL_SECS, PathMatch};
+use http::header::{AGE, AUTHORIZATION, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::{HeaderMap, Method, StatusCode};
+use std::time::SystemTime;
+
+/// What the cache does with a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Storability {
+    /// Store it: fresh for `ttl` seconds counted from an age of `age`
+    /// seconds; when `revalidate`, it must be revalidated with the origin
+    /// before a stale (or, with `no-cache`, any) use.
+    Store {
+        /// Freshness lifetime in seconds.
+        ttl: u64,
+        /// Age in seconds the response already had (`Age` header).
+        age: u64,
+        /// Revalidate before serving it stale; with `ttl == 0`, before every use.
+        revalidate: bool,
+    },
+    /// Do not store it, and why.
+    DoNotStore(NotStored),
+}
+
+/// Why a response is not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotStored {
+    /// The domain's cache is disabled.
+    Disabled,
+    /// A bypass rule matches the path.
+    Bypass,
+    /// Only GET (and HEAD, answered from GET entries) is cached.
+    Method,
+    /// The status is not cacheable, or (errors) only cacheable by a rule.
+    Status,
+    /// `Cache-Control: no-store`.
+    NoStore,
+    /// `Cache-Control: private`.
+    Private,
+    /// The request carried `Authorization` and the response did not allow
+    /// shared caching (`public`, `s-maxage`, `must-revalidate`).
+    Authorization,
+    /// The response sets a cookie.
+    SetCookie,
+    /// `Vary: *`.
+    VaryAll,
+    /// `no-cache` without a validator to revalidate with.
+    NoCacheWithoutValidator,
+    /// No freshness information, no rule TTL and no domain default TTL.
+    NoFreshness,
+}
+
+/// The first rule matching `path`, if any.
+pub fn matching_rule<'a>(policy: &'a CachePolicy, path: &str) -> Option<&'a CacheRule> {
+    policy.rules.iter().find(|r| path_matches(&r.matcher, path))
+}
+
+/// True when requests for `path` skip the cache altogether.
+pub fn bypasses(policy: &CachePolicy, path: &str) -> bool {
+    !policy.enabled || matching_rule(policy, path).is_some_and(|r| r.bypass)
+}
+
+fn path_matches(m: &PathMatch, path: &str) -> bool {
+    match m {
+        PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+        PathMatch::Glob(g) => glob(g.as_bytes(), path.as_bytes()),
+        PathMatch::Extension(e) => {
+            let last = path.rsplit('/').next().unwrap_or("");
+            last.rsplit_once('.')
+                .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case(e))
+        }
+        _ => false,
+    }
+}
+
+/// `*` matches within a segment, `**` across segments.
+fn glob(pattern: &[u8], path: &[u8]) -> bool {
+    match pattern {
+        [] => path.is_empty(),
+        [b'*', b'*', rest @ ..] => (0..=path.len()).any(|i| glob(rest, &path[i..])),
+        [b'*', rest @ ..] => {
+            let segment_end = path.iter().position(|&b| b == b'/').unwrap_or(path.len());
+            (0..=segment_end).any(|i| glob(rest, &path[i..]))
+        }
+        [c, rest @ ..] => path.first() == Some(c) && glob(rest, &path[1..]),
+    }
+}
+
+/// The facts about an exchange that decide whether its response is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// Request method.
+    pub method: &'a Method,
+    /// Request path (without the query string).
+    pub path: &'a str,
+    /// Request headers.
+    pub request: &'a HeaderMap,
+    /// Response status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub response: &'a HeaderMap,
+}
+
+/// Decides whether the response of `exchange` is stored under `policy`.
+///
+/// A response is cached because of its own headers or an explicit rule,
+/// never because of what its URL looks like. Error responses (4xx, 5xx) are
+/// cached only when a rule with a TTL matches (no cached error pages by
+/// default, CPDoS). Privacy always wins: `no-store`, `private` and
+/// `Set-Cookie` are never overridden by a rule.
+pub fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTime) -> Storability {
+    use Storability::DoNotStore;
+    if !policy.enabled {
+        return DoNotStore(NotStored::Disabled);
+    }
+    let rule = matching_rule(policy, x.path);
+    if rule.is_some_and(|r| r.bypass) {
+        return DoNotStore(NotStored::Bypass);
+    }
+    if *x.method != Method::GET {
+        return DoNotStore(NotStored::Method);
+    }
+    let cc = ResponseDirectives::parse(x.response);
+    if cc.no_store {
+        return DoNotStore(NotStored::NoStore);
+    }
+    if cc.private {
+        return DoNotStore(NotStored::Private);
+    }
+    if x.response.contains_key(SET_COOKIE) {
+        return DoNotStore(NotStored::SetCookie);
+    }
+    if x.request.contains_key(AUTHORIZATION) && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
+        return DoNotStore(NotStored::Authorization);
+    }
+    if vary_all(x.response) {
+        return DoNotStore(NotStored::VaryAll);
+    }
+    let rule_ttl = rule.and_then(|r| r.ttl);
+    let explicit = cc.s_maxage.or(cc.max_age).or_else(|| expires_ttl(x.response, now));
+    let ttl = match x.status.as_u16() {
+        200 | 203 | 204 | 300 | 301 | 308 => rule_ttl.or(explicit).or(policy.default_ttl),
+        302 | 303 | 307 => rule_ttl.or(explicit),
+        400..=599 => rule_ttl,
+        _ => return DoNotStore(NotStored::Status),
+    };
+    let Some(ttl) = ttl else {
+        return DoNotStore(if x.status.as_u16() >= 400 {
+            NotStored::Status
+        } else {
+            NotStored::NoFreshness
+        });
+    };
+    let has_validator = x.response.contains_key(ETAG) || x.response.contains_key(LAST_MODIFIED);
+    if cc.no_cache && !has_validator {
+        return DoNotStore(NotStored::NoCacheWithoutValidator);
+    }
+    let age = x
+        .response
+        .get(AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Storability::Store {
+        ttl: if cc.no_cache && rule_ttl.is_none() {
+            0
+        } else {
+            ttl.min(MAX_TTL_SECS)
+        },
+        age,
+        revalidate: cc.no_cache || cc.must_revalidate,
+    }
+}
+
+/// `Expires` minus `Date` (or now); an unparsable `Expires` means already
+/// expired (RFC 9111 §5.3).
+fn expires_ttl(headers: &HeaderMap, now: SystemTime) -> Option<u64> {
+    let expires = headers.get(EXPIRES)?;
+    let Some(expires) = expires.to_str().ok().and_then(|v| httpdate::parse_http_date(v).ok()) else {
+        return Some(0);
+    };
+    let date = headers
+        .get(DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .unwrap_or(now);
+    Some(expires.duration_since(date).map_or(0, |d| d.as_secs()))
+}
+
+fn vary_all(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|name| name.trim() == "*")
+}
+
+#[cfg(test)]
+mod tests;
