@@ -5,12 +5,24 @@
 //! resolved at SNI time from the store, and Prometheus metrics with the
 //! seed's names.
 //!
-//! Built so far: the cache's decisions and memory tier ([`cache`]):
-//! whether a response may be stored and for how long (RFC 9111 for a shared
-//! cache, the domain's rules, guards against cached error pages and web
-//! cache deception), cache keys that only keyed parts of a request can
-//! change, `Vary` variants, purges, and a byte-bounded memory tier. The
-//! proxy, the disk tier, TLS and metrics are not built yet.
+//! Built so far:
+//!
+//! - [`Edge`]: an HTTP/1.1 reverse proxy routing by `Host` over an
+//!   in-process [`DomainTable`] (no store round trip per request), kept in
+//!   step with the store by [`Edge::sync`] (changed domains re-read, purges
+//!   applied, a full reload after a resync); origins chosen by weight with
+//!   backups and passive health, idempotent requests retried on the next
+//!   origin; hop-by-hop headers stripped, `X-Forwarded-*` and `Via` set;
+//!   ambiguous framing refused; limits on heads, bodies and header time.
+//! - [`cache`]: whether a response may be stored and for how long (RFC 9111
+//!   for a shared cache, the domain's rules, guards against cached error
+//!   pages and web cache deception), keys that only keyed parts of a
+//!   request can change, `Vary` variants, revalidation with the origin,
+//!   purges, and a byte-bounded memory tier; `X-Cache` and `Cache-Status`.
+//!
+//! Not built yet: the disk tier, TLS (and HTTPS origins, HTTP/2), metrics
+//! and the access log, the `cirrus edge` role and the benchmark against
+//! nginx.
 //!
 //! ## Example
 //!
@@ -33,3 +45,13 @@
 //! ```
 
 pub mod cache;
+mod domains;
+mod error;
+mod headers;
+mod origin;
+mod proxy;
+mod sync;
+
+pub use domains::DomainTable;
+pub use error::{Error, Result};
+pub use proxy::{Edge, EdgeSettings};

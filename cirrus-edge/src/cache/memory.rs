@@ -101,6 +101,12 @@ impl MemoryCache {
         before.saturating_sub(self.entries.len())
     }
 
+    /// Drops everything.
+    pub fn clear(&self) {
+        self.entries.clear();
+        self.vary.clear();
+    }
+
     /// Responses stored.
     pub fn len(&self) -> usize {
         self.entries.len()

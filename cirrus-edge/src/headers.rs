@@ -1,0 +1,112 @@
+//! Header hygiene between client, edge and origin: hop-by-hop headers
+//! removed (RFC 9110 §7.6.1), forwarding headers set, and the checks that
+//! refuse ambiguous framing (request smuggling).
+
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderMap, Method};
+
+const KEEP_ALIVE: &str = "keep-alive";
+const PROXY_CONNECTION: &str = "proxy-connection";
+
+/// Removes hop-by-hop headers, including those named in `Connection`.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        CONNECTION,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+        UPGRADE,
+        PROXY_AUTHORIZATION,
+        PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
+}
+
+/// Why a request's framing is refused.
+pub(crate) fn framing_problem(method: &Method, headers: &HeaderMap) -> Option<&'static str> {
+    let te = headers.get_all(TRANSFER_ENCODING).iter().count();
+    let cl: Vec<&HeaderValue> = headers.get_all(CONTENT_LENGTH).iter().collect();
+    if te > 0 && !cl.is_empty() {
+        return Some("both Content-Length and Transfer-Encoding");
+    }
+    if cl.len() > 1 {
+        return Some("more than one Content-Length");
+    }
+    if let Some(v) = cl.first()
+        && (v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_digit))
+    {
+        return Some("malformed Content-Length");
+    }
+    if te > 1
+        || headers
+            .get(TRANSFER_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+    {
+        return Some("unsupported Transfer-Encoding");
+    }
+    if headers.contains_key(UPGRADE) || *method == Method::CONNECT {
+        return Some("protocol upgrades are not supported");
+    }
+    None
+}
+
+/// True when the request announces a body.
+pub(crate) fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING) || headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(*k, HeaderValue::from_static(v));
+        }
+        m
+    }
+
+    #[test]
+    fn hop_by_hop_headers_do_not_cross() {
+        let mut m = h(&[
+            ("connection", "keep-alive, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut m);
+        assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let get = &Method::GET;
+        assert!(framing_problem(get, &h(&[("content-length", "5"), ("transfer-encoding", "chunked")])).is_some());
+        assert!(framing_problem(get, &h(&[("content-length", "5"), ("content-length", "5")])).is_some());
+        assert!(framing_problem(get, &h(&[("content-length", "+5")])).is_some());
+        assert!(framing_problem(get, &h(&[("transfer-encoding", "gzip, chunked")])).is_some());
+        assert!(framing_problem(get, &h(&[("upgrade", "websocket")])).is_some());
+        assert!(framing_problem(&Method::CONNECT, &h(&[])).is_some());
+        assert_eq!(framing_problem(get, &h(&[("content-length", "5")])), None);
+        assert_eq!(framing_problem(get, &h(&[("transfer-encoding", "Chunked")])), None);
+    }
+}

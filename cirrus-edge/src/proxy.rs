@@ -1,0 +1,609 @@
+//! The proxy: HTTP/1.1 in, routing by Host, the cache, origins out.
+
+use crate::cache::{CacheKey, CachedResponse, Exchange, MemoryCache, Storability, bypasses, storability};
+use crate::domains::DomainTable;
+use crate::error::Result;
+use crate::headers::{framing_problem, has_body, strip_hop_by_hop};
+use crate::origin::OriginHealth;
+use bytes::Bytes;
+use cirrus_core::DomainConf;
+use cirrus_core::model::HeaderEdits;
+use http::header::{
+    AGE, CONNECTION, CONTENT_LENGTH, ETAG, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, VIA,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Bodies the edge sends: cached bytes or a stream from the origin.
+pub(crate) type Body = BoxBody<Bytes, BoxError>;
+
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// Headers that would let a client turn a cached GET into something else.
+const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+const VIA_VALUE: &str = "1.1 cirrus";
+
+/// Limits and timeouts of an [`Edge`]; every field has a production default.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// Bytes of memory cache (default 256 MiB).
+    pub cache_memory: u64,
+    /// Largest response stored (default 16 MiB); larger ones are streamed.
+    pub max_object_size: u64,
+    /// Largest request head (request line + headers) in bytes (default 32 KiB).
+    pub max_header_bytes: usize,
+    /// Most request headers (default 100).
+    pub max_headers: usize,
+    /// Time allowed to send the request head (default 10 s; slowloris).
+    pub header_timeout: Duration,
+    /// Largest request body forwarded (default 16 MiB); larger → 413.
+    pub max_body_size: u64,
+    /// Time to connect to an origin (default 3 s).
+    pub origin_connect_timeout: Duration,
+    /// Time for an origin to answer, and to send a body being cached (default 30 s).
+    pub origin_timeout: Duration,
+    /// How long an origin that failed is avoided (default 10 s).
+    pub origin_down_for: Duration,
+    /// Idle time after which pooled origin connections are closed (default
+    /// 4 s: below the usual origin keep-alive, so the pool never reuses a
+    /// socket the origin is closing).
+    pub origin_idle_timeout: Duration,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        Self {
+            cache_memory: 256 << 20,
+            max_object_size: 16 << 20,
+            max_header_bytes: 32 << 10,
+            max_headers: 100,
+            header_timeout: Duration::from_secs(10),
+            max_body_size: 16 << 20,
+            origin_connect_timeout: Duration::from_secs(3),
+            origin_timeout: Duration::from_secs(30),
+            origin_down_for: Duration::from_secs(10),
+            origin_idle_timeout: Duration::from_secs(4),
+        }
+    }
+}
+
+/// A running edge's shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct Edge {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    domains: Arc<DomainTable>,
+    cache: MemoryCache,
+    client: Client<HttpConnector, Body>,
+    health: OriginHealth,
+    settings: EdgeSettings,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("domains", &self.inner.domains.len())
+            .field("cache", &self.inner.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Edge {
+    /// An edge serving `domains` with `settings`.
+    pub fn new(domains: Arc<DomainTable>, settings: EdgeSettings) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(settings.origin_connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(settings.origin_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Self {
+            inner: Arc::new(Inner {
+                domains,
+                cache: MemoryCache::new(settings.cache_memory),
+                client,
+                health: OriginHealth::default(),
+                settings,
+            }),
+        }
+    }
+
+    /// The domains served.
+    pub fn domains(&self) -> &Arc<DomainTable> {
+        &self.inner.domains
+    }
+
+    /// The memory cache.
+    pub fn cache(&self) -> &MemoryCache {
+        &self.inner.cache
+    }
+
+    /// Serves HTTP/1.1 on `listener` until `shutdown` completes.
+    pub async fn serve(&self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors and the like: wait, do not spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                let s = &inner.settings;
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(TokioTimer::new())
+                    .header_read_timeout(s.header_timeout)
+                    .max_buf_size(s.max_header_bytes.max(8192))
+                    .max_headers(s.max_headers);
+                let service = hyper::service::service_fn(move |req| {
+                    let inner = inner.clone();
+                    async move { Ok::<_, Infallible>(handle(&inner, req, peer).await) }
+                });
+                if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+            });
+        }
+    }
+}
+
+/// How a response relates to the cache, for `X-Cache` and `Cache-Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CacheResult {
+    Hit,
+    Miss { stored: bool },
+    Expired { stored: bool },
+    Revalidated,
+    Bypass,
+}
+
+impl CacheResult {
+    fn x_cache(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "HIT",
+            CacheResult::Miss { .. } => "MISS",
+            CacheResult::Expired { .. } => "EXPIRED",
+            CacheResult::Revalidated => "REVALIDATED",
+            CacheResult::Bypass => "BYPASS",
+        }
+    }
+
+    /// RFC 9211 `Cache-Status`.
+    fn cache_status(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "cirrus; hit",
+            CacheResult::Miss { stored: true } => "cirrus; fwd=miss; stored",
+            CacheResult::Miss { stored: false } => "cirrus; fwd=miss",
+            CacheResult::Expired { stored: true } => "cirrus; fwd=stale; stored",
+            CacheResult::Expired { stored: false } => "cirrus; fwd=stale",
+            CacheResult::Revalidated => "cirrus; fwd=stale; fwd-status=304; stored",
+            CacheResult::Bypass => "cirrus; fwd=bypass",
+        }
+    }
+}
+
+fn text(status: StatusCode, message: &'static str) -> Response<Body> {
+    let mut res = Response::new(full(Bytes::from_static(message.as_bytes())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+async fn handle(inner: &Inner, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    if let Some(why) = framing_problem(req.method(), req.headers()) {
+        tracing::info!(%peer, why, "refused request framing");
+        let mut res = text(StatusCode::BAD_REQUEST, "bad request framing\n");
+        res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    }
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("")
+        .to_string();
+    let Some(conf) = inner.domains.get(&host) else {
+        tracing::info!(host = %host, "router: no conf for host");
+        return text(StatusCode::NOT_FOUND, "unknown host\n");
+    };
+    if !conf.enabled {
+        return text(StatusCode::FORBIDDEN, "domain disabled\n");
+    }
+    let cacheable = matches!(*req.method(), Method::GET | Method::HEAD) && !bypasses(&conf.cache, req.uri().path());
+    let mut res = if cacheable {
+        // The body of a GET is never read: close the connection after the
+        // answer rather than parse leftovers as a next request.
+        let close = has_body(req.headers());
+        let mut res = through_cache(inner, &conf, &host, req, peer).await;
+        if close {
+            res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        res
+    } else {
+        forward(inner, &conf, &host, req, peer).await
+    };
+    apply_edits(res.headers_mut(), &conf.response_headers);
+    res.headers_mut().append(VIA, HeaderValue::from_static(VIA_VALUE));
+    res
+}
+
+fn with_cache_result(mut res: Response<Body>, result: CacheResult) -> Response<Body> {
+    res.headers_mut()
+        .insert(X_CACHE, HeaderValue::from_static(result.x_cache()));
+    res.headers_mut()
+        .insert(CACHE_STATUS, HeaderValue::from_static(result.cache_status()));
+    res
+}
+
+async fn through_cache(
+    inner: &Inner,
+    conf: &DomainConf,
+    host: &str,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let now = SystemTime::now();
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let key = CacheKey::new(&conf.domain, &path_and_query, req.headers(), &conf.cache.key);
+    let head = *req.method() == Method::HEAD;
+    let stored = inner.cache.get(&key, req.headers());
+    if let Some(hit) = &stored
+        && hit.is_fresh(now)
+    {
+        return from_cache(hit, req.headers(), head, now, CacheResult::Hit);
+    }
+    // MISS or stale: one GET to the origin (conditional when we can revalidate).
+    let request_headers = req.headers().clone();
+    let mut headers = origin_headers(conf, host, req.headers(), peer);
+    for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE] {
+        headers.remove(name);
+    }
+    for name in METHOD_OVERRIDES {
+        headers.remove(name);
+    }
+    if let Some(stale) = &stored {
+        if let Some(etag) = stale.headers.get(ETAG) {
+            headers.insert(IF_NONE_MATCH, etag.clone());
+        }
+        if let Some(lm) = stale.headers.get(LAST_MODIFIED) {
+            headers.insert(IF_MODIFIED_SINCE, lm.clone());
+        }
+    }
+    drop(req);
+    let res = match send(inner, conf, &Method::GET, &path_and_query, &headers, None).await {
+        Ok(res) => res,
+        Err(res) => return res,
+    };
+    let (mut parts, body) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let (Some(stale), StatusCode::NOT_MODIFIED) = (&stored, parts.status) {
+        // Revalidated: the stored body with the origin's fresh headers.
+        let mut merged = stale.headers.clone();
+        for (name, value) in &parts.headers {
+            merged.insert(name.clone(), value.clone());
+        }
+        if let Some(refreshed) = store(
+            inner,
+            conf,
+            &key,
+            &request_headers,
+            stale.status,
+            merged,
+            stale.body.clone(),
+            now,
+        ) {
+            return from_cache(&refreshed, &request_headers, head, now, CacheResult::Revalidated);
+        }
+        let mut res = Response::new(if head { empty() } else { full(stale.body.clone()) });
+        *res.status_mut() = stale.status;
+        *res.headers_mut() = stale.headers.clone();
+        return with_cache_result(res, CacheResult::Expired { stored: false });
+    }
+    let exchange = Exchange {
+        method: &Method::GET,
+        path: path_and_query.split('?').next().unwrap_or("/"),
+        request: &request_headers,
+        status: parts.status,
+        response: &parts.headers,
+    };
+    let decision = storability(&conf.cache, &exchange, now);
+    let small_enough = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len <= inner.settings.max_object_size);
+    if matches!(decision, Storability::Store { .. }) && small_enough {
+        let collected = tokio::time::timeout(
+            inner.settings.origin_timeout,
+            Limited::new(
+                body,
+                usize::try_from(inner.settings.max_object_size).unwrap_or(usize::MAX),
+            )
+            .collect(),
+        )
+        .await;
+        let bytes = match collected {
+            Ok(Ok(c)) => c.to_bytes(),
+            _ => return text(StatusCode::BAD_GATEWAY, "origin body failed\n"),
+        };
+        let kept = store(
+            inner,
+            conf,
+            &key,
+            &request_headers,
+            parts.status,
+            parts.headers.clone(),
+            bytes.clone(),
+            now,
+        )
+        .is_some();
+        let result = if stored.is_some() {
+            CacheResult::Expired { stored: kept }
+        } else {
+            CacheResult::Miss { stored: kept }
+        };
+        let mut res = Response::from_parts(parts, if head { empty() } else { full(bytes) });
+        res.headers_mut().remove(AGE);
+        return with_cache_result(res, result);
+    }
+    let result = if stored.is_some() {
+        CacheResult::Expired { stored: false }
+    } else {
+        CacheResult::Miss { stored: false }
+    };
+    let body = if head {
+        empty()
+    } else {
+        body.map_err(BoxError::from).boxed()
+    };
+    with_cache_result(Response::from_parts(parts, body), result)
+}
+
+/// Stores a response when its (possibly refreshed) headers allow it;
+/// returns the stored entry.
+#[allow(clippy::too_many_arguments)]
+fn store(
+    inner: &Inner,
+    conf: &DomainConf,
+    key: &CacheKey,
+    request_headers: &HeaderMap,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    now: SystemTime,
+) -> Option<Arc<CachedResponse>> {
+    let Storability::Store { ttl, age, revalidate } = storability(
+        &conf.cache,
+        &Exchange {
+            method: &Method::GET,
+            path: key.path(),
+            request: request_headers,
+            status,
+            response: &headers,
+        },
+        now,
+    ) else {
+        return None;
+    };
+    let entry = CachedResponse::new(status, headers, body, now, ttl, age).revalidated_when_stale(revalidate);
+    inner.cache.insert(key.clone(), request_headers, entry);
+    inner.cache.get(key, request_headers)
+}
+
+/// Answers from a stored response: `Age` set, a matching `If-None-Match`
+/// answered 304.
+fn from_cache(
+    entry: &CachedResponse,
+    request: &HeaderMap,
+    head: bool,
+    now: SystemTime,
+    result: CacheResult,
+) -> Response<Body> {
+    let not_modified = match (request.get(IF_NONE_MATCH), entry.headers.get(ETAG)) {
+        (Some(inm), Some(etag)) => etag_matches(inm, etag),
+        _ => false,
+    };
+    let mut res = if not_modified || head {
+        Response::new(empty())
+    } else {
+        Response::new(full(entry.body.clone()))
+    };
+    *res.status_mut() = if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else {
+        entry.status
+    };
+    *res.headers_mut() = entry.headers.clone();
+    if not_modified {
+        res.headers_mut().remove(CONTENT_LENGTH);
+    }
+    res.headers_mut().insert(AGE, HeaderValue::from(entry.age(now)));
+    with_cache_result(res, result)
+}
+
+/// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal to the
+/// stored one once `W/` is dropped.
+fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let (Ok(list), Ok(etag)) = (if_none_match.to_str(), etag.to_str()) else {
+        return false;
+    };
+    let etag = strip(etag);
+    list.split(',').any(|t| t.trim() == "*" || strip(t) == etag)
+}
+
+/// The headers sent to the origin: the client's, minus hop-by-hop ones,
+/// with forwarding headers and the domain's edits.
+fn origin_headers(conf: &DomainConf, host: &str, client: &HeaderMap, peer: SocketAddr) -> HeaderMap {
+    let mut headers = client.clone();
+    strip_hop_by_hop(&mut headers);
+    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if let Ok(v) = HeaderValue::from_str(host) {
+        headers.insert(X_FORWARDED_HOST, v);
+    }
+    headers.append(VIA, HeaderValue::from_static(VIA_VALUE));
+    apply_edits(&mut headers, &conf.request_headers);
+    headers
+}
+
+fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
+    for name in &edits.remove {
+        headers.remove(name.as_str());
+    }
+    for (name, value) in &edits.set {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    }
+}
+
+/// Sends to the domain's origins in order until one answers. Requests
+/// without a body are retried on the next origin after a connect error or
+/// a timeout; a request with a body is sent once. The error is the answer
+/// to give the client.
+async fn send(
+    inner: &Inner,
+    conf: &DomainConf,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    mut body: Option<Body>,
+) -> std::result::Result<Response<Incoming>, Response<Body>> {
+    let origins = inner.health.order(&conf.origins, rand::random::<f64>());
+    let had_body = body.is_some();
+    let client_host = headers.get(X_FORWARDED_HOST).cloned();
+    let mut last = text(StatusCode::BAD_GATEWAY, "no origin answered\n");
+    for origin in origins {
+        if origin.scheme == cirrus_core::model::Scheme::Https {
+            // HTTPS origins arrive with the TLS work; say so rather than fail silently.
+            last = text(
+                StatusCode::BAD_GATEWAY,
+                "https origins are not supported by this edge yet\n",
+            );
+            continue;
+        }
+        let Ok(uri) = format!("{origin}{path_and_query}").parse::<http::Uri>() else {
+            return Err(text(StatusCode::BAD_REQUEST, "bad request target\n"));
+        };
+        let mut req = Request::new(body.take().unwrap_or_else(empty));
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers.clone();
+        let host = origin
+            .host_header
+            .as_ref()
+            .and_then(|h| HeaderValue::from_str(h).ok())
+            .or_else(|| client_host.clone());
+        if let Some(h) = host {
+            req.headers_mut().insert(HOST, h);
+        }
+        match tokio::time::timeout(inner.settings.origin_timeout, inner.client.request(req)).await {
+            Ok(Ok(res)) => return Ok(res),
+            Ok(Err(e)) => {
+                tracing::warn!(origin = %origin, error = %e, "origin request failed");
+                if e.is_connect() {
+                    inner.health.mark_down(origin, inner.settings.origin_down_for);
+                }
+                last = text(StatusCode::BAD_GATEWAY, "origin unreachable\n");
+            }
+            Err(_) => {
+                tracing::warn!(origin = %origin, "origin timed out");
+                inner.health.mark_down(origin, inner.settings.origin_down_for);
+                last = text(StatusCode::GATEWAY_TIMEOUT, "origin timed out\n");
+            }
+        }
+        if !idempotent(method) || had_body {
+            break;
+        }
+    }
+    Err(last)
+}
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+/// Requests that skip the cache: streamed both ways, body size capped.
+async fn forward(
+    inner: &Inner,
+    conf: &DomainConf,
+    host: &str,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > inner.settings.max_body_size) {
+        let mut res = text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    }
+    let method = req.method().clone();
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let headers = origin_headers(conf, host, req.headers(), peer);
+    let limit = usize::try_from(inner.settings.max_body_size).unwrap_or(usize::MAX);
+    let body = has_body(req.headers()).then(|| Limited::new(req.into_body(), limit).boxed());
+    let res = match send(inner, conf, &method, &path_and_query, &headers, body).await {
+        Ok(res) => res,
+        Err(res) => return res,
+    };
+    let (mut parts, body) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let body = if method == Method::HEAD {
+        empty()
+    } else {
+        body.map_err(BoxError::from).boxed()
+    };
+    with_cache_result(Response::from_parts(parts, body), CacheResult::Bypass)
+}

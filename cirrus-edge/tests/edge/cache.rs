@@ -1,0 +1,172 @@
+//! Caching behaviour: MISS → HIT → purge, what is not stored, Vary,
+//! revalidation, conditional requests.
+
+use crate::{EdgeUnderTest, HOST, Origin, conf_for};
+use cirrus_core::PurgeRequest;
+use std::time::Duration;
+
+#[tokio::test]
+async fn miss_then_hit_then_each_kind_of_purge() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    assert_eq!(e.get("/cached").await, (200, "MISS".into(), "body of /cached".into()));
+    let res = e.http.get(e.url("/cached")).send().await.unwrap();
+    assert_eq!(res.headers()["x-cache"], "HIT");
+    assert_eq!(res.headers()["cache-status"], "cirrus; hit");
+    assert!(res.headers().contains_key("age"));
+    assert_eq!(origin.hits("/cached"), 1, "the HIT never reached the origin");
+
+    e.edge.cache().purge(&PurgeRequest::urls(HOST, ["/cached"]));
+    assert_eq!(e.get("/cached").await.1, "MISS");
+    assert_eq!(origin.hits("/cached"), 2);
+
+    for p in ["/img/a.png", "/img/b.png", "/tagged"] {
+        e.get(p).await;
+        assert_eq!(e.get(p).await.1, "HIT", "{p}");
+    }
+    e.edge.cache().purge(&PurgeRequest::prefixes(HOST, ["/img/"]));
+    assert_eq!(e.get("/img/a.png").await.1, "MISS");
+    assert_eq!(e.get("/tagged").await.1, "HIT", "a prefix purge leaves other paths");
+    let by_tag = PurgeRequest {
+        domain: HOST.into(),
+        tags: vec!["t2".into()],
+        ..Default::default()
+    };
+    e.edge.cache().purge(&by_tag);
+    assert_eq!(e.get("/tagged").await.1, "MISS");
+    e.edge.cache().purge(&PurgeRequest::all(HOST));
+    assert_eq!(e.get("/cached").await.1, "MISS");
+    assert_eq!(e.get("/img/a.png").await.1, "MISS");
+}
+
+#[tokio::test]
+async fn private_no_store_cookies_errors_and_unmarked_responses_are_not_cached() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    for path in ["/nostore", "/private", "/cookie", "/plain", "/error"] {
+        e.get(path).await;
+        let (_, x_cache, _) = e.get(path).await;
+        assert_eq!(x_cache, "MISS", "{path}");
+        assert_eq!(origin.hits(path), 2, "{path}");
+    }
+    assert_eq!(e.get("/error").await.0, 500);
+}
+
+#[tokio::test]
+async fn variants_follow_vary() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    let get = |lang: &'static str| {
+        let req = e.http.get(e.url("/vary")).header("accept-language", lang);
+        async move {
+            let res = req.send().await.unwrap();
+            let x = res.headers()["x-cache"].to_str().unwrap().to_string();
+            (x, res.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("fr").await, ("MISS".into(), "lang=fr".into()));
+    assert_eq!(get("de").await, ("MISS".into(), "lang=de".into()));
+    assert_eq!(get("fr").await, ("HIT".into(), "lang=fr".into()));
+    assert_eq!(get("de").await, ("HIT".into(), "lang=de".into()));
+}
+
+#[tokio::test]
+async fn stale_entries_are_revalidated_with_the_origin() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    assert_eq!(e.get("/short").await.1, "MISS");
+    // max-age=1: once stale, the edge asks with If-None-Match and gets 304.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, x_cache, body) = e.get("/short").await;
+        if x_cache == "REVALIDATED" {
+            assert_eq!((status, body.as_str()), (200, "short-lived"));
+            break;
+        }
+        assert_eq!(x_cache, "HIT");
+        assert!(tokio::time::Instant::now() < deadline, "never revalidated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = origin.last_headers.lock().unwrap().clone().unwrap();
+    assert_eq!(sent["if-none-match"], "\"v1\"");
+}
+
+#[tokio::test]
+async fn conditional_requests_get_304_from_the_cache() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    e.get("/etag").await;
+    let res = e
+        .http
+        .get(e.url("/etag"))
+        .header("if-none-match", "W/\"e1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    assert_eq!(res.headers()["x-cache"], "HIT");
+    assert_eq!(origin.hits("/etag"), 1);
+}
+
+#[tokio::test]
+async fn forwarding_headers_and_unkeyed_headers() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    e.http
+        .get(e.url("/cached"))
+        .header("x-forwarded-host", "evil.example")
+        .header("connection", "x-secret")
+        .header("x-secret", "1")
+        .send()
+        .await
+        .unwrap();
+    let sent = origin.last_headers.lock().unwrap().clone().unwrap();
+    assert_eq!(sent["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(sent["x-forwarded-proto"], "http");
+    assert!(sent["host"].to_str().unwrap().starts_with(HOST));
+    assert!(sent["via"].to_str().unwrap().contains("cirrus"));
+    assert!(
+        !sent.contains_key("x-secret"),
+        "headers named in Connection are hop-by-hop"
+    );
+    // A different unkeyed header still gets the stored response.
+    let res = e
+        .http
+        .get(e.url("/cached"))
+        .header("x-forwarded-host", "other.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-cache"], "HIT");
+}
+
+#[tokio::test]
+async fn unknown_and_disabled_hosts() {
+    let origin = Origin::start().await;
+    let mut conf = conf_for(&origin);
+    let e = EdgeUnderTest::start(conf.clone()).await;
+    let res = reqwest::get(format!("http://{}/cached", e.addr)).await.unwrap();
+    assert_eq!(res.status(), 404, "Host 127.0.0.1 is no domain of ours");
+    conf.enabled = false;
+    e.edge.domains().insert(conf);
+    assert_eq!(e.get("/cached").await.0, 403);
+}
+
+#[tokio::test]
+async fn failed_origins_fall_back_to_the_next() {
+    let origin = Origin::start().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut conf = conf_for(&origin);
+    conf.origins[0].backup = true;
+    conf.origins.insert(0, format!("http://{dead}").parse().unwrap());
+    let e = EdgeUnderTest::start(conf).await;
+    let res = e.http.post(e.url("/echo")).body("payload").send().await.unwrap();
+    assert_eq!(res.status(), 502, "a POST is not retried on another origin");
+    // The failed primary is now avoided: requests go to the backup.
+    let res = e.http.post(e.url("/echo")).body("payload").send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "POST payload");
+    assert_eq!(e.get("/cached").await.0, 200);
+}

@@ -1,0 +1,128 @@
+//! Hostile traffic: ambiguous framing, oversized heads, slow clients.
+
+use crate::{EdgeUnderTest, HOST, Origin, conf_for};
+use cirrus_edge::EdgeSettings;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends raw bytes; returns everything the edge answered before closing.
+async fn raw(e: &EdgeUnderTest, request: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the edge closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn first_status(answer: &str) -> &str {
+    answer.split(' ').nth(1).unwrap_or("")
+}
+
+#[tokio::test]
+async fn ambiguous_framing_is_refused_and_the_connection_closed() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    // Content-Length with Transfer-Encoding: hyper drops the Content-Length
+    // before we see the request, frames by Transfer-Encoding and closes the
+    // connection after answering (RFC 9112 §6.3), so the smuggled request
+    // behind it is never read.
+    let cl_te = b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /cached HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    let answer = raw(&e, cl_te).await;
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert_eq!(origin.hits("/cached"), 0, "the smuggled request was not served");
+    let cases: [&[u8]; 5] = [
+        b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: +5\r\n\r\nhello",
+        b"GET /cached HTTP/1.1\r\nHost: a.test\r\nX-Folded: a\r\n b\r\n\r\n",
+        b"GET /cached HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let answer = raw(&e, case).await;
+        assert_eq!(first_status(&answer), "400", "case {i}: {answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1").count(),
+            1,
+            "case {i}: one answer, then the connection closed"
+        );
+    }
+    assert_eq!(
+        origin.hits("/echo"),
+        1,
+        "only the chunked-framed POST reached the origin"
+    );
+}
+
+#[tokio::test]
+async fn a_body_on_a_cache_hit_closes_the_connection() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    e.get("/cached").await;
+    // The "body" is a smuggled request; it must never be answered.
+    let smuggled = b"GET /cached HTTP/1.1\r\nHost: a.test\r\nContent-Length: 37\r\n\r\nGET /private HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    let answer = raw(&e, smuggled).await;
+    assert_eq!(first_status(&answer), "200");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert_eq!(origin.hits("/private"), 0);
+}
+
+#[tokio::test]
+async fn oversized_heads_are_refused() {
+    let origin = Origin::start().await;
+    let settings = EdgeSettings {
+        max_header_bytes: 8192,
+        max_headers: 20,
+        ..EdgeSettings::default()
+    };
+    let e = EdgeUnderTest::start_with(conf_for(&origin), settings).await;
+    let big = format!(
+        "GET /cached HTTP/1.1\r\nHost: {HOST}\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(16 * 1024)
+    );
+    let answer = raw(&e, big.as_bytes()).await;
+    assert!(matches!(first_status(&answer), "431" | "400" | ""), "{answer}");
+    let many: String = (0..40).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let answer = raw(
+        &e,
+        format!("GET /cached HTTP/1.1\r\nHost: {HOST}\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+    assert!(matches!(first_status(&answer), "431" | "400" | ""), "{answer}");
+    assert_eq!(origin.hits("/cached"), 0);
+}
+
+#[tokio::test]
+async fn slow_headers_time_out() {
+    let origin = Origin::start().await;
+    let settings = EdgeSettings {
+        header_timeout: Duration::from_millis(300),
+        ..EdgeSettings::default()
+    };
+    let e = EdgeUnderTest::start_with(conf_for(&origin), settings).await;
+    let mut s = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    s.write_all(b"GET /cached HTTP/1.1\r\nHost: a.te").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the edge gives up on a slow client")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(origin.hits("/cached"), 0);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let origin = Origin::start().await;
+    let settings = EdgeSettings {
+        max_body_size: 1024,
+        ..EdgeSettings::default()
+    };
+    let e = EdgeUnderTest::start_with(conf_for(&origin), settings).await;
+    let res = e.http.post(e.url("/echo")).body(vec![b'x'; 4096]).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(origin.hits("/echo"), 0);
+}

@@ -1,0 +1,199 @@
+//! Integration tests of the edge: real sockets on 127.0.0.1:0, an
+//! in-process origin that counts what reaches it, a real redis-server for
+//! the store-driven tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations
+)]
+
+mod cache;
+mod hostile;
+mod store;
+
+use bytes::Bytes;
+use cirrus_core::DomainConf;
+use cirrus_edge::{DomainTable, Edge, EdgeSettings};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub const HOST: &str = "a.test";
+
+/// An origin answering by path, counting requests per path.
+pub struct Origin {
+    pub addr: SocketAddr,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    pub last_headers: Arc<Mutex<Option<http::HeaderMap>>>,
+}
+
+impl Origin {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(Mutex::new(HashMap::new()));
+        let last_headers = Arc::new(Mutex::new(None));
+        let (h, l) = (hits.clone(), last_headers.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (h, l) = (h.clone(), l.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (h, l) = (h.clone(), l.clone());
+                        async move { Ok::<_, std::convert::Infallible>(answer(req, &h, &l).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            hits,
+            last_headers,
+        }
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    hits: &Mutex<HashMap<String, usize>>,
+    last: &Mutex<Option<http::HeaderMap>>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    *last.lock().unwrap() = Some(req.headers().clone());
+    let inm = req.headers().get("if-none-match").cloned();
+    let lang = req
+        .headers()
+        .get("accept-language")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let res = |status: u16, headers: &[(&str, &str)], body: Bytes| {
+        let mut b = Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Full::new(body)).unwrap()
+    };
+    let text = |s: &str| Bytes::from(s.to_string());
+    match path.as_str() {
+        "/cached" | "/img/a.png" | "/img/b.png" => res(
+            200,
+            &[("cache-control", "max-age=60")],
+            text(&format!("body of {path}")),
+        ),
+        "/tagged" => res(
+            200,
+            &[("cache-control", "max-age=60"), ("cache-tag", "t1 t2")],
+            text("tagged"),
+        ),
+        "/nostore" => res(200, &[("cache-control", "no-store")], text("fresh every time")),
+        "/private" => res(200, &[("cache-control", "private, max-age=60")], text("mine")),
+        "/cookie" => res(
+            200,
+            &[("cache-control", "max-age=60"), ("set-cookie", "s=1")],
+            text("cookie"),
+        ),
+        "/plain" => res(200, &[], text("no freshness information")),
+        "/error" => res(500, &[("cache-control", "max-age=60")], text("boom")),
+        "/vary" => res(
+            200,
+            &[("cache-control", "max-age=60"), ("vary", "Accept-Language")],
+            text(&format!("lang={lang}")),
+        ),
+        "/short" if inm.as_ref().is_some_and(|v| v == "\"v1\"") => {
+            res(304, &[("cache-control", "max-age=1"), ("etag", "\"v1\"")], Bytes::new())
+        }
+        "/short" => res(
+            200,
+            &[("cache-control", "max-age=1"), ("etag", "\"v1\"")],
+            text("short-lived"),
+        ),
+        "/etag" => res(
+            200,
+            &[("cache-control", "max-age=60"), ("etag", "\"e1\"")],
+            text("with etag"),
+        ),
+        "/big" => res(
+            200,
+            &[("cache-control", "max-age=60")],
+            Bytes::from(vec![b'x'; 1 << 20]),
+        ),
+        "/echo" => res(
+            200,
+            &[],
+            Bytes::from(format!("{method} {}", String::from_utf8_lossy(&body))),
+        ),
+        _ => res(404, &[], text("origin: not found")),
+    }
+}
+
+/// An edge in front of `origins` for the domain `a.test`.
+pub struct EdgeUnderTest {
+    pub edge: Edge,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+}
+
+impl EdgeUnderTest {
+    pub async fn start(conf: DomainConf) -> Self {
+        Self::start_with(conf, EdgeSettings::default()).await
+    }
+
+    pub async fn start_with(conf: DomainConf, settings: EdgeSettings) -> Self {
+        let domains = Arc::new(DomainTable::new());
+        domains.insert(conf);
+        Self::serve(Edge::new(domains, settings)).await
+    }
+
+    pub async fn serve(edge: Edge) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = edge.clone();
+        tokio::spawn(async move { served.serve(listener, std::future::pending()).await });
+        let http = reqwest::Client::builder().resolve(HOST, addr).build().unwrap();
+        Self { edge, addr, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{HOST}:{}{path}", self.addr.port())
+    }
+
+    /// GET `path`; returns status, X-Cache and body.
+    pub async fn get(&self, path: &str) -> (u16, String, String) {
+        let res = self.http.get(self.url(path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        let x_cache = res
+            .headers()
+            .get("x-cache")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, x_cache, res.text().await.unwrap())
+    }
+}
+
+pub fn conf_for(origin: &Origin) -> DomainConf {
+    DomainConf::new(HOST, format!("http://{}", origin.addr).parse().unwrap())
+}
