@@ -44,14 +44,18 @@
 //! assert!(matches!(decision, Storability::Store { ttl: 300, .. }));
 //! ```
 
+mod access_log;
+mod admin;
 pub mod cache;
 mod domains;
 mod error;
 mod headers;
+mod metrics;
 mod origin;
 mod proxy;
 mod sync;
 
+pub use admin::AllowList;
 pub use domains::DomainTable;
 pub use error::{Error, Result};
 pub use proxy::{Edge, EdgeSettings};

@@ -1,9 +1,11 @@
 //! The proxy: HTTP/1.1 in, routing by Host, the cache, origins out.
 
+use crate::access_log::AccessLog;
 use crate::cache::{CacheKey, CachedResponse, Exchange, MemoryCache, Storability, bypasses, storability};
 use crate::domains::DomainTable;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::headers::{framing_problem, has_body, strip_hop_by_hop};
+use crate::metrics::EdgeMetrics;
 use crate::origin::OriginHealth;
 use bytes::Bytes;
 use cirrus_core::DomainConf;
@@ -62,6 +64,8 @@ pub struct EdgeSettings {
     /// 4 s: below the usual origin keep-alive, so the pool never reuses a
     /// socket the origin is closing).
     pub origin_idle_timeout: Duration,
+    /// Write one JSON line per request to stdout (default false).
+    pub access_log: bool,
 }
 
 impl Default for EdgeSettings {
@@ -77,6 +81,7 @@ impl Default for EdgeSettings {
             origin_timeout: Duration::from_secs(30),
             origin_down_for: Duration::from_secs(10),
             origin_idle_timeout: Duration::from_secs(4),
+            access_log: false,
         }
     }
 }
@@ -93,6 +98,8 @@ struct Inner {
     client: Client<HttpConnector, Body>,
     health: OriginHealth,
     settings: EdgeSettings,
+    metrics: EdgeMetrics,
+    access_log: Option<AccessLog>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -106,7 +113,13 @@ impl std::fmt::Debug for Edge {
 
 impl Edge {
     /// An edge serving `domains` with `settings`.
-    pub fn new(domains: Arc<DomainTable>, settings: EdgeSettings) -> Self {
+    pub fn new(domains: Arc<DomainTable>, settings: EdgeSettings) -> Result<Self> {
+        let metrics = EdgeMetrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
+        let access_log = if settings.access_log {
+            Some(AccessLog::start(Box::new(std::io::stdout()))?)
+        } else {
+            None
+        };
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(settings.origin_connect_timeout));
         connector.set_nodelay(true);
@@ -114,15 +127,24 @@ impl Edge {
             .pool_idle_timeout(settings.origin_idle_timeout)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 domains,
                 cache: MemoryCache::new(settings.cache_memory),
                 client,
                 health: OriginHealth::default(),
                 settings,
+                metrics,
+                access_log,
             }),
-        }
+        })
+    }
+
+    /// The Prometheus text of this edge's metrics.
+    pub(crate) fn render_metrics(&self) -> String {
+        self.inner
+            .metrics
+            .render(&self.inner.cache, self.inner.domains.revision())
     }
 
     /// The domains served.
@@ -225,7 +247,110 @@ fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-async fn handle(inner: &Inner, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+/// Per-request facts gathered on the way, for metrics and the access log.
+#[derive(Debug, Default)]
+struct Ctx {
+    host: Option<String>,
+    upstream: Option<Duration>,
+    cache: Option<&'static str>,
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+async fn handle(inner: &Inner, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let request_id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&format!("{:032x}", rand::random::<u128>())).unwrap_or(HeaderValue::from_static("-"))
+        });
+    req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut ctx = Ctx::default();
+    let mut res = route(inner, req, peer, &mut ctx).await;
+    res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+    ctx.cache = res
+        .headers()
+        .get(&X_CACHE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cache_label);
+    let host = ctx.host.as_deref().unwrap_or("unknown");
+    let status = res.status().as_u16();
+    let m = &inner.metrics;
+    m.requests.with_label_values(&[host, status_label(status)]).inc();
+    m.duration
+        .with_label_values(&[host])
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(c) = ctx.cache {
+        m.cache_status.with_label_values(&[c]).inc();
+    }
+    if let Some(log) = &inner.access_log {
+        let line = serde_json::json!({
+            "ts": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            "host": host,
+            "method": method.as_str(),
+            "path": path,
+            "status": status,
+            "bytes": http_body::Body::size_hint(res.body()).exact(),
+            "upstream_ms": ctx.upstream.map(|d| d.as_secs_f64() * 1000.0),
+            "cache": ctx.cache,
+            "request_id": request_id.to_str().unwrap_or("-"),
+            "peer": peer.ip().to_string(),
+        });
+        if !log.log(line.to_string()) {
+            m.access_log_dropped.inc();
+        }
+    }
+    res
+}
+
+fn cache_label(x_cache: &str) -> Option<&'static str> {
+    ["HIT", "MISS", "EXPIRED", "REVALIDATED", "BYPASS"]
+        .into_iter()
+        .find(|l| *l == x_cache)
+}
+
+/// Status codes as static labels (no allocation per request); rare codes
+/// are counted by class.
+fn status_label(status: u16) -> &'static str {
+    const KNOWN: [(u16, &str); 14] = [
+        (200, "200"),
+        (204, "204"),
+        (206, "206"),
+        (301, "301"),
+        (302, "302"),
+        (304, "304"),
+        (400, "400"),
+        (403, "403"),
+        (404, "404"),
+        (413, "413"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    if let Some((_, label)) = KNOWN.iter().find(|(code, _)| *code == status) {
+        return label;
+    }
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
+
+async fn route(inner: &Inner, req: Request<Incoming>, peer: SocketAddr, ctx: &mut Ctx) -> Response<Body> {
     if let Some(why) = framing_problem(req.method(), req.headers()) {
         tracing::info!(%peer, why, "refused request framing");
         let mut res = text(StatusCode::BAD_REQUEST, "bad request framing\n");
@@ -243,6 +368,7 @@ async fn handle(inner: &Inner, req: Request<Incoming>, peer: SocketAddr) -> Resp
         tracing::info!(host = %host, "router: no conf for host");
         return text(StatusCode::NOT_FOUND, "unknown host\n");
     };
+    ctx.host = Some(conf.domain.clone());
     if !conf.enabled {
         return text(StatusCode::FORBIDDEN, "domain disabled\n");
     }
@@ -251,13 +377,13 @@ async fn handle(inner: &Inner, req: Request<Incoming>, peer: SocketAddr) -> Resp
         // The body of a GET is never read: close the connection after the
         // answer rather than parse leftovers as a next request.
         let close = has_body(req.headers());
-        let mut res = through_cache(inner, &conf, &host, req, peer).await;
+        let mut res = through_cache(inner, &conf, &host, req, peer, ctx).await;
         if close {
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
         res
     } else {
-        forward(inner, &conf, &host, req, peer).await
+        forward(inner, &conf, &host, req, peer, ctx).await
     };
     apply_edits(res.headers_mut(), &conf.response_headers);
     res.headers_mut().append(VIA, HeaderValue::from_static(VIA_VALUE));
@@ -278,6 +404,7 @@ async fn through_cache(
     host: &str,
     req: Request<Incoming>,
     peer: SocketAddr,
+    ctx: &mut Ctx,
 ) -> Response<Body> {
     let now = SystemTime::now();
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
@@ -307,7 +434,7 @@ async fn through_cache(
         }
     }
     drop(req);
-    let res = match send(inner, conf, &Method::GET, &path_and_query, &headers, None).await {
+    let res = match send(inner, conf, &Method::GET, &path_and_query, &headers, None, ctx).await {
         Ok(res) => res,
         Err(res) => return res,
     };
@@ -513,6 +640,7 @@ async fn send(
     path_and_query: &str,
     headers: &HeaderMap,
     mut body: Option<Body>,
+    ctx: &mut Ctx,
 ) -> std::result::Result<Response<Incoming>, Response<Body>> {
     let origins = inner.health.order(&conf.origins, rand::random::<f64>());
     let had_body = body.is_some();
@@ -542,9 +670,15 @@ async fn send(
         if let Some(h) = host {
             req.headers_mut().insert(HOST, h);
         }
-        match tokio::time::timeout(inner.settings.origin_timeout, inner.client.request(req)).await {
+        let asked = std::time::Instant::now();
+        let outcome = tokio::time::timeout(inner.settings.origin_timeout, inner.client.request(req)).await;
+        let took = asked.elapsed();
+        ctx.upstream = Some(ctx.upstream.unwrap_or_default() + took);
+        inner.metrics.upstream_response.observe(took.as_secs_f64());
+        match outcome {
             Ok(Ok(res)) => return Ok(res),
             Ok(Err(e)) => {
+                inner.metrics.upstream_errors.inc();
                 tracing::warn!(origin = %origin, error = %e, "origin request failed");
                 if e.is_connect() {
                     inner.health.mark_down(origin, inner.settings.origin_down_for);
@@ -552,6 +686,7 @@ async fn send(
                 last = text(StatusCode::BAD_GATEWAY, "origin unreachable\n");
             }
             Err(_) => {
+                inner.metrics.upstream_timeouts.inc();
                 tracing::warn!(origin = %origin, "origin timed out");
                 inner.health.mark_down(origin, inner.settings.origin_down_for);
                 last = text(StatusCode::GATEWAY_TIMEOUT, "origin timed out\n");
@@ -578,6 +713,7 @@ async fn forward(
     host: &str,
     req: Request<Incoming>,
     peer: SocketAddr,
+    ctx: &mut Ctx,
 ) -> Response<Body> {
     let declared = req
         .headers()
@@ -594,7 +730,7 @@ async fn forward(
     let headers = origin_headers(conf, host, req.headers(), peer);
     let limit = usize::try_from(inner.settings.max_body_size).unwrap_or(usize::MAX);
     let body = has_body(req.headers()).then(|| Limited::new(req.into_body(), limit).boxed());
-    let res = match send(inner, conf, &method, &path_and_query, &headers, body).await {
+    let res = match send(inner, conf, &method, &path_and_query, &headers, body, ctx).await {
         Ok(res) => res,
         Err(res) => return res,
     };

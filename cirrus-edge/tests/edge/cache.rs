@@ -170,3 +170,48 @@ async fn failed_origins_fall_back_to_the_next() {
     assert_eq!(res.text().await.unwrap(), "POST payload");
     assert_eq!(e.get("/cached").await.0, 200);
 }
+
+#[tokio::test]
+async fn metrics_and_health_on_the_admin_listener() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    e.get("/cached").await;
+    e.get("/cached").await;
+    e.http.post(e.url("/echo")).body("x").send().await.unwrap();
+    let serve = |allow: cirrus_edge::AllowList| {
+        let edge = e.edge.clone();
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { edge.serve_admin(listener, allow, std::future::pending()).await });
+            addr
+        }
+    };
+    let admin = serve(cirrus_edge::AllowList::default()).await;
+    let health = reqwest::get(format!("http://{admin}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"nginx_http_requests_total{host="a.test",status="200"} 3"#,
+        r#"nginx_cache_status_total{status="HIT"} 1"#,
+        r#"nginx_cache_status_total{status="MISS"} 1"#,
+        r#"nginx_cache_status_total{status="BYPASS"} 1"#,
+        "nginx_upstream_response_seconds_count 2",
+        "nginx_http_request_duration_seconds_bucket",
+        "cirrus_cache_objects 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    let closed = serve("10.0.0.0/8".parse().unwrap()).await;
+    let refused = reqwest::get(format!("http://{closed}/metrics")).await.unwrap();
+    assert_eq!(refused.status(), 403, "loopback is not in the allow list");
+    assert_eq!(
+        reqwest::get(format!("http://{closed}/healthz")).await.unwrap().status(),
+        200
+    );
+}

@@ -165,7 +165,7 @@ impl EdgeUnderTest {
     pub async fn start_with(conf: DomainConf, settings: EdgeSettings) -> Self {
         let domains = Arc::new(DomainTable::new());
         domains.insert(conf);
-        Self::serve(Edge::new(domains, settings)).await
+        Self::serve(Edge::new(domains, settings).unwrap()).await
     }
 
     pub async fn serve(edge: Edge) -> Self {

@@ -14,7 +14,7 @@ async fn domains_and_purges_follow_the_store() {
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
     let origin = Origin::start().await;
     store.put_domain(&conf_for(&origin)).await.unwrap();
-    let edge = Edge::new(Arc::new(DomainTable::new()), EdgeSettings::default());
+    let edge = Edge::new(Arc::new(DomainTable::new()), EdgeSettings::default()).unwrap();
     let synced = edge.clone();
     let s = store.clone();
     tokio::spawn(async move { synced.sync(&*s, std::future::pending()).await });
