@@ -239,3 +239,146 @@ fn api_role_runs_on_redis_with_a_configured_master_token() {
         "clear error, no panic"
     );
 }
+
+/// A blocking origin answering every request with a cacheable "hello".
+fn tiny_origin() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\n\r\nhello";
+                        if s.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// One GET with `Host: a.test`; returns the raw answer.
+fn get(edge: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(edge).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn edge_role_serves_caches_logs_and_exports_metrics() {
+    let redis = RedisServer::start();
+    let origin = tiny_origin();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
+        let conf = cirrus_core::DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
+        cirrus_core::Store::put_domain(&store, &conf).await.unwrap();
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args([
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--store",
+            &redis.url(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            for marker in ["listening on http://", "metrics on http://"] {
+                if let Some(addr) = line.split(marker).nth(1) {
+                    let _ = tx.send((marker, addr.trim().to_string()));
+                }
+            }
+        }
+    });
+    let mut addrs = std::collections::HashMap::new();
+    while addrs.len() < 2 {
+        let (marker, addr) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("cirrus edge logs its addresses");
+        addrs.insert(marker, addr);
+    }
+    let (edge, admin) = (
+        addrs["listening on http://"].clone(),
+        addrs["metrics on http://"].clone(),
+    );
+    let (ltx, lines) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = ltx.send(line);
+        }
+    });
+    let _guard = Server {
+        child,
+        url: String::new(),
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        let answer = get(&edge, "/hello?utm=1");
+        if answer.starts_with("HTTP/1.1 200") || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(first.starts_with("HTTP/1.1 200") && first.ends_with("hello"), "{first}");
+    let second = get(&edge, "/hello?utm=1");
+    assert!(second.to_ascii_lowercase().contains("x-cache: hit"), "{second}");
+
+    let log: Vec<serde_json::Value> = (0..2)
+        .map(|_| {
+            serde_json::from_str(&lines.recv_timeout(Duration::from_secs(5)).expect("an access log line")).unwrap()
+        })
+        .collect();
+    let hit = log.iter().find(|l| l["cache"] == "HIT").expect("a HIT line");
+    assert_eq!(
+        (hit["host"].as_str(), hit["status"].as_u64()),
+        (Some("a.test"), Some(200))
+    );
+    assert_eq!(hit["path"], "/hello", "no query string in the log");
+    assert!(hit["request_id"].as_str().is_some_and(|id| id.len() == 32));
+
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&admin).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(
+        metrics.contains(r#"nginx_cache_status_total{status="HIT"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("cirrus_config_revision 1"), "{metrics}");
+}

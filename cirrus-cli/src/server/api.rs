@@ -1,30 +1,13 @@
-//! `cirrus`: runs the server roles. `cirrus api` serves the control plane
-//! over a Redis or embedded store.
+//! `cirrus api`: the control plane.
 
-use clap::{Args, Parser, Subcommand};
+use super::{BoxError, shutdown};
+use clap::Args;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Cirrus, a programmable CDN: run a server role.
-#[derive(Debug, Parser)]
-#[command(name = "cirrus", version, about = "Cirrus, a programmable CDN: run a server role.")]
-pub struct Cli {
-    #[command(subcommand)]
-    role: Role,
-    /// Log filter, e.g. `info` or `cirrus_api=debug`.
-    #[arg(long, env = "CIRRUS_LOG", default_value = "info", global = true)]
-    log: String,
-}
-
-#[derive(Debug, Subcommand)]
-enum Role {
-    /// The control-plane REST API (`/api/v1`, `/healthz`, `/metrics`, `/docs`).
-    Api(ApiArgs),
-}
-
 /// Flags of `cirrus api`; each also reads the environment variable shown.
 #[derive(Debug, Args)]
-struct ApiArgs {
+pub(crate) struct ApiArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "CIRRUS_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
@@ -61,35 +44,7 @@ struct ApiArgs {
     insecure_cookies: bool,
 }
 
-/// Parses the command line, runs the role, returns the exit code.
-pub fn main() -> i32 {
-    let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&e),
-    };
-    let result = match cli.role {
-        Role::Api(args) => runtime.block_on(api(args)),
-    };
-    match result {
-        Ok(()) => 0,
-        Err(e) => fail(&*e),
-    }
-}
-
-fn fail(e: &dyn std::fmt::Display) -> i32 {
-    eprintln!("Error: {e}");
-    1
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-async fn api(args: ApiArgs) -> Result<(), BoxError> {
+pub(crate) async fn run(args: ApiArgs) -> Result<(), BoxError> {
     let store = cirrus_core::open_store(&args.store)?;
     if args.master_token.is_none() {
         let generated = if args.rotate_master_token {
@@ -122,26 +77,4 @@ async fn api(args: ApiArgs) -> Result<(), BoxError> {
     api.serve(listener, shutdown()).await?;
     tracing::info!("cirrus api stopped");
     Ok(())
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

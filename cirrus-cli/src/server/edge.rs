@@ -1,0 +1,121 @@
+//! `cirrus edge`: the proxy and cache, its admin listener, and the sync with
+//! the store.
+
+use super::{BoxError, shutdown};
+use cirrus_edge::{AllowList, DomainTable, Edge, EdgeSettings};
+use clap::Args;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Flags of `cirrus edge`; each also reads the environment variable shown.
+#[derive(Debug, Args)]
+pub(crate) struct EdgeArgs {
+    /// Address for HTTP traffic (port 0 picks a free port; the bound address is logged).
+    #[arg(long, env = "CIRRUS_EDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of `/healthz` and `/metrics`.
+    #[arg(long, env = "CIRRUS_METRICS_LISTEN", default_value = "127.0.0.1:9145")]
+    metrics_listen: SocketAddr,
+    /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).
+    #[arg(long, env = "NGX_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
+    metrics_allow: AllowList,
+    /// The store: `redis://host:port[/db]` for Redis, or a directory for the embedded store.
+    #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
+    store: String,
+    /// Memory cache size, e.g. `256MiB`, `2GiB`.
+    #[arg(long, env = "CIRRUS_CACHE_MEM", default_value = "256MiB", value_parser = parse_size)]
+    cache_mem: u64,
+    /// Largest response cached, e.g. `16MiB`.
+    #[arg(long, env = "CIRRUS_MAX_OBJECT_SIZE", default_value = "16MiB", value_parser = parse_size)]
+    max_object_size: u64,
+    /// Largest request body forwarded, e.g. `16MiB`.
+    #[arg(long, env = "CIRRUS_MAX_BODY_SIZE", default_value = "16MiB", value_parser = parse_size)]
+    max_body_size: u64,
+    /// Write no access log (one JSON line per request on stdout otherwise).
+    #[arg(long, env = "CIRRUS_NO_ACCESS_LOG")]
+    no_access_log: bool,
+}
+
+/// `512`, `64KiB`, `256MiB`, `10GiB` (also `k`, `M`, `G`, `KB`, … as powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size like 256MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("{s:?}: unknown unit (use KiB, MiB, GiB)")),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
+    let store = cirrus_core::open_store(&args.store)?;
+    let settings = EdgeSettings {
+        cache_memory: args.cache_mem,
+        max_object_size: args.max_object_size,
+        max_body_size: args.max_body_size,
+        access_log: !args.no_access_log,
+        ..EdgeSettings::default()
+    };
+    let edge = Edge::new(Arc::new(DomainTable::new()), settings)?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let admin = tokio::net::TcpListener::bind(args.metrics_listen).await?;
+    tracing::info!("cirrus edge listening on http://{}", listener.local_addr()?);
+    tracing::info!("cirrus edge metrics on http://{}", admin.local_addr()?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let sync = {
+        let (edge, store, until) = (edge.clone(), store.clone(), until_stopped.clone());
+        tokio::spawn(async move {
+            // A store that is down at start is retried; the edge answers
+            // 404 for every host until the first load.
+            let mut delay = Duration::from_secs(1);
+            while let Err(e) = edge.sync(&*store, until()).await {
+                tracing::warn!(error = %e, "cannot sync with the store; retrying in {delay:?}");
+                tokio::select! {
+                    () = until() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        })
+    };
+    let admin_task = {
+        let (edge, done) = (edge.clone(), until_stopped());
+        tokio::spawn(async move { edge.serve_admin(admin, args.metrics_allow, done).await })
+    };
+    let served = edge.serve(listener, shutdown());
+    let result = served.await;
+    let _ = stop.send(true);
+    let _ = sync.await;
+    let _ = admin_task.await;
+    tracing::info!("cirrus edge stopped");
+    Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5PB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+}
