@@ -19,9 +19,9 @@ impl OriginHealth {
         map.insert(origin.to_string(), Instant::now() + for_how_long);
     }
 
-    fn is_down(&self, origin: &Origin, now: Instant) -> bool {
-        let map = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&origin.to_string()).is_some_and(|until| *until > now)
+    fn is_down(&self, map: &HashMap<String, Instant>, origin: &Origin, now: Instant) -> bool {
+        // The common case, nothing failed: no key to format.
+        !map.is_empty() && map.get(&origin.to_string()).is_some_and(|until| *until > now)
     }
 
     /// The order in which to try `origins`: healthy primaries (weighted
@@ -30,10 +30,12 @@ impl OriginHealth {
     pub(crate) fn order<'a>(&self, origins: &'a [Origin], pick: f64) -> Vec<&'a Origin> {
         let now = Instant::now();
         let mut tiers: [Vec<&Origin>; 4] = Default::default();
+        let map = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         for o in origins {
-            let tier = usize::from(self.is_down(o, now)) * 2 + usize::from(o.backup);
+            let tier = usize::from(self.is_down(&map, o, now)) * 2 + usize::from(o.backup);
             tiers[tier].push(o);
         }
+        drop(map);
         let mut out = Vec::with_capacity(origins.len());
         for mut tier in tiers {
             weighted_first(&mut tier, pick);

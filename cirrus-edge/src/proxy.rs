@@ -66,6 +66,9 @@ pub struct EdgeSettings {
     pub origin_idle_timeout: Duration,
     /// Write one JSON line per request to stdout (default false).
     pub access_log: bool,
+    /// Client connections served at once (default 16384); further ones
+    /// wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for EdgeSettings {
@@ -82,6 +85,7 @@ impl Default for EdgeSettings {
             origin_down_for: Duration::from_secs(10),
             origin_idle_timeout: Duration::from_secs(4),
             access_log: false,
+            max_connections: 16_384,
         }
     }
 }
@@ -160,7 +164,16 @@ impl Edge {
     /// Serves HTTP/1.1 on `listener` until `shutdown` completes.
     pub async fn serve(&self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.inner.settings.max_connections.max(1)));
         loop {
+            // Accept only with a free slot: past the limit, clients wait in the backlog.
+            let slot = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(s) => s,
+                    Err(_) => return Ok(()),
+                },
+            };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 accepted = listener.accept() => match accepted {
@@ -176,6 +189,7 @@ impl Edge {
             let _ = stream.set_nodelay(true);
             let inner = self.inner.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let s = &inner.settings;
                 let mut http = hyper::server::conn::http1::Builder::new();
                 http.timer(TokioTimer::new())

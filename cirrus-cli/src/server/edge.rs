@@ -32,6 +32,9 @@ pub(crate) struct EdgeArgs {
     /// Largest request body forwarded, e.g. `16MiB`.
     #[arg(long, env = "CIRRUS_MAX_BODY_SIZE", default_value = "16MiB", value_parser = parse_size)]
     max_body_size: u64,
+    /// Client connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "CIRRUS_MAX_CONNECTIONS", default_value_t = 16_384)]
+    max_connections: usize,
     /// Write no access log (one JSON line per request on stdout otherwise).
     #[arg(long, env = "CIRRUS_NO_ACCESS_LOG")]
     no_access_log: bool,
@@ -61,6 +64,7 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         max_object_size: args.max_object_size,
         max_body_size: args.max_body_size,
         access_log: !args.no_access_log,
+        max_connections: args.max_connections,
         ..EdgeSettings::default()
     };
     let edge = Edge::new(Arc::new(DomainTable::new()), settings)?;

@@ -126,3 +126,33 @@ async fn oversized_bodies_are_refused() {
     assert_eq!(res.status(), 413);
     assert_eq!(origin.hits("/echo"), 0);
 }
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let origin = Origin::start().await;
+    let settings = EdgeSettings {
+        max_connections: 2,
+        ..EdgeSettings::default()
+    };
+    let e = EdgeUnderTest::start_with(conf_for(&origin), settings).await;
+    let idle1 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    let _idle2 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    third
+        .write_all(b"GET /cached HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let early = tokio::time::timeout(Duration::from_millis(300), third.read_to_end(&mut out)).await;
+    assert!(
+        early.is_err(),
+        "answered beyond the connection limit: {}",
+        String::from_utf8_lossy(&out)
+    );
+    drop(idle1);
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut out))
+        .await
+        .expect("served once a slot frees up")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+}
