@@ -485,26 +485,30 @@ async fn through_cache(
         response: &parts.headers,
     };
     let decision = storability(&conf.cache, &exchange, now);
-    let small_enough = parts
+    let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|len| len <= inner.settings.max_object_size);
-    if matches!(decision, Storability::Store { .. }) && small_enough {
-        let collected = tokio::time::timeout(
-            inner.settings.origin_timeout,
-            Limited::new(
-                body,
-                usize::try_from(inner.settings.max_object_size).unwrap_or(usize::MAX),
-            )
-            .collect(),
-        )
-        .await;
-        let bytes = match collected {
-            Ok(Ok(c)) => c.to_bytes(),
-            _ => return text(StatusCode::BAD_GATEWAY, "origin body failed\n"),
+        .and_then(|v| v.parse::<u64>().ok());
+    let fits = declared.is_none_or(|len| len <= inner.settings.max_object_size);
+    if matches!(decision, Storability::Store { .. }) && fits {
+        let bytes = match read_up_to(body, inner.settings.max_object_size, inner.settings.origin_timeout).await {
+            Ok(bytes) => bytes,
+            Err(Overflow::Body(rest)) => {
+                // Larger than a cacheable object: passed through, not stored.
+                let result = if stored.is_some() {
+                    CacheResult::Expired { stored: false }
+                } else {
+                    CacheResult::Miss { stored: false }
+                };
+                return with_cache_result(Response::from_parts(parts, if head { empty() } else { rest }), result);
+            }
+            Err(Overflow::Failed) => return text(StatusCode::BAD_GATEWAY, "origin body failed\n"),
         };
+        if declared.is_none() {
+            // Stored with its real length; the chunked framing was hop-by-hop.
+            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
         let kept = store(
             inner,
             conf,
@@ -756,4 +760,40 @@ async fn forward(
         body.map_err(BoxError::from).boxed()
     };
     with_cache_result(Response::from_parts(parts, body), CacheResult::Bypass)
+}
+
+/// Why a body could not be read whole.
+enum Overflow {
+    /// It grew past the limit: what was read, followed by the rest.
+    Body(Body),
+    /// The origin failed or was too slow.
+    Failed,
+}
+
+/// Reads `body` whole if it is at most `max` bytes and arrives within
+/// `timeout`; a longer one comes back as a body that replays what was read.
+async fn read_up_to(body: Incoming, max: u64, timeout: Duration) -> std::result::Result<Bytes, Overflow> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(next) => next,
+            Err(_) => return Err(Overflow::Failed),
+        };
+        match next {
+            None => return Ok(buf.freeze()),
+            Some(Err(_)) => return Err(Overflow::Failed),
+            Some(Ok(chunk)) => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() as u64 > max {
+                    let read = futures_util::stream::once(async move { Ok::<_, BoxError>(buf.freeze()) });
+                    let rest = stream.map(|r| r.map_err(BoxError::from));
+                    let frames = read.chain(rest).map(|r| r.map(hyper::body::Frame::data));
+                    return Err(Overflow::Body(BodyExt::boxed(http_body_util::StreamBody::new(frames))));
+                }
+            }
+        }
+    }
 }

@@ -215,3 +215,40 @@ async fn metrics_and_health_on_the_admin_listener() {
         200
     );
 }
+
+#[tokio::test]
+async fn chunked_responses_are_cached_up_to_the_object_size_limit() {
+    let origin = Origin::start().await;
+    let direct = reqwest::get(format!("http://{}/chunked", origin.addr)).await.unwrap();
+    assert!(
+        direct.headers().get("content-length").is_none(),
+        "the origin really sends it chunked"
+    );
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    let res = e.http.get(e.url("/chunked")).send().await.unwrap();
+    assert_eq!(res.headers()["x-cache"], "MISS");
+    assert_eq!(res.bytes().await.unwrap().len(), 64 * 1024);
+    let res = e.http.get(e.url("/chunked")).send().await.unwrap();
+    assert_eq!(res.headers()["x-cache"], "HIT");
+    assert_eq!(res.headers()["content-length"], "65536");
+    assert_eq!(res.bytes().await.unwrap().len(), 64 * 1024);
+
+    // Over the limit: streamed whole to the client, not stored.
+    let small = cirrus_edge::EdgeSettings {
+        max_object_size: 10_000,
+        ..cirrus_edge::EdgeSettings::default()
+    };
+    let e = EdgeUnderTest::start_with(conf_for(&origin), small).await;
+    for _ in 0..2 {
+        let res = e.http.get(e.url("/chunked")).send().await.unwrap();
+        assert_eq!(res.headers()["x-cache"], "MISS");
+        assert_eq!(res.bytes().await.unwrap(), vec![b'c'; 64 * 1024]);
+    }
+    let res = e.http.get(e.url("/big")).send().await.unwrap();
+    assert_eq!(
+        res.bytes().await.unwrap().len(),
+        1 << 20,
+        "a declared large body streams through"
+    );
+    assert_eq!(e.get("/big").await.1, "MISS");
+}

@@ -136,6 +136,11 @@ async fn answer(
             &[("cache-control", "max-age=60"), ("etag", "\"e1\"")],
             text("with etag"),
         ),
+        "/chunked" => res(
+            200,
+            &[("cache-control", "max-age=60"), ("transfer-encoding", "chunked")],
+            Bytes::from(vec![b'c'; 64 * 1024]),
+        ),
         "/big" => res(
             200,
             &[("cache-control", "max-age=60")],
