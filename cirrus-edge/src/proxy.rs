@@ -485,11 +485,7 @@ async fn through_cache(
         response: &parts.headers,
     };
     let decision = storability(&conf.cache, &exchange, now);
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = content_length(&parts.headers);
     let fits = declared.is_none_or(|len| len <= inner.settings.max_object_size);
     if matches!(decision, Storability::Store { .. }) && fits {
         let bytes = match read_up_to(body, inner.settings.max_object_size, inner.settings.origin_timeout).await {
@@ -733,11 +729,7 @@ async fn forward(
     peer: SocketAddr,
     ctx: &mut Ctx,
 ) -> Response<Body> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = content_length(req.headers());
     if declared.is_some_and(|len| len > inner.settings.max_body_size) {
         let mut res = text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
         res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
@@ -760,6 +752,10 @@ async fn forward(
         body.map_err(BoxError::from).boxed()
     };
     with_cache_result(Response::from_parts(parts, body), CacheResult::Bypass)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// Why a body could not be read whole.

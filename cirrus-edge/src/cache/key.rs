@@ -45,12 +45,7 @@ impl CacheKey {
             text.push('\n');
             text.push_str(&name.to_ascii_lowercase());
             text.push(':');
-            for (i, v) in headers.get_all(name.as_str()).iter().enumerate() {
-                if i > 0 {
-                    text.push(',');
-                }
-                text.push_str(&String::from_utf8_lossy(v.as_bytes()));
-            }
+            push_values(&mut text, headers, name);
         }
         let digest = Sha256::digest(text.as_bytes()).into();
         Self { text, digest }
@@ -64,12 +59,7 @@ impl CacheKey {
             text.push_str("\nvary:");
             text.push_str(name);
             text.push('=');
-            for (i, v) in headers.get_all(name.as_str()).iter().enumerate() {
-                if i > 0 {
-                    text.push(',');
-                }
-                text.push_str(&String::from_utf8_lossy(v.as_bytes()));
-            }
+            push_values(&mut text, headers, name);
         }
         let digest = Sha256::digest(text.as_bytes()).into();
         Self { text, digest }
@@ -94,6 +84,16 @@ impl CacheKey {
     /// Lowercase hex SHA-256 of the key: the entry's (and file's) name.
     pub fn hex(&self) -> String {
         self.digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Appends the values of every `name` field, comma-separated.
+fn push_values(text: &mut String, headers: &HeaderMap, name: &str) {
+    for (i, v) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&String::from_utf8_lossy(v.as_bytes()));
     }
 }
 
