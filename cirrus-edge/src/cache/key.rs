@@ -65,6 +65,17 @@ impl CacheKey {
         Self { text, digest }
     }
 
+    /// A key from its text (as written by [`CacheKey::text`]).
+    pub(crate) fn from_text(text: String) -> Self {
+        let digest = Sha256::digest(text.as_bytes()).into();
+        Self { text, digest }
+    }
+
+    /// The key's text: host, path and query, keyed headers, one per line.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The host the key belongs to (for purges of a whole domain).
     pub fn host(&self) -> &str {
         self.text.split('\n').next().unwrap_or("")

@@ -97,7 +97,7 @@ impl MemoryCache {
     /// Drops what `purge` selects; returns how many responses were dropped.
     pub fn purge(&self, purge: &PurgeRequest) -> usize {
         let before = self.entries.len();
-        self.entries.retain(|key, value| !selects(purge, key, value));
+        self.entries.retain(|key, value| !selects(purge, key, &value.tags));
         before.saturating_sub(self.entries.len())
     }
 
@@ -128,15 +128,15 @@ impl MemoryCache {
     }
 }
 
-/// True when `purge` selects the response stored under `key`.
-pub(crate) fn selects(purge: &PurgeRequest, key: &CacheKey, value: &CachedResponse) -> bool {
+/// True when `purge` selects the response stored under `key` with `tags`.
+pub(crate) fn selects(purge: &PurgeRequest, key: &CacheKey, tags: &[String]) -> bool {
     if key.host() != purge.domain {
         return false;
     }
     purge.all
         || purge.urls.iter().any(|u| u == key.path_and_query() || u == key.path())
         || purge.prefixes.iter().any(|p| key.path().starts_with(p.as_str()))
-        || purge.tags.iter().any(|t| value.tags.contains(t))
+        || purge.tags.iter().any(|t| tags.contains(t))
 }
 
 #[cfg(test)]
