@@ -1,7 +1,7 @@
 //! The proxy: HTTP/1.1 in, routing by Host, the cache, origins out.
 
 use crate::access_log::AccessLog;
-use crate::cache::{CacheKey, CachedResponse, Exchange, MemoryCache, Storability, bypasses, storability};
+use crate::cache::{CacheKey, CachedResponse, DiskCache, Exchange, MemoryCache, Storability, bypasses, storability};
 use crate::domains::DomainTable;
 use crate::error::{Error, Result};
 use crate::headers::{framing_problem, has_body, strip_hop_by_hop};
@@ -104,6 +104,7 @@ struct Inner {
     settings: EdgeSettings,
     metrics: EdgeMetrics,
     access_log: Option<AccessLog>,
+    disk: Option<DiskCache>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -116,8 +117,13 @@ impl std::fmt::Debug for Edge {
 }
 
 impl Edge {
-    /// An edge serving `domains` with `settings`.
+    /// An edge serving `domains` with `settings`, caching in memory only.
     pub fn new(domains: Arc<DomainTable>, settings: EdgeSettings) -> Result<Self> {
+        Self::with_disk_cache(domains, settings, None)
+    }
+
+    /// An edge whose memory cache is backed by `disk` (it survives restarts).
+    pub fn with_disk_cache(domains: Arc<DomainTable>, settings: EdgeSettings, disk: Option<DiskCache>) -> Result<Self> {
         let metrics = EdgeMetrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
         let access_log = if settings.access_log {
             Some(AccessLog::start(Box::new(std::io::stdout()))?)
@@ -140,6 +146,7 @@ impl Edge {
                 settings,
                 metrics,
                 access_log,
+                disk,
             }),
         })
     }
@@ -159,6 +166,29 @@ impl Edge {
     /// The memory cache.
     pub fn cache(&self) -> &MemoryCache {
         &self.inner.cache
+    }
+
+    /// The disk cache, if any.
+    pub fn disk_cache(&self) -> Option<&DiskCache> {
+        self.inner.disk.as_ref()
+    }
+
+    /// Drops what `purge` selects from every tier; returns how many
+    /// responses were dropped.
+    pub async fn purge(&self, purge: &cirrus_core::PurgeRequest) -> usize {
+        let mut dropped = self.inner.cache.purge(purge);
+        if let Some(disk) = &self.inner.disk {
+            dropped += disk.purge(purge).await;
+        }
+        dropped
+    }
+
+    /// Empties every tier.
+    pub async fn clear_cache(&self) {
+        self.inner.cache.clear();
+        if let Some(disk) = &self.inner.disk {
+            disk.clear().await;
+        }
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown` completes.
@@ -424,7 +454,15 @@ async fn through_cache(
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
     let key = CacheKey::new(&conf.domain, &path_and_query, req.headers(), &conf.cache.key);
     let head = *req.method() == Method::HEAD;
-    let stored = inner.cache.get(&key, req.headers());
+    let mut stored = inner.cache.get(&key, req.headers());
+    if stored.is_none()
+        && let Some(disk) = &inner.disk
+        && let Some(found) = disk.get(&key, req.headers()).await
+    {
+        // Promote to memory: the next HIT costs no disk read.
+        inner.cache.insert(key.clone(), req.headers(), found);
+        stored = inner.cache.get(&key, req.headers());
+    }
     if let Some(hit) = &stored
         && hit.is_fresh(now)
     {
@@ -565,6 +603,15 @@ fn store(
         return None;
     };
     let entry = CachedResponse::new(status, headers, body, now, ttl, age).revalidated_when_stale(revalidate);
+    if let Some(disk) = &inner.disk {
+        // Written in the background: the client does not wait for the disk.
+        let (disk, key, request_headers, entry) = (disk.clone(), key.clone(), request_headers.clone(), entry.clone());
+        tokio::spawn(async move {
+            if let Err(e) = disk.insert(&key, &request_headers, &entry).await {
+                tracing::warn!(error = %e, "disk cache write failed");
+            }
+        });
+    }
     inner.cache.insert(key.clone(), request_headers, entry);
     inner.cache.get(key, request_headers)
 }

@@ -48,14 +48,14 @@ impl Edge {
                 }
             }
             Event::Purge { request, .. } => {
-                let dropped = self.cache().purge(&request);
+                let dropped = self.purge(&request).await;
                 tracing::info!(domain = %request.domain, dropped, "purge applied");
             }
             Event::Resync { .. } => {
                 if let Err(e) = self.domains().reload(store).await {
                     tracing::warn!(error = %e, "reload after resync failed; serving the last known domains");
                 }
-                self.cache().clear();
+                self.clear_cache().await;
             }
             _ => {}
         }

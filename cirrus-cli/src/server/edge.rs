@@ -26,6 +26,12 @@ pub(crate) struct EdgeArgs {
     /// Memory cache size, e.g. `256MiB`, `2GiB`.
     #[arg(long, env = "CIRRUS_CACHE_MEM", default_value = "256MiB", value_parser = parse_size)]
     cache_mem: u64,
+    /// Directory of the disk cache tier (kept across restarts); none: memory only.
+    #[arg(long, env = "CIRRUS_CACHE_DIR")]
+    cache_dir: Option<std::path::PathBuf>,
+    /// Disk cache size, e.g. `10GiB`.
+    #[arg(long, env = "CIRRUS_CACHE_DISK", default_value = "10GiB", value_parser = parse_size)]
+    cache_disk: u64,
     /// Largest response cached, e.g. `16MiB`.
     #[arg(long, env = "CIRRUS_MAX_OBJECT_SIZE", default_value = "16MiB", value_parser = parse_size)]
     max_object_size: u64,
@@ -67,7 +73,11 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         max_connections: args.max_connections,
         ..EdgeSettings::default()
     };
-    let edge = Edge::new(Arc::new(DomainTable::new()), settings)?;
+    let disk = match &args.cache_dir {
+        Some(dir) => Some(cirrus_edge::cache::DiskCache::open(dir, args.cache_disk).await?),
+        None => None,
+    };
+    let edge = Edge::with_disk_cache(Arc::new(DomainTable::new()), settings, disk)?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let admin = tokio::net::TcpListener::bind(args.metrics_listen).await?;
     tracing::info!("cirrus edge listening on http://{}", listener.local_addr()?);

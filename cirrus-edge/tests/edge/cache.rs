@@ -252,3 +252,43 @@ async fn chunked_responses_are_cached_up_to_the_object_size_limit() {
     );
     assert_eq!(e.get("/big").await.1, "MISS");
 }
+
+#[tokio::test]
+async fn the_disk_tier_survives_a_restart() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let start = |dir: std::path::PathBuf| {
+        let conf = conf_for(&origin);
+        async move {
+            let disk = cirrus_edge::cache::DiskCache::open(dir, 1 << 30).await.unwrap();
+            let domains = std::sync::Arc::new(cirrus_edge::DomainTable::new());
+            domains.insert(conf);
+            let edge =
+                cirrus_edge::Edge::with_disk_cache(domains, cirrus_edge::EdgeSettings::default(), Some(disk)).unwrap();
+            EdgeUnderTest::serve(edge).await
+        }
+    };
+    let first = start(dir.path().to_path_buf()).await;
+    assert_eq!(first.get("/cached").await.1, "MISS");
+    let disk = first.edge.disk_cache().unwrap().clone();
+    cirrus_test_support::eventually("written to disk", Duration::from_secs(5), || {
+        let disk = disk.clone();
+        async move { disk.len() == 1 }
+    })
+    .await;
+    drop(first);
+
+    let second = start(dir.path().to_path_buf()).await;
+    assert_eq!(
+        second.get("/cached").await,
+        (200, "HIT".into(), "body of /cached".into())
+    );
+    assert_eq!(origin.hits("/cached"), 1, "served from disk after the restart");
+    second.edge.purge(&PurgeRequest::urls(HOST, ["/cached"])).await;
+    assert_eq!(
+        second.edge.disk_cache().unwrap().len(),
+        0,
+        "a purge reaches the disk tier"
+    );
+    assert_eq!(second.get("/cached").await.1, "MISS");
+}
