@@ -18,11 +18,12 @@
 //!   for a shared cache, the domain's rules, guards against cached error
 //!   pages and web cache deception), keys that only keyed parts of a
 //!   request can change, `Vary` variants, revalidation with the origin,
-//!   purges, and a byte-bounded memory tier; `X-Cache` and `Cache-Status`.
+//!   purges, a byte-bounded memory tier and a disk tier that survives
+//!   restarts; `X-Cache` and `Cache-Status`.
+//! - Metrics with the seed's nginx names and `/healthz` on an admin
+//!   listener ([`Edge::serve_admin`], [`AllowList`]); a JSON access log.
 //!
-//! Not built yet: the disk tier, TLS (and HTTPS origins, HTTP/2), metrics
-//! and the access log, the `cirrus edge` role and the benchmark against
-//! nginx.
+//! Not built yet: TLS (and HTTPS origins, HTTP/2).
 //!
 //! ## Example
 //!
