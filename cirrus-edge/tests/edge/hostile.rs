@@ -156,3 +156,18 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn http10_bodies_are_framed_by_content_length_only() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    // HTTP/1.0 knows no chunked encoding: refused, connection closed.
+    let te = b"POST /echo HTTP/1.0\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let answer = raw(&e, te).await;
+    assert_eq!(first_status(&answer), "400", "{answer}");
+    // With a Content-Length it is served, and the connection closed (1.0 default).
+    let cl = b"POST /echo HTTP/1.0\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello";
+    let answer = raw(&e, cl).await;
+    assert!(answer.ends_with("POST hello"), "{answer}");
+    assert_eq!(origin.hits("/echo"), 1);
+}
