@@ -493,10 +493,18 @@ async fn through_cache(
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     if let (Some(stale), StatusCode::NOT_MODIFIED) = (&stored, parts.status) {
-        // Revalidated: the stored body with the origin's fresh headers.
+        // Revalidated: the stored body with the origin's fresh headers
+        // (RFC 9111 §3.2), except those that describe the body itself.
         let mut merged = stale.headers.clone();
+        for name in parts.headers.keys() {
+            if *name != CONTENT_LENGTH {
+                merged.remove(name);
+            }
+        }
         for (name, value) in &parts.headers {
-            merged.insert(name.clone(), value.clone());
+            if *name != CONTENT_LENGTH {
+                merged.append(name.clone(), value.clone());
+            }
         }
         if let Some(refreshed) = store(
             inner,

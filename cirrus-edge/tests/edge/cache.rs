@@ -81,6 +81,9 @@ async fn stale_entries_are_revalidated_with_the_origin() {
         let (status, x_cache, body) = e.get("/short").await;
         if x_cache == "REVALIDATED" {
             assert_eq!((status, body.as_str()), (200, "short-lived"));
+            let res = e.http.get(e.url("/short")).send().await.unwrap();
+            assert_eq!(res.headers()["x-refreshed"], "yes", "headers refreshed from the 304");
+            assert_eq!(res.headers()["content-length"], "11");
             break;
         }
         assert_eq!(x_cache, "HIT");

@@ -124,7 +124,16 @@ async fn answer(
             text(&format!("lang={lang}")),
         ),
         "/short" if inm.as_ref().is_some_and(|v| v == "\"v1\"") => {
-            res(304, &[("cache-control", "max-age=1"), ("etag", "\"v1\"")], Bytes::new())
+            // The 304 carries a header the stored response lacks: it must be merged in.
+            res(
+                304,
+                &[
+                    ("cache-control", "max-age=1"),
+                    ("etag", "\"v1\""),
+                    ("x-refreshed", "yes"),
+                ],
+                Bytes::new(),
+            )
         }
         "/short" => res(
             200,
