@@ -451,26 +451,29 @@ async fn through_cache(
     ctx: &mut Ctx,
 ) -> Response<Body> {
     let now = SystemTime::now();
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let key = CacheKey::new(&conf.domain, &path_and_query, req.headers(), &conf.cache.key);
-    let head = *req.method() == Method::HEAD;
-    let mut stored = inner.cache.get(&key, req.headers());
+    // The body of a GET is never read (see `route`).
+    let (req, body) = req.into_parts();
+    drop(body);
+    let path_and_query = req.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let key = CacheKey::new(&conf.domain, &path_and_query, &req.headers, &conf.cache.key);
+    let head = req.method == Method::HEAD;
+    let mut stored = inner.cache.get(&key, &req.headers);
     if stored.is_none()
         && let Some(disk) = &inner.disk
-        && let Some(found) = disk.get(&key, req.headers()).await
+        && let Some(found) = disk.get(&key, &req.headers).await
     {
         // Promote to memory: the next HIT costs no disk read.
-        inner.cache.insert(key.clone(), req.headers(), found);
-        stored = inner.cache.get(&key, req.headers());
+        inner.cache.insert(key.clone(), &req.headers, found);
+        stored = inner.cache.get(&key, &req.headers);
     }
     if let Some(hit) = &stored
         && hit.is_fresh(now)
     {
-        return from_cache(hit, req.headers(), head, now, CacheResult::Hit);
+        return from_cache(hit, &req.headers, head, now, CacheResult::Hit);
     }
     // MISS or stale: one GET to the origin (conditional when we can revalidate).
-    let request_headers = req.headers().clone();
-    let mut headers = origin_headers(conf, host, req.headers(), peer);
+    let request_headers = &req.headers;
+    let mut headers = origin_headers(conf, host, &req.headers, peer);
     for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE] {
         headers.remove(name);
     }
@@ -485,7 +488,6 @@ async fn through_cache(
             headers.insert(IF_MODIFIED_SINCE, lm.clone());
         }
     }
-    drop(req);
     let res = match send(inner, conf, &Method::GET, &path_and_query, &headers, None, ctx).await {
         Ok(res) => res,
         Err(res) => return res,
@@ -510,13 +512,13 @@ async fn through_cache(
             inner,
             conf,
             &key,
-            &request_headers,
+            request_headers,
             stale.status,
             merged,
             stale.body.clone(),
             now,
         ) {
-            return from_cache(&refreshed, &request_headers, head, now, CacheResult::Revalidated);
+            return from_cache(&refreshed, request_headers, head, now, CacheResult::Revalidated);
         }
         let mut res = Response::new(if head { empty() } else { full(stale.body.clone()) });
         *res.status_mut() = stale.status;
@@ -526,7 +528,7 @@ async fn through_cache(
     let exchange = Exchange {
         method: &Method::GET,
         path: path_and_query.split('?').next().unwrap_or("/"),
-        request: &request_headers,
+        request: request_headers,
         status: parts.status,
         response: &parts.headers,
     };
@@ -555,7 +557,7 @@ async fn through_cache(
             inner,
             conf,
             &key,
-            &request_headers,
+            request_headers,
             parts.status,
             parts.headers.clone(),
             bytes.clone(),
