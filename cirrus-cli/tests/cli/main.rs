@@ -5,6 +5,7 @@
 use cirrus_test_support::RedisServer;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// A running `cirrus api`, killed on drop.
@@ -20,37 +21,52 @@ impl Drop for Server {
     }
 }
 
-/// Starts `cirrus api` on a free port; returns it and the master token it
-/// printed on stdout, if any (printed before it logs its address).
-fn start(store: &str, extra: &[&str]) -> (Server, Option<String>) {
+/// Starts `cirrus` with `args`; returns the process and its stderr and
+/// stdout, line by line.
+fn spawn(args: &[&str]) -> (Child, Receiver<String>, Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args(["api", "--listen", "127.0.0.1:0", "--store", store])
-        .args(extra)
+        .args(args)
         .env_remove("CIRRUS_MASTER_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.trim().to_string());
+    let lines = |out: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
             }
+        });
+        rx
+    };
+    let stderr = lines(Box::new(child.stderr.take().unwrap()));
+    let stdout = lines(Box::new(child.stdout.take().unwrap()));
+    (child, stderr, stdout)
+}
+
+/// Waits for the log line carrying `marker` and returns what follows it.
+fn logged(stderr: &Receiver<String>, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let line = stderr
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| panic!("no log line with {marker:?}"));
+        if let Some(rest) = line.split(marker).nth(1) {
+            return rest.trim().to_string();
         }
-    });
-    let (ttx, trx) = std::sync::mpsc::channel();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = ttx.send(line);
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("cirrus api logs its address");
-    let token = trx
+    }
+}
+
+/// Starts `cirrus api` on a free port; returns it and the master token it
+/// printed on stdout, if any (printed before it logs its address).
+fn start(store: &str, extra: &[&str]) -> (Server, Option<String>) {
+    let mut args = vec!["api", "--listen", "127.0.0.1:0", "--store", store];
+    args.extend_from_slice(extra);
+    let (child, stderr, stdout) = spawn(&args);
+    let url = format!("http://{}", logged(&stderr, "listening on http://"));
+    let token = stdout
         .recv_timeout(Duration::from_millis(200))
         .ok()
         .and_then(|l| l.rsplit(' ').next().map(str::to_string));
@@ -294,49 +310,18 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         let conf = cirrus_core::DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
         cirrus_core::Store::put_domain(&store, &conf).await.unwrap();
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args([
-            "edge",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--store",
-            &redis.url(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            for marker in ["listening on http://", "metrics on http://"] {
-                if let Some(addr) = line.split(marker).nth(1) {
-                    let _ = tx.send((marker, addr.trim().to_string()));
-                }
-            }
-        }
-    });
-    let mut addrs = std::collections::HashMap::new();
-    while addrs.len() < 2 {
-        let (marker, addr) = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("cirrus edge logs its addresses");
-        addrs.insert(marker, addr);
-    }
-    let (edge, admin) = (
-        addrs["listening on http://"].clone(),
-        addrs["metrics on http://"].clone(),
-    );
-    let (ltx, lines) = std::sync::mpsc::channel();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = ltx.send(line);
-        }
-    });
+    let redis_url = redis.url();
+    let (child, stderr, lines) = spawn(&[
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--store",
+        &redis_url,
+    ]);
+    let edge = logged(&stderr, "listening on http://");
+    let admin = logged(&stderr, "metrics on http://");
     let _guard = Server {
         child,
         url: String::new(),
