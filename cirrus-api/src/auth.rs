@@ -19,14 +19,6 @@ pub(crate) const SESSION_COOKIE: &str = "cirrus_session";
 /// Header carrying the CSRF token of a session.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
-const ALL_SCOPES: [Scope; 5] = [
-    Scope::Read,
-    Scope::DomainsWrite,
-    Scope::Purge,
-    Scope::Certs,
-    Scope::Nodes,
-];
-
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub(crate) enum Caller {
@@ -50,9 +42,9 @@ impl Caller {
 
     pub(crate) fn identity(&self) -> Identity {
         let (kind, id, scopes, domains) = match self {
-            Caller::Master => ("master", "master".to_string(), ALL_SCOPES.to_vec(), None),
+            Caller::Master => ("master", "master".to_string(), Scope::ALL.to_vec(), None),
             Caller::Token(t) => ("token", t.id.clone(), t.scopes.clone(), t.domains.clone()),
-            Caller::User(s) => ("user", s.user.clone(), ALL_SCOPES.to_vec(), None),
+            Caller::User(s) => ("user", s.user.clone(), Scope::ALL.to_vec(), None),
         };
         Identity {
             kind: kind.into(),
@@ -67,7 +59,7 @@ impl Caller {
         match self {
             Caller::Token(t) if !t.has_scope(scope) => Err(ApiError::forbidden(format!(
                 "this token lacks the {:?} scope",
-                scope_name(scope)
+                scope.as_str()
             ))),
             _ => Ok(()),
         }
@@ -98,13 +90,6 @@ impl Caller {
             _ => Err(ApiError::forbidden("only the master token manages service tokens")),
         }
     }
-}
-
-fn scope_name(scope: Scope) -> String {
-    serde_json::to_value(scope)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

@@ -151,13 +151,7 @@ pub async fn rotate_master_token(store: &dyn Store) -> Result<String> {
     let token = ServiceToken {
         id: MASTER_TOKEN_ID.into(),
         name: "master".into(),
-        scopes: vec![
-            Scope::Read,
-            Scope::DomainsWrite,
-            Scope::Purge,
-            Scope::Certs,
-            Scope::Nodes,
-        ],
+        scopes: Scope::ALL.to_vec(),
         domains: None,
         created_at: now_secs(),
         expires_at: None,

@@ -19,14 +19,6 @@ battery!(
     rate_limit,
 );
 
-const ALL: [Scope; 5] = [
-    Scope::Read,
-    Scope::DomainsWrite,
-    Scope::Purge,
-    Scope::Certs,
-    Scope::Nodes,
-];
-
 /// What an endpoint needs: a scope, or the master token.
 #[derive(Clone, Copy)]
 enum Need {
@@ -193,7 +185,7 @@ pub async fn matrix(backend: Backend) {
         ),
         ep(Method::GET, "/api/v1/auth/me", None, Need::AnyCaller, None),
     ];
-    let all_scopes = token(&h, ALL.to_vec(), None).await;
+    let all_scopes = token(&h, Scope::ALL.to_vec(), None).await;
     for e in &endpoints {
         let what = format!("{} {}", e.method, e.path);
         assert_eq!(call(&h, e, None).await, 401, "{what}: no credentials");
@@ -204,7 +196,7 @@ pub async fn matrix(backend: Backend) {
         );
         let right = match e.need {
             Need::Scope(scope) => {
-                let others: Vec<Scope> = ALL.iter().copied().filter(|s| *s != scope).collect();
+                let others: Vec<Scope> = Scope::ALL.iter().copied().filter(|s| *s != scope).collect();
                 let wrong = token(&h, others, None).await;
                 assert_eq!(call(&h, e, Some(&wrong)).await, 403, "{what}: wrong scope");
                 if let Some(d) = e.domain {

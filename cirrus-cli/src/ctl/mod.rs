@@ -236,13 +236,7 @@ async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), Error> 
         } => {
             let scopes = scopes
                 .iter()
-                .map(|s| {
-                    serde_json::from_value::<Scope>(s.as_str().into()).map_err(|_| {
-                        Error::Config(format!(
-                            "unknown scope {s:?}; use read, domains:write, purge, certs or nodes"
-                        ))
-                    })
-                })
+                .map(|s| s.parse::<Scope>().map_err(Error::Config))
                 .collect::<Result<Vec<_>, _>>()?;
             let req = TokenRequest {
                 name,

@@ -168,14 +168,7 @@ impl Printer {
 }
 
 fn scopes(scopes: &[cirrus_core::model::Scope]) -> String {
-    serde_json::to_value(scopes)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|s| s.as_str().map(str::to_string))
-        .collect::<Vec<_>>()
-        .join(",")
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// Prints `rows` under `headers`, columns padded to their widest cell.

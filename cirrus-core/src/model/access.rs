@@ -27,6 +27,40 @@ pub enum Scope {
     Nodes,
 }
 
+impl Scope {
+    /// Every scope, in API order.
+    pub const ALL: [Scope; 5] = [
+        Scope::Read,
+        Scope::DomainsWrite,
+        Scope::Purge,
+        Scope::Certs,
+        Scope::Nodes,
+    ];
+
+    /// The name used in the API, e.g. `domains:write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::DomainsWrite => "domains:write",
+            Scope::Purge => "purge",
+            Scope::Certs => "certs",
+            Scope::Nodes => "nodes",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+
+    /// Parses an API name, e.g. `purge`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| format!("unknown scope {s:?}; use read, domains:write, purge, certs or nodes"))
+    }
+}
+
 /// A service token's metadata (its secret is shown once and never stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -163,6 +197,12 @@ mod tests {
     fn scopes_serialize_with_api_names() {
         let json = serde_json::to_string(&[Scope::Read, Scope::DomainsWrite]).expect("json");
         assert_eq!(json, r#"["read","domains:write"]"#);
+        for scope in Scope::ALL {
+            let json = serde_json::to_value(scope).expect("json");
+            assert_eq!(json.as_str(), Some(scope.as_str()), "as_str matches the wire name");
+            assert_eq!(scope.as_str().parse::<Scope>(), Ok(scope));
+        }
+        assert!("root".parse::<Scope>().is_err());
     }
 
     #[test]
