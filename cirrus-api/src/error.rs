@@ -6,8 +6,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+pub use cirrus_core::model::{ErrorBody, ErrorDetail};
 use cirrus_core::model::{FieldError, ValidationErrors};
-use serde::{Deserialize, Serialize};
 
 /// Errors of `cirrus-api` outside of request handling.
 #[derive(Debug, thiserror::Error)]
@@ -26,25 +26,6 @@ pub enum Error {
 
 /// Result with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The JSON body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `invalid_input`, `not_found`.
-    pub code: String,
-    /// Human-readable message.
-    pub message: String,
-    /// One entry per invalid field (empty for other errors).
-    #[serde(default)]
-    pub details: Vec<FieldError>,
-}
 
 /// An error answer: status, code, message, field details.
 #[derive(Debug)]

@@ -3,8 +3,8 @@
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 use cirrus_core::model::{
-    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, Health, Identity, LoginRequest,
-    LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
+    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, Health, Identity,
+    LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
 };
 use cirrus_core::{DomainConf, Node};
 use reqwest::{Method, StatusCode, Url, header};
@@ -464,17 +464,6 @@ async fn decode<T: DeserializeOwned>(res: reqwest::Response) -> Result<T> {
 }
 
 async fn api_error(res: reqwest::Response) -> Error {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        error: Detail,
-    }
-    #[derive(serde::Deserialize)]
-    struct Detail {
-        code: String,
-        message: String,
-        #[serde(default)]
-        details: Vec<cirrus_core::model::FieldError>,
-    }
     let status = res.status().as_u16();
     let request_id = res
         .headers()
@@ -482,7 +471,7 @@ async fn api_error(res: reqwest::Response) -> Error {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let bytes = res.bytes().await.unwrap_or_default();
-    match serde_json::from_slice::<Body>(&bytes) {
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(b) => Error::Api {
             status,
             code: b.error.code,

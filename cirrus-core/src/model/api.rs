@@ -7,6 +7,7 @@ use super::domain::DomainConf;
 use super::node::Node;
 use super::ops::AuditRecord;
 use super::tls::AcmeStatus;
+use super::validate::FieldError;
 use serde::{Deserialize, Serialize};
 
 /// One page of domains, in name order.
@@ -211,4 +212,25 @@ pub struct Health {
     /// The store's revision, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_input`, `not_found`.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+    /// One entry per invalid field (empty for other errors).
+    #[serde(default)]
+    pub details: Vec<FieldError>,
 }

@@ -12,8 +12,8 @@ mod validate;
 
 pub use access::{Scope, ServiceToken, Session, User};
 pub use api::{
-    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, Health, Identity, LoginRequest,
-    LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
+    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, ErrorDetail, Health,
+    Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
 };
 pub use domain::{
     CacheKeyOptions, CachePolicy, CacheRule, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin, PathMatch, QueryKey,
