@@ -294,7 +294,7 @@ fn empty() -> Body {
 /// Per-request facts gathered on the way, for metrics and the access log.
 #[derive(Debug, Default)]
 struct Ctx {
-    host: Option<String>,
+    conf: Option<Arc<DomainConf>>,
     upstream: Option<Duration>,
     cache: Option<&'static str>,
 }
@@ -306,19 +306,17 @@ async fn handle(inner: &Inner, mut req: Request<Incoming>, peer: SocketAddr) -> 
     let request_id = req
         .headers()
         .get(&X_REQUEST_ID)
-        .filter(|v| {
-            (1..=128).contains(&v.len())
-                && v.as_bytes()
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
-        })
+        .filter(|v| v.to_str().is_ok_and(cirrus_core::model::is_request_id))
         .cloned()
         .unwrap_or_else(|| {
             HeaderValue::from_str(&format!("{:032x}", rand::random::<u128>())).unwrap_or(HeaderValue::from_static("-"))
         });
     req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // Only the access log needs these after the request is consumed.
+    let logged = inner
+        .access_log
+        .as_ref()
+        .map(|_| (req.method().clone(), req.uri().path().to_string()));
     let mut ctx = Ctx::default();
     let mut res = route(inner, req, peer, &mut ctx).await;
     res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
@@ -327,7 +325,7 @@ async fn handle(inner: &Inner, mut req: Request<Incoming>, peer: SocketAddr) -> 
         .get(&X_CACHE)
         .and_then(|v| v.to_str().ok())
         .and_then(cache_label);
-    let host = ctx.host.as_deref().unwrap_or("unknown");
+    let host = ctx.conf.as_ref().map_or("unknown", |c| c.domain.as_str());
     let status = res.status().as_u16();
     let m = &inner.metrics;
     m.requests.with_label_values(&[host, status_label(status)]).inc();
@@ -337,7 +335,7 @@ async fn handle(inner: &Inner, mut req: Request<Incoming>, peer: SocketAddr) -> 
     if let Some(c) = ctx.cache {
         m.cache_status.with_label_values(&[c]).inc();
     }
-    if let Some(log) = &inner.access_log {
+    if let (Some(log), Some((method, path))) = (&inner.access_log, logged) {
         let line = serde_json::json!({
             "ts": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
             "host": host,
@@ -412,7 +410,7 @@ async fn route(inner: &Inner, req: Request<Incoming>, peer: SocketAddr, ctx: &mu
         tracing::info!(host = %host, "router: no conf for host");
         return text(StatusCode::NOT_FOUND, "unknown host\n");
     };
-    ctx.host = Some(conf.domain.clone());
+    ctx.conf = Some(conf.clone());
     if !conf.enabled {
         return text(StatusCode::FORBIDDEN, "domain disabled\n");
     }

@@ -116,7 +116,7 @@ async fn observe(State(state): State<Shared>, mut req: Request, next: Next) -> R
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_request_id(v))
+        .filter(|v| cirrus_core::model::is_request_id(v))
         .map_or_else(|| random_hex(16), str::to_string);
     let route = req
         .extensions()
@@ -141,8 +141,4 @@ async fn observe(State(state): State<Shared>, mut req: Request, next: Next) -> R
         res.headers_mut().insert(REQUEST_ID, v);
     }
     res
-}
-
-fn valid_request_id(v: &str) -> bool {
-    (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }

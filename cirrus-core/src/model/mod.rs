@@ -23,4 +23,4 @@ pub use node::{Node, NodeHealth};
 pub use ops::{AuditRecord, Job, NewJob};
 pub use purge::PurgeRequest;
 pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle};
-pub use validate::{FieldError, ValidationErrors, normalize_domain, normalize_host};
+pub use validate::{FieldError, ValidationErrors, is_request_id, normalize_domain, normalize_host};

@@ -72,6 +72,13 @@ pub fn normalize_domain(input: &str) -> Result<String, String> {
     Ok(name)
 }
 
+/// True for a request id worth passing through (`x-request-id`): 1-128
+/// characters of `A-Z a-z 0-9 - _ . :`. Anything else is replaced by a
+/// generated id, so ids are safe in logs and headers.
+pub fn is_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
 /// Like [`normalize_domain`] but also accepts single-label names such as
 /// `localhost` (origin hosts, SNI overrides).
 pub fn normalize_host(input: &str) -> Result<String, String> {
@@ -132,6 +139,16 @@ pub(crate) fn is_identifier(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        assert!(is_request_id("req-123_a.b:c"));
+        assert!(is_request_id(&"a".repeat(128)));
+        for bad in ["", "has space", "tab\t", "quote\"", "new\nline", "ünïcode"] {
+            assert!(!is_request_id(bad), "{bad:?}");
+        }
+        assert!(!is_request_id(&"a".repeat(129)));
+    }
 
     #[test]
     fn domains_are_lowercased_and_idna_mapped() {
