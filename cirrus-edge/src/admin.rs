@@ -1,10 +1,9 @@
 //! The admin listener (default port 9145): `/healthz` for health checkers
 //! and `/metrics` for Prometheus, the latter only to allowed addresses.
 
-use crate::proxy::{Body, Edge};
+use crate::proxy::{Body, Edge, accept, full};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -95,13 +94,7 @@ impl Edge {
         loop {
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = accept(&listener) => accepted,
             };
             let (edge, allow) = (self.clone(), allow.clone());
             tokio::spawn(async move {
@@ -122,7 +115,7 @@ impl Edge {
 
 fn admin(edge: &Edge, req: &Request<Incoming>, allowed: bool) -> Response<Body> {
     let reply = |status: StatusCode, body: String| {
-        let mut res = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
+        let mut res = Response::new(full(Bytes::from(body)));
         *res.status_mut() = status;
         res
     };

@@ -206,15 +206,7 @@ impl Edge {
             };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of descriptors and the like: wait, do not spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = accept(&listener) => accepted,
             };
             let _ = stream.set_nodelay(true);
             let inner = self.inner.clone();
@@ -234,6 +226,20 @@ impl Edge {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
             });
+        }
+    }
+}
+
+/// The next connection; accept errors (out of descriptors and the like) are
+/// logged and retried after a pause instead of spinning.
+pub(crate) async fn accept(listener: &tokio::net::TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }
@@ -283,7 +289,7 @@ fn text(status: StatusCode, message: &'static str) -> Response<Body> {
     res
 }
 
-fn full(bytes: Bytes) -> Body {
+pub(crate) fn full(bytes: Bytes) -> Body {
     Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
