@@ -488,3 +488,69 @@ async fn api_error(res: reqwest::Response) -> Error {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server answering 503 `failures` times, then 200 `{}`; counts requests.
+    async fn flaky(failures: usize) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let reply = if n < failures {
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+                };
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn client(url: &str) -> Client {
+        let retry = RetryPolicy {
+            max_retries: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+        };
+        Client::builder(url).retry(retry).build().expect("client")
+    }
+
+    #[tokio::test]
+    async fn idempotent_calls_retry_5xx_and_posts_do_not() {
+        let (url, seen) = flaky(2).await;
+        let res = client(&url)
+            .json::<(), serde_json::Value>(Method::GET, &["x"], &[], None)
+            .await;
+        assert!(res.is_ok(), "{res:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 3, "two 503s, then the answer");
+
+        let (url, seen) = flaky(2).await;
+        let err = client(&url)
+            .json::<(), serde_json::Value>(Method::POST, &["x"], &[], None)
+            .await
+            .expect_err("a POST is not retried on 503");
+        assert_eq!((err.status(), seen.load(Ordering::SeqCst)), (Some(503), 1));
+
+        let (url, seen) = flaky(10).await;
+        let err = client(&url)
+            .json::<(), serde_json::Value>(Method::GET, &["x"], &[], None)
+            .await
+            .expect_err("gives up");
+        assert_eq!(
+            (err.status(), seen.load(Ordering::SeqCst)),
+            (Some(503), 4),
+            "1 try + 3 retries"
+        );
+    }
+}
