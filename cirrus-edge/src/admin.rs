@@ -1,7 +1,8 @@
 //! The admin listener (default port 9145): `/healthz` for health checkers
 //! and `/metrics` for Prometheus, the latter only to allowed addresses.
 
-use crate::proxy::{Body, Edge, accept, full};
+use crate::proxy::{Body, Edge, full};
+use crate::server::accept;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;

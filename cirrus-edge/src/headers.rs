@@ -66,11 +66,6 @@ pub(crate) fn framing_problem(method: &Method, headers: &HeaderMap) -> Option<&'
     None
 }
 
-/// True when the request announces a body.
-pub(crate) fn has_body(headers: &HeaderMap) -> bool {
-    headers.contains_key(TRANSFER_ENCODING) || headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,9 +54,12 @@ mod headers;
 mod metrics;
 mod origin;
 mod proxy;
+mod server;
 mod sync;
+pub mod tls;
 
 pub use admin::AllowList;
 pub use domains::DomainTable;
 pub use error::{Error, Result};
-pub use proxy::{Edge, EdgeSettings};
+pub use proxy::{Edge, EdgeBuilder, EdgeSettings};
+pub use tls::Certificates;

@@ -6,7 +6,7 @@ use prometheus::{
 };
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 11] = [
+pub(crate) const NAMES: [&str; 13] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -18,6 +18,8 @@ pub(crate) const NAMES: [&str; 11] = [
     "cirrus_cache_evictions_total",
     "cirrus_config_revision",
     "cirrus_access_log_dropped_total",
+    "nginx_ssl_handshake_errors_total",
+    "cirrus_tls_handshakes_total",
 ];
 
 const BUCKETS: [f64; 12] = [
@@ -38,6 +40,8 @@ pub(crate) struct EdgeMetrics {
     cache_evictions: IntGauge,
     revision: IntGauge,
     pub(crate) access_log_dropped: IntCounter,
+    pub(crate) handshake_errors: IntCounterVec,
+    pub(crate) handshakes: IntCounterVec,
 }
 
 impl EdgeMetrics {
@@ -66,6 +70,30 @@ impl EdgeMetrics {
         let revision = IntGauge::new(NAMES[9], "Store revision of the configuration served.")?;
         let access_log_dropped =
             IntCounter::new(NAMES[10], "Access log lines dropped because the writer fell behind.")?;
+        let handshake_errors = IntCounterVec::new(
+            Opts::new(
+                NAMES[11],
+                "TLS handshakes that failed, by phase (client_hello, certificate, handshake, timeout).",
+            ),
+            &["phase"],
+        )?;
+        let handshakes = IntCounterVec::new(
+            Opts::new(
+                NAMES[12],
+                "TLS handshakes completed, by whether the session was resumed.",
+            ),
+            &["resumed"],
+        )?;
+        // Every phase shows from the start, at 0, for dashboards and alerts.
+        use crate::server::phase;
+        for p in [
+            phase::CLIENT_HELLO,
+            phase::CERTIFICATE,
+            phase::HANDSHAKE,
+            phase::TIMEOUT,
+        ] {
+            handshake_errors.with_label_values(&[p]);
+        }
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -78,6 +106,8 @@ impl EdgeMetrics {
             Box::new(cache_evictions.clone()),
             Box::new(revision.clone()),
             Box::new(access_log_dropped.clone()),
+            Box::new(handshake_errors.clone()),
+            Box::new(handshakes.clone()),
         ] {
             registry.register(c)?;
         }
@@ -94,6 +124,8 @@ impl EdgeMetrics {
             cache_evictions,
             revision,
             access_log_dropped,
+            handshake_errors,
+            handshakes,
         })
     }
 

@@ -4,26 +4,30 @@ use crate::access_log::AccessLog;
 use crate::cache::{CacheKey, CachedResponse, DiskCache, Exchange, MemoryCache, Storability, bypasses, storability};
 use crate::domains::DomainTable;
 use crate::error::{Error, Result};
-use crate::headers::{framing_problem, has_body, strip_hop_by_hop};
+use crate::headers::{framing_problem, strip_hop_by_hop};
 use crate::metrics::EdgeMetrics;
 use crate::origin::OriginHealth;
+use crate::server::Conn;
+use crate::tls::Certificates;
 use bytes::Bytes;
 use cirrus_core::DomainConf;
-use cirrus_core::model::HeaderEdits;
+use cirrus_core::model::{HeaderEdits, Origin, Scheme};
 use http::header::{
-    AGE, CONNECTION, CONTENT_LENGTH, ETAG, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, VIA,
+    AGE, CONNECTION, CONTENT_LENGTH, ETAG, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, LOCATION,
+    RANGE, STRICT_TRANSPORT_SECURITY, VIA,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::ServerName;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -69,6 +73,11 @@ pub struct EdgeSettings {
     /// Client connections served at once (default 16384); further ones
     /// wait in the listen backlog.
     pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 connection (default 128).
+    pub h2_max_concurrent_streams: u32,
+    /// Port of the HTTPS listener, used in `force_https` redirects
+    /// (default 443, left out of the `Location`).
+    pub https_port: u16,
 }
 
 impl Default for EdgeSettings {
@@ -86,6 +95,8 @@ impl Default for EdgeSettings {
             origin_idle_timeout: Duration::from_secs(4),
             access_log: false,
             max_connections: 16_384,
+            h2_max_concurrent_streams: 128,
+            https_port: 443,
         }
     }
 }
@@ -93,18 +104,31 @@ impl Default for EdgeSettings {
 /// A running edge's shared state. Cheap to clone.
 #[derive(Clone)]
 pub struct Edge {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    domains: Arc<DomainTable>,
+pub(crate) struct Inner {
+    pub(crate) domains: Arc<DomainTable>,
     cache: MemoryCache,
     client: Client<HttpConnector, Body>,
+    /// Clients for HTTPS origins, one per TLS server name (the pool must
+    /// never hand a connection made for one name to another).
+    https_clients: RwLock<HashMap<String, HttpsClient>>,
+    origin_tls: Arc<rustls::ClientConfig>,
     health: OriginHealth,
-    settings: EdgeSettings,
-    metrics: EdgeMetrics,
+    pub(crate) settings: EdgeSettings,
+    pub(crate) metrics: EdgeMetrics,
     access_log: Option<AccessLog>,
     disk: Option<DiskCache>,
+    pub(crate) tls: Option<TlsState>,
+}
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// Certificates and the server configuration built over them.
+pub(crate) struct TlsState {
+    pub(crate) certs: Certificates,
+    pub(crate) config: Arc<rustls::ServerConfig>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -112,43 +136,128 @@ impl std::fmt::Debug for Edge {
         f.debug_struct("Edge")
             .field("domains", &self.inner.domains.len())
             .field("cache", &self.inner.cache)
+            .field("tls", &self.inner.tls.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl Edge {
-    /// An edge serving `domains` with `settings`, caching in memory only.
-    pub fn new(domains: Arc<DomainTable>, settings: EdgeSettings) -> Result<Self> {
-        Self::with_disk_cache(domains, settings, None)
+/// Builds an [`Edge`]: settings, an optional disk tier, optional TLS.
+///
+/// ```
+/// use cirrus_edge::{Certificates, DomainTable, Edge, EdgeSettings};
+/// use std::sync::Arc;
+///
+/// let edge = Edge::builder(Arc::new(DomainTable::new()))
+///     .settings(EdgeSettings::default())
+///     .certificates(Certificates::self_signed()?)
+///     .build()?;
+/// assert!(edge.certificates().is_some());
+/// # Ok::<(), cirrus_edge::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct EdgeBuilder {
+    domains: Arc<DomainTable>,
+    settings: EdgeSettings,
+    disk: Option<DiskCache>,
+    certs: Option<Certificates>,
+    origin_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+}
+
+impl EdgeBuilder {
+    /// Limits, timeouts and cache sizes (default: [`EdgeSettings::default`]).
+    pub fn settings(mut self, settings: EdgeSettings) -> Self {
+        self.settings = settings;
+        self
     }
 
-    /// An edge whose memory cache is backed by `disk` (it survives restarts).
-    pub fn with_disk_cache(domains: Arc<DomainTable>, settings: EdgeSettings, disk: Option<DiskCache>) -> Result<Self> {
+    /// Backs the memory cache with `disk` (it survives restarts).
+    pub fn disk_cache(mut self, disk: DiskCache) -> Self {
+        self.disk = Some(disk);
+        self
+    }
+
+    /// The certificates [`Edge::serve_tls`] presents.
+    pub fn certificates(mut self, certs: Certificates) -> Self {
+        self.certs = Some(certs);
+        self
+    }
+
+    /// Roots trusted for HTTPS origins besides the platform's (an
+    /// internal CA, say); see [`crate::tls::parse_roots`].
+    pub fn origin_roots(mut self, roots: Vec<rustls_pki_types::CertificateDer<'static>>) -> Self {
+        self.origin_roots = roots;
+        self
+    }
+
+    /// The edge.
+    pub fn build(self) -> Result<Edge> {
+        let settings = self.settings;
         let metrics = EdgeMetrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
         let access_log = if settings.access_log {
             Some(AccessLog::start(Box::new(std::io::stdout()))?)
         } else {
             None
         };
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(settings.origin_connect_timeout));
-        connector.set_nodelay(true);
+        let tls = match self.certs {
+            Some(certs) => Some(TlsState {
+                config: certs.server_config()?,
+                certs,
+            }),
+            None => None,
+        };
+        let origin_tls = Arc::new(crate::tls::origin_client_config(&self.origin_roots)?);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(settings.origin_idle_timeout)
             .pool_timer(TokioTimer::new())
-            .build(connector);
-        Ok(Self {
+            .build(http_connector(&settings, false));
+        Ok(Edge {
             inner: Arc::new(Inner {
-                domains,
+                domains: self.domains,
                 cache: MemoryCache::new(settings.cache_memory),
                 client,
+                https_clients: RwLock::new(HashMap::new()),
+                origin_tls,
                 health: OriginHealth::default(),
                 settings,
                 metrics,
                 access_log,
-                disk,
+                disk: self.disk,
+                tls,
             }),
         })
+    }
+}
+
+/// Plain TCP to origins; `https` lets `https://` URIs through for a TLS wrapper.
+fn http_connector(settings: &EdgeSettings, https: bool) -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(settings.origin_connect_timeout));
+    connector.set_nodelay(true);
+    connector.enforce_http(!https);
+    connector
+}
+
+impl Edge {
+    /// A builder for an edge serving `domains`.
+    pub fn builder(domains: Arc<DomainTable>) -> EdgeBuilder {
+        EdgeBuilder {
+            domains,
+            settings: EdgeSettings::default(),
+            disk: None,
+            certs: None,
+            origin_roots: Vec::new(),
+        }
+    }
+
+    /// An edge serving `domains` with `settings`, caching in memory only,
+    /// without TLS.
+    pub fn new(domains: Arc<DomainTable>, settings: EdgeSettings) -> Result<Self> {
+        Self::builder(domains).settings(settings).build()
+    }
+
+    /// The certificates presented by [`Edge::serve_tls`], if any.
+    pub fn certificates(&self) -> Option<&Certificates> {
+        self.inner.tls.as_ref().map(|t| &t.certs)
     }
 
     /// The Prometheus text of this edge's metrics.
@@ -188,58 +297,6 @@ impl Edge {
         self.inner.cache.clear();
         if let Some(disk) = &self.inner.disk {
             disk.clear().await;
-        }
-    }
-
-    /// Serves HTTP/1.1 on `listener` until `shutdown` completes.
-    pub async fn serve(&self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
-        tokio::pin!(shutdown);
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.inner.settings.max_connections.max(1)));
-        loop {
-            // Accept only with a free slot: past the limit, clients wait in the backlog.
-            let slot = tokio::select! {
-                () = &mut shutdown => return Ok(()),
-                slot = slots.clone().acquire_owned() => match slot {
-                    Ok(s) => s,
-                    Err(_) => return Ok(()),
-                },
-            };
-            let (stream, peer) = tokio::select! {
-                () = &mut shutdown => return Ok(()),
-                accepted = accept(&listener) => accepted,
-            };
-            let _ = stream.set_nodelay(true);
-            let inner = self.inner.clone();
-            tokio::spawn(async move {
-                let _slot = slot;
-                let s = &inner.settings;
-                let mut http = hyper::server::conn::http1::Builder::new();
-                http.timer(TokioTimer::new())
-                    .header_read_timeout(s.header_timeout)
-                    .max_buf_size(s.max_header_bytes.max(8192))
-                    .max_headers(s.max_headers);
-                let service = hyper::service::service_fn(move |req| {
-                    let inner = inner.clone();
-                    async move { Ok::<_, Infallible>(handle(&inner, req, peer).await) }
-                });
-                if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
-                    tracing::debug!(error = %e, %peer, "connection ended with an error");
-                }
-            });
-        }
-    }
-}
-
-/// The next connection; accept errors (out of descriptors and the like) are
-/// logged and retried after a pause instead of spinning.
-pub(crate) async fn accept(listener: &tokio::net::TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(accepted) => return accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
         }
     }
 }
@@ -307,7 +364,7 @@ struct Ctx {
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-async fn handle(inner: &Inner, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub(crate) async fn handle(inner: &Inner, mut req: Request<Incoming>, conn: Conn) -> Response<Body> {
     let started = std::time::Instant::now();
     let request_id = req
         .headers()
@@ -324,7 +381,7 @@ async fn handle(inner: &Inner, mut req: Request<Incoming>, peer: SocketAddr) -> 
         .as_ref()
         .map(|_| (req.method().clone(), req.uri().path().to_string()));
     let mut ctx = Ctx::default();
-    let mut res = route(inner, req, peer, &mut ctx).await;
+    let mut res = route(inner, req, conn, &mut ctx).await;
     res.headers_mut().insert(X_REQUEST_ID, request_id.clone());
     ctx.cache = res
         .headers()
@@ -352,7 +409,7 @@ async fn handle(inner: &Inner, mut req: Request<Incoming>, peer: SocketAddr) -> 
             "upstream_ms": ctx.upstream.map(|d| d.as_secs_f64() * 1000.0),
             "cache": ctx.cache,
             "request_id": request_id.to_str().unwrap_or("-"),
-            "peer": peer.ip().to_string(),
+            "peer": conn.peer.ip().to_string(),
         });
         if !log.log(line.to_string()) {
             m.access_log_dropped.inc();
@@ -398,18 +455,20 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
-async fn route(inner: &Inner, req: Request<Incoming>, peer: SocketAddr, ctx: &mut Ctx) -> Response<Body> {
+async fn route(inner: &Inner, req: Request<Incoming>, conn: Conn, ctx: &mut Ctx) -> Response<Body> {
     if let Some(why) = framing_problem(req.method(), req.headers()) {
-        tracing::info!(%peer, why, "refused request framing");
+        tracing::info!(peer = %conn.peer, why, "refused request framing");
         let mut res = text(StatusCode::BAD_REQUEST, "bad request framing\n");
         res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         return res;
     }
+    // The request target's authority wins over `Host` (RFC 9112 §3.2.2);
+    // HTTP/2 requests carry only `:authority`.
     let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().host())
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(HOST).and_then(|v| v.to_str().ok()))
         .unwrap_or("")
         .to_string();
     let Some(conf) = inner.domains.get(&host) else {
@@ -420,21 +479,67 @@ async fn route(inner: &Inner, req: Request<Incoming>, peer: SocketAddr, ctx: &mu
     if !conf.enabled {
         return text(StatusCode::FORBIDDEN, "domain disabled\n");
     }
+    if conf.tls.force_https && !conn.tls {
+        return to_https(&host, req.method(), req.uri(), inner.settings.https_port);
+    }
     let cacheable = matches!(*req.method(), Method::GET | Method::HEAD) && !bypasses(&conf.cache, req.uri().path());
     let mut res = if cacheable {
-        // The body of a GET is never read: close the connection after the
-        // answer rather than parse leftovers as a next request.
-        let close = has_body(req.headers());
-        let mut res = through_cache(inner, &conf, &host, req, peer, ctx).await;
+        // The body of a GET is never read: close an HTTP/1 connection after
+        // the answer rather than parse leftovers as a next request (HTTP/2
+        // frames each stream, so dropping the body is enough there).
+        let close = !req.body().is_end_stream() && req.version() < Version::HTTP_2;
+        let mut res = through_cache(inner, &conf, &host, req, conn, ctx).await;
         if close {
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
         res
     } else {
-        forward(inner, &conf, &host, req, peer, ctx).await
+        forward(inner, &conf, &host, req, conn, ctx).await
     };
     apply_edits(res.headers_mut(), &conf.response_headers);
     res.headers_mut().append(VIA, HeaderValue::from_static(VIA_VALUE));
+    if conn.tls
+        && let Some(hsts) = &conf.tls.hsts
+    {
+        let mut value = format!("max-age={}", hsts.max_age);
+        if hsts.include_subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        if hsts.preload {
+            value.push_str("; preload");
+        }
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(STRICT_TRANSPORT_SECURITY, v);
+        }
+    }
+    res
+}
+
+/// The redirect of a plain-HTTP request to HTTPS: 301 for GET and HEAD,
+/// 308 (method and body kept) for the rest.
+fn to_https(host: &str, method: &Method, uri: &http::Uri, port: u16) -> Response<Body> {
+    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = if port == 443 {
+        format!("https://{name}{target}")
+    } else {
+        format!("https://{name}:{port}{target}")
+    };
+    let status = if matches!(*method, Method::GET | Method::HEAD) {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::PERMANENT_REDIRECT
+    };
+    let mut res = text(status, "use https\n");
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(LOCATION, v);
+    }
     res
 }
 
@@ -451,7 +556,7 @@ async fn through_cache(
     conf: &DomainConf,
     host: &str,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    conn: Conn,
     ctx: &mut Ctx,
 ) -> Response<Body> {
     let now = SystemTime::now();
@@ -477,7 +582,7 @@ async fn through_cache(
     }
     // MISS or stale: one GET to the origin (conditional when we can revalidate).
     let request_headers = &req.headers;
-    let mut headers = origin_headers(conf, host, &req.headers, peer);
+    let mut headers = origin_headers(conf, host, &req.headers, conn);
     for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE] {
         headers.remove(name);
     }
@@ -674,17 +779,18 @@ fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
 
 /// The headers sent to the origin: the client's, minus hop-by-hop ones,
 /// with forwarding headers and the domain's edits.
-fn origin_headers(conf: &DomainConf, host: &str, client: &HeaderMap, peer: SocketAddr) -> HeaderMap {
+fn origin_headers(conf: &DomainConf, host: &str, client: &HeaderMap, conn: Conn) -> HeaderMap {
     let mut headers = client.clone();
     strip_hop_by_hop(&mut headers);
     let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+        Some(prior) => format!("{prior}, {}", conn.peer.ip()),
+        None => conn.peer.ip().to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert(X_FORWARDED_FOR, v);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let proto = if conn.tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Ok(v) = HeaderValue::from_str(host) {
         headers.insert(X_FORWARDED_HOST, v);
     }
@@ -722,14 +828,6 @@ async fn send(
     let client_host = headers.get(X_FORWARDED_HOST).cloned();
     let mut last = text(StatusCode::BAD_GATEWAY, "no origin answered\n");
     for origin in origins {
-        if origin.scheme == cirrus_core::model::Scheme::Https {
-            // HTTPS origins arrive with the TLS work; say so rather than fail silently.
-            last = text(
-                StatusCode::BAD_GATEWAY,
-                "https origins are not supported by this edge yet\n",
-            );
-            continue;
-        }
         let Ok(uri) = format!("{origin}{path_and_query}").parse::<http::Uri>() else {
             return Err(text(StatusCode::BAD_REQUEST, "bad request target\n"));
         };
@@ -746,7 +844,18 @@ async fn send(
             req.headers_mut().insert(HOST, h);
         }
         let asked = std::time::Instant::now();
-        let outcome = tokio::time::timeout(inner.settings.origin_timeout, inner.client.request(req)).await;
+        let request = match origin.scheme {
+            Scheme::Https => match inner.https_client(origin) {
+                Some(client) => client.request(req),
+                None => {
+                    tracing::warn!(origin = %origin, "origin: no usable TLS server name");
+                    last = text(StatusCode::BAD_GATEWAY, "origin tls name invalid\n");
+                    continue;
+                }
+            },
+            _ => inner.client.request(req),
+        };
+        let outcome = tokio::time::timeout(inner.settings.origin_timeout, request).await;
         let took = asked.elapsed();
         ctx.upstream = Some(ctx.upstream.unwrap_or_default() + took);
         inner.metrics.upstream_response.observe(took.as_secs_f64());
@@ -774,6 +883,35 @@ async fn send(
     Err(last)
 }
 
+impl Inner {
+    /// The client for an HTTPS origin, by the TLS server name it is sent
+    /// (`sni`, else `host_header`, else `host`).
+    /// `None` when that name is not a DNS name or IP address.
+    fn https_client(&self, origin: &Origin) -> Option<HttpsClient> {
+        let name = origin
+            .sni
+            .as_deref()
+            .or(origin.host_header.as_deref())
+            .unwrap_or(&origin.host);
+        if let Some(client) = self.https_clients.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Some(client.clone());
+        }
+        let server_name = ServerName::try_from(name.trim_start_matches('[').trim_end_matches(']').to_string()).ok()?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*self.origin_tls).clone())
+            .https_only()
+            .with_server_name_resolver(FixedServerNameResolver::new(server_name))
+            .enable_http1()
+            .wrap_connector(http_connector(&self.settings, true));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.settings.origin_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let mut clients = self.https_clients.write().unwrap_or_else(|p| p.into_inner());
+        Some(clients.entry(name.to_string()).or_insert(client).clone())
+    }
+}
+
 fn idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -787,7 +925,7 @@ async fn forward(
     conf: &DomainConf,
     host: &str,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    conn: Conn,
     ctx: &mut Ctx,
 ) -> Response<Body> {
     let declared = content_length(req.headers());
@@ -798,9 +936,9 @@ async fn forward(
     }
     let method = req.method().clone();
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let headers = origin_headers(conf, host, req.headers(), peer);
+    let headers = origin_headers(conf, host, req.headers(), conn);
     let limit = usize::try_from(inner.settings.max_body_size).unwrap_or(usize::MAX);
-    let body = has_body(req.headers()).then(|| Limited::new(req.into_body(), limit).boxed());
+    let body = (!req.body().is_end_stream()).then(|| Limited::new(req.into_body(), limit).boxed());
     let res = match send(inner, conf, &method, &path_and_query, &headers, body, ctx).await {
         Ok(res) => res,
         Err(res) => return res,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 impl Edge {
     /// Loads every domain, then applies the store's events until
-    /// `shutdown` completes: changed domains are re-read, purges applied,
+    /// `shutdown` completes: changed domains are re-read, a changed
+    /// certificate is read again at its next handshake, purges applied,
     /// and after a [`Event::Resync`] (events were lost) the domains are
     /// reloaded and the memory cache emptied, since purges may have been
     /// missed. While the store is down the edge keeps serving what it has.
@@ -47,6 +48,15 @@ impl Edge {
                     }
                 }
             }
+            Event::Changed {
+                change: Change::Certificate(name),
+                ..
+            } => {
+                // Read again at the next handshake naming it.
+                if let Some(certs) = self.certificates() {
+                    certs.forget(&name);
+                }
+            }
             Event::Purge { request, .. } => {
                 let dropped = self.purge(&request).await;
                 tracing::info!(domain = %request.domain, dropped, "purge applied");
@@ -56,6 +66,9 @@ impl Edge {
                     tracing::warn!(error = %e, "reload after resync failed; serving the last known domains");
                 }
                 self.clear_cache().await;
+                if let Some(certs) = self.certificates() {
+                    certs.clear();
+                }
             }
             _ => {}
         }

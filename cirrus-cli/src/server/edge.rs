@@ -2,7 +2,8 @@
 //! the store.
 
 use super::{BoxError, shutdown};
-use cirrus_edge::{AllowList, DomainTable, Edge, EdgeSettings};
+use cirrus_core::model::CertBundle;
+use cirrus_edge::{AllowList, Certificates, DomainTable, Edge, EdgeSettings};
 use clap::Args;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,20 @@ pub(crate) struct EdgeArgs {
     /// Address for HTTP traffic (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "CIRRUS_EDGE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address for HTTPS traffic (HTTP/2 and HTTP/1.1 by ALPN; certificates
+    /// chosen by SNI from the store). No HTTPS listener when absent.
+    #[arg(long, env = "CIRRUS_EDGE_TLS_LISTEN")]
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain presented for names without a certificate
+    /// (default: a self-signed certificate made at start).
+    #[arg(long, env = "CIRRUS_TLS_FALLBACK_CERT", requires = "tls_fallback_key")]
+    tls_fallback_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-fallback-cert`.
+    #[arg(long, env = "CIRRUS_TLS_FALLBACK_KEY", requires = "tls_fallback_cert")]
+    tls_fallback_key: Option<std::path::PathBuf>,
+    /// PEM file of roots trusted for HTTPS origins besides the system's.
+    #[arg(long, env = "CIRRUS_ORIGIN_CA")]
+    origin_ca: Option<std::path::PathBuf>,
     /// Address of `/healthz` and `/metrics`.
     #[arg(long, env = "CIRRUS_METRICS_LISTEN", default_value = "127.0.0.1:9145")]
     metrics_listen: SocketAddr,
@@ -63,9 +78,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
 }
 
+fn read(path: &std::path::Path) -> Result<String, BoxError> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
 pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
     let store = cirrus_core::open_store(&args.store)?;
-    let settings = EdgeSettings {
+    let mut settings = EdgeSettings {
         cache_memory: args.cache_mem,
         max_object_size: args.max_object_size,
         max_body_size: args.max_body_size,
@@ -77,10 +96,33 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         Some(dir) => Some(cirrus_edge::cache::DiskCache::open(dir, args.cache_disk).await?),
         None => None,
     };
-    let edge = Edge::with_disk_cache(Arc::new(DomainTable::new()), settings, disk)?;
+    let mut builder = Edge::builder(Arc::new(DomainTable::new()));
+    if let Some(disk) = disk {
+        builder = builder.disk_cache(disk);
+    }
+    if let Some(path) = &args.origin_ca {
+        builder = builder.origin_roots(cirrus_edge::tls::parse_roots(&read(path)?)?);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let tls_listener = match args.tls_listen {
+        Some(addr) => {
+            let fallback = match (&args.tls_fallback_cert, &args.tls_fallback_key) {
+                (Some(cert), Some(key)) => Certificates::new(&CertBundle::new(read(cert)?, read(key)?, None))?,
+                _ => Certificates::self_signed()?,
+            };
+            builder = builder.certificates(fallback.with_store(store.clone()));
+            let l = tokio::net::TcpListener::bind(addr).await?;
+            settings.https_port = l.local_addr()?.port();
+            Some(l)
+        }
+        None => None,
+    };
+    let edge = builder.settings(settings).build()?;
     let admin = tokio::net::TcpListener::bind(args.metrics_listen).await?;
     tracing::info!("cirrus edge listening on http://{}", listener.local_addr()?);
+    if let Some(l) = &tls_listener {
+        tracing::info!("cirrus edge listening on https://{}", l.local_addr()?);
+    }
     tracing::info!("cirrus edge metrics on http://{}", admin.local_addr()?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {
@@ -109,11 +151,18 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         let (edge, done) = (edge.clone(), until_stopped());
         tokio::spawn(async move { edge.serve_admin(admin, args.metrics_allow, done).await })
     };
+    let tls_task = tls_listener.map(|l| {
+        let (edge, done) = (edge.clone(), until_stopped());
+        tokio::spawn(async move { edge.serve_tls(l, done).await })
+    });
     let served = edge.serve(listener, shutdown());
     let result = served.await;
     let _ = stop.send(true);
     let _ = sync.await;
     let _ = admin_task.await;
+    if let Some(task) = tls_task {
+        let _ = task.await;
+    }
     tracing::info!("cirrus edge stopped");
     Ok(result?)
 }

@@ -266,8 +266,7 @@ async fn the_disk_tier_survives_a_restart() {
             let disk = cirrus_edge::cache::DiskCache::open(dir, 1 << 30).await.unwrap();
             let domains = std::sync::Arc::new(cirrus_edge::DomainTable::new());
             domains.insert(conf);
-            let edge =
-                cirrus_edge::Edge::with_disk_cache(domains, cirrus_edge::EdgeSettings::default(), Some(disk)).unwrap();
+            let edge = cirrus_edge::Edge::builder(domains).disk_cache(disk).build().unwrap();
             EdgeUnderTest::serve(edge).await
         }
     };

@@ -12,6 +12,7 @@
 mod cache;
 mod hostile;
 mod store;
+mod tls;
 
 use bytes::Bytes;
 use cirrus_core::DomainConf;
@@ -35,6 +36,11 @@ pub struct Origin {
 
 impl Origin {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// An origin behind TLS when `tls` is given.
+    pub async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(Mutex::new(HashMap::new()));
@@ -45,15 +51,20 @@ impl Origin {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (h, l) = (h.clone(), l.clone());
+                let (h, l, tls) = (h.clone(), l.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let (h, l) = (h.clone(), l.clone());
                         async move { Ok::<_, std::convert::Infallible>(answer(req, &h, &l).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                            Err(_) => return,
+                        },
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                    };
                 });
             }
         });
