@@ -50,6 +50,7 @@ mod admin;
 pub mod cache;
 mod domains;
 mod error;
+mod guard;
 mod headers;
 mod metrics;
 mod origin;

@@ -2,6 +2,7 @@
 //! HTTP/1.1, and TLS with ALPN choosing HTTP/1.1 or HTTP/2.
 
 use crate::error::{Error, Result};
+use crate::guard::Guarded;
 use crate::proxy::{Edge, Inner, handle};
 use hyper::rt::{Read, Write};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -11,6 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -40,7 +42,7 @@ impl Edge {
     /// Serves HTTP/1.1 on `listener` until `shutdown` completes.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
         accept_loop(&self.inner, listener, shutdown, |inner, stream, peer| async move {
-            serve_http1(&inner, TokioIo::new(stream), Conn { peer, tls: false }).await;
+            serve_http1(&inner, stream, Conn { peer, tls: false }).await;
         })
         .await
     }
@@ -109,10 +111,12 @@ pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     }
 }
 
+/// HTTP/1.1 over `io`, behind the [`Guarded`] watch for ambiguous heads.
 async fn serve_http1<I>(inner: &Arc<Inner>, io: I, conn: Conn)
 where
-    I: Read + Write + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let io = TokioIo::new(Guarded::new(io));
     let s = &inner.settings;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -202,6 +206,6 @@ async fn serve_tls_connection(inner: &Arc<Inner>, stream: TcpStream, peer: Socke
     if h2 {
         serve_http2(inner, TokioIo::new(stream), conn).await;
     } else {
-        serve_http1(inner, TokioIo::new(stream), conn).await;
+        serve_http1(inner, stream, conn).await;
     }
 }

@@ -305,15 +305,21 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         .enable_all()
         .build()
         .unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["a.test".to_string()]).unwrap();
     rt.block_on(async {
         let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
-        let conf = cirrus_core::DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
+        let mut conf = cirrus_core::DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
+        conf.tls.mode = cirrus_core::model::TlsMode::Manual;
         cirrus_core::Store::put_domain(&store, &conf).await.unwrap();
+        let bundle = cirrus_core::model::CertBundle::new(cert.cert.pem(), cert.signing_key.serialize_pem(), None);
+        cirrus_core::Store::put_cert(&store, "a.test", &bundle).await.unwrap();
     });
     let redis_url = redis.url();
     let (child, stderr, lines) = spawn(&[
         "edge",
         "--listen",
+        "127.0.0.1:0",
+        "--tls-listen",
         "127.0.0.1:0",
         "--metrics-listen",
         "127.0.0.1:0",
@@ -321,6 +327,7 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         &redis_url,
     ]);
     let edge = logged(&stderr, "listening on http://");
+    let tls: std::net::SocketAddr = logged(&stderr, "listening on https://").parse().unwrap();
     let admin = logged(&stderr, "metrics on http://");
     let _guard = Server {
         child,
@@ -356,6 +363,22 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
     assert_eq!(hit["path"], "/hello", "no query string in the log");
     assert!(hit["request_id"].as_str().is_some_and(|id| id.len() == 32));
 
+    // HTTPS with the domain's certificate from the store, over HTTP/2 or HTTP/1.1.
+    let https = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap()])
+            .resolve("a.test", tls)
+            .build()
+            .unwrap();
+        let res = client
+            .get(format!("https://a.test:{}/hello?utm=1", tls.port()))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    assert_eq!(https, (200, "hello".to_string()));
+
     let metrics = {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&admin).unwrap();
@@ -369,5 +392,9 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         metrics.contains(r#"nginx_cache_status_total{status="HIT"}"#),
         "{metrics}"
     );
-    assert!(metrics.contains("cirrus_config_revision 1"), "{metrics}");
+    assert!(metrics.contains("cirrus_config_revision 2"), "domain and certificate: {metrics}");
+    assert!(
+        metrics.contains(r#"cirrus_tls_handshakes_total{resumed="false"} 1"#),
+        "{metrics}"
+    );
 }
