@@ -7,13 +7,19 @@
 //!
 //! Built so far:
 //!
-//! - [`Edge`]: an HTTP/1.1 reverse proxy routing by `Host` over an
+//! - [`Edge`]: a reverse proxy over HTTP/1.1 ([`Edge::serve`]) and HTTPS
+//!   ([`Edge::serve_tls`]: HTTP/2 or HTTP/1.1 by ALPN) routing by `Host` over an
 //!   in-process [`DomainTable`] (no store round trip per request), kept in
 //!   step with the store by [`Edge::sync`] (changed domains re-read, purges
 //!   applied, a full reload after a resync); origins chosen by weight with
 //!   backups and passive health, idempotent requests retried on the next
 //!   origin; hop-by-hop headers stripped, `X-Forwarded-*` and `Via` set;
-//!   ambiguous framing refused; limits on heads, bodies and header time.
+//!   ambiguous framing refused (also what hyper would let through: both
+//!   `Content-Length` and `Transfer-Encoding`, bare LF); limits on heads,
+//!   bodies, header time and HTTP/2 streams and resets; HTTPS origins.
+//! - [`Certificates`]: the certificate for each SNI name, read from the
+//!   store on first use and replaced when the store announces a new one; a
+//!   fallback for other names; session resumption; `force_https` and HSTS.
 //! - [`cache`]: whether a response may be stored and for how long (RFC 9111
 //!   for a shared cache, the domain's rules, guards against cached error
 //!   pages and web cache deception), keys that only keyed parts of a
@@ -22,8 +28,6 @@
 //!   restarts; `X-Cache` and `Cache-Status`.
 //! - Metrics with the seed's nginx names and `/healthz` on an admin
 //!   listener ([`Edge::serve_admin`], [`AllowList`]); a JSON access log.
-//!
-//! Not built yet: TLS (and HTTPS origins, HTTP/2).
 //!
 //! ## Example
 //!
