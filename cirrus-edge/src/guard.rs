@@ -166,7 +166,11 @@ impl Scanner {
                 }
                 State::ChunkEnd(n) => {
                     i += 1;
-                    self.state = if n > 1 { State::ChunkEnd(n - 1) } else { State::ChunkSize };
+                    self.state = if n > 1 {
+                        State::ChunkEnd(n - 1)
+                    } else {
+                        State::ChunkSize
+                    };
                 }
                 State::ChunkSize => {
                     let b = bytes[i];
@@ -327,7 +331,10 @@ mod tests {
                 (None, None) => {}
                 (Some(w), Some(c)) => {
                     let line_end = w + input[w..].iter().position(|&b| b == b'\n').expect("line end");
-                    assert!((w..=line_end).contains(&c), "split every {step} bytes: cut at {c}, line {w}..{line_end}");
+                    assert!(
+                        (w..=line_end).contains(&c),
+                        "split every {step} bytes: cut at {c}, line {w}..{line_end}"
+                    );
                 }
                 _ => panic!("split every {step} bytes: {split:?} instead of {whole:?}"),
             }
@@ -360,14 +367,26 @@ mod tests {
         ] {
             let at = every_split(head).expect("cut");
             let second = head.windows(2).filter(|w| w == b"\r\n").count() >= 3;
-            assert!(second && head[..at].ends_with(b"\r\n") && at > 17, "cut at the second framing header");
+            assert!(
+                second && head[..at].ends_with(b"\r\n") && at > 17,
+                "cut at the second framing header"
+            );
         }
     }
 
     #[test]
     fn unfollowable_framing_turns_the_guard_off() {
         // hyper refuses these itself; the guard does not guess past them.
-        assert_eq!(cut(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nGET / HTTP/1.1\n\n", 64), None);
-        assert_eq!(cut(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\n\n", 64), None);
+        assert_eq!(
+            cut(
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nGET / HTTP/1.1\n\n",
+                64
+            ),
+            None
+        );
+        assert_eq!(
+            cut(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\n\n", 64),
+            None
+        );
     }
 }

@@ -392,7 +392,10 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         metrics.contains(r#"nginx_cache_status_total{status="HIT"}"#),
         "{metrics}"
     );
-    assert!(metrics.contains("cirrus_config_revision 2"), "domain and certificate: {metrics}");
+    assert!(
+        metrics.contains("cirrus_config_revision 2"),
+        "domain and certificate: {metrics}"
+    );
     assert!(
         metrics.contains(r#"cirrus_tls_handshakes_total{resumed="false"} 1"#),
         "{metrics}"
