@@ -8,8 +8,10 @@
 //!   events and subscriptions, rendezvous hashing, auth primitives.
 //! - [`api`] (feature `api`): the control-plane REST API as an axum router.
 //! - [`client`] (feature `client`): the typed client of that API.
+//! - [`edge`] (feature `edge`): the reverse proxy, cache and TLS.
+//! - [`dns`] (feature `dns`): the zone builder.
 //!
-//! The edge, DNS and ACME crates are re-exported here as they are built.
+//! The ACME crate is re-exported here when it is built.
 //!
 //! ```
 //! let nodes = ["edge-a", "edge-b", "edge-c"];
@@ -22,3 +24,7 @@ pub use cirrus_api as api;
 #[cfg(feature = "client")]
 pub use cirrus_client as client;
 pub use cirrus_core as core;
+#[cfg(feature = "dns")]
+pub use cirrus_dns as dns;
+#[cfg(feature = "edge")]
+pub use cirrus_edge as edge;

@@ -1,9 +1,44 @@
 //! # cirrus-dns
 //!
-//! Authoritative DNS for Cirrus: a pure zone builder (domains and nodes to
-//! records, using `cirrus_core::rendezvous_topk`), a hidden master on
-//! hickory-server with AXFR to an allow list and NOTIFY to secondaries such
-//! as NSD, and a node health checker that flips `active` in the store.
+//! Authoritative DNS for Cirrus. Each customer domain points a CNAME at its
+//! target name under `CNAME_BASE_DOMAIN`; that name's A/AAAA records are the
+//! edge nodes chosen for the domain by weighted rendezvous hashing, so one
+//! node's loss moves only its own domains.
 //!
-//! Not built yet: this crate holds only its documentation until the DNS
-//! issue lands.
+//! Built so far:
+//!
+//! - [`Zone::build`]: the zone builder, a pure function from domains, nodes
+//!   and [`ZoneSettings`] to records (SOA, NS, A/AAAA per domain, DNS-01
+//!   TXT), with a documented fallback when no node is active, lookups
+//!   (answer, NODATA, NXDOMAIN) and master-file output.
+//!
+//! Not built yet: the hidden master (UDP/TCP, AXFR, NOTIFY), the rebuild
+//! loop and the node health checker.
+//!
+//! ## Example
+//!
+//! ```
+//! use cirrus_core::{DomainConf, Node};
+//! use cirrus_dns::{Zone, ZoneInput, ZoneSettings, target_name};
+//!
+//! let settings = ZoneSettings::builder("cdn.example.net").replicas_per_site(2).build()?;
+//! let domains = [DomainConf::new("www.example.com", "http://192.0.2.1".parse()?)];
+//! let mut nodes = Vec::new();
+//! for (id, ip) in [("edge-1", [198, 51, 100, 1]), ("edge-2", [198, 51, 100, 2]), ("edge-3", [198, 51, 100, 3])] {
+//!     let mut node = Node::new(id);
+//!     node.ipv4 = Some(ip.into());
+//!     nodes.push(node);
+//! }
+//! let zone = Zone::build(ZoneInput { domains: &domains, nodes: &nodes, challenges: None }, &settings, 1)?;
+//! let target = target_name("www.example.com", settings.origin())?;
+//! assert!(target.to_string().starts_with("www-example-com-"));
+//! assert_eq!(zone.len(), 1 + 1 + 2, "SOA, NS, two A records");
+//! println!("{zone}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod zone;
+
+pub use error::{Error, Result};
+pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};
