@@ -38,7 +38,9 @@
 //! ```
 
 mod error;
+mod master;
 mod zone;
 
 pub use error::{Error, Result};
+pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone};
 pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};

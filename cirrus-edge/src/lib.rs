@@ -63,7 +63,7 @@ mod server;
 mod sync;
 pub mod tls;
 
-pub use admin::AllowList;
+pub use cirrus_core::model::AllowList;
 pub use domains::DomainTable;
 pub use error::{Error, Result};
 pub use proxy::{Edge, EdgeBuilder, EdgeSettings};

@@ -2,6 +2,7 @@
 //! Plain serde types; validation normalizes names and reports every problem.
 
 mod access;
+mod allow;
 mod api;
 mod domain;
 mod node;
@@ -11,6 +12,7 @@ mod tls;
 mod validate;
 
 pub use access::{Scope, ServiceToken, Session, User};
+pub use allow::AllowList;
 pub use api::{
     AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, ErrorDetail, Health,
     Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,

@@ -1,0 +1,277 @@
+//! The hidden master: answers for the zone over UDP and TCP, transfers it
+//! (AXFR) to an allow list of secondaries, and refuses everything else.
+
+use crate::error::Result;
+use crate::zone::{Lookup, Zone};
+use cirrus_core::model::AllowList;
+use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Records per message of a zone transfer (each message stays far below
+/// the 64 KiB TCP limit).
+const AXFR_CHUNK: usize = 500;
+/// Largest UDP answer offered to EDNS clients (the DNS Flag Day 2020 size).
+const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// The zone being served. A rebuild swaps in a whole new zone: a query
+/// sees the old zone or the new one, never a mix.
+#[derive(Debug, Clone)]
+pub struct SharedZone(Arc<RwLock<Arc<Zone>>>);
+
+impl SharedZone {
+    /// Serves `zone` until replaced.
+    pub fn new(zone: Zone) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(zone))))
+    }
+
+    /// The zone served now.
+    pub fn get(&self) -> Arc<Zone> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Serves `zone` from now on.
+    pub fn replace(&self, zone: Zone) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(zone);
+    }
+}
+
+/// The authoritative server of a [`SharedZone`]; build with
+/// [`HiddenMaster::builder`], run with [`HiddenMaster::serve`].
+///
+/// - Queries in the zone get authoritative answers, NODATA or NXDOMAIN
+///   (with the SOA for negative caching); names outside it get REFUSED.
+/// - Zone transfers (AXFR; IXFR is answered with the full zone) and queries
+///   of type SOA are answered only to addresses in the transfer allow list,
+///   and transfers only over TCP; others get REFUSED.
+/// - UDP answers larger than the client's buffer (512 bytes without EDNS)
+///   are truncated with TC set, so the client retries over TCP.
+/// - Malformed packets get FORMERR when their header can be read and are
+///   dropped otherwise (hickory-server).
+#[derive(Debug, Clone)]
+pub struct HiddenMaster {
+    zone: SharedZone,
+    allow_transfer: AllowList,
+    tcp_timeout: Duration,
+}
+
+/// Builds a [`HiddenMaster`].
+#[derive(Debug, Clone)]
+pub struct HiddenMasterBuilder {
+    master: HiddenMaster,
+}
+
+impl HiddenMasterBuilder {
+    /// Addresses allowed to transfer the zone and ask for its SOA (default: loopback).
+    pub fn allow_transfer(mut self, allow: AllowList) -> Self {
+        self.master.allow_transfer = allow;
+        self
+    }
+
+    /// Idle time after which a TCP connection is closed (default 10 s).
+    pub fn tcp_timeout(mut self, timeout: Duration) -> Self {
+        self.master.tcp_timeout = timeout;
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> HiddenMaster {
+        self.master
+    }
+}
+
+impl HiddenMaster {
+    /// A server for `zone`.
+    pub fn builder(zone: SharedZone) -> HiddenMasterBuilder {
+        HiddenMasterBuilder {
+            master: HiddenMaster {
+                zone,
+                allow_transfer: AllowList::default(),
+                tcp_timeout: Duration::from_secs(10),
+            },
+        }
+    }
+
+    /// The zone served.
+    pub fn zone(&self) -> &SharedZone {
+        &self.zone
+    }
+
+    /// Answers on `udp` and `tcp` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        udp: tokio::net::UdpSocket,
+        tcp: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let timeout = self.tcp_timeout;
+        let mut server = hickory_server::Server::new(Handler { master: self });
+        server.register_socket(udp);
+        server.register_listener(tcp, timeout, 64 * 1024);
+        shutdown.await;
+        server
+            .shutdown_gracefully()
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(())
+    }
+}
+
+struct Handler {
+    master: HiddenMaster,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response: R) -> ResponseInfo {
+        let refuse = |code: ResponseCode| {
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.response_code = code;
+            metadata
+        };
+        let edns = response_edns(request);
+        let builder = || {
+            let mut b = MessageResponseBuilder::from_message_request(request);
+            if let Some(e) = &edns {
+                b.edns(e);
+            }
+            b
+        };
+        let sent = if request.metadata.op_code != OpCode::Query {
+            response
+                .send_response(builder().build_no_records(refuse(ResponseCode::NotImp)))
+                .await
+        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            response
+                .send_response(builder().build_no_records(refuse(ResponseCode::BADVERS)))
+                .await
+        } else {
+            match request.request_info() {
+                Err(_) => {
+                    response
+                        .send_response(builder().build_no_records(refuse(ResponseCode::FormErr)))
+                        .await
+                }
+                Ok(info) => {
+                    let zone = self.master.zone.get();
+                    let query = info.query;
+                    let qtype = query.query_type();
+                    let allowed = self.master.allow_transfer.allows(request.src().ip());
+                    let transfer = matches!(qtype, RecordType::AXFR | RecordType::IXFR);
+                    if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
+                        response
+                            .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
+                            .await
+                    } else if transfer {
+                        if !allowed || request.protocol() != Protocol::Tcp || query.name() != zone.origin() {
+                            tracing::info!(src = %request.src(), "dns: zone transfer refused");
+                            response
+                                .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
+                                .await
+                        } else {
+                            transfer_zone(&zone, request, &mut response, builder).await
+                        }
+                    } else if qtype == RecordType::SOA && !allowed {
+                        response
+                            .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
+                            .await
+                    } else {
+                        answer(&zone, request, &mut response, builder(), query.name(), qtype).await
+                    }
+                }
+            }
+        };
+        match sent {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::debug!(error = %e, "dns: could not send a response");
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.response_code = ResponseCode::ServFail;
+                ResponseInfo::from(hickory_proto::op::Header {
+                    metadata,
+                    counts: Default::default(),
+                })
+            }
+        }
+    }
+}
+
+/// The EDNS of the answer when the query had one.
+fn response_edns(request: &Request) -> Option<Edns> {
+    let asked = request.edns.as_ref()?;
+    let mut edns = Edns::new();
+    edns.set_max_payload(asked.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+    edns.set_version(0);
+    Some(edns)
+}
+
+async fn answer<R: ResponseHandler>(
+    zone: &Zone,
+    request: &Request,
+    response: &mut R,
+    builder: MessageResponseBuilder<'_>,
+    name: &hickory_proto::rr::LowerName,
+    qtype: RecordType,
+) -> std::result::Result<ResponseInfo, hickory_server::net::NetError> {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    let no_records: &[Record] = &[];
+    let soa = std::slice::from_ref(zone.soa());
+    let (answers, authority) = match zone.lookup(name, qtype) {
+        Lookup::NotInZone => {
+            metadata.response_code = ResponseCode::Refused;
+            return response.send_response(builder.build_no_records(metadata)).await;
+        }
+        Lookup::Found(records) => (records, no_records),
+        Lookup::NoData => (no_records, soa),
+        Lookup::NxDomain => {
+            metadata.response_code = ResponseCode::NXDomain;
+            (no_records, soa)
+        }
+    };
+    metadata.authoritative = true;
+    response
+        .send_response(builder.build(
+            metadata,
+            answers.iter(),
+            no_records.iter(),
+            authority.iter(),
+            no_records.iter(),
+        ))
+        .await
+}
+
+/// AXFR (RFC 5936): the SOA, every other record, the SOA again, in
+/// messages of [`AXFR_CHUNK`] records.
+async fn transfer_zone<'q, R: ResponseHandler>(
+    zone: &Zone,
+    request: &'q Request,
+    response: &mut R,
+    builder: impl Fn() -> MessageResponseBuilder<'q>,
+) -> std::result::Result<ResponseInfo, hickory_server::net::NetError> {
+    let mut records = zone.records();
+    records.push(zone.soa());
+    let no_records: &[Record] = &[];
+    let mut last = None;
+    for chunk in records.chunks(AXFR_CHUNK) {
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = true;
+        let info = response
+            .send_response(builder().build(
+                metadata,
+                chunk.iter().copied(),
+                no_records.iter(),
+                no_records.iter(),
+                no_records.iter(),
+            ))
+            .await?;
+        last = Some(info);
+    }
+    tracing::info!(src = %request.src(), serial = zone.serial(), records = zone.len(), "dns: zone transferred");
+    last.ok_or_else(|| std::io::Error::other("empty transfer").into())
+}
