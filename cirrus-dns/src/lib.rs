@@ -39,8 +39,10 @@
 
 mod error;
 mod master;
+mod rebuild;
 mod zone;
 
 pub use error::{Error, Result};
 pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone};
+pub use rebuild::{Rebuilder, next_serial};
 pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};

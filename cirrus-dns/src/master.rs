@@ -36,9 +36,19 @@ impl SharedZone {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Serves `zone` until replaced.
+    pub fn from_arc(zone: Arc<Zone>) -> Self {
+        Self(Arc::new(RwLock::new(zone)))
+    }
+
     /// Serves `zone` from now on.
     pub fn replace(&self, zone: Zone) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(zone);
+        self.replace_arc(Arc::new(zone));
+    }
+
+    /// Serves `zone` from now on.
+    pub fn replace_arc(&self, zone: Arc<Zone>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = zone;
     }
 }
 

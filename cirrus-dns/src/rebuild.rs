@@ -1,0 +1,261 @@
+//! Keeping the served zone in step with the store: rebuilds on change
+//! (debounced), a strictly increasing SOA serial, and NOTIFY to the
+//! secondaries after every rebuild, retried until each acknowledges.
+
+use crate::error::Result;
+use crate::master::SharedZone;
+use crate::zone::{Zone, ZoneInput, ZoneSettings};
+use cirrus_core::{Change, Event, Store, SubscribeOptions};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// The serial after `previous`: the current Unix time, or `previous + 1`
+/// when that is larger. Rebuilds are at least a second apart (see
+/// [`Rebuilder`]), so the serial never runs ahead of the clock by more
+/// than one and a restarted master still starts above what it served.
+pub fn next_serial(previous: Option<u32>, now_unix: u64) -> u32 {
+    let now = u32::try_from(now_unix).unwrap_or(u32::MAX);
+    match previous {
+        Some(p) => now.max(p.wrapping_add(1)),
+        None => now,
+    }
+}
+
+/// Rebuilds the zone from the store and announces it.
+#[derive(Clone)]
+pub struct Rebuilder {
+    store: Arc<dyn Store>,
+    settings: ZoneSettings,
+    zone: Option<SharedZone>,
+    notify: Vec<SocketAddr>,
+    debounce: Duration,
+    min_interval: Duration,
+    latest: Arc<watch::Sender<u32>>,
+}
+
+impl std::fmt::Debug for Rebuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rebuilder")
+            .field("origin", self.settings.origin())
+            .field("notify", &self.notify)
+            .field("debounce", &self.debounce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rebuilder {
+    /// Rebuilds `settings`' zone from `store`. Defaults: no secondaries,
+    /// 50 ms debounce, rebuilds at least 1 s apart.
+    pub fn new(store: Arc<dyn Store>, settings: ZoneSettings) -> Self {
+        Self {
+            store,
+            settings,
+            zone: None,
+            notify: Vec::new(),
+            debounce: Duration::from_millis(50),
+            min_interval: Duration::from_secs(1),
+            latest: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Secondaries sent a NOTIFY after every rebuild.
+    pub fn notify(mut self, secondaries: Vec<SocketAddr>) -> Self {
+        self.notify = secondaries;
+        self
+    }
+
+    /// How long to wait after a change for more changes (one rebuild for a burst).
+    pub fn debounce(mut self, wait: Duration) -> Self {
+        self.debounce = wait;
+        self
+    }
+
+    /// The serial the last rebuild published (0 before the first).
+    pub fn serial(&self) -> u32 {
+        *self.latest.borrow()
+    }
+
+    /// Reads domains, nodes and challenges from the store and builds the
+    /// next zone (serial from [`next_serial`]); serves it when this
+    /// rebuilder has a zone to replace, then sends NOTIFYs in the background.
+    pub async fn rebuild(&mut self) -> Result<Arc<Zone>> {
+        let names = self.store.domain_names().await?;
+        let confs = futures_util::future::try_join_all(names.iter().map(|n| self.store.get_domain(n))).await?;
+        let domains: Vec<_> = confs.into_iter().flatten().collect();
+        let nodes = self.store.nodes().await?;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let previous = Some(self.serial()).filter(|s| *s != 0);
+        let serial = next_serial(previous, now);
+        let started = Instant::now();
+        let zone = Zone::build(
+            ZoneInput {
+                domains: &domains,
+                nodes: &nodes,
+                challenges: None,
+            },
+            &self.settings,
+            serial,
+        )?;
+        tracing::info!(
+            serial,
+            domains = domains.len(),
+            records = zone.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "dns: zone rebuilt"
+        );
+        let zone = Arc::new(zone);
+        if let Some(shared) = &self.zone {
+            shared.replace_arc(zone.clone());
+        } else {
+            self.zone = Some(SharedZone::from_arc(zone.clone()));
+        }
+        self.latest.send_replace(serial);
+        for target in self.notify.clone() {
+            let origin = Name::from(zone.origin().clone());
+            let latest = self.latest.subscribe();
+            tokio::spawn(notify_until_acked(target, origin, serial, latest));
+        }
+        Ok(zone)
+    }
+
+    /// The zone served (built by the first [`Rebuilder::rebuild`]).
+    pub fn zone(&self) -> Option<&SharedZone> {
+        self.zone.as_ref()
+    }
+
+    /// Follows the store until `shutdown`: domain and node changes,
+    /// `cdn:cname:dirty` and resyncs each lead to a rebuild, bursts folded
+    /// into one. Needs a first [`Rebuilder::rebuild`] to have succeeded.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        let mut events = self.store.subscribe(SubscribeOptions::default()).await?;
+        let mut last = Instant::now();
+        loop {
+            let event = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                e = events.next() => match e {
+                    Some(e) => e,
+                    None => return Ok(()),
+                },
+            };
+            if !affects_zone(&event) {
+                continue;
+            }
+            // Fold the burst: wait the debounce (and the minimum interval),
+            // taking every event that arrives meanwhile.
+            let until =
+                tokio::time::Instant::now() + self.debounce.max(self.min_interval.saturating_sub(last.elapsed()));
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep_until(until) => break,
+                    e = events.next() => if e.is_none() { return Ok(()) },
+                }
+            }
+            let mut delay = Duration::from_millis(200);
+            while let Err(e) = self.rebuild().await {
+                tracing::warn!(error = %e, "dns: rebuild failed; serving the last zone and retrying");
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            last = Instant::now();
+        }
+    }
+}
+
+fn affects_zone(event: &Event) -> bool {
+    match event {
+        Event::Changed { change, .. } => matches!(change, Change::Domain(_) | Change::Node(_)),
+        Event::CnameDirty { .. } | Event::Resync { .. } => true,
+        _ => false,
+    }
+}
+
+/// Sends NOTIFY for `serial` to `target` until it answers, backing off
+/// from 1 s to 30 s; gives up when a newer serial is being announced.
+async fn notify_until_acked(target: SocketAddr, origin: Name, serial: u32, mut latest: watch::Receiver<u32>) {
+    let bind: SocketAddr = if target.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let socket = match tokio::net::UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "dns: cannot open a socket for NOTIFY");
+            return;
+        }
+    };
+    let mut wait = Duration::from_secs(1);
+    let mut attempt = 0u32;
+    loop {
+        if *latest.borrow_and_update() != serial {
+            return;
+        }
+        attempt += 1;
+        let id: u16 = rand::random();
+        let mut message = Message::new(id, MessageType::Query, OpCode::Notify);
+        message.metadata.authoritative = true;
+        message.add_query(Query::query(origin.clone(), RecordType::SOA));
+        let Ok(bytes) = message.to_vec() else { return };
+        if let Err(e) = socket.send_to(&bytes, target).await {
+            tracing::debug!(%target, error = %e, "dns: NOTIFY not sent");
+        }
+        let acked = tokio::time::timeout(wait, async {
+            let mut buf = [0u8; 512];
+            loop {
+                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                    return false;
+                };
+                let Ok(answer) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                if from == target && answer.metadata.id == id && answer.metadata.message_type == MessageType::Response {
+                    return answer.metadata.response_code == ResponseCode::NoError;
+                }
+            }
+        })
+        .await;
+        if matches!(acked, Ok(true)) {
+            tracing::info!(%target, serial, attempt, "dns: NOTIFY acknowledged");
+            return;
+        }
+        tracing::debug!(%target, serial, attempt, "dns: NOTIFY not acknowledged yet");
+        tokio::select! {
+            _ = latest.changed() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_serial;
+
+    #[test]
+    fn serials_follow_the_clock_and_always_grow() {
+        assert_eq!(next_serial(None, 1_800_000_000), 1_800_000_000);
+        assert_eq!(
+            next_serial(Some(1_800_000_000), 1_800_000_000),
+            1_800_000_001,
+            "same second"
+        );
+        assert_eq!(
+            next_serial(Some(1_700_000_000), 1_800_000_000),
+            1_800_000_000,
+            "the clock moved on"
+        );
+        assert_eq!(next_serial(Some(5), 0), 6, "a clock behind the serial");
+    }
+}
