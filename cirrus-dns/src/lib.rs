@@ -11,9 +11,14 @@
 //!   and [`ZoneSettings`] to records (SOA, NS, A/AAAA per domain, DNS-01
 //!   TXT), with a documented fallback when no node is active, lookups
 //!   (answer, NODATA, NXDOMAIN) and master-file output.
+//! - [`HiddenMaster`]: the authoritative server of a [`SharedZone`] over
+//!   UDP and TCP on hickory-server, with AXFR and SOA queries limited to an
+//!   allow list.
+//! - [`Rebuilder`]: rebuilds the zone from the store on change (debounced),
+//!   with a serial that always grows ([`next_serial`]), and sends NOTIFY to
+//!   secondaries until they acknowledge.
 //!
-//! Not built yet: the hidden master (UDP/TCP, AXFR, NOTIFY), the rebuild
-//! loop and the node health checker.
+//! Not built yet: the node health checker, DNS metrics and TSIG.
 //!
 //! ## Example
 //!
@@ -43,6 +48,6 @@ mod rebuild;
 mod zone;
 
 pub use error::{Error, Result};
-pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone};
+pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone, bind};
 pub use rebuild::{Rebuilder, next_serial};
 pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};

@@ -11,6 +11,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -131,6 +132,25 @@ impl HiddenMaster {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(())
     }
+}
+
+/// Binds UDP and TCP on `addr`, the same port for both; port 0 picks a
+/// port free for both.
+pub async fn bind(addr: SocketAddr) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+    if addr.port() != 0 {
+        let tcp = tokio::net::TcpListener::bind(addr).await?;
+        let udp = tokio::net::UdpSocket::bind(addr).await?;
+        return Ok((udp, tcp));
+    }
+    let mut last = None;
+    for _ in 0..20 {
+        let tcp = tokio::net::TcpListener::bind(addr).await?;
+        match tokio::net::UdpSocket::bind(tcp.local_addr()?).await {
+            Ok(udp) => return Ok((udp, tcp)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port")).into())
 }
 
 struct Handler {

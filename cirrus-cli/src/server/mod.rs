@@ -1,7 +1,9 @@
 //! `cirrus`: runs the server roles over a Redis or embedded store:
-//! `cirrus api` (control plane) and `cirrus edge` (proxy and cache).
+//! `cirrus api` (control plane), `cirrus edge` (proxy and cache) and
+//! `cirrus dns` (authoritative DNS).
 
 mod api;
+mod dns;
 mod edge;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,8 @@ enum Role {
     Api(api::ApiArgs),
     /// The edge: reverse proxy and cache, kept in step with the store.
     Edge(edge::EdgeArgs),
+    /// Authoritative DNS: the hidden master of the CNAME zone, rebuilt on store changes.
+    Dns(dns::DnsArgs),
 }
 
 /// Parses the command line, runs the role, returns the exit code.
@@ -40,6 +44,7 @@ pub fn main() -> i32 {
     let result = match cli.role {
         Role::Api(args) => runtime.block_on(api::run(args)),
         Role::Edge(args) => runtime.block_on(edge::run(args)),
+        Role::Dns(args) => runtime.block_on(dns::run(args)),
     };
     match result {
         Ok(()) => 0,

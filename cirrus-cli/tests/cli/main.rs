@@ -401,3 +401,70 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         "{metrics}"
     );
 }
+
+#[test]
+fn dns_role_serves_the_zone_from_the_store() {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let redis = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
+        let conf = cirrus_core::DomainConf::new("www.example.com", "http://192.0.2.1".parse().unwrap());
+        cirrus_core::Store::put_domain(&store, &conf).await.unwrap();
+        for i in 1..=3u8 {
+            let mut node = cirrus_core::Node::new(format!("edge-{i}"));
+            node.ipv4 = Some(std::net::Ipv4Addr::new(10, 0, 0, i));
+            cirrus_core::Store::put_node(&store, &node).await.unwrap();
+        }
+    });
+    let redis_url = redis.url();
+    let (child, stderr, _) = spawn(&[
+        "dns",
+        "--listen",
+        "127.0.0.1:0",
+        "--zone",
+        "cdn.test",
+        "--nameserver",
+        "ns1.example.net,ns2.example.net",
+        "--store",
+        &redis_url,
+    ]);
+    let _guard = Server {
+        child,
+        url: String::new(),
+    };
+    let addr: std::net::SocketAddr = logged(&stderr, "listening on ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ask = |name: &str, rtype: RecordType| {
+        let mut q = Message::new(7, MessageType::Query, OpCode::Query);
+        q.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.send_to(&q.to_vec().unwrap(), addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = sock.recv(&mut buf).unwrap();
+        Message::from_vec(&buf[..n]).unwrap()
+    };
+    let target = cirrus_dns::target_name("www.example.com", &Name::from_ascii("cdn.test.").unwrap())
+        .unwrap()
+        .to_string();
+    let m = ask(&target, RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.answers.len(), 2, "two of the three nodes");
+    assert!(m.answers.iter().all(|r| matches!(r.data, RData::A(_))));
+    let ns = ask("cdn.test.", RecordType::NS);
+    assert_eq!(ns.answers.len(), 2);
+    assert_eq!(
+        ask("www.example.com.", RecordType::A).metadata.response_code,
+        ResponseCode::Refused
+    );
+}

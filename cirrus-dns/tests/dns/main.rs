@@ -58,17 +58,10 @@ pub fn build(
 
 /// A master serving `zone` on fresh ports; returns its address (UDP and TCP share the port).
 pub async fn serve(master: HiddenMaster) -> SocketAddr {
-    // One port for both: bind TCP first, then UDP on the same port.
-    loop {
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = tcp.local_addr().unwrap();
-        let Ok(udp) = tokio::net::UdpSocket::bind(addr).await else {
-            continue;
-        };
-        let m = master.clone();
-        tokio::spawn(async move { m.serve(udp, tcp, std::future::pending()).await });
-        return addr;
-    }
+    let (udp, tcp) = cirrus_dns::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move { master.serve(udp, tcp, std::future::pending()).await });
+    addr
 }
 
 pub async fn start(zone: Zone) -> (SharedZone, SocketAddr) {

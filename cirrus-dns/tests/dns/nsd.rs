@@ -129,12 +129,7 @@ async fn nsd_transfers_the_zone_and_follows_a_node_going_down() {
     }
 
     // The master, on a port shared by UDP and TCP.
-    let (tcp, udp_socket) = loop {
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        if let Ok(u) = tokio::net::UdpSocket::bind(tcp.local_addr().unwrap()).await {
-            break (tcp, u);
-        }
-    };
+    let (udp_socket, tcp) = cirrus_dns::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let master_addr = tcp.local_addr().unwrap();
     let mut rebuilder = Rebuilder::new(store.clone(), settings());
     rebuilder.rebuild().await.unwrap();

@@ -1,0 +1,83 @@
+//! `cirrus dns`: the hidden master and the rebuild loop over the store.
+
+use super::{BoxError, shutdown};
+use cirrus_core::model::AllowList;
+use cirrus_dns::{HiddenMaster, Rebuilder, ZoneSettings};
+use clap::Args;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Flags of `cirrus dns`; each also reads the environment variable shown.
+#[derive(Debug, Args)]
+pub(crate) struct DnsArgs {
+    /// Address for DNS over UDP and TCP (port 0 picks a free port; the bound address is logged).
+    #[arg(long, env = "CIRRUS_DNS_LISTEN", default_value = "127.0.0.1:5353")]
+    listen: SocketAddr,
+    /// Port to listen on, replacing the port of `--listen` (the seed's variable).
+    #[arg(long, env = "DNS_MASTER_PORT")]
+    port: Option<u16>,
+    /// The zone served, under which every domain gets its CNAME target.
+    #[arg(long, env = "CNAME_BASE_DOMAIN")]
+    zone: String,
+    /// Authoritative nameservers of the zone (NS records; comma-separated). Default: `ns1.<zone>`.
+    #[arg(long, env = "CIRRUS_DNS_NAMESERVERS", value_delimiter = ',')]
+    nameserver: Vec<String>,
+    /// Addresses and CIDR blocks allowed to transfer the zone (AXFR) and ask for its SOA.
+    #[arg(long, env = "CIRRUS_DNS_ALLOW_TRANSFER", default_value = "127.0.0.0/8,::1")]
+    allow_transfer: AllowList,
+    /// Secondaries sent a NOTIFY after every rebuild, e.g. `127.0.0.1:5300` (comma-separated).
+    #[arg(long, env = "CIRRUS_DNS_NOTIFY", value_delimiter = ',')]
+    notify: Vec<SocketAddr>,
+    /// Edge nodes per domain, unless a domain sets its own.
+    #[arg(long, env = "CIRRUS_DNS_REPLICAS", default_value_t = 2)]
+    replicas: usize,
+    /// TTL of the nodes' A and AAAA records, in seconds.
+    #[arg(long, env = "CIRRUS_DNS_TTL", default_value_t = 60)]
+    ttl: u32,
+    /// The store: `redis://host:port[/db]` for Redis, or a directory for the embedded store.
+    #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
+    store: String,
+}
+
+pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
+    let store = cirrus_core::open_store(&args.store)?;
+    let mut settings = ZoneSettings::builder(&args.zone)
+        .replicas_per_site(args.replicas)
+        .ttl(args.ttl);
+    for ns in &args.nameserver {
+        settings = settings.nameserver(ns);
+    }
+    let settings = settings.build()?;
+    let mut listen = args.listen;
+    if let Some(port) = args.port {
+        listen.set_port(port);
+    }
+    let (udp, tcp) = cirrus_dns::bind(listen).await?;
+    let mut rebuilder = Rebuilder::new(store, settings).notify(args.notify);
+    // The first zone comes from the store; wait for it rather than serve
+    // an empty zone a secondary could transfer.
+    let mut delay = Duration::from_secs(1);
+    while let Err(e) = rebuilder.rebuild().await {
+        tracing::warn!(error = %e, "cannot build the zone; retrying in {delay:?}");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+    let zone = rebuilder.zone().ok_or("no zone after a rebuild")?.clone();
+    tracing::info!("cirrus dns listening on {} (udp and tcp)", tcp.local_addr()?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until = move || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let loop_task = tokio::spawn(rebuilder.run(until()));
+    let master = HiddenMaster::builder(zone).allow_transfer(args.allow_transfer).build();
+    let served = master.serve(udp, tcp, shutdown()).await;
+    let _ = stop.send(true);
+    if let Ok(Err(e)) = loop_task.await {
+        tracing::warn!(error = %e, "rebuild loop ended with an error");
+    }
+    tracing::info!("cirrus dns stopped");
+    Ok(served?)
+}
