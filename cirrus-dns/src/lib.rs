@@ -18,7 +18,11 @@
 //!   with a serial that always grows ([`next_serial`]), and sends NOTIFY to
 //!   secondaries until they acknowledge.
 //!
-//! Not built yet: the node health checker, DNS metrics and TSIG.
+//! - [`HealthChecker`]: probes each enabled node's `/healthz`, keeps the
+//!   counters in the store and flips `active` after N failures or M
+//!   successes, under per-node store locks shared by several checkers.
+//!
+//! Not built yet: DNS metrics and TSIG.
 //!
 //! ## Example
 //!
@@ -43,11 +47,13 @@
 //! ```
 
 mod error;
+mod health;
 mod master;
 mod rebuild;
 mod zone;
 
 pub use error::{Error, Result};
+pub use health::{HealthChecker, HealthCheckerBuilder, Round};
 pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone, bind};
 pub use rebuild::{Rebuilder, next_serial};
 pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};

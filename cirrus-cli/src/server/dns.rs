@@ -1,8 +1,9 @@
-//! `cirrus dns`: the hidden master and the rebuild loop over the store.
+//! `cirrus dns`: the hidden master, the rebuild loop and the node health
+//! checker over the store.
 
 use super::{BoxError, shutdown};
 use cirrus_core::model::AllowList;
-use cirrus_dns::{HiddenMaster, Rebuilder, ZoneSettings};
+use cirrus_dns::{HealthChecker, HiddenMaster, Rebuilder, ZoneSettings};
 use clap::Args;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,6 +35,24 @@ pub(crate) struct DnsArgs {
     /// TTL of the nodes' A and AAAA records, in seconds.
     #[arg(long, env = "CIRRUS_DNS_TTL", default_value_t = 60)]
     ttl: u32,
+    /// Run no node health checker (another process checks the nodes).
+    #[arg(long, env = "CIRRUS_DNS_NO_HEALTH_CHECK")]
+    no_health_check: bool,
+    /// Port of the nodes' health endpoint (`http://<node>:<port>/healthz`).
+    #[arg(long, env = "CIRRUS_HEALTH_PORT", default_value_t = 9145)]
+    health_port: u16,
+    /// Seconds between health rounds.
+    #[arg(long, env = "CIRRUS_HEALTH_INTERVAL", default_value_t = 10)]
+    health_interval: u64,
+    /// Seconds a health probe may take.
+    #[arg(long, env = "CIRRUS_HEALTH_TIMEOUT", default_value_t = 2)]
+    health_timeout: u64,
+    /// Failed probes in a row that mark a node down.
+    #[arg(long, env = "CIRRUS_HEALTH_FAIL_AFTER", default_value_t = 3)]
+    fail_after: u32,
+    /// Successful probes in a row that bring a node back.
+    #[arg(long, env = "CIRRUS_HEALTH_RECOVER_AFTER", default_value_t = 2)]
+    recover_after: u32,
     /// The store: `redis://host:port[/db]` for Redis, or a directory for the embedded store.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
     store: String,
@@ -53,6 +72,19 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
         listen.set_port(port);
     }
     let (udp, tcp) = cirrus_dns::bind(listen).await?;
+    let checker = if args.no_health_check {
+        None
+    } else {
+        Some(
+            HealthChecker::builder()
+                .port(args.health_port)
+                .interval(Duration::from_secs(args.health_interval.max(1)))
+                .timeout(Duration::from_secs(args.health_timeout.max(1)))
+                .fail_after(args.fail_after)
+                .recover_after(args.recover_after)
+                .build(store.clone())?,
+        )
+    };
     let mut rebuilder = Rebuilder::new(store, settings).notify(args.notify);
     // The first zone comes from the store; wait for it rather than serve
     // an empty zone a secondary could transfer.
@@ -72,11 +104,18 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
         }
     };
     let loop_task = tokio::spawn(rebuilder.run(until()));
+    let check_task = checker.map(|c| {
+        let done = until();
+        tokio::spawn(async move { c.run(done).await })
+    });
     let master = HiddenMaster::builder(zone).allow_transfer(args.allow_transfer).build();
     let served = master.serve(udp, tcp, shutdown()).await;
     let _ = stop.send(true);
     if let Ok(Err(e)) = loop_task.await {
         tracing::warn!(error = %e, "rebuild loop ended with an error");
+    }
+    if let Some(task) = check_task {
+        let _ = task.await;
     }
     tracing::info!("cirrus dns stopped");
     Ok(served?)

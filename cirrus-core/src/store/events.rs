@@ -133,7 +133,8 @@ pub(crate) fn cname_payload(reason: &str) -> String {
     format!(r#"{{"reason":{}}}"#, serde_json::Value::from(reason))
 }
 
-/// Inserts `"rev":N` at the start of a JSON object payload.
+/// Inserts `"rev":N` at the start of a JSON object payload (embedded backend).
+#[cfg_attr(not(feature = "embedded"), allow(dead_code))]
 pub(crate) fn with_revision(payload: &str, revision: u64) -> String {
     match payload.strip_prefix('{') {
         Some("}") | None => format!(r#"{{"rev":{revision}}}"#),

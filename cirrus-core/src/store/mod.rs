@@ -211,6 +211,8 @@ pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
     return Err(crate::Error::Backend("built without the `embedded` feature".into()));
 }
 
+// Used by the embedded backend only.
+#[cfg_attr(not(feature = "embedded"), allow(dead_code))]
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

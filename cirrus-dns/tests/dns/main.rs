@@ -2,6 +2,7 @@
 //! sockets (127.0.0.1:0), queried with hand-built messages.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
+mod health;
 mod nsd;
 mod protocol;
 
