@@ -3,6 +3,7 @@
 //! enough failures or successes in a row.
 
 use crate::error::{Error, Result};
+use crate::metrics::DnsMetrics;
 use cirrus_core::{Lock, Node, Store};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -33,6 +34,7 @@ pub struct HealthChecker {
     fail_after: u32,
     recover_after: u32,
     http: reqwest::Client,
+    metrics: Option<DnsMetrics>,
 }
 
 impl std::fmt::Debug for HealthChecker {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for HealthChecker {
 /// Builds a [`HealthChecker`].
 #[derive(Debug, Clone)]
 pub struct HealthCheckerBuilder {
+    metrics: Option<DnsMetrics>,
     owner: String,
     port: u16,
     interval: Duration,
@@ -75,6 +78,12 @@ impl HealthCheckerBuilder {
     /// This checker's name in the node locks (default: a random one).
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
+        self
+    }
+
+    /// Counts node flips in `metrics`.
+    pub fn metrics(mut self, metrics: DnsMetrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -126,6 +135,7 @@ impl HealthCheckerBuilder {
             fail_after: self.fail_after,
             recover_after: self.recover_after,
             http,
+            metrics: self.metrics,
         })
     }
 }
@@ -134,6 +144,7 @@ impl HealthChecker {
     /// A checker with the defaults.
     pub fn builder() -> HealthCheckerBuilder {
         HealthCheckerBuilder {
+            metrics: None,
             owner: format!("checker-{:016x}", rand::random::<u64>()),
             port: 9145,
             interval: Duration::from_secs(10),
@@ -171,6 +182,11 @@ impl HealthChecker {
         round.probed = probes.len();
         for (node, outcome) in futures_util::future::join_all(probes).await {
             if let Some(active) = self.record(&node, outcome).await? {
+                if let Some(m) = &self.metrics {
+                    m.node_flips
+                        .with_label_values(&[if active { "up" } else { "down" }])
+                        .inc();
+                }
                 round.flipped.push((node.id.clone(), active));
             }
         }

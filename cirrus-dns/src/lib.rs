@@ -22,7 +22,10 @@
 //!   counters in the store and flips `active` after N failures or M
 //!   successes, under per-node store locks shared by several checkers.
 //!
-//! Not built yet: DNS metrics and TSIG.
+//! - [`DnsMetrics`]: queries by type and rcode, transfers, NOTIFYs,
+//!   rebuilds (count, time, zone size, serial) and node flips.
+//!
+//! Not built yet: TSIG.
 //!
 //! ## Example
 //!
@@ -49,11 +52,13 @@
 mod error;
 mod health;
 mod master;
+mod metrics;
 mod rebuild;
 mod zone;
 
 pub use error::{Error, Result};
 pub use health::{HealthChecker, HealthCheckerBuilder, Round};
 pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone, bind};
+pub use metrics::DnsMetrics;
 pub use rebuild::{Rebuilder, next_serial};
 pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};

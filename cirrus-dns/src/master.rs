@@ -2,6 +2,7 @@
 //! (AXFR) to an allow list of secondaries, and refuses everything else.
 
 use crate::error::Result;
+use crate::metrics::{DnsMetrics, rcode_label, type_label};
 use crate::zone::{Lookup, Zone};
 use cirrus_core::model::AllowList;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
@@ -70,6 +71,7 @@ pub struct HiddenMaster {
     zone: SharedZone,
     allow_transfer: AllowList,
     tcp_timeout: Duration,
+    metrics: Option<DnsMetrics>,
 }
 
 /// Builds a [`HiddenMaster`].
@@ -82,6 +84,12 @@ impl HiddenMasterBuilder {
     /// Addresses allowed to transfer the zone and ask for its SOA (default: loopback).
     pub fn allow_transfer(mut self, allow: AllowList) -> Self {
         self.master.allow_transfer = allow;
+        self
+    }
+
+    /// Counts queries (by type and rcode) and transfers in `metrics`.
+    pub fn metrics(mut self, metrics: DnsMetrics) -> Self {
+        self.master.metrics = Some(metrics);
         self
     }
 
@@ -105,6 +113,7 @@ impl HiddenMaster {
                 zone,
                 allow_transfer: AllowList::default(),
                 tcp_timeout: Duration::from_secs(10),
+                metrics: None,
             },
         }
     }
@@ -199,7 +208,13 @@ impl RequestHandler for Handler {
                             .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
                             .await
                     } else if transfer {
-                        if !allowed || request.protocol() != Protocol::Tcp || query.name() != zone.origin() {
+                        let ok = allowed && request.protocol() == Protocol::Tcp && query.name() == zone.origin();
+                        if let Some(m) = &self.master.metrics {
+                            m.transfers
+                                .with_label_values(&[if ok { "served" } else { "refused" }])
+                                .inc();
+                        }
+                        if !ok {
                             tracing::info!(src = %request.src(), "dns: zone transfer refused");
                             response
                                 .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
@@ -217,6 +232,16 @@ impl RequestHandler for Handler {
                 }
             }
         };
+        if let Some(m) = &self.master.metrics {
+            let qtype = request
+                .request_info()
+                .map_or("other", |i| type_label(i.query.query_type()));
+            let rcode = match &sent {
+                Ok(info) => rcode_label(info.response_code),
+                Err(_) => "unsent",
+            };
+            m.queries.with_label_values(&[qtype, rcode]).inc();
+        }
         match sent {
             Ok(info) => info,
             Err(e) => {

@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use crate::master::SharedZone;
+use crate::metrics::DnsMetrics;
 use crate::zone::{Zone, ZoneInput, ZoneSettings};
 use cirrus_core::{Change, Event, Store, SubscribeOptions};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -36,6 +37,7 @@ pub struct Rebuilder {
     debounce: Duration,
     min_interval: Duration,
     latest: Arc<watch::Sender<u32>>,
+    metrics: Option<DnsMetrics>,
 }
 
 impl std::fmt::Debug for Rebuilder {
@@ -60,12 +62,19 @@ impl Rebuilder {
             debounce: Duration::from_millis(50),
             min_interval: Duration::from_secs(1),
             latest: Arc::new(watch::channel(0).0),
+            metrics: None,
         }
     }
 
     /// Secondaries sent a NOTIFY after every rebuild.
     pub fn notify(mut self, secondaries: Vec<SocketAddr>) -> Self {
         self.notify = secondaries;
+        self
+    }
+
+    /// Records rebuilds, zone size and serial, and NOTIFYs in `metrics`.
+    pub fn metrics(mut self, metrics: DnsMetrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -110,6 +119,12 @@ impl Rebuilder {
             took_ms = started.elapsed().as_millis() as u64,
             "dns: zone rebuilt"
         );
+        if let Some(m) = &self.metrics {
+            m.rebuilds.inc();
+            m.rebuild_seconds.observe(started.elapsed().as_secs_f64());
+            m.zone_records.set(i64::try_from(zone.len()).unwrap_or(i64::MAX));
+            m.zone_serial.set(i64::from(serial));
+        }
         let zone = Arc::new(zone);
         if let Some(shared) = &self.zone {
             shared.replace_arc(zone.clone());
@@ -120,7 +135,7 @@ impl Rebuilder {
         for target in self.notify.clone() {
             let origin = Name::from(zone.origin().clone());
             let latest = self.latest.subscribe();
-            tokio::spawn(notify_until_acked(target, origin, serial, latest));
+            tokio::spawn(notify_until_acked(target, origin, serial, latest, self.metrics.clone()));
         }
         Ok(zone)
     }
@@ -183,7 +198,13 @@ fn affects_zone(event: &Event) -> bool {
 
 /// Sends NOTIFY for `serial` to `target` until it answers, backing off
 /// from 1 s to 30 s; gives up when a newer serial is being announced.
-async fn notify_until_acked(target: SocketAddr, origin: Name, serial: u32, mut latest: watch::Receiver<u32>) {
+async fn notify_until_acked(
+    target: SocketAddr,
+    origin: Name,
+    serial: u32,
+    mut latest: watch::Receiver<u32>,
+    metrics: Option<DnsMetrics>,
+) {
     let bind: SocketAddr = if target.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
@@ -208,8 +229,13 @@ async fn notify_until_acked(target: SocketAddr, origin: Name, serial: u32, mut l
         message.metadata.authoritative = true;
         message.add_query(Query::query(origin.clone(), RecordType::SOA));
         let Ok(bytes) = message.to_vec() else { return };
-        if let Err(e) = socket.send_to(&bytes, target).await {
-            tracing::debug!(%target, error = %e, "dns: NOTIFY not sent");
+        match socket.send_to(&bytes, target).await {
+            Ok(_) => {
+                if let Some(m) = &metrics {
+                    m.notifies.with_label_values(&["sent"]).inc();
+                }
+            }
+            Err(e) => tracing::debug!(%target, error = %e, "dns: NOTIFY not sent"),
         }
         let acked = tokio::time::timeout(wait, async {
             let mut buf = [0u8; 512];
@@ -227,6 +253,9 @@ async fn notify_until_acked(target: SocketAddr, origin: Name, serial: u32, mut l
         })
         .await;
         if matches!(acked, Ok(true)) {
+            if let Some(m) = &metrics {
+                m.notifies.with_label_values(&["acked"]).inc();
+            }
             tracing::info!(%target, serial, attempt, "dns: NOTIFY acknowledged");
             return;
         }

@@ -3,7 +3,7 @@
 
 use super::{BoxError, shutdown};
 use cirrus_core::model::AllowList;
-use cirrus_dns::{HealthChecker, HiddenMaster, Rebuilder, ZoneSettings};
+use cirrus_dns::{DnsMetrics, HealthChecker, HiddenMaster, Rebuilder, ZoneSettings};
 use clap::Args;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,6 +53,12 @@ pub(crate) struct DnsArgs {
     /// Successful probes in a row that bring a node back.
     #[arg(long, env = "CIRRUS_HEALTH_RECOVER_AFTER", default_value_t = 2)]
     recover_after: u32,
+    /// Address of `/metrics` (Prometheus) and `/healthz`.
+    #[arg(long, env = "CIRRUS_DNS_METRICS_LISTEN", default_value = "127.0.0.1:9153")]
+    metrics_listen: SocketAddr,
+    /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).
+    #[arg(long, env = "CIRRUS_DNS_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
+    metrics_allow: AllowList,
     /// The store: `redis://host:port[/db]` for Redis, or a directory for the embedded store.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
     store: String,
@@ -72,6 +78,7 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
         listen.set_port(port);
     }
     let (udp, tcp) = cirrus_dns::bind(listen).await?;
+    let metrics = DnsMetrics::new()?;
     let checker = if args.no_health_check {
         None
     } else {
@@ -82,10 +89,13 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
                 .timeout(Duration::from_secs(args.health_timeout.max(1)))
                 .fail_after(args.fail_after)
                 .recover_after(args.recover_after)
+                .metrics(metrics.clone())
                 .build(store.clone())?,
         )
     };
-    let mut rebuilder = Rebuilder::new(store, settings).notify(args.notify);
+    let mut rebuilder = Rebuilder::new(store, settings)
+        .notify(args.notify)
+        .metrics(metrics.clone());
     // The first zone comes from the store; wait for it rather than serve
     // an empty zone a secondary could transfer.
     let mut delay = Duration::from_secs(1);
@@ -95,7 +105,9 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
         delay = (delay * 2).min(Duration::from_secs(30));
     }
     let zone = rebuilder.zone().ok_or("no zone after a rebuild")?.clone();
+    let admin = tokio::net::TcpListener::bind(args.metrics_listen).await?;
     tracing::info!("cirrus dns listening on {} (udp and tcp)", tcp.local_addr()?);
+    tracing::info!("cirrus dns metrics on http://{}", admin.local_addr()?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until = move || {
         let mut rx = stopped.clone();
@@ -108,7 +120,11 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
         let done = until();
         tokio::spawn(async move { c.run(done).await })
     });
-    let master = HiddenMaster::builder(zone).allow_transfer(args.allow_transfer).build();
+    let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), args.metrics_allow, until()));
+    let master = HiddenMaster::builder(zone)
+        .allow_transfer(args.allow_transfer)
+        .metrics(metrics)
+        .build();
     let served = master.serve(udp, tcp, shutdown()).await;
     let _ = stop.send(true);
     if let Ok(Err(e)) = loop_task.await {
@@ -117,6 +133,38 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
     if let Some(task) = check_task {
         let _ = task.await;
     }
+    let _ = admin_task.await;
     tracing::info!("cirrus dns stopped");
     Ok(served?)
+}
+
+/// `/metrics` for allowed addresses, `/healthz` for everyone.
+async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    metrics: DnsMetrics,
+    allow: AllowList,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use axum::extract::ConnectInfo;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new().route("/healthz", get(|| async { "ok\n" })).route(
+        "/metrics",
+        get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+            let (metrics, allowed) = (metrics.clone(), allow.allows(peer.ip()));
+            async move {
+                if allowed {
+                    (StatusCode::OK, metrics.render())
+                } else {
+                    (StatusCode::FORBIDDEN, "forbidden\n".to_string())
+                }
+            }
+        }),
+    );
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    if let Err(e) = served {
+        tracing::warn!(error = %e, "dns metrics listener failed");
+    }
 }

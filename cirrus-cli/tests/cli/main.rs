@@ -428,6 +428,9 @@ fn dns_role_serves_the_zone_from_the_store() {
         "127.0.0.1:0",
         "--zone",
         "cdn.test",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--no-health-check",
         "--nameserver",
         "ns1.example.net,ns2.example.net",
         "--store",
@@ -443,6 +446,7 @@ fn dns_role_serves_the_zone_from_the_store() {
         .unwrap()
         .parse()
         .unwrap();
+    let admin = logged(&stderr, "metrics on http://");
     let ask = |name: &str, rtype: RecordType| {
         let mut q = Message::new(7, MessageType::Query, OpCode::Query);
         q.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
@@ -467,4 +471,18 @@ fn dns_role_serves_the_zone_from_the_store() {
         ask("www.example.com.", RecordType::A).metadata.response_code,
         ResponseCode::Refused
     );
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&admin).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(
+        metrics.contains(r#"cirrus_dns_queries_total{rcode="NOERROR",type="A"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("cirrus_dns_rebuilds_total 1"), "{metrics}");
 }

@@ -67,8 +67,10 @@ async fn nodes_flip_after_consecutive_failures_and_successes() {
     store.put_node(&off).await.unwrap();
 
     // A short interval: each round may take the node locks again.
+    let metrics = cirrus_dns::DnsMetrics::new().unwrap();
     let checker = HealthChecker::builder()
         .owner("region-1")
+        .metrics(metrics.clone())
         .port(port)
         .interval(Duration::from_millis(20))
         .timeout(Duration::from_millis(500))

@@ -4,7 +4,7 @@
 
 use crate::{nodes, query, settings, udp};
 use cirrus_core::{DomainConf, RedisStore, Store};
-use cirrus_dns::{HiddenMaster, Rebuilder, target_name};
+use cirrus_dns::{DnsMetrics, HiddenMaster, Rebuilder, target_name};
 use cirrus_test_support::{RedisServer, eventually, free_port};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
@@ -131,7 +131,8 @@ async fn nsd_transfers_the_zone_and_follows_a_node_going_down() {
     // The master, on a port shared by UDP and TCP.
     let (udp_socket, tcp) = cirrus_dns::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let master_addr = tcp.local_addr().unwrap();
-    let mut rebuilder = Rebuilder::new(store.clone(), settings());
+    let metrics = DnsMetrics::new().unwrap();
+    let mut rebuilder = Rebuilder::new(store.clone(), settings()).metrics(metrics.clone());
     rebuilder.rebuild().await.unwrap();
     let zone = rebuilder.zone().unwrap().clone();
     let master = HiddenMaster::builder(zone.clone()).build();
@@ -203,4 +204,11 @@ async fn nsd_transfers_the_zone_and_follows_a_node_going_down() {
         nsd.log()
     );
     eprintln!("node failure to NSD answering without it: {:?}", marked.elapsed());
+    let text = metrics.render();
+    assert!(text.contains("cirrus_dns_rebuilds_total 2"), "{text}");
+    let acked = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"cirrus_dns_notify_total{outcome="acked"} "#))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(acked.is_some_and(|n| n >= 1), "NSD acknowledged the NOTIFY: {text}");
 }

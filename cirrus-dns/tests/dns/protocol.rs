@@ -2,7 +2,7 @@
 
 use crate::{build, domains, nodes, query, serve, settings, start, tcp, udp, udp_raw};
 use cirrus_core::model::AllowList;
-use cirrus_dns::{HiddenMaster, SharedZone, challenge_name, target_name};
+use cirrus_dns::{DnsMetrics, HiddenMaster, SharedZone, challenge_name, target_name};
 use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use std::collections::BTreeMap;
@@ -90,8 +90,10 @@ async fn soa_and_transfers_only_for_the_allow_list_and_only_over_tcp() {
     assert_eq!(m.metadata.response_code, ResponseCode::Refused, "no AXFR over UDP");
 
     // A master that does not list us.
+    let metrics = DnsMetrics::new().unwrap();
     let strict = HiddenMaster::builder(shared)
         .allow_transfer("192.0.2.1".parse::<AllowList>().unwrap())
+        .metrics(metrics.clone())
         .build();
     let addr = serve(strict).await;
     let m = tcp(addr, &axfr, |m| !m.is_empty()).await.remove(0);
