@@ -144,22 +144,34 @@ impl HiddenMaster {
 }
 
 /// Binds UDP and TCP on `addr`, the same port for both; port 0 picks a
-/// port free for both.
+/// port free for both. The UDP socket gets 4 MiB buffers so a burst of
+/// queries waits in the kernel instead of being dropped.
 pub async fn bind(addr: SocketAddr) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
     if addr.port() != 0 {
         let tcp = tokio::net::TcpListener::bind(addr).await?;
-        let udp = tokio::net::UdpSocket::bind(addr).await?;
+        let udp = udp_socket(addr)?;
         return Ok((udp, tcp));
     }
     let mut last = None;
     for _ in 0..20 {
         let tcp = tokio::net::TcpListener::bind(addr).await?;
-        match tokio::net::UdpSocket::bind(tcp.local_addr()?).await {
+        match udp_socket(tcp.local_addr()?) {
             Ok(udp) => return Ok((udp, tcp)),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no free port")).into())
+}
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProtocol::UDP))?;
+    // Best effort: the kernel caps the size (net.core.rmem_max).
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
 }
 
 struct Handler {

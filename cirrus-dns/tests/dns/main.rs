@@ -5,6 +5,7 @@
 mod health;
 mod nsd;
 mod protocol;
+mod rebuild;
 
 use cirrus_core::{DomainConf, Node};
 use cirrus_dns::{HiddenMaster, SharedZone, Zone, ZoneInput, ZoneSettings};
