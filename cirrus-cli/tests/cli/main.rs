@@ -288,9 +288,14 @@ fn tiny_origin() -> std::net::SocketAddr {
 
 /// One GET with `Host: a.test`; returns the raw answer.
 fn get(edge: &str, path: &str) -> String {
+    raw_get(edge, path, "a.test")
+}
+
+/// One HTTP/1.1 GET on a fresh connection; returns the raw answer.
+fn raw_get(addr: &str, path: &str, host: &str) -> String {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(edge).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
@@ -379,15 +384,7 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
     });
     assert_eq!(https, (200, "hello".to_string()));
 
-    let metrics = {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&admin).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    };
+    let metrics = raw_get(&admin, "/metrics", "x");
     assert!(
         metrics.contains(r#"nginx_cache_status_total{status="HIT"}"#),
         "{metrics}"
@@ -471,15 +468,7 @@ fn dns_role_serves_the_zone_from_the_store() {
         ask("www.example.com.", RecordType::A).metadata.response_code,
         ResponseCode::Refused
     );
-    let metrics = {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&admin).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    };
+    let metrics = raw_get(&admin, "/metrics", "x");
     assert!(
         metrics.contains(r#"cirrus_dns_queries_total{rcode="NOERROR",type="A"} 1"#),
         "{metrics}"
