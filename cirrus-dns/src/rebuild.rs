@@ -93,9 +93,7 @@ impl Rebuilder {
     /// next zone (serial from [`next_serial`]); serves it when this
     /// rebuilder has a zone to replace, then sends NOTIFYs in the background.
     pub async fn rebuild(&mut self) -> Result<Arc<Zone>> {
-        let names = self.store.domain_names().await?;
-        let confs = futures_util::future::try_join_all(names.iter().map(|n| self.store.get_domain(n))).await?;
-        let domains: Vec<_> = confs.into_iter().flatten().collect();
+        let domains = self.store.domains().await?;
         let nodes = self.store.nodes().await?;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

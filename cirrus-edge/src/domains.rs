@@ -52,11 +52,10 @@ impl DomainTable {
     /// Replaces the whole table with the store's domains.
     pub async fn reload(&self, store: &dyn Store) -> cirrus_core::Result<()> {
         let revision = store.revision().await?;
-        let names = store.domain_names().await?;
-        let confs = futures_util::future::try_join_all(names.iter().map(|n| store.get_domain(n))).await?;
-        let map = confs
+        let map = store
+            .domains()
+            .await?
             .into_iter()
-            .flatten()
             .map(|c| (c.domain.clone(), Arc::new(c)))
             .collect();
         *self.map.write().unwrap_or_else(|p| p.into_inner()) = map;

@@ -72,6 +72,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn domain_names(&self) -> Result<Vec<String>>;
     /// One domain's configuration.
     async fn get_domain(&self, name: &str) -> Result<Option<DomainConf>>;
+    /// Every domain's configuration, sorted by name (read concurrently;
+    /// one deleted meanwhile is left out).
+    async fn domains(&self) -> Result<Vec<DomainConf>> {
+        let names = self.domain_names().await?;
+        let confs = futures_util::future::try_join_all(names.iter().map(|n| self.get_domain(n))).await?;
+        Ok(confs.into_iter().flatten().collect())
+    }
     /// Creates or replaces a domain (validated first).
     async fn put_domain(&self, conf: &DomainConf) -> Result<Write>;
     /// Creates or replaces many domains, in as few round trips as possible.

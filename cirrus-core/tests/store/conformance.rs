@@ -50,8 +50,14 @@ pub async fn domains_crud(store: &dyn Store) {
     assert_eq!(store.domain_names().await.unwrap(), ["a.example.com", "b.example.com"]);
     assert_eq!(
         store.get_domain("b.example.com").await.unwrap(),
-        Some(changed.validated().unwrap())
+        Some(changed.clone().validated().unwrap())
     );
+    let all = store.domains().await.unwrap();
+    assert_eq!(
+        all.iter().map(|d| d.domain.as_str()).collect::<Vec<_>>(),
+        ["a.example.com", "b.example.com"]
+    );
+    assert_eq!(all[1], changed.validated().unwrap());
     assert!(store.get_domain("missing.example.com").await.unwrap().is_none());
 
     let deleted = store.delete_domain("a.example.com").await.unwrap();
