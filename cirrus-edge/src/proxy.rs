@@ -582,7 +582,8 @@ async fn through_cache(
     }
     // MISS or stale: one GET to the origin (conditional when we can revalidate).
     let request_headers = &req.headers;
-    let mut headers = origin_headers(conf, host, &req.headers, conn);
+    // The client's headers stay for the cache key, Vary and storability.
+    let mut headers = origin_headers(conf, host, req.headers.clone(), conn);
     for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE] {
         headers.remove(name);
     }
@@ -597,7 +598,7 @@ async fn through_cache(
             headers.insert(IF_MODIFIED_SINCE, lm.clone());
         }
     }
-    let res = match send(inner, conf, &Method::GET, &path_and_query, &headers, None, ctx).await {
+    let res = match send(inner, conf, &Method::GET, &path_and_query, headers, None, ctx).await {
         Ok(res) => res,
         Err(res) => return res,
     };
@@ -777,10 +778,9 @@ fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
     list.split(',').any(|t| t.trim() == "*" || strip(t) == etag)
 }
 
-/// The headers sent to the origin: the client's, minus hop-by-hop ones,
-/// with forwarding headers and the domain's edits.
-fn origin_headers(conf: &DomainConf, host: &str, client: &HeaderMap, conn: Conn) -> HeaderMap {
-    let mut headers = client.clone();
+/// The headers sent to the origin: the client's (taken), minus hop-by-hop
+/// ones, with forwarding headers and the domain's edits.
+fn origin_headers(conf: &DomainConf, host: &str, mut headers: HeaderMap, conn: Conn) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => format!("{prior}, {}", conn.peer.ip()),
@@ -810,31 +810,40 @@ fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
     }
 }
 
-/// Sends to the domain's origins in order until one answers. Requests
-/// without a body are retried on the next origin after a connect error or
-/// a timeout; a request with a body is sent once. The error is the answer
-/// to give the client.
+/// Sends to the domain's origins in order until one answers. Idempotent
+/// requests without a body are retried on the next origin after a connect
+/// error or a timeout; any other request is sent once. The error is the
+/// answer to give the client.
 async fn send(
     inner: &Inner,
     conf: &DomainConf,
     method: &Method,
     path_and_query: &str,
-    headers: &HeaderMap,
+    mut headers: HeaderMap,
     mut body: Option<Body>,
     ctx: &mut Ctx,
 ) -> std::result::Result<Response<Incoming>, Response<Body>> {
     let origins = inner.health.order(&conf.origins, rand::random::<f64>());
-    let had_body = body.is_some();
+    let tries = if idempotent(method) && body.is_none() {
+        origins.len()
+    } else {
+        1
+    };
     let client_host = headers.get(X_FORWARDED_HOST).cloned();
     let mut last = text(StatusCode::BAD_GATEWAY, "no origin answered\n");
-    for origin in origins {
+    for (i, origin) in origins.into_iter().take(tries).enumerate() {
         let Ok(uri) = format!("{origin}{path_and_query}").parse::<http::Uri>() else {
             return Err(text(StatusCode::BAD_REQUEST, "bad request target\n"));
         };
         let mut req = Request::new(body.take().unwrap_or_else(empty));
         *req.method_mut() = method.clone();
         *req.uri_mut() = uri;
-        *req.headers_mut() = headers.clone();
+        // Copied only when another origin may be tried after this one.
+        *req.headers_mut() = if i + 1 < tries {
+            headers.clone()
+        } else {
+            std::mem::take(&mut headers)
+        };
         let host = origin
             .host_header
             .as_ref()
@@ -875,9 +884,6 @@ async fn send(
                 inner.health.mark_down(origin, inner.settings.origin_down_for);
                 last = text(StatusCode::GATEWAY_TIMEOUT, "origin timed out\n");
             }
-        }
-        if !idempotent(method) || had_body {
-            break;
         }
     }
     Err(last)
@@ -934,12 +940,13 @@ async fn forward(
         res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         return res;
     }
-    let method = req.method().clone();
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let headers = origin_headers(conf, host, req.headers(), conn);
+    let (parts, body) = req.into_parts();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let headers = origin_headers(conf, host, parts.headers, conn);
     let limit = usize::try_from(inner.settings.max_body_size).unwrap_or(usize::MAX);
-    let body = (!req.body().is_end_stream()).then(|| Limited::new(req.into_body(), limit).boxed());
-    let res = match send(inner, conf, &method, &path_and_query, &headers, body, ctx).await {
+    let body = (!body.is_end_stream()).then(|| Limited::new(body, limit).boxed());
+    let method = parts.method;
+    let res = match send(inner, conf, &method, path_and_query, headers, body, ctx).await {
         Ok(res) => res,
         Err(res) => return res,
     };
