@@ -3,8 +3,11 @@
 
 use crate::error::{Error, Result};
 use crate::guard::Guarded;
-use crate::proxy::{Edge, Inner, handle};
+use crate::proxy::{Body, Edge, Inner, handle};
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
+use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::server::Acceptor;
 use std::convert::Infallible;
@@ -111,6 +114,21 @@ pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     }
 }
 
+/// The edge's request handler for one connection, over HTTP/1.1 or HTTP/2.
+fn service(
+    inner: &Arc<Inner>,
+    conn: Conn,
+) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ 'static {
+    let inner = inner.clone();
+    hyper::service::service_fn(move |req| {
+        let inner = inner.clone();
+        async move { Ok::<_, Infallible>(handle(&inner, req, conn).await) }
+    })
+}
+
 /// HTTP/1.1 over `io`, behind the [`Guarded`] watch for ambiguous heads.
 async fn serve_http1<I>(inner: &Arc<Inner>, io: I, conn: Conn)
 where
@@ -123,12 +141,7 @@ where
         .header_read_timeout(s.header_timeout)
         .max_buf_size(s.max_header_bytes.max(8192))
         .max_headers(s.max_headers);
-    let inner = inner.clone();
-    let service = hyper::service::service_fn(move |req| {
-        let inner = inner.clone();
-        async move { Ok::<_, Infallible>(handle(&inner, req, conn).await) }
-    });
-    if let Err(e) = http.serve_connection(io, service).await {
+    if let Err(e) = http.serve_connection(io, service(inner, conn)).await {
         tracing::debug!(error = %e, peer = %conn.peer, "connection ended with an error");
     }
 }
@@ -148,13 +161,31 @@ where
         .max_header_list_size(u32::try_from(s.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
-    let inner = inner.clone();
-    let service = hyper::service::service_fn(move |req| {
-        let inner = inner.clone();
-        async move { Ok::<_, Infallible>(handle(&inner, req, conn).await) }
-    });
-    if let Err(e) = http.serve_connection(io, service).await {
+    if let Err(e) = http.serve_connection(io, service(inner, conn)).await {
         tracing::debug!(error = %e, peer = %conn.peer, "h2 connection ended with an error");
+    }
+}
+
+/// One step of a TLS handshake within `deadline`; a failure is counted
+/// under `phase` (or `timeout`) and ends the connection.
+async fn step<T>(
+    deadline: tokio::time::Instant,
+    errors: &prometheus::IntCounterVec,
+    peer: SocketAddr,
+    phase: &'static str,
+    work: impl Future<Output = std::io::Result<T>>,
+) -> Option<T> {
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(Ok(done)) => Some(done),
+        Ok(Err(e)) => {
+            errors.with_label_values(&[phase]).inc();
+            tracing::debug!(%peer, error = %e, phase, "tls: handshake failed");
+            None
+        }
+        Err(_) => {
+            errors.with_label_values(&[phase::TIMEOUT]).inc();
+            None
+        }
     }
 }
 
@@ -162,17 +193,16 @@ async fn serve_tls_connection(inner: &Arc<Inner>, stream: TcpStream, peer: Socke
     let Some(tls) = &inner.tls else { return };
     let errors = &inner.metrics.handshake_errors;
     let deadline = tokio::time::Instant::now() + inner.settings.header_timeout;
-    let start = match tokio::time::timeout_at(deadline, LazyConfigAcceptor::new(Acceptor::default(), stream)).await {
-        Ok(Ok(start)) => start,
-        Ok(Err(e)) => {
-            errors.with_label_values(&[phase::CLIENT_HELLO]).inc();
-            tracing::debug!(%peer, error = %e, "tls: bad client hello");
-            return;
-        }
-        Err(_) => {
-            errors.with_label_values(&[phase::TIMEOUT]).inc();
-            return;
-        }
+    let Some(start) = step(
+        deadline,
+        errors,
+        peer,
+        phase::CLIENT_HELLO,
+        LazyConfigAcceptor::new(Acceptor::default(), stream),
+    )
+    .await
+    else {
+        return;
     };
     // Only served domains cost a store read; any other name gets the fallback.
     if let Some(name) = start.client_hello().server_name()
@@ -182,17 +212,16 @@ async fn serve_tls_connection(inner: &Arc<Inner>, stream: TcpStream, peer: Socke
         errors.with_label_values(&[phase::CERTIFICATE]).inc();
         tracing::warn!(server_name = name, error = %e, "tls: certificate unavailable; presenting the fallback");
     }
-    let stream = match tokio::time::timeout_at(deadline, start.into_stream(tls.config.clone())).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            errors.with_label_values(&[phase::HANDSHAKE]).inc();
-            tracing::debug!(%peer, error = %e, "tls: handshake failed");
-            return;
-        }
-        Err(_) => {
-            errors.with_label_values(&[phase::TIMEOUT]).inc();
-            return;
-        }
+    let Some(stream) = step(
+        deadline,
+        errors,
+        peer,
+        phase::HANDSHAKE,
+        start.into_stream(tls.config.clone()),
+    )
+    .await
+    else {
+        return;
     };
     let (_, session) = stream.get_ref();
     let resumed = matches!(session.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
