@@ -6,7 +6,7 @@ use crate::metrics::{DnsMetrics, rcode_label, type_label};
 use crate::zone::{Lookup, Zone};
 use cirrus_core::model::AllowList;
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -178,14 +178,60 @@ struct Handler {
     master: HiddenMaster,
 }
 
+/// What a request gets.
+enum Reply<'r> {
+    /// No records, this response code.
+    Refuse(ResponseCode),
+    /// The whole zone (AXFR).
+    Transfer,
+    /// The zone's answer for this name and type.
+    Answer(&'r LowerName, RecordType),
+}
+
+impl Handler {
+    /// The reply to `request` for `zone`, and the query's `type` label.
+    fn decide<'r>(&self, request: &'r Request, zone: &Zone) -> (Reply<'r>, &'static str) {
+        if request.metadata.op_code != OpCode::Query {
+            return (Reply::Refuse(ResponseCode::NotImp), "other");
+        }
+        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            return (Reply::Refuse(ResponseCode::BADVERS), "other");
+        }
+        let Ok(info) = request.request_info() else {
+            return (Reply::Refuse(ResponseCode::FormErr), "other");
+        };
+        let query = info.query;
+        let qtype = query.query_type();
+        let label = type_label(qtype);
+        let allowed = self.master.allow_transfer.allows(request.src().ip());
+        if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
+            return (Reply::Refuse(ResponseCode::Refused), label);
+        }
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            let ok = allowed && request.protocol() == Protocol::Tcp && query.name() == zone.origin();
+            if let Some(m) = &self.master.metrics {
+                m.transfers
+                    .with_label_values(&[if ok { "served" } else { "refused" }])
+                    .inc();
+            }
+            if !ok {
+                tracing::info!(src = %request.src(), "dns: zone transfer refused");
+                return (Reply::Refuse(ResponseCode::Refused), label);
+            }
+            return (Reply::Transfer, label);
+        }
+        if qtype == RecordType::SOA && !allowed {
+            return (Reply::Refuse(ResponseCode::Refused), label);
+        }
+        (Reply::Answer(query.name(), qtype), label)
+    }
+}
+
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response: R) -> ResponseInfo {
-        let refuse = |code: ResponseCode| {
-            let mut metadata = Metadata::response_from_request(&request.metadata);
-            metadata.response_code = code;
-            metadata
-        };
+        let zone = self.master.zone.get();
+        let (reply, qtype) = self.decide(request, &zone);
         let edns = response_edns(request);
         let builder = || {
             let mut b = MessageResponseBuilder::from_message_request(request);
@@ -194,78 +240,31 @@ impl RequestHandler for Handler {
             }
             b
         };
-        let sent = if request.metadata.op_code != OpCode::Query {
-            response
-                .send_response(builder().build_no_records(refuse(ResponseCode::NotImp)))
-                .await
-        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            response
-                .send_response(builder().build_no_records(refuse(ResponseCode::BADVERS)))
-                .await
-        } else {
-            match request.request_info() {
-                Err(_) => {
-                    response
-                        .send_response(builder().build_no_records(refuse(ResponseCode::FormErr)))
-                        .await
-                }
-                Ok(info) => {
-                    let zone = self.master.zone.get();
-                    let query = info.query;
-                    let qtype = query.query_type();
-                    let allowed = self.master.allow_transfer.allows(request.src().ip());
-                    let transfer = matches!(qtype, RecordType::AXFR | RecordType::IXFR);
-                    if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
-                        response
-                            .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
-                            .await
-                    } else if transfer {
-                        let ok = allowed && request.protocol() == Protocol::Tcp && query.name() == zone.origin();
-                        if let Some(m) = &self.master.metrics {
-                            m.transfers
-                                .with_label_values(&[if ok { "served" } else { "refused" }])
-                                .inc();
-                        }
-                        if !ok {
-                            tracing::info!(src = %request.src(), "dns: zone transfer refused");
-                            response
-                                .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
-                                .await
-                        } else {
-                            transfer_zone(&zone, request, &mut response, builder).await
-                        }
-                    } else if qtype == RecordType::SOA && !allowed {
-                        response
-                            .send_response(builder().build_no_records(refuse(ResponseCode::Refused)))
-                            .await
-                    } else {
-                        answer(&zone, request, &mut response, builder(), query.name(), qtype).await
-                    }
-                }
+        let sent = match reply {
+            Reply::Refuse(code) => {
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.response_code = code;
+                response.send_response(builder().build_no_records(metadata)).await
             }
+            Reply::Transfer => transfer_zone(&zone, request, &mut response, builder).await,
+            Reply::Answer(name, rtype) => answer(&zone, request, &mut response, builder(), name, rtype).await,
         };
         if let Some(m) = &self.master.metrics {
-            let qtype = request
-                .request_info()
-                .map_or("other", |i| type_label(i.query.query_type()));
             let rcode = match &sent {
                 Ok(info) => rcode_label(info.response_code),
                 Err(_) => "unsent",
             };
             m.queries.with_label_values(&[qtype, rcode]).inc();
         }
-        match sent {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::debug!(error = %e, "dns: could not send a response");
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(hickory_proto::op::Header {
-                    metadata,
-                    counts: Default::default(),
-                })
-            }
-        }
+        sent.unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "dns: could not send a response");
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(hickory_proto::op::Header {
+                metadata,
+                counts: Default::default(),
+            })
+        })
     }
 }
 
@@ -283,7 +282,7 @@ async fn answer<R: ResponseHandler>(
     request: &Request,
     response: &mut R,
     builder: MessageResponseBuilder<'_>,
-    name: &hickory_proto::rr::LowerName,
+    name: &LowerName,
     qtype: RecordType,
 ) -> std::result::Result<ResponseInfo, hickory_server::net::NetError> {
     let mut metadata = Metadata::response_from_request(&request.metadata);
