@@ -32,30 +32,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
 
-    let zone = Zone::build(
-        ZoneInput {
+    let build = |nodes: &[Node], serial| {
+        let input = ZoneInput {
             domains: &domains,
-            nodes: &nodes,
+            nodes,
             challenges: None,
-        },
-        &settings,
-        1,
-    )?;
+        };
+        Zone::build(input, &settings, serial)
+    };
+    let zone = build(&nodes, 1)?;
     println!("{zone}");
     for d in &domains {
         println!("; {} CNAME {}", d.domain, target_name(&d.domain, settings.origin())?);
     }
 
     nodes[0].active = false;
-    let after = Zone::build(
-        ZoneInput {
-            domains: &domains,
-            nodes: &nodes,
-            challenges: None,
-        },
-        &settings,
-        2,
-    )?;
+    let after = build(&nodes, 2)?;
     println!(
         "\n; edge-1 marked down: serial {}, {} records",
         after.serial(),

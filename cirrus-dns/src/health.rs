@@ -27,25 +27,15 @@ use std::time::{Duration, SystemTime};
 #[derive(Clone)]
 pub struct HealthChecker {
     store: Arc<dyn Store>,
-    owner: String,
-    port: u16,
-    interval: Duration,
-    timeout: Duration,
-    fail_after: u32,
-    recover_after: u32,
     http: reqwest::Client,
-    metrics: Option<DnsMetrics>,
+    /// What the builder was given.
+    config: HealthCheckerBuilder,
 }
 
 impl std::fmt::Debug for HealthChecker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HealthChecker")
-            .field("owner", &self.owner)
-            .field("port", &self.port)
-            .field("interval", &self.interval)
-            .field("timeout", &self.timeout)
-            .field("fail_after", &self.fail_after)
-            .field("recover_after", &self.recover_after)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
@@ -128,14 +118,8 @@ impl HealthCheckerBuilder {
             .map_err(|e| Error::Config(format!("health checker client: {e}")))?;
         Ok(HealthChecker {
             store,
-            owner: self.owner,
-            port: self.port,
-            interval: self.interval,
-            timeout: self.timeout,
-            fail_after: self.fail_after,
-            recover_after: self.recover_after,
             http,
-            metrics: self.metrics,
+            config: self,
         })
     }
 }
@@ -159,7 +143,7 @@ impl HealthChecker {
     pub async fn round(&self) -> Result<Round> {
         let nodes = self.store.nodes().await?;
         // Held for most of an interval: the next round of any checker may take it.
-        let hold = self.interval.mul_f64(0.9).max(Duration::from_millis(1));
+        let hold = self.config.interval.mul_f64(0.9).max(Duration::from_millis(1));
         let mut round = Round::default();
         let mut probes = Vec::new();
         for node in nodes.into_iter().filter(|n| n.enabled) {
@@ -168,21 +152,21 @@ impl HealthChecker {
             };
             if !self
                 .store
-                .try_lock(&Lock::NodeHealth(node.id.clone()), &self.owner, hold)
+                .try_lock(&Lock::NodeHealth(node.id.clone()), &self.config.owner, hold)
                 .await?
             {
                 round.skipped += 1;
                 continue;
             }
             probes.push(async move {
-                let outcome = self.probe(SocketAddr::new(ip, self.port)).await;
+                let outcome = self.probe(SocketAddr::new(ip, self.config.port)).await;
                 (node, outcome)
             });
         }
         round.probed = probes.len();
         for (node, outcome) in futures_util::future::join_all(probes).await {
             if let Some(active) = self.record(&node, outcome).await? {
-                if let Some(m) = &self.metrics {
+                if let Some(m) = &self.config.metrics {
                     m.node_flips
                         .with_label_values(&[if active { "up" } else { "down" }])
                         .inc();
@@ -198,7 +182,7 @@ impl HealthChecker {
         match self.http.get(&url).send().await {
             Ok(res) if res.status().is_success() => Ok(()),
             Ok(res) => Err(format!("status {}", res.status().as_u16())),
-            Err(e) if e.is_timeout() => Err(format!("no answer within {:?}", self.timeout)),
+            Err(e) if e.is_timeout() => Err(format!("no answer within {:?}", self.config.timeout)),
             Err(e) if e.is_connect() => Err("connection refused or unreachable".into()),
             Err(e) => Err(e.to_string()),
         }
@@ -216,13 +200,13 @@ impl HealthChecker {
                 health.consecutive_successes = health.consecutive_successes.saturating_add(1);
                 health.consecutive_failures = 0;
                 health.last_error = None;
-                let active = node.active || health.consecutive_successes >= self.recover_after;
+                let active = node.active || health.consecutive_successes >= self.config.recover_after;
                 (active, Some(now))
             }
             Err(why) => {
                 health.consecutive_failures = health.consecutive_failures.saturating_add(1);
                 health.consecutive_successes = 0;
-                let active = node.active && health.consecutive_failures < self.fail_after;
+                let active = node.active && health.consecutive_failures < self.config.fail_after;
                 if node.active && !active {
                     tracing::warn!(node = %node.id, error = %why, "dns: node marked down");
                 }
@@ -244,7 +228,7 @@ impl HealthChecker {
     /// skips the round (nodes keep their state).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.interval);
+        let mut ticker = tokio::time::interval(self.config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -17,6 +17,12 @@ pub struct ZoneSettings {
     origin: Name,
     nameservers: Vec<Name>,
     hostmaster: Name,
+    numbers: Numbers,
+}
+
+/// The numeric settings, kept as they are from builder to settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Numbers {
     replicas_per_site: usize,
     ttl: u32,
     ns_ttl: u32,
@@ -26,19 +32,27 @@ pub struct ZoneSettings {
     negative_ttl: u32,
 }
 
+impl Default for Numbers {
+    fn default() -> Self {
+        Self {
+            replicas_per_site: 2,
+            ttl: 60,
+            ns_ttl: 3600,
+            refresh: 3600,
+            retry: 600,
+            expire: 604_800,
+            negative_ttl: 60,
+        }
+    }
+}
+
 /// Builds [`ZoneSettings`].
 #[derive(Debug, Clone)]
 pub struct ZoneSettingsBuilder {
     origin: String,
     nameservers: Vec<String>,
     hostmaster: Option<String>,
-    replicas_per_site: usize,
-    ttl: u32,
-    ns_ttl: u32,
-    refresh: i32,
-    retry: i32,
-    expire: i32,
-    negative_ttl: u32,
+    numbers: Numbers,
 }
 
 impl ZoneSettings {
@@ -52,13 +66,7 @@ impl ZoneSettings {
             origin: origin.into(),
             nameservers: Vec::new(),
             hostmaster: None,
-            replicas_per_site: 2,
-            ttl: 60,
-            ns_ttl: 3600,
-            refresh: 3600,
-            retry: 600,
-            expire: 604_800,
-            negative_ttl: 60,
+            numbers: Numbers::default(),
         }
     }
 
@@ -69,7 +77,7 @@ impl ZoneSettings {
 
     /// Nodes per domain unless the domain overrides it.
     pub fn replicas_per_site(&self) -> usize {
-        self.replicas_per_site
+        self.numbers.replicas_per_site
     }
 }
 
@@ -88,31 +96,31 @@ impl ZoneSettingsBuilder {
 
     /// Nodes per domain (a domain's `replicas` overrides it); at least 1.
     pub fn replicas_per_site(mut self, n: usize) -> Self {
-        self.replicas_per_site = n;
+        self.numbers.replicas_per_site = n;
         self
     }
 
     /// TTL of A, AAAA and TXT records.
     pub fn ttl(mut self, seconds: u32) -> Self {
-        self.ttl = seconds;
+        self.numbers.ttl = seconds;
         self
     }
 
     /// TTL of the SOA and NS records.
     pub fn ns_ttl(mut self, seconds: u32) -> Self {
-        self.ns_ttl = seconds;
+        self.numbers.ns_ttl = seconds;
         self
     }
 
     /// SOA refresh, retry and expire, in seconds.
     pub fn soa_timers(mut self, refresh: i32, retry: i32, expire: i32) -> Self {
-        (self.refresh, self.retry, self.expire) = (refresh, retry, expire);
+        (self.numbers.refresh, self.numbers.retry, self.numbers.expire) = (refresh, retry, expire);
         self
     }
 
     /// TTL of negative answers (SOA MINIMUM, RFC 2308).
     pub fn negative_ttl(mut self, seconds: u32) -> Self {
-        self.negative_ttl = seconds;
+        self.numbers.negative_ttl = seconds;
         self
     }
 
@@ -131,20 +139,14 @@ impl ZoneSettingsBuilder {
             Some(h) => fqdn(h, "hostmaster")?,
             None => label_under("hostmaster", &origin)?,
         };
-        if self.replicas_per_site == 0 {
+        if self.numbers.replicas_per_site == 0 {
             return Err(Error::Config("replicas_per_site must be at least 1".into()));
         }
         Ok(ZoneSettings {
             origin,
             nameservers,
             hostmaster,
-            replicas_per_site: self.replicas_per_site,
-            ttl: self.ttl,
-            ns_ttl: self.ns_ttl,
-            refresh: self.refresh,
-            retry: self.retry,
-            expire: self.expire,
-            negative_ttl: self.negative_ttl,
+            numbers: self.numbers,
         })
     }
 }
@@ -251,22 +253,22 @@ impl Zone {
         let origin = settings.origin.clone();
         let soa = Record::from_rdata(
             origin.clone(),
-            settings.ns_ttl,
+            settings.numbers.ns_ttl,
             RData::SOA(SOA::new(
                 settings.nameservers[0].clone(),
                 settings.hostmaster.clone(),
                 serial,
-                settings.refresh,
-                settings.retry,
-                settings.expire,
-                settings.negative_ttl,
+                settings.numbers.refresh,
+                settings.numbers.retry,
+                settings.numbers.expire,
+                settings.numbers.negative_ttl,
             )),
         );
         let mut zone = Zone {
             origin: LowerName::from(&origin),
             serial,
             soa: soa.clone(),
-            negative_ttl: settings.negative_ttl,
+            negative_ttl: settings.numbers.negative_ttl,
             names: HashMap::with_capacity(input.domains.len() + 1),
             records: 0,
             pool: NodePool::Empty,
@@ -275,7 +277,7 @@ impl Zone {
         for ns in &settings.nameservers {
             zone.add(Record::from_rdata(
                 origin.clone(),
-                settings.ns_ttl,
+                settings.numbers.ns_ttl,
                 RData::NS(NS(ns.clone())),
             ));
         }
@@ -298,16 +300,23 @@ impl Zone {
         let table = RendezvousTable::new(&eligible);
         for conf in input.domains {
             let name = target_name(&conf.domain, &origin)?;
-            let k = conf.replicas.map_or(settings.replicas_per_site, usize::from).max(1);
+            let k = conf
+                .replicas
+                .map_or(settings.numbers.replicas_per_site, usize::from)
+                .max(1);
             let mut any = false;
             for i in table.topk(&conf.domain, k) {
                 let node = &eligible[i];
                 if let Some(v4) = node.ipv4 {
-                    zone.add(Record::from_rdata(name.clone(), settings.ttl, RData::A(A(v4))));
+                    zone.add(Record::from_rdata(name.clone(), settings.numbers.ttl, RData::A(A(v4))));
                     any = true;
                 }
                 if let Some(v6) = node.ipv6 {
-                    zone.add(Record::from_rdata(name.clone(), settings.ttl, RData::AAAA(AAAA(v6))));
+                    zone.add(Record::from_rdata(
+                        name.clone(),
+                        settings.numbers.ttl,
+                        RData::AAAA(AAAA(v6)),
+                    ));
                     any = true;
                 }
             }
@@ -320,7 +329,7 @@ impl Zone {
             for value in values {
                 zone.add(Record::from_rdata(
                     name.clone(),
-                    settings.ttl,
+                    settings.numbers.ttl,
                     RData::TXT(TXT::new(vec![value.clone()])),
                 ));
             }
