@@ -1,7 +1,7 @@
 //! `cirrus dns`: the hidden master, the rebuild loop and the node health
 //! checker over the store.
 
-use super::{BoxError, shutdown};
+use super::{BoxError, Stop, shutdown};
 use cirrus_core::model::AllowList;
 use cirrus_dns::{DnsMetrics, HealthChecker, HiddenMaster, Rebuilder, ZoneSettings};
 use clap::Args;
@@ -108,25 +108,19 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
     let admin = tokio::net::TcpListener::bind(args.metrics_listen).await?;
     tracing::info!("cirrus dns listening on {} (udp and tcp)", tcp.local_addr()?);
     tracing::info!("cirrus dns metrics on http://{}", admin.local_addr()?);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let until = move || {
-        let mut rx = stopped.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let loop_task = tokio::spawn(rebuilder.run(until()));
+    let stop = Stop::new();
+    let loop_task = tokio::spawn(rebuilder.run(stop.stopped()));
     let check_task = checker.map(|c| {
-        let done = until();
+        let done = stop.stopped();
         tokio::spawn(async move { c.run(done).await })
     });
-    let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), args.metrics_allow, until()));
+    let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), args.metrics_allow, stop.stopped()));
     let master = HiddenMaster::builder(zone)
         .allow_transfer(args.allow_transfer)
         .metrics(metrics)
         .build();
     let served = master.serve(udp, tcp, shutdown()).await;
-    let _ = stop.send(true);
+    stop.stop();
     if let Ok(Err(e)) = loop_task.await {
         tracing::warn!(error = %e, "rebuild loop ended with an error");
     }

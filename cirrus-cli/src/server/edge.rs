@@ -1,7 +1,7 @@
 //! `cirrus edge`: the proxy and cache, its admin listener, and the sync with
 //! the store.
 
-use super::{BoxError, shutdown};
+use super::{BoxError, Stop, shutdown};
 use cirrus_core::model::CertBundle;
 use cirrus_edge::{AllowList, Certificates, DomainTable, Edge, EdgeSettings};
 use clap::Args;
@@ -124,23 +124,17 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         tracing::info!("cirrus edge listening on https://{}", l.local_addr()?);
     }
     tracing::info!("cirrus edge metrics on http://{}", admin.local_addr()?);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let until_stopped = move || {
-        let mut rx = stopped.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
+    let stop = Stop::new();
     let sync = {
-        let (edge, store, until) = (edge.clone(), store.clone(), until_stopped.clone());
+        let (edge, store, stop) = (edge.clone(), store.clone(), stop.clone());
         tokio::spawn(async move {
             // A store that is down at start is retried; the edge answers
             // 404 for every host until the first load.
             let mut delay = Duration::from_secs(1);
-            while let Err(e) = edge.sync(&*store, until()).await {
+            while let Err(e) = edge.sync(&*store, stop.stopped()).await {
                 tracing::warn!(error = %e, "cannot sync with the store; retrying in {delay:?}");
                 tokio::select! {
-                    () = until() => return,
+                    () = stop.stopped() => return,
                     () = tokio::time::sleep(delay) => {}
                 }
                 delay = (delay * 2).min(Duration::from_secs(30));
@@ -148,16 +142,16 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         })
     };
     let admin_task = {
-        let (edge, done) = (edge.clone(), until_stopped());
+        let (edge, done) = (edge.clone(), stop.stopped());
         tokio::spawn(async move { edge.serve_admin(admin, args.metrics_allow, done).await })
     };
     let tls_task = tls_listener.map(|l| {
-        let (edge, done) = (edge.clone(), until_stopped());
+        let (edge, done) = (edge.clone(), stop.stopped());
         tokio::spawn(async move { edge.serve_tls(l, done).await })
     });
     let served = edge.serve(listener, shutdown());
     let result = served.await;
-    let _ = stop.send(true);
+    stop.stop();
     let _ = sync.await;
     let _ = admin_task.await;
     if let Some(task) = tls_task {

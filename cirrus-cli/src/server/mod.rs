@@ -59,6 +59,29 @@ fn fail(e: &dyn std::fmt::Display) -> i32 {
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Tells a role's background tasks to stop once its main listener has
+/// returned: each [`Stop::stopped`] future completes after [`Stop::stop`].
+#[derive(Debug, Clone)]
+pub(crate) struct Stop(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Stop {
+    pub(crate) fn new() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Completes when [`Stop::stop`] is called (at once if it was).
+    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 pub(crate) async fn shutdown() {
     let ctrl_c = async {
