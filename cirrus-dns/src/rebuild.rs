@@ -235,11 +235,13 @@ async fn notify_until_acked(
             }
             Err(e) => tracing::debug!(%target, error = %e, "dns: NOTIFY not sent"),
         }
-        let acked = tokio::time::timeout(wait, async {
+        // Wait up to `wait` for the answer (a socket error waits out the
+        // window too), unless a newer serial takes over.
+        let answer = async {
             let mut buf = [0u8; 512];
             loop {
                 let Ok((n, from)) = socket.recv_from(&mut buf).await else {
-                    return false;
+                    return std::future::pending().await;
                 };
                 let Ok(answer) = Message::from_vec(&buf[..n]) else {
                     continue;
@@ -248,8 +250,11 @@ async fn notify_until_acked(
                     return answer.metadata.response_code == ResponseCode::NoError;
                 }
             }
-        })
-        .await;
+        };
+        let acked = tokio::select! {
+            _ = latest.changed() => return,
+            acked = tokio::time::timeout(wait, answer) => acked,
+        };
         if matches!(acked, Ok(true)) {
             if let Some(m) = &metrics {
                 m.notifies.with_label_values(&["acked"]).inc();
@@ -258,10 +263,6 @@ async fn notify_until_acked(
             return;
         }
         tracing::debug!(%target, serial, attempt, "dns: NOTIFY not acknowledged yet");
-        tokio::select! {
-            _ = latest.changed() => return,
-            () = tokio::time::sleep(wait) => {}
-        }
         wait = (wait * 2).min(Duration::from_secs(30));
     }
 }

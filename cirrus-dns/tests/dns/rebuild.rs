@@ -55,3 +55,64 @@ async fn a_burst_of_changes_makes_one_rebuild() {
     );
     assert!(zone.get().serial() > first, "the serial grew");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_is_resent_until_the_secondary_answers() {
+    use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+    let redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    for n in nodes(2) {
+        store.put_node(&n).await.unwrap();
+    }
+    // A secondary that ignores the first NOTIFY and acknowledges the second.
+    let secondary = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = secondary.local_addr().unwrap();
+    let seen = tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        let mut received = Vec::new();
+        while received.len() < 2 {
+            let (n, from) = secondary.recv_from(&mut buf).await.unwrap();
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            received.push((m.metadata.op_code, m.queries[0].name().to_string()));
+            if received.len() == 2 {
+                let mut ack = Message::new(m.metadata.id, MessageType::Response, OpCode::Notify);
+                ack.metadata.response_code = ResponseCode::NoError;
+                secondary.send_to(&ack.to_vec().unwrap(), from).await.unwrap();
+            }
+        }
+        received
+    });
+    let metrics = DnsMetrics::new().unwrap();
+    let mut rebuilder = Rebuilder::new(store.clone(), settings())
+        .notify(vec![addr])
+        .metrics(metrics.clone());
+    rebuilder.rebuild().await.unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(5), seen)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(received, vec![(OpCode::Notify, "cdn.test.".to_string()); 2]);
+    let counter = |outcome: &str| {
+        metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cirrus_dns_notify_total{{outcome=\"{outcome}\"}} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    eventually("the second NOTIFY is acknowledged", Duration::from_secs(3), || async {
+        counter("acked") == Some(1)
+    })
+    .await;
+    assert_eq!(counter("sent"), Some(2), "resent once after no answer");
+    // The zone's size and serial are exported with each rebuild.
+    let text = metrics.render();
+    let zone = rebuilder.zone().unwrap().get();
+    assert!(
+        text.contains(&format!("cirrus_dns_zone_records {}", zone.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("cirrus_dns_zone_serial {}", zone.serial())),
+        "{text}"
+    );
+}
