@@ -71,7 +71,8 @@ pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
 
 #[cfg(feature = "store")]
 pub use store::{
-    Change, ChangeRecord, ChangesSince, Event, Lock, Store, SubscribeOptions, Subscription, Write, channels, open_store,
+    Change, ChangeRecord, ChangesSince, EdgeSource, Event, Lock, StaticSource, Store, SubscribeOptions, Subscription,
+    Write, channels, open_store,
 };
 #[cfg(feature = "embedded")]
 pub use store::{EmbeddedStore, EmbeddedStoreBuilder};

@@ -1,19 +1,28 @@
 //! The admin listener (default port 9145): `/healthz` for health checkers
-//! and `/metrics` for Prometheus, the latter only to allowed addresses.
+//! and load balancers, `/metrics` for Prometheus (allowed addresses only).
 
-use crate::proxy::{Body, Edge, full};
-use crate::server::accept;
-use bytes::Bytes;
+use crate::body::Body;
+use crate::downstream::accept;
+use crate::edge::{Edge, SourceState};
+use crate::hooks::EdgeHooks;
 use cirrus_core::model::AllowList;
-use http::{Method, Request, Response, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
-impl Edge {
+impl<H: EdgeHooks> Edge<H> {
     /// Serves `/healthz` and `/metrics` on `listener` until `shutdown`.
+    ///
+    /// `/healthz` answers JSON: `status` is `starting` (503: no
+    /// configuration loaded yet), `ok`, or `degraded` (still 200, so load
+    /// balancers keep the edge: the source does not answer and the edge
+    /// serves its last configuration); with `store` (`up`, `down`,
+    /// `unknown`), the configuration `revision` served and the number of
+    /// `domains`.
     pub async fn serve_admin(
         &self,
         listener: tokio::net::TcpListener,
@@ -41,28 +50,45 @@ impl Edge {
             });
         }
     }
+
+    /// The `/healthz` answer: status code and JSON body.
+    fn health(&self) -> (StatusCode, String) {
+        let (status, store, code) = match self.inner.source_state() {
+            SourceState::Starting => ("starting", "unknown", StatusCode::SERVICE_UNAVAILABLE),
+            SourceState::Up => ("ok", "up", StatusCode::OK),
+            SourceState::Down => ("degraded", "down", StatusCode::OK),
+        };
+        let body = serde_json::json!({
+            "status": status,
+            "store": store,
+            "revision": self.revision(),
+            "domains": self.domain_count(),
+        });
+        (code, format!("{body}\n"))
+    }
 }
 
-fn admin(edge: &Edge, req: &Request<Incoming>, allowed: bool) -> Response<Body> {
-    let reply = |status: StatusCode, body: String| {
-        let mut res = Response::new(full(Bytes::from(body)));
+fn admin<H: EdgeHooks>(edge: &Edge<H>, req: &Request<Incoming>, allowed: bool) -> Response<Body> {
+    let reply = |status: StatusCode, content_type: &'static str, body: String| {
+        let mut res = Response::new(Body::full(body));
         *res.status_mut() = status;
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         res
     };
     match (req.method(), req.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => reply(StatusCode::OK, "ok\n".into()),
+        (&Method::GET | &Method::HEAD, "/healthz") => {
+            let (status, body) = edge.health();
+            reply(status, "application/json", body)
+        }
         (&Method::GET, "/metrics") if allowed => {
-            let mut res = reply(StatusCode::OK, edge.render_metrics());
-            res.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            res
+            reply(StatusCode::OK, "text/plain; version=0.0.4", edge.render_metrics())
         }
         (&Method::GET, "/metrics") => reply(
             StatusCode::FORBIDDEN,
+            "text/plain; charset=utf-8",
             "metrics are not allowed from this address\n".into(),
         ),
-        _ => reply(StatusCode::NOT_FOUND, "not found\n".into()),
+        _ => reply(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found\n".into()),
     }
 }

@@ -3,27 +3,27 @@
 //! and reloaded whole after a resync.
 
 use cirrus_core::model::normalize_host;
-use cirrus_core::{DomainConf, Store};
+use cirrus_core::{DomainConf, EdgeSource};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Host → configuration, with the store revision it reflects.
 #[derive(Debug, Default)]
-pub struct DomainTable {
+pub(crate) struct DomainTable {
     map: RwLock<HashMap<String, Arc<DomainConf>>>,
     revision: AtomicU64,
 }
 
 impl DomainTable {
     /// An empty table.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The configuration serving `host` (a `Host` header or SNI name: case
     /// and a trailing port or dot are ignored).
-    pub fn get(&self, host: &str) -> Option<Arc<DomainConf>> {
+    pub(crate) fn get(&self, host: &str) -> Option<Arc<DomainConf>> {
         let host = host_only(host);
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         if let Some(conf) = map.get(host) {
@@ -35,24 +35,19 @@ impl DomainTable {
     }
 
     /// The store revision the table reflects.
-    pub fn revision(&self) -> u64 {
+    pub(crate) fn revision(&self) -> u64 {
         self.revision.load(Ordering::Relaxed)
     }
 
     /// Domains served.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// True when no domain is served.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Replaces the whole table with the store's domains.
-    pub async fn reload(&self, store: &dyn Store) -> cirrus_core::Result<()> {
-        let revision = store.revision().await?;
-        let map = store
+    pub(crate) async fn reload(&self, source: &dyn EdgeSource) -> cirrus_core::Result<()> {
+        let revision = source.revision().await?;
+        let map = source
             .domains()
             .await?
             .into_iter()
@@ -64,8 +59,8 @@ impl DomainTable {
     }
 
     /// Re-reads one domain after a change event at `revision`.
-    pub async fn refresh(&self, store: &dyn Store, name: &str, revision: u64) -> cirrus_core::Result<()> {
-        let conf = store.get_domain(name).await?;
+    pub(crate) async fn refresh(&self, source: &dyn EdgeSource, name: &str, revision: u64) -> cirrus_core::Result<()> {
+        let conf = source.domain(name).await?;
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         match conf {
             Some(c) => map.insert(name.to_string(), Arc::new(c)),
@@ -76,8 +71,8 @@ impl DomainTable {
         Ok(())
     }
 
-    /// Inserts a configuration directly (embedders without a store, tests).
-    pub fn insert(&self, conf: DomainConf) {
+    #[cfg(test)]
+    pub(crate) fn insert(&self, conf: DomainConf) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         map.insert(conf.domain.clone(), Arc::new(conf));
     }

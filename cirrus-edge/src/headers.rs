@@ -2,6 +2,7 @@
 //! removed (RFC 9110 §7.6.1), forwarding headers set, and the checks that
 //! refuse ambiguous framing (request smuggling).
 
+use cirrus_core::model::HeaderEdits;
 use http::header::{
     CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
     TRANSFER_ENCODING, UPGRADE,
@@ -36,6 +37,18 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     headers.remove(KEEP_ALIVE);
     headers.remove(PROXY_CONNECTION);
+}
+
+/// Applies a domain's header edits: removals, then sets.
+pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
+    for name in &edits.remove {
+        headers.remove(name.as_str());
+    }
+    for (name, value) in &edits.set {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    }
 }
 
 /// Why a request's framing is refused.

@@ -2,40 +2,47 @@
 //!
 //! The Cirrus data plane: a reverse proxy with an RFC 9111 cache (memory
 //! and disk tiers), purge by URL, prefix, tag and domain, dynamic TLS
-//! resolved at SNI time from the store, and Prometheus metrics with the
-//! seed's names.
+//! resolved at SNI time, and Prometheus metrics with the seed's names. It
+//! runs as the `cirrus edge` role, or inside a proxy of your own.
 //!
-//! Built so far:
+//! - [`Edge`], built by [`Edge::builder`] over an [`EdgeSource`] (any
+//!   [`cirrus_core::Store`], or a [`StaticSource`] in memory): HTTP/1.1
+//!   ([`Edge::serve`]) and HTTPS ([`Edge::serve_tls`]: HTTP/2 or HTTP/1.1
+//!   by ALPN) with graceful drain, or mounted as a hyper service in your
+//!   own server ([`Edge::service`]); kept in step with its source by
+//!   [`Edge::sync`]; `/healthz` and `/metrics` by [`Edge::serve_admin`].
+//! - [`EdgeHooks`]: your logic, phase by phase (request filter, cache key,
+//!   hit filter, origin choice, upstream request and response filters,
+//!   response filter, error page, logging), in the spirit of Pingora's
+//!   `ProxyHttp`; [`DefaultHooks`] is the edge's own behaviour.
+//! - [`ProxyError`]: why a request could not be proxied, which side
+//!   failed ([`Side`]), the status answered and whether a retry is allowed.
+//! - The cache: [`Storability`] decides what is stored (RFC 9111 for a
+//!   shared cache, RFC 9213 targeted fields, the domain's rules),
+//!   [`CacheKey`] what selects a stored response, [`MemoryCache`] and
+//!   [`DiskCache`] hold them.
+//! - [`Certificates`]: the certificate for each SNI name.
 //!
-//! - [`Edge`]: a reverse proxy over HTTP/1.1 ([`Edge::serve`]) and HTTPS
-//!   ([`Edge::serve_tls`]: HTTP/2 or HTTP/1.1 by ALPN) routing by `Host` over an
-//!   in-process [`DomainTable`] (no store round trip per request), kept in
-//!   step with the store by [`Edge::sync`] (changed domains re-read, purges
-//!   applied, a full reload after a resync); origins chosen by weight with
-//!   backups and passive health, idempotent requests retried on the next
-//!   origin; hop-by-hop headers stripped, `X-Forwarded-*` and `Via` set;
-//!   ambiguous framing refused (also what hyper would let through: both
-//!   `Content-Length` and `Transfer-Encoding`, bare LF); limits on heads,
-//!   bodies, header time and HTTP/2 streams and resets; HTTPS origins.
-//! - [`Certificates`]: the certificate for each SNI name, read from the
-//!   store on first use and replaced when the store announces a new one; a
-//!   fallback for other names; session resumption; `force_https` and HSTS.
-//! - [`cache`]: whether a response may be stored and for how long (RFC 9111
-//!   for a shared cache, the domain's rules, guards against cached error
-//!   pages and web cache deception), keys that only keyed parts of a
-//!   request can change, `Vary` variants, revalidation with the origin,
-//!   purges, a byte-bounded memory tier and a disk tier that survives
-//!   restarts; `X-Cache` and `Cache-Status`.
-//! - Metrics with the seed's nginx names and `/healthz` on an admin
-//!   listener ([`Edge::serve_admin`], [`AllowList`]); a JSON access log.
+//! The embedding guide is `docs/embedding.md`; the cache's rules are in
+//! `docs/cache.md`.
 //!
 //! ## Example
 //!
 //! ```
-//! use cirrus_core::model::CachePolicy;
-//! use cirrus_edge::cache::{Exchange, Storability, storability};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use cirrus_core::{DomainConf, StaticSource};
+//! use cirrus_edge::{Edge, Exchange, Storability};
 //! use http::{HeaderMap, HeaderValue, Method, StatusCode};
+//! use std::sync::Arc;
 //!
+//! // An edge for one domain, configured in memory (no store).
+//! let source = StaticSource::new().with_domain(DomainConf::new("example.com", "http://192.0.2.10".parse()?))?;
+//! let edge = Edge::builder(Arc::new(source)).build()?;
+//! edge.load().await?;
+//! assert_eq!(edge.domain_count(), 1);
+//!
+//! // What its cache would do with a response.
 //! let mut response = HeaderMap::new();
 //! response.insert("cache-control", HeaderValue::from_static("public, max-age=300"));
 //! let exchange = Exchange {
@@ -45,26 +52,36 @@
 //!     status: StatusCode::OK,
 //!     response: &response,
 //! };
-//! let decision = storability(&CachePolicy::default(), &exchange, std::time::SystemTime::now());
+//! let decision = Storability::of(&Default::default(), &exchange, std::time::SystemTime::now());
 //! assert!(matches!(decision, Storability::Store { ttl: 300, .. }));
+//! # Ok(()) }
 //! ```
 
-mod access_log;
 mod admin;
-pub mod cache;
+mod body;
+mod cache;
 mod domains;
+mod downstream;
+mod edge;
 mod error;
-mod guard;
 mod headers;
-mod metrics;
-mod origin;
+mod hooks;
+mod observe;
 mod proxy;
-mod server;
+mod route;
+mod session;
+mod settings;
 mod sync;
-pub mod tls;
+mod tls;
+mod upstream;
 
+pub use body::Body;
+pub use cache::{CacheKey, CacheStatus, CachedResponse, DiskCache, Exchange, MemoryCache, NotStored, Storability};
 pub use cirrus_core::model::AllowList;
-pub use domains::DomainTable;
-pub use error::{Error, Result};
-pub use proxy::{Edge, EdgeBuilder, EdgeSettings};
+pub use cirrus_core::{EdgeSource, StaticSource};
+pub use edge::{Edge, EdgeBuilder};
+pub use error::{Error, ErrorKind, ProxyError, Result, Side};
+pub use hooks::{DefaultHooks, EdgeHooks, HitDecision};
+pub use session::{RequestSummary, Session};
+pub use settings::EdgeSettings;
 pub use tls::Certificates;

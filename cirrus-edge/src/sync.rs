@@ -1,45 +1,75 @@
-//! Keeping an edge in step with the store: domain changes and purges from
-//! the subscription, a full reload after a resync.
+//! Keeping an edge in step with its configuration source: a first load,
+//! then domain changes, certificate changes and purges from the
+//! subscription, a reload after a resync, and a periodic check of the
+//! source so `/healthz` can say when the edge serves from its last config.
 
-use crate::proxy::Edge;
-use cirrus_core::{Change, Event, Store, SubscribeOptions};
+use crate::edge::{Edge, SourceState};
+use crate::hooks::EdgeHooks;
+use cirrus_core::{Change, Event, SubscribeOptions};
 use std::future::Future;
 use std::time::Duration;
 
-impl Edge {
-    /// Loads every domain, then applies the store's events until
+/// How often the source is asked whether it answers.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// How long it has to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl<H: EdgeHooks> Edge<H> {
+    /// Loads every domain from the source once; the edge is ready after it.
+    pub async fn load(&self) -> crate::Result<()> {
+        self.inner.domains.reload(&*self.inner.source).await?;
+        self.inner.set_source_state(SourceState::Up);
+        Ok(())
+    }
+
+    /// Loads every domain, then applies the source's events until
     /// `shutdown` completes: changed domains are re-read, a changed
     /// certificate is read again at its next handshake, purges applied,
-    /// and after a [`Event::Resync`] (events were lost) the domains are
-    /// reloaded and the memory cache emptied, since purges may have been
-    /// missed. While the store is down the edge keeps serving what it has.
-    pub async fn sync(&self, store: &dyn Store, shutdown: impl Future<Output = ()>) -> crate::Result<()> {
+    /// and after an [`Event::Resync`] (events were lost) the domains are
+    /// reloaded and the certificates read again. A resync never empties
+    /// the cache: it refreshes configuration only. While the source is
+    /// down the edge keeps serving what it has, and says so on `/healthz`.
+    pub async fn sync(&self, shutdown: impl Future<Output = ()>) -> crate::Result<()> {
         tokio::pin!(shutdown);
-        self.domains().reload(store).await?;
-        let options = SubscribeOptions::default().from_revision(self.domains().revision());
-        let mut events = store.subscribe(options).await?;
+        self.load().await?;
+        let options = SubscribeOptions::default().from_revision(self.revision());
+        let mut events = self.inner.source.subscribe(options).await?;
+        let mut probe = tokio::time::interval(PROBE_EVERY);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let event = tokio::select! {
+            tokio::select! {
                 () = &mut shutdown => return Ok(()),
+                _ = probe.tick() => self.probe().await,
                 event = events.next() => match event {
-                    Some(e) => e,
+                    Some(e) => self.apply(e).await,
                     None => return Ok(()),
                 },
-            };
-            self.apply(store, event).await;
+            }
         }
     }
 
-    async fn apply(&self, store: &dyn Store, event: Event) {
+    async fn probe(&self) {
+        let answered = tokio::time::timeout(PROBE_TIMEOUT, self.inner.source.revision())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let now = if answered { SourceState::Up } else { SourceState::Down };
+        if self.inner.source_state() != now {
+            tracing::warn!(state = ?now, "configuration source state changed");
+            self.inner.set_source_state(now);
+        }
+    }
+
+    async fn apply(&self, event: Event) {
+        let source = &*self.inner.source;
         match event {
             Event::Changed {
                 revision,
                 change: Change::Domain(name),
             } => {
-                // Retry while the store is briefly away; the next resync
+                // Retry while the source is briefly away; the next resync
                 // catches up if it stays away.
                 for attempt in 0..5u32 {
-                    match self.domains().refresh(store, &name, revision).await {
+                    match self.inner.domains.refresh(source, &name, revision).await {
                         Ok(()) => break,
                         Err(e) => {
                             tracing::warn!(domain = %name, error = %e, "could not re-read a changed domain");
@@ -62,10 +92,9 @@ impl Edge {
                 tracing::info!(domain = %request.domain, dropped, "purge applied");
             }
             Event::Resync { .. } => {
-                if let Err(e) = self.domains().reload(store).await {
+                if let Err(e) = self.inner.domains.reload(source).await {
                     tracing::warn!(error = %e, "reload after resync failed; serving the last known domains");
                 }
-                self.clear_cache().await;
                 if let Some(certs) = self.certificates() {
                     certs.clear();
                 }

@@ -4,7 +4,7 @@
 //! other name; session resumption; ALPN `h2` and `http/1.1`.
 
 use crate::error::{Error, Result};
-use cirrus_core::Store;
+use cirrus_core::EdgeSource;
 use cirrus_core::model::{CertBundle, normalize_host};
 use rustls::crypto::aws_lc_rs;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
@@ -27,7 +27,7 @@ const SESSION_CACHE: usize = 16_384;
 ///
 /// Names with an entry get their certificate; every other name, and a
 /// handshake without SNI, gets the fallback certificate. With a store
-/// ([`Certificates::with_store`]), a served domain's certificate is read
+/// (the edge's [`cirrus_core::EdgeSource`]), a served domain's certificate is read
 /// from `cdn:cert:{domain}` on its first handshake and kept until
 /// [`Certificates::forget`] (which [`crate::Edge::sync`] calls when the
 /// store announces a new certificate).
@@ -45,7 +45,7 @@ pub struct Certificates {
 }
 
 struct CertsInner {
-    store: Option<Arc<dyn Store>>,
+    store: Option<Arc<dyn EdgeSource>>,
     entries: RwLock<HashMap<String, Entry>>,
     fallback: Arc<CertifiedKey>,
 }
@@ -92,8 +92,9 @@ impl Certificates {
         ))
     }
 
-    /// Reads the certificates of served domains from `store` on first use.
-    pub fn with_store(self, store: Arc<dyn Store>) -> Self {
+    /// Reads the certificates of served domains from `source` on first use
+    /// (the edge builder does this with its own source).
+    pub(crate) fn with_source(self, store: Arc<dyn EdgeSource>) -> Self {
         let inner = CertsInner {
             store: Some(store),
             entries: RwLock::new(self.read().clone()),
@@ -142,7 +143,7 @@ impl Certificates {
             Some(Entry::Missing(at)) if at.elapsed() < MISSING_FOR => return Ok(()),
             _ => {}
         }
-        let bundle = store.get_cert(&name).await.map_err(|e| e.to_string())?;
+        let bundle = store.certificate(&name).await.map_err(|e| e.to_string())?;
         let entry = match bundle {
             Some(bundle) => Entry::Loaded(Arc::new(certified_key(&bundle)?)),
             None => Entry::Missing(Instant::now()),
@@ -224,7 +225,7 @@ pub(crate) fn origin_client_config(extra_roots: &[CertificateDer<'static>]) -> R
 }
 
 /// Parses PEM certificates (extra trusted roots for HTTPS origins).
-pub fn parse_roots(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn parse_roots(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
     let roots: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| Error::Config(format!("trusted roots: {e}")))?;

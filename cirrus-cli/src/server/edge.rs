@@ -3,7 +3,7 @@
 
 use super::{BoxError, Stop, shutdown};
 use cirrus_core::model::CertBundle;
-use cirrus_edge::{AllowList, Certificates, DomainTable, Edge, EdgeSettings};
+use cirrus_edge::{AllowList, Certificates, Edge, EdgeSettings};
 use clap::Args;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +59,29 @@ pub(crate) struct EdgeArgs {
     /// Write no access log (one JSON line per request on stdout otherwise).
     #[arg(long, env = "CIRRUS_NO_ACCESS_LOG")]
     no_access_log: bool,
+    /// On shutdown, how long requests in flight may take to finish before
+    /// their connections are closed, e.g. `30s`, `500ms`.
+    #[arg(long, env = "CIRRUS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+}
+
+/// `30s`, `500ms`, `2m`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s"))?;
+    match unit.trim() {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => n
+            .checked_mul(60)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{s:?} is too long")),
+        other => Err(format!("{s:?}: unknown unit {other:?} (use ms, s or m)")),
+    }
 }
 
 /// `512`, `64KiB`, `256MiB`, `10GiB` (also `k`, `M`, `G`, `KB`, … as powers of 1024).
@@ -88,20 +111,23 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         cache_memory: args.cache_mem,
         max_object_size: args.max_object_size,
         max_body_size: args.max_body_size,
-        access_log: !args.no_access_log,
         max_connections: args.max_connections,
+        drain_timeout: args.drain_timeout,
         ..EdgeSettings::default()
     };
     let disk = match &args.cache_dir {
-        Some(dir) => Some(cirrus_edge::cache::DiskCache::open(dir, args.cache_disk).await?),
+        Some(dir) => Some(cirrus_edge::DiskCache::open(dir, args.cache_disk).await?),
         None => None,
     };
-    let mut builder = Edge::builder(Arc::new(DomainTable::new()));
+    let mut builder = Edge::builder(Arc::new(store));
     if let Some(disk) = disk {
         builder = builder.disk_cache(disk);
     }
     if let Some(path) = &args.origin_ca {
-        builder = builder.origin_roots(cirrus_edge::tls::parse_roots(&read(path)?)?);
+        builder = builder.origin_roots_pem(&read(path)?)?;
+    }
+    if !args.no_access_log {
+        builder = builder.access_log(std::io::stdout());
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let tls_listener = match args.tls_listen {
@@ -110,7 +136,7 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
                 (Some(cert), Some(key)) => Certificates::new(&CertBundle::new(read(cert)?, read(key)?, None))?,
                 _ => Certificates::self_signed()?,
             };
-            builder = builder.certificates(fallback.with_store(store.clone()));
+            builder = builder.certificates(fallback);
             let l = tokio::net::TcpListener::bind(addr).await?;
             settings.https_port = l.local_addr()?.port();
             Some(l)
@@ -126,12 +152,13 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
     tracing::info!("cirrus edge metrics on http://{}", admin.local_addr()?);
     let stop = Stop::new();
     let sync = {
-        let (edge, store, stop) = (edge.clone(), store.clone(), stop.clone());
+        let (edge, stop) = (edge.clone(), stop.clone());
         tokio::spawn(async move {
             // A store that is down at start is retried; the edge answers
-            // 404 for every host until the first load.
+            // 404 for every host (and /healthz says `starting`) until the
+            // first load.
             let mut delay = Duration::from_secs(1);
-            while let Err(e) = edge.sync(&*store, stop.stopped()).await {
+            while let Err(e) = edge.sync(stop.stopped()).await {
                 tracing::warn!(error = %e, "cannot sync with the store; retrying in {delay:?}");
                 tokio::select! {
                     () = stop.stopped() => return,
@@ -149,9 +176,18 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         let (edge, done) = (edge.clone(), stop.stopped());
         tokio::spawn(async move { edge.serve_tls(l, done).await })
     });
-    let served = edge.serve(listener, shutdown());
-    let result = served.await;
+    // A signal drains every listener at once.
+    let signal = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown().await;
+            tracing::info!("cirrus edge draining");
+            stop.stop();
+        })
+    };
+    let result = edge.serve(listener, stop.stopped()).await;
     stop.stop();
+    signal.abort();
     let _ = sync.await;
     let _ = admin_task.await;
     if let Some(task) = tls_task {
@@ -174,5 +210,17 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5PB").is_err());
         assert!(parse_size("99999999999GiB").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        use super::parse_duration;
+        use std::time::Duration;
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
     }
 }

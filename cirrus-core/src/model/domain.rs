@@ -272,6 +272,12 @@ pub struct CachePolicy {
     /// What goes into the cache key.
     #[serde(default)]
     pub key: CacheKeyOptions,
+    /// A targeted cache-control field of this domain's own (RFC 9213),
+    /// e.g. `Example-CDN-Cache-Control`: when a response carries it, the
+    /// edge reads its directives instead of `CDN-Cache-Control` and
+    /// `Cache-Control`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targeted_field: Option<String>,
 }
 
 impl Default for CachePolicy {
@@ -281,6 +287,7 @@ impl Default for CachePolicy {
             default_ttl: None,
             rules: Vec::new(),
             key: CacheKeyOptions::default(),
+            targeted_field: None,
         }
     }
 }
@@ -302,6 +309,15 @@ impl CachePolicy {
         for (i, h) in self.key.headers.iter().enumerate() {
             if !is_header_name(h) {
                 errs.push(format!("cache.key.headers[{i}]"), "must be a valid header name");
+            }
+        }
+        if let Some(field) = &self.targeted_field {
+            let lower = field.to_ascii_lowercase();
+            if !is_header_name(field) || lower == "cache-control" || lower == "cdn-cache-control" {
+                errs.push(
+                    "cache.targeted_field",
+                    "must be a header name other than Cache-Control and CDN-Cache-Control",
+                );
             }
         }
     }

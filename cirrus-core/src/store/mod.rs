@@ -5,6 +5,7 @@
 
 mod events;
 mod keys;
+mod source;
 
 #[cfg(feature = "embedded")]
 mod embedded;
@@ -17,6 +18,7 @@ pub use events::{Change, ChangeRecord, ChangesSince, Event, SubscribeOptions, Su
 pub use keys::Lock;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
+pub use source::{EdgeSource, StaticSource};
 
 use crate::Result;
 use crate::model::{

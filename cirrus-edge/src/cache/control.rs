@@ -1,7 +1,8 @@
-//! `Cache-Control` (RFC 9111 §5.2) as a shared cache reads it.
+//! `Cache-Control` (RFC 9111 §5.2) as a shared cache reads it, and the
+//! targeted fields (RFC 9213) that take its place for the edge.
 
 use http::HeaderMap;
-use http::header::CACHE_CONTROL;
+use http::header::{CACHE_CONTROL, CDN_CACHE_CONTROL};
 
 /// The response directives a shared cache acts on. Unknown directives are
 /// ignored; a malformed delta-seconds value counts as 0 (stale at once),
@@ -18,11 +19,29 @@ pub(crate) struct ResponseDirectives {
 }
 
 impl ResponseDirectives {
+    /// The directives the edge follows: those of the first targeted field
+    /// present with a usable value (the domain's own `targeted`, then
+    /// `CDN-Cache-Control`), else `Cache-Control`. The flag is true when a
+    /// targeted field was used: `Expires` is then ignored too (RFC 9213 §2.2).
+    pub(crate) fn for_edge(headers: &HeaderMap, targeted: Option<&str>) -> (Self, bool) {
+        let fields = targeted.into_iter().chain([CDN_CACHE_CONTROL.as_str()]);
+        for field in fields {
+            if headers.get_all(field).iter().any(|v| usable(v.as_bytes())) {
+                return (Self::parse_field(headers, field), true);
+            }
+        }
+        (Self::parse(headers), false)
+    }
+
     /// Reads every `Cache-Control` field of `headers`. When a directive
     /// appears twice, the most restrictive value wins.
     pub(crate) fn parse(headers: &HeaderMap) -> Self {
+        Self::parse_field(headers, CACHE_CONTROL.as_str())
+    }
+
+    fn parse_field(headers: &HeaderMap, field: &str) -> Self {
         let mut d = Self::default();
-        for value in headers.get_all(CACHE_CONTROL) {
+        for value in headers.get_all(field) {
             // Non-UTF-8 bytes: not a directive we could act on.
             let Ok(text) = value.to_str() else {
                 d.no_store = true;
@@ -45,6 +64,15 @@ impl ResponseDirectives {
         }
         d
     }
+}
+
+/// A targeted field's value is used when it names at least one directive
+/// and is text (an empty or garbled one falls back to `Cache-Control`).
+fn usable(value: &[u8]) -> bool {
+    std::str::from_utf8(value).is_ok_and(|text| {
+        directives(text).next().is_some()
+            && directives(text).all(|(name, _)| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    })
 }
 
 fn min(a: Option<u64>, b: u64) -> Option<u64> {
@@ -121,5 +149,25 @@ mod tests {
         assert_eq!(parse(&["max-age=60", "max-age=10"]).max_age, Some(10));
         assert_eq!(parse(&["max-age=99999999999999999999999"]).max_age, Some(1 << 31));
         assert_eq!(parse(&[",,, ,"]), ResponseDirectives::default());
+    }
+
+    #[test]
+    fn targeted_fields_take_precedence_in_order() {
+        let mut h = HeaderMap::new();
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=10"));
+        let (d, targeted) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
+        assert_eq!((d.max_age, targeted), (Some(10), false));
+        h.insert(CDN_CACHE_CONTROL, HeaderValue::from_static("max-age=600"));
+        let (d, targeted) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
+        assert_eq!((d.max_age, targeted), (Some(600), true));
+        h.insert("x-cdn-cc", HeaderValue::from_static("no-store"));
+        let (d, _) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
+        assert!(d.no_store && d.max_age.is_none(), "the domain's own field first");
+        h.insert("x-cdn-cc", HeaderValue::from_static(" , "));
+        let (d, _) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
+        assert_eq!(d.max_age, Some(600), "an empty targeted field is skipped");
+        h.insert(CDN_CACHE_CONTROL, HeaderValue::from_static("\"garbled"));
+        let (d, targeted) = ResponseDirectives::for_edge(&h, None);
+        assert_eq!((d.max_age, targeted), (Some(10), false), "an unparsable one too");
     }
 }

@@ -186,6 +186,21 @@ impl DiskCache {
         self.remove_all(doomed).await
     }
 
+    /// Drops every stored response of the resource `key` (each variant).
+    pub(crate) async fn invalidate(&self, key: &CacheKey) -> usize {
+        let doomed: Vec<String> = {
+            let mut index = self.lock();
+            index.vary.remove(&key.hex());
+            index
+                .entries
+                .iter()
+                .filter(|(_, e)| e.key.host() == key.host() && e.key.path_and_query() == key.path_and_query())
+                .map(|(hex, _)| hex.clone())
+                .collect()
+        };
+        self.remove_all(doomed).await
+    }
+
     /// Drops everything.
     pub async fn clear(&self) {
         let all: Vec<String> = self.lock().entries.keys().cloned().collect();

@@ -75,7 +75,7 @@ impl CachedResponse {
     /// Its age at `now`, in seconds (RFC 9111 §4.2.3).
     pub fn age(&self, now: SystemTime) -> u64 {
         let resident = now.duration_since(self.stored_at).unwrap_or(Duration::ZERO).as_secs();
-        self.initial_age.saturating_add(resident)
+        super::age::add(self.initial_age, resident)
     }
 
     /// True while it may be served without asking the origin.

@@ -51,6 +51,12 @@ impl CacheKey {
         Self { text, digest }
     }
 
+    /// True when no request header is part of the key (so the key alone
+    /// names every stored response of the resource unless it has `Vary`).
+    pub(crate) fn is_resource_only(&self) -> bool {
+        self.text.matches('\n').count() <= 1
+    }
+
     /// The key of one variant of this resource: the request's values of the
     /// response's `Vary` headers appended.
     pub fn variant(&self, vary: &[String], headers: &HeaderMap) -> Self {

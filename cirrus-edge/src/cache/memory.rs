@@ -101,6 +101,19 @@ impl MemoryCache {
         before.saturating_sub(self.entries.len())
     }
 
+    /// Drops every stored response of the resource `key` (each `Vary`
+    /// variant, each value of keyed headers); returns how many.
+    pub(crate) fn invalidate(&self, key: &CacheKey) -> usize {
+        if key.is_resource_only() && self.vary.get(key).is_none() {
+            return usize::from(self.entries.remove(key).is_some());
+        }
+        self.vary.remove(key);
+        let before = self.entries.len();
+        self.entries
+            .retain(|k, _| !(k.host() == key.host() && k.path_and_query() == key.path_and_query()));
+        before.saturating_sub(self.entries.len())
+    }
+
     /// Drops everything.
     pub fn clear(&self) {
         self.entries.clear();

@@ -1,15 +1,28 @@
-//! The HTTP cache: RFC 9111 storability and freshness, keys, the memory
-//! tier and the disk tier.
+//! The HTTP cache: RFC 9111 storability and freshness (with RFC 9213
+//! targeted fields), `Age`, keys, the memory tier and the disk tier, and
+//! the cache's part of a request.
 
+mod age;
 mod control;
 mod disk;
 mod entry;
+mod invalidate;
 mod key;
 mod memory;
 mod policy;
+mod serve;
+mod status;
+mod tiers;
 
 pub use disk::DiskCache;
 pub use entry::CachedResponse;
 pub use key::CacheKey;
 pub use memory::MemoryCache;
-pub use policy::{Exchange, NotStored, Storability, bypasses, matching_rule, storability};
+pub(crate) use policy::bypasses;
+pub use policy::{Exchange, NotStored, Storability};
+pub use status::CacheStatus;
+
+pub(crate) use invalidate::after_unsafe;
+pub(crate) use serve::{Fill, ask_to_validate, from_cache};
+pub(crate) use status::CacheOutcome;
+pub(crate) use tiers::Tiers;

@@ -4,7 +4,7 @@
 
 use super::control::ResponseDirectives;
 use cirrus_core::model::{CachePolicy, CacheRule, MAX_TTL_SECS, PathMatch};
-use http::header::{AGE, AUTHORIZATION, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{AUTHORIZATION, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
 use std::time::SystemTime;
 
@@ -37,7 +37,8 @@ pub enum NotStored {
     Bypass,
     /// Only GET (and HEAD, answered from GET entries) is cached.
     Method,
-    /// The status is not cacheable, or (errors) only cacheable by a rule.
+    /// The status is not stored (206, 304, 1xx), or an error status came
+    /// without explicit freshness.
     Status,
     /// `Cache-Control: no-store`.
     NoStore,
@@ -56,13 +57,21 @@ pub enum NotStored {
     NoFreshness,
 }
 
+impl Storability {
+    /// Decides whether the response of `exchange` is stored under `policy`
+    /// at `now`; see the rules on [`crate::cache`]'s page, docs/cache.md.
+    pub fn of(policy: &CachePolicy, exchange: &Exchange<'_>, now: SystemTime) -> Self {
+        storability(policy, exchange, now)
+    }
+}
+
 /// The first rule matching `path`, if any.
-pub fn matching_rule<'a>(policy: &'a CachePolicy, path: &str) -> Option<&'a CacheRule> {
+pub(crate) fn matching_rule<'a>(policy: &'a CachePolicy, path: &str) -> Option<&'a CacheRule> {
     policy.rules.iter().find(|r| path_matches(&r.matcher, path))
 }
 
 /// True when requests for `path` skip the cache altogether.
-pub fn bypasses(policy: &CachePolicy, path: &str) -> bool {
+pub(crate) fn bypasses(policy: &CachePolicy, path: &str) -> bool {
     !policy.enabled || matching_rule(policy, path).is_some_and(|r| r.bypass)
 }
 
@@ -107,14 +116,20 @@ pub struct Exchange<'a> {
     pub response: &'a HeaderMap,
 }
 
-/// Decides whether the response of `exchange` is stored under `policy`.
+/// Decides whether the response of `exchange` is stored under `policy`
+/// (public as [`Storability::of`]).
 ///
 /// A response is cached because of its own headers or an explicit rule,
-/// never because of what its URL looks like. Error responses (4xx, 5xx) are
-/// cached only when a rule with a TTL matches (no cached error pages by
+/// never because of what its URL looks like. The edge reads the domain's
+/// own targeted field, else `CDN-Cache-Control`, else `Cache-Control`
+/// (RFC 9213). A response with explicit freshness (a rule's TTL,
+/// `s-maxage`, `max-age`, `Expires`) is stored whatever its final status
+/// (RFC 9111 §3), except 206 and 304, which are not whole responses; the
+/// domain's `default_ttl` applies only to 200, 203, 204, 300, 301 and 308,
+/// so no status is ever stored for its own sake (no cached error pages by
 /// default, CPDoS). Privacy always wins: `no-store`, `private` and
 /// `Set-Cookie` are never overridden by a rule.
-pub fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTime) -> Storability {
+pub(crate) fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTime) -> Storability {
     use Storability::DoNotStore;
     if !policy.enabled {
         return DoNotStore(NotStored::Disabled);
@@ -126,7 +141,7 @@ pub fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTime) -> S
     if *x.method != Method::GET {
         return DoNotStore(NotStored::Method);
     }
-    let cc = ResponseDirectives::parse(x.response);
+    let (cc, targeted) = ResponseDirectives::for_edge(x.response, policy.targeted_field.as_deref());
     if cc.no_store {
         return DoNotStore(NotStored::NoStore);
     }
@@ -143,12 +158,12 @@ pub fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTime) -> S
         return DoNotStore(NotStored::VaryAll);
     }
     let rule_ttl = rule.and_then(|r| r.ttl);
-    let explicit = cc.s_maxage.or(cc.max_age).or_else(|| expires_ttl(x.response, now));
+    let expires = || if targeted { None } else { expires_ttl(x.response, now) };
+    let explicit = rule_ttl.or(cc.s_maxage).or(cc.max_age).or_else(expires);
     let ttl = match x.status.as_u16() {
-        200 | 203 | 204 | 300 | 301 | 308 => rule_ttl.or(explicit).or(policy.default_ttl),
-        302 | 303 | 307 => rule_ttl.or(explicit),
-        400..=599 => rule_ttl,
-        _ => return DoNotStore(NotStored::Status),
+        100..=199 | 206 | 304 => return DoNotStore(NotStored::Status),
+        200 | 203 | 204 | 300 | 301 | 308 => explicit.or(policy.default_ttl),
+        _ => explicit,
     };
     let Some(ttl) = ttl else {
         return DoNotStore(if x.status.as_u16() >= 400 {
@@ -161,19 +176,13 @@ pub fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTime) -> S
     if cc.no_cache && !has_validator {
         return DoNotStore(NotStored::NoCacheWithoutValidator);
     }
-    let age = x
-        .response
-        .get(AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
     Storability::Store {
         ttl: if cc.no_cache && rule_ttl.is_none() {
             0
         } else {
             ttl.min(MAX_TTL_SECS)
         },
-        age,
+        age: super::age::received(x.response).unwrap_or(0),
         revalidate: cc.no_cache || cc.must_revalidate,
     }
 }

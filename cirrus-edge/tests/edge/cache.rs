@@ -53,6 +53,21 @@ async fn private_no_store_cookies_errors_and_unmarked_responses_are_not_cached()
 }
 
 #[tokio::test]
+async fn an_error_with_explicit_freshness_is_stored_like_any_response() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    assert_eq!(
+        e.get("/error-fresh").await,
+        (503, "MISS".into(), "down for a minute".into())
+    );
+    assert_eq!(
+        e.get("/error-fresh").await,
+        (503, "HIT".into(), "down for a minute".into())
+    );
+    assert_eq!(origin.hits("/error-fresh"), 1);
+}
+
+#[tokio::test]
 async fn variants_follow_vary() {
     let origin = Origin::start().await;
     let e = EdgeUnderTest::start(conf_for(&origin)).await;
@@ -147,12 +162,19 @@ async fn forwarding_headers_and_unkeyed_headers() {
 async fn unknown_and_disabled_hosts() {
     let origin = Origin::start().await;
     let mut conf = conf_for(&origin);
-    let e = EdgeUnderTest::start(conf.clone()).await;
+    let source = cirrus_core::StaticSource::new().with_domain(conf.clone()).unwrap();
+    let edge = cirrus_edge::Edge::builder(std::sync::Arc::new(source.clone()))
+        .build()
+        .unwrap();
+    let e = EdgeUnderTest::serve(edge).await;
     let res = reqwest::get(format!("http://{}/cached", e.addr)).await.unwrap();
     assert_eq!(res.status(), 404, "Host 127.0.0.1 is no domain of ours");
     conf.enabled = false;
-    e.edge.domains().insert(conf);
-    assert_eq!(e.get("/cached").await.0, 403);
+    source.put_domain(conf).unwrap();
+    cirrus_test_support::eventually("the change is applied", Duration::from_secs(5), || async {
+        e.get("/cached").await.0 == 403
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -263,10 +285,12 @@ async fn the_disk_tier_survives_a_restart() {
     let start = |dir: std::path::PathBuf| {
         let conf = conf_for(&origin);
         async move {
-            let disk = cirrus_edge::cache::DiskCache::open(dir, 1 << 30).await.unwrap();
-            let domains = std::sync::Arc::new(cirrus_edge::DomainTable::new());
-            domains.insert(conf);
-            let edge = cirrus_edge::Edge::builder(domains).disk_cache(disk).build().unwrap();
+            let disk = cirrus_edge::DiskCache::open(dir, 1 << 30).await.unwrap();
+            let source = cirrus_core::StaticSource::new().with_domain(conf).unwrap();
+            let edge = cirrus_edge::Edge::builder(std::sync::Arc::new(source))
+                .disk_cache(disk)
+                .build()
+                .unwrap();
             EdgeUnderTest::serve(edge).await
         }
     };

@@ -15,8 +15,8 @@ mod store;
 mod tls;
 
 use bytes::Bytes;
-use cirrus_core::DomainConf;
-use cirrus_edge::{DomainTable, Edge, EdgeSettings};
+use cirrus_core::{DomainConf, StaticSource};
+use cirrus_edge::{Edge, EdgeSettings};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -128,7 +128,8 @@ async fn answer(
             text("cookie"),
         ),
         "/plain" => res(200, &[], text("no freshness information")),
-        "/error" => res(500, &[("cache-control", "max-age=60")], text("boom")),
+        "/error" => res(500, &[], text("boom")),
+        "/error-fresh" => res(503, &[("cache-control", "max-age=60")], text("down for a minute")),
         "/vary" => res(
             200,
             &[("cache-control", "max-age=60"), ("vary", "Accept-Language")],
@@ -176,8 +177,8 @@ async fn answer(
 }
 
 /// An edge in front of `origins` for the domain `a.test`.
-pub struct EdgeUnderTest {
-    pub edge: Edge,
+pub struct EdgeUnderTest<H: cirrus_edge::EdgeHooks = cirrus_edge::DefaultHooks> {
+    pub edge: Edge<H>,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
 }
@@ -188,16 +189,21 @@ impl EdgeUnderTest {
     }
 
     pub async fn start_with(conf: DomainConf, settings: EdgeSettings) -> Self {
-        let domains = Arc::new(DomainTable::new());
-        domains.insert(conf);
-        Self::serve(Edge::new(domains, settings).unwrap()).await
+        let source = StaticSource::new().with_domain(conf).unwrap();
+        Self::serve(Edge::builder(Arc::new(source)).settings(settings).build().unwrap()).await
     }
+}
 
-    pub async fn serve(edge: Edge) -> Self {
+impl<H: cirrus_edge::EdgeHooks> EdgeUnderTest<H> {
+    /// Serves `edge` once its configuration is loaded, and keeps it in
+    /// step with its source.
+    pub async fn serve(edge: Edge<H>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let served = edge.clone();
+        let _ = edge.load().await;
+        let (served, synced) = (edge.clone(), edge.clone());
         tokio::spawn(async move { served.serve(listener, std::future::pending()).await });
+        tokio::spawn(async move { synced.sync(std::future::pending()).await });
         let http = reqwest::Client::builder().resolve(HOST, addr).build().unwrap();
         Self { edge, addr, http }
     }

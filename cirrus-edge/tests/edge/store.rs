@@ -3,7 +3,7 @@
 
 use crate::{EdgeUnderTest, HOST, Origin, conf_for};
 use cirrus_core::{PurgeRequest, RedisStore, Store};
-use cirrus_edge::{DomainTable, Edge, EdgeSettings};
+use cirrus_edge::Edge;
 use cirrus_test_support::{RedisServer, eventually};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +14,7 @@ async fn domains_and_purges_follow_the_store() {
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
     let origin = Origin::start().await;
     store.put_domain(&conf_for(&origin)).await.unwrap();
-    let edge = Edge::new(Arc::new(DomainTable::new()), EdgeSettings::default()).unwrap();
-    let synced = edge.clone();
-    let s = store.clone();
-    tokio::spawn(async move { synced.sync(&*s, std::future::pending()).await });
+    let edge = Edge::builder(Arc::new(store.clone())).build().unwrap();
     let e = EdgeUnderTest::serve(edge).await;
     eventually("the edge loads the domain", Duration::from_secs(5), || async {
         e.get("/cached").await.0 == 200
@@ -46,5 +43,5 @@ async fn domains_and_purges_follow_the_store() {
         e.get("/cached").await.0 == 404
     })
     .await;
-    assert!(e.edge.domains().revision() >= 4);
+    assert!(e.edge.revision() >= 4);
 }

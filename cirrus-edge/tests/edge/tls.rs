@@ -5,8 +5,8 @@
 use crate::{HOST, Origin, conf_for};
 use bytes::Bytes;
 use cirrus_core::model::{CertBundle, Hsts, TlsMode};
-use cirrus_core::{DomainConf, RedisStore, Store};
-use cirrus_edge::{Certificates, DomainTable, Edge, EdgeSettings};
+use cirrus_core::{DomainConf, EdgeSource, RedisStore, StaticSource, Store};
+use cirrus_edge::{Certificates, Edge, EdgeSettings};
 use cirrus_test_support::{RedisServer, eventually};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Empty};
@@ -82,10 +82,14 @@ struct TlsEdge {
 }
 
 async fn start(confs: Vec<DomainConf>, certs: Certificates, settings: EdgeSettings) -> TlsEdge {
-    let domains = Arc::new(DomainTable::new());
+    let source = StaticSource::new();
     for conf in confs {
-        domains.insert(conf);
+        source.put_domain(conf).unwrap();
     }
+    start_on(Arc::new(source), certs, settings).await
+}
+
+async fn start_on(source: Arc<dyn EdgeSource>, certs: Certificates, settings: EdgeSettings) -> TlsEdge {
     let tls = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (http, https) = (plain.local_addr().unwrap(), tls.local_addr().unwrap());
@@ -93,11 +97,12 @@ async fn start(confs: Vec<DomainConf>, certs: Certificates, settings: EdgeSettin
         https_port: https.port(),
         ..settings
     };
-    let edge = Edge::builder(domains)
+    let edge = Edge::builder(source)
         .settings(settings)
         .certificates(certs)
         .build()
         .unwrap();
+    edge.load().await.unwrap();
     let (a, b) = (edge.clone(), edge.clone());
     tokio::spawn(async move { a.serve_tls(tls, std::future::pending()).await });
     tokio::spawn(async move { b.serve(plain, std::future::pending()).await });
@@ -219,13 +224,13 @@ async fn certificates_come_from_the_store_at_sni_time_and_are_replaced_without_r
         .await
         .unwrap();
 
-    let certs = Certificates::self_signed().unwrap().with_store(store.clone());
-    let e = start(Vec::new(), certs, EdgeSettings::default()).await;
-    let (synced, s) = (e.edge.clone(), store.clone());
-    tokio::spawn(async move { synced.sync(&*s, std::future::pending()).await });
+    let certs = Certificates::self_signed().unwrap();
+    let e = start_on(Arc::new(store.clone()), certs, EdgeSettings::default()).await;
+    let synced = e.edge.clone();
+    tokio::spawn(async move { synced.sync(std::future::pending()).await });
     let client = ca.client(&[]);
     eventually("the edge loads the domains", Duration::from_secs(5), || async {
-        e.edge.domains().len() == 2
+        e.edge.domain_count() == 2
     })
     .await;
     assert!(
@@ -466,10 +471,10 @@ async fn https_origins_are_verified_with_the_configured_server_name() {
     let mut o: cirrus_core::model::Origin = format!("https://{}", origin.addr).parse().unwrap();
     o.sni = Some("origin.test".into());
     conf.origins = vec![o];
-    let domains = Arc::new(DomainTable::new());
-    domains.insert(conf.clone());
-    let edge = Edge::builder(domains.clone())
-        .origin_roots(vec![ca.root()])
+    let source = StaticSource::new().with_domain(conf.clone()).unwrap();
+    let edge = Edge::builder(Arc::new(source.clone()))
+        .origin_roots_pem(&ca.issuer.pem())
+        .unwrap()
         .build()
         .unwrap();
     let e = crate::EdgeUnderTest::serve(edge).await;
@@ -480,7 +485,11 @@ async fn https_origins_are_verified_with_the_configured_server_name() {
     // Without the server name the certificate does not cover 127.0.0.1: refused.
     let mut wrong = conf.clone();
     wrong.origins[0].sni = None;
-    domains.insert(wrong);
+    source.put_domain(wrong).unwrap();
+    eventually("the edge takes the change", Duration::from_secs(5), || async {
+        e.edge.revision() == 2
+    })
+    .await;
     let (status, _, _) = e.get("/etag").await;
     assert_eq!(status, 502);
     assert_eq!(origin.hits("/etag"), 0);

@@ -84,25 +84,68 @@ fn no_freshness_means_no_caching_unless_the_domain_sets_a_default() {
 }
 
 #[test]
-fn error_pages_are_cached_only_by_a_rule() {
+fn any_final_status_with_explicit_freshness_is_stored_and_none_for_its_status_alone() {
     let mut p = CachePolicy {
         default_ttl: Some(30),
         ..Default::default()
     };
-    assert_eq!(
-        decide(&p, "/x", 404, &[], &[("cache-control", "max-age=600")]),
-        no(NotStored::Status)
-    );
-    assert_eq!(
-        decide(&p, "/x", 503, &[], &[("cache-control", "max-age=600")]),
-        no(NotStored::Status)
-    );
+    for status in [404, 410, 500, 503, 302, 307, 299] {
+        assert_eq!(
+            decide(&p, "/x", status, &[], &[("cache-control", "max-age=600")]),
+            store(600),
+            "{status} with max-age"
+        );
+        assert_eq!(
+            decide(&p, "/x", status, &[], &[]),
+            no(if status >= 400 {
+                NotStored::Status
+            } else {
+                NotStored::NoFreshness
+            }),
+            "{status} without freshness: the domain default does not apply"
+        );
+    }
+    let dated = [
+        ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ("expires", "Tue, 14 Nov 2023 22:14:20 GMT"),
+    ];
+    assert_eq!(decide(&p, "/x", 404, &[], &dated), store(60), "Expires is explicit too");
     p.rules.push(rule(PathMatch::Prefix("/x".into()), Some(10), false));
-    assert_eq!(decide(&p, "/x", 404, &[], &[]), store(10));
+    assert_eq!(decide(&p, "/x", 404, &[], &[]), store(10), "a rule's TTL is explicit");
+    for status in [206, 304] {
+        assert_eq!(
+            decide(&p, "/x", status, &[], &[("cache-control", "max-age=60")]),
+            no(NotStored::Status),
+            "{status} is not a whole response"
+        );
+    }
+}
+
+#[test]
+fn cdn_cache_control_and_the_domains_own_field_take_precedence() {
+    let mut p = CachePolicy::default();
+    let both = [("cache-control", "no-store"), ("cdn-cache-control", "max-age=300")];
+    assert_eq!(decide(&p, "/", 200, &[], &both), store(300));
+    let reverse = [("cache-control", "max-age=300"), ("cdn-cache-control", "no-store")];
+    assert_eq!(decide(&p, "/", 200, &[], &reverse), no(NotStored::NoStore));
+    let dated = [
+        ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ("expires", "Tue, 14 Nov 2023 22:15:20 GMT"),
+        ("cdn-cache-control", "must-revalidate"),
+    ];
     assert_eq!(
-        decide(&p, "/x", 206, &[], &[("cache-control", "max-age=60")]),
-        no(NotStored::Status)
+        decide(&p, "/", 200, &[], &dated),
+        no(NotStored::NoFreshness),
+        "a targeted field makes Expires ignored"
     );
+    p.targeted_field = Some("Example-CDN-Cache-Control".into());
+    let three = [
+        ("cache-control", "max-age=1"),
+        ("cdn-cache-control", "max-age=2"),
+        ("example-cdn-cache-control", "max-age=3"),
+    ];
+    assert_eq!(decide(&p, "/", 200, &[], &three), store(3));
+    assert_eq!(decide(&p, "/", 200, &[], &three[..2]), store(2));
 }
 
 #[test]

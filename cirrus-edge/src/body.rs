@@ -1,0 +1,195 @@
+//! Bodies: what the edge answers with ([`Body`]: stored bytes or a stream
+//! from the origin), the client's body on its way to the origin (counted,
+//! capped, and its failures told apart from the origin's), and reading an
+//! origin body whole for the cache.
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::CONTENT_LENGTH;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of a response the edge sends: bytes from the cache or an
+/// embedder, or a stream from the origin.
+#[derive(Debug)]
+pub struct Body(BoxBody<Bytes, BoxError>);
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self(http_body_util::Empty::new().map_err(|never| match never {}).boxed())
+    }
+
+    /// A body of `bytes` (a stored body: the bytes are shared, not copied).
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self(
+            http_body_util::Full::new(bytes.into())
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+    }
+
+    /// Any other body (a stream, say).
+    pub fn wrap<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self(body.map_err(Into::into).boxed())
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+/// A plain-text response.
+pub(crate) fn text(status: http::StatusCode, message: &str) -> http::Response<Body> {
+    let mut res = http::Response::new(Body::full(Bytes::copy_from_slice(message.as_bytes())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// The declared `Content-Length`, when it is a number.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The client's request body on its way to the origin: at most `limit`
+/// bytes, and when it fails (too large, malformed chunking, the client
+/// gone), the failure is kept so the answer is the client's 4xx rather
+/// than an origin 502.
+pub(crate) struct ClientBody {
+    inner: Incoming,
+    left: u64,
+    failure: Arc<Mutex<Option<BodyFailure>>>,
+}
+
+/// How the client's body failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFailure {
+    /// Past the limit.
+    TooLarge,
+    /// Malformed framing, or the client went away mid-body.
+    Broken,
+}
+
+/// Where [`ClientBody`] leaves its failure, read after the origin exchange.
+#[derive(Clone, Default)]
+pub(crate) struct ClientBodyFailure(Arc<Mutex<Option<BodyFailure>>>);
+
+impl ClientBodyFailure {
+    /// How the client's body failed, if it did.
+    pub(crate) fn get(&self) -> Option<BodyFailure> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ClientBody {
+    pub(crate) fn new(inner: Incoming, limit: u64) -> (Self, ClientBodyFailure) {
+        let failure = ClientBodyFailure::default();
+        let body = Self {
+            inner,
+            left: limit,
+            failure: failure.0.clone(),
+        };
+        (body, failure)
+    }
+
+    fn fail(&self, kind: BodyFailure) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(kind);
+    }
+}
+
+impl http_body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if len > self.left {
+                    self.fail(BodyFailure::TooLarge);
+                    return Poll::Ready(Some(Err("request body too large".into())));
+                }
+                self.left -= len;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.fail(BodyFailure::Broken);
+                Poll::Ready(Some(Err(e.into())))
+            }
+            other => other.map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Why an origin body could not be read whole.
+pub(crate) enum Overflow {
+    /// It grew past the limit: what was read, followed by the rest.
+    Body(Body),
+    /// The origin failed or was too slow.
+    Failed,
+}
+
+/// Reads `body` whole if it is at most `max` bytes and arrives within
+/// `timeout`; a longer one comes back as a body that replays what was read.
+pub(crate) async fn read_up_to(body: Incoming, max: u64, timeout: Duration) -> Result<Bytes, Overflow> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(next) => next,
+            Err(_) => return Err(Overflow::Failed),
+        };
+        match next {
+            None => return Ok(buf.freeze()),
+            Some(Err(_)) => return Err(Overflow::Failed),
+            Some(Ok(chunk)) => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() as u64 > max {
+                    let read = futures_util::stream::once(async move { Ok::<_, BoxError>(buf.freeze()) });
+                    let rest = stream.map(|r| r.map_err(BoxError::from));
+                    let frames = read.chain(rest).map(|r| r.map(Frame::data));
+                    return Err(Overflow::Body(Body::wrap(http_body_util::StreamBody::new(frames))));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The cache's part of a request: answering from a stored response (with
+//! `Age` and conditional requests), asking the origin to validate a stale
+//! one, and deciding on the origin's answer (refresh on 304, store, or
+//! pass through).
+
+use super::age;
+use super::entry::CachedResponse;
+use super::key::CacheKey;
+use super::policy::{Exchange, Storability};
+use super::status::{CacheOutcome, CacheStatus};
+use super::tiers::Tiers;
+use crate::body::{Body, Overflow, content_length, read_up_to};
+use crate::error::{ErrorKind, ProxyError};
+use cirrus_core::model::CachePolicy;
+use http::header::{AGE, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Answers from a stored response: `Age` is its age now, a matching
+/// `If-None-Match` is answered 304.
+pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool, now: SystemTime) -> Response<Body> {
+    let not_modified = match (request.get(IF_NONE_MATCH), entry.headers.get(ETAG)) {
+        (Some(inm), Some(etag)) => etag_matches(inm, etag),
+        _ => false,
+    };
+    let mut res = if not_modified || head {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::full(entry.body.clone()))
+    };
+    *res.status_mut() = if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else {
+        entry.status
+    };
+    *res.headers_mut() = entry.headers.clone();
+    if not_modified {
+        res.headers_mut().remove(CONTENT_LENGTH);
+    }
+    res.headers_mut().insert(AGE, HeaderValue::from(entry.age(now)));
+    res
+}
+
+/// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal to the
+/// stored one once `W/` is dropped.
+fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let (Ok(list), Ok(etag)) = (if_none_match.to_str(), etag.to_str()) else {
+        return false;
+    };
+    let etag = strip(etag);
+    list.split(',').any(|t| t.trim() == "*" || strip(t) == etag)
+}
+
+/// Makes the request to the origin conditional on `stale`'s validators.
+pub(crate) fn ask_to_validate(headers: &mut HeaderMap, stale: &CachedResponse) {
+    if let Some(etag) = stale.headers.get(ETAG) {
+        headers.insert(IF_NONE_MATCH, etag.clone());
+    }
+    if let Some(lm) = stale.headers.get(LAST_MODIFIED) {
+        headers.insert(IF_MODIFIED_SINCE, lm.clone());
+    }
+}
+
+/// What the cache knows of a request whose answer comes from the origin.
+pub(crate) struct Fill<'a> {
+    pub(crate) tiers: &'a Tiers,
+    pub(crate) policy: &'a CachePolicy,
+    pub(crate) key: &'a CacheKey,
+    /// The client's request headers (for `Vary` and storability).
+    pub(crate) request: &'a HeaderMap,
+    pub(crate) head: bool,
+    /// The stored response that was stale (or set aside), if any.
+    pub(crate) stale: Option<Arc<CachedResponse>>,
+    pub(crate) now: SystemTime,
+    pub(crate) max_object_size: u64,
+    pub(crate) body_timeout: Duration,
+}
+
+impl Fill<'_> {
+    fn status(&self, stored: bool) -> CacheOutcome {
+        let status = if self.stale.is_some() {
+            CacheStatus::Expired
+        } else {
+            CacheStatus::Miss
+        };
+        CacheOutcome::of(status, stored)
+    }
+
+    fn store(&self, status: StatusCode, headers: HeaderMap, body: bytes::Bytes) -> Option<Arc<CachedResponse>> {
+        let exchange = Exchange {
+            method: &Method::GET,
+            path: self.key.path(),
+            request: self.request,
+            status,
+            response: &headers,
+        };
+        let Storability::Store { ttl, age, revalidate } = Storability::of(self.policy, &exchange, self.now) else {
+            return None;
+        };
+        let entry = CachedResponse::new(status, headers, body, self.now, ttl, age).revalidated_when_stale(revalidate);
+        self.tiers.store(self.key, self.request, entry)
+    }
+
+    /// Decides on the origin's answer: a 304 for a stale entry refreshes
+    /// it; a storable answer is read whole and stored; anything else
+    /// streams through.
+    pub(crate) async fn answer(
+        self,
+        mut parts: http::response::Parts,
+        body: Incoming,
+    ) -> Result<(Response<Body>, CacheOutcome), ProxyError> {
+        if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, parts.status) {
+            return Ok(self.revalidated(stale.clone(), &parts.headers));
+        }
+        forward_age(&mut parts.headers);
+        let exchange = Exchange {
+            method: &Method::GET,
+            path: self.key.path(),
+            request: self.request,
+            status: parts.status,
+            response: &parts.headers,
+        };
+        let storable = matches!(
+            Storability::of(self.policy, &exchange, self.now),
+            Storability::Store { .. }
+        );
+        let declared = content_length(&parts.headers);
+        if !storable || declared.is_some_and(|len| len > self.max_object_size) {
+            let body = if self.head { Body::empty() } else { Body::wrap(body) };
+            return Ok((Response::from_parts(parts, body), self.status(false)));
+        }
+        let bytes = match read_up_to(body, self.max_object_size, self.body_timeout).await {
+            Ok(bytes) => bytes,
+            Err(Overflow::Body(rest)) => {
+                // Larger than a cacheable object: passed through, not stored.
+                let body = if self.head { Body::empty() } else { rest };
+                return Ok((Response::from_parts(parts, body), self.status(false)));
+            }
+            Err(Overflow::Failed) => return Err(ProxyError::new(ErrorKind::OriginProtocol, "origin body failed")),
+        };
+        if declared.is_none() {
+            // Stored with its real length; the chunked framing was hop-by-hop.
+            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
+        let kept = self.store(parts.status, parts.headers.clone(), bytes.clone()).is_some();
+        let body = if self.head { Body::empty() } else { Body::full(bytes) };
+        Ok((Response::from_parts(parts, body), self.status(kept)))
+    }
+
+    /// The stored body with the origin's fresh headers (RFC 9111 §3.2),
+    /// except those that describe the body itself.
+    fn revalidated(&self, stale: Arc<CachedResponse>, fresh: &HeaderMap) -> (Response<Body>, CacheOutcome) {
+        let mut merged = stale.headers.clone();
+        for name in fresh.keys() {
+            if *name != CONTENT_LENGTH {
+                merged.remove(name);
+            }
+        }
+        for (name, value) in fresh {
+            if *name != CONTENT_LENGTH {
+                merged.append(name.clone(), value.clone());
+            }
+        }
+        if let Some(refreshed) = self.store(stale.status, merged, stale.body.clone()) {
+            let res = from_cache(&refreshed, self.request, self.head, self.now);
+            return (res, CacheOutcome::of(CacheStatus::Revalidated, true));
+        }
+        let mut res = Response::new(if self.head {
+            Body::empty()
+        } else {
+            Body::full(stale.body.clone())
+        });
+        *res.status_mut() = stale.status;
+        *res.headers_mut() = stale.headers.clone();
+        (res, CacheOutcome::of(CacheStatus::Expired, false))
+    }
+}
+
+/// The origin's `Age` goes on as received (the edge adds nothing: the
+/// response is new); an unusable one is dropped, an overflowing one capped.
+fn forward_age(headers: &mut HeaderMap) {
+    match age::received(headers) {
+        Some(a) => {
+            headers.insert(AGE, HeaderValue::from(a));
+        }
+        None => {
+            headers.remove(AGE);
+        }
+    }
+}

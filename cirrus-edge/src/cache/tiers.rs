@@ -1,0 +1,77 @@
+//! The memory tier in front of the optional disk tier, as the request path
+//! uses them: look up (promoting disk finds to memory), store (the disk
+//! written in the background), invalidate, purge.
+
+use super::disk::DiskCache;
+use super::entry::CachedResponse;
+use super::key::CacheKey;
+use super::memory::MemoryCache;
+use cirrus_core::PurgeRequest;
+use http::HeaderMap;
+use std::sync::Arc;
+
+/// Every tier of an edge's cache.
+#[derive(Debug)]
+pub(crate) struct Tiers {
+    pub(crate) memory: MemoryCache,
+    pub(crate) disk: Option<DiskCache>,
+}
+
+impl Tiers {
+    /// The stored response for a request with `headers` to `key`, fresh or not.
+    pub(crate) async fn lookup(&self, key: &CacheKey, headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
+        if let Some(found) = self.memory.get(key, headers) {
+            return Some(found);
+        }
+        let found = self.disk.as_ref()?.get(key, headers).await?;
+        // Promote to memory: the next HIT costs no disk read.
+        self.memory.insert(key.clone(), headers, found);
+        self.memory.get(key, headers)
+    }
+
+    /// Stores `entry` in every tier; returns it as stored in memory.
+    pub(crate) fn store(
+        &self,
+        key: &CacheKey,
+        headers: &HeaderMap,
+        entry: CachedResponse,
+    ) -> Option<Arc<CachedResponse>> {
+        if let Some(disk) = &self.disk {
+            // Written in the background: the client does not wait for the disk.
+            let (disk, key, headers, entry) = (disk.clone(), key.clone(), headers.clone(), entry.clone());
+            tokio::spawn(async move {
+                if let Err(e) = disk.insert(&key, &headers, &entry).await {
+                    tracing::warn!(error = %e, "disk cache write failed");
+                }
+            });
+        }
+        self.memory.insert(key.clone(), headers, entry);
+        self.memory.get(key, headers)
+    }
+
+    /// Drops every stored response of the resource `key`, from every tier.
+    pub(crate) async fn invalidate(&self, key: &CacheKey) -> usize {
+        let mut dropped = self.memory.invalidate(key);
+        if let Some(disk) = &self.disk {
+            dropped += disk.invalidate(key).await;
+        }
+        dropped
+    }
+
+    /// Drops what `purge` selects from every tier.
+    pub(crate) async fn purge(&self, purge: &PurgeRequest) -> usize {
+        let mut dropped = self.memory.purge(purge);
+        if let Some(disk) = &self.disk {
+            dropped += disk.purge(purge).await;
+        }
+        dropped
+    }
+
+    /// Empties every tier.
+    pub(crate) async fn clear(&self) {
+        self.memory.clear();
+        if let Some(disk) = &self.disk {
+            disk.clear().await;
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Client connections: the accept loop with its connection limit and
+//! graceful drain, HTTP/1.1 (behind the framing guard) and HTTP/2, and the
+//! edge as a service an embedder mounts in a server of their own.
+
+mod guard;
+mod tls;
+
+use crate::body::Body;
+use crate::edge::{Edge, Inner};
+use crate::error::{Error, Result};
+use crate::hooks::EdgeHooks;
+use crate::proxy::handle;
+use crate::session::Conn;
+use guard::Guarded;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::rt::{Read, Write};
+use hyper::service::Service;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub(crate) use tls::serve_tls_connection;
+
+/// Where a listener is in its life; every connection watches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drain {
+    /// Serving.
+    Running,
+    /// No new requests: HTTP/1 connections close once idle, HTTP/2 ones
+    /// get GOAWAY; requests in flight finish.
+    Draining,
+    /// The deadline passed: connections are dropped.
+    Closing,
+}
+
+impl<H: EdgeHooks> Edge<H> {
+    /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then
+    /// drains: no new connection is accepted, requests in flight may
+    /// finish for [`crate::EdgeSettings::drain_timeout`], then whatever is
+    /// left is closed.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+        accept_loop(
+            &self.inner,
+            listener,
+            shutdown,
+            |inner, stream, peer, drain| async move {
+                serve_http1(&inner, stream, Conn { peer, tls: false }, drain).await;
+            },
+        )
+        .await
+    }
+
+    /// Serves HTTPS on `listener` until `shutdown` completes, then drains
+    /// as [`Edge::serve`] does: the certificate is chosen by SNI from the
+    /// edge's [`crate::Certificates`], and ALPN picks HTTP/2 or HTTP/1.1.
+    /// Fails at once when the edge was built without certificates.
+    pub async fn serve_tls(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+        if self.inner.tls.is_none() {
+            return Err(Error::Config("serve_tls needs an edge built with certificates".into()));
+        }
+        accept_loop(
+            &self.inner,
+            listener,
+            shutdown,
+            |inner, stream, peer, drain| async move {
+                serve_tls_connection(&inner, stream, peer, drain).await;
+            },
+        )
+        .await
+    }
+
+    /// The edge as a hyper service for a server of the embedder's own, for
+    /// requests arriving from `peer` (over TLS when `tls`). The framing
+    /// guard, connection limits, timeouts and drain are then the
+    /// embedder's server's business; everything from routing on is the
+    /// edge's.
+    pub fn service(
+        &self,
+        peer: SocketAddr,
+        tls: bool,
+    ) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static {
+        service(&self.inner, Conn { peer, tls })
+    }
+}
+
+/// Accepts while a connection slot is free (past the limit, clients wait
+/// in the backlog) and runs `each` on its own task per connection; on
+/// `shutdown`, drains.
+async fn accept_loop<H, F, Fut>(
+    inner: &Arc<Inner<H>>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    each: F,
+) -> Result<()>
+where
+    H: EdgeHooks,
+    F: Fn(Arc<Inner<H>>, TcpStream, SocketAddr, watch::Receiver<Drain>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::pin!(shutdown);
+    let max = inner.settings.max_connections.max(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let (drain, watching) = watch::channel(Drain::Running);
+    loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = accept(&listener) => accepted,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = each(inner.clone(), stream, peer, watching.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            connection.await;
+        });
+    }
+    drop(listener);
+    let _ = drain.send(Drain::Draining);
+    // Every connection holds a slot: all slots back means all closed.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(inner.settings.drain_timeout, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline passed; closing the connections left");
+        let _ = drain.send(Drain::Closing);
+        let _ = tokio::time::timeout(Duration::from_secs(1), slots.acquire_many(all)).await;
+    }
+    Ok(())
+}
+
+/// The next connection; accept errors (out of descriptors and the like) are
+/// logged and retried after a pause instead of spinning.
+pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The edge's request handler for one connection, over HTTP/1.1 or HTTP/2.
+fn service<H: EdgeHooks>(
+    inner: &Arc<Inner<H>>,
+    conn: Conn,
+) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ 'static {
+    let inner = inner.clone();
+    hyper::service::service_fn(move |req| {
+        let inner = inner.clone();
+        async move { Ok::<_, Infallible>(handle(&inner, req, conn).await) }
+    })
+}
+
+/// Runs `connection` to its end, shutting it down gracefully when the
+/// listener drains and dropping it when the drain deadline passes.
+async fn drive<C>(connection: C, mut drain: watch::Receiver<Drain>, peer: SocketAddr)
+where
+    C: GracefulConnection<Error: std::fmt::Display>,
+{
+    tokio::pin!(connection);
+    let mut asked = false;
+    loop {
+        if !asked && *drain.borrow() == Drain::Draining {
+            connection.as_mut().graceful_shutdown();
+            asked = true;
+        }
+        if *drain.borrow() == Drain::Closing {
+            return;
+        }
+        tokio::select! {
+            ended = connection.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            changed = drain.changed() => if changed.is_err() {
+                // The listener is gone without draining (dropped): finish as usual.
+                let _ = connection.as_mut().await;
+                return;
+            },
+        }
+    }
+}
+
+/// HTTP/1.1 over `io`, behind the [`Guarded`] watch for ambiguous heads.
+async fn serve_http1<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>)
+where
+    H: EdgeHooks,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(Guarded::new(io));
+    let s = &inner.settings;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(s.header_timeout)
+        .max_buf_size(s.max_header_bytes.max(8192))
+        .max_headers(s.max_headers);
+    drive(http.serve_connection(io, service(inner, conn)), drain, conn.peer).await;
+}
+
+async fn serve_http2<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>)
+where
+    H: EdgeHooks,
+    I: Read + Write + Unpin + Send + 'static,
+{
+    let s = &inner.settings;
+    let mut http = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http.timer(TokioTimer::new())
+        .max_concurrent_streams(s.h2_max_concurrent_streams)
+        // Rapid reset (CVE-2023-44487) and its cousins: streams the client
+        // resets before we answer, and streams we reset for its errors.
+        .max_pending_accept_reset_streams(Some(32))
+        .max_local_error_reset_streams(Some(256))
+        .max_header_list_size(u32::try_from(s.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    drive(http.serve_connection(io, service(inner, conn)), drain, conn.peer).await;
+}

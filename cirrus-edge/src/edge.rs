@@ -1,0 +1,289 @@
+//! The edge as a value: its components, built once by [`EdgeBuilder`],
+//! shared by every connection. The request path lives in `proxy` and the
+//! phase modules; this file owns construction and the public accessors.
+
+use crate::cache::{DiskCache, MemoryCache, Tiers};
+use crate::domains::DomainTable;
+use crate::error::{Error, Result};
+use crate::hooks::{DefaultHooks, EdgeHooks};
+use crate::observe::{AccessLog, EdgeMetrics, Observer, Sink};
+use crate::settings::EdgeSettings;
+use crate::tls::Certificates;
+use crate::upstream::Upstream;
+use cirrus_core::{EdgeSource, PurgeRequest};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// A running edge's shared state: cheap to clone, one per process (or
+/// more, each with its own cache). `H` is the embedder's logic.
+pub struct Edge<H: EdgeHooks = DefaultHooks> {
+    pub(crate) inner: Arc<Inner<H>>,
+}
+
+impl<H: EdgeHooks> Clone for Edge<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// The store's state as the edge last saw it, for `/healthz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceState {
+    /// No configuration loaded yet.
+    Starting = 0,
+    /// Loaded, and the source answers.
+    Up = 1,
+    /// Loaded, but the source does not answer: serving the last configuration.
+    Down = 2,
+}
+
+pub(crate) struct Inner<H> {
+    pub(crate) hooks: H,
+    pub(crate) source: Arc<dyn EdgeSource>,
+    pub(crate) source_state: AtomicU8,
+    pub(crate) domains: Arc<DomainTable>,
+    pub(crate) cache: Arc<Tiers>,
+    pub(crate) upstream: Upstream,
+    pub(crate) settings: EdgeSettings,
+    pub(crate) observer: Observer,
+    pub(crate) tls: Option<TlsState>,
+}
+
+impl<H> Inner<H> {
+    pub(crate) fn source_state(&self) -> SourceState {
+        match self.source_state.load(Ordering::Relaxed) {
+            0 => SourceState::Starting,
+            1 => SourceState::Up,
+            _ => SourceState::Down,
+        }
+    }
+
+    pub(crate) fn set_source_state(&self, state: SourceState) {
+        self.source_state.store(state as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn metrics(&self) -> &EdgeMetrics {
+        &self.observer.metrics
+    }
+}
+
+/// Certificates and the server configuration built over them.
+pub(crate) struct TlsState {
+    pub(crate) certs: Certificates,
+    pub(crate) config: Arc<rustls::ServerConfig>,
+}
+
+impl<H: EdgeHooks> std::fmt::Debug for Edge<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("source", &self.inner.source)
+            .field("domains", &self.inner.domains.len())
+            .field("cache", &self.inner.cache.memory)
+            .field("tls", &self.inner.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Edge`]: its configuration source, then optionally settings,
+/// hooks, a disk tier, TLS, origin roots, an access log and a registry.
+///
+/// ```
+/// use cirrus_core::StaticSource;
+/// use cirrus_edge::{Certificates, Edge, EdgeSettings};
+/// use std::sync::Arc;
+///
+/// let edge = Edge::builder(Arc::new(StaticSource::new()))
+///     .settings(EdgeSettings::default())
+///     .certificates(Certificates::self_signed()?)
+///     .build()?;
+/// assert!(edge.certificates().is_some());
+/// # Ok::<(), cirrus_edge::Error>(())
+/// ```
+pub struct EdgeBuilder<H: EdgeHooks = DefaultHooks> {
+    source: Arc<dyn EdgeSource>,
+    hooks: H,
+    settings: EdgeSettings,
+    disk: Option<DiskCache>,
+    certs: Option<Certificates>,
+    origin_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    access_log: Option<Sink>,
+    registry: Option<prometheus::Registry>,
+}
+
+impl<H: EdgeHooks> std::fmt::Debug for EdgeBuilder<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeBuilder")
+            .field("source", &self.source)
+            .field("settings", &self.settings)
+            .field("disk", &self.disk)
+            .field("certs", &self.certs)
+            .field("access_log", &self.access_log)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: EdgeHooks> EdgeBuilder<H> {
+    /// The embedder's logic (default: [`DefaultHooks`]).
+    pub fn hooks<H2: EdgeHooks>(self, hooks: H2) -> EdgeBuilder<H2> {
+        EdgeBuilder {
+            source: self.source,
+            hooks,
+            settings: self.settings,
+            disk: self.disk,
+            certs: self.certs,
+            origin_roots: self.origin_roots,
+            access_log: self.access_log,
+            registry: self.registry,
+        }
+    }
+
+    /// Limits, timeouts and cache sizes (default: [`EdgeSettings::default`]).
+    pub fn settings(mut self, settings: EdgeSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Backs the memory cache with `disk` (it survives restarts).
+    pub fn disk_cache(mut self, disk: DiskCache) -> Self {
+        self.disk = Some(disk);
+        self
+    }
+
+    /// The certificates [`Edge::serve_tls`] presents; those of served
+    /// domains are read from the source at their first handshake.
+    pub fn certificates(mut self, certs: Certificates) -> Self {
+        self.certs = Some(certs);
+        self
+    }
+
+    /// Trusts the PEM certificates in `pem` for HTTPS origins besides the
+    /// platform's roots (an internal CA, say).
+    pub fn origin_roots_pem(mut self, pem: &str) -> Result<Self> {
+        self.origin_roots.extend(crate::tls::parse_roots(pem)?);
+        Ok(self)
+    }
+
+    /// Writes one JSON line per request to `out`, from a thread of its own
+    /// (default: no access log).
+    pub fn access_log(mut self, out: impl std::io::Write + Send + 'static) -> Self {
+        self.access_log = Some(Sink::Writer(Box::new(out)));
+        self
+    }
+
+    /// Hands each request's JSON access log line to `each`, called from a
+    /// thread of its own, never from a request.
+    pub fn access_log_fn(mut self, each: impl FnMut(&str) + Send + 'static) -> Self {
+        self.access_log = Some(Sink::Callback(Box::new(each)));
+        self
+    }
+
+    /// Registers the edge's metrics in `registry` (default: a registry of
+    /// its own, served on the admin listener either way). Fails at
+    /// [`EdgeBuilder::build`] if the names are already registered there.
+    pub fn registry(mut self, registry: prometheus::Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The edge. It serves no domain until its configuration is loaded by
+    /// [`Edge::load`] or [`Edge::sync`].
+    pub fn build(self) -> Result<Edge<H>> {
+        let settings = self.settings;
+        let domains = Arc::new(DomainTable::new());
+        let cache = Arc::new(Tiers {
+            memory: MemoryCache::new(settings.cache_memory),
+            disk: self.disk,
+        });
+        let registry = self.registry.unwrap_or_default();
+        let metrics = EdgeMetrics::register(registry, cache.clone(), domains.clone())
+            .map_err(|e| Error::Config(format!("metrics: {e}")))?;
+        let access_log = self.access_log.map(AccessLog::start).transpose()?;
+        let tls = match self.certs {
+            Some(certs) => {
+                let certs = certs.with_source(self.source.clone());
+                Some(TlsState {
+                    config: certs.server_config()?,
+                    certs,
+                })
+            }
+            None => None,
+        };
+        let origin_tls = Arc::new(crate::tls::origin_client_config(&self.origin_roots)?);
+        let upstream = Upstream::new(&settings, origin_tls, metrics.upstream.clone());
+        Ok(Edge {
+            inner: Arc::new(Inner {
+                hooks: self.hooks,
+                source: self.source,
+                source_state: AtomicU8::new(SourceState::Starting as u8),
+                domains,
+                cache,
+                upstream,
+                settings,
+                observer: Observer { metrics, access_log },
+                tls,
+            }),
+        })
+    }
+}
+
+impl Edge {
+    /// A builder for an edge serving the configuration of `source` (a
+    /// store, or a [`cirrus_core::StaticSource`]).
+    pub fn builder(source: Arc<dyn EdgeSource>) -> EdgeBuilder {
+        EdgeBuilder {
+            source,
+            hooks: DefaultHooks,
+            settings: EdgeSettings::default(),
+            disk: None,
+            certs: None,
+            origin_roots: Vec::new(),
+            access_log: None,
+            registry: None,
+        }
+    }
+}
+
+impl<H: EdgeHooks> Edge<H> {
+    /// The certificates presented by [`Edge::serve_tls`], if any.
+    pub fn certificates(&self) -> Option<&Certificates> {
+        self.inner.tls.as_ref().map(|t| &t.certs)
+    }
+
+    /// The Prometheus text of the edge's registry.
+    pub fn render_metrics(&self) -> String {
+        self.inner.metrics().render()
+    }
+
+    /// The revision of the configuration served (0 before the first load).
+    pub fn revision(&self) -> u64 {
+        self.inner.domains.revision()
+    }
+
+    /// Domains served.
+    pub fn domain_count(&self) -> usize {
+        self.inner.domains.len()
+    }
+
+    /// The memory cache.
+    pub fn cache(&self) -> &MemoryCache {
+        &self.inner.cache.memory
+    }
+
+    /// The disk cache, if any.
+    pub fn disk_cache(&self) -> Option<&DiskCache> {
+        self.inner.cache.disk.as_ref()
+    }
+
+    /// Drops what `purge` selects from every tier; returns how many
+    /// responses were dropped.
+    pub async fn purge(&self, purge: &PurgeRequest) -> usize {
+        self.inner.cache.purge(purge).await
+    }
+
+    /// Empties every tier.
+    pub async fn clear_cache(&self) {
+        self.inner.cache.clear().await;
+    }
+}

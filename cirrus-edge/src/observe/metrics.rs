@@ -1,0 +1,232 @@
+//! Edge metrics with the seed's names (so existing nginx dashboards keep
+//! working), registered in the registry the edge is given (its own by
+//! default). The cache and revision gauges are read when gathered.
+
+use crate::cache::Tiers;
+use crate::domains::DomainTable;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::Arc;
+
+/// Metric names, frozen by a test.
+pub(crate) const NAMES: [&str; 13] = [
+    "nginx_http_requests_total",
+    "nginx_http_request_duration_seconds",
+    "nginx_cache_status_total",
+    "nginx_upstream_errors_total",
+    "nginx_upstream_timeouts_total",
+    "nginx_upstream_response_seconds",
+    "cirrus_cache_bytes",
+    "cirrus_cache_objects",
+    "cirrus_cache_evictions_total",
+    "cirrus_config_revision",
+    "cirrus_access_log_dropped_total",
+    "nginx_ssl_handshake_errors_total",
+    "cirrus_tls_handshakes_total",
+];
+
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Phases of a failed TLS handshake, the `phase` label of
+/// `nginx_ssl_handshake_errors_total`.
+pub(crate) mod phase {
+    /// The first bytes were not a TLS ClientHello rustls accepts.
+    pub(crate) const CLIENT_HELLO: &str = "client_hello";
+    /// The served domain's stored certificate could not be read or used
+    /// (the fallback certificate was presented instead).
+    pub(crate) const CERTIFICATE: &str = "certificate";
+    /// The handshake failed after the ClientHello (no common parameters,
+    /// the client refused the certificate, the connection dropped).
+    pub(crate) const HANDSHAKE: &str = "handshake";
+    /// The handshake took longer than the header timeout.
+    pub(crate) const TIMEOUT: &str = "timeout";
+}
+
+/// What the upstream phase counts.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamMetrics {
+    pub(crate) errors: IntCounter,
+    pub(crate) timeouts: IntCounter,
+    pub(crate) response: Histogram,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EdgeMetrics {
+    registry: Registry,
+    pub(crate) requests: IntCounterVec,
+    pub(crate) duration: HistogramVec,
+    pub(crate) cache_status: IntCounterVec,
+    pub(crate) upstream: UpstreamMetrics,
+    pub(crate) access_log_dropped: IntCounter,
+    pub(crate) handshake_errors: IntCounterVec,
+    pub(crate) handshakes: IntCounterVec,
+}
+
+impl EdgeMetrics {
+    /// Registers every edge metric in `registry`.
+    pub(crate) fn register(
+        registry: Registry,
+        tiers: Arc<Tiers>,
+        domains: Arc<DomainTable>,
+    ) -> Result<Self, prometheus::Error> {
+        let requests = IntCounterVec::new(
+            Opts::new(NAMES[0], "Requests answered, by host and status."),
+            &["host", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(NAMES[1], "Time to answer a request, by host.").buckets(BUCKETS.to_vec()),
+            &["host"],
+        )?;
+        let cache_status = IntCounterVec::new(
+            Opts::new(NAMES[2], "Requests by cache result (HIT, MISS, ...)."),
+            &["status"],
+        )?;
+        let upstream = UpstreamMetrics {
+            errors: IntCounter::new(NAMES[3], "Origin requests that failed (connect, protocol).")?,
+            timeouts: IntCounter::new(NAMES[4], "Origin requests that timed out.")?,
+            response: Histogram::with_opts(
+                HistogramOpts::new(NAMES[5], "Time for an origin to answer (headers).").buckets(BUCKETS.to_vec()),
+            )?,
+        };
+        let live = LiveGauges {
+            bytes: IntGauge::new(NAMES[6], "Bytes in the memory cache.")?,
+            objects: IntGauge::new(NAMES[7], "Responses in the memory cache.")?,
+            evictions: IntGauge::new(NAMES[8], "Responses evicted from the memory cache to make room.")?,
+            revision: IntGauge::new(NAMES[9], "Store revision of the configuration served.")?,
+            tiers,
+            domains,
+        };
+        let access_log_dropped =
+            IntCounter::new(NAMES[10], "Access log lines dropped because the writer fell behind.")?;
+        let handshake_errors = IntCounterVec::new(
+            Opts::new(
+                NAMES[11],
+                "TLS handshakes that failed, by phase (client_hello, certificate, handshake, timeout).",
+            ),
+            &["phase"],
+        )?;
+        let handshakes = IntCounterVec::new(
+            Opts::new(
+                NAMES[12],
+                "TLS handshakes completed, by whether the session was resumed.",
+            ),
+            &["resumed"],
+        )?;
+        // Every phase shows from the start, at 0, for dashboards and alerts.
+        for p in [
+            phase::CLIENT_HELLO,
+            phase::CERTIFICATE,
+            phase::HANDSHAKE,
+            phase::TIMEOUT,
+        ] {
+            handshake_errors.with_label_values(&[p]);
+        }
+        for c in [
+            Box::new(requests.clone()) as Box<dyn Collector>,
+            Box::new(duration.clone()),
+            Box::new(cache_status.clone()),
+            Box::new(upstream.errors.clone()),
+            Box::new(upstream.timeouts.clone()),
+            Box::new(upstream.response.clone()),
+            Box::new(live),
+            Box::new(access_log_dropped.clone()),
+            Box::new(handshake_errors.clone()),
+            Box::new(handshakes.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(Self {
+            registry,
+            requests,
+            duration,
+            cache_status,
+            upstream,
+            access_log_dropped,
+            handshake_errors,
+            handshakes,
+        })
+    }
+
+    /// The text exposition of the whole registry.
+    pub(crate) fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// The gauges read from the cache and the domain table when gathered.
+struct LiveGauges {
+    bytes: IntGauge,
+    objects: IntGauge,
+    evictions: IntGauge,
+    revision: IntGauge,
+    tiers: Arc<Tiers>,
+    domains: Arc<DomainTable>,
+}
+
+impl Collector for LiveGauges {
+    fn desc(&self) -> Vec<&Desc> {
+        [&self.bytes, &self.objects, &self.evictions, &self.revision]
+            .into_iter()
+            .flat_map(|g| g.desc())
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let gauge = |g: &IntGauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        let memory = &self.tiers.memory;
+        gauge(&self.bytes, memory.bytes());
+        gauge(&self.objects, memory.len() as u64);
+        gauge(&self.evictions, memory.evictions());
+        gauge(&self.revision, self.domains.revision());
+        [&self.bytes, &self.objects, &self.evictions, &self.revision]
+            .into_iter()
+            .flat_map(|g| g.collect())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_are_frozen() {
+        let tiers = Arc::new(Tiers {
+            memory: crate::cache::MemoryCache::new(1 << 20),
+            disk: None,
+        });
+        let registry = Registry::new();
+        let m = EdgeMetrics::register(registry.clone(), tiers, Arc::new(DomainTable::new())).expect("registers");
+        // Vectors without a label value are not gathered.
+        m.requests.with_label_values(&["a.test", "200"]).inc();
+        m.duration.with_label_values(&["a.test"]).observe(0.1);
+        m.cache_status.with_label_values(&["HIT"]).inc();
+        m.handshakes.with_label_values(&["true"]).inc();
+        let mut names: Vec<String> = registry.gather().iter().map(|f| f.name().to_string()).collect();
+        names.sort();
+        let mut frozen = NAMES.map(String::from).to_vec();
+        frozen.sort();
+        assert_eq!(names, frozen);
+        assert_eq!(
+            NAMES[..6],
+            [
+                "nginx_http_requests_total",
+                "nginx_http_request_duration_seconds",
+                "nginx_cache_status_total",
+                "nginx_upstream_errors_total",
+                "nginx_upstream_timeouts_total",
+                "nginx_upstream_response_seconds",
+            ],
+            "the seed's dashboards read these"
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! The observation phase: every answered request counted in the metrics
+//! and written to the access log. It reads what the other phases left in
+//! the [`RequestSummary`]; it never changes a response.
+
+mod access_log;
+mod metrics;
+
+pub(crate) use access_log::{AccessLog, Sink};
+pub(crate) use metrics::{EdgeMetrics, UpstreamMetrics, phase};
+
+use crate::session::{RequestSummary, Session};
+use std::time::SystemTime;
+
+/// The metrics and the access log of an edge.
+#[derive(Debug)]
+pub(crate) struct Observer {
+    pub(crate) metrics: EdgeMetrics,
+    pub(crate) access_log: Option<AccessLog>,
+}
+
+impl Observer {
+    /// Counts one answered request and writes its access log line.
+    pub(crate) fn record(&self, session: &Session, summary: &RequestSummary) {
+        let host = session.domain().map_or("unknown", |c| c.domain.as_str());
+        let status = summary.status.as_u16();
+        let m = &self.metrics;
+        m.requests.with_label_values(&[host, status_label(status)]).inc();
+        m.duration
+            .with_label_values(&[host])
+            .observe(summary.duration.as_secs_f64());
+        let cache = summary.cache.map(|c| c.as_str());
+        if let Some(c) = cache {
+            m.cache_status.with_label_values(&[c]).inc();
+        }
+        let Some(log) = &self.access_log else { return };
+        let line = serde_json::json!({
+            "ts": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            "host": host,
+            "method": session.method().as_str(),
+            "path": session.uri().path(),
+            "status": status,
+            "bytes": summary.body_bytes,
+            "upstream_ms": summary.upstream.map(|d| d.as_secs_f64() * 1000.0),
+            "cache": cache,
+            "error": summary.error.as_ref().map(|e| e.message()),
+            "request_id": session.request_id(),
+            "peer": session.peer().ip().to_string(),
+        });
+        if !log.log(line.to_string()) {
+            m.access_log_dropped.inc();
+        }
+    }
+}
+
+/// Status codes as static labels (no allocation per request); rare codes
+/// are counted by class.
+fn status_label(status: u16) -> &'static str {
+    const KNOWN: [(u16, &str); 14] = [
+        (200, "200"),
+        (204, "204"),
+        (206, "206"),
+        (301, "301"),
+        (302, "302"),
+        (304, "304"),
+        (400, "400"),
+        (403, "403"),
+        (404, "404"),
+        (413, "413"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    if let Some((_, label)) = KNOWN.iter().find(|(code, _)| *code == status) {
+        return label;
+    }
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}

@@ -1,0 +1,130 @@
+//! What a request's phases and hooks see of it: the client's request head,
+//! the connection it came on, its request id, and from routing on the
+//! domain serving it; and, once answered, the summary the logging phase
+//! gets.
+
+use crate::cache::CacheStatus;
+use crate::error::ProxyError;
+use cirrus_core::DomainConf;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a request handler knows of its connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conn {
+    pub(crate) peer: SocketAddr,
+    pub(crate) tls: bool,
+}
+
+/// One client request on its way through the edge.
+///
+/// Hooks may change the request head ([`Session::headers_mut`],
+/// [`Session::uri_mut`]) in [`crate::EdgeHooks::request_filter`]: what
+/// follows (the cache key, the request to the origin) sees the change.
+#[derive(Debug)]
+pub struct Session {
+    head: http::request::Parts,
+    conn: Conn,
+    request_id: HeaderValue,
+    domain: Option<Arc<DomainConf>>,
+}
+
+impl Session {
+    pub(crate) fn new(head: http::request::Parts, conn: Conn, request_id: HeaderValue) -> Self {
+        Self {
+            head,
+            conn,
+            request_id,
+            domain: None,
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// The request target.
+    pub fn uri(&self) -> &Uri {
+        &self.head.uri
+    }
+
+    /// The request target, to rewrite it (before the cache key is made).
+    pub fn uri_mut(&mut self) -> &mut Uri {
+        &mut self.head.uri
+    }
+
+    /// The path and query of the target (`/` when it has none).
+    pub fn path_and_query(&self) -> &str {
+        self.head.uri.path_and_query().map_or("/", |p| p.as_str())
+    }
+
+    /// The HTTP version the client spoke.
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The client's request headers (with `X-Request-Id` set).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.head.headers
+    }
+
+    /// The request headers, to change what is keyed and forwarded.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.head.headers
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.conn.peer
+    }
+
+    /// True when the request came over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.conn.tls
+    }
+
+    /// The request id: the client's `X-Request-Id` when well formed, else one made here.
+    pub fn request_id(&self) -> &str {
+        self.request_id.to_str().unwrap_or("-")
+    }
+
+    /// The domain serving the request; `None` only before routing found
+    /// one (an unknown host, a malformed request).
+    pub fn domain(&self) -> Option<&Arc<DomainConf>> {
+        self.domain.as_ref()
+    }
+
+    pub(crate) fn set_domain(&mut self, conf: Arc<DomainConf>) {
+        self.domain = Some(conf);
+    }
+
+    pub(crate) fn conn(&self) -> Conn {
+        self.conn
+    }
+
+    pub(crate) fn request_id_value(&self) -> &HeaderValue {
+        &self.request_id
+    }
+}
+
+/// How a request ended, for [`crate::EdgeHooks::logging`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RequestSummary {
+    /// The status answered.
+    pub status: StatusCode,
+    /// How the cache took part; `None` when the request never reached it
+    /// (refused, redirected, answered by a hook).
+    pub cache: Option<CacheStatus>,
+    /// Time spent waiting for origins' response heads, all attempts together.
+    pub upstream: Option<Duration>,
+    /// Time from the request head to the response head.
+    pub duration: Duration,
+    /// Why the request could not be proxied, when it could not.
+    pub error: Option<ProxyError>,
+    /// Body bytes of the answer, when known in advance.
+    pub body_bytes: Option<u64>,
+}

@@ -1,0 +1,210 @@
+//! The upstream phase: the request head sent to origins (hop-by-hop
+//! headers out, forwarding headers in, the domain's edits), the order in
+//! which origins are tried, and the exchange with retries. Failures come
+//! back as [`ProxyError`]s; whether to try again is decided from them.
+
+mod choice;
+mod pool;
+
+use crate::body::Body;
+use crate::error::{ErrorKind, ProxyError};
+use crate::headers::{apply_edits, strip_hop_by_hop};
+use crate::observe::UpstreamMetrics;
+use crate::session::Conn;
+use crate::settings::EdgeSettings;
+use choice::OriginHealth;
+use cirrus_core::DomainConf;
+use cirrus_core::model::Origin;
+use http::header::{HOST, VIA};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use pool::Pools;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) const VIA_VALUE: &str = "1.1 cirrus";
+
+/// The headers sent to the origin: the client's, minus hop-by-hop ones,
+/// with forwarding headers and the domain's edits.
+pub(crate) fn origin_headers(conf: &DomainConf, host: &str, mut headers: HeaderMap, conn: Conn) -> HeaderMap {
+    strip_hop_by_hop(&mut headers);
+    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {}", conn.peer.ip()),
+        None => conn.peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    let proto = if conn.tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Ok(v) = HeaderValue::from_str(host) {
+        headers.insert(X_FORWARDED_HOST, v);
+    }
+    headers.append(VIA, HeaderValue::from_static(VIA_VALUE));
+    apply_edits(&mut headers, &conf.request_headers);
+    headers
+}
+
+/// The head of a request to the origin: `method`, the origin-form of
+/// `target` (path and query), `headers`.
+pub(crate) fn upstream_head(method: Method, target: &http::Uri, headers: HeaderMap) -> http::request::Parts {
+    let mut req = Request::new(());
+    *req.method_mut() = method;
+    if let Some(pq) = target.path_and_query() {
+        *req.uri_mut() = http::Uri::from(pq.clone());
+    }
+    *req.headers_mut() = headers;
+    req.into_parts().0
+}
+
+/// Which origins a request may go to.
+#[derive(Debug)]
+pub(crate) enum Targets<'a> {
+    /// The domain's, by weight and health, with failover.
+    Domain(&'a [Origin]),
+    /// One origin a hook chose: no failover.
+    Only(Origin),
+}
+
+/// Everything the edge needs to talk to origins.
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    pools: Pools,
+    health: OriginHealth,
+    timeout: Duration,
+    down_for: Duration,
+    metrics: UpstreamMetrics,
+}
+
+impl Upstream {
+    pub(crate) fn new(settings: &EdgeSettings, tls: Arc<rustls::ClientConfig>, metrics: UpstreamMetrics) -> Self {
+        Self {
+            pools: Pools::new(settings, tls),
+            health: OriginHealth::default(),
+            timeout: settings.origin_timeout,
+            down_for: settings.origin_down_for,
+            metrics,
+        }
+    }
+
+    /// Sends `head` (with an origin-form target) and `body` until an origin
+    /// answers. An idempotent request without a body goes to the next
+    /// origin after an error that allows a retry, and once more on a new
+    /// connection to the same origin when a reused one died before any byte
+    /// of the answer (the keep-alive race); any other request is sent once.
+    /// `waited` accumulates the time spent waiting for answers.
+    pub(crate) async fn send(
+        &self,
+        targets: Targets<'_>,
+        head: http::request::Parts,
+        body: Option<Body>,
+        waited: &mut Option<Duration>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let ordered = match &targets {
+            Targets::Domain(origins) => self.health.order(origins, rand::random::<f64>()),
+            Targets::Only(origin) => vec![origin],
+        };
+        let replayable = idempotent(&head.method) && body.is_none();
+        let tries = if replayable { ordered.len() } else { 1 };
+        let mut body = body;
+        let mut last = ProxyError::new(ErrorKind::OriginConnect, "no origin answered");
+        let attempts = ordered.into_iter().take(tries).flat_map(|o| [(o, false), (o, true)]);
+        for (origin, fresh) in attempts {
+            if fresh && !(replayable && last.kind() == ErrorKind::OriginClosed) {
+                continue;
+            }
+            let req = request_for(origin, &head, body.take())?;
+            let asked = Instant::now();
+            let outcome = match self.pools.request(origin, req, fresh) {
+                Ok(request) => tokio::time::timeout(self.timeout, request).await,
+                Err(e) => {
+                    tracing::warn!(origin = %origin, error = %e, "origin: no usable TLS server name");
+                    last = e;
+                    continue;
+                }
+            };
+            let took = asked.elapsed();
+            *waited = Some(waited.unwrap_or_default() + took);
+            self.metrics.response.observe(took.as_secs_f64());
+            let error = match outcome {
+                Ok(Ok(res)) => return Ok(res),
+                Ok(Err(e)) => classify(&e),
+                Err(_) => ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"),
+            };
+            match error.kind() {
+                ErrorKind::OriginTimeout => self.metrics.timeouts.inc(),
+                _ => self.metrics.errors.inc(),
+            }
+            tracing::warn!(origin = %origin, error = %error, fresh, "origin request failed");
+            if matches!(error.kind(), ErrorKind::OriginConnect | ErrorKind::OriginTimeout) {
+                self.health.mark_down(origin, self.down_for);
+            }
+            let retry = error.retryable();
+            last = error;
+            if !retry {
+                break;
+            }
+        }
+        Err(last)
+    }
+}
+
+/// The request for one attempt: `head` sent to `origin`, with its `Host`.
+fn request_for(origin: &Origin, head: &http::request::Parts, body: Option<Body>) -> Result<Request<Body>, ProxyError> {
+    let target = head.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri = format!("{origin}{target}")
+        .parse::<http::Uri>()
+        .map_err(|_| ProxyError::new(ErrorKind::BadRequest, "bad request target"))?;
+    let mut req = Request::new(body.unwrap_or_else(Body::empty));
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = head.headers.clone();
+    let host = origin
+        .host_header
+        .as_ref()
+        .and_then(|h| HeaderValue::from_str(h).ok())
+        .or_else(|| head.headers.get(X_FORWARDED_HOST).cloned());
+    if let Some(h) = host {
+        req.headers_mut().insert(HOST, h);
+    }
+    Ok(req)
+}
+
+/// What a failed exchange means: no connection; a connection that died
+/// before any byte of the answer (closed, reset, or the request canceled
+/// because the connection went away); or a broken answer.
+fn classify(e: &hyper_util::client::legacy::Error) -> ProxyError {
+    if e.is_connect() {
+        return ProxyError::new(ErrorKind::OriginConnect, "origin unreachable");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(h) = cause.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled() || h.is_closed())
+        {
+            return ProxyError::new(ErrorKind::OriginClosed, "origin closed the connection");
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return ProxyError::new(ErrorKind::OriginClosed, "origin reset the connection");
+        }
+        source = cause.source();
+    }
+    ProxyError::new(ErrorKind::OriginProtocol, "origin answered badly")
+}
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
