@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends raw bytes; returns everything the edge answered before closing.
-async fn raw(e: &EdgeUnderTest, request: &[u8]) -> String {
+pub async fn raw(e: &EdgeUnderTest, request: &[u8]) -> String {
     let mut s = tokio::net::TcpStream::connect(e.addr).await.unwrap();
     s.write_all(request).await.unwrap();
     let mut out = Vec::new();

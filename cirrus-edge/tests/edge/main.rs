@@ -10,6 +10,8 @@
 )]
 
 mod cache;
+mod conformance;
+mod hooks;
 mod hostile;
 mod store;
 mod tls;
@@ -172,6 +174,34 @@ async fn answer(
             &[],
             Bytes::from(format!("{method} {}", String::from_utf8_lossy(&body))),
         ),
+        "/slow" => {
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            res(200, &[("cache-control", "no-store")], text("slow but sure"))
+        }
+        "/aged" => res(200, &[("cache-control", "max-age=600"), ("age", "100")], text("aged")),
+        "/aged-bad" => res(200, &[("cache-control", "max-age=600"), ("age", "-3")], text("aged")),
+        "/cdn" => res(
+            200,
+            &[("cache-control", "no-store"), ("cdn-cache-control", "max-age=60")],
+            text("for the cdn"),
+        ),
+        "/own" => res(
+            200,
+            &[("cdn-cache-control", "no-store"), ("x-own-cc", "max-age=60")],
+            text("for this edge"),
+        ),
+        // A collection: POST creates an item and names it and the list.
+        "/items" if method == http::Method::POST => res(
+            201,
+            &[
+                ("location", "/items/1"),
+                ("content-location", "http://A.test:8080/list"),
+            ],
+            text("created"),
+        ),
+        "/items" | "/items/1" | "/list" | "/other" => {
+            res(200, &[("cache-control", "max-age=60")], text(&format!("list {path}")))
+        }
         _ => res(404, &[], text("origin: not found")),
     }
 }
