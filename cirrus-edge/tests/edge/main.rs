@@ -11,6 +11,7 @@
 
 mod cache;
 mod conformance;
+mod embed;
 mod hooks;
 mod hostile;
 mod store;

@@ -494,3 +494,53 @@ async fn https_origins_are_verified_with_the_configured_server_name() {
     assert_eq!(status, 502);
     assert_eq!(origin.hits("/etag"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_sends_http2_goaway_and_lets_the_stream_in_flight_finish() {
+    let ca = TestCa::new();
+    let origin = Origin::start().await;
+    let certs = Certificates::self_signed().unwrap();
+    certs.insert(HOST, &ca.leaf(&[HOST], false)).unwrap();
+    let source = StaticSource::new().with_domain(tls_conf(HOST, &origin)).unwrap();
+    let edge = Edge::builder(Arc::new(source)).certificates(certs).build().unwrap();
+    edge.load().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(async move {
+        edge.serve_tls(listener, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let stream = connect(addr, HOST, ca.client(&[b"h2"])).await.unwrap();
+    let (client, conn) = h2::client::handshake(stream).await.unwrap();
+    let conn = tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let req = Request::get(format!("https://{HOST}/slow")).body(()).unwrap();
+    let (response, _) = client.send_request(req, true).unwrap();
+    eventually("the slow request reached the origin", Duration::from_secs(5), || async {
+        origin.hits("/slow") == 1
+    })
+    .await;
+    stop.send(()).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200, "the stream in flight finishes");
+    let mut body = response.into_body();
+    let mut got = Vec::new();
+    while let Some(chunk) = body.data().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, b"slow but sure");
+    // GOAWAY: the connection ends cleanly, and the listener with it.
+    tokio::time::timeout(Duration::from_secs(3), conn)
+        .await
+        .expect("the edge ends the connection after GOAWAY")
+        .unwrap()
+        .expect("a graceful end, not an error");
+    tokio::time::timeout(Duration::from_secs(3), served)
+        .await
+        .expect("serve_tls returns once drained")
+        .unwrap()
+        .unwrap();
+}
