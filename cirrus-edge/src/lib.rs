@@ -82,6 +82,8 @@ pub use cirrus_core::{EdgeSource, StaticSource};
 pub use edge::{Edge, EdgeBuilder};
 pub use error::{Error, ErrorKind, ProxyError, Result, Side};
 pub use hooks::{DefaultHooks, EdgeHooks, HitDecision};
+/// The `http` crate whose types the hooks speak (match its version).
+pub use http;
 pub use session::{RequestSummary, Session};
 pub use settings::EdgeSettings;
 pub use tls::Certificates;

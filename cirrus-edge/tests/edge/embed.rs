@@ -166,9 +166,11 @@ async fn drain_lets_a_request_in_flight_finish_then_stops() {
         let (http, url) = (e.http.clone(), e.url("/slow"));
         async move { http.get(url).send().await.unwrap().text().await.unwrap() }
     });
-    eventually("the slow request reached the origin", Duration::from_secs(5), || async {
-        origin.hits("/slow") == 1
-    })
+    eventually(
+        "the slow request reached the origin",
+        Duration::from_secs(5),
+        || async { origin.hits("/slow") == 1 },
+    )
     .await;
     stop.send(()).unwrap();
     assert_eq!(slow.await.unwrap(), "slow but sure", "finished during the drain");
@@ -188,10 +190,14 @@ async fn drain_closes_what_is_left_at_the_deadline() {
     let origin = Origin::start().await;
     let (e, stop, task) = drainable(&origin, Duration::from_millis(100)).await;
     let mut s = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    s.write_all(b"GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
-    eventually("the slow request reached the origin", Duration::from_secs(5), || async {
-        origin.hits("/slow") == 1
-    })
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await
+        .unwrap();
+    eventually(
+        "the slow request reached the origin",
+        Duration::from_secs(5),
+        || async { origin.hits("/slow") == 1 },
+    )
     .await;
     let started = std::time::Instant::now();
     stop.send(()).unwrap();
@@ -200,10 +206,17 @@ async fn drain_closes_what_is_left_at_the_deadline() {
         .expect("serve returns at the deadline")
         .unwrap()
         .unwrap();
-    assert!(started.elapsed() < Duration::from_millis(550), "before the origin answered");
+    assert!(
+        started.elapsed() < Duration::from_millis(550),
+        "before the origin answered"
+    );
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut out)).await;
-    assert!(out.is_empty(), "closed without an answer: {}", String::from_utf8_lossy(&out));
+    assert!(
+        out.is_empty(),
+        "closed without an answer: {}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 /// `/healthz` as JSON, with its status.
@@ -242,7 +255,13 @@ async fn health_says_starting_ok_and_degraded_as_the_store_comes_and_goes() {
     let admin = admin_of(&e.edge).await;
     let (status, body) = health(admin).await;
     assert_eq!(
-        (status, &body["status"], &body["store"], &body["revision"], &body["domains"]),
+        (
+            status,
+            &body["status"],
+            &body["store"],
+            &body["revision"],
+            &body["domains"]
+        ),
         (200, &"ok".into(), &"up".into(), &1.into(), &1.into())
     );
     redis.stop();
@@ -287,10 +306,14 @@ async fn a_resync_refreshes_configuration_and_keeps_the_cache() {
         store.put_domain(&conf).await.is_ok()
     })
     .await;
-    eventually("the resync reloads the configuration", Duration::from_secs(15), || async {
-        let res = e.http.get(e.url("/cached")).send().await.unwrap();
-        res.headers().get("x-after").is_some_and(|v| v == "resync")
-    })
+    eventually(
+        "the resync reloads the configuration",
+        Duration::from_secs(15),
+        || async {
+            let res = e.http.get(e.url("/cached")).send().await.unwrap();
+            res.headers().get("x-after").is_some_and(|v| v == "resync")
+        },
+    )
     .await;
     assert_eq!(e.get("/cached").await.1, "HIT", "the cache was kept");
     assert_eq!(origin.hits("/cached"), 1);

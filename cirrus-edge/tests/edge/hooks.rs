@@ -11,11 +11,14 @@ use http::{HeaderValue, Response, StatusCode};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// What the logging hook saw: status and cache status of each request.
+type Logged = Arc<Mutex<Vec<(u16, Option<CacheStatus>)>>>;
+
 /// Hooks steered by `x-test-*` request headers; the phases each request
 /// went through are kept in its context and sent back in `x-phases`.
 struct Probe {
     other_origin: cirrus_core::model::Origin,
-    logged: Arc<Mutex<Vec<(u16, Option<CacheStatus>)>>>,
+    logged: Logged,
 }
 
 fn asked(session: &Session, name: &str) -> bool {
@@ -123,7 +126,7 @@ struct Fixture {
     e: EdgeUnderTest<Probe>,
     origin: Origin,
     other: Origin,
-    logged: Arc<Mutex<Vec<(u16, Option<CacheStatus>)>>>,
+    logged: Logged,
 }
 
 async fn fixture() -> Fixture {

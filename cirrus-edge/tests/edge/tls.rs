@@ -519,9 +519,11 @@ async fn drain_sends_http2_goaway_and_lets_the_stream_in_flight_finish() {
     let mut client = client.ready().await.unwrap();
     let req = Request::get(format!("https://{HOST}/slow")).body(()).unwrap();
     let (response, _) = client.send_request(req, true).unwrap();
-    eventually("the slow request reached the origin", Duration::from_secs(5), || async {
-        origin.hits("/slow") == 1
-    })
+    eventually(
+        "the slow request reached the origin",
+        Duration::from_secs(5),
+        || async { origin.hits("/slow") == 1 },
+    )
     .await;
     stop.send(()).unwrap();
     let response = response.await.unwrap();

@@ -1,0 +1,59 @@
+//! An edge with logic of its own, on configuration in memory (no store):
+//! answers get `X-Served-By`, `/admin` gets 403, `X-Canary` picks the canary.
+//!
+//! Run: `cargo run --example custom_proxy -- 127.0.0.1:8080 http://127.0.0.1:9000 http://127.0.0.1:9001`,
+//! then `curl -i -H 'Host: example.test' http://127.0.0.1:8080/`.
+
+use cirrus::core::model::Origin;
+use cirrus::core::{DomainConf, StaticSource};
+use cirrus::edge::http::{HeaderValue, Response, StatusCode};
+use cirrus::edge::{Body, Edge, EdgeHooks, ProxyError, Session};
+use std::sync::Arc;
+
+/// The logic: a tag on every answer, a blocked path, a canary origin.
+#[derive(Debug)]
+pub struct Custom {
+    canary: Origin,
+}
+
+impl EdgeHooks for Custom {
+    type Ctx = ();
+    fn new_ctx(&self) {}
+
+    async fn request_filter(&self, s: &mut Session, _: &mut ()) -> Result<Option<Response<Body>>, ProxyError> {
+        if !s.uri().path().starts_with("/admin") {
+            return Ok(None);
+        }
+        let mut res = Response::new(Body::full("forbidden\n"));
+        *res.status_mut() = StatusCode::FORBIDDEN;
+        Ok(Some(res))
+    }
+
+    async fn select_origin(&self, s: &Session, _: &mut ()) -> Result<Option<Origin>, ProxyError> {
+        Ok(s.headers().contains_key("x-canary").then(|| self.canary.clone()))
+    }
+
+    async fn response_filter(&self, _: &Session, res: &mut Response<Body>, _: &mut ()) {
+        res.headers_mut()
+            .insert("x-served-by", HeaderValue::from_static("custom-proxy"));
+    }
+}
+
+/// The edge for `example.test` in front of `origin`, `canary` on demand.
+pub async fn custom_edge(origin: Origin, canary: Origin) -> Result<Edge<Custom>, Box<dyn std::error::Error>> {
+    let source = StaticSource::new().with_domain(DomainConf::new("example.test", origin))?;
+    let edge = Edge::builder(Arc::new(source)).hooks(Custom { canary }).build()?;
+    edge.load().await?;
+    Ok(edge)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize, default: &str| args.get(i).map_or(default.to_string(), String::clone);
+    let (origin, canary) = (arg(2, "http://127.0.0.1:9000"), arg(3, "http://127.0.0.1:9001"));
+    let edge = custom_edge(origin.parse()?, canary.parse()?).await?;
+    let listener = tokio::net::TcpListener::bind(arg(1, "127.0.0.1:8080")).await?;
+    println!("custom proxy on http://{}", listener.local_addr()?);
+    Ok(edge.serve(listener, std::future::pending()).await?)
+}

@@ -1,0 +1,64 @@
+//! `examples/custom_proxy.rs`, compiled here as it is, in front of two
+//! tiny origins that say who they are.
+
+#[path = "../../examples/custom_proxy.rs"]
+mod custom_proxy;
+
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An origin answering every request with `name`, one request per connection.
+async fn origin(name: &'static str) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                    name.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn custom_proxy_tags_blocks_and_picks_the_canary() {
+    let (main, canary) = (origin("main").await, origin("canary").await);
+    let edge = custom_proxy::custom_edge(
+        format!("http://{main}").parse().unwrap(),
+        format!("http://{canary}").parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { edge.serve(listener, std::future::pending()).await });
+    let http = reqwest::Client::builder()
+        .resolve("example.test", addr)
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://example.test:{}{path}", addr.port());
+
+    let res = http.get(url("/")).send().await.unwrap();
+    assert_eq!(res.headers()["x-served-by"], "custom-proxy");
+    assert_eq!(res.text().await.unwrap(), "main");
+
+    let res = http.get(url("/")).header("x-canary", "1").send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "canary");
+
+    let res = http.get(url("/admin/users")).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["x-served-by"], "custom-proxy", "on refusals too");
+}
