@@ -102,6 +102,8 @@ fn glob(pattern: &[u8], path: &[u8]) -> bool {
 }
 
 /// The facts about an exchange that decide whether its response is stored.
+/// Not `#[non_exhaustive]`: it is written as a struct literal, and a new
+/// fact would change what every caller must supply anyway.
 #[derive(Debug, Clone, Copy)]
 pub struct Exchange<'a> {
     /// Request method.
