@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 /// The configuration an edge serves: domains, certificates, the revision
 /// they reflect and the announcements of their changes.
 ///
-/// Every [`Store`] is one (and `Arc<dyn Store>` too); [`StaticSource`]
+/// Every [`Store`] is one (and an `Arc` of any source too); [`StaticSource`]
 /// holds it in memory.
 #[async_trait::async_trait]
 pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
@@ -48,22 +48,23 @@ impl<S: Store + ?Sized> EdgeSource for S {
     }
 }
 
+/// A shared source is a source (`Arc<dyn Store>` from [`crate::open_store`], say).
 #[async_trait::async_trait]
-impl EdgeSource for Arc<dyn Store> {
+impl<T: EdgeSource + ?Sized> EdgeSource for Arc<T> {
     async fn revision(&self) -> Result<u64> {
-        Store::revision(&**self).await
+        (**self).revision().await
     }
     async fn domains(&self) -> Result<Vec<DomainConf>> {
-        Store::domains(&**self).await
+        (**self).domains().await
     }
     async fn domain(&self, name: &str) -> Result<Option<DomainConf>> {
-        self.get_domain(name).await
+        (**self).domain(name).await
     }
     async fn certificate(&self, domain: &str) -> Result<Option<CertBundle>> {
-        self.get_cert(domain).await
+        (**self).certificate(domain).await
     }
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription> {
-        Store::subscribe(&**self, options).await
+        (**self).subscribe(options).await
     }
 }
 

@@ -89,15 +89,27 @@ impl Fill<'_> {
         CacheOutcome::of(status, stored)
     }
 
-    fn store(&self, status: StatusCode, headers: HeaderMap, body: bytes::Bytes) -> Option<Arc<CachedResponse>> {
+    /// Whether a response with `status` and `headers` may be stored.
+    fn decide(&self, status: StatusCode, headers: &HeaderMap) -> Storability {
         let exchange = Exchange {
             method: &Method::GET,
             path: self.key.path(),
             request: self.request,
             status,
-            response: &headers,
+            response: headers,
         };
-        let Storability::Store { ttl, age, revalidate } = Storability::of(self.policy, &exchange, self.now) else {
+        Storability::of(self.policy, &exchange, self.now)
+    }
+
+    /// Stores the response as `decision` says; returns it as stored.
+    fn keep(
+        &self,
+        decision: Storability,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> Option<Arc<CachedResponse>> {
+        let Storability::Store { ttl, age, revalidate } = decision else {
             return None;
         };
         let entry = CachedResponse::new(status, headers, body, self.now, ttl, age).revalidated_when_stale(revalidate);
@@ -116,17 +128,8 @@ impl Fill<'_> {
             return Ok(self.revalidated(stale.clone(), &parts.headers));
         }
         forward_age(&mut parts.headers);
-        let exchange = Exchange {
-            method: &Method::GET,
-            path: self.key.path(),
-            request: self.request,
-            status: parts.status,
-            response: &parts.headers,
-        };
-        let storable = matches!(
-            Storability::of(self.policy, &exchange, self.now),
-            Storability::Store { .. }
-        );
+        let decision = self.decide(parts.status, &parts.headers);
+        let storable = matches!(decision, Storability::Store { .. });
         let declared = content_length(&parts.headers);
         if !storable || declared.is_some_and(|len| len > self.max_object_size) {
             let body = if self.head { Body::empty() } else { Body::wrap(body) };
@@ -145,7 +148,10 @@ impl Fill<'_> {
             // Stored with its real length; the chunked framing was hop-by-hop.
             parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         }
-        let kept = self.store(parts.status, parts.headers.clone(), bytes.clone()).is_some();
+        // Only the added Content-Length differs from what was decided on.
+        let kept = self
+            .keep(decision, parts.status, parts.headers.clone(), bytes.clone())
+            .is_some();
         let body = if self.head { Body::empty() } else { Body::full(bytes) };
         Ok((Response::from_parts(parts, body), self.status(kept)))
     }
@@ -164,7 +170,8 @@ impl Fill<'_> {
                 merged.append(name.clone(), value.clone());
             }
         }
-        if let Some(refreshed) = self.store(stale.status, merged, stale.body.clone()) {
+        let decision = self.decide(stale.status, &merged);
+        if let Some(refreshed) = self.keep(decision, stale.status, merged, stale.body.clone()) {
             let res = from_cache(&refreshed, self.request, self.head, self.now);
             return (res, CacheOutcome::of(CacheStatus::Revalidated, true));
         }
