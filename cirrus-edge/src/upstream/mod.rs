@@ -18,7 +18,7 @@ use cirrus_core::model::Origin;
 use http::header::{HOST, VIA};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
-use pool::Pools;
+use pool::{Pools, SendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,37 +111,33 @@ impl Upstream {
         let tries = if replayable { ordered.len() } else { 1 };
         let mut body = body;
         let mut last = ProxyError::new(ErrorKind::OriginConnect, "no origin answered");
+        let mut raced = false;
         let attempts = ordered.into_iter().take(tries).flat_map(|o| [(o, false), (o, true)]);
         for (origin, fresh) in attempts {
-            if fresh && !(replayable && last.kind() == ErrorKind::OriginClosed) {
+            if fresh && !(replayable && raced) {
                 continue;
             }
-            let req = request_for(origin, &head, body.take())?;
+            let req = request_for(origin, &head, body.take());
             let asked = Instant::now();
-            let outcome = match self.pools.request(origin, req, fresh) {
-                Ok(request) => tokio::time::timeout(self.timeout, request).await,
-                Err(e) => {
-                    tracing::warn!(origin = %origin, error = %e, "origin: no usable TLS server name");
-                    last = e;
-                    continue;
-                }
-            };
+            let outcome = tokio::time::timeout(self.timeout, self.pools.send(origin, req, fresh)).await;
             let took = asked.elapsed();
             *waited = Some(waited.unwrap_or_default() + took);
             self.metrics.response.observe(took.as_secs_f64());
-            let error = match outcome {
-                Ok(Ok(res)) => return Ok(res),
-                Ok(Err(e)) => classify(&e),
-                Err(_) => ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"),
+            let (error, reused) = match outcome {
+                Ok((Ok(res), _)) => return Ok(res),
+                Ok((Err(SendError::Connect(e)), _)) => (e, false),
+                Ok((Err(SendError::Exchange(e)), reused)) => (classify(&e), reused),
+                Err(_) => (ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"), false),
             };
             match error.kind() {
                 ErrorKind::OriginTimeout => self.metrics.timeouts.inc(),
                 _ => self.metrics.errors.inc(),
             }
-            tracing::warn!(origin = %origin, error = %error, fresh, "origin request failed");
+            tracing::warn!(origin = %origin, error = %error, fresh, reused, "origin request failed");
             if matches!(error.kind(), ErrorKind::OriginConnect | ErrorKind::OriginTimeout) {
                 self.health.mark_down(origin, self.down_for);
             }
+            raced = reused && error.kind() == ErrorKind::OriginClosed;
             let retry = error.retryable();
             last = error;
             if !retry {
@@ -152,41 +148,39 @@ impl Upstream {
     }
 }
 
-/// The request for one attempt: `head` sent to `origin`, with its `Host`.
-fn request_for(origin: &Origin, head: &http::request::Parts, body: Option<Body>) -> Result<Request<Body>, ProxyError> {
-    let target = head.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = format!("{origin}{target}")
-        .parse::<http::Uri>()
-        .map_err(|_| ProxyError::new(ErrorKind::BadRequest, "bad request target"))?;
+/// The request for one attempt: `head` sent to `origin`, with its `Host`
+/// (the origin's `host_header`, else the client's, else the origin's address).
+fn request_for(origin: &Origin, head: &http::request::Parts, body: Option<Body>) -> Request<Body> {
     let mut req = Request::new(body.unwrap_or_else(Body::empty));
     *req.method_mut() = head.method.clone();
-    *req.uri_mut() = uri;
+    *req.uri_mut() = head
+        .uri
+        .path_and_query()
+        .map_or_else(|| http::Uri::from_static("/"), |pq| http::Uri::from(pq.clone()));
     *req.headers_mut() = head.headers.clone();
     let host = origin
         .host_header
         .as_ref()
         .and_then(|h| HeaderValue::from_str(h).ok())
-        .or_else(|| head.headers.get(X_FORWARDED_HOST).cloned());
+        .or_else(|| head.headers.get(X_FORWARDED_HOST).cloned())
+        .or_else(|| {
+            let o = origin.to_string();
+            HeaderValue::from_str(o.split_once("://").map_or(o.as_str(), |(_, authority)| authority)).ok()
+        });
     if let Some(h) = host {
         req.headers_mut().insert(HOST, h);
     }
-    Ok(req)
+    req
 }
 
-/// What a failed exchange means: no connection; a connection that died
-/// before any byte of the answer (closed, reset, or the request canceled
-/// because the connection went away); or a broken answer.
-fn classify(e: &hyper_util::client::legacy::Error) -> ProxyError {
-    if e.is_connect() {
-        return ProxyError::new(ErrorKind::OriginConnect, "origin unreachable");
+/// What a failed exchange means: a connection that died before any byte
+/// of the answer (closed, reset), or a broken answer.
+fn classify(e: &hyper::Error) -> ProxyError {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return ProxyError::new(ErrorKind::OriginClosed, "origin closed the connection");
     }
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        if let Some(h) = cause.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_canceled() || h.is_closed())
-        {
-            return ProxyError::new(ErrorKind::OriginClosed, "origin closed the connection");
-        }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
             && matches!(
                 io.kind(),
