@@ -136,14 +136,16 @@ async fn a_broken_client_body_is_the_clients_400_not_a_502() {
 
 /// An origin that answers keep-alive requests and closes each idle
 /// connection after a random 0-2 ms: the edge's reuse races the close.
-async fn flaky_keepalive_origin() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+/// Counts the connections it closed and the requests it answered.
+async fn flaky_keepalive_origin() -> (std::net::SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let closes = Arc::new(AtomicUsize::new(0));
-    let counted = closes.clone();
+    let answers = Arc::new(AtomicUsize::new(0));
+    let (counted, answered) = (closes.clone(), answers.clone());
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
-            let closes = counted.clone();
+            let (closes, answered) = (counted.clone(), answered.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -172,17 +174,18 @@ async fn flaky_keepalive_origin() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
                             return;
                         }
                         served = true;
+                        answered.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             });
         }
     });
-    (addr, closes)
+    (addr, closes, answers)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keep_alive_race_never_reaches_a_client() {
-    let (addr, closes) = flaky_keepalive_origin().await;
+    let (addr, closes, _) = flaky_keepalive_origin().await;
     let conf = cirrus_core::DomainConf::new(crate::HOST, format!("http://{addr}").parse().unwrap());
     let e = Arc::new(EdgeUnderTest::start(conf).await);
     let bad = Arc::new(AtomicUsize::new(0));
@@ -220,4 +223,43 @@ async fn the_keep_alive_race_never_reaches_a_client() {
         closes.load(Ordering::Relaxed) > 100,
         "the origin really closed idle connections"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_in_the_keep_alive_race_is_sent_at_most_once() {
+    let (addr, _, answered) = flaky_keepalive_origin().await;
+    let conf = cirrus_core::DomainConf::new(crate::HOST, format!("http://{addr}").parse().unwrap());
+    let e = Arc::new(EdgeUnderTest::start(conf).await);
+    let (ok, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (e, ok, refused) = (e.clone(), ok.clone(), refused.clone());
+            tokio::spawn(async move {
+                for _ in 0..250 {
+                    let status = e.http.post(e.url("/race")).send().await.unwrap().status();
+                    match status.as_u16() {
+                        200 => ok.fetch_add(1, Ordering::Relaxed),
+                        502 => refused.fetch_add(1, Ordering::Relaxed),
+                        other => panic!("a POST in the race got {other}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (ok, refused, answered) = (
+        ok.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+        answered.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "2000 POSTs: {ok} answered, {refused} got 502 (written, then the connection died); the origin answered {answered}"
+    );
+    assert_eq!(
+        answered, ok,
+        "every POST the origin answered reached the client, none was sent twice"
+    );
+    assert!(ok > 1000, "most POSTs went through: {ok}");
 }
