@@ -18,7 +18,7 @@ use cirrus_core::model::Origin;
 use http::header::{HOST, VIA};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
-use pool::{Pools, SendError};
+use pool::{Failed, Pools};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,11 +123,13 @@ impl Upstream {
             let took = asked.elapsed();
             *waited = Some(waited.unwrap_or_default() + took);
             self.metrics.response.observe(took.as_secs_f64());
-            let (error, reused) = match outcome {
-                Ok((Ok(res), _)) => return Ok(res),
-                Ok((Err(SendError::Connect(e)), _)) => (e, false),
-                Ok((Err(SendError::Exchange(e)), reused)) => (classify(&e), reused),
-                Err(_) => (ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"), false),
+            let Failed { error, reused } = match outcome {
+                Ok(Ok(res)) => return Ok(res),
+                Ok(Err(failed)) => failed,
+                Err(_) => Failed {
+                    error: ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"),
+                    reused: false,
+                },
             };
             match error.kind() {
                 ErrorKind::OriginTimeout => self.metrics.timeouts.inc(),
@@ -171,29 +173,6 @@ fn request_for(origin: &Origin, head: &http::request::Parts, body: Option<Body>)
         req.headers_mut().insert(HOST, h);
     }
     req
-}
-
-/// What a failed exchange means: a connection that died before any byte
-/// of the answer (closed, reset), or a broken answer.
-fn classify(e: &hyper::Error) -> ProxyError {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return ProxyError::new(ErrorKind::OriginClosed, "origin closed the connection");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::ConnectionAborted
-            )
-        {
-            return ProxyError::new(ErrorKind::OriginClosed, "origin reset the connection");
-        }
-        source = cause.source();
-    }
-    ProxyError::new(ErrorKind::OriginProtocol, "origin answered badly")
 }
 
 fn idempotent(method: &Method) -> bool {

@@ -33,13 +33,12 @@ const MAX_IDLE_PER_ORIGIN: usize = 256;
 
 type Https = HttpsConnector<HttpConnector>;
 
-/// How an exchange failed.
+/// A failed exchange: why, and whether the connection had served a
+/// request before (a reused connection dying is the keep-alive race).
 #[derive(Debug)]
-pub(crate) enum SendError {
-    /// No connection could be made (TCP or TLS).
-    Connect(ProxyError),
-    /// The connection failed after the request was handed to it.
-    Exchange(hyper::Error),
+pub(crate) struct Failed {
+    pub(crate) error: ProxyError,
+    pub(crate) reused: bool,
 }
 
 /// Every origin connection an edge has.
@@ -83,15 +82,13 @@ impl Pools {
 
     /// Sends `req` (origin-form target, `Host` set) to `origin`: on an idle
     /// connection unless `fresh`, else on a new one. A connection that
-    /// closes before taking the request passes it on to the next. Returns
-    /// the answer, and whether the connection that took the request had
-    /// served one before.
+    /// closes before taking the request passes it on to the next.
     pub(crate) async fn send(
         &self,
         origin: &Origin,
         mut req: Request<Body>,
         fresh: bool,
-    ) -> (Result<Response<Incoming>, SendError>, bool) {
+    ) -> Result<Response<Incoming>, Failed> {
         let key = key(origin);
         loop {
             let idle = if fresh { None } else { self.idle.take(&key) };
@@ -99,7 +96,7 @@ impl Pools {
                 Some(sender) => (sender, true),
                 None => match self.connect(origin).await {
                     Ok(sender) => (sender, false),
-                    Err(e) => return (Err(SendError::Connect(e)), false),
+                    Err(error) => return Err(Failed { error, reused: false }),
                 },
             };
             // The answer does not borrow the connection's handle.
@@ -124,12 +121,15 @@ impl Pools {
                     if let Some(sender) = sender {
                         IdleSet::recycle(&self.idle, key, sender);
                     }
-                    return (Ok(res), reused);
+                    return Ok(res);
                 }
                 Err(mut e) => match e.take_message() {
                     // Never sent: the connection was closing.
                     Some(unsent) if reused => req = unsent,
-                    _ => return (Err(SendError::Exchange(e.into_error())), reused),
+                    _ => {
+                        let error = classify(&e.into_error());
+                        return Err(Failed { error, reused });
+                    }
                 },
             }
         }
@@ -241,6 +241,29 @@ async fn sweep(set: Weak<IdleSet>) {
             !list.is_empty()
         });
     }
+}
+
+/// What a failed exchange means: a connection that died before any byte
+/// of the answer (closed, reset), or a broken answer.
+fn classify(e: &hyper::Error) -> ProxyError {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return ProxyError::new(ErrorKind::OriginClosed, "origin closed the connection");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return ProxyError::new(ErrorKind::OriginClosed, "origin reset the connection");
+        }
+        source = cause.source();
+    }
+    ProxyError::new(ErrorKind::OriginProtocol, "origin answered badly")
 }
 
 /// The HTTP/1.1 handshake on `io`; the connection's task runs until it closes.
