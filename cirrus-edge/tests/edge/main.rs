@@ -16,6 +16,7 @@ mod hooks;
 mod hostile;
 mod store;
 mod tls;
+mod upstream;
 
 use bytes::Bytes;
 use cirrus_core::{DomainConf, StaticSource};
