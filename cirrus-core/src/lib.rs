@@ -16,6 +16,8 @@
 //!   [`Subscription`] replays what it missed after a disconnect.
 //! - **Auth primitives** ([`auth`], feature `store`): prefixed 256-bit
 //!   tokens kept as SHA-256, constant-time comparison, Argon2id passwords.
+//! - **Lifecycle** ([`lifecycle`], feature `store`): the shutdown signal,
+//!   the store retry and the node registration every role shares.
 //! - **Jobs** ([`jobs`], feature `store`): a runner that claims jobs from
 //!   the durable queue, dispatches them by kind, retries failures and
 //!   reports each run's duration and outcome.
@@ -60,6 +62,8 @@ mod rendezvous;
 pub mod auth;
 #[cfg(feature = "store")]
 pub mod jobs;
+#[cfg(feature = "store")]
+pub mod lifecycle;
 // The shared machinery of the backends is unused when neither is built.
 #[cfg(feature = "store")]
 #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]

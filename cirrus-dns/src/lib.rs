@@ -25,6 +25,9 @@
 //! - [`DnsMetrics`]: queries by type and rcode, transfers, NOTIFYs,
 //!   rebuilds (count, time, zone size, serial) and node flips.
 //!
+//! - [`DnsRole`]: all of the above as the `cirrus dns` role, with its
+//!   admin listener (`/healthz`, `/metrics`), started and stopped together.
+//!
 //! Not built yet: TSIG.
 //!
 //! ## Example
@@ -49,11 +52,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod admin;
 mod error;
 mod health;
 mod master;
 mod metrics;
 mod rebuild;
+mod role;
 mod zone;
 
 pub use error::{Error, Result};
@@ -61,4 +66,5 @@ pub use health::{HealthChecker, HealthCheckerBuilder, Round};
 pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone, bind};
 pub use metrics::DnsMetrics;
 pub use rebuild::{Rebuilder, next_serial};
+pub use role::DnsRole;
 pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};

@@ -10,7 +10,9 @@
 //!   ([`Edge::serve`]) and HTTPS ([`Edge::serve_tls`]: HTTP/2 or HTTP/1.1
 //!   by ALPN) with graceful drain, or mounted as a hyper service in your
 //!   own server ([`Edge::service`]); kept in step with its source by
-//!   [`Edge::sync`]; `/healthz` and `/metrics` by [`Edge::serve_admin`].
+//!   [`Edge::sync`]; `/healthz` and `/metrics` by [`Edge::serve_admin`];
+//!   all of these at once, drained together, by [`Edge::run`] (the
+//!   `cirrus edge` role).
 //! - [`EdgeHooks`]: your logic, phase by phase (request filter, cache key,
 //!   hit filter, origin choice, upstream request and response filters,
 //!   response filter, error page, logging), in the spirit of Pingora's
@@ -68,6 +70,7 @@ mod headers;
 mod hooks;
 mod observe;
 mod proxy;
+mod role;
 mod route;
 mod session;
 mod settings;
@@ -84,6 +87,7 @@ pub use error::{Error, ErrorKind, ProxyError, Result, Side};
 pub use hooks::{DefaultHooks, EdgeHooks, HitDecision};
 /// The `http` crate whose types the hooks speak (match its version).
 pub use http;
+pub use role::EdgeListeners;
 pub use session::{RequestSummary, Session};
 pub use settings::EdgeSettings;
 pub use tls::Certificates;

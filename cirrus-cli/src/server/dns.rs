@@ -1,11 +1,14 @@
 //! `cirrus dns`: the hidden master, the rebuild loop and the node health
 //! checker over the store.
 
-use super::{BoxError, Stop, shutdown};
+use super::{BoxError, shutdown_on_signal};
+use cirrus_core::Store;
+use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::AllowList;
-use cirrus_dns::{DnsMetrics, HealthChecker, HiddenMaster, Rebuilder, ZoneSettings};
+use cirrus_dns::{DnsRole, HealthChecker, ZoneSettings};
 use clap::Args;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Flags of `cirrus dns`; each also reads the environment variable shown.
@@ -66,6 +69,22 @@ pub(crate) struct DnsArgs {
 
 pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
     let store = cirrus_core::open_store(&args.store)?;
+    prepare(args, store).await?.run(&shutdown_on_signal()).await
+}
+
+/// The DNS role ready to run: configured, its sockets bound.
+pub(crate) struct PreparedDns {
+    role: DnsRole,
+    udp: tokio::net::UdpSocket,
+    tcp: tokio::net::TcpListener,
+    /// Bound addresses: DNS (UDP and TCP), admin.
+    pub(crate) dns: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    /// The zone served.
+    pub(crate) zone: String,
+}
+
+pub(crate) async fn prepare(args: DnsArgs, store: Arc<dyn Store>) -> Result<PreparedDns, BoxError> {
     let mut settings = ZoneSettings::builder(&args.zone)
         .replicas_per_site(args.replicas)
         .ttl(args.ttl);
@@ -77,88 +96,44 @@ pub(crate) async fn run(args: DnsArgs) -> Result<(), BoxError> {
     if let Some(port) = args.port {
         listen.set_port(port);
     }
-    let (udp, tcp) = cirrus_dns::bind(listen).await?;
-    let metrics = DnsMetrics::new()?;
-    let checker = if args.no_health_check {
-        None
-    } else {
-        Some(
+    let (udp, tcp) = cirrus_dns::bind(listen)
+        .await
+        .map_err(|e| format!("dns listener {listen}: {e}"))?;
+    let admin = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .map_err(|e| format!("dns metrics listener {}: {e}", args.metrics_listen))?;
+    let (dns, admin_addr) = (tcp.local_addr()?, admin.local_addr()?);
+    let mut role = DnsRole::new(store, settings)?
+        .notify(args.notify)
+        .allow_transfer(args.allow_transfer)
+        .admin(admin, args.metrics_allow);
+    if !args.no_health_check {
+        role = role.health_checker(
             HealthChecker::builder()
                 .port(args.health_port)
                 .interval(Duration::from_secs(args.health_interval.max(1)))
                 .timeout(Duration::from_secs(args.health_timeout.max(1)))
                 .fail_after(args.fail_after)
-                .recover_after(args.recover_after)
-                .metrics(metrics.clone())
-                .build(store.clone())?,
-        )
-    };
-    let mut rebuilder = Rebuilder::new(store, settings)
-        .notify(args.notify)
-        .metrics(metrics.clone());
-    // The first zone comes from the store; wait for it rather than serve
-    // an empty zone a secondary could transfer.
-    let mut delay = Duration::from_secs(1);
-    while let Err(e) = rebuilder.rebuild().await {
-        tracing::warn!(error = %e, "cannot build the zone; retrying in {delay:?}");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
+                .recover_after(args.recover_after),
+        );
     }
-    let zone = rebuilder.zone().ok_or("no zone after a rebuild")?.clone();
-    let admin = tokio::net::TcpListener::bind(args.metrics_listen).await?;
-    tracing::info!("cirrus dns listening on {} (udp and tcp)", tcp.local_addr()?);
-    tracing::info!("cirrus dns metrics on http://{}", admin.local_addr()?);
-    let stop = Stop::new();
-    let loop_task = tokio::spawn(rebuilder.run(stop.stopped()));
-    let check_task = checker.map(|c| {
-        let done = stop.stopped();
-        tokio::spawn(async move { c.run(done).await })
-    });
-    let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), args.metrics_allow, stop.stopped()));
-    let master = HiddenMaster::builder(zone)
-        .allow_transfer(args.allow_transfer)
-        .metrics(metrics)
-        .build();
-    let served = master.serve(udp, tcp, shutdown()).await;
-    stop.stop();
-    if let Ok(Err(e)) = loop_task.await {
-        tracing::warn!(error = %e, "rebuild loop ended with an error");
-    }
-    if let Some(task) = check_task {
-        let _ = task.await;
-    }
-    let _ = admin_task.await;
-    tracing::info!("cirrus dns stopped");
-    Ok(served?)
+    Ok(PreparedDns {
+        role,
+        udp,
+        tcp,
+        dns,
+        admin: admin_addr,
+        zone: args.zone,
+    })
 }
 
-/// `/metrics` for allowed addresses, `/healthz` for everyone.
-async fn serve_admin(
-    listener: tokio::net::TcpListener,
-    metrics: DnsMetrics,
-    allow: AllowList,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    use axum::extract::ConnectInfo;
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    let app = axum::Router::new().route("/healthz", get(|| async { "ok\n" })).route(
-        "/metrics",
-        get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
-            let (metrics, allowed) = (metrics.clone(), allow.allows(peer.ip()));
-            async move {
-                if allowed {
-                    (StatusCode::OK, metrics.render())
-                } else {
-                    (StatusCode::FORBIDDEN, "forbidden\n".to_string())
-                }
-            }
-        }),
-    );
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Err(e) = served {
-        tracing::warn!(error = %e, "dns metrics listener failed");
+impl PreparedDns {
+    /// Runs until `shutdown`.
+    pub(crate) async fn run(self, shutdown: &Shutdown) -> Result<(), BoxError> {
+        tracing::info!("cirrus dns listening on {} (udp and tcp)", self.dns);
+        tracing::info!("cirrus dns metrics on http://{}", self.admin);
+        self.role.run(self.udp, self.tcp, shutdown).await?;
+        tracing::info!("cirrus dns stopped");
+        Ok(())
     }
 }

@@ -1,11 +1,13 @@
 //! `cirrus edge`: the proxy and cache, its admin listener, and the sync with
 //! the store.
 
-use super::{BoxError, Stop, shutdown};
+use super::{BoxError, shutdown_on_signal};
+use cirrus_core::Store;
+use cirrus_core::lifecycle::{Shutdown, register_node, retry};
 use cirrus_core::model::CertBundle;
-use cirrus_edge::{AllowList, Certificates, Edge, EdgeSettings};
+use cirrus_edge::{AllowList, Certificates, Edge, EdgeListeners, EdgeSettings};
 use clap::Args;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +65,18 @@ pub(crate) struct EdgeArgs {
     /// their connections are closed, e.g. `30s`, `500ms`.
     #[arg(long, env = "CIRRUS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Register this edge in the store as the node with this id, so the
+    /// DNS publishes it (the addresses come from --node-ipv4/--node-ipv6,
+    /// else from --listen when it is a specific IPv4 address). An existing
+    /// node keeps its weight and its enabled and active flags.
+    #[arg(long, env = "CIRRUS_NODE_ID")]
+    node_id: Option<String>,
+    /// IPv4 address published for this node (with --node-id).
+    #[arg(long, env = "CIRRUS_NODE_IPV4", requires = "node_id")]
+    node_ipv4: Option<Ipv4Addr>,
+    /// IPv6 address published for this node (with --node-id).
+    #[arg(long, env = "CIRRUS_NODE_IPV6", requires = "node_id")]
+    node_ipv6: Option<Ipv6Addr>,
 }
 
 /// `30s`, `500ms`, `2m`, or a bare number of seconds.
@@ -107,6 +121,43 @@ fn read(path: &std::path::Path) -> Result<String, BoxError> {
 
 pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
     let store = cirrus_core::open_store(&args.store)?;
+    prepare(args, store).await?.run(&shutdown_on_signal()).await
+}
+
+/// An edge ready to run: built, its listeners bound.
+pub(crate) struct PreparedEdge {
+    edge: Edge,
+    listeners: EdgeListeners,
+    store: Arc<dyn Store>,
+    /// The node registered at start: id, IPv4, IPv6.
+    node: Option<(String, Option<Ipv4Addr>, Option<Ipv6Addr>)>,
+    /// Bound addresses: HTTP, HTTPS, admin.
+    pub(crate) http: SocketAddr,
+    pub(crate) https: Option<SocketAddr>,
+    pub(crate) admin: SocketAddr,
+}
+
+pub(crate) async fn prepare(args: EdgeArgs, store: Arc<dyn Store>) -> Result<PreparedEdge, BoxError> {
+    let node = match &args.node_id {
+        Some(id) => {
+            let listen_v4 = match args.listen.ip() {
+                IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+                _ => None,
+            };
+            let ipv4 = args
+                .node_ipv4
+                .or(if args.node_ipv6.is_none() { listen_v4 } else { None });
+            if ipv4.is_none() && args.node_ipv6.is_none() {
+                return Err(format!(
+                    "--node-id {id}: give --node-ipv4 or --node-ipv6 (--listen {} names no address to publish)",
+                    args.listen
+                )
+                .into());
+            }
+            Some((id.clone(), ipv4, args.node_ipv6))
+        }
+        None => None,
+    };
     let mut settings = EdgeSettings {
         cache_memory: args.cache_mem,
         max_object_size: args.max_object_size,
@@ -115,13 +166,9 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
         drain_timeout: args.drain_timeout,
         ..EdgeSettings::default()
     };
-    let disk = match &args.cache_dir {
-        Some(dir) => Some(cirrus_edge::DiskCache::open(dir, args.cache_disk).await?),
-        None => None,
-    };
-    let mut builder = Edge::builder(Arc::new(store));
-    if let Some(disk) = disk {
-        builder = builder.disk_cache(disk);
+    let mut builder = Edge::builder(Arc::new(store.clone()));
+    if let Some(dir) = &args.cache_dir {
+        builder = builder.disk_cache(cirrus_edge::DiskCache::open(dir, args.cache_disk).await?);
     }
     if let Some(path) = &args.origin_ca {
         builder = builder.origin_roots_pem(&read(path)?)?;
@@ -129,72 +176,62 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<(), BoxError> {
     if !args.no_access_log {
         builder = builder.access_log(std::io::stdout());
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let tls_listener = match args.tls_listen {
-        Some(addr) => {
-            let fallback = match (&args.tls_fallback_cert, &args.tls_fallback_key) {
-                (Some(cert), Some(key)) => Certificates::new(&CertBundle::new(read(cert)?, read(key)?, None))?,
-                _ => Certificates::self_signed()?,
-            };
-            builder = builder.certificates(fallback);
-            let l = tokio::net::TcpListener::bind(addr).await?;
-            settings.https_port = l.local_addr()?.port();
-            Some(l)
+    let http = bind(args.listen, "edge HTTP").await?;
+    let mut listeners = EdgeListeners::new(http.0);
+    let mut https = None;
+    if let Some(addr) = args.tls_listen {
+        let fallback = match (&args.tls_fallback_cert, &args.tls_fallback_key) {
+            (Some(cert), Some(key)) => Certificates::new(&CertBundle::new(read(cert)?, read(key)?, None))?,
+            _ => Certificates::self_signed()?,
+        };
+        builder = builder.certificates(fallback);
+        let (l, bound) = bind(addr, "edge HTTPS").await?;
+        settings.https_port = bound.port();
+        listeners = listeners.https(l);
+        https = Some(bound);
+    }
+    let (admin, admin_addr) = bind(args.metrics_listen, "edge metrics").await?;
+    listeners = listeners.admin(admin, args.metrics_allow);
+    Ok(PreparedEdge {
+        edge: builder.settings(settings).build()?,
+        listeners,
+        store,
+        node,
+        http: http.1,
+        https,
+        admin: admin_addr,
+    })
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<(tokio::net::TcpListener, SocketAddr), BoxError> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{what} listener {addr}: {e}"))?;
+    let bound = l.local_addr()?;
+    Ok((l, bound))
+}
+
+impl PreparedEdge {
+    /// Runs until `shutdown`, then drains every listener.
+    pub(crate) async fn run(self, shutdown: &Shutdown) -> Result<(), BoxError> {
+        tracing::info!("cirrus edge listening on http://{}", self.http);
+        if let Some(a) = self.https {
+            tracing::info!("cirrus edge listening on https://{a}");
         }
-        None => None,
-    };
-    let edge = builder.settings(settings).build()?;
-    let admin = tokio::net::TcpListener::bind(args.metrics_listen).await?;
-    tracing::info!("cirrus edge listening on http://{}", listener.local_addr()?);
-    if let Some(l) = &tls_listener {
-        tracing::info!("cirrus edge listening on https://{}", l.local_addr()?);
-    }
-    tracing::info!("cirrus edge metrics on http://{}", admin.local_addr()?);
-    let stop = Stop::new();
-    let sync = {
-        let (edge, stop) = (edge.clone(), stop.clone());
-        tokio::spawn(async move {
-            // A store that is down at start is retried; the edge answers
-            // 404 for every host (and /healthz says `starting`) until the
-            // first load.
-            let mut delay = Duration::from_secs(1);
-            while let Err(e) = edge.sync(stop.stopped()).await {
-                tracing::warn!(error = %e, "cannot sync with the store; retrying in {delay:?}");
-                tokio::select! {
-                    () = stop.stopped() => return,
-                    () = tokio::time::sleep(delay) => {}
+        tracing::info!("cirrus edge metrics on http://{}", self.admin);
+        let register = async {
+            if let Some((id, v4, v6)) = &self.node {
+                let store = &*self.store;
+                if let Some(node) = retry("registering the node", shutdown, || register_node(store, id, *v4, *v6)).await
+                {
+                    tracing::info!(node = %node.id, ipv4 = ?node.ipv4, ipv6 = ?node.ipv6, "registered as a node");
                 }
-                delay = (delay * 2).min(Duration::from_secs(30));
             }
-        })
-    };
-    let admin_task = {
-        let (edge, done) = (edge.clone(), stop.stopped());
-        tokio::spawn(async move { edge.serve_admin(admin, args.metrics_allow, done).await })
-    };
-    let tls_task = tls_listener.map(|l| {
-        let (edge, done) = (edge.clone(), stop.stopped());
-        tokio::spawn(async move { edge.serve_tls(l, done).await })
-    });
-    // A signal drains every listener at once.
-    let signal = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            shutdown().await;
-            tracing::info!("cirrus edge draining");
-            stop.stop();
-        })
-    };
-    let result = edge.serve(listener, stop.stopped()).await;
-    stop.stop();
-    signal.abort();
-    let _ = sync.await;
-    let _ = admin_task.await;
-    if let Some(task) = tls_task {
-        let _ = task.await;
+        };
+        let (_, served) = tokio::join!(register, self.edge.run(self.listeners, shutdown));
+        tracing::info!("cirrus edge stopped");
+        Ok(served?)
     }
-    tracing::info!("cirrus edge stopped");
-    Ok(result?)
 }
 
 #[cfg(test)]

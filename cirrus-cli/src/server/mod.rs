@@ -1,12 +1,19 @@
 //! `cirrus`: runs the server roles over a Redis or embedded store:
-//! `cirrus api` (control plane), `cirrus edge` (proxy and cache) and
-//! `cirrus dns` (authoritative DNS).
+//! `cirrus up` (every role in one process), `cirrus api` (control plane),
+//! `cirrus edge` (proxy and cache) and `cirrus dns` (authoritative DNS),
+//! and `cirrus config check`. Settings come from flags, the environment, a
+//! TOML file and defaults, in that order ([`config`](self)).
 
 mod api;
+mod config;
 mod dns;
 mod edge;
+mod logging;
+mod up;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use config::{ConfigFile, ROLES};
+use std::ffi::OsString;
 
 /// Cirrus, a programmable CDN: run a server role.
 #[derive(Debug, Parser)]
@@ -14,42 +21,222 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     role: Role,
+    /// TOML configuration file: top-level `store`, `zone`, `log`,
+    /// `log_format`, and tables `[api]`, `[edge]`, `[dns]` keyed by the
+    /// roles' flags (flags and environment variables override it).
+    #[arg(long, env = "CIRRUS_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
     /// Log filter, e.g. `info` or `cirrus_api=debug`.
     #[arg(long, env = "CIRRUS_LOG", default_value = "info", global = true)]
     log: String,
+    /// Log lines as `text` (colours only on a terminal) or `json` (one
+    /// object per line, for log shippers).
+    #[arg(long, env = "CIRRUS_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
 enum Role {
+    /// Every role in one process (API, edge, DNS, health checker) on the
+    /// embedded store: the whole CDN on one machine.
+    Up(up::UpArgs),
     /// The control-plane REST API (`/api/v1`, `/healthz`, `/metrics`, `/docs`).
     Api(api::ApiArgs),
     /// The edge: reverse proxy and cache, kept in step with the store.
     Edge(edge::EdgeArgs),
     /// Authoritative DNS: the hidden master of the CNAME zone, rebuilt on store changes.
     Dns(dns::DnsArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Prints the effective configuration of a role (as a TOML file, each
+    /// value with its source) and every error in it; exits 2 on errors.
+    Check {
+        /// The role: `up` (default), `api`, `edge` or `dns`.
+        #[arg(default_value = "up", value_parser = ["up", "api", "edge", "dns"])]
+        role: String,
+    },
 }
 
 /// Parses the command line, runs the role, returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    main_with_args(std::env::args_os().collect())
+}
+
+/// [`main`] with these arguments (the first is the program name).
+pub fn main_with_args(argv: Vec<OsString>) -> i32 {
+    let file = match config::config_path(&argv) {
+        Some(path) => match ConfigFile::read(&path) {
+            Ok(f) => f,
+            Err(e) => return usage_errors(&[e]),
+        },
+        None => ConfigFile::default(),
+    };
+    let root = match with_file(&file) {
+        Ok(root) => root,
+        Err(errors) => return usage_errors(&errors),
+    };
+    let matches = match root.clone().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    if let Role::Config(ConfigCmd::Check { role }) = &cli.role {
+        return check(&root, &file, role);
+    }
+    // Values from the environment and the file are checked all at once
+    // (clap stops at the first bad one).
+    if let Some((name, sub)) = matches.subcommand() {
+        let given = |id: &str| {
+            sub.try_get_raw(id).is_ok_and(|v| v.is_some())
+                && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        };
+        let errors = role_errors(&root, &file, name, &given);
+        if !errors.is_empty() {
+            return usage_errors(&errors);
+        }
+    }
+    logging::init(&cli.log, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
     let result = match cli.role {
+        Role::Up(args) => runtime.block_on(up::run(args, &file)),
         Role::Api(args) => runtime.block_on(api::run(args)),
         Role::Edge(args) => runtime.block_on(edge::run(args)),
         Role::Dns(args) => runtime.block_on(dns::run(args)),
+        Role::Config(_) => Ok(()),
     };
     match result {
         Ok(()) => 0,
         Err(e) => fail(&*e),
     }
+}
+
+/// The command line with the file's values as defaults; every unknown key
+/// and unusable value is an error.
+fn with_file(file: &ConfigFile) -> Result<clap::Command, Vec<String>> {
+    let mut root = Cli::command();
+    let mut errors = file.unknown_keys(&root);
+    root = file.apply(root, None, false).unwrap_or_else(|e| {
+        errors.extend(e);
+        Cli::command()
+    });
+    for role in ["up"].iter().chain(ROLES) {
+        let role_name = (*role != "up").then_some(*role);
+        root = root.mut_subcommand(*role, |cmd| match file.apply(cmd.clone(), role_name, false) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.extend(e);
+                cmd
+            }
+        });
+    }
+    if errors.is_empty() { Ok(root) } else { Err(errors) }
+}
+
+/// The command of `role` as `cirrus up` runs it: the file, then `up`'s own
+/// defaults.
+pub(crate) fn up_command(file: &ConfigFile, role: &str) -> Result<clap::Command, Vec<String>> {
+    let cmd = Cli::command()
+        .find_subcommand(role)
+        .cloned()
+        .ok_or_else(|| vec![format!("no role {role}")])?;
+    file.apply(cmd, Some(role), true)
+}
+
+/// Every problem in the environment and file values of `role`.
+fn role_errors(root: &clap::Command, file: &ConfigFile, role: &str, given: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let roles: Vec<&str> = if role == "up" { ROLES.to_vec() } else { vec![role] };
+    let mut errors = Vec::new();
+    for r in roles {
+        let cmd = if role == "up" {
+            match up_command(file, r) {
+                Ok(c) => c,
+                Err(e) => return e,
+            }
+        } else {
+            match root.find_subcommand(r) {
+                Some(c) => c.clone(),
+                None => continue,
+            }
+        };
+        // Under `up`, the command line holds `up`'s flags, not the role's.
+        let none = |_: &str| false;
+        let given = if role == "up" { &none } else { given };
+        errors.extend(config::check(&cmd, r, file, role == "up", given).1);
+    }
+    errors
+}
+
+/// `cirrus config check ROLE`.
+fn check(root: &clap::Command, file: &ConfigFile, role: &str) -> i32 {
+    let mut sections = Vec::new();
+    let mut errors = Vec::new();
+    if role == "up" {
+        if let Some(cmd) = root.find_subcommand("up") {
+            sections.push(("up", config::check(cmd, "up", file, true, &|_| false).0));
+        }
+        for r in ROLES {
+            match up_command(file, r) {
+                Ok(cmd) => {
+                    let (settings, e) = config::check(&cmd, r, file, true, &|_| false);
+                    sections.push((r, settings));
+                    errors.extend(e);
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+    } else if let Some(cmd) = root.find_subcommand(role) {
+        let (settings, e) = config::check(cmd, role, file, false, &|_| false);
+        sections.push((role, settings));
+        errors.extend(e);
+    }
+    // In the order of `--help` (the file's values moved their arguments).
+    let fresh = Cli::command();
+    for (role, settings) in &mut sections {
+        if let Some(cmd) = fresh.find_subcommand(role) {
+            let order: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
+            let rank = |key: &str| {
+                let id = key.rsplit('.').next().unwrap_or(key);
+                order.iter().position(|o| *o == id).unwrap_or(usize::MAX)
+            };
+            settings.sort_by_key(|s| rank(&s.key));
+        }
+    }
+    let title = match file.path() {
+        Some(p) => format!("cirrus {role} with {}", p.display()),
+        None => format!("cirrus {role}, no configuration file"),
+    };
+    let rendered = config::render(&title, &sections);
+    print!("{rendered}");
+    if errors.is_empty() {
+        println!("\n# no errors");
+        0
+    } else {
+        usage_errors(&errors)
+    }
+}
+
+fn usage_errors(errors: &[String]) -> i32 {
+    for e in errors {
+        eprintln!("Error: {e}");
+    }
+    2
 }
 
 fn fail(e: &dyn std::fmt::Display) -> i32 {
@@ -59,31 +246,8 @@ fn fail(e: &dyn std::fmt::Display) -> i32 {
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Tells a role's background tasks to stop once its main listener has
-/// returned: each [`Stop::stopped`] future completes after [`Stop::stop`].
-#[derive(Debug, Clone)]
-pub(crate) struct Stop(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
-
-impl Stop {
-    pub(crate) fn new() -> Self {
-        Self(std::sync::Arc::new(tokio::sync::watch::channel(false).0))
-    }
-
-    /// Completes when [`Stop::stop`] is called (at once if it was).
-    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.0.subscribe();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    }
-
-    pub(crate) fn stop(&self) {
-        self.0.send_replace(true);
-    }
-}
-
 /// Completes on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -102,4 +266,19 @@ pub(crate) async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// A shutdown triggered by the first signal; a second signal exits at once.
+pub(crate) fn shutdown_on_signal() -> cirrus_core::lifecycle::Shutdown {
+    let shutdown = cirrus_core::lifecycle::Shutdown::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        signal().await;
+        tracing::info!("stopping: draining connections (a second signal exits at once)");
+        trigger.trigger();
+        signal().await;
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+    shutdown
 }

@@ -1,0 +1,185 @@
+//! What every role shares about its life: one [`Shutdown`] signal for all
+//! its parts, store calls retried with backoff until they work or the role
+//! stops ([`retry`]), and an edge registering itself as a node
+//! ([`register_node`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use cirrus_core::lifecycle::Shutdown;
+//!
+//! let shutdown = Shutdown::new();
+//! let task = tokio::spawn(shutdown.wait());
+//! shutdown.trigger();
+//! task.await.unwrap();
+//! assert!(shutdown.is_triggered());
+//! # }
+//! ```
+
+use crate::Store;
+use crate::model::Node;
+use std::fmt::Display;
+use std::future::Future;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A stop signal shared by the parts of one or several roles: every
+/// [`Shutdown::wait`] future completes once [`Shutdown::trigger`] is called.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Shutdown(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A signal not triggered yet.
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Triggers the signal (idempotent).
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether [`Shutdown::trigger`] was called.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes when the signal is triggered (at once if it was). The
+    /// future owns what it needs, so it can be handed to a spawned task.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+}
+
+/// First and largest delays of [`Backoff`].
+const FIRST_DELAY: Duration = Duration::from_secs(1);
+const MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// Waits between attempts of something that failed: 1 s, 2 s, 4 s … up to
+/// 30 s, cut short by a shutdown. For loops [`retry`] cannot express (an
+/// attempt borrowing mutable state).
+#[derive(Debug)]
+pub struct Backoff {
+    delay: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Backoff {
+    /// Starts at 1 s.
+    pub fn new() -> Self {
+        Self { delay: FIRST_DELAY }
+    }
+
+    /// Logs `error` as a warning about `what`, then waits the next delay.
+    /// Returns false when `shutdown` triggered instead (stop retrying).
+    pub async fn wait(&mut self, what: &str, error: &dyn Display, shutdown: &Shutdown) -> bool {
+        let delay = self.delay;
+        tracing::warn!(error = %error, "{what} failed; retrying in {delay:?}");
+        self.delay = (delay * 2).min(MAX_DELAY);
+        tokio::select! {
+            () = shutdown.wait() => false,
+            () = tokio::time::sleep(delay) => !shutdown.is_triggered(),
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, waiting as [`Backoff`] does between
+/// failures (each logged about `what`). Returns `None` when `shutdown`
+/// triggers first.
+pub async fn retry<T, E, F, Fut>(what: &str, shutdown: &Shutdown, mut attempt: F) -> Option<T>
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        let result = tokio::select! {
+            biased;
+            () = shutdown.wait() => return None,
+            result = attempt() => result,
+        };
+        match result {
+            Ok(value) => return Some(value),
+            Err(e) => {
+                if !backoff.wait(what, &e, shutdown).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Adds the node `id` with these addresses, or updates the addresses of
+/// the node already stored under `id`; what operators and the health
+/// checker set (weight, enabled, active, health) is kept. At least one
+/// address is required: a node without one is never published in DNS.
+pub async fn register_node(
+    store: &dyn Store,
+    id: &str,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+) -> crate::Result<Node> {
+    let mut node = store.get_node(id).await?.unwrap_or_else(|| Node::new(id));
+    node.ipv4 = ipv4;
+    node.ipv6 = ipv6;
+    if ipv4.is_none() && ipv6.is_none() {
+        let mut errors = crate::model::ValidationErrors::default();
+        errors.push("ipv4", "a registering node needs an IPv4 or IPv6 address");
+        return Err(errors.into());
+    }
+    let node = node.validated()?;
+    store.put_node(&node).await?;
+    Ok(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Shutdown, retry};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_backs_off_until_success() {
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let got = retry("test", &Shutdown::new(), || async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 3 {
+                Err("down")
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(got, Some(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(started.elapsed().as_secs(), 1 + 2 + 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_stops_on_shutdown() {
+        let shutdown = Shutdown::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            trigger.trigger();
+        });
+        let got: Option<()> = retry("test", &shutdown, || async { Err("down") }).await;
+        assert_eq!(got, None);
+    }
+}

@@ -1,0 +1,120 @@
+//! The `cirrus dns` role as one value: the first zone from the store, the
+//! rebuild loop, the hidden master, the health checker and the admin
+//! listener, started together and stopped together.
+
+use crate::health::HealthCheckerBuilder;
+use crate::master::HiddenMaster;
+use crate::metrics::DnsMetrics;
+use crate::rebuild::Rebuilder;
+use crate::zone::ZoneSettings;
+use cirrus_core::Store;
+use cirrus_core::lifecycle::{Backoff, Shutdown};
+use cirrus_core::model::AllowList;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, UdpSocket};
+
+/// Everything `cirrus dns` runs, configured by its methods and started by
+/// [`DnsRole::run`].
+#[derive(Debug)]
+#[must_use]
+pub struct DnsRole {
+    store: Arc<dyn Store>,
+    settings: ZoneSettings,
+    notify: Vec<SocketAddr>,
+    allow_transfer: AllowList,
+    checker: Option<HealthCheckerBuilder>,
+    admin: Option<(TcpListener, AllowList)>,
+    metrics: DnsMetrics,
+}
+
+impl DnsRole {
+    /// The zone `settings` built from `store`; no NOTIFY, transfers from
+    /// loopback only, no health checker, no admin listener.
+    pub fn new(store: Arc<dyn Store>, settings: ZoneSettings) -> crate::Result<Self> {
+        Ok(Self {
+            store,
+            settings,
+            notify: Vec::new(),
+            allow_transfer: AllowList::default(),
+            checker: None,
+            admin: None,
+            metrics: DnsMetrics::new()?,
+        })
+    }
+
+    /// Secondaries sent a NOTIFY after every rebuild.
+    pub fn notify(mut self, secondaries: Vec<SocketAddr>) -> Self {
+        self.notify = secondaries;
+        self
+    }
+
+    /// Who may transfer the zone (AXFR) and ask for its SOA.
+    pub fn allow_transfer(mut self, allow: AllowList) -> Self {
+        self.allow_transfer = allow;
+        self
+    }
+
+    /// Runs a node health checker with these settings beside the server.
+    pub fn health_checker(mut self, checker: HealthCheckerBuilder) -> Self {
+        self.checker = Some(checker);
+        self
+    }
+
+    /// `/healthz` for everyone and `/metrics` for `allow`, on `listener`.
+    pub fn admin(mut self, listener: TcpListener, allow: AllowList) -> Self {
+        self.admin = Some((listener, allow));
+        self
+    }
+
+    /// Serves DNS on `udp` and `tcp` until `shutdown` triggers. The first
+    /// zone is built from the store before any query is answered (a store
+    /// that is down is retried: an empty zone must never reach a
+    /// secondary); then the zone follows the store.
+    pub async fn run(self, udp: UdpSocket, tcp: TcpListener, shutdown: &Shutdown) -> crate::Result<()> {
+        let checker = match self.checker {
+            Some(c) => Some(c.metrics(self.metrics.clone()).build(self.store.clone())?),
+            None => None,
+        };
+        let mut rebuilder = Rebuilder::new(self.store, self.settings)
+            .notify(self.notify)
+            .metrics(self.metrics.clone());
+        let mut backoff = Backoff::new();
+        while let Err(e) = rebuilder.rebuild().await {
+            if !backoff.wait("building the first zone", &e, shutdown).await {
+                return Ok(());
+            }
+        }
+        let zone = rebuilder
+            .zone()
+            .ok_or_else(|| crate::Error::Config("no zone after a rebuild".into()))?;
+        let master = HiddenMaster::builder(zone.clone())
+            .allow_transfer(self.allow_transfer)
+            .metrics(self.metrics.clone())
+            .build();
+        let rebuilds = async {
+            if let Err(e) = rebuilder.run(shutdown.wait()).await {
+                tracing::warn!(error = %e, "the zone rebuild loop ended");
+            }
+        };
+        let checks = async {
+            if let Some(c) = &checker {
+                c.run(shutdown.wait()).await;
+            }
+        };
+        let admin = async {
+            if let Some((l, allow)) = self.admin {
+                crate::admin::serve(l, self.metrics.clone(), allow, shutdown.wait()).await;
+            }
+        };
+        let served = async {
+            let served = master.serve(udp, tcp, shutdown.wait()).await;
+            if served.is_err() {
+                shutdown.trigger();
+            }
+            served
+        };
+        let (served, (), (), ()) = tokio::join!(served, rebuilds, checks, admin);
+        served
+    }
+}

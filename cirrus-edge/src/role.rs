@@ -1,0 +1,75 @@
+//! The `cirrus edge` role as one call: follow the source, serve every
+//! listener, drain them all together.
+
+use crate::edge::Edge;
+use crate::hooks::EdgeHooks;
+use cirrus_core::lifecycle::{Shutdown, retry};
+use cirrus_core::model::AllowList;
+use tokio::net::TcpListener;
+
+/// The sockets an edge serves in [`Edge::run`]: HTTP, and optionally HTTPS
+/// and the admin listener (`/healthz`, `/metrics`).
+#[derive(Debug)]
+#[must_use]
+pub struct EdgeListeners {
+    http: TcpListener,
+    https: Option<TcpListener>,
+    admin: Option<(TcpListener, AllowList)>,
+}
+
+impl EdgeListeners {
+    /// Plain HTTP on `http`.
+    pub fn new(http: TcpListener) -> Self {
+        Self {
+            http,
+            https: None,
+            admin: None,
+        }
+    }
+
+    /// HTTPS (HTTP/2 or HTTP/1.1 by ALPN) on `listener`.
+    pub fn https(mut self, listener: TcpListener) -> Self {
+        self.https = Some(listener);
+        self
+    }
+
+    /// `/healthz` for everyone and `/metrics` for the addresses in `allow`,
+    /// on `listener`.
+    pub fn admin(mut self, listener: TcpListener, allow: AllowList) -> Self {
+        self.admin = Some((listener, allow));
+        self
+    }
+}
+
+impl<H: EdgeHooks> Edge<H> {
+    /// Runs the edge until `shutdown` triggers: follows the source with
+    /// [`Edge::sync`] (a source that is down, at start or later, is retried
+    /// with backoff while the edge serves what it has), and serves every
+    /// listener. On shutdown all listeners drain at once, as
+    /// [`Edge::serve`] describes. A listener that fails triggers `shutdown`
+    /// (the other parts of the process stop too) and its error is returned.
+    pub async fn run(&self, listeners: EdgeListeners, shutdown: &Shutdown) -> crate::Result<()> {
+        let failed = |r: crate::Result<()>| {
+            if r.is_err() {
+                shutdown.trigger();
+            }
+            r
+        };
+        let sync = retry("loading the configuration", shutdown, || self.sync(shutdown.wait()));
+        let admin = async {
+            match listeners.admin {
+                Some((l, allow)) => failed(self.serve_admin(l, allow, shutdown.wait()).await),
+                None => Ok(()),
+            }
+        };
+        let https = async {
+            match listeners.https {
+                Some(l) => failed(self.serve_tls(l, shutdown.wait()).await),
+                None => Ok(()),
+            }
+        };
+        let http = async { failed(self.serve(listeners.http, shutdown.wait()).await) };
+        let (_, admin, https, http) = tokio::join!(sync, admin, https, http);
+        http.and(https).and(admin)
+    }
+}
