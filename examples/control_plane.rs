@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let deploy = Client::builder(&url).token(&token.secret).build()?;
     let conf = DomainConf::new("shop.example.com", "https://192.0.2.10".parse()?);
     let Written { created, item, .. } = deploy.put_domain(&conf).await?;
-    println!("PUT {} -> created: {created}", item.domain);
+    println!("PUT {} -> created: {created}", item.conf.domain);
     let again = deploy.put_domain(&conf).await?;
     println!("PUT again -> created: {} (idempotent)", again.created);
 

@@ -37,6 +37,10 @@ pub(crate) struct ApiConfig {
     pub(crate) session_ttl: Duration,
     pub(crate) secure_cookies: bool,
     pub(crate) max_page: usize,
+    /// The CDN's zone (`CNAME_BASE_DOMAIN`): where domains point their CNAME.
+    pub(crate) zone: Option<String>,
+    /// The resolver asked whether a customer's CNAMEs are in place.
+    pub(crate) resolver: std::net::SocketAddr,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -48,6 +52,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("session_ttl", &self.session_ttl)
             .field("secure_cookies", &self.secure_cookies)
             .field("max_page", &self.max_page)
+            .field("zone", &self.zone)
+            .field("resolver", &self.resolver)
             .finish()
     }
 }
@@ -61,6 +67,8 @@ impl Default for ApiConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: true,
             max_page: 1000,
+            zone: None,
+            resolver: crate::resolve::system_resolver(),
         }
     }
 }

@@ -33,6 +33,7 @@ mod error;
 mod extract;
 mod metrics;
 mod ratelimit;
+mod resolve;
 mod routes;
 mod setup;
 mod state;

@@ -106,6 +106,23 @@ impl ApiBuilder {
         self
     }
 
+    /// The CDN's zone (`CNAME_BASE_DOMAIN`, e.g. `cdn.example.net`): each
+    /// domain's JSON then shows the CNAMEs its owner sets
+    /// ([`DomainDns`](cirrus_core::model::DomainDns)), and
+    /// `GET /api/v1/domains/{domain}/status` checks them. Without it
+    /// neither is known and the status answers 503.
+    pub fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.config.zone = Some(zone.into().trim_end_matches('.').to_ascii_lowercase());
+        self
+    }
+
+    /// The DNS resolver the status check asks (default: the first
+    /// `nameserver` of `/etc/resolv.conf`).
+    pub fn resolver(mut self, resolver: SocketAddr) -> Self {
+        self.config.resolver = resolver;
+        self
+    }
+
     /// Checks the settings and builds the API.
     pub fn build(self) -> Result<Api> {
         let c = &self.config;
@@ -121,6 +138,11 @@ impl ApiBuilder {
             && (!rl.per_second.is_finite() || rl.per_second <= 0.0 || rl.burst == 0)
         {
             return Err(Error::Config("the rate limit must be positive".into()));
+        }
+        if let Some(zone) = &c.zone
+            && let Err(reason) = cirrus_core::model::normalize_domain(zone)
+        {
+            return Err(Error::Config(format!("zone {zone:?}: {reason}")));
         }
         let metrics = Metrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
         Ok(Api {

@@ -3,8 +3,8 @@
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 use cirrus_core::model::{
-    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, Health, Identity,
-    LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
+    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, DomainStatus, DomainView, ErrorBody,
+    Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
 };
 use cirrus_core::{DomainConf, Node};
 use reqwest::{Method, StatusCode, Url, header};
@@ -163,19 +163,27 @@ impl Client {
         }
     }
 
-    /// One domain.
-    pub async fn get_domain(&self, domain: &str) -> Result<DomainConf> {
+    /// One domain, with the CNAMEs its owner sets (when the API knows its
+    /// zone).
+    pub async fn get_domain(&self, domain: &str) -> Result<DomainView> {
         self.json(Method::GET, &["domains", domain], &[], None::<&()>).await
     }
 
     /// Creates or replaces a domain (idempotent).
-    pub async fn put_domain(&self, conf: &DomainConf) -> Result<Written<DomainConf>> {
+    pub async fn put_domain(&self, conf: &DomainConf) -> Result<Written<DomainView>> {
         self.written(Method::PUT, &["domains", &conf.domain], conf).await
     }
 
     /// Changes some fields of a domain (JSON merge patch).
-    pub async fn patch_domain(&self, domain: &str, patch: &serde_json::Value) -> Result<DomainConf> {
+    pub async fn patch_domain(&self, domain: &str, patch: &serde_json::Value) -> Result<DomainView> {
         self.json(Method::PATCH, &["domains", domain], &[], Some(patch)).await
+    }
+
+    /// Whether a domain is ready: its CNAMEs as the API's resolver sees
+    /// them, and its certificate.
+    pub async fn domain_status(&self, domain: &str) -> Result<DomainStatus> {
+        self.json(Method::GET, &["domains", domain, "status"], &[], None::<&()>)
+            .await
     }
 
     /// Deletes a domain.
@@ -352,11 +360,11 @@ impl Client {
         decode(self.send(method, path, query, body).await?).await
     }
 
-    async fn written<T: Serialize + DeserializeOwned>(
+    async fn written<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &[&str],
-        body: &T,
+        body: &B,
     ) -> Result<Written<T>> {
         let res = self.send(method, path, &[], Some(body)).await?;
         let created = res.status() == StatusCode::CREATED;

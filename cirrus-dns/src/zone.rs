@@ -9,8 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// Most characters of the readable part of a target label.
-const READABLE: usize = 40;
-
 /// Settings of the zone; build with [`ZoneSettings::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneSettings {
@@ -173,15 +171,7 @@ fn label_under(label: &str, origin: &Name) -> Result<Name> {
 /// It never changes for a domain, and two domains never share it in
 /// practice (64-bit hash).
 pub fn target_name(domain: &str, origin: &Name) -> Result<Name> {
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let mut readable: String = domain
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(READABLE)
-        .collect();
-    readable.truncate(readable.trim_end_matches('-').len());
-    let label = format!("{readable}-{:016x}", cirrus_core::stable_hash(domain.as_bytes()));
-    label_under(label.trim_start_matches('-'), origin)
+    label_under(&cirrus_core::model::target_label(domain), origin)
 }
 
 /// The name holding a domain's DNS-01 challenge TXT records:

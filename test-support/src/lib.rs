@@ -4,10 +4,14 @@
 //!   its own data directory, stopped on drop. The machine's Redis on 6379 is
 //!   never touched.
 //! - [`eventually`]: a bounded retrying wait, instead of bare sleeps.
+//! - [`FakeResolver`]: a customer's DNS as a resolver sees it (CNAMEs).
 //!
 //! Panics here are deliberate: they fail the test with a clear message.
 #![allow(clippy::unwrap_used)]
 
+mod resolver;
+
+pub use resolver::FakeResolver;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -68,7 +68,7 @@ async fn enqueue_once(state: &Shared, domain: &str) -> ApiResult<CertificateStat
     status_of(state, domain, acme).await
 }
 
-async fn status_of(state: &Shared, domain: &str, acme: AcmeState) -> ApiResult<CertificateStatus> {
+pub(crate) async fn status_of(state: &Shared, domain: &str, acme: AcmeState) -> ApiResult<CertificateStatus> {
     let cert = state.store.get_cert(domain).await?;
     Ok(CertificateStatus {
         domain: domain.to_string(),

@@ -1,6 +1,7 @@
 //! `/api/v1/domains`: list, get, put (create or replace), patch (JSON merge
 //! patch), delete, and purge.
 
+use super::onboarding::view;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, QueryArgs, Segment, decode, with_path_key};
@@ -10,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::auth::random_hex;
-use cirrus_core::model::{DomainPage, PurgeAccepted, PurgeSelection, Scope, normalize_domain};
+use cirrus_core::model::{DomainPage, DomainView, PurgeAccepted, PurgeSelection, Scope, normalize_domain};
 use cirrus_core::{DomainConf, PurgeRequest};
 use serde::Deserialize;
 use serde_json::Value;
@@ -77,26 +78,27 @@ pub(crate) async fn list(
     }))
 }
 
-/// One domain's configuration.
+/// One domain's configuration, with the CNAMEs its owner sets (`dns`).
 #[utoipa::path(get, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
-    responses((status = 200, body = DomainConf), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = DomainView), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn get(
     State(state): State<Shared>,
     caller: Caller,
     Segment(raw): Segment,
-) -> ApiResult<Json<DomainConf>> {
+) -> ApiResult<Json<DomainView>> {
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::Read, &domain)?;
-    Ok(Json(existing(&state, &domain).await?))
+    Ok(Json(view(&state, existing(&state, &domain).await?)))
 }
 
 /// Creates (201) or replaces (200) a domain. Idempotent: the same body
 /// gives the same result and no new revision. `domain` in the body may be
-/// omitted; when present it must match the path.
+/// omitted; when present it must match the path. The read-only `dns` of
+/// a GET may be sent back: it is ignored.
 #[utoipa::path(put, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
     request_body = DomainConf,
-    responses((status = 201, body = DomainConf), (status = 200, body = DomainConf), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    responses((status = 201, body = DomainView), (status = 200, body = DomainView), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn put(
     State(state): State<Shared>,
@@ -116,13 +118,13 @@ pub(crate) async fn put(
     };
     state.audit(caller.actor(), "domain.put", &domain, &rid).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(conf)).into_response())
+    Ok((status, Json(view(&state, conf))).into_response())
 }
 
 /// Changes some fields of a domain (JSON merge patch, RFC 7396).
 #[utoipa::path(patch, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
     request_body(content = Object, description = "JSON merge patch of a DomainConf"),
-    responses((status = 200, body = DomainConf), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = DomainView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn patch(
     State(state): State<Shared>,
@@ -130,7 +132,7 @@ pub(crate) async fn patch(
     Extension(rid): Extension<RequestId>,
     Segment(raw): Segment,
     JsonBody(patch): JsonBody<Value>,
-) -> ApiResult<Json<DomainConf>> {
+) -> ApiResult<Json<DomainView>> {
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::DomainsWrite, &domain)?;
     if !patch.is_object() {
@@ -144,7 +146,7 @@ pub(crate) async fn patch(
         state.store.put_domain(&conf).await?;
     }
     state.audit(caller.actor(), "domain.patch", &domain, &rid).await?;
-    Ok(Json(conf))
+    Ok(Json(view(&state, conf)))
 }
 
 /// Deletes a domain.
@@ -199,7 +201,11 @@ pub(crate) async fn purge(
 }
 
 /// A body for `domain` from the path, decoded and validated.
-fn conf_for_path(body: Value, domain: &str) -> ApiResult<DomainConf> {
+fn conf_for_path(mut body: Value, domain: &str) -> ApiResult<DomainConf> {
+    // Read-only: what a GET shows beside the configuration.
+    if let Value::Object(map) = &mut body {
+        map.remove("dns");
+    }
     let body = with_path_key(body, "domain", domain, |d| normalize_domain(d).as_deref() == Ok(domain))?;
     let conf: DomainConf = decode(body)?;
     conf.validated().map_err(ApiError::invalid)

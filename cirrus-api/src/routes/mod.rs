@@ -4,6 +4,7 @@
 mod certs;
 mod domains;
 mod nodes;
+mod onboarding;
 mod ops;
 mod session;
 mod tokens;
@@ -33,7 +34,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         cookie-authenticated POST, PUT, PATCH and DELETE need the login's CSRF token in `x-csrf-token`. \
         Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     paths(
-        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge,
+        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge, onboarding::status,
         certs::issue, certs::status, certs::upload,
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
@@ -80,6 +81,7 @@ pub(crate) fn router(state: Shared) -> Router {
                 .delete(domains::delete),
         )
         .route("/domains/{domain}/purge", post(domains::purge))
+        .route("/domains/{domain}/status", get(onboarding::status))
         .route(
             "/domains/{domain}/certificate",
             post(certs::issue).get(certs::status).put(certs::upload),

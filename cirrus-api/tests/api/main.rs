@@ -25,6 +25,7 @@ macro_rules! battery {
 }
 
 mod auth;
+mod onboarding;
 mod openapi;
 mod redis_only;
 mod suite;

@@ -43,7 +43,7 @@ pub async fn domains_crud_and_idempotent_put(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 201);
     assert_eq!(
-        h.master.get_domain("www.example.com").await.unwrap().domain,
+        h.master.get_domain("www.example.com").await.unwrap().conf.domain,
         "www.example.com"
     );
 
@@ -52,15 +52,15 @@ pub async fn domains_crud_and_idempotent_put(backend: Backend) {
         .patch_domain("example.com", &json!({"enabled": false, "replicas": 3}))
         .await
         .unwrap();
-    assert!(!patched.enabled);
-    assert_eq!(patched.replicas, Some(3));
-    assert_eq!(h.store.get_domain("example.com").await.unwrap().unwrap(), patched);
+    assert!(!patched.conf.enabled);
+    assert_eq!(patched.conf.replicas, Some(3));
+    assert_eq!(h.store.get_domain("example.com").await.unwrap().unwrap(), patched.conf);
     let patched = h
         .master
         .patch_domain("example.com", &json!({"replicas": null}))
         .await
         .unwrap();
-    assert_eq!(patched.replicas, None, "null removes a field");
+    assert_eq!(patched.conf.replicas, None, "null removes a field");
 
     h.master.delete_domain("example.com").await.unwrap();
     let e = h.master.get_domain("example.com").await.unwrap_err();

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "cirrusctl", version, about = "Operate a Cirrus CDN through its control-plane API.", after_help = super::EXIT_CODES_HELP)]
 pub(crate) struct Cli {
-    /// Base URL of the API.
-    #[arg(long, env = "CIRRUS_URL", default_value = "http://127.0.0.1:8000", global = true)]
+    /// Base URL of the API (absolute: `http://…` or `https://…`).
+    #[arg(long, env = "CIRRUS_URL", default_value = "http://127.0.0.1:8000", global = true, value_parser = api_url)]
     pub(crate) url: String,
     /// Bearer token (master or service token).
     #[arg(long, env = "CIRRUS_TOKEN", hide_env_values = true, global = true)]
@@ -75,8 +75,14 @@ pub(crate) enum Command {
 pub(crate) enum DomainCmd {
     /// List domains.
     List,
-    /// Show one domain.
+    /// Show one domain, with the CNAMEs its owner sets.
     Get {
+        /// Domain name.
+        domain: String,
+    },
+    /// Whether a domain is ready: its CNAMEs in place (as the API's
+    /// resolver sees them) and its certificate.
+    Status {
         /// Domain name.
         domain: String,
     },
@@ -228,4 +234,36 @@ pub(crate) enum TokenCmd {
         /// Token id.
         id: String,
     },
+}
+
+/// Accepts an absolute `http://` or `https://` URL with a host.
+fn api_url(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(h) if !h.is_empty() && !h.starts_with(':') => Ok(s.trim_end_matches('/').to_string()),
+        _ => Err(format!(
+            "{s:?} is not the API's address: give an absolute http(s) URL such as --url http://127.0.0.1:8000 \
+             (or set CIRRUS_URL)"
+        )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::api_url;
+
+    #[test]
+    fn api_urls_must_be_absolute_http() {
+        assert_eq!(
+            api_url("http://127.0.0.1:8000/").as_deref(),
+            Ok("http://127.0.0.1:8000")
+        );
+        assert!(api_url("https://api.example.net/base").is_ok());
+        for bad in ["/x", "127.0.0.1:8000", "ftp://h", "http://", "https:///x", "http://:80"] {
+            let e = api_url(bad).unwrap_err();
+            assert!(e.contains("absolute http(s) URL"), "{bad}: {e}");
+        }
+    }
 }

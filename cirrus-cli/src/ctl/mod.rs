@@ -120,6 +120,7 @@ async fn domain(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<(), Error
     match cmd {
         DomainCmd::List => out.domains(&api.all_domains().await?),
         DomainCmd::Get { domain } => out.domain(&api.get_domain(&domain).await?, None),
+        DomainCmd::Status { domain } => out.domain_status(&api.domain_status(&domain).await?),
         DomainCmd::Put(args) => {
             let conf = domain_conf(args)?;
             let written = api.put_domain(&conf).await?;

@@ -2,7 +2,10 @@
 //! scripts.
 
 use super::args::Output;
-use cirrus_core::model::{AuditList, CertificateStatus, CreatedToken, Health, Identity, PurgeAccepted, ServiceToken};
+use cirrus_core::model::{
+    AuditList, CertificateStatus, CreatedToken, DelegationCheck, DomainStatus, DomainView, Health, Identity,
+    PurgeAccepted, ServiceToken,
+};
 use cirrus_core::{DomainConf, Node};
 use serde::Serialize;
 
@@ -50,12 +53,57 @@ impl Printer {
         }
     }
 
-    pub(crate) fn domain(&self, d: &DomainConf, created: Option<bool>) {
+    pub(crate) fn domain(&self, d: &DomainView, created: Option<bool>) {
         if self.json(d) {
             if let Some(created) = created {
-                println!("{} domain {}", if created { "created" } else { "updated" }, d.domain);
+                println!(
+                    "{} domain {}",
+                    if created { "created" } else { "updated" },
+                    d.conf.domain
+                );
             }
-            self.domains(std::slice::from_ref(d));
+            self.domains(std::slice::from_ref(&d.conf));
+            if let Some(dns) = &d.dns {
+                println!("\nSet in the domain's DNS (the second to issue certificates by DNS-01):");
+                table(
+                    &["NAME", "TYPE", "TARGET"],
+                    [&dns.cname, &dns.acme_challenge]
+                        .into_iter()
+                        .map(|r| vec![r.name.clone(), "CNAME".into(), r.target.clone()]),
+                );
+                println!("\nCheck with: cirrusctl domain status {}", d.conf.domain);
+            }
+        }
+    }
+
+    pub(crate) fn domain_status(&self, s: &DomainStatus) {
+        if self.json(s) {
+            let row = |what: &str, c: &DelegationCheck| {
+                let state = if c.ok { "ok" } else { "missing" };
+                let seen = match (&c.error, c.found.is_empty()) {
+                    (Some(e), _) => e.clone(),
+                    (None, true) => "-".into(),
+                    (None, false) => c.found.join(","),
+                };
+                vec![what.into(), c.name.clone(), c.target.clone(), state.into(), seen]
+            };
+            println!("{} is {}", s.domain, if s.ready { "ready" } else { "not ready" });
+            if !s.enabled {
+                println!("  the domain is disabled");
+            }
+            table(
+                &["CHECK", "NAME", "MUST POINT TO", "STATE", "SEEN"],
+                [row("cname", &s.cname), row("acme_challenge", &s.acme_challenge)],
+            );
+            let c = &s.certificate;
+            println!(
+                "certificate: {}{}{}",
+                format!("{:?}", c.status).to_lowercase(),
+                if c.has_certificate { ", stored" } else { ", none stored" },
+                c.not_after
+                    .map(|t| format!(", expires at {t} (unix)"))
+                    .unwrap_or_default()
+            );
         }
     }
 

@@ -42,6 +42,15 @@ pub(crate) struct ApiArgs {
     /// Portal session lifetime in seconds.
     #[arg(long, env = "CIRRUS_SESSION_TTL", default_value_t = 12 * 3600)]
     session_ttl: u64,
+    /// The CDN's zone, under which each domain gets its CNAME target: with
+    /// it, domains show the CNAMEs their owners set and
+    /// `/api/v1/domains/{d}/status` checks them.
+    #[arg(long, env = "CNAME_BASE_DOMAIN")]
+    zone: Option<String>,
+    /// DNS resolver (`ip:port`) asked whether customers' CNAMEs are in
+    /// place. Default: the first nameserver of /etc/resolv.conf.
+    #[arg(long, env = "CIRRUS_RESOLVER")]
+    resolver: Option<SocketAddr>,
     /// Send the session cookie without `Secure` (portal over plain HTTP on a trusted network only).
     #[arg(long, env = "CIRRUS_INSECURE_COOKIES")]
     insecure_cookies: bool,
@@ -85,6 +94,12 @@ pub(crate) async fn prepare(args: ApiArgs, store: Arc<dyn Store>) -> Result<Prep
         .rate_limit((args.rate_limit > 0.0).then(|| cirrus_api::RateLimit::new(args.rate_limit, args.rate_burst)));
     if let Some(token) = args.master_token {
         builder = builder.master_token(token);
+    }
+    if let Some(zone) = args.zone {
+        builder = builder.zone(zone);
+    }
+    if let Some(resolver) = args.resolver {
+        builder = builder.resolver(resolver);
     }
     let api = builder.build()?;
     let listener = tokio::net::TcpListener::bind(args.listen)

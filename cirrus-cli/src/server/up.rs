@@ -28,7 +28,7 @@ pub(crate) struct UpArgs {
 /// The argument list of `role` as `up` runs it.
 fn role_argv(role: &str, cmd: &clap::Command, args: &UpArgs) -> Result<Vec<OsString>, BoxError> {
     let mut argv: Vec<OsString> = vec![role.into(), "--store".into(), args.store.clone().into()];
-    if role == "dns" {
+    if role == "dns" || role == "api" {
         argv.extend(["--zone".into(), args.zone.clone().into()]);
     }
     if role == "api" && args.rotate_master_token {

@@ -475,3 +475,17 @@ fn dns_role_serves_the_zone_from_the_store() {
     );
     assert!(metrics.contains("cirrus_dns_rebuilds_total 1"), "{metrics}");
 }
+
+#[test]
+fn cirrusctl_refuses_an_api_url_that_is_not_absolute() {
+    for bad in ["/x", "127.0.0.1:8000"] {
+        let out = ctl(bad, "t", &["purge", "example.com", "--all"]);
+        assert_eq!(out.code, 2, "a usage error: {}", out.stderr);
+        assert!(out.stderr.contains("absolute http(s) URL"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("--url http://127.0.0.1:8000"),
+            "with a hint: {}",
+            out.stderr
+        );
+    }
+}

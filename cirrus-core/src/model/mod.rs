@@ -6,6 +6,7 @@ mod allow;
 mod api;
 mod domain;
 mod node;
+mod onboarding;
 mod ops;
 mod purge;
 mod tls;
@@ -22,6 +23,7 @@ pub use domain::{
     Scheme, TlsMode, TlsPolicy,
 };
 pub use node::{Node, NodeHealth};
+pub use onboarding::{Delegation, DelegationCheck, DomainDns, DomainStatus, DomainView, target_label};
 pub use ops::{AuditRecord, Job, NewJob};
 pub use purge::PurgeRequest;
 pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle};

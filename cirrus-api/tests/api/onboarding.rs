@@ -1,0 +1,122 @@
+//! Onboarding: the CNAMEs a domain's owner sets, shown with the domain,
+//! and the status check that asks a resolver whether they are in place.
+
+use crate::{Backend, Harness, MASTER, domain};
+use cirrus_core::model::DomainDns;
+use cirrus_test_support::FakeResolver;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domains_show_their_cnames_and_status_checks_them() {
+    let resolver = FakeResolver::start().await;
+    let addr = resolver.addr();
+    let h = Harness::start_with(Backend::Embedded, |b| b.zone("CDN.Example.NET.").resolver(addr)).await;
+    let expected = DomainDns::for_domain("www.shop.test", "cdn.example.net");
+
+    let put = h.master.put_domain(&domain("www.shop.test")).await.unwrap();
+    assert_eq!(
+        put.item.dns.as_ref(),
+        Some(&expected),
+        "PUT answers with the records too"
+    );
+    let got = h.master.get_domain("www.shop.test").await.unwrap();
+    assert_eq!(got.dns, Some(expected.clone()));
+    assert!(expected.cname.target.ends_with(".cdn.example.net"), "{expected:?}");
+
+    // A GET's JSON can be sent back as it is: `dns` is read-only.
+    let body: Value = h
+        .raw(Method::GET, "/api/v1/domains/www.shop.test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["dns"]["cname"]["name"], "www.shop.test");
+    assert_eq!(body["dns"]["acme_challenge"]["name"], "_acme-challenge.www.shop.test");
+    let res = h
+        .raw(Method::PUT, "/api/v1/domains/www.shop.test")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Nothing set yet: not ready, and the resolver's NXDOMAIN is reported.
+    let status = h.master.domain_status("www.shop.test").await.unwrap();
+    assert!(!status.ready && status.enabled);
+    assert!(!status.cname.ok && status.cname.found.is_empty());
+    assert!(
+        status.cname.error.as_deref().unwrap_or_default().contains("NXDOMAIN"),
+        "{status:?}"
+    );
+    assert_eq!(status.cname.target, expected.cname.target);
+    assert!(!status.certificate.has_certificate);
+
+    // A CNAME to somewhere else is seen, and still not ready.
+    resolver.cname("www.shop.test", "elsewhere.example.org");
+    let status = h.master.domain_status("www.shop.test").await.unwrap();
+    assert!(!status.ready);
+    assert_eq!(status.cname.found, vec!["elsewhere.example.org".to_string()]);
+
+    // The right CNAMEs (the resolver's case does not matter): ready.
+    resolver.cname("www.shop.test", &expected.cname.target.to_uppercase());
+    resolver.cname("_acme-challenge.www.shop.test", &expected.acme_challenge.target);
+    let status = h.master.domain_status("www.shop.test").await.unwrap();
+    assert!(
+        status.ready && status.cname.ok && status.acme_challenge.ok,
+        "{status:?}"
+    );
+    assert_eq!(status.cname.error, None);
+
+    // Disabled: its records are in place, but it is not ready.
+    h.master
+        .patch_domain("www.shop.test", &json!({"enabled": false}))
+        .await
+        .unwrap();
+    let status = h.master.domain_status("www.shop.test").await.unwrap();
+    assert!(!status.ready && !status.enabled && status.cname.ok);
+
+    let e = h.master.domain_status("unknown.test").await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    let e = h.master.domain_status("bad..name").await.unwrap_err();
+    assert_eq!(
+        e.status(),
+        Some(422),
+        "a malformed name in the path, as for the other routes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolver_that_does_not_answer_is_reported_not_waited_for() {
+    // A UDP socket nobody reads: the check gives up after its bound.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let h = Harness::start_with(Backend::Embedded, |b| b.zone("cdn.example.net").resolver(addr)).await;
+    h.master.put_domain(&domain("a.test")).await.unwrap();
+    let started = std::time::Instant::now();
+    let status = h.master.domain_status("a.test").await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(!status.ready);
+    assert!(
+        status.cname.error.as_deref().unwrap_or_default().contains("no answer"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_zone_there_are_no_targets_and_status_says_why() {
+    let h = Harness::start(Backend::Embedded).await;
+    h.master.put_domain(&domain("a.test")).await.unwrap();
+    assert_eq!(h.master.get_domain("a.test").await.unwrap().dns, None);
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/domains/a.test/status", h.url))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("zone"), "{body}");
+}
