@@ -5,12 +5,15 @@
 //!   never touched.
 //! - [`eventually`]: a bounded retrying wait, instead of bare sleeps.
 //! - [`FakeResolver`]: a customer's DNS as a resolver sees it (CNAMEs).
+//! - [`Nsd`]: a real NSD as secondary of a zone; [`a_records`] to ask it.
 //!
 //! Panics here are deliberate: they fail the test with a clear message.
 #![allow(clippy::unwrap_used)]
 
+mod nsd;
 mod resolver;
 
+pub use nsd::{Nsd, a_records};
 pub use resolver::FakeResolver;
 use std::future::Future;
 use std::io::{Read, Write};

@@ -1,5 +1,10 @@
-//! Tests of the umbrella crate: the examples' own code exercised on real
-//! sockets (and, as the roles are composed, the whole CDN).
+//! End-to-end tests: the built binaries (`cirrus`, `cirrusctl`) run as
+//! real processes over real stores and peers, and the examples' own code on
+//! real sockets. They are the integration tests of `cirrus-cli` (which
+//! builds the binaries they run), kept here at the top of the workspace.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub, dead_code)]
 
+mod cli;
 mod examples;
+mod harness;
+mod one_box;

@@ -5,113 +5,10 @@
 use crate::{nodes, query, settings, udp};
 use cirrus_core::{DomainConf, RedisStore, Store};
 use cirrus_dns::{DnsMetrics, HiddenMaster, Rebuilder, target_name};
-use cirrus_test_support::{RedisServer, eventually, free_port};
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{RData, RecordType};
-use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use cirrus_test_support::{Nsd, RedisServer, a_records, eventually};
+use hickory_proto::rr::RecordType;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Nsd {
-    child: Child,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Nsd {
-    /// An NSD on a free port, secondary of `master` for `cdn.test`.
-    fn start(master: SocketAddr) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let d = dir.path().display();
-        let conf = format!(
-            r#"server:
-    ip-address: 127.0.0.1
-    port: {port}
-    username: ""
-    chroot: ""
-    zonesdir: "{d}"
-    zonelistfile: "{d}/zone.list"
-    database: ""
-    xfrdfile: "{d}/xfrd.state"
-    xfrdir: "{d}"
-    pidfile: "{d}/nsd.pid"
-    logfile: "{d}/nsd.log"
-    server-count: 1
-    verbosity: 2
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-zone:
-    name: "cdn.test"
-    zonefile: "cdn.test.zone"
-    request-xfr: AXFR 127.0.0.1@{mport} NOKEY
-    allow-notify: 127.0.0.1 NOKEY
-"#,
-            mport = master.port()
-        );
-        let path = dir.path().join("nsd.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new(nsd_binary())
-            .arg("-d")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nsd runs (scripts/test installs Debian's nsd)");
-        Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("nsd.log")).unwrap_or_default()
-    }
-}
-
-fn nsd_binary() -> &'static str {
-    if std::path::Path::new("/usr/sbin/nsd").exists() {
-        "/usr/sbin/nsd"
-    } else {
-        "nsd"
-    }
-}
-
-async fn a_records(addr: SocketAddr, name: &str) -> Option<Vec<Ipv4Addr>> {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.ok()?;
-    let q = query(name, RecordType::A, false);
-    sock.send_to(&q.to_vec().ok()?, addr).await.ok()?;
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_millis(300), sock.recv(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let m = hickory_proto::op::Message::from_vec(&buf[..n]).ok()?;
-    if m.metadata.response_code != ResponseCode::NoError {
-        return None;
-    }
-    let mut ips: Vec<Ipv4Addr> = m
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        })
-        .collect();
-    ips.sort();
-    Some(ips)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nsd_transfers_the_zone_and_follows_a_node_going_down() {
@@ -138,7 +35,7 @@ async fn nsd_transfers_the_zone_and_follows_a_node_going_down() {
     let master = HiddenMaster::builder(zone.clone()).build();
     tokio::spawn(async move { master.serve(udp_socket, tcp, std::future::pending()).await });
 
-    let nsd = Nsd::start(master_addr);
+    let nsd = Nsd::start("cdn.test", master_addr);
     let rebuilder = rebuilder.notify(vec![nsd.addr]);
     tokio::spawn(rebuilder.clone().run(std::future::pending()));
 

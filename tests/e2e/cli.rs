@@ -1,11 +1,9 @@
 //! End-to-end tests of the binaries: `cirrus api` started as a process on a
 //! free port (embedded store, then Redis), driven by `cirrusctl` processes.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
+use crate::harness::{ctl, get, logged, ok, raw_get, spawn, tiny_origin};
 use cirrus_test_support::RedisServer;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A running `cirrus api`, killed on drop.
@@ -21,44 +19,6 @@ impl Drop for Server {
     }
 }
 
-/// Starts `cirrus` with `args`; returns the process and its stderr and
-/// stdout, line by line.
-fn spawn(args: &[&str]) -> (Child, Receiver<String>, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args(args)
-        .env_remove("CIRRUS_MASTER_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = |out: Box<dyn std::io::Read + Send>| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        rx
-    };
-    let stderr = lines(Box::new(child.stderr.take().unwrap()));
-    let stdout = lines(Box::new(child.stdout.take().unwrap()));
-    (child, stderr, stdout)
-}
-
-/// Waits for the log line carrying `marker` and returns what follows it.
-fn logged(stderr: &Receiver<String>, marker: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let line = stderr
-            .recv_timeout(wait)
-            .unwrap_or_else(|_| panic!("no log line with {marker:?}"));
-        if let Some(rest) = line.split(marker).nth(1) {
-            return rest.trim().to_string();
-        }
-    }
-}
-
 /// Starts `cirrus api` on a free port; returns it and the master token it
 /// printed on stdout, if any (printed before it logs its address).
 fn start(store: &str, extra: &[&str]) -> (Server, Option<String>) {
@@ -71,32 +31,6 @@ fn start(store: &str, extra: &[&str]) -> (Server, Option<String>) {
         .ok()
         .and_then(|l| l.rsplit(' ').next().map(str::to_string));
     (Server { child, url }, token)
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ctl(server_url: &str, token: &str, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_cirrusctl"))
-        .args(args)
-        .env("CIRRUS_URL", server_url)
-        .env("CIRRUS_TOKEN", token)
-        .env_remove("CIRRUS_OUTPUT")
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(out: Out) -> String {
-    assert_eq!(out.code, 0, "stdout: {}\nstderr: {}", out.stdout, out.stderr);
-    out.stdout
 }
 
 #[test]
@@ -254,52 +188,6 @@ fn api_role_runs_on_redis_with_a_configured_master_token() {
         String::from_utf8_lossy(&bad.stderr).starts_with("Error: "),
         "clear error, no panic"
     );
-}
-
-/// A blocking origin answering every request with a cacheable "hello".
-fn tiny_origin() -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut seen = Vec::new();
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                        seen.drain(..end + 4);
-                        let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\n\r\nhello";
-                        if s.write_all(reply.as_bytes()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// One GET with `Host: a.test`; returns the raw answer.
-fn get(edge: &str, path: &str) -> String {
-    raw_get(edge, path, "a.test")
-}
-
-/// One HTTP/1.1 GET on a fresh connection; returns the raw answer.
-fn raw_get(addr: &str, path: &str, host: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 #[test]

@@ -1,0 +1,243 @@
+//! Running the built binaries as processes: their output line by line,
+//! `cirrusctl` calls, a tiny origin, raw HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// Starts `cirrus` with `args`; returns the process and its stderr and
+/// stdout, line by line.
+pub fn spawn(args: &[&str]) -> (Child, Receiver<String>, Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(args)
+        .env_remove("CIRRUS_MASTER_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = |out: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let stderr = lines(Box::new(child.stderr.take().unwrap()));
+    let stdout = lines(Box::new(child.stdout.take().unwrap()));
+    (child, stderr, stdout)
+}
+
+/// Waits for the log line carrying `marker` and returns what follows it.
+pub fn logged(stderr: &Receiver<String>, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let line = stderr
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| panic!("no log line with {marker:?}"));
+        if let Some(rest) = line.split(marker).nth(1) {
+            return rest.trim().to_string();
+        }
+    }
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn ctl(server_url: &str, token: &str, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_cirrusctl"))
+        .args(args)
+        .env("CIRRUS_URL", server_url)
+        .env("CIRRUS_TOKEN", token)
+        .env_remove("CIRRUS_OUTPUT")
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn ok(out: Out) -> String {
+    assert_eq!(out.code, 0, "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+    out.stdout
+}
+
+/// A blocking origin answering every request with a cacheable "hello".
+pub fn tiny_origin() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\n\r\nhello";
+                        if s.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// One GET with `Host: a.test`; returns the raw answer.
+pub fn get(edge: &str, path: &str) -> String {
+    raw_get(edge, path, "a.test")
+}
+
+/// One HTTP/1.1 GET on a fresh connection; returns the raw answer.
+pub fn raw_get(addr: &str, path: &str, host: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A `cirrus` process started in a directory of its own, killed on drop.
+pub struct Running {
+    pub child: Child,
+    pub stderr: Receiver<String>,
+    pub stdout: Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    /// `cirrus args…` with `dir` as its working directory.
+    pub fn cirrus(dir: &std::path::Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("CIRRUS_MASTER_TOKEN")
+            .env_remove("CIRRUS_STORE")
+            .env_remove("CIRRUS_CONFIG")
+            .env_remove("CNAME_BASE_DOMAIN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = lines(Box::new(child.stderr.take().unwrap()));
+        let stdout = lines(Box::new(child.stdout.take().unwrap()));
+        Self { child, stderr, stdout }
+    }
+
+    /// The stdout lines up to and including the first holding `marker`.
+    pub fn stdout_until(&self, marker: &str, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(wait) {
+                Ok(line) => {
+                    let done = line.contains(marker);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => {
+                    let errors: Vec<String> = self.stderr.try_iter().collect();
+                    panic!("no stdout line with {marker:?}; stdout: {seen:#?}\nstderr: {errors:#?}");
+                }
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code.
+    pub fn terminate(&mut self, within: Duration) -> i32 {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "still running {within:?} after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lines of a child's output stream, as they come.
+fn lines(out: Box<dyn std::io::Read + Send>) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// The text after `label` on the first of `lines` that has it, up to the
+/// next space.
+pub fn field<'a>(lines: &'a [String], label: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.split(label).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {label:?} in {lines:#?}"))
+}
+
+/// Polls `check` every 50 ms until it returns `Some`; panics with `what`
+/// after `within`.
+pub fn until<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One raw GET that may fail (the server may not be up yet).
+pub fn try_get(addr: &str, path: &str, host: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
