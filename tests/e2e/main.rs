@@ -7,4 +7,5 @@
 mod cli;
 mod examples;
 mod harness;
+mod many_boxes;
 mod one_box;
