@@ -30,6 +30,8 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     aof: bool,
+    /// TLS port, when started with [`RedisServer::start_tls`].
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
@@ -44,6 +46,36 @@ impl RedisServer {
         Self::launch(true)
     }
 
+    /// Starts a server that also listens with TLS (certificate and key as
+    /// PEM, the certificate naming 127.0.0.1) and knows the ACL user
+    /// `cirrus` with password `secret`; see [`RedisServer::tls_url`].
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::Builder::new().prefix("cirrus-redis-").tempdir().unwrap();
+            std::fs::write(dir.path().join("tls.crt"), cert_pem).unwrap();
+            std::fs::write(dir.path().join("tls.key"), key_pem).unwrap();
+            let mut server = Self {
+                child: None,
+                port: free_port(),
+                dir,
+                aof: false,
+                tls_port: Some(free_port()),
+            };
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("could not start redis-server with TLS: {last_err}");
+    }
+
+    /// `rediss://user:password@127.0.0.1:{tls port}` (TLS servers only).
+    pub fn tls_url(&self, user: &str, password: &str) -> String {
+        let port = self.tls_port.expect("started with start_tls");
+        format!("rediss://{user}:{password}@127.0.0.1:{port}")
+    }
+
     fn launch(aof: bool) -> Self {
         let mut last_err = String::new();
         // Another process may grab the free port before redis binds it: retry.
@@ -54,6 +86,7 @@ impl RedisServer {
                 port: free_port(),
                 dir,
                 aof,
+                tls_port: None,
             };
             match server.spawn() {
                 Ok(()) => return server,
@@ -77,6 +110,15 @@ impl RedisServer {
             .arg(self.dir.path().join("redis.log"))
             .arg("--daemonize")
             .arg("no");
+        if let Some(tls) = self.tls_port {
+            let (crt, key) = (self.dir.path().join("tls.crt"), self.dir.path().join("tls.key"));
+            cmd.arg("--tls-port").arg(tls.to_string());
+            cmd.arg("--tls-cert-file").arg(&crt).arg("--tls-key-file").arg(&key);
+            cmd.arg("--tls-ca-cert-file")
+                .arg(&crt)
+                .args(["--tls-auth-clients", "no"]);
+            cmd.args(["--user", "cirrus", "on", ">secret", "~*", "&*", "+@all"]);
+        }
         if self.aof {
             cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {

@@ -377,3 +377,45 @@ fn cirrusctl_refuses_an_api_url_that_is_not_absolute() {
         );
     }
 }
+
+#[test]
+fn roles_reach_redis_over_tls_with_an_acl_user() {
+    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let redis = RedisServer::start_tls(&issued.cert.pem(), &issued.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, issued.cert.pem()).unwrap();
+    let api = |url: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
+        cmd.args(["api", "--listen", "127.0.0.1:0", "--store", url])
+            .env("SSL_CERT_FILE", &ca)
+            .env_remove("CIRRUS_MASTER_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    // A wrong password is refused at start with the server's reason.
+    let out = api(&redis.tls_url("cirrus", "wrong")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Error:") && stderr.to_lowercase().contains("pass"),
+        "{stderr}"
+    );
+
+    // The right one: the API works over TLS.
+    let mut child = api(&redis.tls_url("cirrus", "secret")).spawn().unwrap();
+    let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
+    let stdout = crate::harness::lines_of(child.stdout.take().unwrap());
+    let url = format!("http://{}", logged(&stderr, "listening on http://"));
+    let token = stdout.recv_timeout(Duration::from_secs(5)).unwrap();
+    let token = token.rsplit(' ').next().unwrap();
+    let out = ok(ctl(
+        &url,
+        token,
+        &["domain", "put", "tls.example.com", "--origin", "http://192.0.2.1"],
+    ));
+    assert!(out.contains("created domain"), "{out}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -194,6 +194,10 @@ impl Running {
 }
 
 /// Lines of a child's output stream, as they come.
+pub fn lines_of(out: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    lines(Box::new(out))
+}
+
 fn lines(out: Box<dyn std::io::Read + Send>) -> Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
