@@ -20,7 +20,8 @@ use serde_json::Value;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListArgs {
-    /// Page size, 1 to the server's maximum (default 100).
+    /// Page size, 1 to the server's maximum (1000 unless configured; default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -2,6 +2,7 @@
 //! generated from the handlers' annotations.
 
 mod certs;
+mod contract;
 mod domains;
 mod nodes;
 mod onboarding;
@@ -18,6 +19,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
 use cirrus_core::auth::random_hex;
+use contract::Contract;
 use std::time::Instant;
 use tracing::Instrument;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -42,7 +44,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         ops::audit, ops::healthz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&Security),
+    modifiers(&Security, &Contract),
     tags(
         (name = "domains", description = "Customer domains and cache purge"),
         (name = "certificates", description = "TLS certificates: ACME issuance and uploads"),

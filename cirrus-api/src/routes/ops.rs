@@ -52,6 +52,7 @@ pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditArgs {
     /// Records to return, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 

@@ -65,7 +65,8 @@ pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResu
 
 /// Revokes a service token at once.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 204), (status = 400, body = ErrorBody, description = "The master token cannot be revoked (rotate it instead)"),
+        (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(state): State<Shared>,

@@ -25,6 +25,7 @@ macro_rules! battery {
 }
 
 mod auth;
+mod contract;
 mod onboarding;
 mod openapi;
 mod redis_only;
@@ -55,6 +56,25 @@ pub struct Harness {
     pub redis: Option<RedisServer>,
     _dir: Option<tempfile::TempDir>,
     _server: tokio::task::JoinHandle<()>,
+    /// Every answer served, checked against the OpenAPI document on drop.
+    answers: contract::Log,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let log = std::mem::take(&mut *self.answers.lock().unwrap());
+        let violations = contract::violations(&log);
+        assert!(
+            violations.is_empty(),
+            "{} of {} answers break the OpenAPI document:\n{}",
+            violations.len(),
+            log.len(),
+            violations.join("\n")
+        );
+    }
 }
 
 impl Harness {
@@ -84,9 +104,11 @@ impl Harness {
         let api = configure(builder).build().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let served = api.clone();
+        let answers = contract::Log::default();
+        let app = contract::recording(api.router(), answers.clone());
         let server = tokio::spawn(async move {
-            served.serve(listener, std::future::pending()).await.unwrap();
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app).await.unwrap();
         });
         let master = Client::builder(&url)
             .token(MASTER)
@@ -101,6 +123,7 @@ impl Harness {
             redis,
             _dir: dir,
             _server: server,
+            answers,
         }
     }
 
