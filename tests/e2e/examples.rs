@@ -62,3 +62,61 @@ async fn custom_proxy_tags_blocks_and_picks_the_canary() {
     assert_eq!(res.status(), 403);
     assert_eq!(res.headers()["x-served-by"], "custom-proxy", "on refusals too");
 }
+
+#[path = "../../examples/onboard_domain.rs"]
+mod onboard_domain;
+
+#[tokio::test]
+async fn onboard_domain_waits_until_the_cname_is_in_place() {
+    use std::time::Duration;
+    let resolver = cirrus_test_support::FakeResolver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(cirrus::core::EmbeddedStore::open(dir.path()).unwrap());
+    let api = cirrus::api::Api::builder(store)
+        .master_token("example-master-token-0123")
+        .zone("cdn.example.net")
+        .resolver(resolver.addr())
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(api.serve(listener, std::future::pending()));
+    let client = cirrus::client::Client::builder(&url)
+        .token("example-master-token-0123")
+        .build()
+        .unwrap();
+
+    // Not set: the wait gives up, not ready.
+    let status = onboard_domain::onboard(
+        &client,
+        "www.shop.test",
+        "http://192.0.2.1",
+        Duration::from_millis(50),
+        Duration::from_millis(200),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(!status.ready);
+
+    // The owner sets the CNAME while the example waits: it returns ready.
+    let target = status.cname.target.clone();
+    let mut polls = 0;
+    let status = onboard_domain::onboard(
+        &client,
+        "www.shop.test",
+        "http://192.0.2.1",
+        Duration::from_millis(50),
+        Duration::from_secs(10),
+        |s| {
+            polls += 1;
+            if polls == 3 {
+                resolver.cname(&s.cname.name, &target);
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(status.ready && status.cname.ok, "{status:?}");
+    assert!(polls >= 4, "it waited: {polls} polls");
+}
