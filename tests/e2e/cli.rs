@@ -419,3 +419,46 @@ fn roles_reach_redis_over_tls_with_an_acl_user() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn the_documented_configuration_file_passes_config_check() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cirrus.toml");
+    std::fs::write(&path, example).unwrap();
+    for role in ["up", "api", "edge", "dns"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+            .args(["--config", path.to_str().unwrap(), "config", "check", role])
+            .env_remove("CIRRUS_STORE")
+            .env_remove("CNAME_BASE_DOMAIN")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{role}: {stderr}");
+        assert!(
+            stdout.contains("# no errors") && stdout.contains("# file"),
+            "{role}: {stdout}"
+        );
+    }
+    // A typo is refused with where it is.
+    std::fs::write(
+        &path,
+        "[edge]\nlisten = \"0.0.0.0:80\"\nlisen = 1\n[dns]\nttl = \"soon\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(["--config", path.to_str().unwrap(), "edge"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("edge.lisen: unknown key"), "{stderr}");
+}

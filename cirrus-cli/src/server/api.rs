@@ -14,7 +14,7 @@ pub(crate) struct ApiArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "CIRRUS_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
-    /// The store: `redis://host:port[/db]` for Redis, or a directory for the embedded store.
+    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or a directory for the embedded store.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
     store: String,
     /// The master token (at least 16 characters). Unset: one is generated

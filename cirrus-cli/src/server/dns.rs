@@ -62,7 +62,7 @@ pub(crate) struct DnsArgs {
     /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).
     #[arg(long, env = "CIRRUS_DNS_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
     metrics_allow: AllowList,
-    /// The store: `redis://host:port[/db]` for Redis, or a directory for the embedded store.
+    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or a directory for the embedded store.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
     store: String,
 }

@@ -37,7 +37,7 @@ pub(crate) struct EdgeArgs {
     /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).
     #[arg(long, env = "NGX_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
     metrics_allow: AllowList,
-    /// The store: `redis://host:port[/db]` for Redis, or a directory for the embedded store.
+    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or a directory for the embedded store.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
     store: String,
     /// Memory cache size, e.g. `256MiB`, `2GiB`.

@@ -60,6 +60,9 @@ enum ConfigCmd {
         #[arg(default_value = "up", value_parser = ["up", "api", "edge", "dns"])]
         role: String,
     },
+    /// Prints the reference of every setting (Markdown: key, flag,
+    /// environment variable, default, meaning), as in docs/configuration.md.
+    Reference,
 }
 
 /// Parses the command line, runs the role, returns the exit code.
@@ -94,8 +97,13 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
             return e.exit_code();
         }
     };
-    if let Role::Config(ConfigCmd::Check { role }) = &cli.role {
-        return check(&root, &file, role);
+    match &cli.role {
+        Role::Config(ConfigCmd::Check { role }) => return check(&root, &file, role),
+        Role::Config(ConfigCmd::Reference) => {
+            print!("{}", config::reference(&Cli::command()));
+            return 0;
+        }
+        _ => {}
     }
     // Values from the environment and the file are checked all at once
     // (clap stops at the first bad one).

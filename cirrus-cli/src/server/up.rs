@@ -141,7 +141,10 @@ fn banner(b: &Banner<'_>) -> String {
         .ok()
         .map(|p| p.with_file_name("cirrusctl"))
         .filter(|p| p.exists())
-        .map_or_else(|| "cirrusctl".to_string(), |p| p.display().to_string());
+        .map_or_else(
+            || "cargo run -q -p cirrus-cli --bin cirrusctl --".to_string(),
+            |p| p.display().to_string(),
+        );
     out += &format!(
         "\nNext: put a first domain in front of an origin (here one on 127.0.0.1:9000), then ask the edge:\n\n  \
          export CIRRUS_URL=http://{api} CIRRUS_TOKEN={token}\n  \
