@@ -462,3 +462,70 @@ fn the_documented_configuration_file_passes_config_check() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("edge.lisen: unknown key"), "{stderr}");
 }
+
+#[test]
+fn flags_beat_the_environment_which_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[edge]\nlisten = \"127.0.0.1:1001\"\ncache_mem = \"64MiB\"\nmax_connections = 7\n",
+    )
+    .unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(["--config", path.to_str().unwrap(), "config", "check", "edge"])
+        .env("CIRRUS_EDGE_LISTEN", "127.0.0.1:1002")
+        .env_remove("CIRRUS_CACHE_MEM")
+        .env_remove("CIRRUS_MAX_CONNECTIONS")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        out.contains("listen = \"127.0.0.1:1002\"  # env CIRRUS_EDGE_LISTEN"),
+        "{out}"
+    );
+    assert!(out.contains("cache_mem = \"64MiB\"  # file"), "{out}");
+    assert!(out.contains("max_connections = 7  # file"), "{out}");
+    assert!(out.contains("drain_timeout = \"30s\"  # default"), "{out}");
+
+    // A flag wins over a bad environment value and a bad file value.
+    std::fs::write(&path, "[edge]\nlisten = \"not an address\"\n").unwrap();
+    let (mut child, stderr, _) = {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+            .args([
+                "--config",
+                path.to_str().unwrap(),
+                "--log-format",
+                "json",
+                "edge",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--store",
+                dir.path().join("data").to_str().unwrap(),
+            ])
+            .env("CIRRUS_EDGE_LISTEN", "bogus")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
+        (child, stderr, ())
+    };
+    let line = stderr.recv_timeout(Duration::from_secs(20)).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    // --log-format json: one JSON object per line, no colour codes.
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert!(
+        json["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(!line.contains('\u{1b}'), "{line}");
+}

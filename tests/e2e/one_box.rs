@@ -115,8 +115,12 @@ health_interval = 1
     });
     assert_eq!(body, "hello");
 
-    // SIGTERM stops every role cleanly.
+    // SIGTERM stops every role cleanly; logs written to a pipe carry no
+    // colour codes.
     assert_eq!(up.terminate(Duration::from_secs(20)), 0);
+    let logs: Vec<String> = up.stderr.iter().collect(); // to the end: the process has exited
+    assert!(logs.iter().any(|l| l.contains("cirrus edge stopped")), "{logs:#?}");
+    assert!(!logs.iter().any(|l| l.contains('\u{1b}')), "{logs:#?}");
 
     // A second start keeps the data and the token, and says so.
     let up = Running::cirrus(dir.path(), &["--config", "cirrus.toml", "up"]);
