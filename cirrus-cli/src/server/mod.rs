@@ -9,6 +9,7 @@ mod config;
 mod dns;
 mod edge;
 mod logging;
+mod reference;
 mod up;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -100,7 +101,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
     match &cli.role {
         Role::Config(ConfigCmd::Check { role }) => return check(&root, &file, role),
         Role::Config(ConfigCmd::Reference) => {
-            print!("{}", config::reference(&Cli::command()));
+            print!("{}", reference::reference(&Cli::command()));
             return 0;
         }
         _ => {}

@@ -79,8 +79,15 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
     let api_args: api::ApiArgs = role_args("api", file, &args)?;
     let edge_args: edge::EdgeArgs = role_args("edge", file, &args)?;
     let dns_args: dns::DnsArgs = role_args("dns", file, &args)?;
-    let existed = std::path::Path::new(&args.store).join("cirrus.redb").exists();
+    // Data from an earlier start: the embedded store's file, or anything
+    // written to Redis (every write bumps the revision).
+    let had_file = std::path::Path::new(&args.store).join("cirrus.redb").exists();
     let store = cirrus_core::open_store(&args.store)?;
+    let existed = if args.store.contains("://") {
+        store.revision().await.unwrap_or(0) > 0
+    } else {
+        had_file
+    };
     let domains = store.domains().await.map(|d| d.len()).unwrap_or(0);
     let mut api = api::prepare(api_args, store.clone()).await?;
     let edge = edge::prepare(edge_args, store.clone()).await?;

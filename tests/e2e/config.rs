@@ -1,0 +1,160 @@
+//! Settings as operators give them: Redis over TLS with an ACL user, the
+//! documented configuration file, and the order flags > environment >
+//! file > defaults.
+
+use crate::harness::{ctl, logged, ok};
+use cirrus_test_support::RedisServer;
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn roles_reach_redis_over_tls_with_an_acl_user() {
+    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let redis = RedisServer::start_tls(&issued.cert.pem(), &issued.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, issued.cert.pem()).unwrap();
+    let api = |url: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
+        cmd.args(["api", "--listen", "127.0.0.1:0", "--store", url])
+            .env("SSL_CERT_FILE", &ca)
+            .env_remove("CIRRUS_MASTER_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    // A wrong password is refused at start with the server's reason.
+    let out = api(&redis.tls_url("cirrus", "wrong")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Error:") && stderr.to_lowercase().contains("pass"),
+        "{stderr}"
+    );
+
+    // The right one: the API works over TLS.
+    let mut child = api(&redis.tls_url("cirrus", "secret")).spawn().unwrap();
+    let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
+    let stdout = crate::harness::lines_of(child.stdout.take().unwrap());
+    let url = format!("http://{}", logged(&stderr, "listening on http://"));
+    let token = stdout.recv_timeout(Duration::from_secs(5)).unwrap();
+    let token = token.rsplit(' ').next().unwrap();
+    let out = ok(ctl(
+        &url,
+        token,
+        &["domain", "put", "tls.example.com", "--origin", "http://192.0.2.1"],
+    ));
+    assert!(out.contains("created domain"), "{out}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_documented_configuration_file_passes_config_check() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cirrus.toml");
+    std::fs::write(&path, example).unwrap();
+    for role in ["up", "api", "edge", "dns"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+            .args(["--config", path.to_str().unwrap(), "config", "check", role])
+            .env_remove("CIRRUS_STORE")
+            .env_remove("CNAME_BASE_DOMAIN")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{role}: {stderr}");
+        assert!(
+            stdout.contains("# no errors") && stdout.contains("# file"),
+            "{role}: {stdout}"
+        );
+    }
+    // A typo is refused with where it is.
+    std::fs::write(
+        &path,
+        "[edge]\nlisten = \"0.0.0.0:80\"\nlisen = 1\n[dns]\nttl = \"soon\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(["--config", path.to_str().unwrap(), "edge"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("edge.lisen: unknown key"), "{stderr}");
+}
+
+#[test]
+fn flags_beat_the_environment_which_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[edge]\nlisten = \"127.0.0.1:1001\"\ncache_mem = \"64MiB\"\nmax_connections = 7\n",
+    )
+    .unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(["--config", path.to_str().unwrap(), "config", "check", "edge"])
+        .env("CIRRUS_EDGE_LISTEN", "127.0.0.1:1002")
+        .env_remove("CIRRUS_CACHE_MEM")
+        .env_remove("CIRRUS_MAX_CONNECTIONS")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        out.contains("listen = \"127.0.0.1:1002\"  # env CIRRUS_EDGE_LISTEN"),
+        "{out}"
+    );
+    assert!(out.contains("cache_mem = \"64MiB\"  # file"), "{out}");
+    assert!(out.contains("max_connections = 7  # file"), "{out}");
+    assert!(out.contains("drain_timeout = \"30s\"  # default"), "{out}");
+
+    // A flag wins over a bad environment value and a bad file value.
+    std::fs::write(&path, "[edge]\nlisten = \"not an address\"\n").unwrap();
+    let (mut child, stderr, _) = {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+            .args([
+                "--config",
+                path.to_str().unwrap(),
+                "--log-format",
+                "json",
+                "edge",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--store",
+                dir.path().join("data").to_str().unwrap(),
+            ])
+            .env("CIRRUS_EDGE_LISTEN", "bogus")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
+        (child, stderr, ())
+    };
+    let line = stderr.recv_timeout(Duration::from_secs(20)).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    // --log-format json: one JSON object per line, no colour codes.
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert!(
+        json["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(!line.contains('\u{1b}'), "{line}");
+}
