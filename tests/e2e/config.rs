@@ -90,6 +90,17 @@ fn the_documented_configuration_file_passes_config_check() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("edge.lisen: unknown key"), "{stderr}");
+    // Every error at once: the bad value of another table too.
+    let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+        .args(["--config", path.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("edge.lisen: unknown key") && stderr.contains("dns.ttl (file)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -80,10 +80,26 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         },
         None => ConfigFile::default(),
     };
-    let root = match with_file(&file) {
-        Ok(root) => root,
-        Err(errors) => return usage_errors(&errors),
-    };
+    let (root, file_errors) = with_file(&file);
+    // Every problem of the file and the environment at once, before clap
+    // (which stops at the first bad value).
+    match role_in(&argv).as_deref() {
+        Some("config") => {
+            if let Some(role) = checked_role(&argv) {
+                return check(&root, &file, &role, file_errors);
+            }
+        }
+        Some(role) => {
+            let given = |id: &str| flag_given(&root, role, id, &argv);
+            let mut errors = file_errors;
+            errors.extend(role_errors(&root, &file, role, &given));
+            if !errors.is_empty() {
+                return usage_errors(&errors);
+            }
+        }
+        None if !file_errors.is_empty() => return usage_errors(&file_errors),
+        None => {}
+    }
     let matches = match root.clone().try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) => {
@@ -99,24 +115,12 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         }
     };
     match &cli.role {
-        Role::Config(ConfigCmd::Check { role }) => return check(&root, &file, role),
+        Role::Config(ConfigCmd::Check { role }) => return check(&root, &file, role, Vec::new()),
         Role::Config(ConfigCmd::Reference) => {
             print!("{}", reference::reference(&Cli::command()));
             return 0;
         }
         _ => {}
-    }
-    // Values from the environment and the file are checked all at once
-    // (clap stops at the first bad one).
-    if let Some((name, sub)) = matches.subcommand() {
-        let given = |id: &str| {
-            sub.try_get_raw(id).is_ok_and(|v| v.is_some())
-                && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
-        };
-        let errors = role_errors(&root, &file, name, &given);
-        if !errors.is_empty() {
-            return usage_errors(&errors);
-        }
     }
     logging::init(&cli.log, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -138,7 +142,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
 
 /// The command line with the file's values as defaults; every unknown key
 /// and unusable value is an error.
-fn with_file(file: &ConfigFile) -> Result<clap::Command, Vec<String>> {
+fn with_file(file: &ConfigFile) -> (clap::Command, Vec<String>) {
     let mut root = Cli::command();
     let mut errors = file.unknown_keys(&root);
     root = file.apply(root, None, false).unwrap_or_else(|e| {
@@ -155,7 +159,51 @@ fn with_file(file: &ConfigFile) -> Result<clap::Command, Vec<String>> {
             }
         });
     }
-    if errors.is_empty() { Ok(root) } else { Err(errors) }
+    (root, errors)
+}
+
+/// The subcommand named on the command line (after the global flags).
+fn role_in(argv: &[OsString]) -> Option<String> {
+    let mut it = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if ["--config", "--log", "--log-format"].contains(&a.as_ref()) {
+            it.next();
+        } else if !a.starts_with('-') {
+            return Some(a.into_owned());
+        }
+    }
+    None
+}
+
+/// The role of `cirrus … config check [ROLE]`, when that is the command.
+fn checked_role(argv: &[OsString]) -> Option<String> {
+    let words: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let at = words.iter().position(|w| w == "config")?;
+    match (words.get(at + 1).map(String::as_str), words.get(at + 2)) {
+        (Some("check"), None) => Some("up".into()),
+        (Some("check"), Some(r)) if ["up", "api", "edge", "dns"].contains(&r.as_str()) => Some(r.clone()),
+        _ => None,
+    }
+}
+
+/// Whether the flag of `id` in `role` is on the command line.
+fn flag_given(root: &clap::Command, role: &str, id: &str, argv: &[OsString]) -> bool {
+    let long = root
+        .find_subcommand(role)
+        .and_then(|c| c.get_arguments().find(|a| a.get_id() == id))
+        .and_then(|a| a.get_long());
+    long.is_some_and(|l| {
+        let (flag, with_value) = (format!("--{l}"), format!("--{l}="));
+        argv.iter().any(|a| {
+            let a = a.to_string_lossy();
+            a == flag.as_str() || a.starts_with(&with_value)
+        })
+    })
 }
 
 /// The command of `role` as `cirrus up` runs it: the file, then `up`'s own
@@ -193,9 +241,8 @@ fn role_errors(root: &clap::Command, file: &ConfigFile, role: &str, given: &dyn 
 }
 
 /// `cirrus config check ROLE`.
-fn check(root: &clap::Command, file: &ConfigFile, role: &str) -> i32 {
+fn check(root: &clap::Command, file: &ConfigFile, role: &str, mut errors: Vec<String>) -> i32 {
     let mut sections = Vec::new();
-    let mut errors = Vec::new();
     if role == "up" {
         if let Some(cmd) = root.find_subcommand("up") {
             sections.push(("up", config::check(cmd, "up", file, true, &|_| false).0));
