@@ -105,8 +105,18 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
         })
     );
     let shutdown = shutdown_on_signal();
-    let (a, e, d) = tokio::join!(api.run(&shutdown), edge.run(&shutdown), dns.run(&shutdown));
-    // One role failing stops the others (they share `shutdown`).
+    // A role that fails stops the others.
+    let stop_on_error = |r: Result<(), BoxError>| {
+        if r.is_err() {
+            shutdown.trigger();
+        }
+        r
+    };
+    let (a, e, d) = tokio::join!(
+        async { stop_on_error(api.run(&shutdown).await) },
+        async { stop_on_error(edge.run(&shutdown).await) },
+        async { stop_on_error(dns.run(&shutdown).await) },
+    );
     a.and(e).and(d)
 }
 
