@@ -150,6 +150,7 @@ pub async fn register_node(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::{Shutdown, retry};
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -181,5 +182,31 @@ mod tests {
         });
         let got: Option<()> = retry("test", &shutdown, || async { Err("down") }).await;
         assert_eq!(got, None);
+    }
+
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn registration_keeps_what_operators_set() {
+        use crate::{EmbeddedStore, Node, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let mut node = Node::new("edge-1");
+        node.ipv4 = Some([192, 0, 2, 1].into());
+        node.weight = 5;
+        node.enabled = false;
+        store.put_node(&node).await.unwrap();
+        let registered = super::register_node(&store, "edge-1", Some([192, 0, 2, 9].into()), None)
+            .await
+            .unwrap();
+        assert_eq!(registered.ipv4, Some([192, 0, 2, 9].into()));
+        assert_eq!(
+            (registered.weight, registered.enabled),
+            (5, false),
+            "the operator's weight and quarantine"
+        );
+        assert_eq!(store.get_node("edge-1").await.unwrap(), Some(registered));
+        let refused = super::register_node(&store, "edge-2", None, None).await.unwrap_err();
+        assert!(matches!(refused, crate::Error::Invalid(_)), "{refused}");
+        assert_eq!(store.get_node("edge-2").await.unwrap(), None);
     }
 }

@@ -169,3 +169,56 @@ fn flags_beat_the_environment_which_beats_the_file() {
     );
     assert!(!line.contains('\u{1b}'), "{line}");
 }
+
+#[test]
+fn an_edge_registers_the_node_it_is_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data");
+    let store = store.to_str().unwrap();
+    let edge = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
+        cmd.args([
+            "edge",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--store",
+            store,
+            "--node-id",
+            "n1",
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    // Listening on every address names none to publish: refused, with how.
+    let out = edge(&["--listen", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --node-ipv4 or --node-ipv6"));
+
+    let mut child = edge(&[
+        "--listen",
+        "0.0.0.0:0",
+        "--node-ipv4",
+        "192.0.2.7",
+        "--node-ipv6",
+        "2001:db8::7",
+    ])
+    .spawn()
+    .unwrap();
+    let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
+    logged(&stderr, "registered as a node");
+    let _ = child.kill();
+    let _ = child.wait();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = rt.block_on(async {
+        let store = cirrus_core::EmbeddedStore::open(store).unwrap();
+        cirrus_core::Store::get_node(&store, "n1").await.unwrap().unwrap()
+    });
+    assert_eq!(node.ipv4, Some("192.0.2.7".parse().unwrap()));
+    assert_eq!(node.ipv6, Some("2001:db8::7".parse().unwrap()));
+    assert!(node.enabled && node.active);
+}
