@@ -174,7 +174,11 @@ impl Running {
     /// Sends SIGTERM and waits for the exit; returns the exit code.
     pub fn terminate(&mut self, within: Duration) -> i32 {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        // The shell's builtin: no procps needed.
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status()
+            .unwrap();
         assert!(sent.success(), "kill -TERM {pid}");
         let deadline = Instant::now() + within;
         loop {
