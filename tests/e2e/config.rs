@@ -222,3 +222,61 @@ fn an_edge_registers_the_node_it_is_told_to() {
     assert_eq!(node.ipv6, Some("2001:db8::7".parse().unwrap()));
     assert!(node.enabled && node.active);
 }
+
+#[test]
+fn cirrus_up_runs_on_redis_too_and_says_when_data_was_kept() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let up = || {
+        crate::harness::Running::cirrus(
+            dir.path(),
+            &[
+                "up",
+                "--store",
+                &url,
+                "--set",
+                "api.listen=127.0.0.1:0",
+                "--set",
+                "edge.listen=127.0.0.1:0",
+                "--set",
+                "edge.tls_listen=127.0.0.1:0",
+                "--set",
+                "edge.metrics_listen=127.0.0.1:0",
+                "--set",
+                "dns.listen=127.0.0.1:0",
+                "--set",
+                "dns.metrics_listen=127.0.0.1:0",
+                "--set",
+                "dns.no_health_check=true",
+            ],
+        )
+    };
+    let first = up();
+    let banner = first.stdout_until("curl -i", Duration::from_secs(60));
+    assert!(
+        banner.iter().any(|l| l.contains(&format!("{url} (new)"))),
+        "{banner:#?}"
+    );
+    let api = format!(
+        "http://{}",
+        crate::harness::field(&banner, "http://").trim_end_matches("/api/v1")
+    );
+    let token = crate::harness::field(&banner, "token      ").to_string();
+    ok(ctl(
+        &api,
+        &token,
+        &["domain", "put", "r.example.com", "--origin", "http://192.0.2.1"],
+    ));
+    drop(first);
+    let second = up();
+    let banner = second.stdout_until("curl -i", Duration::from_secs(60));
+    assert!(
+        banner.iter().any(|l| l.contains("kept from the last start: 1 domains")),
+        "{banner:#?}"
+    );
+    assert!(
+        !std::path::Path::new(&dir.path().join("cirrus-data")).exists(),
+        "no embedded store was made"
+    );
+}

@@ -83,7 +83,9 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
     let (root, file_errors) = with_file(&file);
     // Every problem of the file and the environment at once, before clap
     // (which stops at the first bad value).
-    let asks_help = argv.iter().any(|a| ["--help", "-h", "--version", "-V", "help"].contains(&&*a.to_string_lossy()));
+    let asks_help = argv
+        .iter()
+        .any(|a| ["--help", "-h", "--version", "-V", "help"].contains(&&*a.to_string_lossy()));
     match role_in(&argv).as_deref() {
         _ if asks_help => {}
         Some("config") => {
