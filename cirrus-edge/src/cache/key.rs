@@ -1,20 +1,19 @@
 //! Cache keys: what identifies a stored response. Only what the key says
 //! selects a response, so an unkeyed header can never change what a HIT
-//! returns (cache poisoning). The key's SHA-256 names entries (and files),
-//! never the URL itself.
+//! returns (cache poisoning). The memory tier hashes the key's text with
+//! its own keyed hasher; the key's SHA-256, computed only when asked for,
+//! names the disk tier's files, never the URL itself.
 
 use cirrus_core::model::{CacheKeyOptions, QueryKey};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::hash::{Hash, Hasher};
 
 /// The key of one cacheable resource: host, path, the query string as the
 /// domain's options say, and the values of the keyed request headers.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     text: String,
-    digest: [u8; 32],
 }
 
 impl CacheKey {
@@ -47,8 +46,7 @@ impl CacheKey {
             text.push(':');
             push_values(&mut text, headers, name);
         }
-        let digest = Sha256::digest(text.as_bytes()).into();
-        Self { text, digest }
+        Self { text }
     }
 
     /// True when no request header is part of the key (so the key alone
@@ -67,14 +65,12 @@ impl CacheKey {
             text.push('=');
             push_values(&mut text, headers, name);
         }
-        let digest = Sha256::digest(text.as_bytes()).into();
-        Self { text, digest }
+        Self { text }
     }
 
     /// A key from its text (as written by [`CacheKey::text`]).
     pub(crate) fn from_text(text: String) -> Self {
-        let digest = Sha256::digest(text.as_bytes()).into();
-        Self { text, digest }
+        Self { text }
     }
 
     /// The key's text: host, path and query, keyed headers, one per line.
@@ -98,9 +94,16 @@ impl CacheKey {
         self.text.split('\n').nth(1).unwrap_or("")
     }
 
-    /// Lowercase hex SHA-256 of the key: the entry's (and file's) name.
+    /// Lowercase hex SHA-256 of the key: the disk tier's file name.
     pub fn hex(&self) -> String {
-        self.digest.iter().map(|b| format!("{b:02x}")).collect()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let digest = Sha256::digest(self.text.as_bytes());
+        let mut hex = String::with_capacity(64);
+        for b in digest {
+            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
+        hex
     }
 }
 
@@ -111,13 +114,6 @@ fn push_values(text: &mut String, headers: &HeaderMap, name: &str) {
             text.push(',');
         }
         text.push_str(&String::from_utf8_lossy(v.as_bytes()));
-    }
-}
-
-/// Hashes the digest only (consistent with `Eq`: equal text, equal digest).
-impl Hash for CacheKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(&self.digest[..8]);
     }
 }
 
@@ -170,6 +166,11 @@ mod tests {
         let keyed = |h| key("/", h, QueryKey::Include, &["Accept-Language"]);
         assert_ne!(keyed(&a), keyed(&b));
         assert_eq!(keyed(&a).hex().len(), 64);
+        assert_eq!(
+            CacheKey::from_text("abc".into()).hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "SHA-256 of the text (FIPS 180-2's example)"
+        );
         assert!(keyed(&a).hex().bytes().all(|c| c.is_ascii_hexdigit()));
     }
 }
