@@ -16,10 +16,12 @@ fn cirrus_up_serves_a_domain_onboarded_with_cirrusctl() {
     let resolver = rt.block_on(FakeResolver::start());
     let dir = tempfile::tempdir().unwrap();
     // Every listener on a free port; the edge's admin port is fixed so the
-    // health checker probes it.
+    // health checker probes it. Every role on one thread (`threads = 1`:
+    // the single-threaded runtime).
     let health = free_port();
     let config = format!(
         r#"log = "info"
+threads = 1
 [api]
 listen = "127.0.0.1:0"
 resolver = "{resolver}"

@@ -40,7 +40,7 @@ pub(crate) fn reference(root: &Command) -> String {
     let mut out = String::from("### Top level (every role)\n\n") + header;
     for a in root
         .get_arguments()
-        .filter(|a| ["log", "log_format"].contains(&a.get_id().as_str()))
+        .filter(|a| ["log", "log_format", "threads"].contains(&a.get_id().as_str()))
     {
         out += &row(a.get_id().as_str(), a, default(a, None));
     }
