@@ -3,7 +3,7 @@
 
 use crate::edge::Edge;
 use crate::hooks::EdgeHooks;
-use cirrus_core::lifecycle::{Shutdown, retry};
+use cirrus_core::lifecycle::{Backoff, Shutdown};
 use cirrus_core::model::AllowList;
 use tokio::net::TcpListener;
 
@@ -43,8 +43,9 @@ impl EdgeListeners {
 
 impl<H: EdgeHooks> Edge<H> {
     /// Runs the edge until `shutdown` triggers: follows the source with
-    /// [`Edge::sync`] (a source that is down, at start or later, is retried
-    /// with backoff while the edge serves what it has), and serves every
+    /// [`Edge::sync`] (a source that is down at start, or whose change
+    /// stream fails or ends, is followed again after a backoff while the
+    /// edge serves what it has), and serves every
     /// listener. On shutdown all listeners drain at once, as
     /// [`Edge::serve`] describes. A listener that fails triggers `shutdown`
     /// (the other parts of the process stop too) and its error is returned.
@@ -55,7 +56,23 @@ impl<H: EdgeHooks> Edge<H> {
             }
             r
         };
-        let sync = retry("loading the configuration", shutdown, || self.sync(shutdown.wait()));
+        let sync = async {
+            let mut backoff = Backoff::new();
+            while !shutdown.is_triggered() {
+                let started = std::time::Instant::now();
+                let failure = match self.sync(shutdown.wait()).await {
+                    Ok(()) if shutdown.is_triggered() => break,
+                    Ok(()) => "the store's change stream ended".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                if started.elapsed() > std::time::Duration::from_secs(60) {
+                    backoff = Backoff::new();
+                }
+                if !backoff.wait("following the store", &failure, shutdown).await {
+                    break;
+                }
+            }
+        };
         let admin = async {
             match listeners.admin {
                 Some((l, allow)) => failed(self.serve_admin(l, allow, shutdown.wait()).await),
