@@ -1,6 +1,7 @@
 //! What every role shares about its life: one [`Shutdown`] signal for all
 //! its parts, store calls retried with backoff until they work or the role
-//! stops ([`retry`]), and an edge registering itself as a node
+//! stops ([`retry`]), long-running parts restarted when they end
+//! ([`keep_running`]), and an edge registering itself as a node
 //! ([`register_node`]).
 //!
 //! ```
@@ -126,6 +127,33 @@ where
     }
 }
 
+/// Keeps a long-running part of a role running until `shutdown`: runs
+/// `attempt` again, after a [`Backoff`], whenever it fails or returns
+/// before the shutdown (a change stream that ended, say). The backoff
+/// starts over after an attempt that ran for a minute.
+pub async fn keep_running<E, F, Fut>(what: &str, shutdown: &Shutdown, mut attempt: F)
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let mut backoff = Backoff::new();
+    while !shutdown.is_triggered() {
+        let started = tokio::time::Instant::now();
+        let failure = match attempt().await {
+            Ok(()) if shutdown.is_triggered() => return,
+            Ok(()) => "it stopped by itself".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Backoff::new();
+        }
+        if !backoff.wait(what, &failure, shutdown).await {
+            return;
+        }
+    }
+}
+
 /// Adds the node `id` with these addresses, or updates the addresses of
 /// the node already stored under `id`; what operators and the health
 /// checker set (weight, enabled, active, health) is kept. At least one
@@ -182,6 +210,25 @@ mod tests {
         });
         let got: Option<()> = retry("test", &shutdown, || async { Err("down") }).await;
         assert_eq!(got, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_part_that_ends_or_fails_is_started_again_until_shutdown() {
+        let shutdown = Shutdown::new();
+        let runs = AtomicU32::new(0);
+        super::keep_running("test", &shutdown, || async {
+            let n = runs.fetch_add(1, Ordering::SeqCst);
+            match n {
+                0 => Err("down"),
+                1 => Ok(()), // ended by itself: started again
+                _ => {
+                    shutdown.trigger();
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
     }
 
     #[cfg(feature = "embedded")]

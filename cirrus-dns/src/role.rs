@@ -8,7 +8,7 @@ use crate::metrics::DnsMetrics;
 use crate::rebuild::Rebuilder;
 use crate::zone::ZoneSettings;
 use cirrus_core::Store;
-use cirrus_core::lifecycle::{Backoff, Shutdown};
+use cirrus_core::lifecycle::{Backoff, Shutdown, keep_running};
 use cirrus_core::model::AllowList;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,11 +92,19 @@ impl DnsRole {
             .allow_transfer(self.allow_transfer)
             .metrics(self.metrics.clone())
             .build();
-        let rebuilds = async {
-            if let Err(e) = rebuilder.run(shutdown.wait()).await {
-                tracing::warn!(error = %e, "the zone rebuild loop ended");
+        // Restarted after a failure with a rebuild first, so changes made
+        // while it was not listening are in the zone.
+        let mut first = true;
+        let rebuilds = keep_running("following the store", shutdown, || {
+            let mut r = rebuilder.clone();
+            let rebuild = !std::mem::replace(&mut first, false);
+            async move {
+                if rebuild {
+                    r.rebuild().await?;
+                }
+                r.run(shutdown.wait()).await
             }
-        };
+        });
         let checks = async {
             if let Some(c) = &checker {
                 c.run(shutdown.wait()).await;

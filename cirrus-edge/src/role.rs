@@ -3,7 +3,7 @@
 
 use crate::edge::Edge;
 use crate::hooks::EdgeHooks;
-use cirrus_core::lifecycle::{Backoff, Shutdown};
+use cirrus_core::lifecycle::{Shutdown, keep_running};
 use cirrus_core::model::AllowList;
 use tokio::net::TcpListener;
 
@@ -56,23 +56,7 @@ impl<H: EdgeHooks> Edge<H> {
             }
             r
         };
-        let sync = async {
-            let mut backoff = Backoff::new();
-            while !shutdown.is_triggered() {
-                let started = std::time::Instant::now();
-                let failure = match self.sync(shutdown.wait()).await {
-                    Ok(()) if shutdown.is_triggered() => break,
-                    Ok(()) => "the store's change stream ended".to_string(),
-                    Err(e) => e.to_string(),
-                };
-                if started.elapsed() > std::time::Duration::from_secs(60) {
-                    backoff = Backoff::new();
-                }
-                if !backoff.wait("following the store", &failure, shutdown).await {
-                    break;
-                }
-            }
-        };
+        let sync = keep_running("following the store", shutdown, || self.sync(shutdown.wait()));
         let admin = async {
             match listeners.admin {
                 Some((l, allow)) => failed(self.serve_admin(l, allow, shutdown.wait()).await),
@@ -86,7 +70,7 @@ impl<H: EdgeHooks> Edge<H> {
             }
         };
         let http = async { failed(self.serve(listeners.http, shutdown.wait()).await) };
-        let (_, admin, https, http) = tokio::join!(sync, admin, https, http);
+        let ((), admin, https, http) = tokio::join!(sync, admin, https, http);
         http.and(https).and(admin)
     }
 }
