@@ -2,7 +2,7 @@
 //! documented configuration file, and the order flags > environment >
 //! file > defaults.
 
-use crate::harness::{ctl, logged, ok};
+use crate::harness::{Running, ctl, logged, ok};
 use cirrus_test_support::RedisServer;
 use std::process::Command;
 use std::time::Duration;
@@ -15,12 +15,8 @@ fn roles_reach_redis_over_tls_with_an_acl_user() {
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, issued.cert.pem()).unwrap();
     let api = |url: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
-        cmd.args(["api", "--listen", "127.0.0.1:0", "--store", url])
-            .env("SSL_CERT_FILE", &ca)
-            .env_remove("CIRRUS_MASTER_TOKEN")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+        let mut cmd = Running::command(dir.path(), &["api", "--listen", "127.0.0.1:0", "--store", url]);
+        cmd.env("SSL_CERT_FILE", &ca);
         cmd
     };
     // A wrong password is refused at start with the server's reason.
@@ -33,11 +29,9 @@ fn roles_reach_redis_over_tls_with_an_acl_user() {
     );
 
     // The right one: the API works over TLS.
-    let mut child = api(&redis.tls_url("cirrus", "secret")).spawn().unwrap();
-    let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
-    let stdout = crate::harness::lines_of(child.stdout.take().unwrap());
-    let url = format!("http://{}", logged(&stderr, "listening on http://"));
-    let token = stdout.recv_timeout(Duration::from_secs(5)).unwrap();
+    let server = Running::start(api(&redis.tls_url("cirrus", "secret")));
+    let url = format!("http://{}", logged(&server.stderr, "listening on http://"));
+    let token = server.stdout.recv_timeout(Duration::from_secs(5)).unwrap();
     let token = token.rsplit(' ').next().unwrap();
     let out = ok(ctl(
         &url,
@@ -45,8 +39,6 @@ fn roles_reach_redis_over_tls_with_an_acl_user() {
         &["domain", "put", "tls.example.com", "--origin", "http://192.0.2.1"],
     ));
     assert!(out.contains("created domain"), "{out}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -130,34 +122,23 @@ fn flags_beat_the_environment_which_beats_the_file() {
 
     // A flag wins over a bad environment value and a bad file value.
     std::fs::write(&path, "[edge]\nlisten = \"not an address\"\n").unwrap();
-    let (mut child, stderr, _) = {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-            .args([
-                "--config",
-                path.to_str().unwrap(),
-                "--log-format",
-                "json",
-                "edge",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args([
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--store",
-                dir.path().join("data").to_str().unwrap(),
-            ])
-            .env("CIRRUS_EDGE_LISTEN", "bogus")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
-        (child, stderr, ())
-    };
-    let line = stderr.recv_timeout(Duration::from_secs(20)).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let store = dir.path().join("data");
+    let mut edge = Running::command(
+        dir.path(),
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    edge.args(["--metrics-listen", "127.0.0.1:0", "--store", store.to_str().unwrap()])
+        .env("CIRRUS_EDGE_LISTEN", "bogus");
+    let edge = Running::start(edge);
+    let line = edge.stderr.recv_timeout(Duration::from_secs(20)).unwrap();
     // --log-format json: one JSON object per line, no colour codes.
     let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert!(
@@ -176,19 +157,19 @@ fn an_edge_registers_the_node_it_is_told_to() {
     let store = dir.path().join("data");
     let store = store.to_str().unwrap();
     let edge = |extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
-        cmd.args([
-            "edge",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--store",
-            store,
-            "--node-id",
-            "n1",
-        ])
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
+        let mut cmd = Running::command(
+            dir.path(),
+            &[
+                "edge",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--store",
+                store,
+                "--node-id",
+                "n1",
+            ],
+        );
+        cmd.args(extra);
         cmd
     };
     // Listening on every address names none to publish: refused, with how.
@@ -196,20 +177,16 @@ fn an_edge_registers_the_node_it_is_told_to() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("give --node-ipv4 or --node-ipv6"));
 
-    let mut child = edge(&[
+    let mut registered = Running::start(edge(&[
         "--listen",
         "0.0.0.0:0",
         "--node-ipv4",
         "192.0.2.7",
         "--node-ipv6",
         "2001:db8::7",
-    ])
-    .spawn()
-    .unwrap();
-    let stderr = crate::harness::lines_of(child.stderr.take().unwrap());
-    logged(&stderr, "registered as a node");
-    let _ = child.kill();
-    let _ = child.wait();
+    ]));
+    logged(&registered.stderr, "registered as a node");
+    registered.kill();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -228,8 +205,8 @@ fn cirrus_up_runs_on_redis_too_and_says_when_data_was_kept() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
-    let up = || {
-        crate::harness::Running::cirrus(
+    let up = |extra: &[&str]| {
+        let mut cmd = Running::command(
             dir.path(),
             &[
                 "up",
@@ -250,9 +227,11 @@ fn cirrus_up_runs_on_redis_too_and_says_when_data_was_kept() {
                 "--set",
                 "dns.no_health_check=true",
             ],
-        )
+        );
+        cmd.args(extra);
+        Running::start(cmd)
     };
-    let first = up();
+    let first = up(&[]);
     let banner = first.stdout_until("curl -i", Duration::from_secs(60));
     assert!(
         banner.iter().any(|l| l.contains(&format!("{url} (new)"))),
@@ -269,7 +248,7 @@ fn cirrus_up_runs_on_redis_too_and_says_when_data_was_kept() {
         &["domain", "put", "r.example.com", "--origin", "http://192.0.2.1"],
     ));
     drop(first);
-    let second = up();
+    let second = up(&[]);
     let banner = second.stdout_until("curl -i", Duration::from_secs(60));
     assert!(
         banner.iter().any(|l| l.contains("kept from the last start: 1 domains")),

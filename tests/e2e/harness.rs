@@ -16,17 +16,8 @@ pub fn spawn(args: &[&str]) -> (Child, Receiver<String>, Receiver<String>) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = |out: Box<dyn std::io::Read + Send>| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        rx
-    };
-    let stderr = lines(Box::new(child.stderr.take().unwrap()));
-    let stdout = lines(Box::new(child.stdout.take().unwrap()));
+    let stderr = lines_of(child.stderr.take().unwrap());
+    let stdout = lines_of(child.stdout.take().unwrap());
     (child, stderr, stdout)
 }
 
@@ -107,13 +98,7 @@ pub fn get(edge: &str, path: &str) -> String {
 
 /// One HTTP/1.1 GET on a fresh connection; returns the raw answer.
 pub fn raw_get(addr: &str, path: &str, host: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    try_get(addr, path, host).unwrap_or_else(|| panic!("GET {path} from {addr} failed"))
 }
 
 /// A `cirrus` process started in a directory of its own, killed on drop.
@@ -131,22 +116,34 @@ impl Drop for Running {
 }
 
 impl Running {
-    /// `cirrus args…` with `dir` as its working directory.
-    pub fn cirrus(dir: &std::path::Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-            .args(args)
-            .current_dir(dir)
-            .env_remove("CIRRUS_MASTER_TOKEN")
-            .env_remove("CIRRUS_STORE")
-            .env_remove("CIRRUS_CONFIG")
-            .env_remove("CNAME_BASE_DOMAIN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = lines(Box::new(child.stderr.take().unwrap()));
-        let stdout = lines(Box::new(child.stdout.take().unwrap()));
+    /// `cirrus args…` with `dir` as its working directory and none of the
+    /// caller's Cirrus settings in its environment; add more before
+    /// [`Running::start`].
+    pub fn command(dir: &std::path::Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
+        cmd.args(args).current_dir(dir);
+        for var in [
+            "CIRRUS_MASTER_TOKEN",
+            "CIRRUS_STORE",
+            "CIRRUS_CONFIG",
+            "CNAME_BASE_DOMAIN",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Starts `cmd` with its stdout and stderr read line by line.
+    pub fn start(mut cmd: Command) -> Self {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let stdout = lines_of(child.stdout.take().unwrap());
         Self { child, stderr, stdout }
+    }
+
+    /// `cirrus args…` in `dir`, started.
+    pub fn cirrus(dir: &std::path::Path, args: &[&str]) -> Self {
+        Self::start(Self::command(dir, args))
     }
 
     /// The stdout lines up to and including the first holding `marker`.
@@ -199,10 +196,6 @@ impl Running {
 
 /// Lines of a child's output stream, as they come.
 pub fn lines_of(out: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    lines(Box::new(out))
-}
-
-fn lines(out: Box<dyn std::io::Read + Send>) -> Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {

@@ -38,7 +38,7 @@ pub(crate) async fn status(
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::Read, &domain)?;
     let conf = existing(&state, &domain).await?;
-    let Some(dns) = view(&state, conf.clone()).dns else {
+    let Some(dns) = state.config.zone.as_deref().map(|z| DomainDns::for_domain(&domain, z)) else {
         return Err(ApiError::unavailable(
             "the API was started without a zone (--zone, CNAME_BASE_DOMAIN): CNAME targets are unknown",
         ));
