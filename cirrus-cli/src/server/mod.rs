@@ -364,3 +364,17 @@ pub(crate) fn shutdown_on_signal() -> cirrus_core::lifecycle::Shutdown {
     });
     shutdown
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::num::NonZeroUsize;
+    use tokio::runtime::RuntimeFlavor;
+
+    #[test]
+    fn one_thread_is_the_single_threaded_runtime() {
+        let flavor = |n| super::runtime(NonZeroUsize::new(n)).unwrap().handle().runtime_flavor();
+        assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
+    }
+}
