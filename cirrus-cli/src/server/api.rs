@@ -1,6 +1,6 @@
 //! `cirrus api`: the control plane.
 
-use super::{BoxError, shutdown_on_signal};
+use super::{BoxError, bind, shutdown_on_signal};
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
 use clap::Args;
@@ -102,9 +102,7 @@ pub(crate) async fn prepare(args: ApiArgs, store: Arc<dyn Store>) -> Result<Prep
         builder = builder.resolver(resolver);
     }
     let api = builder.build()?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| format!("api listener {}: {e}", args.listen))?;
+    let (listener, _) = bind(args.listen, "api").await?;
     Ok(PreparedApi {
         api,
         listener,

@@ -1,7 +1,7 @@
 //! `cirrus dns`: the hidden master, the rebuild loop and the node health
 //! checker over the store.
 
-use super::{BoxError, shutdown_on_signal};
+use super::{BoxError, bind, shutdown_on_signal};
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::AllowList;
@@ -99,10 +99,8 @@ pub(crate) async fn prepare(args: DnsArgs, store: Arc<dyn Store>) -> Result<Prep
     let (udp, tcp) = cirrus_dns::bind(listen)
         .await
         .map_err(|e| format!("dns listener {listen}: {e}"))?;
-    let admin = tokio::net::TcpListener::bind(args.metrics_listen)
-        .await
-        .map_err(|e| format!("dns metrics listener {}: {e}", args.metrics_listen))?;
-    let (dns, admin_addr) = (tcp.local_addr()?, admin.local_addr()?);
+    let (admin, admin_addr) = bind(args.metrics_listen, "dns metrics").await?;
+    let dns = tcp.local_addr()?;
     let mut role = DnsRole::new(store, settings)?
         .notify(args.notify)
         .allow_transfer(args.allow_transfer)

@@ -1,7 +1,7 @@
 //! `cirrus edge`: the proxy and cache, its admin listener, and the sync with
 //! the store.
 
-use super::{BoxError, shutdown_on_signal};
+use super::{BoxError, bind, shutdown_on_signal};
 use cirrus_core::Store;
 use cirrus_core::lifecycle::{Shutdown, register_node, retry};
 use cirrus_core::model::CertBundle;
@@ -201,14 +201,6 @@ pub(crate) async fn prepare(args: EdgeArgs, store: Arc<dyn Store>) -> Result<Pre
         https,
         admin: admin_addr,
     })
-}
-
-async fn bind(addr: SocketAddr, what: &str) -> Result<(tokio::net::TcpListener, SocketAddr), BoxError> {
-    let l = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("{what} listener {addr}: {e}"))?;
-    let bound = l.local_addr()?;
-    Ok((l, bound))
 }
 
 impl PreparedEdge {

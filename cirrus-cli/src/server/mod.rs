@@ -328,6 +328,19 @@ fn fail(e: &dyn std::fmt::Display) -> i32 {
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Binds a role's TCP listener; the error names what and where. Returns
+/// the bound address too (port 0 picks one).
+pub(crate) async fn bind(
+    addr: std::net::SocketAddr,
+    what: &str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), BoxError> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{what} listener {addr}: {e}"))?;
+    let bound = l.local_addr()?;
+    Ok((l, bound))
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 pub(crate) async fn signal() {
     let ctrl_c = async {
