@@ -168,28 +168,51 @@ pub(crate) enum Overflow {
 
 /// Reads `body` whole if it is at most `max` bytes and arrives within
 /// `timeout`; a longer one comes back as a body that replays what was read.
-pub(crate) async fn read_up_to(body: Incoming, max: u64, timeout: Duration) -> Result<Bytes, Overflow> {
+/// A body that comes in one piece is kept as it is, not copied.
+pub(crate) async fn read_up_to<B>(body: B, max: u64, timeout: Duration) -> Result<Bytes, Overflow>
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     use futures_util::StreamExt;
+    let expected = body.size_hint().exact().filter(|n| *n <= max);
     let mut stream = body.into_data_stream();
-    let mut buf = bytes::BytesMut::new();
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut first: Option<Bytes> = None;
+    let mut buf = bytes::BytesMut::new();
     loop {
         let next = match tokio::time::timeout_at(deadline, stream.next()).await {
             Ok(next) => next,
             Err(_) => return Err(Overflow::Failed),
         };
-        match next {
-            None => return Ok(buf.freeze()),
-            Some(Err(_)) => return Err(Overflow::Failed),
-            Some(Ok(chunk)) => {
-                buf.extend_from_slice(&chunk);
-                if buf.len() as u64 > max {
-                    let read = futures_util::stream::once(async move { Ok::<_, BoxError>(buf.freeze()) });
-                    let rest = stream.map(|r| r.map_err(BoxError::from));
-                    let frames = read.chain(rest).map(|r| r.map(Frame::data));
-                    return Err(Overflow::Body(Body::wrap(http_body_util::StreamBody::new(frames))));
-                }
+        let chunk = match next {
+            None => {
+                return Ok(if buf.is_empty() {
+                    first.unwrap_or_default()
+                } else {
+                    buf.freeze()
+                });
             }
+            Some(Err(_)) => return Err(Overflow::Failed),
+            Some(Ok(chunk)) => chunk,
+        };
+        if buf.is_empty() && first.is_none() {
+            first = Some(chunk);
+        } else {
+            if let Some(first) = first.take() {
+                let size = expected.map_or(first.len() + chunk.len(), |n| n as usize);
+                buf.reserve(size);
+                buf.extend_from_slice(&first);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let read = first.as_ref().map_or(buf.len(), Bytes::len) as u64;
+        if read > max {
+            let read = first.take().unwrap_or_else(|| buf.split().freeze());
+            let read = futures_util::stream::once(async move { Ok::<_, BoxError>(read) });
+            let rest = stream.map(|r| r.map_err(Into::into));
+            let frames = read.chain(rest).map(|r| r.map(Frame::data));
+            return Err(Overflow::Body(Body::wrap(http_body_util::StreamBody::new(frames))));
         }
     }
 }

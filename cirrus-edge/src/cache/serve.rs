@@ -11,10 +11,10 @@ use super::status::{CacheOutcome, CacheStatus};
 use super::tiers::Tiers;
 use crate::body::{Body, Overflow, content_length, read_up_to};
 use crate::error::{ErrorKind, ProxyError};
+use crate::upstream::OriginBody;
 use cirrus_core::model::CachePolicy;
 use http::header::{AGE, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -122,7 +122,7 @@ impl Fill<'_> {
     pub(crate) async fn answer(
         self,
         mut parts: http::response::Parts,
-        body: Incoming,
+        body: OriginBody,
     ) -> Result<(Response<Body>, CacheOutcome), ProxyError> {
         if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, parts.status) {
             return Ok(self.revalidated(stale.clone(), &parts.headers));

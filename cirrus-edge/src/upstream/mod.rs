@@ -4,7 +4,10 @@
 //! back as [`ProxyError`]s; whether to try again is decided from them.
 
 mod choice;
+mod conn;
+mod decode;
 mod pool;
+mod wire;
 
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
@@ -15,9 +18,9 @@ use crate::settings::EdgeSettings;
 use choice::OriginHealth;
 use cirrus_core::DomainConf;
 use cirrus_core::model::Origin;
-use http::header::{HOST, VIA};
+pub(crate) use conn::OriginBody;
+use http::header::VIA;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 use pool::{Failed, Pools};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,7 +105,7 @@ impl Upstream {
         head: http::request::Parts,
         body: Option<Body>,
         waited: &mut Option<Duration>,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<OriginBody>, ProxyError> {
         let ordered = match &targets {
             Targets::Domain(origins) => self.health.order(origins, rand::random::<f64>()),
             Targets::Only(origin) => vec![origin],
@@ -110,16 +113,17 @@ impl Upstream {
         let replayable = idempotent(&head.method) && body.is_none();
         let tries = if replayable { ordered.len() } else { 1 };
         let mut body = body;
-        let mut last = ProxyError::new(ErrorKind::OriginConnect, "no origin answered");
+        let mut last = None;
         let mut raced = false;
         let attempts = ordered.into_iter().take(tries).flat_map(|o| [(o, false), (o, true)]);
         for (origin, fresh) in attempts {
             if fresh && !(replayable && raced) {
                 continue;
             }
-            let req = request_for(origin, &head, body.take());
+            let host = host_for(origin, &head.headers);
             let asked = Instant::now();
-            let outcome = tokio::time::timeout(self.timeout, self.pools.send(origin, req, fresh)).await;
+            let sent = self.pools.send(origin, &head, &host, body.take(), fresh);
+            let outcome = tokio::time::timeout(self.timeout, sent).await;
             let took = asked.elapsed();
             *waited = Some(waited.unwrap_or_default() + took);
             self.metrics.response.observe(took.as_secs_f64());
@@ -141,38 +145,28 @@ impl Upstream {
             }
             raced = reused && error.kind() == ErrorKind::OriginClosed;
             let retry = error.retryable();
-            last = error;
+            last = Some(error);
             if !retry {
                 break;
             }
         }
-        Err(last)
+        Err(last.unwrap_or_else(|| ProxyError::new(ErrorKind::OriginConnect, "no origin answered")))
     }
 }
 
-/// The request for one attempt: `head` sent to `origin`, with its `Host`
-/// (the origin's `host_header`, else the client's, else the origin's address).
-fn request_for(origin: &Origin, head: &http::request::Parts, body: Option<Body>) -> Request<Body> {
-    let mut req = Request::new(body.unwrap_or_else(Body::empty));
-    *req.method_mut() = head.method.clone();
-    *req.uri_mut() = head
-        .uri
-        .path_and_query()
-        .map_or_else(|| http::Uri::from_static("/"), |pq| http::Uri::from(pq.clone()));
-    *req.headers_mut() = head.headers.clone();
-    let host = origin
+/// The `Host` sent to `origin`: its `host_header`, else the client's, else
+/// the origin's address.
+fn host_for(origin: &Origin, headers: &HeaderMap) -> HeaderValue {
+    origin
         .host_header
         .as_ref()
         .and_then(|h| HeaderValue::from_str(h).ok())
-        .or_else(|| head.headers.get(X_FORWARDED_HOST).cloned())
+        .or_else(|| headers.get(X_FORWARDED_HOST).cloned())
         .or_else(|| {
             let o = origin.to_string();
             HeaderValue::from_str(o.split_once("://").map_or(o.as_str(), |(_, authority)| authority)).ok()
-        });
-    if let Some(h) = host {
-        req.headers_mut().insert(HOST, h);
-    }
-    req
+        })
+        .unwrap_or(HeaderValue::from_static("localhost"))
 }
 
 fn idempotent(method: &Method) -> bool {

@@ -1,0 +1,358 @@
+//! HTTP/1.1 to origins, on the wire: the request head written from the
+//! upstream head into a reused buffer, the response head parsed in place
+//! (httparse), and the framing of the body that follows, decided strictly
+//! (RFC 9112 §6.3): a head that could be read two ways is refused, since
+//! that is where a proxy and an origin disagree about where one response
+//! ends and the next begins.
+
+use bytes::{Buf, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+/// Most header fields in an origin response head.
+const MAX_HEADERS: usize = 128;
+/// Largest origin response head, interim (1xx) heads included.
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+/// Most interim (1xx) responses before the final one.
+const MAX_INTERIM: usize = 16;
+
+/// How a request's body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestBody {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Writes the request head into `buf` (cleared first): `head`'s method,
+/// origin-form target and fields, with `host` as `Host` and the body's own
+/// framing (the client's `Content-Length` and `Transfer-Encoding` describe
+/// the client's message, not this one).
+pub(crate) fn write_head(buf: &mut Vec<u8>, head: &http::request::Parts, host: &HeaderValue, body: RequestBody) {
+    buf.clear();
+    buf.extend_from_slice(head.method.as_str().as_bytes());
+    buf.push(b' ');
+    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    buf.extend_from_slice(if target.is_empty() { b"/" } else { target.as_bytes() });
+    buf.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    buf.extend_from_slice(host.as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    for (name, value) in &head.headers {
+        if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        buf.extend_from_slice(name.as_str().as_bytes());
+        buf.extend_from_slice(b": ");
+        buf.extend_from_slice(value.as_bytes());
+        buf.extend_from_slice(b"\r\n");
+    }
+    match body {
+        RequestBody::Length(n) => {
+            buf.extend_from_slice(b"content-length: ");
+            buf.extend_from_slice(n.to_string().as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+        RequestBody::Chunked => buf.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        // Methods whose requests have content say it has none.
+        RequestBody::None if matches!(head.method, Method::POST | Method::PUT | Method::PATCH) => {
+            buf.extend_from_slice(b"content-length: 0\r\n");
+        }
+        RequestBody::None => {}
+    }
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// How the body of a response is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body (HEAD, 204, 304).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked, trailers allowed.
+    Chunked,
+    /// Until the origin closes the connection.
+    Close,
+}
+
+/// A final response head, parsed.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub(crate) parts: http::response::Parts,
+    pub(crate) framing: Framing,
+    /// The connection may carry another request after this response.
+    pub(crate) keep_alive: bool,
+}
+
+/// Reading the head of a response from a buffer.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// More bytes are needed.
+    Partial,
+    /// The final head (its bytes are gone from the buffer).
+    Head(ResponseHead),
+}
+
+/// Parses the response head at the start of `buf`, skipping interim (1xx)
+/// responses; consumes what it parsed. `head_request`: the request was a
+/// HEAD, so no body follows whatever the fields say. An error names what
+/// is malformed; the connection cannot be used further.
+pub(crate) fn parse_head(buf: &mut BytesMut, head_request: bool, interim: &mut usize) -> Result<Parsed, &'static str> {
+    loop {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut fields);
+        let len = match res.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err("response head too large"),
+            Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+            Err(httparse::Error::TooManyHeaders) => return Err("too many response header fields"),
+            Err(_) => return Err("malformed response head"),
+        };
+        let code = res.code.unwrap_or(0);
+        let status = StatusCode::from_u16(code).map_err(|_| "malformed status code")?;
+        if status.is_informational() {
+            if status == StatusCode::SWITCHING_PROTOCOLS {
+                return Err("unrequested protocol switch");
+            }
+            *interim += 1;
+            if *interim > MAX_INTERIM {
+                return Err("too many interim responses");
+            }
+            buf.advance(len);
+            continue;
+        }
+        let version = if res.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        // Values are kept as slices of the head's bytes, not copied.
+        let mut spans = Vec::with_capacity(res.headers.len());
+        let base = buf.as_ptr() as usize;
+        for field in res.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| "malformed field name")?;
+            let start = field.value.as_ptr() as usize - base;
+            spans.push((name, start, start + field.value.len()));
+        }
+        let bytes = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for (name, start, end) in spans {
+            let value = HeaderValue::from_maybe_shared(bytes.slice(start..end)).map_err(|_| "malformed field value")?;
+            headers.append(name, value);
+        }
+        let (framing, reusable) = framing(status, version, head_request, &headers)?;
+        let keep_alive = reusable && persistent(version, &headers);
+        let mut parts = http::Response::new(()).into_parts().0;
+        parts.status = status;
+        parts.version = version;
+        parts.headers = headers;
+        return Ok(Parsed::Head(ResponseHead {
+            parts,
+            framing,
+            keep_alive,
+        }));
+    }
+}
+
+/// The framing of a final response's body, and whether the connection
+/// can be trusted with another request after it.
+fn framing(
+    status: StatusCode,
+    version: Version,
+    head_request: bool,
+    headers: &HeaderMap,
+) -> Result<(Framing, bool), &'static str> {
+    let length = content_length(headers)?;
+    let codings = headers.get_all(TRANSFER_ENCODING);
+    let chunked = match codings.iter().next() {
+        None => false,
+        Some(_) if length.is_some() => return Err("both Transfer-Encoding and Content-Length"),
+        Some(_) if version == Version::HTTP_10 => return Err("Transfer-Encoding in an HTTP/1.0 response"),
+        Some(only) if codings.iter().count() == 1 && only.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => {
+            true
+        }
+        Some(_) => return Err("unsupported Transfer-Encoding"),
+    };
+    if head_request || status == StatusCode::NOT_MODIFIED {
+        return Ok((Framing::Empty, true));
+    }
+    if status == StatusCode::NO_CONTENT {
+        // A 204 that announces a body may be followed by one: whatever
+        // comes next on this connection cannot be trusted.
+        return Ok((Framing::Empty, !chunked && length.unwrap_or(0) == 0));
+    }
+    Ok(match (chunked, length) {
+        (true, _) => (Framing::Chunked, true),
+        (false, Some(n)) => (Framing::Length(n), true),
+        (false, None) => (Framing::Close, false),
+    })
+}
+
+/// The `Content-Length`: absent, or one number however often repeated
+/// (RFC 9110 §8.6 lets a recipient fold identical copies); anything else
+/// is malformed.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for item in value.as_bytes().split(|b| *b == b',') {
+            let digits = item.trim_ascii();
+            if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+                return Err("malformed Content-Length");
+            }
+            let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            if length.is_some_and(|prior| prior != n) {
+                return Err("conflicting Content-Length values");
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
+/// Whether the origin keeps the connection open after this response.
+fn persistent(version: Version, headers: &HeaderMap) -> bool {
+    let has = |token: &str| {
+        headers.get_all(CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    if has("close") {
+        return false;
+    }
+    version == Version::HTTP_11 || has("keep-alive")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str, head_request: bool) -> Result<ResponseHead, &'static str> {
+        let mut buf = BytesMut::from(raw);
+        match parse_head(&mut buf, head_request, &mut 0)? {
+            Parsed::Head(head) => Ok(head),
+            Parsed::Partial => Err("partial"),
+        }
+    }
+
+    fn framed(raw: &str) -> Result<(Framing, bool), &'static str> {
+        parse(raw, false).map(|h| (h.framing, h.keep_alive))
+    }
+
+    #[test]
+    fn request_heads_carry_their_own_framing() {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("/a?b=1")
+            .header("content-length", "99")
+            .header("transfer-encoding", "chunked")
+            .header("host", "client.test")
+            .header("x-a", "1")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let mut buf = Vec::new();
+        write_head(
+            &mut buf,
+            &req,
+            &HeaderValue::from_static("o.test"),
+            RequestBody::Length(3),
+        );
+        assert_eq!(
+            String::from_utf8(buf.clone()).unwrap(),
+            "POST /a?b=1 HTTP/1.1\r\nhost: o.test\r\nx-a: 1\r\ncontent-length: 3\r\n\r\n"
+        );
+        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
+        assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\ncontent-length: 0\r\n\r\n"));
+        req.method = Method::GET;
+        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
+        assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\n\r\n"));
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        assert_eq!(
+            framed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+            Ok((Framing::Length(5), true))
+        );
+        assert_eq!(
+            framed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5, 5\r\n\r\n"),
+            Ok((Framing::Length(5), true))
+        );
+        assert_eq!(
+            framed("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n"),
+            Ok((Framing::Chunked, true))
+        );
+        assert_eq!(framed("HTTP/1.1 200 OK\r\n\r\n"), Ok((Framing::Close, false)));
+        assert_eq!(
+            framed("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"),
+            Ok((Framing::Empty, true))
+        );
+        assert_eq!(framed("HTTP/1.1 204 No Content\r\n\r\n"), Ok((Framing::Empty, true)));
+        assert_eq!(
+            framed("HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n"),
+            Ok((Framing::Empty, false))
+        );
+        assert_eq!(
+            framed("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"),
+            Ok((Framing::Length(1), false))
+        );
+        assert_eq!(
+            framed("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n"),
+            Ok((Framing::Length(1), true))
+        );
+        assert_eq!(
+            framed("HTTP/1.1 200 OK\r\nConnection: foo, Close\r\nContent-Length: 1\r\n\r\n"),
+            Ok((Framing::Length(1), false))
+        );
+        let head = parse("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true).unwrap();
+        assert_eq!(head.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        for raw in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0x5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+            "HTTP/2 200\r\n\r\n",
+            "SSH-2.0-OpenSSH\r\n\r\n",
+        ] {
+            assert!(framed(raw).is_err(), "{raw:?} is refused");
+        }
+    }
+
+    #[test]
+    fn interim_responses_are_skipped_and_the_rest_stays_buffered() {
+        let mut buf = BytesMut::from(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        );
+        let Parsed::Head(head) = parse_head(&mut buf, false, &mut 0).unwrap() else {
+            panic!("complete")
+        };
+        assert_eq!(head.parts.status, 200);
+        assert_eq!(&buf[..], b"ok");
+        let many = "HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM + 1);
+        assert!(parse_head(&mut BytesMut::from(many.as_str()), false, &mut 0).is_err());
+        let mut partial = BytesMut::from("HTTP/1.1 200 OK\r\nContent-");
+        assert!(matches!(parse_head(&mut partial, false, &mut 0), Ok(Parsed::Partial)));
+        let huge = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(MAX_HEAD));
+        assert!(parse_head(&mut BytesMut::from(huge.as_str()), false, &mut 0).is_err());
+    }
+}
