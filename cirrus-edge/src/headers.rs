@@ -14,6 +14,11 @@ const PROXY_CONNECTION: &str = "proxy-connection";
 
 /// Removes hop-by-hop headers, including those named in `Connection`.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass to find them (usually there are none), rather than a
+    // lookup for each name.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -24,7 +29,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
+    remove_where(headers, is_hop_by_hop);
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
         CONNECTION,
         TE,
         TRAILER,
@@ -32,11 +41,19 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         UPGRADE,
         PROXY_AUTHORIZATION,
         PROXY_AUTHENTICATE,
-    ] {
+    ]
+    .contains(name)
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
+/// Removes every field whose name `unwanted` picks, in one pass over the
+/// names when there is none.
+pub(crate) fn remove_where(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
+    let found: Vec<HeaderName> = headers.keys().filter(|n| unwanted(n)).cloned().collect();
+    for name in found {
         headers.remove(name);
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
 }
 
 /// Applies a domain's header edits: removals, then sets.

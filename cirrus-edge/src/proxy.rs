@@ -6,7 +6,7 @@ use crate::body::{Body, ClientBody, ClientBodyFailure, content_length};
 use crate::cache::{self, CacheOutcome, Fill, ask_to_validate, bypasses, from_cache};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::{framing_problem, strip_hop_by_hop};
+use crate::headers::{framing_problem, remove_where, strip_hop_by_hop};
 use crate::hooks::{EdgeHooks, HitDecision};
 use crate::route;
 use crate::session::{Conn, RequestSummary, Session};
@@ -81,7 +81,7 @@ fn request_id(headers: &mut HeaderMap) -> HeaderValue {
         .filter(|v| v.to_str().is_ok_and(cirrus_core::model::is_request_id))
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&format!("{:032x}", rand::random::<u128>())).unwrap_or(HeaderValue::from_static("-"))
+            HeaderValue::try_from(format!("{:032x}", rand::random::<u128>())).unwrap_or(HeaderValue::from_static("-"))
         });
     headers.insert(X_REQUEST_ID, id.clone());
     id
@@ -161,12 +161,9 @@ async fn through_cache<H: EdgeHooks>(
     // One GET to the origin, for the whole response (conditional when a
     // stale one can be revalidated): what is stored answers a plain GET.
     let mut headers = forwarded_headers(conf, session);
-    for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE] {
-        headers.remove(name);
-    }
-    for name in METHOD_OVERRIDES {
-        headers.remove(name);
-    }
+    remove_where(&mut headers, |name| {
+        [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE].contains(name) || METHOD_OVERRIDES.contains(&name.as_str())
+    });
     if let Some(stale) = &stale {
         ask_to_validate(&mut headers, stale);
     }

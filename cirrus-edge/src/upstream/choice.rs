@@ -28,6 +28,10 @@ impl OriginHealth {
     /// draw, `pick` in 0..1), then healthy backups, then the primaries and
     /// backups that failed recently (better than no answer).
     pub(crate) fn order<'a>(&self, origins: &'a [Origin], pick: f64) -> Vec<&'a Origin> {
+        if let [only] = origins {
+            // Down or not, it is the one to try.
+            return vec![only];
+        }
         let now = Instant::now();
         let mut tiers: [Vec<&Origin>; 4] = Default::default();
         let map = self.down_until.lock().unwrap_or_else(|p| p.into_inner());

@@ -38,7 +38,7 @@ pub(crate) fn origin_headers(conf: &DomainConf, host: &str, mut headers: HeaderM
         Some(prior) => format!("{prior}, {}", conn.peer.ip()),
         None => conn.peer.ip().to_string(),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Ok(v) = HeaderValue::try_from(xff) {
         headers.insert(X_FORWARDED_FOR, v);
     }
     let proto = if conn.tls { "https" } else { "http" };

@@ -102,9 +102,10 @@ pub(crate) enum Parsed {
 /// is malformed; the connection cannot be used further.
 pub(crate) fn parse_head(buf: &mut BytesMut, head_request: bool, interim: &mut usize) -> Result<Parsed, &'static str> {
     loop {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut res = httparse::Response::new(&mut fields);
-        let len = match res.parse(buf) {
+        let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut fields)
+        {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err("response head too large"),
             Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),

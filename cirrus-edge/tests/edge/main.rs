@@ -12,6 +12,7 @@
 mod cache;
 mod conformance;
 mod embed;
+mod framing;
 mod hooks;
 mod hostile;
 mod store;
