@@ -89,7 +89,7 @@ impl Backoff {
 
     /// Logs `error` as a warning about `what`, then waits the next delay.
     /// Returns false when `shutdown` triggered instead (stop retrying).
-    pub async fn wait(&mut self, what: &str, error: &dyn Display, shutdown: &Shutdown) -> bool {
+    pub async fn wait(&mut self, what: &str, error: &(dyn Display + Sync), shutdown: &Shutdown) -> bool {
         let delay = self.delay;
         tracing::warn!(error = %error, "{what} failed; retrying in {delay:?}");
         self.delay = (delay * 2).min(MAX_DELAY);
@@ -105,7 +105,7 @@ impl Backoff {
 /// triggers first.
 pub async fn retry<T, E, F, Fut>(what: &str, shutdown: &Shutdown, mut attempt: F) -> Option<T>
 where
-    E: Display,
+    E: Display + Sync,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {

@@ -77,6 +77,7 @@ mod settings;
 mod sync;
 mod tls;
 mod upstream;
+mod workers;
 
 pub use body::Body;
 pub use cache::{CacheKey, CacheStatus, CachedResponse, DiskCache, Exchange, MemoryCache, NotStored, Storability};
@@ -91,3 +92,4 @@ pub use role::EdgeListeners;
 pub use session::{RequestSummary, Session};
 pub use settings::EdgeSettings;
 pub use tls::Certificates;
+pub use workers::bind_shared;

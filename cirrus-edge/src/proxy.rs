@@ -80,11 +80,21 @@ fn request_id(headers: &mut HeaderMap) -> HeaderValue {
         .get(&X_REQUEST_ID)
         .filter(|v| v.to_str().is_ok_and(cirrus_core::model::is_request_id))
         .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::try_from(format!("{:032x}", rand::random::<u128>())).unwrap_or(HeaderValue::from_static("-"))
-        });
+        .unwrap_or_else(new_request_id);
     headers.insert(X_REQUEST_ID, id.clone());
     id
+}
+
+/// 128 random bits in lowercase hex.
+fn new_request_id() -> HeaderValue {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut bits = rand::random::<u128>();
+    let mut hex = [0u8; 32];
+    for digit in hex.iter_mut().rev() {
+        *digit = DIGITS[(bits & 15) as usize];
+        bits >>= 4;
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("-"))
 }
 
 async fn phases<H: EdgeHooks>(
@@ -241,4 +251,17 @@ async fn forward<H: EdgeHooks>(
         Body::wrap(body)
     };
     Ok(Response::from_parts(parts, body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn new_request_ids_are_128_random_bits_in_hex() {
+        let (a, b) = (super::new_request_id(), super::new_request_id());
+        let a = a.to_str().unwrap_or_default();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert!(cirrus_core::model::is_request_id(a));
+        assert_ne!(Some(a), b.to_str().ok());
+    }
 }

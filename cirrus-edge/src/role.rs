@@ -15,6 +15,7 @@ pub struct EdgeListeners {
     http: TcpListener,
     https: Option<TcpListener>,
     admin: Option<(TcpListener, AllowList)>,
+    workers: usize,
 }
 
 impl EdgeListeners {
@@ -24,12 +25,24 @@ impl EdgeListeners {
             http,
             https: None,
             admin: None,
+            workers: 0,
         }
     }
 
     /// HTTPS (HTTP/2 or HTTP/1.1 by ALPN) on `listener`.
     pub fn https(mut self, listener: TcpListener) -> Self {
         self.https = Some(listener);
+        self
+    }
+
+    /// Serves HTTP and HTTPS on `n` threads of their own, each with a
+    /// single-threaded runtime and its own listener on the same addresses
+    /// (`SO_REUSEPORT`: the kernel spreads new connections over them); the
+    /// caller's runtime keeps the sync and the admin listener. The
+    /// listeners must have been bound with [`crate::bind_shared`]. `0`
+    /// (the default) serves everything on the caller's runtime.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
         self
     }
 
@@ -63,14 +76,23 @@ impl<H: EdgeHooks> Edge<H> {
                 None => Ok(()),
             }
         };
-        let https = async {
-            match listeners.https {
-                Some(l) => failed(self.serve_tls(l, shutdown.wait()).await),
-                None => Ok(()),
+        let traffic = async {
+            if listeners.workers > 0 {
+                return failed(
+                    crate::workers::serve(self, listeners.http, listeners.https, listeners.workers, shutdown).await,
+                );
             }
+            let https = async {
+                match listeners.https {
+                    Some(l) => failed(self.serve_tls(l, shutdown.wait()).await),
+                    None => Ok(()),
+                }
+            };
+            let http = async { failed(self.serve(listeners.http, shutdown.wait()).await) };
+            let (http, https) = tokio::join!(http, https);
+            http.and(https)
         };
-        let http = async { failed(self.serve(listeners.http, shutdown.wait()).await) };
-        let ((), admin, https, http) = tokio::join!(sync, admin, https, http);
-        http.and(https).and(admin)
+        let ((), admin, traffic) = tokio::join!(sync, admin, traffic);
+        traffic.and(admin)
     }
 }

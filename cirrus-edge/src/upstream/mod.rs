@@ -21,6 +21,7 @@ use cirrus_core::model::Origin;
 pub(crate) use conn::OriginBody;
 use http::header::VIA;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+pub(crate) use pool::set_worker;
 use pool::{Failed, Pools};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -173,9 +173,22 @@ async fn tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
     Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))
 }
 
+thread_local! {
+    /// The per-core worker this thread is (0: none); see [`set_worker`].
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks this thread as per-core worker `n` (from 1): its origin
+/// connections, registered with its own runtime, are kept apart from the
+/// other workers' and only used again on this thread.
+pub(crate) fn set_worker(n: usize) {
+    WORKER.set(n);
+}
+
 impl IdleSet {
     fn hash(&self, scheme: Scheme, host: &str, port: u16) -> u64 {
-        self.hasher.hash_one((scheme == Scheme::Https, host, port))
+        self.hasher
+            .hash_one((scheme == Scheme::Https, host, port, WORKER.get()))
     }
 
     /// The newest idle connection for `origin` that can take a request.

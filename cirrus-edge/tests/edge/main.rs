@@ -18,6 +18,7 @@ mod hostile;
 mod store;
 mod tls;
 mod upstream;
+mod workers;
 
 use bytes::Bytes;
 use cirrus_core::{DomainConf, StaticSource};
