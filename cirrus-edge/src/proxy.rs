@@ -180,7 +180,9 @@ async fn through_cache<H: EdgeHooks>(
     let targets = targets(edge, conf, session, ctx).await?;
     let mut up = upstream_head(Method::GET, session.uri(), headers);
     edge.hooks.upstream_request_filter(session, &mut up, ctx).await?;
-    let res = edge.upstream.send(targets, up, None, &mut facts.upstream).await?;
+    // The origin exchange and the fill are boxed: their state is most of
+    // a request's, and a HIT should not carry (and move) it.
+    let res = Box::pin(edge.upstream.send(targets, up, None, &mut facts.upstream)).await?;
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     edge.hooks.upstream_response_filter(session, &mut parts, ctx);
@@ -195,7 +197,7 @@ async fn through_cache<H: EdgeHooks>(
         max_object_size: edge.settings.max_object_size,
         body_timeout: edge.settings.origin_timeout,
     };
-    let (res, outcome) = fill.answer(parts, body).await?;
+    let (res, outcome) = Box::pin(fill.answer(parts, body)).await?;
     facts.cache = Some(outcome);
     Ok(res)
 }
@@ -226,7 +228,7 @@ async fn forward<H: EdgeHooks>(
         forwarded_headers(conf, session),
     );
     edge.hooks.upstream_request_filter(session, &mut up, ctx).await?;
-    let res = match edge.upstream.send(targets, up, body, &mut facts.upstream).await {
+    let res = match Box::pin(edge.upstream.send(targets, up, body, &mut facts.upstream)).await {
         Ok(res) => res,
         // The client's body broke the exchange: the client's error, not the origin's.
         Err(e) => return Err(failure.get().map_or(e, |f| f.into())),
@@ -235,14 +237,14 @@ async fn forward<H: EdgeHooks>(
     strip_hop_by_hop(&mut parts.headers);
     edge.hooks.upstream_response_filter(session, &mut parts, ctx);
     let target = session.path_and_query();
-    cache::after_unsafe(
+    Box::pin(cache::after_unsafe(
         &edge.cache,
         conf,
         session.method(),
         target,
         parts.status,
         &parts.headers,
-    )
+    ))
     .await;
     facts.cache = Some(CacheOutcome::BYPASS);
     let body = if *session.method() == Method::HEAD {

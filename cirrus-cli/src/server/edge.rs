@@ -61,9 +61,8 @@ pub(crate) struct EdgeArgs {
     /// Serve HTTP and HTTPS on this many threads, each with a runtime of
     /// one thread and its own listener on the same address (SO_REUSEPORT);
     /// the process's runtime keeps the store sync and the metrics listener
-    /// (give it `--threads 1`). 0: serve on the process's runtime. On two
-    /// cores, two workers beside `--threads 1` spend less CPU per request
-    /// than a two-thread runtime (docs/performance.md).
+    /// (give it `--threads 1`). 0: serve on the process's runtime. Against
+    /// a multi-threaded runtime: docs/performance.md.
     #[arg(long, env = "CIRRUS_EDGE_WORKERS", default_value_t = 0)]
     workers: usize,
     /// Write no access log (one JSON line per request on stdout otherwise).

@@ -23,7 +23,8 @@ impl Tiers {
         if let Some(found) = self.memory.get(key, headers) {
             return Some(found);
         }
-        let found = self.disk.as_ref()?.get(key, headers).await?;
+        // Boxed: a memory HIT should not carry the disk read's state.
+        let found = Box::pin(self.disk.as_ref()?.get(key, headers)).await?;
         // Promote to memory: the next HIT costs no disk read.
         self.memory.insert(key.clone(), headers, found);
         self.memory.get(key, headers)
