@@ -236,10 +236,10 @@ impl Connection {
         let decoder = Decoder::new(head.framing);
         // A small body that came with its head is taken whole, and the
         // connection goes back at once.
-        if let Some(n) = decoder.remaining()
-            && n as usize <= self.read.len()
+        if let Some(n) = decoder.remaining().and_then(|n| usize::try_from(n).ok())
+            && n <= self.read.len()
         {
-            let bytes = self.read.split_to(n as usize).freeze();
+            let bytes = self.read.split_to(n).freeze();
             if head.keep_alive && self.read.is_empty() {
                 IdleSet::put(&home, self);
             }

@@ -58,23 +58,15 @@ impl Decoder {
         loop {
             match *self {
                 Self::Done => return Ok(Step::Done),
+                Self::Length(_) | Self::Chunk(_) | Self::Close if buf.is_empty() => return Ok(Step::More),
                 Self::Length(left) => {
-                    if buf.is_empty() {
-                        return Ok(Step::More);
-                    }
-                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let left = left - take as u64;
+                    let (data, left) = take(buf, left);
                     *self = if left == 0 { Self::Done } else { Self::Length(left) };
-                    return Ok(Step::Data(buf.split_to(take).freeze()));
+                    return Ok(Step::Data(data));
                 }
-                Self::Close => {
-                    if buf.is_empty() {
-                        return Ok(Step::More);
-                    }
-                    return Ok(Step::Data(buf.split().freeze()));
-                }
+                Self::Close => return Ok(Step::Data(buf.split().freeze())),
                 Self::Size => {
-                    let Some(line) = line(buf, MAX_CHUNK_LINE, "chunk size line too long")? else {
+                    let Some(line) = size_line(buf)? else {
                         return Ok(Step::More);
                     };
                     let size = chunk_size(&buf[..line])?;
@@ -82,13 +74,9 @@ impl Decoder {
                     *self = if size == 0 { Self::Trailers } else { Self::Chunk(size) };
                 }
                 Self::Chunk(left) => {
-                    if buf.is_empty() {
-                        return Ok(Step::More);
-                    }
-                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let left = left - take as u64;
+                    let (data, left) = take(buf, left);
                     *self = if left == 0 { Self::ChunkEnd } else { Self::Chunk(left) };
-                    return Ok(Step::Data(buf.split_to(take).freeze()));
+                    return Ok(Step::Data(data));
                 }
                 Self::ChunkEnd => {
                     if buf.len() < 2 {
@@ -129,14 +117,20 @@ impl Decoder {
     }
 }
 
-/// The length of the CRLF-terminated line at the start of `buf`, when it
-/// is all there; a bare LF or a line past `max` is malformed.
-fn line(buf: &[u8], max: usize, too_long: &'static str) -> Result<Option<usize>, &'static str> {
-    match buf.iter().take(max).position(|b| *b == b'\n') {
+/// Up to `left` bytes off the front of `buf`, and how many are left then.
+fn take(buf: &mut BytesMut, left: u64) -> (Bytes, u64) {
+    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+    (buf.split_to(n).freeze(), left - n as u64)
+}
+
+/// The length of the chunk-size line at the start of `buf` (without its
+/// CRLF), when it is all there; a bare LF or an overlong line is malformed.
+fn size_line(buf: &[u8]) -> Result<Option<usize>, &'static str> {
+    match buf.iter().take(MAX_CHUNK_LINE).position(|b| *b == b'\n') {
         Some(0) => Err("bare LF in chunked framing"),
         Some(lf) if buf[lf - 1] != b'\r' => Err("bare LF in chunked framing"),
         Some(lf) => Ok(Some(lf - 1)),
-        None if buf.len() >= max => Err(too_long),
+        None if buf.len() >= MAX_CHUNK_LINE => Err("chunk size line too long"),
         None => Ok(None),
     }
 }
