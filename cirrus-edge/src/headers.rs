@@ -8,22 +8,27 @@ use http::{HeaderMap, Method};
 
 /// Removes hop-by-hop headers, including those named in `Connection`.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass to find them (usually there are none), rather than a
-    // lookup for each name.
+    // One pass over the names (usually there is nothing to remove but an
+    // origin's `Connection: keep-alive`), no lookup per name and no header
+    // name built from `Connection`'s tokens.
     if !headers.keys().any(is_hop_by_hop) {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    let listed = |name: &HeaderName| {
+        headers.get_all(CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_str().as_bytes()))
+        })
+    };
+    let found: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n) || listed(n))
+        .cloned()
         .collect();
-    for name in named {
+    for name in found {
         headers.remove(name);
     }
-    remove_where(headers, is_hop_by_hop);
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {

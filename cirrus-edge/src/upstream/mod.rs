@@ -44,7 +44,12 @@ pub(crate) fn origin_headers(conf: &DomainConf, host: &str, mut headers: HeaderM
     }
     let proto = if conn.tls { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    if let Ok(v) = HeaderValue::from_str(host) {
+    // The client's own `Host` value when it is the host (shared, not copied).
+    let value = match headers.get(http::header::HOST) {
+        Some(v) if v.as_bytes() == host.as_bytes() => Some(v.clone()),
+        _ => HeaderValue::from_str(host).ok(),
+    };
+    if let Some(v) = value {
         headers.insert(X_FORWARDED_HOST, v);
     }
     headers.append(VIA, HeaderValue::from_static(VIA_VALUE));
