@@ -36,15 +36,6 @@ pub(crate) enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => s.get_ref().0,
-        }
-    }
-}
-
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
@@ -109,12 +100,17 @@ impl Connection {
     /// origin, and nothing unasked-for waiting on it. Never blocks.
     pub(crate) fn is_usable(&mut self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.tcp().poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-            // A close, stray bytes, or (TLS) a session ticket the read consumes.
-            Poll::Ready(Ok(())) => matches!(self.fill(&mut cx, READ_SIZE), Poll::Pending) && self.read.is_empty(),
+        // TLS may hold decrypted bytes the socket no longer shows: always
+        // ask it (a read that finds nothing new on the socket is cheap).
+        if let Stream::Plain(tcp) = &self.stream {
+            match tcp.poll_read_ready(&mut cx) {
+                Poll::Pending => return true,
+                Poll::Ready(Err(_)) => return false,
+                Poll::Ready(Ok(())) => {}
+            }
         }
+        // A close, stray bytes, or (TLS) a session ticket the read consumes.
+        matches!(self.fill(&mut cx, READ_SIZE), Poll::Pending) && self.read.is_empty()
     }
 
     /// Reads what is available into the read buffer; `Ok(0)` at the end.

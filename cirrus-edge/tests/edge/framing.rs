@@ -139,42 +139,55 @@ fn corpus() -> Vec<Case> {
 }
 
 /// A raw origin: the first request on each connection gets `raw`, later
-/// ones `next`; with `close`, the connection is closed after `raw`.
-async fn raw_origin(raw: String, close: bool) -> SocketAddr {
+/// ones `next`; with `close`, the connection is closed after `raw`; with
+/// `tls`, behind TLS.
+async fn raw_origin(raw: String, close: bool, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let raw = raw.clone();
+        while let Ok((s, _)) = listener.accept().await {
+            let (raw, tls) = (raw.clone(), tls.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let mut first = true;
-                loop {
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        let answer: &[u8] = if first {
-                            raw.as_bytes()
-                        } else {
-                            b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 4\r\n\r\nnext"
-                        };
-                        if s.write_all(answer).await.is_err() {
-                            return;
+                match tls {
+                    Some(tls) => {
+                        if let Ok(s) = tls.accept(s).await {
+                            answer(s, &raw, close).await;
                         }
-                        if first && close {
-                            return;
-                        }
-                        first = false;
                     }
-                    match s.read(&mut chunk).await {
-                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                        _ => return,
-                    }
+                    None => answer(s, &raw, close).await,
                 }
             });
         }
     });
     addr
+}
+
+async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S, raw: &str, close: bool) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut first = true;
+    loop {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            let answer: &[u8] = if first {
+                raw.as_bytes()
+            } else {
+                b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 4\r\n\r\nnext"
+            };
+            if s.write_all(answer).await.is_err() {
+                return;
+            }
+            if first && close {
+                let _ = s.shutdown().await;
+                return;
+            }
+            first = false;
+        }
+        match s.read(&mut chunk).await {
+            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return,
+        }
+    }
 }
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -252,7 +265,7 @@ async fn origin_framing_corpus_through_the_edge_and_hyper() {
                     format!("Cache-Control: {cc}\r\n")
                 },
             );
-            let addr = raw_origin(raw, c.close).await;
+            let addr = raw_origin(raw, c.close, None).await;
             let mut conf = cirrus_core::DomainConf::new(HOST, format!("http://{addr}").parse().unwrap());
             conf.cache.enabled = !c.head;
             let e = EdgeUnderTest::start(conf).await;
@@ -286,4 +299,51 @@ async fn origin_framing_corpus_through_the_edge_and_hyper() {
         differs.len()
     );
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn origins_over_tls_are_framed_the_same() {
+    let ca = crate::tls::TestCa::new();
+    let acceptor = ca.acceptor(&["origin.test"]);
+    let big = "x".repeat(12 * 1024);
+    let mut cases: Vec<Case> = corpus()
+        .into_iter()
+        .filter(|c| {
+            [
+                "longer than its length",
+                "shorter than its length",
+                "chunked",
+                "trailers",
+                "bad chunk size",
+                "until close",
+                "connection close",
+            ]
+            .contains(&c.name)
+        })
+        .collect();
+    // Larger than a read, so the extra bytes may still sit in TLS's own buffer.
+    cases.push(case(
+        "12 KiB, longer than its length",
+        &format!(
+            "HTTP/1.1 200 OK\r\n{{cc}}Content-Length: {}\r\n\r\n{big}EXTRA",
+            big.len()
+        ),
+        ok(200, &big, false),
+    ));
+    assert_eq!(cases.len(), 8);
+    for c in &cases {
+        let raw = c.raw.replace("{cc}", "Cache-Control: no-store\r\n");
+        let addr = raw_origin(raw, c.close, Some(acceptor.clone())).await;
+        let mut conf = cirrus_core::DomainConf::new(HOST, format!("https://{addr}").parse().unwrap());
+        conf.origins[0].sni = Some("origin.test".into());
+        let source = cirrus_core::StaticSource::new().with_domain(conf).unwrap();
+        let edge = cirrus_edge::Edge::builder(std::sync::Arc::new(source))
+            .origin_roots_pem(&ca.pem())
+            .unwrap()
+            .build()
+            .unwrap();
+        let e = EdgeUnderTest::serve(edge).await;
+        let seen = through_edge(&e, reqwest::Method::GET).await;
+        assert_eq!(seen, c.expect, "over TLS: {}", c.name);
+    }
 }

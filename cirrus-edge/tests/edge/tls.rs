@@ -24,12 +24,12 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 /// A certificate authority the tests' clients trust.
-struct TestCa {
+pub(crate) struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl TestCa {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         Self {
@@ -50,6 +50,23 @@ impl TestCa {
             .signed_by(&key, &self.issuer)
             .unwrap();
         CertBundle::new(cert.pem() + &self.issuer.pem(), key.serialize_pem(), None)
+    }
+
+    /// A TLS server with a leaf of this CA for `names` (an HTTPS origin).
+    pub(crate) fn acceptor(&self, names: &[&str]) -> tokio_rustls::TlsAcceptor {
+        use rustls::pki_types::pem::PemObject;
+        let leaf = self.leaf(names, false);
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf.key.as_bytes()).unwrap();
+        let server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf_der(&leaf)], key)
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(server))
+    }
+
+    /// The CA's certificate, PEM (for `EdgeBuilder::origin_roots_pem`).
+    pub(crate) fn pem(&self) -> String {
+        self.issuer.pem()
     }
 
     fn root(&self) -> CertificateDer<'static> {
@@ -456,16 +473,7 @@ async fn http2_limits_are_advertised_and_a_reset_flood_does_not_stop_the_edge() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_origins_are_verified_with_the_configured_server_name() {
     let ca = TestCa::new();
-    let leaf = ca.leaf(&["origin.test"], false);
-    let key = {
-        use rustls::pki_types::pem::PemObject;
-        rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf.key.as_bytes()).unwrap()
-    };
-    let server = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf_der(&leaf)], key)
-        .unwrap();
-    let origin = Origin::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))).await;
+    let origin = Origin::start_with(Some(ca.acceptor(&["origin.test"]))).await;
 
     let mut conf = conf_for(&origin);
     let mut o: cirrus_core::model::Origin = format!("https://{}", origin.addr).parse().unwrap();
@@ -473,7 +481,7 @@ async fn https_origins_are_verified_with_the_configured_server_name() {
     conf.origins = vec![o];
     let source = StaticSource::new().with_domain(conf.clone()).unwrap();
     let edge = Edge::builder(Arc::new(source.clone()))
-        .origin_roots_pem(&ca.issuer.pem())
+        .origin_roots_pem(&ca.pem())
         .unwrap()
         .build()
         .unwrap();
