@@ -3,6 +3,7 @@
 //! edge as a service an embedder mounts in a server of their own.
 
 mod guard;
+mod linger;
 mod tls;
 
 use crate::body::Body;

@@ -3,6 +3,7 @@
 //! handshake within the header timeout with its failures counted by
 //! phase, then HTTP/2 or HTTP/1.1 as ALPN chose.
 
+use super::linger::Linger;
 use super::{Drain, serve_http1, serve_http2};
 use crate::edge::Inner;
 use crate::hooks::EdgeHooks;
@@ -89,7 +90,7 @@ pub(crate) async fn serve_tls_connection<H: EdgeHooks>(
     let h2 = session.alpn_protocol() == Some(b"h2");
     let conn = Conn { peer, tls: true };
     if h2 {
-        serve_http2(inner, TokioIo::new(stream), conn, drain).await;
+        serve_http2(inner, TokioIo::new(Linger::new(stream)), conn, drain).await;
     } else {
         serve_http1(inner, stream, conn, drain).await;
     }
