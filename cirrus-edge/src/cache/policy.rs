@@ -59,7 +59,7 @@ pub enum NotStored {
 
 impl Storability {
     /// Decides whether the response of `exchange` is stored under `policy`
-    /// at `now`; see the rules on [`crate::cache`]'s page, docs/cache.md.
+    /// at `now`; the rules are in docs/cache.md.
     pub fn of(policy: &CachePolicy, exchange: &Exchange<'_>, now: SystemTime) -> Self {
         storability(policy, exchange, now)
     }
