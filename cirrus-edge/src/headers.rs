@@ -14,21 +14,23 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if !headers.keys().any(is_hop_by_hop) {
         return;
     }
-    let listed = |name: &HeaderName| {
-        headers.get_all(CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_str().as_bytes()))
-        })
-    };
     let found: Vec<HeaderName> = headers
         .keys()
-        .filter(|n| is_hop_by_hop(n) || listed(n))
+        .filter(|n| is_hop_by_hop(n) || connection_lists(headers, n.as_str()))
         .cloned()
         .collect();
     for name in found {
         headers.remove(name);
     }
+}
+
+/// Whether `Connection` lists `token` (case-insensitive).
+pub(crate) fn connection_lists(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {

@@ -85,16 +85,11 @@ fn request_id(headers: &mut HeaderMap) -> HeaderValue {
     id
 }
 
-/// 128 random bits in lowercase hex.
+/// 128 random bits in lowercase hex (the thread's generator: no system
+/// call per request, unlike the OS generator behind `auth::random_hex`).
 fn new_request_id() -> HeaderValue {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut bits = rand::random::<u128>();
-    let mut hex = [0u8; 32];
-    for digit in hex.iter_mut().rev() {
-        *digit = DIGITS[(bits & 15) as usize];
-        bits >>= 4;
-    }
-    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("-"))
+    let hex = cirrus_core::auth::hex(&rand::random::<[u8; 16]>());
+    HeaderValue::try_from(hex).unwrap_or(HeaderValue::from_static("-"))
 }
 
 async fn phases<H: EdgeHooks>(

@@ -96,14 +96,7 @@ impl CacheKey {
 
     /// Lowercase hex SHA-256 of the key: the disk tier's file name.
     pub fn hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let digest = Sha256::digest(self.text.as_bytes());
-        let mut hex = String::with_capacity(64);
-        for b in digest {
-            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
-            hex.push(char::from(DIGITS[usize::from(b & 15)]));
-        }
-        hex
+        cirrus_core::auth::hex(&Sha256::digest(self.text.as_bytes()))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::{ErrorKind, ProxyError};
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use http_body::{Body as _, Frame, SizeHint};
-use std::io;
+use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
@@ -194,7 +194,8 @@ impl Connection {
             }
             sent += data.len() as u64;
             if chunked {
-                pending.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                // Writing to a Vec cannot fail.
+                let _ = write!(pending, "{:x}\r\n", data.len());
             }
             if data.len() <= COPY_CHUNK {
                 pending.extend_from_slice(&data);

@@ -5,9 +5,11 @@
 //! that is where a proxy and an origin disagree about where one response
 //! ends and the next begins.
 
+use crate::headers::connection_lists;
 use bytes::{Buf, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use std::io::Write;
 
 /// Most header fields in an origin response head.
 const MAX_HEADERS: usize = 128;
@@ -51,9 +53,8 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, head: &http::request::Parts, host: &
     }
     match body {
         RequestBody::Length(n) => {
-            buf.extend_from_slice(b"content-length: ");
-            buf.extend_from_slice(n.to_string().as_bytes());
-            buf.extend_from_slice(b"\r\n");
+            // Writing to a Vec cannot fail.
+            let _ = write!(buf, "content-length: {n}\r\n");
         }
         RequestBody::Chunked => buf.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         // Methods whose requests have content say it has none.
@@ -215,17 +216,10 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
 
 /// Whether the origin keeps the connection open after this response.
 fn persistent(version: Version, headers: &HeaderMap) -> bool {
-    let has = |token: &str| {
-        headers.get_all(CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-        })
-    };
-    if has("close") {
+    if connection_lists(headers, "close") {
         return false;
     }
-    version == Version::HTTP_11 || has("keep-alive")
+    version == Version::HTTP_11 || connection_lists(headers, "keep-alive")
 }
 
 #[cfg(test)]
