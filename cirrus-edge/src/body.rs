@@ -3,6 +3,7 @@
 //! capped, and its failures told apart from the origin's), and reading an
 //! origin body whole for the cache.
 
+use crate::downstream::H1Body;
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::CONTENT_LENGTH;
@@ -80,12 +81,50 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
+/// A client's request body as a connection delivers it: none, hyper's
+/// (HTTP/2, and [`crate::Edge::service`]), or the edge's own HTTP/1.1.
+#[derive(Debug)]
+pub(crate) enum RequestBody {
+    Empty,
+    Hyper(Incoming),
+    H1(H1Body),
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Self::H1(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Hyper(b) => b.is_end_stream(),
+            Self::H1(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Empty => SizeHint::with_exact(0),
+            Self::Hyper(b) => b.size_hint(),
+            Self::H1(b) => b.size_hint(),
+        }
+    }
+}
+
 /// The client's request body on its way to the origin: at most `limit`
 /// bytes, and when it fails (too large, malformed chunking, the client
 /// gone), the failure is kept so the answer is the client's 4xx rather
 /// than an origin 502.
 pub(crate) struct ClientBody {
-    inner: Incoming,
+    inner: RequestBody,
     left: u64,
     failure: Arc<Mutex<Option<BodyFailure>>>,
 }
@@ -111,7 +150,7 @@ impl ClientBodyFailure {
 }
 
 impl ClientBody {
-    pub(crate) fn new(inner: Incoming, limit: u64) -> (Self, ClientBodyFailure) {
+    pub(crate) fn new(inner: RequestBody, limit: u64) -> (Self, ClientBodyFailure) {
         let failure = ClientBodyFailure::default();
         let body = Self {
             inner,
@@ -143,9 +182,9 @@ impl http_body::Body for ClientBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 self.fail(BodyFailure::Broken);
-                Poll::Ready(Some(Err(e.into())))
+                Poll::Ready(Some(Err(e)))
             }
-            other => other.map_err(Into::into),
+            other => other,
         }
     }
 

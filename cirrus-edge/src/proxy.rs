@@ -2,7 +2,7 @@
 //! each hook. Phases take the components they use; this file only
 //! sequences them and turns a [`ProxyError`] into the answer.
 
-use crate::body::{Body, ClientBody, ClientBodyFailure, content_length};
+use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_length};
 use crate::cache::{self, CacheOutcome, Fill, ask_to_validate, bypasses, from_cache};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
@@ -15,7 +15,6 @@ use cirrus_core::DomainConf;
 use http::header::{CONNECTION, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use std::time::{Duration, Instant, SystemTime};
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -34,7 +33,7 @@ struct Facts {
 }
 
 /// Answers one request; never fails (a failure is an error page).
-pub(crate) async fn handle<H: EdgeHooks>(edge: &Inner<H>, req: Request<Incoming>, conn: Conn) -> Response<Body> {
+pub(crate) async fn handle<H: EdgeHooks>(edge: &Inner<H>, req: Request<RequestBody>, conn: Conn) -> Response<Body> {
     let started = Instant::now();
     let (mut head, body) = req.into_parts();
     let request_id = request_id(&mut head.headers);
@@ -95,7 +94,7 @@ fn new_request_id() -> HeaderValue {
 async fn phases<H: EdgeHooks>(
     edge: &Inner<H>,
     session: &mut Session,
-    body: Incoming,
+    body: RequestBody,
     ctx: &mut H::Ctx,
     facts: &mut Facts,
 ) -> Result<Response<Body>, ProxyError> {
@@ -202,7 +201,7 @@ async fn forward<H: EdgeHooks>(
     edge: &Inner<H>,
     conf: &DomainConf,
     session: &Session,
-    body: Incoming,
+    body: RequestBody,
     ctx: &mut H::Ctx,
     facts: &mut Facts,
 ) -> Result<Response<Body>, ProxyError> {

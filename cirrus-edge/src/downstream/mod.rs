@@ -1,23 +1,22 @@
 //! Client connections: the accept loop with its connection limit and
-//! graceful drain, HTTP/1.1 (behind the framing guard) and HTTP/2, and the
+//! graceful drain, HTTP/1.1 (the edge's own connection) and HTTP/2, and the
 //! edge as a service an embedder mounts in a server of their own.
 
-mod guard;
+mod h1;
 mod linger;
 mod tls;
 
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
 use crate::edge::{Edge, Inner};
 use crate::error::{Error, Result};
 use crate::hooks::EdgeHooks;
 use crate::proxy::handle;
 use crate::session::Conn;
-use guard::Guarded;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
 use hyper::service::Service;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+pub(crate) use h1::H1Body;
 pub(crate) use tls::serve_tls_connection;
 
 /// Where a listener is in its life; every connection watches it.
@@ -172,7 +172,7 @@ fn service<H: EdgeHooks>(
     let inner = inner.clone();
     hyper::service::service_fn(move |req| {
         let inner = inner.clone();
-        async move { Ok::<_, Infallible>(handle(&inner, req, conn).await) }
+        async move { Ok::<_, Infallible>(handle(&inner, req.map(RequestBody::Hyper), conn).await) }
     })
 }
 
@@ -208,20 +208,13 @@ where
     }
 }
 
-/// HTTP/1.1 over `io`, behind the [`Guarded`] watch for ambiguous heads.
+/// HTTP/1.1 over `io`, on the edge's own connection ([`h1`]).
 async fn serve_http1<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>)
 where
     H: EdgeHooks,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(Guarded::new(io));
-    let s = &inner.settings;
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(s.header_timeout)
-        .max_buf_size(s.max_header_bytes.max(8192))
-        .max_headers(s.max_headers);
-    drive(http.serve_connection(io, service(inner, conn)), drain, conn.peer).await;
+    h1::serve(inner, io, conn, drain).await;
 }
 
 async fn serve_http2<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>)

@@ -1,4 +1,5 @@
-//! Decoding an origin response body from the connection's read buffer:
+//! Decoding a message body from a connection's read buffer (an origin's
+//! response, a client's request):
 //! by length, chunked (RFC 9112 §7.1, strictly: hex sizes only, CRLF
 //! everywhere, bounded lines and trailers), or until the origin closes.
 

@@ -19,12 +19,14 @@ use choice::OriginHealth;
 use cirrus_core::DomainConf;
 use cirrus_core::model::Origin;
 pub(crate) use conn::OriginBody;
+pub(crate) use decode::{Decoder, Step};
 use http::header::VIA;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 pub(crate) use pool::set_worker;
 use pool::{Failed, Pools};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub(crate) use wire::Framing;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");

@@ -1,0 +1,216 @@
+//! HTTP/1.1 to clients, on the edge's own connection: heads parsed in
+//! place and framed strictly ([`request`]), bodies decoded by the decoder
+//! the origin side uses ([`body`]), answers written with the edge's own
+//! framing ([`response`]). The edge's listeners serve HTTP/1.1 with it;
+//! [`crate::Edge::service`] stays a hyper service for embedders.
+//!
+//! A connection is one loop: wait for a head (within the header timeout,
+//! which also bounds an idle keep-alive connection), answer it, and go on
+//! while both sides keep the connection open. Pipelined requests are read
+//! from what is already buffered, one at a time.
+
+mod body;
+mod request;
+mod response;
+
+pub(crate) use body::H1Body;
+
+use super::Drain;
+use super::linger::Linger;
+use crate::body::RequestBody;
+use crate::edge::Inner;
+use crate::hooks::EdgeHooks;
+use crate::proxy::handle;
+use crate::session::Conn;
+use bytes::BytesMut;
+use request::{Head, Limits, Refusal};
+use response::Asked;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+/// Read buffer to start with; it grows up to the head limit.
+const READ_BUFFER: usize = 8 * 1024;
+
+/// Serves HTTP/1.1 on `io` until either side closes, the header timeout
+/// passes, or the listener drains.
+pub(crate) async fn serve<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, mut drain: watch::Receiver<Drain>)
+where
+    H: EdgeHooks,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let draining = AtomicBool::new(false);
+    let mut connection = Connection {
+        io,
+        buf: BytesMut::with_capacity(READ_BUFFER),
+        out: Vec::with_capacity(1024),
+        timer: None,
+        limits: Limits {
+            max_bytes: inner.settings.max_header_bytes.max(1024),
+            max_headers: inner.settings.max_headers.max(1),
+        },
+        header_timeout: inner.settings.header_timeout,
+        draining: &draining,
+    };
+    // Biased: the drain flag is set before the connection looks at it.
+    let linger = tokio::select! {
+        biased;
+        () = watch_drain(&mut drain, &draining) => false,
+        linger = connection.run(inner, conn) => linger,
+    };
+    if linger {
+        drop(Linger::new(connection.io));
+    }
+}
+
+/// Sets `draining` when the listener drains; returns when it closes.
+async fn watch_drain(drain: &mut watch::Receiver<Drain>, draining: &AtomicBool) {
+    loop {
+        match *drain.borrow_and_update() {
+            Drain::Running => {}
+            Drain::Draining => draining.store(true, Ordering::Relaxed),
+            Drain::Closing => return,
+        }
+        if drain.changed().await.is_err() {
+            // The listener is gone without draining: connections finish as usual.
+            return std::future::pending().await;
+        }
+    }
+}
+
+struct Connection<'a, I> {
+    io: I,
+    buf: BytesMut,
+    out: Vec<u8>,
+    /// The header timeout's timer, made on the first wait and re-armed
+    /// only when it fires early (so a request costs no timer update).
+    timer: Option<Pin<Box<Sleep>>>,
+    limits: Limits,
+    header_timeout: Duration,
+    draining: &'a AtomicBool,
+}
+
+/// What waiting for a head gave.
+// Returned once per request and taken apart at once: boxing the head
+// would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Wait {
+    Head(Head),
+    Refused(Refusal),
+    /// The client closed, went silent, or the listener drains.
+    End,
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
+    /// Answers requests until the connection ends; returns whether it
+    /// should be lingered over (the edge closed it, bytes may be unread).
+    async fn run<H: EdgeHooks>(&mut self, inner: &Arc<Inner<H>>, conn: Conn) -> bool {
+        loop {
+            let head = match self.next_head().await {
+                Wait::Head(head) => head,
+                Wait::Refused(refusal) => {
+                    tracing::info!(peer = %conn.peer, why = refusal.why, "refused request head");
+                    let _ = response::refuse(&mut self.io, &mut self.out, refusal).await;
+                    return true;
+                }
+                Wait::End => return !self.buf.is_empty(),
+            };
+            match self.exchange(inner, conn, head).await {
+                Ok(true) => {}
+                Ok(false) => return true,
+                Err(e) => {
+                    tracing::debug!(error = %e, peer = %conn.peer, "client connection failed");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// One request and its answer; whether the connection stays open.
+    async fn exchange<H: EdgeHooks>(&mut self, inner: &Arc<Inner<H>>, conn: Conn, head: Head) -> std::io::Result<bool> {
+        let Head {
+            request,
+            body,
+            keep_alive,
+            expects_continue,
+        } = head;
+        let asked = Asked::of(&request, keep_alive);
+        let (res, complete) = if body == crate::upstream::Framing::Empty {
+            (handle(inner, request.map(|()| RequestBody::Empty), conn).await, true)
+        } else {
+            let (body, mut feed) = body::channel(body, expects_continue);
+            let handler = handle(inner, request.map(|()| RequestBody::H1(body)), conn);
+            tokio::pin!(handler);
+            let res = {
+                let fed = feed.run(&mut self.io, &mut self.buf);
+                tokio::pin!(fed);
+                let mut fed_done = false;
+                poll_fn(|cx| {
+                    if !fed_done && fed.as_mut().poll(cx).is_ready() {
+                        fed_done = true;
+                    }
+                    handler.as_mut().poll(cx)
+                })
+                .await
+            };
+            (res, feed.complete())
+        };
+        let asked = Asked {
+            keep_alive: asked.keep_alive && complete && !self.draining.load(Ordering::Relaxed),
+            ..asked
+        };
+        response::write(&mut self.io, &mut self.out, res, asked).await
+    }
+
+    /// The next request head, read within the header timeout.
+    async fn next_head(&mut self) -> Wait {
+        let deadline = Instant::now() + self.header_timeout;
+        loop {
+            if !self.buf.is_empty() {
+                match request::parse(&mut self.buf, self.limits) {
+                    Ok(Some(head)) => return Wait::Head(head),
+                    Ok(None) => {}
+                    Err(refusal) => return Wait::Refused(refusal),
+                }
+            }
+            let read = poll_fn(|cx| {
+                if self.buf.is_empty() && self.draining.load(Ordering::Relaxed) {
+                    return Poll::Ready(None);
+                }
+                if self.buf.capacity() - self.buf.len() < 1024 {
+                    self.buf.reserve(READ_BUFFER);
+                }
+                if let Poll::Ready(read) = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf) {
+                    return Poll::Ready(Some(read));
+                }
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                while timer.as_mut().poll(cx).is_ready() {
+                    if timer.deadline() >= deadline {
+                        return Poll::Ready(Some(Err(std::io::ErrorKind::TimedOut.into())));
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+                Poll::Pending
+            })
+            .await;
+            match read {
+                Some(Ok(n)) if n > 0 => {}
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut && !self.buf.is_empty() => {
+                    return Wait::Refused(Refusal {
+                        status: http::StatusCode::REQUEST_TIMEOUT,
+                        why: "request head timed out",
+                    });
+                }
+                _ => return Wait::End,
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! A client's request head, parsed in place (httparse) and framed strictly
+//! (RFC 9112 §6): whatever another hop could read two ways (a bare LF, both
+//! `Content-Length` and `Transfer-Encoding`, two lengths, a coding other
+//! than `chunked`, a folded line) is refused, since that is how requests
+//! are smuggled past a proxy.
+
+use crate::headers::connection_lists;
+use crate::upstream::Framing;
+use bytes::BytesMut;
+use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use std::mem::MaybeUninit;
+
+/// Why a head was refused: the status to answer with, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) status: StatusCode,
+    pub(crate) why: &'static str,
+}
+
+const fn bad(why: &'static str) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        why,
+    }
+}
+
+/// A parsed request head and what the connection needs to know of it.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) request: Request<()>,
+    /// How the body that follows is framed (never close-delimited).
+    pub(crate) body: Framing,
+    /// The client asked to keep the connection open after the answer.
+    pub(crate) keep_alive: bool,
+    /// `Expect: 100-continue` with a body: the client waits for a go-ahead.
+    pub(crate) expects_continue: bool,
+}
+
+/// The limits a head is parsed under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_bytes: usize,
+    pub(crate) max_headers: usize,
+}
+
+/// Parses the head at the start of `buf`, consuming it when complete;
+/// `Ok(None)` when more bytes are needed.
+pub(crate) fn parse(buf: &mut BytesMut, limits: Limits) -> Result<Option<Head>, Refusal> {
+    // Empty lines before a request line are ignored (RFC 9112 §2.2).
+    let skip = buf.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+    if skip > 0 {
+        let _ = buf.split_to(skip);
+    }
+    let mut stack = [const { MaybeUninit::uninit() }; 100];
+    let mut heap = Vec::new();
+    let fields: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= stack.len() {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut heap
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, fields) {
+        Ok(httparse::Status::Complete(len)) if len > limits.max_bytes => return Err(too_large()),
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_bytes => return Err(too_large()),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Refusal {
+                status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                why: "too many header fields",
+            });
+        }
+        Err(httparse::Error::Version) => {
+            return Err(Refusal {
+                status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                why: "HTTP version not supported",
+            });
+        }
+        Err(_) => return Err(bad("malformed request head")),
+    };
+    if bare_lf(&buf[..len]) {
+        return Err(bad("bare LF in the request head"));
+    }
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|_| bad("malformed method"))?;
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    // Names are checked now; values become slices of the head's bytes.
+    let base = buf.as_ptr() as usize;
+    let target = span(base, req.path.unwrap_or_default().as_bytes());
+    let mut spans = Vec::with_capacity(req.headers.len());
+    for field in req.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| bad("malformed field name"))?;
+        spans.push((name, span(base, field.value)));
+    }
+    let bytes = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(bytes.slice(target.0..target.1)).map_err(|_| bad("malformed request target"))?;
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for (name, (start, end)) in spans {
+        let value =
+            HeaderValue::from_maybe_shared(bytes.slice(start..end)).map_err(|_| bad("malformed field value"))?;
+        headers.append(name, value);
+    }
+    head(method, uri, version, headers)
+}
+
+fn too_large() -> Refusal {
+    Refusal {
+        status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        why: "request head too large",
+    }
+}
+
+/// Where `part` (a slice of the buffer starting at `base`) lies in it.
+fn span(base: usize, part: &[u8]) -> (usize, usize) {
+    let start = part.as_ptr() as usize - base;
+    (start, start + part.len())
+}
+
+/// A line feed without the carriage return before it.
+fn bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
+fn head(method: Method, uri: Uri, version: Version, headers: HeaderMap) -> Result<Option<Head>, Refusal> {
+    let hosts = headers.get_all(HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
+        return Err(bad("a request needs exactly one Host field"));
+    }
+    let body = framing(version, &headers)?;
+    let keep_alive = !connection_lists(&headers, "close")
+        && (version == Version::HTTP_11 || connection_lists(&headers, "keep-alive"));
+    let expects_continue = version == Version::HTTP_11
+        && body != Framing::Empty
+        && headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    Ok(Some(Head {
+        request,
+        body,
+        keep_alive,
+        expects_continue,
+    }))
+}
+
+/// RFC 9112 §6.3 for requests, with no leniency: one `Content-Length` of
+/// digits only, or `Transfer-Encoding: chunked` alone (HTTP/1.1 only),
+/// never both.
+fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refusal> {
+    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
+    let mut codings = headers.get_all(TRANSFER_ENCODING).iter();
+    match (lengths.next(), codings.next()) {
+        (None, None) => Ok(Framing::Empty),
+        (Some(_), Some(_)) => Err(bad("both Content-Length and Transfer-Encoding")),
+        (Some(length), None) => {
+            if lengths.next().is_some() {
+                return Err(bad("more than one Content-Length"));
+            }
+            let digits = length.as_bytes();
+            if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(bad("malformed Content-Length"));
+            }
+            let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            Ok(if n == 0 { Framing::Empty } else { Framing::Length(n) })
+        }
+        (None, Some(coding)) => {
+            if version == Version::HTTP_10 {
+                return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            if codings.next().is_some() || !coding.as_bytes().eq_ignore_ascii_case(b"chunked") {
+                return Err(bad("unsupported Transfer-Encoding"));
+            }
+            Ok(Framing::Chunked)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_bytes: 1024,
+        max_headers: 8,
+    };
+
+    fn parse_all(raw: &[u8]) -> Result<Option<Head>, Refusal> {
+        parse(&mut BytesMut::from(raw), LIMITS)
+    }
+
+    #[test]
+    fn heads_are_parsed_and_framed() {
+        let mut buf = BytesMut::from(&b"\r\nPOST /a?b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET"[..]);
+        let head = parse(&mut buf, LIMITS).unwrap().unwrap();
+        assert_eq!(head.request.method(), Method::POST);
+        assert_eq!(head.request.uri(), "/a?b");
+        assert_eq!(head.request.headers()["host"], "x");
+        assert_eq!(head.body, Framing::Length(3));
+        assert!(head.keep_alive && !head.expects_continue);
+        assert_eq!(&buf[..], b"abcGET", "the body and what follows stay buffered");
+
+        let head = parse_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.keep_alive);
+        assert_eq!(head.request.version(), Version::HTTP_10);
+        let head = parse_all(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive, "HTTP/1.0 closes unless asked not to");
+        let head =
+            parse_all(b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(head.body, Framing::Chunked);
+        assert!(head.expects_continue);
+        assert!(
+            parse_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none(),
+            "partial"
+        );
+    }
+
+    #[test]
+    fn ambiguous_or_oversized_heads_are_refused() {
+        let cases: [(&[u8], u16); 12] = [
+            (b"GET / HTTP/1.1\nHost: x\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\n\n", 400),
+            (b"GET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400),
+            (
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+                400,
+            ),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n", 400),
+            (
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                400,
+            ),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400),
+            (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+            (
+                b"GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: 1\r\nh: 1\r\ni: 1\r\n\r\n",
+                431,
+            ),
+        ];
+        for (raw, status) in cases {
+            let refused = parse_all(raw).unwrap_err();
+            assert_eq!(refused.status.as_u16(), status, "{}", String::from_utf8_lossy(raw));
+        }
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(2000));
+        assert_eq!(parse_all(long.as_bytes()).unwrap_err().status, 431);
+    }
+}

@@ -1,0 +1,240 @@
+//! A response on the wire: the head written into the connection's reused
+//! buffer with the framing the edge decides (RFC 9112 §6), then the body,
+//! head and first data in one vectored write.
+
+use super::request::Refusal;
+use crate::body::{Body, content_length};
+use crate::headers::connection_lists;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{Method, Response, StatusCode, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use std::cell::RefCell;
+use std::io::{self, IoSlice, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// How the body goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// No body: HEAD, 1xx, 204, 304.
+    None,
+    /// This many bytes.
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (an HTTP/1.0 client, length unknown).
+    Close,
+}
+
+/// What the request said that the answer depends on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asked {
+    pub(crate) version: Version,
+    pub(crate) head: bool,
+    /// The connection may stay open after this answer.
+    pub(crate) keep_alive: bool,
+}
+
+impl Asked {
+    pub(crate) fn of(request: &http::Request<()>, keep_alive: bool) -> Self {
+        Self {
+            version: request.version(),
+            head: request.method() == Method::HEAD,
+            keep_alive,
+        }
+    }
+}
+
+/// Writes `res` to `io`; returns whether the connection stays open.
+pub(crate) async fn write<I: AsyncWrite + Unpin>(
+    io: &mut I,
+    out: &mut Vec<u8>,
+    res: Response<Body>,
+    asked: Asked,
+) -> io::Result<bool> {
+    let (parts, mut body) = res.into_parts();
+    let status = parts.status;
+    let mut keep = asked.keep_alive && !connection_lists(&parts.headers, "close");
+    let declared = content_length(&parts.headers);
+    let framing = if asked.head || status.is_informational() || matches!(status.as_u16(), 204 | 304) {
+        Out::None
+    } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
+        Out::Length(n)
+    } else if asked.version == Version::HTTP_11 {
+        Out::Chunked
+    } else {
+        keep = false;
+        Out::Close
+    };
+    out.clear();
+    status_line(out, status);
+    let no_length = status.is_informational() || status == StatusCode::NO_CONTENT;
+    for (name, value) in &parts.headers {
+        if name == CONNECTION || name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && no_length) {
+            continue;
+        }
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if !parts.headers.contains_key(DATE) {
+        DATE_NOW.with_borrow_mut(|d| field(out, b"date", d.get()));
+    }
+    match framing {
+        Out::Length(n) if declared.is_none() => {
+            let _ = write!(out, "content-length: {n}\r\n");
+        }
+        Out::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        _ => {}
+    }
+    if !keep {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if asked.version == Version::HTTP_10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if framing == Out::None {
+        drop(body);
+        io.write_all(out).await?;
+        io.flush().await?;
+        return Ok(keep);
+    }
+    let mut head = Some(&out[..]);
+    let mut sent = 0u64;
+    let complete = loop {
+        // A body that is not ready at once: the head goes out first.
+        let frame = match body.frame().now_or_never() {
+            Some(frame) => frame,
+            None => {
+                if let Some(h) = head.take() {
+                    io.write_all(h).await?;
+                    io.flush().await?;
+                }
+                body.frame().await
+            }
+        };
+        let data = match frame {
+            None => break true,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "response body failed; closing the connection");
+                break false;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue, // Trailers are not forwarded over HTTP/1.1.
+            },
+        };
+        let (data, overlong) = match framing {
+            Out::Length(n) if sent + data.len() as u64 > n => {
+                tracing::debug!("response body longer than its length; closing the connection");
+                let fits = usize::try_from(n - sent).unwrap_or(usize::MAX);
+                (data.slice(..fits), true)
+            }
+            _ => (data, false),
+        };
+        if !data.is_empty() {
+            sent += data.len() as u64;
+            send(io, head.take(), &data, framing == Out::Chunked).await?;
+        }
+        if overlong {
+            break false;
+        }
+    };
+    let complete = complete && !matches!(framing, Out::Length(n) if sent != n);
+    let mut tail: &[u8] = b"";
+    if complete && framing == Out::Chunked {
+        tail = b"0\r\n\r\n";
+    }
+    match head {
+        Some(h) => write_all_vectored(io, &mut [IoSlice::new(h), IoSlice::new(tail)]).await?,
+        None if !tail.is_empty() => io.write_all(tail).await?,
+        None => {}
+    }
+    io.flush().await?;
+    Ok(keep && complete)
+}
+
+/// One piece of body, after the head when it has not gone yet.
+async fn send<I: AsyncWrite + Unpin>(io: &mut I, head: Option<&[u8]>, data: &Bytes, chunked: bool) -> io::Result<()> {
+    let mut size = [0u8; 20];
+    let size_line: &[u8] = if chunked {
+        let mut w = &mut size[..];
+        let _ = write!(w, "{:x}\r\n", data.len());
+        let left = w.len();
+        &size[..20 - left]
+    } else {
+        b""
+    };
+    let end: &[u8] = if chunked { b"\r\n" } else { b"" };
+    let mut slices = [
+        IoSlice::new(head.unwrap_or_default()),
+        IoSlice::new(size_line),
+        IoSlice::new(data),
+        IoSlice::new(end),
+    ];
+    write_all_vectored(io, &mut slices).await
+}
+
+async fn write_all_vectored<I: AsyncWrite + Unpin>(io: &mut I, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        let n = io.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
+
+/// The answer to a head that was refused, after which the connection closes.
+pub(crate) async fn refuse<I: AsyncWrite + Unpin>(io: &mut I, out: &mut Vec<u8>, refusal: Refusal) -> io::Result<()> {
+    out.clear();
+    status_line(out, refusal.status);
+    DATE_NOW.with_borrow_mut(|d| field(out, b"date", d.get()));
+    let _ = write!(
+        out,
+        "content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}\n",
+        refusal.why.len() + 1,
+        refusal.why
+    );
+    io.write_all(out).await?;
+    io.flush().await
+}
+
+fn status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `Date`, formatted once a second per thread.
+struct DateNow {
+    second: u64,
+    text: String,
+}
+
+impl DateNow {
+    fn get(&mut self) -> &[u8] {
+        let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.text = httpdate::fmt_http_date(now);
+        }
+        self.text.as_bytes()
+    }
+}
+
+thread_local! {
+    static DATE_NOW: RefCell<DateNow> = const { RefCell::new(DateNow { second: 0, text: String::new() }) };
+}
