@@ -10,6 +10,7 @@
 )]
 
 mod cache;
+mod clients;
 mod conformance;
 mod embed;
 mod framing;
