@@ -70,9 +70,11 @@ pub(crate) async fn write<I: AsyncWrite + Unpin>(
     };
     out.clear();
     status_line(out, status);
-    let no_length = status.is_informational() || status == StatusCode::NO_CONTENT;
+    // The length the edge frames with is written once, by the edge; a HEAD
+    // or 304 keeps the length of the body it stands for.
+    let keep_length = framing == Out::None && !status.is_informational() && status != StatusCode::NO_CONTENT;
     for (name, value) in &parts.headers {
-        if name == CONNECTION || name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && no_length) {
+        if name == CONNECTION || name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && !keep_length) {
             continue;
         }
         field(out, name.as_str().as_bytes(), value.as_bytes());
@@ -81,7 +83,7 @@ pub(crate) async fn write<I: AsyncWrite + Unpin>(
         DATE_NOW.with_borrow_mut(|d| field(out, b"date", d.get()));
     }
     match framing {
-        Out::Length(n) if declared.is_none() => {
+        Out::Length(n) => {
             let _ = write!(out, "content-length: {n}\r\n");
         }
         Out::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -237,4 +239,119 @@ impl DateNow {
 
 thread_local! {
     static DATE_NOW: RefCell<DateNow> = const { RefCell::new(DateNow { second: 0, text: String::new() }) };
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+    use tokio::io::AsyncReadExt;
+
+    /// What `write` puts on the wire for `res`, and whether it keeps the connection.
+    async fn wire(res: Response<Body>, version: Version, head: bool) -> (String, bool) {
+        let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let asked = Asked {
+            version,
+            head,
+            keep_alive: true,
+        };
+        let keep = write(&mut ours, &mut Vec::new(), res, asked).await.unwrap();
+        drop(ours);
+        let mut out = String::new();
+        theirs.read_to_string(&mut out).await.unwrap();
+        (out, keep)
+    }
+
+    fn streamed(parts: &'static [&'static str]) -> Body {
+        let frames = parts
+            .iter()
+            .map(|p| Ok::<_, BoxErr>(http_body::Frame::data(Bytes::from_static(p.as_bytes()))));
+        Body::wrap(StreamBody::new(futures_util::stream::iter(frames)))
+    }
+    type BoxErr = Box<dyn std::error::Error + Send + Sync>;
+
+    fn response(status: u16, headers: &[(&'static str, &'static str)], body: Body) -> Response<Body> {
+        let mut res = Response::new(body);
+        *res.status_mut() = StatusCode::from_u16(status).unwrap();
+        for (k, v) in headers {
+            res.headers_mut().append(*k, http::HeaderValue::from_static(v));
+        }
+        res
+    }
+
+    #[tokio::test]
+    async fn answers_are_framed_by_the_edge() {
+        let (out, keep) = wire(response(200, &[], Body::full("hello")), Version::HTTP_11, false).await;
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.contains("content-length: 5\r\n") && out.contains("date: "), "{out}");
+        assert!(out.ends_with("\r\n\r\nhello") && keep, "{out}");
+
+        let (out, keep) = wire(response(200, &[], streamed(&["ab", "cde"])), Version::HTTP_11, false).await;
+        assert!(out.contains("transfer-encoding: chunked\r\n"), "{out}");
+        assert!(
+            out.ends_with("\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n") && keep,
+            "{out}"
+        );
+
+        // HTTP/1.0 knows no chunks: the end of the body is the end of the connection.
+        let (out, keep) = wire(response(200, &[], streamed(&["ab", "cde"])), Version::HTTP_10, false).await;
+        assert!(
+            out.contains("connection: close\r\n") && out.ends_with("\r\n\r\nabcde") && !keep,
+            "{out}"
+        );
+
+        // HEAD and 304 keep the length they stand for and send no body; 204 has neither.
+        let (out, _) = wire(
+            response(200, &[("content-length", "5")], Body::empty()),
+            Version::HTTP_11,
+            true,
+        )
+        .await;
+        assert!(
+            out.contains("content-length: 5\r\n") && out.ends_with("\r\n\r\n"),
+            "{out}"
+        );
+        let (out, _) = wire(
+            response(204, &[("content-length", "5")], Body::full("x")),
+            Version::HTTP_11,
+            false,
+        )
+        .await;
+        assert!(!out.contains("content-length") && out.ends_with("\r\n\r\n"), "{out}");
+
+        // One length on the wire, the edge's, whatever the fields said.
+        let (out, _) = wire(
+            response(200, &[("content-length", "5, 5")], Body::full("hello")),
+            Version::HTTP_11,
+            false,
+        )
+        .await;
+        assert_eq!(out.matches("content-length").count(), 1, "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_breaks_its_length_ends_the_connection() {
+        let (out, keep) = wire(
+            response(200, &[("content-length", "3")], Body::full("hello")),
+            Version::HTTP_11,
+            false,
+        )
+        .await;
+        assert!(out.ends_with("\r\n\r\nhel") && !keep, "{out}");
+        let (out, keep) = wire(
+            response(200, &[("content-length", "9")], Body::full("hello")),
+            Version::HTTP_11,
+            false,
+        )
+        .await;
+        assert!(out.ends_with("\r\n\r\nhello") && !keep, "{out}");
+        let (_, keep) = wire(
+            response(200, &[("connection", "close")], Body::full("x")),
+            Version::HTTP_11,
+            false,
+        )
+        .await;
+        assert!(!keep);
+    }
 }
