@@ -2,7 +2,7 @@
 //! shared by every connection. The request path lives in `proxy` and the
 //! phase modules; this file owns construction and the public accessors.
 
-use crate::cache::{DiskCache, MemoryCache, Tiers};
+use crate::cache::{CacheLocks, DiskCache, MemoryCache, Tiers};
 use crate::domains::DomainTable;
 use crate::error::{Error, Result};
 use crate::hooks::{DefaultHooks, EdgeHooks};
@@ -45,6 +45,7 @@ pub(crate) struct Inner<H> {
     pub(crate) source_state: AtomicU8,
     pub(crate) domains: Arc<DomainTable>,
     pub(crate) cache: Arc<Tiers>,
+    pub(crate) locks: Arc<CacheLocks>,
     pub(crate) upstream: Upstream,
     pub(crate) settings: EdgeSettings,
     pub(crate) observer: Observer,
@@ -219,6 +220,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 source_state: AtomicU8::new(SourceState::Starting as u8),
                 domains,
                 cache,
+                locks: Arc::new(CacheLocks::new(settings.cache_lock_age, settings.cache_lock_timeout)),
                 upstream,
                 settings,
                 observer: Observer { metrics, access_log },

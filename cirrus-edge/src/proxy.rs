@@ -3,7 +3,7 @@
 //! sequences them and turns a [`ProxyError`] into the answer.
 
 use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_length};
-use crate::cache::{self, CacheOutcome, Fill, ask_to_validate, bypasses, from_cache};
+use crate::cache::{self, CacheOutcome, Fill, Outcome, Turn, ask_to_validate, bypasses, from_cache};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::headers::{framing_problem, remove_where, strip_hop_by_hop};
@@ -152,14 +152,36 @@ async fn through_cache<H: EdgeHooks>(
     let key = edge.hooks.cache_key(session, ctx);
     let head = *session.method() == Method::HEAD;
     let mut stale = None;
-    if let Some(found) = edge.cache.lookup(&key, session.headers()).await {
-        match edge.hooks.cache_hit_filter(session, &found, ctx) {
-            HitDecision::Serve if found.is_fresh(now) => {
-                facts.cache = Some(CacheOutcome::HIT);
-                return Ok(from_cache(&found, session.headers(), head, now));
+    let mut lock = None;
+    let mut may_store = true;
+    // Concurrent misses for one key make one origin fetch (cache/lock.rs):
+    // a waiter looks again once the writer stored, takes over when it
+    // failed, and goes to the origin itself otherwise.
+    for round in 0..3 {
+        if let Some(found) = edge.cache.lookup(&key, session.headers()).await {
+            match edge.hooks.cache_hit_filter(session, &found, ctx) {
+                HitDecision::Serve if found.is_fresh(now) => {
+                    facts.cache = Some(CacheOutcome::HIT);
+                    return Ok(from_cache(&found, session.headers(), head, now));
+                }
+                HitDecision::Miss => {}
+                _ => stale = Some(found),
             }
-            HitDecision::Miss => {}
-            _ => stale = Some(found),
+        }
+        if stale.is_some() || round == 2 {
+            break;
+        }
+        match edge.locks.turn(key.text()).await {
+            Turn::Write(held) => {
+                lock = Some(held);
+                break;
+            }
+            Turn::Waited(Outcome::Stored | Outcome::Failed) => {}
+            Turn::Waited(Outcome::Pending) => {
+                may_store = false;
+                break;
+            }
+            Turn::Waited(Outcome::NotStored) | Turn::Alone => break,
         }
     }
     // One GET to the origin, for the whole response (conditional when a
@@ -190,8 +212,12 @@ async fn through_cache<H: EdgeHooks>(
         now,
         max_object_size: edge.settings.max_object_size,
         body_timeout: edge.settings.origin_timeout,
+        may_store,
     };
     let (res, outcome) = Box::pin(fill.answer(parts, body)).await?;
+    if let Some(lock) = lock {
+        lock.finish(outcome.stored);
+    }
     facts.cache = Some(outcome);
     Ok(res)
 }

@@ -41,6 +41,15 @@ pub struct EdgeSettings {
     /// On shutdown, how long requests in flight may take to finish
     /// before their connections are closed (default 30 s).
     pub drain_timeout: Duration,
+    /// Request coalescing: how long the one request fetching a key for
+    /// the others may hold it before the next request takes over (default
+    /// 5 s, nginx's `proxy_cache_lock_age`).
+    pub cache_lock_age: Duration,
+    /// Request coalescing: how long a request waits for another's fetch
+    /// of the same key before going to the origin itself, without storing
+    /// what it gets (default 5 s, nginx's `proxy_cache_lock_timeout`);
+    /// zero turns coalescing off.
+    pub cache_lock_timeout: Duration,
 }
 
 impl Default for EdgeSettings {
@@ -60,6 +69,8 @@ impl Default for EdgeSettings {
             h2_max_concurrent_streams: 128,
             https_port: 443,
             drain_timeout: Duration::from_secs(30),
+            cache_lock_age: Duration::from_secs(5),
+            cache_lock_timeout: Duration::from_secs(5),
         }
     }
 }

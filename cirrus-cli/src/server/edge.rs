@@ -72,6 +72,15 @@ pub(crate) struct EdgeArgs {
     /// their connections are closed, e.g. `30s`, `500ms`.
     #[arg(long, env = "CIRRUS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Request coalescing: how long one request's fetch of a key may keep
+    /// the other misses for it waiting before the next takes over, e.g. `5s`.
+    #[arg(long, env = "CIRRUS_CACHE_LOCK_AGE", default_value = "5s", value_parser = parse_duration)]
+    cache_lock_age: Duration,
+    /// Request coalescing: how long a miss waits for another's fetch of the
+    /// same key before going to the origin itself (not storing what it
+    /// gets); `0s` turns coalescing off.
+    #[arg(long, env = "CIRRUS_CACHE_LOCK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    cache_lock_timeout: Duration,
     /// Register this edge in the store as the node with this id, so the
     /// DNS publishes it (the addresses come from --node-ipv4/--node-ipv6,
     /// else from --listen when it is a specific IPv4 address). An existing
@@ -171,6 +180,8 @@ pub(crate) async fn prepare(args: EdgeArgs, store: Arc<dyn Store>) -> Result<Pre
         max_body_size: args.max_body_size,
         max_connections: args.max_connections,
         drain_timeout: args.drain_timeout,
+        cache_lock_age: args.cache_lock_age,
+        cache_lock_timeout: args.cache_lock_timeout,
         ..EdgeSettings::default()
     };
     let mut builder = Edge::builder(Arc::new(store.clone()));

@@ -8,6 +8,7 @@ mod disk;
 mod entry;
 mod invalidate;
 mod key;
+mod lock;
 mod memory;
 mod policy;
 mod serve;
@@ -23,6 +24,7 @@ pub use policy::{Exchange, NotStored, Storability};
 pub use status::CacheStatus;
 
 pub(crate) use invalidate::after_unsafe;
+pub(crate) use lock::{CacheLocks, Outcome, Turn};
 pub(crate) use serve::{Fill, ask_to_validate, from_cache};
 pub(crate) use status::CacheOutcome;
 pub(crate) use tiers::Tiers;

@@ -77,6 +77,9 @@ pub(crate) struct Fill<'a> {
     pub(crate) now: SystemTime,
     pub(crate) max_object_size: u64,
     pub(crate) body_timeout: Duration,
+    /// False for a request that gave up waiting for another's fetch of
+    /// the key: its answer is passed on, not stored.
+    pub(crate) may_store: bool,
 }
 
 impl Fill<'_> {
@@ -112,6 +115,9 @@ impl Fill<'_> {
         let Storability::Store { ttl, age, revalidate } = decision else {
             return None;
         };
+        if !self.may_store {
+            return None;
+        }
         let entry = CachedResponse::new(status, headers, body, self.now, ttl, age).revalidated_when_stale(revalidate);
         self.tiers.store(self.key, self.request, entry)
     }

@@ -11,6 +11,7 @@
 
 mod cache;
 mod clients;
+mod coalesce;
 mod conformance;
 mod embed;
 mod framing;
@@ -93,7 +94,12 @@ async fn answer(
     last: &Mutex<Option<http::HeaderMap>>,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
-    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let nth = {
+        let mut hits = hits.lock().unwrap();
+        let n = hits.entry(path.clone()).or_default();
+        *n += 1;
+        *n
+    };
     *last.lock().unwrap() = Some(req.headers().clone());
     let inm = req.headers().get("if-none-match").cloned();
     let lang = req
@@ -182,6 +188,16 @@ async fn answer(
         "/slow" => {
             tokio::time::sleep(std::time::Duration::from_millis(600)).await;
             res(200, &[("cache-control", "no-store")], text("slow but sure"))
+        }
+        "/slow-cached" => {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            res(200, &[("cache-control", "max-age=60")], text("worth the wait"))
+        }
+        // The first fetch outlives the edge's origin timeout; the next is quick.
+        "/stalls-once" => {
+            let pause = if nth == 1 { 2_000 } else { 100 };
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            res(200, &[("cache-control", "max-age=60")], text("second time lucky"))
         }
         "/aged" => res(200, &[("cache-control", "max-age=600"), ("age", "100")], text("aged")),
         "/aged-bad" => res(200, &[("cache-control", "max-age=600"), ("age", "-3")], text("aged")),

@@ -1,0 +1,251 @@
+//! Request coalescing (nginx's `proxy_cache_lock`, Pingora's cache lock):
+//! of the concurrent misses for one cache key, one goes to the origin (the
+//! writer) and the others wait for what it gets, then look the key up
+//! again. Nothing waits forever: a lock older than its age limit is taken
+//! over by the next request (its writer is presumed gone), and a waiter
+//! past its wait limit goes to the origin itself.
+//!
+//! A key whose answer was not storable is remembered for [`PASS_FOR`]:
+//! requests for it go to the origin at once, side by side, instead of
+//! queueing behind each other's fetches (Varnish's hit-for-miss).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What the writer's fetch came to, as its waiters see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Still fetching.
+    Pending,
+    /// Stored: look the key up again.
+    Stored,
+    /// The answer was not storable: go to the origin without waiting again.
+    NotStored,
+    /// The fetch failed: one waiter tries again as the writer.
+    Failed,
+}
+
+/// How long a key whose answer was not storable skips coalescing.
+pub(crate) const PASS_FOR: Duration = Duration::from_secs(10);
+/// Table size past which old entries are swept as new ones come.
+const SWEEP_AT: usize = 4096;
+
+/// The locks of one edge, by cache key.
+#[derive(Debug)]
+pub(crate) struct CacheLocks {
+    table: Mutex<HashMap<String, Entry>>,
+    age: Duration,
+    wait: Duration,
+}
+
+#[derive(Debug)]
+enum Entry {
+    /// A writer is fetching.
+    Fetching(Arc<Lock>),
+    /// Not storable when last fetched, at this time.
+    Pass(Instant),
+}
+
+#[derive(Debug)]
+struct Lock {
+    started: Instant,
+    outcome: watch::Sender<Outcome>,
+}
+
+/// A request's turn at a key.
+#[derive(Debug)]
+pub(crate) enum Turn {
+    /// Fetch it; the waiters learn the outcome from [`WriteLock::finish`]
+    /// (or, if it is dropped unfinished, that the fetch failed).
+    Write(WriteLock),
+    /// Another request fetched it; `Pending` when the wait limit passed
+    /// first.
+    Waited(Outcome),
+    /// Coalescing is off (a zero wait limit).
+    Alone,
+}
+
+impl CacheLocks {
+    /// Locks that a writer holds for at most `age`, and a waiter waits on
+    /// for at most `wait` (zero: no coalescing).
+    pub(crate) fn new(age: Duration, wait: Duration) -> Self {
+        Self {
+            table: Mutex::new(HashMap::new()),
+            age,
+            wait,
+        }
+    }
+
+    /// The writer's lock on `key`, or the outcome of the writer's fetch.
+    pub(crate) async fn turn(self: &Arc<Self>, key: &str) -> Turn {
+        if self.wait.is_zero() {
+            return Turn::Alone;
+        }
+        let give_up = Instant::now() + self.wait;
+        loop {
+            let (mut outcome, expires) = {
+                let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+                match table.get(key) {
+                    Some(Entry::Fetching(lock)) if lock.started.elapsed() < self.age => {
+                        (lock.outcome.subscribe(), lock.started + self.age)
+                    }
+                    Some(Entry::Pass(since)) if since.elapsed() < PASS_FOR => return Turn::Waited(Outcome::NotStored),
+                    _ => {
+                        let lock = Arc::new(Lock {
+                            started: Instant::now(),
+                            outcome: watch::channel(Outcome::Pending).0,
+                        });
+                        if table.len() >= SWEEP_AT {
+                            table.retain(|_, e| match e {
+                                Entry::Fetching(l) => l.started.elapsed() < self.age,
+                                Entry::Pass(since) => since.elapsed() < PASS_FOR,
+                            });
+                        }
+                        table.insert(key.to_owned(), Entry::Fetching(lock.clone()));
+                        return Turn::Write(WriteLock {
+                            locks: self.clone(),
+                            key: key.to_owned(),
+                            lock,
+                        });
+                    }
+                }
+            };
+            let until = expires.min(give_up);
+            let done = tokio::time::timeout_at(until, outcome.wait_for(|o| *o != Outcome::Pending)).await;
+            match done {
+                Ok(Ok(seen)) => return Turn::Waited(*seen),
+                // The writer's lock went without a word: as good as failed.
+                Ok(Err(_)) => return Turn::Waited(Outcome::Failed),
+                Err(_) if until >= give_up => return Turn::Waited(Outcome::Pending),
+                // The lock aged out: the next in line takes it over.
+                Err(_) => {}
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.table.lock().map_or(0, |t| t.len())
+    }
+}
+
+/// The writer's hold on a key.
+#[derive(Debug)]
+pub(crate) struct WriteLock {
+    locks: Arc<CacheLocks>,
+    key: String,
+    lock: Arc<Lock>,
+}
+
+impl WriteLock {
+    /// Tells the waiters whether the answer was stored.
+    pub(crate) fn finish(self, stored: bool) {
+        self.release(if stored { Outcome::Stored } else { Outcome::NotStored });
+    }
+
+    fn release(&self, outcome: Outcome) {
+        let mut table = self.locks.table.lock().unwrap_or_else(|p| p.into_inner());
+        // A lock that aged out and was taken over is the new writer's.
+        if let Some(entry) = table.get_mut(&self.key)
+            && matches!(entry, Entry::Fetching(l) if Arc::ptr_eq(l, &self.lock))
+        {
+            if outcome == Outcome::NotStored {
+                *entry = Entry::Pass(Instant::now());
+            } else {
+                table.remove(&self.key);
+            }
+        }
+        drop(table);
+        self.lock.outcome.send_if_modified(|o| {
+            let pending = *o == Outcome::Pending;
+            if pending {
+                *o = outcome;
+            }
+            pending
+        });
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        self.release(Outcome::Failed);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn locks(age_ms: u64, wait_ms: u64) -> Arc<CacheLocks> {
+        Arc::new(CacheLocks::new(
+            Duration::from_millis(age_ms),
+            Duration::from_millis(wait_ms),
+        ))
+    }
+
+    #[tokio::test]
+    async fn one_writer_and_its_waiters_learn_the_outcome() {
+        let locks = locks(5_000, 5_000);
+        let Turn::Write(writer) = locks.turn("k").await else {
+            panic!("first is the writer")
+        };
+        let waiter = tokio::spawn({
+            let locks = locks.clone();
+            async move { locks.turn("k").await }
+        });
+        let other = locks.turn("other").await;
+        assert!(matches!(other, Turn::Write(_)), "another key is another lock");
+        tokio::task::yield_now().await;
+        writer.finish(true);
+        assert!(matches!(waiter.await.unwrap(), Turn::Waited(Outcome::Stored)));
+        drop(other);
+        assert_eq!(locks.held(), 0, "finished and dropped locks are gone");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_writer_is_a_failure_and_an_old_lock_is_taken_over() {
+        let locks = locks(100, 5_000);
+        let Turn::Write(writer) = locks.turn("k").await else {
+            panic!()
+        };
+        let waiter = tokio::spawn({
+            let locks = locks.clone();
+            async move { locks.turn("k").await }
+        });
+        tokio::task::yield_now().await;
+        drop(writer);
+        assert!(matches!(waiter.await.unwrap(), Turn::Waited(Outcome::Failed)));
+        // A writer that never finishes: after the age limit the next takes over.
+        let Turn::Write(stuck) = locks.turn("k").await else {
+            panic!()
+        };
+        let started = Instant::now();
+        let Turn::Write(next) = locks.turn("k").await else {
+            panic!("takes over")
+        };
+        assert!(started.elapsed() >= Duration::from_millis(90));
+        drop(stuck); // The old writer's end does not release the new lock.
+        assert_eq!(locks.held(), 1);
+        next.finish(false);
+        assert!(
+            matches!(locks.turn("k").await, Turn::Waited(Outcome::NotStored)),
+            "not storable: the next goes to the origin at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiters_give_up_at_the_wait_limit_and_zero_turns_it_off() {
+        let locks = locks(5_000, 100);
+        let Turn::Write(_writer) = locks.turn("k").await else {
+            panic!()
+        };
+        assert!(matches!(locks.turn("k").await, Turn::Waited(Outcome::Pending)));
+        let off = self::locks(5_000, 0);
+        assert!(matches!(off.turn("k").await, Turn::Alone));
+        assert!(matches!(off.turn("k").await, Turn::Alone));
+    }
+}
