@@ -3,19 +3,22 @@
 //! sequences them and turns a [`ProxyError`] into the answer.
 
 use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_length};
-use crate::cache::{self, CacheOutcome, Fill, Outcome, Turn, ask_to_validate, bypasses, from_cache};
+use crate::cache::{self, CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::{framing_problem, remove_where, strip_hop_by_hop};
-use crate::hooks::{EdgeHooks, HitDecision};
+use crate::headers::{framing_problem, strip_hop_by_hop};
+use crate::hooks::EdgeHooks;
 use crate::route;
 use crate::session::{Conn, RequestSummary, Session};
 use crate::upstream::{Targets, origin_headers, upstream_head};
 use cirrus_core::DomainConf;
-use http::header::{CONNECTION, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
+use http::header::CONNECTION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
 use http_body::Body as _;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod cached;
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -33,7 +36,11 @@ struct Facts {
 }
 
 /// Answers one request; never fails (a failure is an error page).
-pub(crate) async fn handle<H: EdgeHooks>(edge: &Inner<H>, req: Request<RequestBody>, conn: Conn) -> Response<Body> {
+pub(crate) async fn handle<H: EdgeHooks>(
+    edge: &Arc<Inner<H>>,
+    req: Request<RequestBody>,
+    conn: Conn,
+) -> Response<Body> {
     let started = Instant::now();
     let (mut head, body) = req.into_parts();
     let request_id = request_id(&mut head.headers);
@@ -92,7 +99,7 @@ fn new_request_id() -> HeaderValue {
 }
 
 async fn phases<H: EdgeHooks>(
-    edge: &Inner<H>,
+    edge: &Arc<Inner<H>>,
     session: &mut Session,
     body: RequestBody,
     ctx: &mut H::Ctx,
@@ -119,7 +126,7 @@ async fn phases<H: EdgeHooks>(
     // frames each stream, so dropping the body is enough there).
     facts.close = !body.is_end_stream() && session.version() < Version::HTTP_2;
     drop(body);
-    through_cache(edge, &conf, session, ctx, facts).await
+    cached::through_cache(edge, &conf, session, ctx, facts).await
 }
 
 /// The origins the request may go to: the hook's choice, else the domain's.
@@ -139,87 +146,6 @@ async fn targets<'a, H: EdgeHooks>(
 fn forwarded_headers(conf: &DomainConf, session: &Session) -> HeaderMap {
     let host = route::host(session).unwrap_or(&conf.domain);
     origin_headers(conf, host, session.headers().clone(), session.conn())
-}
-
-async fn through_cache<H: EdgeHooks>(
-    edge: &Inner<H>,
-    conf: &DomainConf,
-    session: &Session,
-    ctx: &mut H::Ctx,
-    facts: &mut Facts,
-) -> Result<Response<Body>, ProxyError> {
-    let now = SystemTime::now();
-    let key = edge.hooks.cache_key(session, ctx);
-    let head = *session.method() == Method::HEAD;
-    let mut stale = None;
-    let mut lock = None;
-    let mut may_store = true;
-    // Concurrent misses for one key make one origin fetch (cache/lock.rs):
-    // a waiter looks again once the writer stored, takes over when it
-    // failed, and goes to the origin itself otherwise.
-    for round in 0..3 {
-        if let Some(found) = edge.cache.lookup(&key, session.headers()).await {
-            match edge.hooks.cache_hit_filter(session, &found, ctx) {
-                HitDecision::Serve if found.is_fresh(now) => {
-                    facts.cache = Some(CacheOutcome::HIT);
-                    return Ok(from_cache(&found, session.headers(), head, now));
-                }
-                HitDecision::Miss => {}
-                _ => stale = Some(found),
-            }
-        }
-        if stale.is_some() || round == 2 {
-            break;
-        }
-        match edge.locks.turn(key.text()).await {
-            Turn::Write(held) => {
-                lock = Some(held);
-                break;
-            }
-            Turn::Waited(Outcome::Stored | Outcome::Failed) => {}
-            Turn::Waited(Outcome::Pending) => {
-                may_store = false;
-                break;
-            }
-            Turn::Waited(Outcome::NotStored) | Turn::Alone => break,
-        }
-    }
-    // One GET to the origin, for the whole response (conditional when a
-    // stale one can be revalidated): what is stored answers a plain GET.
-    let mut headers = forwarded_headers(conf, session);
-    remove_where(&mut headers, |name| {
-        [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE].contains(name) || METHOD_OVERRIDES.contains(&name.as_str())
-    });
-    if let Some(stale) = &stale {
-        ask_to_validate(&mut headers, stale);
-    }
-    let targets = targets(edge, conf, session, ctx).await?;
-    let mut up = upstream_head(Method::GET, session.uri(), headers);
-    edge.hooks.upstream_request_filter(session, &mut up, ctx).await?;
-    // The origin exchange and the fill are boxed: their state is most of
-    // a request's, and a HIT should not carry (and move) it.
-    let res = Box::pin(edge.upstream.send(targets, up, None, &mut facts.upstream)).await?;
-    let (mut parts, body) = res.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    edge.hooks.upstream_response_filter(session, &mut parts, ctx);
-    let fill = Fill {
-        tiers: &edge.cache,
-        policy: &conf.cache,
-        key: &key,
-        request: session.headers(),
-        head,
-        stale,
-        now,
-        max_object_size: edge.settings.max_object_size,
-        body_timeout: edge.settings.origin_timeout,
-        may_store,
-    };
-    let (res, outcome) = Box::pin(fill.answer(parts, body)).await?;
-    if let Some(lock) = lock {
-        lock.finish(outcome.stored);
-    }
-    facts.cache = Some(outcome);
-    Ok(res)
 }
 
 /// Requests that skip the cache: streamed both ways, the body capped.

@@ -97,6 +97,22 @@ impl Session {
         self.domain.as_ref()
     }
 
+    /// A copy of the request head, for work that outlives the request (a
+    /// background refresh).
+    pub(crate) fn detached(&self) -> Self {
+        let mut req = http::Request::new(());
+        *req.method_mut() = self.head.method.clone();
+        *req.uri_mut() = self.head.uri.clone();
+        *req.version_mut() = self.head.version;
+        *req.headers_mut() = self.head.headers.clone();
+        Self {
+            head: req.into_parts().0,
+            conn: self.conn,
+            request_id: self.request_id.clone(),
+            domain: self.domain.clone(),
+        }
+    }
+
     pub(crate) fn set_domain(&mut self, conf: Arc<DomainConf>) {
         self.domain = Some(conf);
     }

@@ -278,6 +278,16 @@ pub struct CachePolicy {
     /// `Cache-Control`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targeted_field: Option<String>,
+    /// Seconds a stale response may be served while it is refreshed in
+    /// the background, for responses without a `stale-while-revalidate`
+    /// directive of their own (RFC 5861). `None`: not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_while_revalidate: Option<u64>,
+    /// Seconds a stale response may be served when the origin fails
+    /// (error, timeout, 5xx, marked down), for responses without a
+    /// `stale-if-error` directive of their own (RFC 5861). `None`: not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_if_error: Option<u64>,
 }
 
 impl Default for CachePolicy {
@@ -288,6 +298,8 @@ impl Default for CachePolicy {
             rules: Vec::new(),
             key: CacheKeyOptions::default(),
             targeted_field: None,
+            stale_while_revalidate: None,
+            stale_if_error: None,
         }
     }
 }
@@ -296,6 +308,14 @@ impl CachePolicy {
     fn validate(&self, errs: &mut ValidationErrors) {
         if self.default_ttl.is_some_and(|t| t > MAX_TTL_SECS) {
             errs.push("cache.default_ttl", format!("must be at most {MAX_TTL_SECS} seconds"));
+        }
+        for (field, value) in [
+            ("cache.stale_while_revalidate", self.stale_while_revalidate),
+            ("cache.stale_if_error", self.stale_if_error),
+        ] {
+            if value.is_some_and(|t| t > MAX_TTL_SECS) {
+                errs.push(field, format!("must be at most {MAX_TTL_SECS} seconds"));
+            }
         }
         if self.rules.len() > 100 {
             errs.push("cache.rules", "must list at most 100 rules");

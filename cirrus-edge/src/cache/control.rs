@@ -16,6 +16,10 @@ pub(crate) struct ResponseDirectives {
     pub(crate) private: bool,
     pub(crate) public: bool,
     pub(crate) must_revalidate: bool,
+    /// RFC 5861 `stale-while-revalidate`.
+    pub(crate) stale_while_revalidate: Option<u64>,
+    /// RFC 5861 `stale-if-error`.
+    pub(crate) stale_if_error: Option<u64>,
 }
 
 impl ResponseDirectives {
@@ -58,6 +62,8 @@ impl ResponseDirectives {
                     "private" => d.private = true,
                     "public" => d.public = true,
                     "must-revalidate" | "proxy-revalidate" => d.must_revalidate = true,
+                    "stale-while-revalidate" => d.stale_while_revalidate = min(d.stale_while_revalidate, seconds(arg)),
+                    "stale-if-error" => d.stale_if_error = min(d.stale_if_error, seconds(arg)),
                     _ => {}
                 }
             }

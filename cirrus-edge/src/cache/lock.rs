@@ -126,6 +126,27 @@ impl CacheLocks {
         }
     }
 
+    /// The writer's lock on `key` unless another request holds it: for a
+    /// background refresh, one per key.
+    pub(crate) fn try_write(self: &Arc<Self>, key: &str) -> Option<WriteLock> {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Entry::Fetching(lock)) = table.get(key)
+            && lock.started.elapsed() < self.age
+        {
+            return None;
+        }
+        let lock = Arc::new(Lock {
+            started: Instant::now(),
+            outcome: watch::channel(Outcome::Pending).0,
+        });
+        table.insert(key.to_owned(), Entry::Fetching(lock.clone()));
+        Some(WriteLock {
+            locks: self.clone(),
+            key: key.to_owned(),
+            lock,
+        })
+    }
+
     #[cfg(test)]
     fn held(&self) -> usize {
         self.table.lock().map_or(0, |t| t.len())

@@ -12,6 +12,7 @@ mod lock;
 mod memory;
 mod policy;
 mod serve;
+mod stale;
 mod status;
 mod tiers;
 
@@ -24,7 +25,8 @@ pub use policy::{Exchange, NotStored, Storability};
 pub use status::CacheStatus;
 
 pub(crate) use invalidate::after_unsafe;
-pub(crate) use lock::{CacheLocks, Outcome, Turn};
+pub(crate) use lock::{CacheLocks, Outcome, Turn, WriteLock};
 pub(crate) use serve::{Fill, ask_to_validate, from_cache};
+pub(crate) use stale::{StaleUse, may_serve};
 pub(crate) use status::CacheOutcome;
 pub(crate) use tiers::Tiers;

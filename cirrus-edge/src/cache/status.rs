@@ -15,6 +15,11 @@ pub enum CacheStatus {
     Revalidated,
     /// The request skips the cache (method, bypass rule, disabled cache).
     Bypass,
+    /// Served stale because the origin failed (`stale-if-error`).
+    Stale,
+    /// Served stale while it is refreshed in the background
+    /// (`stale-while-revalidate`).
+    Updating,
 }
 
 impl CacheStatus {
@@ -26,6 +31,8 @@ impl CacheStatus {
             CacheStatus::Expired => "EXPIRED",
             CacheStatus::Revalidated => "REVALIDATED",
             CacheStatus::Bypass => "BYPASS",
+            CacheStatus::Stale => "STALE",
+            CacheStatus::Updating => "UPDATING",
         }
     }
 }
@@ -40,6 +47,8 @@ pub(crate) struct CacheOutcome {
 impl CacheOutcome {
     pub(crate) const HIT: Self = Self::of(CacheStatus::Hit, false);
     pub(crate) const BYPASS: Self = Self::of(CacheStatus::Bypass, false);
+    pub(crate) const STALE: Self = Self::of(CacheStatus::Stale, false);
+    pub(crate) const UPDATING: Self = Self::of(CacheStatus::Updating, false);
 
     pub(crate) const fn of(status: CacheStatus, stored: bool) -> Self {
         Self { status, stored }
@@ -55,6 +64,8 @@ impl CacheOutcome {
             (CacheStatus::Expired, false) => "cirrus; fwd=stale",
             (CacheStatus::Revalidated, _) => "cirrus; fwd=stale; fwd-status=304; stored",
             (CacheStatus::Bypass, _) => "cirrus; fwd=bypass",
+            (CacheStatus::Stale, _) => "cirrus; hit; fwd=stale; detail=stale-if-error",
+            (CacheStatus::Updating, _) => "cirrus; hit; detail=stale-while-revalidate",
         }
     }
 }

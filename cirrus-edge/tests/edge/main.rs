@@ -17,6 +17,7 @@ mod embed;
 mod framing;
 mod hooks;
 mod hostile;
+mod stale;
 mod store;
 mod tls;
 mod upstream;
@@ -198,6 +199,28 @@ async fn answer(
             let pause = if nth == 1 { 2_000 } else { 100 };
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
             res(200, &[("cache-control", "max-age=60")], text("second time lucky"))
+        }
+        // Stale at once, refreshable in the background; each answer numbered.
+        "/swr" => {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let cc = "max-age=0, stale-while-revalidate=30";
+            res(200, &[("cache-control", cc)], Bytes::from(format!("v{nth}")))
+        }
+        // Good once, then failing: by 503, or by stalling past the edge's origin timeout.
+        "/sie" | "/sie-strict" | "/sie-stall" | "/flaps" => {
+            let cc = match path.as_str() {
+                "/sie-strict" => "max-age=0, must-revalidate, stale-if-error=60",
+                "/flaps" => "max-age=0",
+                _ => "max-age=0, stale-if-error=60",
+            };
+            if nth == 1 {
+                res(200, &[("cache-control", cc)], text("good"))
+            } else if path == "/sie-stall" {
+                tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+                res(200, &[], text("too late"))
+            } else {
+                res(503, &[], text("down"))
+            }
         }
         "/aged" => res(200, &[("cache-control", "max-age=600"), ("age", "100")], text("aged")),
         "/aged-bad" => res(200, &[("cache-control", "max-age=600"), ("age", "-3")], text("aged")),
