@@ -11,6 +11,7 @@ mod key;
 mod lock;
 mod memory;
 mod policy;
+mod range;
 mod serve;
 mod stale;
 mod status;

@@ -7,24 +7,52 @@ use super::age;
 use super::entry::CachedResponse;
 use super::key::CacheKey;
 use super::policy::{Exchange, Storability};
+use super::range::{self, Ranged};
 use super::status::{CacheOutcome, CacheStatus};
 use super::tiers::Tiers;
 use crate::body::{Body, Overflow, content_length, read_up_to};
 use crate::error::{ErrorKind, ProxyError};
 use crate::upstream::OriginBody;
 use cirrus_core::model::CachePolicy;
-use http::header::{AGE, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use http::header::{
+    ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RANGE,
+};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Answers from a stored response: `Age` is its age now, a matching
-/// `If-None-Match` is answered 304.
+/// `If-None-Match` is answered 304, one byte range of a 200 with 206 or 416
+/// (cache/range.rs).
 pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool, now: SystemTime) -> Response<Body> {
     let not_modified = match (request.get(IF_NONE_MATCH), entry.headers.get(ETAG)) {
         (Some(inm), Some(etag)) => etag_matches(inm, etag),
         _ => false,
     };
+    if !not_modified && !head && entry.status == StatusCode::OK && request.contains_key(RANGE) {
+        let len = entry.body.len() as u64;
+        match range::ask(request, &entry.headers, len) {
+            Ranged::Full => {}
+            Ranged::Part(r) => {
+                let part = entry
+                    .body
+                    .slice(usize::try_from(r.start).unwrap_or(0)..usize::try_from(r.end).unwrap_or(0));
+                let mut res = Response::new(Body::full(part));
+                *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+                *res.headers_mut() = entry.headers.clone();
+                let range = format!("bytes {}-{}/{len}", r.start, r.end - 1);
+                ranged_headers(res.headers_mut(), &range, r.end - r.start, entry.age(now));
+                return res;
+            }
+            Ranged::Unsatisfiable => {
+                let mut res = Response::new(Body::empty());
+                *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                *res.headers_mut() = entry.headers.clone();
+                ranged_headers(res.headers_mut(), &format!("bytes */{len}"), 0, entry.age(now));
+                return res;
+            }
+        }
+    }
     let mut res = if not_modified || head {
         Response::new(Body::empty())
     } else {
@@ -40,7 +68,20 @@ pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool
         res.headers_mut().remove(CONTENT_LENGTH);
     }
     res.headers_mut().insert(AGE, HeaderValue::from(entry.age(now)));
+    if entry.status == StatusCode::OK && !res.headers().contains_key(ACCEPT_RANGES) {
+        res.headers_mut()
+            .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
     res
+}
+
+fn ranged_headers(headers: &mut HeaderMap, content_range: &str, len: u64, age: u64) {
+    if let Ok(v) = HeaderValue::from_str(content_range) {
+        headers.insert(CONTENT_RANGE, v);
+    }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    headers.insert(AGE, HeaderValue::from(age));
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
 
 /// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal to the
@@ -155,9 +196,13 @@ impl Fill<'_> {
             parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         }
         // Only the added Content-Length differs from what was decided on.
-        let kept = self
-            .keep(decision, parts.status, parts.headers.clone(), bytes.clone())
-            .is_some();
+        let kept = self.keep(decision, parts.status, parts.headers.clone(), bytes.clone());
+        if let Some(entry) = &kept
+            && self.request.contains_key(RANGE)
+        {
+            return Ok((from_cache(entry, self.request, self.head, self.now), self.status(true)));
+        }
+        let kept = kept.is_some();
         let body = if self.head { Body::empty() } else { Body::full(bytes) };
         Ok((Response::from_parts(parts, body), self.status(kept)))
     }

@@ -17,6 +17,7 @@ mod embed;
 mod framing;
 mod hooks;
 mod hostile;
+mod ranges;
 mod stale;
 mod store;
 mod tls;
@@ -222,6 +223,12 @@ async fn answer(
                 res(503, &[], text("down"))
             }
         }
+        // An origin that answers with a part whatever was asked.
+        "/partial" => res(
+            206,
+            &[("cache-control", "max-age=60"), ("content-range", "bytes 0-3/10")],
+            text("part"),
+        ),
         "/aged" => res(200, &[("cache-control", "max-age=600"), ("age", "100")], text("aged")),
         "/aged-bad" => res(200, &[("cache-control", "max-age=600"), ("age", "-3")], text("aged")),
         "/cdn" => res(
