@@ -63,7 +63,9 @@ pub(super) async fn through_cache<H: EdgeHooks>(
             Turn::Waited(Outcome::NotStored) | Turn::Alone => break,
         }
     }
+    // (A fresh entry is here only when a hook expired it: it revalidates.)
     if let Some(found) = &stale
+        && !found.is_fresh(now)
         && may_serve(found, &conf.cache, StaleUse::WhileRevalidate, now)
     {
         // Stale at once; one background refresh per key.
