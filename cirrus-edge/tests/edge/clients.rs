@@ -145,3 +145,22 @@ async fn refused_heads_get_their_status_and_the_connection_closes() {
     }
     assert_eq!(origin.hits("/cached"), 0);
 }
+
+#[tokio::test]
+async fn a_head_sent_a_byte_at_a_time_is_served() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    let mut s = TcpStream::connect(e.addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    for byte in b"GET /cached HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n" {
+        s.write_all(&[*byte]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -171,14 +171,19 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
     /// The next request head, read within the header timeout.
     async fn next_head(&mut self) -> Wait {
         let deadline = Instant::now() + self.header_timeout;
+        // Parsed only once the end of a head may be there, so a client
+        // sending a byte at a time costs linear work, not quadratic.
+        let mut scanned: usize = 0;
         loop {
-            if !self.buf.is_empty() {
+            let fresh = &self.buf[scanned.saturating_sub(3).min(self.buf.len())..];
+            if !self.buf.is_empty() && (self.buf.len() >= self.limits.max_bytes || may_end_a_head(fresh)) {
                 match request::parse(&mut self.buf, self.limits) {
                     Ok(Some(head)) => return Wait::Head(head),
                     Ok(None) => {}
                     Err(refusal) => return Wait::Refused(refusal),
                 }
             }
+            scanned = self.buf.len();
             let read = poll_fn(|cx| {
                 if self.buf.is_empty() && self.draining.load(Ordering::Relaxed) {
                     return Poll::Ready(None);
@@ -213,4 +218,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
             }
         }
     }
+}
+
+/// An empty line (CRLF CRLF, or the bare LF forms the parser refuses) in `bytes`.
+fn may_end_a_head(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
 }
