@@ -93,24 +93,7 @@ impl CacheLocks {
                         (lock.outcome.subscribe(), lock.started + self.age)
                     }
                     Some(Entry::Pass(since)) if since.elapsed() < PASS_FOR => return Turn::Waited(Outcome::NotStored),
-                    _ => {
-                        let lock = Arc::new(Lock {
-                            started: Instant::now(),
-                            outcome: watch::channel(Outcome::Pending).0,
-                        });
-                        if table.len() >= SWEEP_AT {
-                            table.retain(|_, e| match e {
-                                Entry::Fetching(l) => l.started.elapsed() < self.age,
-                                Entry::Pass(since) => since.elapsed() < PASS_FOR,
-                            });
-                        }
-                        table.insert(key.to_owned(), Entry::Fetching(lock.clone()));
-                        return Turn::Write(WriteLock {
-                            locks: self.clone(),
-                            key: key.to_owned(),
-                            lock,
-                        });
-                    }
+                    _ => return Turn::Write(self.writer(&mut table, key)),
                 }
             };
             let until = expires.min(give_up);
@@ -135,16 +118,27 @@ impl CacheLocks {
         {
             return None;
         }
+        Some(self.writer(&mut table, key))
+    }
+
+    /// A new writer's lock on `key`, in `table` (swept of old entries when large).
+    fn writer(self: &Arc<Self>, table: &mut HashMap<String, Entry>, key: &str) -> WriteLock {
+        if table.len() >= SWEEP_AT {
+            table.retain(|_, e| match e {
+                Entry::Fetching(l) => l.started.elapsed() < self.age,
+                Entry::Pass(since) => since.elapsed() < PASS_FOR,
+            });
+        }
         let lock = Arc::new(Lock {
             started: Instant::now(),
             outcome: watch::channel(Outcome::Pending).0,
         });
         table.insert(key.to_owned(), Entry::Fetching(lock.clone()));
-        Some(WriteLock {
+        WriteLock {
             locks: self.clone(),
             key: key.to_owned(),
             lock,
-        })
+        }
     }
 
     #[cfg(test)]
@@ -256,6 +250,20 @@ mod tests {
             matches!(locks.turn("k").await, Turn::Waited(Outcome::NotStored)),
             "not storable: the next goes to the origin at once"
         );
+    }
+
+    #[tokio::test]
+    async fn the_table_is_swept_of_old_entries_as_it_grows() {
+        let locks = locks(0, 5_000); // every lock is old at once
+        let mut held = Vec::new();
+        for i in 0..SWEEP_AT {
+            held.push(locks.try_write(&format!("k{i}")).unwrap());
+        }
+        assert_eq!(locks.held(), SWEEP_AT);
+        let _next = locks.try_write("one more").unwrap();
+        assert_eq!(locks.held(), 1, "the old entries were swept");
+        drop(held); // Their writers' ends touch nothing of the new table.
+        assert_eq!(locks.held(), 1);
     }
 
     #[tokio::test]
