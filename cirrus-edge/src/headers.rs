@@ -69,6 +69,13 @@ pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
     }
 }
 
+/// An empty line (CRLF CRLF, or the bare LF forms the parsers refuse) in
+/// `bytes`: a message head may be complete. Parsing a head only then keeps
+/// a peer that sends it a byte at a time from costing a parse per read.
+pub(crate) fn may_end_a_head(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
+}
+
 /// Why a request's framing is refused.
 pub(crate) fn framing_problem(method: &Method, headers: &HeaderMap) -> Option<&'static str> {
     let te = headers.get_all(TRANSFER_ENCODING).iter().count();

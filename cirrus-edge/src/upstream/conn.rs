@@ -10,6 +10,7 @@ use super::pool::{IdleSet, Key};
 use super::wire::{self, Parsed, RequestBody, ResponseHead};
 use crate::body::{Body, BoxError};
 use crate::error::{ErrorKind, ProxyError};
+use crate::headers::may_end_a_head;
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use http_body::{Body as _, Frame, SizeHint};
@@ -146,15 +147,20 @@ impl Connection {
         // failed write still leaves its answer to read.
         let head_request = head.method == http::Method::HEAD;
         let mut interim = 0;
+        let mut scanned: usize = 0;
         loop {
-            match wire::parse_head(&mut self.read, head_request, &mut interim) {
-                Ok(Parsed::Head(mut head)) => {
-                    head.keep_alive &= written.is_ok();
-                    return Ok(head);
+            let fresh = &self.read[scanned.saturating_sub(3).min(self.read.len())..];
+            if self.read.len() >= wire::MAX_HEAD || may_end_a_head(fresh) {
+                match wire::parse_head(&mut self.read, head_request, &mut interim) {
+                    Ok(Parsed::Head(mut head)) => {
+                        head.keep_alive &= written.is_ok();
+                        return Ok(head);
+                    }
+                    Ok(Parsed::Partial) => {}
+                    Err(why) => return Err(protocol(why)),
                 }
-                Ok(Parsed::Partial) => {}
-                Err(why) => return Err(protocol(why)),
             }
+            scanned = self.read.len();
             let answered = interim > 0 || !self.read.is_empty();
             match std::future::poll_fn(|cx| self.fill(cx, READ_SIZE)).await {
                 Ok(0) if answered => return Err(protocol("origin closed the connection inside the response head")),

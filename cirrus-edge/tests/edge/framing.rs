@@ -347,3 +347,27 @@ async fn origins_over_tls_are_framed_the_same() {
         assert_eq!(seen, c.expect, "over TLS: {}", c.name);
     }
 }
+
+#[tokio::test]
+async fn an_origin_sending_its_head_a_byte_at_a_time_is_read_whole() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await;
+        s.set_nodelay(true).unwrap();
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 5\r\n\r\nslow!";
+        for byte in raw {
+            if s.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let _ = s.read(&mut buf).await;
+    });
+    let conf = cirrus_core::DomainConf::new(HOST, format!("http://{addr}").parse().unwrap());
+    let e = EdgeUnderTest::start(conf).await;
+    let res = tokio::time::timeout(WAIT, e.get("/")).await.expect("answered");
+    assert_eq!(res, (200, "MISS".into(), "slow!".into()));
+}

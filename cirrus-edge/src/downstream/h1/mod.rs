@@ -19,6 +19,7 @@ use super::Drain;
 use super::linger::Linger;
 use crate::body::RequestBody;
 use crate::edge::Inner;
+use crate::headers::may_end_a_head;
 use crate::hooks::EdgeHooks;
 use crate::proxy::handle;
 use crate::session::Conn;
@@ -218,9 +219,4 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
             }
         }
     }
-}
-
-/// An empty line (CRLF CRLF, or the bare LF forms the parser refuses) in `bytes`.
-fn may_end_a_head(bytes: &[u8]) -> bool {
-    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
 }
