@@ -69,11 +69,21 @@ pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
     }
 }
 
-/// An empty line (CRLF CRLF, or the bare LF forms the parsers refuse) in
-/// `bytes`: a message head may be complete. Parsing a head only then keeps
-/// a peer that sends it a byte at a time from costing a parse per read.
-pub(crate) fn may_end_a_head(bytes: &[u8]) -> bool {
-    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
+/// Whether the bytes read since the last attempt (`scanned` of `buf`
+/// were there then; `None`: no attempt yet) may complete a message head:
+/// they hold an empty line (CRLF CRLF, or the bare LF forms the parsers
+/// refuse). Parsing only then keeps a peer that sends its head a byte at
+/// a time from costing a parse per read; the first attempt always parses.
+pub(crate) fn may_end_a_head(buf: &[u8], scanned: Option<usize>) -> bool {
+    let Some(scanned) = scanned else { return true };
+    let mut rest = &buf[scanned.saturating_sub(2).min(buf.len())..];
+    while let Some(lf) = rest.iter().position(|b| *b == b'\n') {
+        rest = &rest[lf + 1..];
+        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
+            return true;
+        }
+    }
+    false
 }
 
 /// Why a request's framing is refused.
@@ -128,6 +138,19 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut m);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
+    }
+
+    #[test]
+    fn a_head_may_end_only_where_an_empty_line_arrived() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(may_end_a_head(b"", None), "the first attempt always parses");
+        // Every split of the head between two reads: found once the end is in.
+        for split in 1..head.len() {
+            assert!(!may_end_a_head(&head[..split], Some(0)), "{split}");
+            assert!(may_end_a_head(head, Some(split)), "{split}");
+        }
+        assert!(may_end_a_head(b"HTTP/1.1 200 OK\n\n", Some(3)), "bare LF forms too");
+        assert!(!may_end_a_head(b"HTTP/1.1 200 OK\r\nA: b\r\n", Some(0)));
     }
 
     #[test]

@@ -147,10 +147,9 @@ impl Connection {
         // failed write still leaves its answer to read.
         let head_request = head.method == http::Method::HEAD;
         let mut interim = 0;
-        let mut scanned: usize = 0;
+        let mut scanned = None;
         loop {
-            let fresh = &self.read[scanned.saturating_sub(3).min(self.read.len())..];
-            if self.read.len() >= wire::MAX_HEAD || may_end_a_head(fresh) {
+            if self.read.len() >= wire::MAX_HEAD || may_end_a_head(&self.read, scanned) {
                 match wire::parse_head(&mut self.read, head_request, &mut interim) {
                     Ok(Parsed::Head(mut head)) => {
                         head.keep_alive &= written.is_ok();
@@ -160,7 +159,9 @@ impl Connection {
                     Err(why) => return Err(protocol(why)),
                 }
             }
-            scanned = self.read.len();
+            if !self.read.is_empty() {
+                scanned = Some(self.read.len());
+            }
             let answered = interim > 0 || !self.read.is_empty();
             match std::future::poll_fn(|cx| self.fill(cx, READ_SIZE)).await {
                 Ok(0) if answered => return Err(protocol("origin closed the connection inside the response head")),

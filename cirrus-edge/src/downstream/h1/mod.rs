@@ -174,17 +174,18 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
         let deadline = Instant::now() + self.header_timeout;
         // Parsed only once the end of a head may be there, so a client
         // sending a byte at a time costs linear work, not quadratic.
-        let mut scanned: usize = 0;
+        let mut scanned = None;
         loop {
-            let fresh = &self.buf[scanned.saturating_sub(3).min(self.buf.len())..];
-            if !self.buf.is_empty() && (self.buf.len() >= self.limits.max_bytes || may_end_a_head(fresh)) {
+            if !self.buf.is_empty() && (self.buf.len() >= self.limits.max_bytes || may_end_a_head(&self.buf, scanned)) {
                 match request::parse(&mut self.buf, self.limits) {
                     Ok(Some(head)) => return Wait::Head(head),
                     Ok(None) => {}
                     Err(refusal) => return Wait::Refused(refusal),
                 }
             }
-            scanned = self.buf.len();
+            if !self.buf.is_empty() {
+                scanned = Some(self.buf.len());
+            }
             let read = poll_fn(|cx| {
                 if self.buf.is_empty() && self.draining.load(Ordering::Relaxed) {
                     return Poll::Ready(None);
