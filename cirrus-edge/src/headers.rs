@@ -69,6 +69,22 @@ pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
     }
 }
 
+/// A `Content-Length` value: 1 to 19 ASCII digits, nothing else.
+pub(crate) fn decimal_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Appends one `name: value` line of a message head to `buf`.
+pub(crate) fn put_field(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    buf.extend_from_slice(name);
+    buf.extend_from_slice(b": ");
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\r\n");
+}
+
 /// Whether the bytes read since the last attempt (`scanned` of `buf`
 /// were there then; `None`: no attempt yet) may complete a message head:
 /// they hold an empty line (CRLF CRLF, or the bare LF forms the parsers

@@ -29,59 +29,47 @@ pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool
         (Some(inm), Some(etag)) => etag_matches(inm, etag),
         _ => false,
     };
-    if !not_modified && !head && entry.status == StatusCode::OK && request.contains_key(RANGE) {
-        let len = entry.body.len() as u64;
-        match range::ask(request, &entry.headers, len) {
-            Ranged::Full => {}
-            Ranged::Part(r) => {
-                let part = entry
-                    .body
-                    .slice(usize::try_from(r.start).unwrap_or(0)..usize::try_from(r.end).unwrap_or(0));
-                let mut res = Response::new(Body::full(part));
-                *res.status_mut() = StatusCode::PARTIAL_CONTENT;
-                *res.headers_mut() = entry.headers.clone();
-                let range = format!("bytes {}-{}/{len}", r.start, r.end - 1);
-                ranged_headers(res.headers_mut(), &range, r.end - r.start, entry.age(now));
-                return res;
-            }
-            Ranged::Unsatisfiable => {
-                let mut res = Response::new(Body::empty());
-                *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                *res.headers_mut() = entry.headers.clone();
-                ranged_headers(res.headers_mut(), &format!("bytes */{len}"), 0, entry.age(now));
-                return res;
-            }
+    let len = entry.body.len() as u64;
+    let ranged = if !not_modified && !head && entry.status == StatusCode::OK && request.contains_key(RANGE) {
+        range::ask(request, &entry.headers, len)
+    } else {
+        Ranged::Full
+    };
+    // The status, the body, and for a range its `Content-Range` and length.
+    let (status, body, range) = match ranged {
+        Ranged::Part(r) => {
+            let part = usize::try_from(r.start).unwrap_or(0)..usize::try_from(r.end).unwrap_or(0);
+            let content_range = format!("bytes {}-{}/{len}", r.start, r.end - 1);
+            let part_len = r.end - r.start;
+            let body = Body::full(entry.body.slice(part));
+            (StatusCode::PARTIAL_CONTENT, body, Some((content_range, part_len)))
         }
-    }
-    let mut res = if not_modified || head {
-        Response::new(Body::empty())
-    } else {
-        Response::new(Body::full(entry.body.clone()))
+        Ranged::Unsatisfiable => {
+            let range = (format!("bytes */{len}"), 0);
+            (StatusCode::RANGE_NOT_SATISFIABLE, Body::empty(), Some(range))
+        }
+        Ranged::Full if not_modified => (StatusCode::NOT_MODIFIED, Body::empty(), None),
+        Ranged::Full if head => (entry.status, Body::empty(), None),
+        Ranged::Full => (entry.status, Body::full(entry.body.clone()), None),
     };
-    *res.status_mut() = if not_modified {
-        StatusCode::NOT_MODIFIED
-    } else {
-        entry.status
-    };
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
     *res.headers_mut() = entry.headers.clone();
-    if not_modified {
-        res.headers_mut().remove(CONTENT_LENGTH);
+    let headers = res.headers_mut();
+    match range {
+        Some((content_range, part_len)) => {
+            if let Ok(v) = HeaderValue::from_str(&content_range) {
+                headers.insert(CONTENT_RANGE, v);
+            }
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(part_len));
+        }
+        None if not_modified => {
+            headers.remove(CONTENT_LENGTH);
+        }
+        None => {}
     }
-    res.headers_mut().insert(AGE, HeaderValue::from(entry.age(now)));
-    if entry.status == StatusCode::OK && !res.headers().contains_key(ACCEPT_RANGES) {
-        res.headers_mut()
-            .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    }
+    headers.insert(AGE, HeaderValue::from(entry.age(now)));
     res
-}
-
-fn ranged_headers(headers: &mut HeaderMap, content_range: &str, len: u64, age: u64) {
-    if let Ok(v) = HeaderValue::from_str(content_range) {
-        headers.insert(CONTENT_RANGE, v);
-    }
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-    headers.insert(AGE, HeaderValue::from(age));
-    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
 
 /// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal to the
@@ -150,7 +138,7 @@ impl Fill<'_> {
         &self,
         decision: Storability,
         status: StatusCode,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: bytes::Bytes,
     ) -> Option<Arc<CachedResponse>> {
         let Storability::Store { ttl, age, revalidate } = decision else {
@@ -158,6 +146,10 @@ impl Fill<'_> {
         };
         if !self.may_store {
             return None;
+        }
+        // Ranges are served from what is stored (cache/range.rs): said once, here.
+        if status == StatusCode::OK && !headers.contains_key(ACCEPT_RANGES) {
+            headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         }
         let entry = CachedResponse::new(status, headers, body, self.now, ttl, age).revalidated_when_stale(revalidate);
         self.tiers.store(self.key, self.request, entry)

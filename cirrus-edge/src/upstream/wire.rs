@@ -5,7 +5,7 @@
 //! that is where a proxy and an origin disagree about where one response
 //! ends and the next begins.
 
-use crate::headers::connection_lists;
+use crate::headers::{connection_lists, decimal_length, put_field};
 use bytes::{Buf, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
@@ -46,10 +46,7 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, head: &http::request::Parts, host: &
         if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
             continue;
         }
-        buf.extend_from_slice(name.as_str().as_bytes());
-        buf.extend_from_slice(b": ");
-        buf.extend_from_slice(value.as_bytes());
-        buf.extend_from_slice(b"\r\n");
+        put_field(buf, name.as_str().as_bytes(), value.as_bytes());
     }
     match body {
         RequestBody::Length(n) => {
@@ -200,11 +197,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {
         for item in value.as_bytes().split(|b| *b == b',') {
-            let digits = item.trim_ascii();
-            if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-                return Err("malformed Content-Length");
-            }
-            let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            let n = decimal_length(item.trim_ascii()).ok_or("malformed Content-Length")?;
             if length.is_some_and(|prior| prior != n) {
                 return Err("conflicting Content-Length values");
             }

@@ -95,8 +95,8 @@ impl Feed {
             };
             let failed = item.is_err();
             if tx.send(item).await.is_err() || failed {
-                // Unwanted, or broken: the connection closes after the answer.
-                self.decoder = Decoder::Close;
+                // Unwanted, or broken: the decoder stops short of `Done`,
+                // so the connection closes after the answer.
                 self.tx = None;
             }
         }

@@ -141,7 +141,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
             keep_alive,
             expects_continue,
         } = head;
-        let asked = Asked::of(&request, keep_alive);
+        let mut asked = Asked::of(&request, keep_alive);
         let (res, complete) = if body == crate::upstream::Framing::Empty {
             (handle(inner, request.map(|()| RequestBody::Empty), conn).await, true)
         } else {
@@ -162,10 +162,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
             };
             (res, feed.complete())
         };
-        let asked = Asked {
-            keep_alive: asked.keep_alive && complete && !self.draining.load(Ordering::Relaxed),
-            ..asked
-        };
+        asked.keep_alive &= complete && !self.draining.load(Ordering::Relaxed);
         response::write(&mut self.io, &mut self.out, res, asked).await
     }
 

@@ -4,7 +4,7 @@
 //! than `chunked`, a folded line) is refused, since that is how requests
 //! are smuggled past a proxy.
 
-use crate::headers::connection_lists;
+use crate::headers::{connection_lists, decimal_length};
 use crate::upstream::Framing;
 use bytes::BytesMut;
 use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
@@ -168,11 +168,7 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refusal> {
             if lengths.next().is_some() {
                 return Err(bad("more than one Content-Length"));
             }
-            let digits = length.as_bytes();
-            if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-                return Err(bad("malformed Content-Length"));
-            }
-            let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            let n = decimal_length(length.as_bytes()).ok_or(bad("malformed Content-Length"))?;
             Ok(if n == 0 { Framing::Empty } else { Framing::Length(n) })
         }
         (None, Some(coding)) => {

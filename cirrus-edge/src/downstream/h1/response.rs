@@ -4,7 +4,7 @@
 
 use super::request::Refusal;
 use crate::body::{Body, content_length};
-use crate::headers::connection_lists;
+use crate::headers::{connection_lists, put_field};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
@@ -77,10 +77,10 @@ pub(crate) async fn write<I: AsyncWrite + Unpin>(
         if name == CONNECTION || name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && !keep_length) {
             continue;
         }
-        field(out, name.as_str().as_bytes(), value.as_bytes());
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if !parts.headers.contains_key(DATE) {
-        DATE_NOW.with_borrow_mut(|d| field(out, b"date", d.get()));
+        DATE_NOW.with_borrow_mut(|d| put_field(out, b"date", d.get()));
     }
     match framing {
         Out::Length(n) => {
@@ -193,7 +193,7 @@ async fn write_all_vectored<I: AsyncWrite + Unpin>(io: &mut I, mut slices: &mut 
 pub(crate) async fn refuse<I: AsyncWrite + Unpin>(io: &mut I, out: &mut Vec<u8>, refusal: Refusal) -> io::Result<()> {
     out.clear();
     status_line(out, refusal.status);
-    DATE_NOW.with_borrow_mut(|d| field(out, b"date", d.get()));
+    DATE_NOW.with_borrow_mut(|d| put_field(out, b"date", d.get()));
     let _ = write!(
         out,
         "content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}\n",
@@ -209,13 +209,6 @@ fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
