@@ -48,7 +48,7 @@ async fn pipelined_requests_are_answered_in_order() {
     let echo = answer.find("POST hello").expect("the POST was answered");
     let etag = answer.find("with etag").expect("the last GET was answered");
     assert!(
-        answer.find("cached").is_some_and(|c| c < echo) && echo < etag,
+        answer.find("body of /cached").is_some_and(|c| c < echo) && echo < etag,
         "{answer}"
     );
     assert!(answer.contains("connection: close"), "{answer}");
