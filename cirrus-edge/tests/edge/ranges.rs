@@ -45,7 +45,11 @@ async fn one_range_of_a_stored_response_is_a_206() {
         "If-Range mismatch: the whole"
     );
     let whole = e.http.get(e.url("/etag")).send().await.unwrap();
-    assert_eq!(whole.headers()["accept-ranges"], "bytes", "a stored 200 says it takes ranges");
+    assert_eq!(
+        whole.headers()["accept-ranges"],
+        "bytes",
+        "a stored 200 says it takes ranges"
+    );
     assert_eq!(origin.hits("/etag"), 1, "every range came from the one stored response");
 }
 
