@@ -193,10 +193,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
     pub fn build(self) -> Result<Edge<H>> {
         let settings = self.settings;
         let domains = Arc::new(DomainTable::new());
-        let cache = Arc::new(Tiers {
-            memory: MemoryCache::new(settings.cache_memory),
-            disk: self.disk,
-        });
+        let cache = Arc::new(Tiers::new(MemoryCache::new(settings.cache_memory), self.disk));
         let registry = self.registry.unwrap_or_default();
         let metrics = EdgeMetrics::register(registry, cache.clone(), domains.clone())
             .map_err(|e| Error::Config(format!("metrics: {e}")))?;

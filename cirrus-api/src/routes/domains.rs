@@ -193,6 +193,7 @@ pub(crate) async fn purge(
         prefixes: sel.prefixes,
         tags: sel.tags,
         all: sel.all,
+        soft: sel.soft,
     }
     .validated()
     .map_err(ApiError::invalid)?;

@@ -137,6 +137,10 @@ pub(crate) struct PurgeArgs {
     /// Everything cached for the domain.
     #[arg(long)]
     pub(crate) all: bool,
+    /// Mark stale instead of dropping: the next request revalidates, and
+    /// stale may be served meanwhile where the response allows it.
+    #[arg(long)]
+    pub(crate) soft: bool,
 }
 
 #[derive(Debug, Subcommand)]

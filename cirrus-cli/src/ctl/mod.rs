@@ -173,6 +173,7 @@ async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error
         prefixes: args.prefixes,
         tags: args.tags,
         all: args.all,
+        soft: args.soft,
     };
     out.purge(&api.purge(&args.domain, &sel).await?);
     Ok(())

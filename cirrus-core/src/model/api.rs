@@ -62,6 +62,9 @@ pub struct PurgeSelection {
     /// Everything cached for the domain.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all: bool,
+    /// Mark stale instead of dropping: the next request revalidates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soft: bool,
 }
 
 /// A purge accepted and published to the edges.

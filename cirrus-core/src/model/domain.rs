@@ -288,6 +288,26 @@ pub struct CachePolicy {
     /// `stale-if-error` directive of their own (RFC 5861). `None`: not at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_if_error: Option<u64>,
+    /// Response fields whose values are the response's tags (surrogate
+    /// keys) for purges: space or comma separated, at most 1,024 bytes a
+    /// tag and 16 KiB a field; extra tags are ignored and counted.
+    #[serde(default = "default_tag_headers", skip_serializing_if = "is_default_tag_headers")]
+    pub tag_headers: Vec<String>,
+}
+
+/// The tag fields a domain reads unless it names others.
+pub const DEFAULT_TAG_HEADERS: [&str; 2] = ["Surrogate-Key", "Cache-Tag"];
+
+fn default_tag_headers() -> Vec<String> {
+    DEFAULT_TAG_HEADERS.map(String::from).to_vec()
+}
+
+fn is_default_tag_headers(names: &[String]) -> bool {
+    names.len() == DEFAULT_TAG_HEADERS.len()
+        && names
+            .iter()
+            .zip(DEFAULT_TAG_HEADERS)
+            .all(|(n, d)| n.eq_ignore_ascii_case(d))
 }
 
 impl Default for CachePolicy {
@@ -300,6 +320,7 @@ impl Default for CachePolicy {
             targeted_field: None,
             stale_while_revalidate: None,
             stale_if_error: None,
+            tag_headers: default_tag_headers(),
         }
     }
 }
@@ -329,6 +350,14 @@ impl CachePolicy {
         for (i, h) in self.key.headers.iter().enumerate() {
             if !is_header_name(h) {
                 errs.push(format!("cache.key.headers[{i}]"), "must be a valid header name");
+            }
+        }
+        if self.tag_headers.len() > 8 {
+            errs.push("cache.tag_headers", "must list at most 8 headers");
+        }
+        for (i, h) in self.tag_headers.iter().enumerate() {
+            if !is_header_name(h) {
+                errs.push(format!("cache.tag_headers[{i}]"), "must be a valid header name");
             }
         }
         if let Some(field) = &self.targeted_field {

@@ -19,12 +19,12 @@ pub use api::{
     Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
 };
 pub use domain::{
-    CacheKeyOptions, CachePolicy, CacheRule, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin, PathMatch, QueryKey,
-    Scheme, TlsMode, TlsPolicy,
+    CacheKeyOptions, CachePolicy, CacheRule, DEFAULT_TAG_HEADERS, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin,
+    PathMatch, QueryKey, Scheme, TlsMode, TlsPolicy,
 };
 pub use node::{Node, NodeHealth};
 pub use onboarding::{Delegation, DelegationCheck, DomainDns, DomainStatus, DomainView, target_label};
 pub use ops::{AuditRecord, Job, NewJob};
-pub use purge::PurgeRequest;
+pub use purge::{MAX_TAG_LEN, PurgeRequest};
 pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle};
 pub use validate::{FieldError, ValidationErrors, is_request_id, normalize_domain, normalize_host};

@@ -5,6 +5,9 @@
 use super::validate::{ValidationErrors, normalize_domain};
 use serde::{Deserialize, Serialize};
 
+/// The longest tag (surrogate key) a purge names and an edge keeps, in bytes.
+pub const MAX_TAG_LEN: usize = 1024;
+
 /// What to drop from the caches of one domain.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -27,6 +30,11 @@ pub struct PurgeRequest {
     /// Everything cached for the domain.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all: bool,
+    /// Soft purge: what is selected is marked stale instead of dropped, so
+    /// the next request revalidates it with the origin, and it may be
+    /// served stale meanwhile as its policy allows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soft: bool,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +51,8 @@ struct WirePurge {
     #[serde(default)]
     all: bool,
     #[serde(default)]
+    soft: bool,
+    #[serde(default)]
     path: Option<String>,
 }
 
@@ -55,6 +65,7 @@ impl From<WirePurge> for PurgeRequest {
             prefixes: w.prefixes,
             tags: w.tags,
             all: w.all,
+            soft: w.soft,
         };
         if let Some(path) = w.path {
             match path.strip_suffix('*') {
@@ -94,6 +105,12 @@ impl PurgeRequest {
         }
     }
 
+    /// The same selection as a soft purge (mark stale, do not drop).
+    pub fn soft(mut self) -> Self {
+        self.soft = true;
+        self
+    }
+
     /// Normalizes the domain and checks that something is selected.
     pub fn validated(mut self) -> Result<Self, ValidationErrors> {
         let mut errs = ValidationErrors::default();
@@ -115,8 +132,14 @@ impl PurgeRequest {
             }
         }
         for (i, t) in self.tags.iter().enumerate() {
-            if t.is_empty() || t.len() > 256 || t.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-                errs.push(format!("tags[{i}]"), "must be 1-256 visible characters");
+            if t.is_empty()
+                || t.len() > MAX_TAG_LEN
+                || t.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b',')
+            {
+                errs.push(
+                    format!("tags[{i}]"),
+                    format!("must be 1-{MAX_TAG_LEN} bytes, without spaces, commas or control characters"),
+                );
             }
         }
         errs.into_result(self)

@@ -4,45 +4,28 @@
 //! from the files' headers at start, so the cache survives a restart.
 //! File I/O runs on Tokio's blocking pool, never on a request task.
 //!
-//! File layout: `CIRRUS-CACHE-1\n`, a little-endian u32 length, a JSON
-//! header (key, status, headers, freshness, tags), then the body.
+//! File layout: `CIRRUS-CACHE-2\n`, a little-endian u64 soft-purge mark
+//! (ms since the epoch, 0 for none: fixed-size, so a soft purge rewrites
+//! eight bytes in place), a little-endian u32 length, a JSON header (key,
+//! status, headers, freshness, tags), then the body. Files of the first
+//! layout (no mark) are still read; a soft purge drops them instead.
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
 use super::memory::selects;
-use bytes::Bytes;
 use cirrus_core::PurgeRequest;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use serde::{Deserialize, Serialize};
+use file::{FileHeader, epoch_ms, mark_file, read_file, rebuild, to_response, write_file};
+use http::HeaderMap;
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-const MAGIC: &[u8] = b"CIRRUS-CACHE-1\n";
-/// Largest header accepted when reading a file back (a corrupt length
-/// must not allocate gigabytes).
-const MAX_HEADER: usize = 1 << 20;
-
-#[derive(Serialize, Deserialize)]
-struct FileHeader {
-    key: String,
-    /// Key of the resource when this is a `Vary` variant.
-    primary: Option<String>,
-    status: u16,
-    headers: Vec<(String, String)>,
-    stored_at_ms: u64,
-    ttl: u64,
-    initial_age: u64,
-    revalidate: bool,
-    vary: Vec<String>,
-    tags: Vec<String>,
-}
+mod file;
 
 #[derive(Debug, Clone)]
-struct Indexed {
+pub(super) struct Indexed {
     key: CacheKey,
     tags: Vec<String>,
     size: u64,
@@ -50,7 +33,7 @@ struct Indexed {
 }
 
 #[derive(Debug, Default)]
-struct Index {
+pub(super) struct Index {
     entries: HashMap<String, Indexed>,
     /// Resource key hex → header names its responses vary on.
     vary: HashMap<String, Vec<String>>,
@@ -110,7 +93,7 @@ impl DiskCache {
         let path = Self::path_of(&self.dir, &hex);
         let read = tokio::task::spawn_blocking(move || read_file(&path, true)).await.ok()?;
         match read {
-            Ok((header, body)) => Some(to_response(header, body)),
+            Ok((header, mark_ms, body)) => Some(to_response(header, mark_ms, body)),
             Err(_) => {
                 // Gone or damaged behind our back: forget it.
                 self.forget(&hex);
@@ -135,10 +118,7 @@ impl DiskCache {
                 .iter()
                 .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
                 .collect(),
-            stored_at_ms: response
-                .stored_at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            stored_at_ms: epoch_ms(response.stored_at),
             ttl: response.ttl,
             initial_age: response.initial_age,
             revalidate: response.revalidate,
@@ -147,8 +127,8 @@ impl DiskCache {
         };
         let hex = stored_key.hex();
         let path = Self::path_of(&self.dir, &hex);
-        let body = response.body.clone();
-        let size = tokio::task::spawn_blocking(move || write_file(&path, &header, &body))
+        let (body, mark_ms) = (response.body.clone(), response.stale_since().map_or(0, epoch_ms));
+        let size = tokio::task::spawn_blocking(move || write_file(&path, &header, mark_ms, &body))
             .await
             .map_err(std::io::Error::other)??;
         {
@@ -172,9 +152,10 @@ impl DiskCache {
         Ok(())
     }
 
-    /// Drops what `purge` selects; returns how many responses were dropped.
+    /// Drops what `purge` selects, or marks it stale when the purge is
+    /// soft; returns how many responses it selected.
     pub async fn purge(&self, purge: &PurgeRequest) -> usize {
-        let doomed: Vec<String> = {
+        let selected: Vec<String> = {
             let index = self.lock();
             index
                 .entries
@@ -183,7 +164,22 @@ impl DiskCache {
                 .map(|(hex, _)| hex.clone())
                 .collect()
         };
-        self.remove_all(doomed).await
+        if !purge.soft {
+            return self.remove_all(selected).await;
+        }
+        let count = selected.len();
+        let (dir, now) = (self.dir.clone(), SystemTime::now());
+        let unmarkable = tokio::task::spawn_blocking(move || {
+            selected
+                .into_iter()
+                .filter(|hex| mark_file(&Self::path_of(&dir, hex), now).is_err())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        // Gone, damaged or of the first layout: dropped, never served fresh.
+        self.remove_all(unmarkable).await;
+        count
     }
 
     /// Drops every stored response of the resource `key` (each variant).
@@ -273,112 +269,6 @@ impl DiskCache {
     pub fn evictions(&self) -> u64 {
         self.evictions.load(Ordering::Relaxed)
     }
-}
-
-fn to_response(h: FileHeader, body: Bytes) -> CachedResponse {
-    let mut headers = HeaderMap::with_capacity(h.headers.len());
-    for (n, v) in h.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n.as_bytes()), HeaderValue::from_str(&v)) {
-            headers.append(n, v);
-        }
-    }
-    let stored_at = UNIX_EPOCH + Duration::from_millis(h.stored_at_ms);
-    let status = StatusCode::from_u16(h.status).unwrap_or(StatusCode::OK);
-    CachedResponse::new(status, headers, body, stored_at, h.ttl, h.initial_age).revalidated_when_stale(h.revalidate)
-}
-
-/// Writes to a temporary file and renames it into place, so a crash never
-/// leaves a half-written object under its real name. Returns the size.
-fn write_file(path: &Path, header: &FileHeader, body: &[u8]) -> std::io::Result<u64> {
-    let json = serde_json::to_vec(header).map_err(std::io::Error::other)?;
-    let len = u32::try_from(json.len()).map_err(std::io::Error::other)?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(MAGIC)?;
-    f.write_all(&len.to_le_bytes())?;
-    f.write_all(&json)?;
-    f.write_all(body)?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    Ok((MAGIC.len() + 4 + json.len() + body.len()) as u64)
-}
-
-fn read_file(path: &Path, with_body: bool) -> std::io::Result<(FileHeader, Bytes)> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let mut f = std::fs::File::open(path)?;
-    let mut magic = [0u8; MAGIC.len()];
-    f.read_exact(&mut magic)?;
-    if magic != MAGIC {
-        return Err(bad("not a cache file"));
-    }
-    let mut len = [0u8; 4];
-    f.read_exact(&mut len)?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_HEADER {
-        return Err(bad("header too large"));
-    }
-    let mut json = vec![0u8; len];
-    f.read_exact(&mut json)?;
-    let header: FileHeader = serde_json::from_slice(&json).map_err(|e| bad(&e.to_string()))?;
-    let mut body = Vec::new();
-    if with_body {
-        f.read_to_end(&mut body)?;
-    }
-    Ok((header, Bytes::from(body)))
-}
-
-/// Reads every file's header; removes what cannot be read.
-fn rebuild(objects: &Path) -> std::io::Result<Index> {
-    std::fs::create_dir_all(objects)?;
-    let mut index = Index::default();
-    let started = SystemTime::now();
-    for shard in std::fs::read_dir(objects)?.flatten() {
-        let Ok(files) = std::fs::read_dir(shard.path()) else {
-            continue;
-        };
-        for file in files.flatten() {
-            let path = file.path();
-            let name = file.file_name().to_string_lossy().into_owned();
-            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let parsed = if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                read_file(&path, false).ok()
-            } else {
-                None
-            };
-            let Some((header, _)) = parsed else {
-                let _ = std::fs::remove_file(&path);
-                continue;
-            };
-            let key = CacheKey::from_text(header.key);
-            if key.hex() != name {
-                let _ = std::fs::remove_file(&path);
-                continue;
-            }
-            if let Some(primary) = header.primary {
-                index.vary.insert(CacheKey::from_text(primary).hex(), header.vary);
-            }
-            index.bytes += size;
-            index.entries.insert(
-                name,
-                Indexed {
-                    key,
-                    tags: header.tags,
-                    size,
-                    last_used: 0,
-                },
-            );
-        }
-    }
-    tracing::info!(
-        objects = index.entries.len(),
-        bytes = index.bytes,
-        took_ms = started.elapsed().map_or(0, |d| d.as_millis()),
-        "disk cache index rebuilt"
-    );
-    Ok(index)
 }
 
 #[cfg(test)]

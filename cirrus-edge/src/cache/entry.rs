@@ -4,10 +4,8 @@
 use bytes::Bytes;
 use http::header::VARY;
 use http::{HeaderMap, HeaderName, StatusCode};
-use std::time::{Duration, SystemTime};
-
-/// Response headers carrying surrogate keys (tags) for purges.
-const TAG_HEADERS: [&str; 2] = ["cache-tag", "surrogate-key"];
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A response in the cache.
 #[derive(Debug, Clone)]
@@ -29,13 +27,26 @@ pub struct CachedResponse {
     pub revalidate: bool,
     /// Lowercase names of the request headers it varies on.
     pub vary: Vec<String>,
-    /// Surrogate keys from `Cache-Tag` / `Surrogate-Key`.
+    /// Surrogate keys for purges by tag (the edge reads them from the
+    /// domain's tag fields, `Surrogate-Key` and `Cache-Tag` by default).
     pub tags: Vec<String>,
+    /// When a soft purge marked it stale (ms since the epoch, 0: never).
+    /// Atomic so a purge marks the copy every reader shares.
+    stale_since_ms: StaleMark,
+}
+
+#[derive(Debug, Default)]
+struct StaleMark(AtomicU64);
+
+impl Clone for StaleMark {
+    fn clone(&self) -> Self {
+        Self(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
 }
 
 impl CachedResponse {
     /// A response stored at `stored_at`, fresh for `ttl` seconds from an
-    /// age of `initial_age`.
+    /// age of `initial_age`, without tags ([`with_tags`](Self::with_tags)).
     pub fn new(
         status: StatusCode,
         headers: HeaderMap,
@@ -48,11 +59,6 @@ impl CachedResponse {
             .map(|n| n.to_ascii_lowercase())
             .filter(|n| HeaderName::from_bytes(n.as_bytes()).is_ok())
             .collect();
-        let tags = TAG_HEADERS
-            .iter()
-            .flat_map(|h| header_list(&headers, h))
-            .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .collect();
         Self {
             status,
             headers,
@@ -62,14 +68,48 @@ impl CachedResponse {
             initial_age,
             revalidate: false,
             vary,
-            tags,
+            tags: Vec::new(),
+            stale_since_ms: StaleMark::default(),
         }
+    }
+
+    /// Sets its surrogate keys (tags), which purges by tag select.
+    pub fn with_tags(mut self, tags: Vec<String>) -> Self {
+        self.tags = tags;
+        self
     }
 
     /// Marks it as needing revalidation before a stale use.
     pub fn revalidated_when_stale(mut self, revalidate: bool) -> Self {
         self.revalidate = revalidate;
         self
+    }
+
+    /// Marks it stale from `at` on (a soft purge): its freshness lifetime
+    /// ends there, so the next request revalidates, and its stale windows
+    /// count from `at`. An earlier mark stands.
+    pub fn mark_stale(&self, at: SystemTime) {
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        let _ = self
+            .stale_since_ms
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| (old == 0).then_some(ms));
+    }
+
+    /// When a soft purge marked it stale, if one did.
+    pub fn stale_since(&self) -> Option<SystemTime> {
+        match self.stale_since_ms.0.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(UNIX_EPOCH + Duration::from_millis(ms)),
+        }
+    }
+
+    /// Its freshness lifetime in seconds: `ttl`, cut short at the age it
+    /// had when a soft purge marked it.
+    pub fn lifetime(&self) -> u64 {
+        self.stale_since().map_or(self.ttl, |at| self.ttl.min(self.age(at)))
     }
 
     /// Its age at `now`, in seconds (RFC 9111 §4.2.3).
@@ -80,7 +120,7 @@ impl CachedResponse {
 
     /// True while it may be served without asking the origin.
     pub fn is_fresh(&self, now: SystemTime) -> bool {
-        self.age(now) < self.ttl
+        self.stale_since().is_none_or(|at| now < at) && self.age(now) < self.lifetime()
     }
 
     /// Bytes it costs in memory (body, headers, bookkeeping).

@@ -68,10 +68,7 @@ mod tests {
     #[tokio::test]
     async fn unsafe_methods_with_non_error_answers_invalidate() {
         use crate::cache::{CachedResponse, MemoryCache};
-        let tiers = Tiers {
-            memory: MemoryCache::new(1 << 20),
-            disk: None,
-        };
+        let tiers = Tiers::new(MemoryCache::new(1 << 20), None);
         let conf = DomainConf::new("a.test", "http://192.0.2.1".parse().expect("origin"));
         let none = HeaderMap::new();
         let store = |path: &str| {

@@ -94,8 +94,21 @@ impl MemoryCache {
         }
     }
 
-    /// Drops what `purge` selects; returns how many responses were dropped.
+    /// Drops what `purge` selects, or marks it stale when the purge is
+    /// soft; returns how many responses it selected.
     pub fn purge(&self, purge: &PurgeRequest) -> usize {
+        if purge.soft {
+            let now = std::time::SystemTime::now();
+            let marked = std::cell::Cell::new(0);
+            self.entries.retain(|key, value| {
+                if selects(purge, key, &value.tags) {
+                    value.mark_stale(now);
+                    marked.set(marked.get() + 1);
+                }
+                true
+            });
+            return marked.get();
+        }
         let before = self.entries.len();
         self.entries.retain(|key, value| !selects(purge, key, &value.tags));
         before.saturating_sub(self.entries.len())

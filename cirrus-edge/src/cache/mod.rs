@@ -15,6 +15,7 @@ mod range;
 mod serve;
 mod stale;
 mod status;
+mod tags;
 mod tiers;
 
 pub use disk::DiskCache;

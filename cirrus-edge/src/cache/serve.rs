@@ -151,7 +151,11 @@ impl Fill<'_> {
         if status == StatusCode::OK && !headers.contains_key(ACCEPT_RANGES) {
             headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         }
-        let entry = CachedResponse::new(status, headers, body, self.now, ttl, age).revalidated_when_stale(revalidate);
+        let (tags, ignored) = super::tags::extract(&headers, &self.policy.tag_headers);
+        self.tiers.ignore_tags(ignored);
+        let entry = CachedResponse::new(status, headers, body, self.now, ttl, age)
+            .revalidated_when_stale(revalidate)
+            .with_tags(tags);
         self.tiers.store(self.key, self.request, entry)
     }
 

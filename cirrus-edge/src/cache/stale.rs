@@ -33,7 +33,7 @@ pub(crate) fn may_serve(entry: &CachedResponse, policy: &CachePolicy, why: Stale
         StaleUse::WhileRevalidate => cc.stale_while_revalidate.or(policy.stale_while_revalidate),
         StaleUse::IfError => cc.stale_if_error.or(policy.stale_if_error),
     };
-    window.is_some_and(|w| entry.age(now) < entry.ttl.saturating_add(w))
+    window.is_some_and(|w| entry.age(now) < entry.lifetime().saturating_add(w))
 }
 
 #[cfg(test)]

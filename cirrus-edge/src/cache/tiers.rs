@@ -9,15 +9,39 @@ use super::memory::MemoryCache;
 use cirrus_core::PurgeRequest;
 use http::HeaderMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every tier of an edge's cache.
 #[derive(Debug)]
 pub(crate) struct Tiers {
     pub(crate) memory: MemoryCache,
     pub(crate) disk: Option<DiskCache>,
+    /// Origin tags ignored for the limits (cache/tags.rs), since start.
+    tags_ignored: AtomicU64,
 }
 
 impl Tiers {
+    /// The memory tier, in front of `disk` when there is one.
+    pub(crate) fn new(memory: MemoryCache, disk: Option<DiskCache>) -> Self {
+        Self {
+            memory,
+            disk,
+            tags_ignored: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts origin tags ignored for the limits.
+    pub(crate) fn ignore_tags(&self, n: u64) {
+        if n > 0 {
+            self.tags_ignored.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Origin tags ignored for the limits, since start.
+    pub(crate) fn tags_ignored(&self) -> u64 {
+        self.tags_ignored.load(Ordering::Relaxed)
+    }
+
     /// The stored response for a request with `headers` to `key`, fresh or not.
     pub(crate) async fn lookup(&self, key: &CacheKey, headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
         if let Some(found) = self.memory.get(key, headers) {
@@ -59,7 +83,8 @@ impl Tiers {
         dropped
     }
 
-    /// Drops what `purge` selects from every tier.
+    /// Drops (or, for a soft purge, marks stale) what `purge` selects in
+    /// every tier.
     pub(crate) async fn purge(&self, purge: &PurgeRequest) -> usize {
         let mut dropped = self.memory.purge(purge);
         if let Some(disk) = &self.disk {

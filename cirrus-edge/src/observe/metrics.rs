@@ -12,7 +12,7 @@ use prometheus::{
 use std::sync::Arc;
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 13] = [
+pub(crate) const NAMES: [&str; 14] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -26,6 +26,7 @@ pub(crate) const NAMES: [&str; 13] = [
     "cirrus_access_log_dropped_total",
     "nginx_ssl_handshake_errors_total",
     "cirrus_tls_handshakes_total",
+    "cirrus_cache_tags_ignored_total",
 ];
 
 const BUCKETS: [f64; 12] = [
@@ -98,6 +99,10 @@ impl EdgeMetrics {
             objects: IntGauge::new(NAMES[7], "Responses in the memory cache.")?,
             evictions: IntGauge::new(NAMES[8], "Responses evicted from the memory cache to make room.")?,
             revision: IntGauge::new(NAMES[9], "Store revision of the configuration served.")?,
+            tags_ignored: IntCounter::new(
+                NAMES[13],
+                "Origin tags ignored: longer than 1,024 bytes or past 16 KiB of a tag field.",
+            )?,
             tiers,
             domains,
         };
@@ -168,16 +173,19 @@ struct LiveGauges {
     objects: IntGauge,
     evictions: IntGauge,
     revision: IntGauge,
+    tags_ignored: IntCounter,
     tiers: Arc<Tiers>,
     domains: Arc<DomainTable>,
 }
 
 impl Collector for LiveGauges {
     fn desc(&self) -> Vec<&Desc> {
-        [&self.bytes, &self.objects, &self.evictions, &self.revision]
+        let mut desc: Vec<&Desc> = [&self.bytes, &self.objects, &self.evictions, &self.revision]
             .into_iter()
             .flat_map(|g| g.desc())
-            .collect()
+            .collect();
+        desc.extend(self.tags_ignored.desc());
+        desc
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -187,10 +195,16 @@ impl Collector for LiveGauges {
         gauge(&self.objects, memory.len() as u64);
         gauge(&self.evictions, memory.evictions());
         gauge(&self.revision, self.domains.revision());
-        [&self.bytes, &self.objects, &self.evictions, &self.revision]
+        // A counter kept by the cache: brought up to its count.
+        let ignored = self.tiers.tags_ignored();
+        self.tags_ignored
+            .inc_by(ignored.saturating_sub(self.tags_ignored.get()));
+        let mut families: Vec<MetricFamily> = [&self.bytes, &self.objects, &self.evictions, &self.revision]
             .into_iter()
             .flat_map(|g| g.collect())
-            .collect()
+            .collect();
+        families.extend(self.tags_ignored.collect());
+        families
     }
 }
 
@@ -200,10 +214,7 @@ mod tests {
 
     #[test]
     fn metric_names_are_frozen() {
-        let tiers = Arc::new(Tiers {
-            memory: crate::cache::MemoryCache::new(1 << 20),
-            disk: None,
-        });
+        let tiers = Arc::new(Tiers::new(crate::cache::MemoryCache::new(1 << 20), None));
         let registry = Registry::new();
         let m = EdgeMetrics::register(registry.clone(), tiers, Arc::new(DomainTable::new())).expect("registers");
         // Vectors without a label value are not gathered.

@@ -17,6 +17,7 @@ mod embed;
 mod framing;
 mod hooks;
 mod hostile;
+mod purge;
 mod ranges;
 mod stale;
 mod store;
@@ -134,6 +135,29 @@ async fn answer(
             200,
             &[("cache-control", "max-age=60"), ("cache-tag", "t1 t2")],
             text("tagged"),
+        ),
+        // Tags in a domain's own field, beside one it does not read.
+        "/tags-x" => res(
+            200,
+            &[
+                ("cache-control", "max-age=60"),
+                ("x-tags", "a,b"),
+                ("surrogate-key", "s1"),
+            ],
+            text("x"),
+        ),
+        "/tags-y" => res(200, &[("cache-control", "max-age=60"), ("x-tags", "b c")], text("y")),
+        "/tags-z" => {
+            let long = format!("c {} z", "L".repeat(1100));
+            let mut r = res(200, &[("cache-control", "max-age=60")], text("z"));
+            r.headers_mut().insert("x-tags", long.parse().unwrap());
+            r
+        }
+        // Fresh for a minute, stale usable for 30 s more; each answer numbered.
+        "/soft-swr" => res(
+            200,
+            &[("cache-control", "max-age=60, stale-while-revalidate=30")],
+            Bytes::from(format!("v{nth}")),
         ),
         "/nostore" => res(200, &[("cache-control", "no-store")], text("fresh every time")),
         "/private" => res(200, &[("cache-control", "private, max-age=60")], text("mine")),

@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use std::time::{Duration, Instant};
 
 /// Waits (bounded) until the origin has seen `n` requests for `path`.
-async fn hits_reach(origin: &Origin, path: &str, n: usize) {
+pub async fn hits_reach(origin: &Origin, path: &str, n: usize) {
     for _ in 0..100 {
         if origin.hits(path) >= n {
             return;

@@ -1,5 +1,7 @@
 use super::*;
+use bytes::Bytes;
 use cirrus_core::model::CacheKeyOptions;
+use http::{HeaderValue, StatusCode};
 
 fn key(pq: &str) -> CacheKey {
     CacheKey::new("a.com", pq, &HeaderMap::new(), &CacheKeyOptions::default())
@@ -10,7 +12,15 @@ fn response(body: Vec<u8>, headers: &[(&'static str, &'static str)]) -> CachedRe
     for (k, v) in headers {
         h.append(*k, HeaderValue::from_static(v));
     }
-    CachedResponse::new(StatusCode::OK, h, Bytes::from(body), SystemTime::now(), 60, 3).revalidated_when_stale(true)
+    let tags = h
+        .get_all("cache-tag")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(String::from)
+        .collect();
+    CachedResponse::new(StatusCode::OK, h, Bytes::from(body), SystemTime::now(), 60, 3)
+        .revalidated_when_stale(true)
+        .with_tags(tags)
 }
 
 #[tokio::test]
@@ -131,4 +141,29 @@ async fn evicts_the_least_recently_used_within_capacity() {
         cache.get(&key("/1"), &none).await.is_none(),
         "least recently used goes first"
     );
+}
+
+#[tokio::test]
+async fn a_soft_purge_marks_files_stale_in_place_and_the_mark_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = DiskCache::open(dir.path(), 1 << 30).await.expect("open");
+    let none = HeaderMap::new();
+    for p in ["/a", "/b"] {
+        cache
+            .insert(&key(p), &none, &response(vec![1; 100], &[("cache-tag", "t")]))
+            .await
+            .expect("insert");
+    }
+    let soft = PurgeRequest::urls("a.com", ["/a"]).soft();
+    assert_eq!(cache.purge(&soft).await, 1);
+    assert_eq!(cache.len(), 2, "a soft purge keeps the object");
+    let now = SystemTime::now();
+    let a = cache.get(&key("/a"), &none).await.expect("kept");
+    assert!(a.stale_since().is_some() && !a.is_fresh(now), "marked stale");
+    assert_eq!(a.body.len(), 100, "the body is intact behind the mark");
+    assert!(cache.get(&key("/b"), &none).await.expect("kept").is_fresh(now));
+    drop(cache);
+    let reopened = DiskCache::open(dir.path(), 1 << 30).await.expect("reopen");
+    let a = reopened.get(&key("/a"), &none).await.expect("still there");
+    assert!(!a.is_fresh(SystemTime::now()), "the mark is on disk");
 }

@@ -13,6 +13,7 @@ fn response(body: &'static str, headers: &[(&'static str, &'static str)]) -> Cac
     for (k, v) in headers {
         h.append(*k, HeaderValue::from_static(v));
     }
+    let (tags, _) = crate::cache::tags::extract(&h, &["cache-tag"]);
     CachedResponse::new(
         StatusCode::OK,
         h,
@@ -21,6 +22,7 @@ fn response(body: &'static str, headers: &[(&'static str, &'static str)]) -> Cac
         60,
         0,
     )
+    .with_tags(tags)
 }
 
 #[test]
@@ -123,4 +125,19 @@ fn freshness_counts_the_age_it_arrived_with() {
     assert_eq!(r.age(stored + Duration::from_secs(5)), 55);
     assert!(r.is_fresh(stored + Duration::from_secs(9)));
     assert!(!r.is_fresh(stored + Duration::from_secs(10)));
+}
+
+#[test]
+fn a_soft_purge_marks_stale_and_keeps_the_object() {
+    let cache = MemoryCache::new(1 << 20);
+    let none = HeaderMap::new();
+    cache.insert(key("a.com", "/x"), &none, response("x", &[]));
+    cache.insert(key("a.com", "/y"), &none, response("y", &[]));
+    let held = cache.get(&key("a.com", "/x"), &none).expect("stored");
+    assert_eq!(cache.purge(&PurgeRequest::urls("a.com", ["/x"]).soft()), 1);
+    assert_eq!(cache.len(), 2);
+    let now = std::time::SystemTime::now();
+    assert!(!held.is_fresh(now), "readers holding the object see the mark");
+    assert_eq!(held.lifetime(), 0, "stale windows count from the purge");
+    assert!(cache.get(&key("a.com", "/y"), &none).expect("kept").is_fresh(now));
 }
