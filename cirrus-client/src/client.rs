@@ -4,7 +4,8 @@ use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 use cirrus_core::model::{
     AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, DomainStatus, DomainView, ErrorBody,
-    Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
+    Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, PurgeStatus, TokenList,
+    TokenRequest,
 };
 use cirrus_core::{DomainConf, Node};
 use reqwest::{Method, StatusCode, Url, header};
@@ -195,6 +196,12 @@ impl Client {
     pub async fn purge(&self, domain: &str, selection: &PurgeSelection) -> Result<PurgeAccepted> {
         self.json(Method::POST, &["domains", domain, "purge"], &[], Some(selection))
             .await
+    }
+
+    /// Where a purge stands on the edges: who applied it, with the delay,
+    /// and who has not yet.
+    pub async fn purge_status(&self, id: &str) -> Result<PurgeStatus> {
+        self.json(Method::GET, &["purges", id], &[], None::<&()>).await
     }
 
     // --- certificates ---

@@ -39,6 +39,11 @@ impl DomainTable {
         self.revision.load(Ordering::Relaxed)
     }
 
+    /// Takes `revision` as applied (an event with nothing to re-read).
+    pub(crate) fn advance(&self, revision: u64) {
+        self.revision.fetch_max(revision, Ordering::Relaxed);
+    }
+
     /// Domains served.
     pub(crate) fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|p| p.into_inner()).len()

@@ -43,6 +43,8 @@ pub(crate) struct Inner<H> {
     pub(crate) hooks: H,
     pub(crate) source: Arc<dyn EdgeSource>,
     pub(crate) source_state: AtomicU8,
+    /// The node this edge reports as, when it has a node id.
+    pub(crate) reporter: Option<crate::report::Reporter>,
     pub(crate) domains: Arc<DomainTable>,
     pub(crate) cache: Arc<Tiers>,
     pub(crate) locks: Arc<CacheLocks>,
@@ -111,6 +113,7 @@ pub struct EdgeBuilder<H: EdgeHooks = DefaultHooks> {
     origin_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     access_log: Option<Sink>,
     registry: Option<prometheus::Registry>,
+    node_id: Option<String>,
 }
 
 impl<H: EdgeHooks> std::fmt::Debug for EdgeBuilder<H> {
@@ -137,6 +140,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
             origin_roots: self.origin_roots,
             access_log: self.access_log,
             registry: self.registry,
+            node_id: self.node_id,
         }
     }
 
@@ -180,6 +184,15 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
         self
     }
 
+    /// The node id this edge reports as (default: none, no reports): once
+    /// synced, it tells its source the revision it serves and when it
+    /// applied it, after every event and every 10 s, and acknowledges each
+    /// purge it applied (`GET /api/v1/purges/{id}` lists who did).
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.node_id = Some(id.into());
+        self
+    }
+
     /// Registers the edge's metrics in `registry` (default: a registry of
     /// its own, served on the admin listener either way). Fails at
     /// [`EdgeBuilder::build`] if the names are already registered there.
@@ -215,6 +228,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 hooks: self.hooks,
                 source: self.source,
                 source_state: AtomicU8::new(SourceState::Starting as u8),
+                reporter: self.node_id.map(crate::report::Reporter::new),
                 domains,
                 cache,
                 locks: Arc::new(CacheLocks::new(settings.cache_lock_age, settings.cache_lock_timeout)),
@@ -240,6 +254,7 @@ impl Edge {
             origin_roots: Vec::new(),
             access_log: None,
             registry: None,
+            node_id: None,
         }
     }
 }

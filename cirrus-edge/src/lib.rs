@@ -70,6 +70,7 @@ mod headers;
 mod hooks;
 mod observe;
 mod proxy;
+mod report;
 mod role;
 mod route;
 mod session;

@@ -32,6 +32,7 @@ impl<H: EdgeHooks> Edge<H> {
     pub async fn sync(&self, shutdown: impl Future<Output = ()>) -> crate::Result<()> {
         tokio::pin!(shutdown);
         self.load().await?;
+        self.settle(0, None, None).await;
         let options = SubscribeOptions::default().from_revision(self.revision());
         let mut events = self.inner.source.subscribe(options).await?;
         let mut probe = tokio::time::interval(PROBE_EVERY);
@@ -39,7 +40,10 @@ impl<H: EdgeHooks> Edge<H> {
         loop {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                _ = probe.tick() => self.probe().await,
+                _ = probe.tick() => {
+                    self.probe().await;
+                    self.heartbeat().await;
+                }
                 event = events.next() => match event {
                     Some(e) => self.apply(e).await,
                     None => return Ok(()),
@@ -60,6 +64,26 @@ impl<H: EdgeHooks> Edge<H> {
     }
 
     async fn apply(&self, event: Event) {
+        // Domain changes and resyncs move the revision when their re-read
+        // succeeds; every other event is applied once handled.
+        let rereads = matches!(
+            event,
+            Event::Changed {
+                change: Change::Domain(_),
+                ..
+            } | Event::Resync { .. }
+        );
+        let revision = event.revision().filter(|_| !rereads);
+        let purge_id = match &event {
+            Event::Purge { request, .. } => request.id.clone(),
+            _ => None,
+        };
+        let before = self.revision();
+        self.apply_one(event).await;
+        self.settle(before, revision, purge_id.as_deref()).await;
+    }
+
+    async fn apply_one(&self, event: Event) {
         let source = &*self.inner.source;
         match event {
             Event::Changed {

@@ -114,8 +114,39 @@ fn three_edges_on_one_redis_follow_the_api_and_the_health_checker() {
         assert!(hit.contains("x-cache: HIT"), "edge {n}: {hit}");
     }
 
-    // A purge reaches all three.
-    ok(c(&["purge", DOMAIN, "--all"]));
+    // A purge reaches all three, and each acknowledges it: --wait returns
+    // once all three have.
+    let waited = ok(c(&[
+        "purge",
+        DOMAIN,
+        "--all",
+        "--wait",
+        "--wait-timeout",
+        "10s",
+        "--output",
+        "json",
+    ]));
+    let status: serde_json::Value = serde_json::from_str(&waited).unwrap();
+    assert_eq!(status["complete"], true, "{status}");
+    let acked: Vec<&str> = status["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(acked, ["edge-2", "edge-3", "edge-4"], "{status}");
+    let delays: Vec<u64> = status["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["delay_ms"].as_u64().unwrap())
+        .collect();
+    // Each edge reports the revision it serves, and how far behind it is.
+    let nodes: serde_json::Value = serde_json::from_str(&ok(c(&["node", "list", "--output", "json"]))).unwrap();
+    for node in nodes.as_array().unwrap() {
+        assert!(node["edge"]["revision"].as_u64().unwrap() > 0, "{node}");
+        assert!(node["edge"]["behind"].as_u64().is_some(), "{node}");
+    }
     for n in 2..=4 {
         until(&format!("edge {n} purged"), Duration::from_secs(10), || {
             try_get(&addr(n), "/", DOMAIN).filter(|a| a.contains("x-cache: MISS"))
@@ -167,7 +198,8 @@ fn three_edges_on_one_redis_follow_the_api_and_the_health_checker() {
     }
     drop(dns);
     eprintln!(
-        "many boxes: a dead edge left NSD's answers after {dropped_after:?}; whole scenario {:?}",
+        "many boxes: purge acknowledged by three edges after {delays:?} ms; a dead edge left NSD's answers \
+         after {dropped_after:?}; whole scenario {:?}",
         started.elapsed()
     );
 }

@@ -7,6 +7,7 @@ mod domains;
 mod nodes;
 mod onboarding;
 mod ops;
+mod purges;
 mod session;
 mod tokens;
 
@@ -36,7 +37,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         cookie-authenticated POST, PUT, PATCH and DELETE need the login's CSRF token in `x-csrf-token`. \
         Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     paths(
-        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge, onboarding::status,
+        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge, purges::get, onboarding::status,
         certs::issue, certs::status, certs::upload,
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
@@ -84,6 +85,7 @@ pub(crate) fn router(state: Shared) -> Router {
         )
         .route("/domains/{domain}/purge", post(domains::purge))
         .route("/domains/{domain}/status", get(onboarding::status))
+        .route("/purges/{id}", get(purges::get))
         .route(
             "/domains/{domain}/certificate",
             post(certs::issue).get(certs::status).put(certs::upload),

@@ -21,15 +21,15 @@ async fn existing(state: &Shared, id: &str) -> ApiResult<Node> {
         .ok_or_else(|| ApiError::not_found(format!("unknown node {id}")))
 }
 
-/// All nodes, sorted by id, health included.
+/// All nodes, sorted by id, health included, and for each that runs an
+/// edge the revision it serves, when it applied it and how far behind it is.
 #[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
     responses((status = 200, body = NodeList), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<NodeList>> {
     caller.require(Scope::Read)?;
-    Ok(Json(NodeList {
-        items: state.store.nodes().await?,
-    }))
+    let items = super::purges::with_lag(&*state.store, state.store.nodes().await?).await?;
+    Ok(Json(NodeList { items }))
 }
 
 /// One node, health included.
@@ -38,7 +38,13 @@ pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResu
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn get(State(state): State<Shared>, caller: Caller, Segment(id): Segment) -> ApiResult<Json<Node>> {
     caller.require(Scope::Read)?;
-    Ok(Json(existing(&state, &id).await?))
+    let node = existing(&state, &id).await?;
+    let nodes = super::purges::with_lag(&*state.store, vec![node]).await?;
+    let node = nodes
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found(format!("unknown node {id}")))?;
+    Ok(Json(node))
 }
 
 /// Creates (201) or replaces (200) a node's operator settings; health

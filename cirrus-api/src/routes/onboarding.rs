@@ -50,7 +50,9 @@ pub(crate) async fn status(
     );
     let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
     let certificate = status_of(&state, &domain, acme).await?;
+    let edges = super::purges::edges_serving(&*state.store, &domain).await?;
     Ok(Json(DomainStatus {
+        edges,
         ready: conf.enabled && cname.ok,
         enabled: conf.enabled,
         domain,

@@ -26,6 +26,7 @@ fn every_route_is_documented() {
         ("/api/v1/domains/{domain}", &["get", "put", "patch", "delete"]),
         ("/api/v1/domains/{domain}/purge", &["post"]),
         ("/api/v1/domains/{domain}/status", &["get"]),
+        ("/api/v1/purges/{id}", &["get"]),
         ("/api/v1/domains/{domain}/certificate", &["get", "post", "put"]),
         ("/api/v1/nodes", &["get"]),
         ("/api/v1/nodes/{id}", &["get", "put", "delete"]),
@@ -46,7 +47,7 @@ fn every_route_is_documented() {
     }
     assert_eq!(
         paths.len(),
-        17,
+        18,
         "a route is documented that the list above does not know"
     );
 }

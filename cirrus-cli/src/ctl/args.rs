@@ -141,6 +141,13 @@ pub(crate) struct PurgeArgs {
     /// stale may be served meanwhile where the response allows it.
     #[arg(long)]
     pub(crate) soft: bool,
+    /// Wait until every reporting edge applied it, and print each one's
+    /// delay; fails when some have not within --timeout.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait waits (`30s`, `500ms`, `2m`).
+    #[arg(long, default_value = "30s", value_parser = crate::server::parse_duration, requires = "wait")]
+    pub(crate) wait_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -175,8 +175,27 @@ async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error
         all: args.all,
         soft: args.soft,
     };
-    out.purge(&api.purge(&args.domain, &sel).await?);
-    Ok(())
+    let accepted = api.purge(&args.domain, &sel).await?;
+    if !args.wait {
+        out.purge(&accepted);
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + args.wait_timeout;
+    loop {
+        let status = api.purge_status(&accepted.id).await?;
+        if status.complete || tokio::time::Instant::now() >= deadline {
+            out.purge_status(&status);
+            if !status.complete {
+                let pending = status.pending.join(", ");
+                return Err(Error::Config(format!(
+                    "purge {}: not applied by {pending} within {:?}",
+                    status.id, args.wait_timeout
+                )));
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn cert(api: &Client, out: &Printer, cmd: CertCmd) -> Result<(), Error> {

@@ -4,7 +4,7 @@
 use super::args::Output;
 use cirrus_core::model::{
     AuditList, CertificateStatus, CreatedToken, DelegationCheck, DomainStatus, DomainView, Health, Identity,
-    PurgeAccepted, ServiceToken,
+    PurgeAccepted, PurgeStatus, ServiceToken,
 };
 use cirrus_core::{DomainConf, Node};
 use serde::Serialize;
@@ -110,6 +110,24 @@ impl Printer {
     pub(crate) fn purge(&self, p: &PurgeAccepted) {
         if self.json(p) {
             println!("purge {} published at revision {}", p.id, p.revision);
+        }
+    }
+
+    pub(crate) fn purge_status(&self, p: &PurgeStatus) {
+        if self.json(p) {
+            println!("purge {} of {}: applied by {} edge(s)", p.id, p.domain, p.applied.len());
+            table(
+                &["EDGE", "APPLIED_MS", "DELAY_MS"],
+                p.applied
+                    .iter()
+                    .map(|a| vec![a.node.clone(), a.applied_ms.to_string(), a.delay_ms.to_string()]),
+            );
+            if !p.pending.is_empty() {
+                println!("pending: {}", p.pending.join(", "));
+            }
+            if !p.silent.is_empty() {
+                println!("not reporting (not waited for): {}", p.silent.join(", "));
+            }
         }
     }
 

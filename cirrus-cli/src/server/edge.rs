@@ -84,7 +84,9 @@ pub(crate) struct EdgeArgs {
     /// Register this edge in the store as the node with this id, so the
     /// DNS publishes it (the addresses come from --node-ipv4/--node-ipv6,
     /// else from --listen when it is a specific IPv4 address). An existing
-    /// node keeps its weight and its enabled and active flags.
+    /// node keeps its weight and its enabled and active flags. The edge
+    /// then reports, under this id, the revision it serves and each purge
+    /// it applied.
     #[arg(long, env = "CIRRUS_NODE_ID")]
     node_id: Option<String>,
     /// IPv4 address published for this node (with --node-id).
@@ -96,7 +98,7 @@ pub(crate) struct EdgeArgs {
 }
 
 /// `30s`, `500ms`, `2m`, or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
@@ -185,6 +187,9 @@ pub(crate) async fn prepare(args: EdgeArgs, store: Arc<dyn Store>) -> Result<Pre
         ..EdgeSettings::default()
     };
     let mut builder = Edge::builder(Arc::new(store.clone()));
+    if let Some(id) = &args.node_id {
+        builder = builder.node_id(id);
+    }
     if let Some(dir) = &args.cache_dir {
         builder = builder.disk_cache(cirrus_edge::DiskCache::open(dir, args.cache_disk).await?);
     }

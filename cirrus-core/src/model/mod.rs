@@ -4,6 +4,7 @@
 mod access;
 mod allow;
 mod api;
+mod convergence;
 mod domain;
 mod node;
 mod onboarding;
@@ -17,6 +18,9 @@ pub use allow::AllowList;
 pub use api::{
     AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, ErrorDetail, Health,
     Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
+};
+pub use convergence::{
+    EDGE_REPORT_EVERY_MS, EDGE_SILENT_AFTER_MS, EdgeConvergence, EdgeReport, PurgeAck, PurgeRecord, PurgeStatus,
 };
 pub use domain::{
     CacheKeyOptions, CachePolicy, CacheRule, DEFAULT_TAG_HEADERS, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin,

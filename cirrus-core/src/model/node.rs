@@ -1,6 +1,7 @@
 //! Edge nodes: addresses and weight set by operators, `active` and health
 //! counters set by the health checker. Stored as the hash `cdn:node:{id}`.
 
+use super::convergence::EdgeReport;
 use super::validate::{ValidationErrors, is_identifier};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -36,6 +37,9 @@ pub struct Node {
     /// Unix seconds of the last successful health probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<u64>,
+    /// What the node's edge last reported (read-only: set by the edge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<EdgeReport>,
 }
 
 fn one() -> u32 {
@@ -76,6 +80,7 @@ impl Node {
             active: true,
             health: NodeHealth::default(),
             last_seen: None,
+            edge: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! zone, and the CNAME of `_acme-challenge.<domain>` for DNS-01.
 
 use super::api::CertificateStatus;
+use super::convergence::EdgeConvergence;
 use super::domain::DomainConf;
 use serde::{Deserialize, Serialize};
 
@@ -127,4 +128,8 @@ pub struct DomainStatus {
     pub acme_challenge: DelegationCheck,
     /// Where its certificate stands.
     pub certificate: CertificateStatus,
+    /// Each reporting edge, and whether it serves the domain's current
+    /// configuration.
+    #[serde(default)]
+    pub edges: Vec<EdgeConvergence>,
 }

@@ -11,8 +11,8 @@ use super::events::{
 use super::keys::Lock;
 use super::{DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, Store, Write, now_ms, validated_domain, validated_node};
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, Job, NewJob, Node, NodeHealth, PurgeRequest, ServiceToken, Session,
-    User,
+    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Job, NewJob, Node, NodeHealth, PurgeRecord,
+    PurgeRequest, ServiceToken, Session, User,
 };
 use crate::{Error, Result};
 use redb::{
@@ -20,9 +20,11 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+
+mod convergence;
 
 type StrTable = TableDefinition<'static, &'static str, &'static str>;
 type SeqTable = TableDefinition<'static, u64, &'static str>;
@@ -119,6 +121,7 @@ impl EmbeddedStoreBuilder {
                 db,
                 events,
                 config: self,
+                live: Mutex::default(),
             }),
         })
     }
@@ -143,6 +146,13 @@ struct Inner {
     db: Database,
     events: broadcast::Sender<ChangeRecord>,
     config: EmbeddedStoreBuilder,
+    live: Mutex<convergence::Live>,
+}
+
+impl EmbeddedStore {
+    fn live(&self) -> std::sync::MutexGuard<'_, convergence::Live> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -417,12 +427,32 @@ impl Store for EmbeddedStore {
     }
 
     async fn publish_purge(&self, purge: &PurgeRequest) -> Result<u64> {
-        let payload = encode(&purge.clone().validated()?)?;
+        let purge = purge.clone().validated()?;
+        if let Some(id) = &purge.id {
+            self.live().record_purge(id, &purge.domain, now_ms());
+        }
+        let payload = encode(&purge)?;
         self.write(move |tx, cfg| {
             let (rev, recs) = announce(tx, cfg.changelog_len, &[(channels::PURGE, payload)])?;
             Ok((rev, recs))
         })
         .await
+    }
+
+    async fn report_edge(&self, id: &str, report: &EdgeReport) -> Result<bool> {
+        if self.get_json::<Node>(NODES, id).await?.is_none() {
+            return Ok(false);
+        }
+        self.live().report(id, report);
+        Ok(true)
+    }
+
+    async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
+        Ok(self.live().ack(id, node, applied_ms, now_ms()))
+    }
+
+    async fn purge_record(&self, id: &str) -> Result<Option<PurgeRecord>> {
+        Ok(self.live().purge(id, now_ms()))
     }
 
     async fn mark_cname_dirty(&self, reason: &str) -> Result<u64> {
@@ -506,17 +536,21 @@ impl Store for EmbeddedStore {
     }
 
     async fn nodes(&self) -> Result<Vec<Node>> {
-        self.read(|tx| {
-            read_all(tx, NODES)?
-                .iter()
-                .map(|(k, v)| decode("nodes", k, v))
-                .collect()
-        })
-        .await
+        let nodes: Vec<Node> = self
+            .read(|tx| {
+                read_all(tx, NODES)?
+                    .iter()
+                    .map(|(k, v)| decode("nodes", k, v))
+                    .collect()
+            })
+            .await?;
+        let live = self.live();
+        Ok(nodes.into_iter().map(|n| live.with_report(n)).collect())
     }
 
     async fn get_node(&self, id: &str) -> Result<Option<Node>> {
-        self.get_json(NODES, id).await
+        let node: Option<Node> = self.get_json(NODES, id).await?;
+        Ok(node.map(|n| self.live().with_report(n)))
     }
 
     async fn put_node(&self, node: &Node) -> Result<Write> {
@@ -549,14 +583,20 @@ impl Store for EmbeddedStore {
 
     async fn delete_node(&self, id: &str) -> Result<Option<u64>> {
         let id = id.to_string();
-        self.write(move |tx, cfg| {
-            if !remove_str(tx, NODES, &id)? {
-                return Ok((None, Vec::new()));
-            }
-            let (rev, recs) = announce(tx, cfg.changelog_len, &node_pubs(&id, &format!("node {id} deleted")))?;
-            Ok((Some(rev), recs))
-        })
-        .await
+        let forget = id.clone();
+        let deleted = self
+            .write(move |tx, cfg| {
+                if !remove_str(tx, NODES, &id)? {
+                    return Ok((None, Vec::new()));
+                }
+                let (rev, recs) = announce(tx, cfg.changelog_len, &node_pubs(&id, &format!("node {id} deleted")))?;
+                Ok((Some(rev), recs))
+            })
+            .await?;
+        if deleted.is_some() {
+            self.live().forget_node(&forget);
+        }
+        Ok(deleted)
     }
 
     async fn record_node_health(

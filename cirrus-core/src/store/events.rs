@@ -86,6 +86,13 @@ pub struct ChangeRecord {
     pub payload: String,
 }
 
+impl ChangeRecord {
+    /// The events it announced (none when the payload is malformed).
+    pub fn events(&self) -> Vec<Event> {
+        parse_message(&self.channel, self.payload.as_bytes())
+    }
+}
+
 /// Answer of [`Store::changes_since`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -62,3 +62,6 @@ pub(crate) fn user(name: &str) -> String {
 pub(crate) fn session(id: &str) -> String {
     format!("cdn:session:{id}")
 }
+pub(crate) fn purge(id: &str) -> String {
+    format!("cdn:purge:{id}")
+}

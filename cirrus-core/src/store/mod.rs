@@ -22,8 +22,8 @@ pub use source::{EdgeSource, StaticSource};
 
 use crate::Result;
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, Job, NewJob, Node, NodeHealth, PurgeRequest, ServiceToken, Session,
-    User,
+    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Job, NewJob, Node, NodeHealth, PurgeRecord,
+    PurgeRequest, ServiceToken, Session, User,
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,7 +63,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// announced as [`Event::Resync`] when they cannot be.
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription>;
     /// Publishes a purge on `cdn:purge` (revisioned, so it is replayed to
-    /// edges that were disconnected).
+    /// edges that were disconnected). A purge with an id is also recorded
+    /// for a day, for the edges' acknowledgements ([`Store::ack_purge`]).
     async fn publish_purge(&self, purge: &PurgeRequest) -> Result<u64>;
     /// Asks DNS servers to rebuild their zone.
     async fn mark_cname_dirty(&self, reason: &str) -> Result<u64>;
@@ -111,6 +112,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         active: bool,
         last_seen: Option<u64>,
     ) -> Result<Option<u64>>;
+
+    // --- convergence (no revision, no event: status, not configuration) ---
+
+    /// Records what the edge on node `id` serves. `false` when no such
+    /// node is registered (nothing is written).
+    async fn report_edge(&self, id: &str, report: &EdgeReport) -> Result<bool>;
+    /// Records that the edge on node `node` applied the purge `id` at
+    /// `applied_ms`. `false` when the purge is unknown (published without
+    /// an id, or recorded more than a day ago).
+    async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool>;
+    /// A recorded purge and its acknowledgements.
+    async fn purge_record(&self, id: &str) -> Result<Option<PurgeRecord>>;
 
     // --- certificates and ACME ---
 
@@ -220,8 +233,6 @@ pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
     return Err(crate::Error::Backend("built without the `embedded` feature".into()));
 }
 
-// Used by the embedded backend only.
-#[cfg_attr(not(feature = "embedded"), allow(dead_code))]
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -238,6 +249,13 @@ fn validated_domain(conf: &DomainConf) -> Result<DomainConf> {
     Ok(conf.clone().validated()?)
 }
 
+/// How long a purge is kept for acknowledgements.
+pub(crate) const PURGE_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A node as an operator may write it: validated, without an edge report
+/// (only the edge writes that, with [`Store::report_edge`]).
 fn validated_node(node: &Node) -> Result<Node> {
-    Ok(node.clone().validated()?)
+    let mut node = node.clone().validated()?;
+    node.edge = None;
+    Ok(node)
 }

@@ -10,8 +10,8 @@ use super::events::{
 use super::keys::{self, Lock};
 use super::{DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, Store, Write, validated_domain, validated_node};
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, Job, NewJob, Node, NodeHealth, PurgeRequest, Scope, ServiceToken,
-    Session, User,
+    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Job, NewJob, Node, NodeHealth, PurgeRecord,
+    PurgeRequest, Scope, ServiceToken, Session, User,
 };
 use crate::store::events::Change;
 use crate::{Error, Result};
@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+mod convergence;
 
 /// Runs a configuration change atomically: optional guard, the operations,
 /// the revision bump, the publishes and their change-log entries.
@@ -134,6 +136,7 @@ impl RedisStoreBuilder {
                 commit: Script::new(COMMIT_LUA),
                 unlock: Script::new(UNLOCK_LUA),
                 delete_token: Script::new(DELETE_TOKEN_LUA),
+                hset_if_exists: Script::new(convergence::HSET_IF_EXISTS_LUA),
                 group_ready: AtomicBool::new(false),
                 config: self,
             }),
@@ -161,6 +164,7 @@ struct Inner {
     commit: Script,
     unlock: Script,
     delete_token: Script,
+    hset_if_exists: Script,
     group_ready: AtomicBool,
     config: RedisStoreBuilder,
 }
@@ -474,6 +478,7 @@ fn node_from_hash(id: &str, h: &HashMap<String, String>) -> Result<Node> {
     node.health.last_check = parse_field(&key, "last_check", h.get("last_check"))?;
     node.health.last_error = h.get("last_error").filter(|s| !s.is_empty()).cloned();
     node.last_seen = parse_field(&key, "last_seen", h.get("last_seen"))?;
+    node.edge = convergence::edge_report_from_hash(&key, h)?;
     Ok(node)
 }
 
@@ -578,6 +583,9 @@ impl Store for RedisStore {
     async fn publish_purge(&self, purge: &PurgeRequest) -> Result<u64> {
         let purge = purge.clone().validated()?;
         let mut c = Commit::default();
+        if let Some(id) = &purge.id {
+            c.ops.extend(convergence::record_purge_ops(id, &purge.domain));
+        }
         c.pubs.push((channels::PURGE, encode(&purge)?));
         Ok(self.commit(c).await?.0)
     }
@@ -650,6 +658,18 @@ impl Store for RedisStore {
             .cname_dirty(&format!("domain {name} deleted"));
         let (revision, existed) = self.commit(c).await?;
         Ok(existed.then_some(revision))
+    }
+
+    async fn report_edge(&self, id: &str, report: &EdgeReport) -> Result<bool> {
+        self.write_edge_report(id, report).await
+    }
+
+    async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
+        self.write_purge_ack(id, node, applied_ms).await
+    }
+
+    async fn purge_record(&self, id: &str) -> Result<Option<PurgeRecord>> {
+        self.read_purge_record(id).await
     }
 
     async fn nodes(&self) -> Result<Vec<Node>> {

@@ -1,11 +1,12 @@
 //! What an edge reads: the narrow view of configuration a data-plane node
 //! needs ([`EdgeSource`]), implemented for every [`Store`], and a static
 //! in-memory source ([`StaticSource`]) for embedders who run an edge with
-//! no store at all. Nothing here writes to a store.
+//! no store at all. The only writes are an edge's own status: what it
+//! serves and which purges it applied.
 
 use super::{Change, Event, Store, SubscribeOptions, Subscription};
 use crate::Result;
-use crate::model::{CertBundle, DomainConf, PurgeRequest};
+use crate::model::{CertBundle, DomainConf, EdgeReport, PurgeRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
@@ -27,6 +28,19 @@ pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
     async fn certificate(&self, domain: &str) -> Result<Option<CertBundle>>;
     /// Changes, purges and resyncs, from the revision `options` names.
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription>;
+    /// Records what the edge on node `node` serves ([`Store::report_edge`]).
+    /// A source with no one to tell (the default) keeps nothing and says `false`.
+    async fn report_edge(&self, node: &str, report: &EdgeReport) -> Result<bool> {
+        let _ = (node, report);
+        Ok(false)
+    }
+    /// Records that the edge on node `node` applied the purge `id`
+    /// ([`Store::ack_purge`]). A source with no one to tell (the default)
+    /// keeps nothing and says `false`.
+    async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
+        let _ = (id, node, applied_ms);
+        Ok(false)
+    }
 }
 
 #[async_trait::async_trait]
@@ -45,6 +59,12 @@ impl<S: Store + ?Sized> EdgeSource for S {
     }
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription> {
         Store::subscribe(self, options).await
+    }
+    async fn report_edge(&self, node: &str, report: &EdgeReport) -> Result<bool> {
+        Store::report_edge(self, node, report).await
+    }
+    async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
+        Store::ack_purge(self, id, node, applied_ms).await
     }
 }
 
@@ -65,6 +85,12 @@ impl<T: EdgeSource + ?Sized> EdgeSource for Arc<T> {
     }
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription> {
         (**self).subscribe(options).await
+    }
+    async fn report_edge(&self, node: &str, report: &EdgeReport) -> Result<bool> {
+        (**self).report_edge(node, report).await
+    }
+    async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
+        (**self).ack_purge(id, node, applied_ms).await
     }
 }
 

@@ -61,6 +61,14 @@ async fn key_layout_is_the_documented_one() {
         .await
         .unwrap();
     store.enqueue(&NewJob::new("issue_cert")).await.unwrap();
+    let purge = cirrus_core::PurgeRequest {
+        id: Some("pg_1".into()),
+        ..cirrus_core::PurgeRequest::all(d)
+    };
+    store.publish_purge(&purge).await.unwrap();
+    store.ack_purge("pg_1", "edge-1", 7).await.unwrap();
+    let report = cirrus_core::model::EdgeReport::new(3, 4, 5);
+    store.report_edge("edge-1", &report).await.unwrap();
     store
         .append_audit(&cirrus_core::model::AuditRecord::new(1, "master", "x", "y"))
         .await
@@ -88,6 +96,7 @@ async fn key_layout_is_the_documented_one() {
         ("cdn:changes", "stream"),
         ("cdn:jobs", "stream"),
         ("cdn:audit", "stream"),
+        ("cdn:purge:pg_1", "hash"),
     ];
     for (key, ty) in expected {
         assert_eq!(key_type(&mut c, key).await, ty, "type of {key}");
@@ -100,6 +109,10 @@ async fn key_layout_is_the_documented_one() {
     assert_eq!(node.get("ipv4").map(String::as_str), Some("192.0.2.7"));
     assert_eq!(node.get("active").map(String::as_str), Some("1"));
     assert_eq!(node.get("enabled").map(String::as_str), Some("1"));
+    let edge = ["edge_revision", "edge_applied_ms", "edge_reported_ms"].map(|f| node.get(f).cloned());
+    assert_eq!(edge, [3, 4, 5].map(|v| Some(v.to_string())));
+    let purge: HashMap<String, String> = c.hgetall("cdn:purge:pg_1").await.unwrap();
+    assert_eq!((purge["domain"].as_str(), purge["ack:edge-1"].as_str()), (d, "7"));
     let cert: HashMap<String, String> = c.hgetall("cdn:cert:layout.example.com").await.unwrap();
     assert_eq!(
         (
@@ -111,7 +124,7 @@ async fn key_layout_is_the_documented_one() {
     );
     let owner: String = c.get(format!("cdn:token_hash:{}", hash_secret("s"))).await.unwrap();
     assert_eq!(owner, "tok1");
-    for key in ["cdn:session:sid", "cdn:acme:lock:layout.example.com"] {
+    for key in ["cdn:session:sid", "cdn:acme:lock:layout.example.com", "cdn:purge:pg_1"] {
         let ttl: i64 = c.pttl(key).await.unwrap();
         assert!(ttl > 0, "{key} has a TTL");
     }

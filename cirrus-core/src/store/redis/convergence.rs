@@ -1,0 +1,90 @@
+//! Edge reports and purge acknowledgements in Redis: fields of the node's
+//! hash `cdn:node:{id}` (`edge_revision`, `edge_applied_ms`,
+//! `edge_reported_ms`) and the hash `cdn:purge:{id}` (`domain`,
+//! `published_ms`, one `ack:{node}` field per edge), which expires a day
+//! after publication. Neither bumps the revision nor publishes: they are
+//! status, not configuration.
+
+use super::{RedisStore, map_err, parse_field};
+use crate::Result;
+use crate::model::{EdgeReport, PurgeRecord};
+use crate::store::{PURGE_RECORD_TTL, keys};
+use std::collections::HashMap;
+
+/// Sets field/value pairs of the hash `KEYS[1]` only when it exists, so a
+/// report never resurrects a deleted node nor an ack an expired purge.
+pub(super) const HSET_IF_EXISTS_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"#;
+
+impl RedisStore {
+    async fn hset_if_exists(&self, key: &str, pairs: &[(&str, String)]) -> Result<bool> {
+        let mut invocation = self.inner.hset_if_exists.key(key);
+        for (field, value) in pairs {
+            invocation.arg(*field).arg(value);
+        }
+        let set: i64 = invocation.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        Ok(set == 1)
+    }
+
+    pub(super) async fn write_edge_report(&self, id: &str, report: &EdgeReport) -> Result<bool> {
+        let pairs = [
+            ("edge_revision", report.revision.to_string()),
+            ("edge_applied_ms", report.applied_ms.to_string()),
+            ("edge_reported_ms", report.reported_ms.to_string()),
+        ];
+        self.hset_if_exists(&keys::node(id), &pairs).await
+    }
+
+    pub(super) async fn write_purge_ack(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
+        self.hset_if_exists(&keys::purge(id), &[(&format!("ack:{node}"), applied_ms.to_string())])
+            .await
+    }
+
+    pub(super) async fn read_purge_record(&self, id: &str) -> Result<Option<PurgeRecord>> {
+        let key = keys::purge(id);
+        let h = self.hash(&key).await?;
+        let Some(domain) = h.get("domain") else {
+            return Ok(None);
+        };
+        let mut acks = std::collections::BTreeMap::new();
+        for (field, value) in &h {
+            if let Some(node) = field.strip_prefix("ack:")
+                && let Some(at) = parse_field::<u64>(&key, field, Some(value))?
+            {
+                acks.insert(node.to_string(), at);
+            }
+        }
+        Ok(Some(PurgeRecord {
+            id: id.to_string(),
+            domain: domain.clone(),
+            published_ms: parse_field(&key, "published_ms", h.get("published_ms"))?.unwrap_or(0),
+            acks,
+        }))
+    }
+}
+
+/// The commit operations recording purge `id` of `domain`, published now.
+pub(super) fn record_purge_ops(id: &str, domain: &str) -> [Vec<String>; 2] {
+    let key = keys::purge(id);
+    let ttl_ms = PURGE_RECORD_TTL.as_millis().to_string();
+    let now = crate::store::now_ms().to_string();
+    [
+        ["HSET", &key, "domain", domain, "published_ms", &now]
+            .map(String::from)
+            .to_vec(),
+        ["PEXPIRE", &key, &ttl_ms].map(String::from).to_vec(),
+    ]
+}
+
+/// The edge report kept in a node's hash, if its edge ever reported.
+pub(super) fn edge_report_from_hash(key: &str, h: &HashMap<String, String>) -> Result<Option<EdgeReport>> {
+    let Some(revision) = parse_field(key, "edge_revision", h.get("edge_revision"))? else {
+        return Ok(None);
+    };
+    let applied = parse_field(key, "edge_applied_ms", h.get("edge_applied_ms"))?.unwrap_or(0);
+    let reported = parse_field(key, "edge_reported_ms", h.get("edge_reported_ms"))?.unwrap_or(0);
+    Ok(Some(EdgeReport::new(revision, applied, reported)))
+}

@@ -1,0 +1,78 @@
+//! Conformance: edge reports and purge acknowledgements, which are status
+//! (no revision, no event), never configuration.
+
+use crate::conformance::node;
+use cirrus_core::model::EdgeReport;
+use cirrus_core::{Node, PurgeRequest, Store};
+
+pub async fn edge_reports_and_purge_acks(store: &dyn Store) {
+    let report = EdgeReport::new(41, 1_000, 2_000);
+    assert!(!store.report_edge("edge-1", &report).await.unwrap(), "not registered");
+    assert!(
+        store.get_node("edge-1").await.unwrap().is_none(),
+        "a report creates no node"
+    );
+    store.put_node(&node("edge-1", 1)).await.unwrap();
+    store.put_node(&node("edge-2", 2)).await.unwrap();
+    let rev = store.revision().await.unwrap();
+    assert!(store.report_edge("edge-1", &report).await.unwrap());
+    assert_eq!(store.revision().await.unwrap(), rev, "a report is not a change");
+    assert_eq!(
+        store.get_node("edge-1").await.unwrap().unwrap().edge,
+        Some(report.clone())
+    );
+    let nodes = store.nodes().await.unwrap();
+    assert_eq!(
+        nodes.iter().map(|n| n.edge.is_some()).collect::<Vec<_>>(),
+        [true, false]
+    );
+    // An operator's write keeps the report and cannot forge one.
+    let mut forged = node("edge-1", 9).with_weight(3);
+    forged.edge = Some(EdgeReport::new(999, 0, 0));
+    store.put_node(&forged).await.unwrap();
+    let kept: Node = store.get_node("edge-1").await.unwrap().unwrap();
+    assert_eq!((kept.weight, kept.edge), (3, Some(report)));
+
+    let purge = PurgeRequest {
+        id: Some("pg_conf1".into()),
+        ..PurgeRequest::all("a.example.com")
+    };
+    assert!(
+        !store.ack_purge("pg_conf1", "edge-1", 5).await.unwrap(),
+        "not published yet"
+    );
+    assert!(store.purge_record("pg_conf1").await.unwrap().is_none());
+    store.publish_purge(&purge).await.unwrap();
+    let record = store.purge_record("pg_conf1").await.unwrap().unwrap();
+    assert_eq!((record.domain.as_str(), record.acks.len()), ("a.example.com", 0));
+    assert!(
+        record.published_ms > 1_600_000_000_000,
+        "a wall-clock time: {}",
+        record.published_ms
+    );
+    assert!(
+        store
+            .ack_purge("pg_conf1", "edge-1", record.published_ms + 3)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .ack_purge("pg_conf1", "edge-2", record.published_ms + 8)
+            .await
+            .unwrap()
+    );
+    let acks = store.purge_record("pg_conf1").await.unwrap().unwrap().acks;
+    assert_eq!(acks.get("edge-1"), Some(&(record.published_ms + 3)));
+    assert_eq!(acks.len(), 2);
+    // A purge without an id is published but not recorded.
+    store.publish_purge(&PurgeRequest::all("a.example.com")).await.unwrap();
+    assert!(!store.ack_purge("", "edge-1", 1).await.unwrap());
+
+    store.delete_node("edge-1").await.unwrap();
+    store.put_node(&node("edge-1", 1)).await.unwrap();
+    assert!(
+        store.get_node("edge-1").await.unwrap().unwrap().edge.is_none(),
+        "gone with the node"
+    );
+}
