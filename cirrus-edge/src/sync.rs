@@ -25,10 +25,12 @@ impl<H: EdgeHooks> Edge<H> {
     /// Loads every domain, then applies the source's events until
     /// `shutdown` completes: changed domains are re-read, a changed
     /// certificate is read again at its next handshake, purges applied,
-    /// and after an [`Event::Resync`] (events were lost) the domains are
-    /// reloaded and the certificates read again. A resync never empties
-    /// the cache: it refreshes configuration only. While the source is
-    /// down the edge keeps serving what it has, and says so on `/healthz`.
+    /// and after an [`Event::Resync`] (events were lost, purges perhaps
+    /// among them) every cached response is marked stale, as a soft purge
+    /// does, then the domains are reloaded and the certificates read again:
+    /// the cache is kept, but revalidated before it is trusted. While the
+    /// source is down the edge keeps serving what it has, and says so on
+    /// `/healthz`.
     pub async fn sync(&self, shutdown: impl Future<Output = ()>) -> crate::Result<()> {
         tokio::pin!(shutdown);
         self.load().await?;
@@ -116,6 +118,10 @@ impl<H: EdgeHooks> Edge<H> {
                 tracing::info!(domain = %request.domain, dropped, "purge applied");
             }
             Event::Resync { .. } => {
+                // Purges in the gap may be lost with the events: nothing
+                // stored is trusted as fresh until revalidated.
+                let marked = self.inner.cache.mark_all_stale().await;
+                tracing::warn!(marked, "events were lost: every cached response marked stale");
                 if let Err(e) = self.inner.domains.reload(source).await {
                     tracing::warn!(error = %e, "reload after resync failed; serving the last known domains");
                 }

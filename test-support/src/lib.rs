@@ -6,14 +6,17 @@
 //! - [`eventually`]: a bounded retrying wait, instead of bare sleeps.
 //! - [`FakeResolver`]: a customer's DNS as a resolver sees it (CNAMEs).
 //! - [`Nsd`]: a real NSD as secondary of a zone; [`a_records`] to ask it.
+//! - [`Relay`]: a TCP relay to cut one client off from a server and back.
 //!
 //! Panics here are deliberate: they fail the test with a clear message.
 #![allow(clippy::unwrap_used)]
 
 mod nsd;
+mod relay;
 mod resolver;
 
 pub use nsd::{Nsd, a_records};
+pub use relay::Relay;
 pub use resolver::FakeResolver;
 use std::future::Future;
 use std::io::{Read, Write};

@@ -167,6 +167,16 @@ impl DiskCache {
         if !purge.soft {
             return self.remove_all(selected).await;
         }
+        self.mark_stale(selected).await
+    }
+
+    /// Marks every stored response stale (as a soft purge does); returns how many.
+    pub(crate) async fn mark_all_stale(&self) -> usize {
+        let all: Vec<String> = self.lock().entries.keys().cloned().collect();
+        self.mark_stale(all).await
+    }
+
+    async fn mark_stale(&self, selected: Vec<String>) -> usize {
         let count = selected.len();
         let (dir, now) = (self.dir.clone(), SystemTime::now());
         let unmarkable = tokio::task::spawn_blocking(move || {

@@ -98,20 +98,26 @@ impl MemoryCache {
     /// soft; returns how many responses it selected.
     pub fn purge(&self, purge: &PurgeRequest) -> usize {
         if purge.soft {
-            let now = std::time::SystemTime::now();
-            let marked = std::cell::Cell::new(0);
-            self.entries.retain(|key, value| {
-                if selects(purge, key, &value.tags) {
-                    value.mark_stale(now);
-                    marked.set(marked.get() + 1);
-                }
-                true
-            });
-            return marked.get();
+            return self.mark_stale_where(|key, value| selects(purge, key, &value.tags));
         }
         let before = self.entries.len();
         self.entries.retain(|key, value| !selects(purge, key, &value.tags));
         before.saturating_sub(self.entries.len())
+    }
+
+    /// Marks stale (as a soft purge does) every response `select` picks;
+    /// returns how many.
+    pub(crate) fn mark_stale_where(&self, select: impl Fn(&CacheKey, &CachedResponse) -> bool) -> usize {
+        let now = std::time::SystemTime::now();
+        let marked = std::cell::Cell::new(0);
+        self.entries.retain(|key, value| {
+            if select(key, value) {
+                value.mark_stale(now);
+                marked.set(marked.get() + 1);
+            }
+            true
+        });
+        marked.get()
     }
 
     /// Drops every stored response of the resource `key` (each `Vary`

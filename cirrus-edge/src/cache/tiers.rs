@@ -93,6 +93,16 @@ impl Tiers {
         dropped
     }
 
+    /// Marks everything stale in every tier (a soft purge of every domain);
+    /// returns how many responses.
+    pub(crate) async fn mark_all_stale(&self) -> usize {
+        let mut marked = self.memory.mark_stale_where(|_, _| true);
+        if let Some(disk) = &self.disk {
+            marked += disk.mark_all_stale().await;
+        }
+        marked
+    }
+
     /// Empties every tier.
     pub(crate) async fn clear(&self) {
         self.memory.clear();

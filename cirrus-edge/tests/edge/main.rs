@@ -17,6 +17,7 @@ mod embed;
 mod framing;
 mod hooks;
 mod hostile;
+mod outage;
 mod purge;
 mod ranges;
 mod stale;

@@ -1,0 +1,166 @@
+//! The store going away: an edge cut off from Redis keeps serving what it
+//! knows and says `degraded`; when Redis is back it resubscribes, applies
+//! every purge it missed (from the change log) and acknowledges them.
+
+use crate::{EdgeUnderTest, HOST, Origin, conf_for};
+use cirrus_core::{Node, PurgeRequest, RedisStore, Store};
+use cirrus_edge::Edge;
+use cirrus_test_support::{RedisServer, Relay, eventually};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An edge on `url` reporting as `node`, with its admin listener.
+async fn edge_on(url: &str, node: &str) -> (EdgeUnderTest, SocketAddr) {
+    let store = RedisStore::builder(url)
+        .response_timeout(Duration::from_millis(500))
+        .connection_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let edge = Edge::builder(Arc::new(store)).node_id(node).build().unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+    let served = edge.clone();
+    tokio::spawn(async move {
+        served
+            .serve_admin(admin, cirrus_edge::AllowList::default(), std::future::pending())
+            .await
+    });
+    (EdgeUnderTest::serve(edge).await, admin_addr)
+}
+
+async fn health(admin: SocketAddr) -> String {
+    let body = reqwest::get(format!("http://{admin}/healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+async fn acks(store: &dyn Store, id: &str) -> Vec<String> {
+    let record = store.purge_record(id).await.unwrap().unwrap();
+    record.acks.into_keys().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_sent_while_an_edge_was_cut_off_is_applied_and_acknowledged_when_it_reconnects() {
+    let redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    let origin = Origin::start().await;
+    store.put_domain(&conf_for(&origin)).await.unwrap();
+    for (id, ip) in [("edge-a", 1), ("edge-b", 2)] {
+        store
+            .put_node(&Node::new(id).with_ipv4([192, 0, 2, ip].into()))
+            .await
+            .unwrap();
+    }
+    let relay = Relay::start(([127, 0, 0, 1], redis.port()).into()).await;
+    let (a, a_admin) = edge_on(&relay.redis_url(), "edge-a").await;
+    let (b, _) = edge_on(&redis.url(), "edge-b").await;
+    for e in [&a, &b] {
+        e.get("/cached").await;
+        assert_eq!(e.get("/cached").await.1, "HIT");
+    }
+    let reporting = || async {
+        let nodes = store.nodes().await.unwrap();
+        nodes.iter().all(|n| n.edge.as_ref().is_some_and(|r| r.revision == 3))
+    };
+    eventually("both edges report revision 3", Duration::from_secs(5), reporting).await;
+
+    relay.cut();
+    eventually("edge A says degraded", Duration::from_secs(10), || async {
+        health(a_admin).await == "degraded"
+    })
+    .await;
+    let purge = PurgeRequest {
+        id: Some("pg_cut".into()),
+        ..PurgeRequest::urls(HOST, ["/cached"])
+    };
+    store.publish_purge(&purge).await.unwrap();
+    eventually("edge B applies it", Duration::from_secs(5), || async {
+        b.get("/cached").await.1 == "MISS"
+    })
+    .await;
+    assert_eq!(acks(&*store, "pg_cut").await, ["edge-b"]);
+    // Cut off, edge A serves what it has: no error, from its cache.
+    for _ in 0..20 {
+        assert_eq!(a.get("/cached").await.0, 200);
+    }
+    assert_eq!(a.get("/cached").await.1, "HIT", "edge A has not seen the purge");
+
+    relay.restore();
+    eventually(
+        "edge A applies the purge it missed",
+        Duration::from_secs(15),
+        || async { a.get("/cached").await.1 == "MISS" },
+    )
+    .await;
+    eventually("and acknowledges it", Duration::from_secs(5), || async {
+        acks(&*store, "pg_cut").await == ["edge-a", "edge-b"]
+    })
+    .await;
+    eventually("edge A is healthy again", Duration::from_secs(5), || async {
+        health(a_admin).await == "ok"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_under_load_costs_cached_hosts_nothing_and_is_followed_again_after_a_restart() {
+    let mut redis = RedisServer::start_with_aof();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    let origin = Origin::start().await;
+    store.put_domain(&conf_for(&origin)).await.unwrap();
+    store
+        .put_node(&Node::new("edge-a").with_ipv4([192, 0, 2, 1].into()))
+        .await
+        .unwrap();
+    let (e, admin) = edge_on(&redis.url(), "edge-a").await;
+    e.get("/cached").await;
+    assert_eq!(e.get("/cached").await.1, "HIT");
+
+    // Load from four clients while Redis dies and stays down.
+    let e = Arc::new(e);
+    let load = |e: Arc<EdgeUnderTest>| async move {
+        let mut statuses = Vec::new();
+        for _ in 0..150 {
+            statuses.push(e.get("/cached").await.0);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        statuses
+    };
+    let clients: Vec<_> = (0..4).map(|_| tokio::spawn(load(e.clone()))).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    redis.stop();
+    let mut served = 0;
+    for c in clients {
+        let statuses = c.await.unwrap();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        served += statuses.len();
+    }
+    assert_eq!(served, 600);
+    eventually("degraded while Redis is down", Duration::from_secs(10), || async {
+        health(admin).await == "degraded"
+    })
+    .await;
+
+    redis.restart();
+    eventually("healthy again", Duration::from_secs(15), || async {
+        health(admin).await == "ok"
+    })
+    .await;
+    // Followed again without a restart: a change made now is applied.
+    let mut disabled = conf_for(&origin);
+    disabled.enabled = false;
+    eventually("the store answers", Duration::from_secs(10), || async {
+        store.put_domain(&disabled).await.is_ok()
+    })
+    .await;
+    eventually("the change reaches the edge", Duration::from_secs(15), || async {
+        e.get("/cached").await.0 == 403
+    })
+    .await;
+}
