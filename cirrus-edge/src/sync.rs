@@ -47,7 +47,7 @@ impl<H: EdgeHooks> Edge<H> {
                     self.heartbeat().await;
                 }
                 event = events.next() => match event {
-                    Some(e) => self.apply(e).await,
+                    Some(e) => self.apply(e, events.written_ms()).await,
                     None => return Ok(()),
                 },
             }
@@ -65,7 +65,8 @@ impl<H: EdgeHooks> Edge<H> {
         }
     }
 
-    async fn apply(&self, event: Event) {
+    /// Applies `event`, written in the store at `written_ms`.
+    async fn apply(&self, event: Event, written_ms: Option<u64>) {
         // Domain changes and resyncs move the revision when their re-read
         // succeeds; every other event is applied once handled.
         let rereads = matches!(
@@ -80,9 +81,19 @@ impl<H: EdgeHooks> Edge<H> {
             Event::Purge { request, .. } => request.id.clone(),
             _ => None,
         };
+        let metrics = self.inner.metrics();
+        let took = match &event {
+            Event::Purge { .. } => Some(&metrics.purge_apply),
+            Event::Changed { .. } => Some(&metrics.config_apply),
+            _ => None,
+        };
         let before = self.revision();
         self.apply_one(event).await;
         self.settle(before, revision, purge_id.as_deref()).await;
+        if let (Some(histogram), Some(at)) = (took, written_ms) {
+            let ms = crate::report::now_ms().saturating_sub(at);
+            histogram.observe(ms as f64 / 1000.0);
+        }
     }
 
     async fn apply_one(&self, event: Event) {

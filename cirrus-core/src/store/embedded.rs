@@ -257,7 +257,7 @@ fn announce(tx: &WriteTransaction, changelog_len: usize, pubs: &[(&str, String)]
         let record = ChangeRecord {
             revision: rev,
             channel: (*channel).to_string(),
-            payload: with_revision(payload, rev),
+            payload: with_revision(payload, rev, now_ms()),
         };
         t.insert(rev * MSGS_PER_REV + i as u64, encode(&record)?.as_str())
             .map_err(db_err)?;

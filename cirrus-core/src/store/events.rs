@@ -118,6 +118,33 @@ struct RevOnly {
     rev: Option<u64>,
 }
 
+#[derive(Deserialize)]
+struct WrittenAt {
+    at: Option<u64>,
+}
+
+/// When the store wrote a message (`"at"`, Unix ms by the store's clock),
+/// when it says.
+fn written_ms(payload: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<WrittenAt>(payload).ok()?.at
+}
+
+/// An event as a subscription hands it over, with its write time.
+#[derive(Debug)]
+pub(crate) struct Delivered {
+    event: Event,
+    written_ms: Option<u64>,
+}
+
+impl From<Event> for Delivered {
+    fn from(event: Event) -> Self {
+        Self {
+            event,
+            written_ms: None,
+        }
+    }
+}
+
 /// The payload (without `rev`) announcing changes of `kind` to `names`.
 pub(crate) fn config_payload(change: &Change) -> String {
     let (kind, name) = match change {
@@ -140,12 +167,13 @@ pub(crate) fn cname_payload(reason: &str) -> String {
     format!(r#"{{"reason":{}}}"#, serde_json::Value::from(reason))
 }
 
-/// Inserts `"rev":N` at the start of a JSON object payload (embedded backend).
+/// Inserts `"rev":N,"at":MS` at the start of a JSON object payload
+/// (embedded backend; the Redis one does the same in its script).
 #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
-pub(crate) fn with_revision(payload: &str, revision: u64) -> String {
+pub(crate) fn with_revision(payload: &str, revision: u64, at_ms: u64) -> String {
     match payload.strip_prefix('{') {
-        Some("}") | None => format!(r#"{{"rev":{revision}}}"#),
-        Some(rest) => format!(r#"{{"rev":{revision},{rest}"#),
+        Some("}") | None => format!(r#"{{"rev":{revision},"at":{at_ms}}}"#),
+        Some(rest) => format!(r#"{{"rev":{revision},"at":{at_ms},{rest}"#),
     }
 }
 
@@ -248,18 +276,32 @@ impl SubscribeOptions {
 /// event never misses a change. Dropping it stops the background task.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: mpsc::Receiver<Event>,
+    rx: mpsc::Receiver<Delivered>,
     task: JoinHandle<()>,
+    written_ms: Option<u64>,
 }
 
 impl Subscription {
-    pub(crate) fn new(rx: mpsc::Receiver<Event>, task: JoinHandle<()>) -> Self {
-        Self { rx, task }
+    pub(crate) fn new(rx: mpsc::Receiver<Delivered>, task: JoinHandle<()>) -> Self {
+        Self {
+            rx,
+            task,
+            written_ms: None,
+        }
     }
 
     /// The next event; `None` once the store is gone for good.
     pub async fn next(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        let delivered = self.rx.recv().await?;
+        self.written_ms = delivered.written_ms;
+        Some(delivered.event)
+    }
+
+    /// When the store wrote the event [`Subscription::next`] returned last
+    /// (Unix ms, by the store's clock), when the store says: both backends
+    /// do; external producers on `cdn:purge` and resyncs do not.
+    pub fn written_ms(&self) -> Option<u64> {
+        self.written_ms
     }
 }
 
@@ -277,12 +319,12 @@ pub(crate) struct Tracker {
     last: u64,
     /// Live messages at or below this revision were already replayed.
     floor: u64,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Delivered>,
 }
 
 impl Tracker {
     /// Starts tracking; with `from`, replays changes after it first.
-    pub(crate) async fn start(store: &dyn Store, from: Option<u64>, tx: mpsc::Sender<Event>) -> Result<Self> {
+    pub(crate) async fn start(store: &dyn Store, from: Option<u64>, tx: mpsc::Sender<Delivered>) -> Result<Self> {
         let current = store.revision().await?;
         let mut t = Self {
             last: current,
@@ -298,6 +340,7 @@ impl Tracker {
 
     /// Delivers one live message; false when the subscriber is gone.
     pub(crate) async fn live(&mut self, channel: &str, payload: &[u8]) -> bool {
+        let written_ms = written_ms(payload);
         for event in parse_message(channel, payload) {
             if let Some(rev) = event.revision() {
                 if rev <= self.floor {
@@ -305,7 +348,7 @@ impl Tracker {
                 }
                 self.last = self.last.max(rev);
             }
-            if self.tx.send(event).await.is_err() {
+            if self.tx.send(Delivered { event, written_ms }).await.is_err() {
                 return false;
             }
         }
@@ -315,14 +358,22 @@ impl Tracker {
     /// Replays what was missed since the last delivered revision.
     pub(crate) async fn resync(&mut self, store: &dyn Store) -> Result<bool> {
         let since = store.changes_since(self.last).await?;
-        let mut events = Vec::new();
+        let mut events: Vec<Delivered> = Vec::new();
         if since.current < self.last || !since.complete {
-            events.push(Event::Resync {
-                revision: since.current,
-            });
+            events.push(
+                Event::Resync {
+                    revision: since.current,
+                }
+                .into(),
+            );
         } else {
             for r in &since.records {
-                events.extend(parse_message(&r.channel, r.payload.as_bytes()));
+                let written_ms = written_ms(r.payload.as_bytes());
+                events.extend(
+                    parse_message(&r.channel, r.payload.as_bytes())
+                        .into_iter()
+                        .map(|event| Delivered { event, written_ms }),
+                );
             }
         }
         self.last = since.current;
@@ -347,13 +398,15 @@ mod tests {
 
     #[test]
     fn revision_is_spliced_into_payloads() {
-        assert_eq!(with_revision("{}", 3), r#"{"rev":3}"#);
-        assert_eq!(with_revision(r#"{"a":1}"#, 4), r#"{"rev":4,"a":1}"#);
+        assert_eq!(with_revision("{}", 3, 9), r#"{"rev":3,"at":9}"#);
+        assert_eq!(with_revision(r#"{"a":1}"#, 4, 9), r#"{"rev":4,"at":9,"a":1}"#);
+        assert_eq!(written_ms(with_revision("{}", 3, 9).as_bytes()), Some(9));
+        assert_eq!(written_ms(br#"{"domain":"a.com","path":"/x"}"#), None);
     }
 
     #[test]
     fn config_messages_expand_to_one_event_per_name() {
-        let p = with_revision(&config_payload_many("domain", &["a.com".into(), "b.com".into()]), 7);
+        let p = with_revision(&config_payload_many("domain", &["a.com".into(), "b.com".into()]), 7, 1);
         let events = parse_message(channels::CONFIG, p.as_bytes());
         assert_eq!(
             events,

@@ -44,10 +44,12 @@ end
 for _, op in ipairs(ops) do redis.call(unpack(op)) end
 if not announce then return {0, existed} end
 local rev = redis.call('INCR', KEYS[1])
+local t = redis.call('TIME')
+local head = '{"rev":' .. rev .. ',"at":' .. string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))
 for _, p in ipairs(pubs) do
   local body
-  if p[2] == '{}' then body = '{"rev":' .. rev .. '}'
-  else body = '{"rev":' .. rev .. ',' .. string.sub(p[2], 2) end
+  if p[2] == '{}' then body = head .. '}'
+  else body = head .. ',' .. string.sub(p[2], 2) end
   redis.call('PUBLISH', p[1], body)
   redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '*', 'rev', rev, 'channel', p[1], 'payload', body)
 end

@@ -250,7 +250,7 @@ impl EdgeSource for StaticSource {
         let (tx, rx) = mpsc::channel(options.buffer.max(1));
         let task = tokio::spawn(async move {
             if options.from_revision.is_some_and(|from| from < current)
-                && tx.send(Event::Resync { revision: current }).await.is_err()
+                && tx.send(Event::Resync { revision: current }.into()).await.is_err()
             {
                 return;
             }
@@ -260,7 +260,7 @@ impl EdgeSource for StaticSource {
                     Err(broadcast::error::RecvError::Lagged(_)) => Event::Resync { revision: current },
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                if tx.send(event).await.is_err() {
+                if tx.send(event.into()).await.is_err() {
                     return;
                 }
             }

@@ -12,7 +12,7 @@ use prometheus::{
 use std::sync::Arc;
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 14] = [
+pub(crate) const NAMES: [&str; 16] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -27,6 +27,13 @@ pub(crate) const NAMES: [&str; 14] = [
     "nginx_ssl_handshake_errors_total",
     "cirrus_tls_handshakes_total",
     "cirrus_cache_tags_ignored_total",
+    "cirrus_config_apply_seconds",
+    "cirrus_purge_apply_seconds",
+];
+
+/// Propagation takes milliseconds, or minutes when a store was away.
+const PROPAGATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0,
 ];
 
 const BUCKETS: [f64; 12] = [
@@ -66,6 +73,10 @@ pub(crate) struct EdgeMetrics {
     pub(crate) access_log_dropped: IntCounter,
     pub(crate) handshake_errors: IntCounterVec,
     pub(crate) handshakes: IntCounterVec,
+    /// Store write → this edge applied it, for configuration changes.
+    pub(crate) config_apply: Histogram,
+    /// Store write → this edge applied (and acknowledged) it, for purges.
+    pub(crate) purge_apply: Histogram,
 }
 
 impl EdgeMetrics {
@@ -122,6 +133,17 @@ impl EdgeMetrics {
             ),
             &["resumed"],
         )?;
+        let propagation = |name: &str, help: &str| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(PROPAGATION_BUCKETS.to_vec()))
+        };
+        let config_apply = propagation(
+            NAMES[14],
+            "Time from a configuration change written in the store to this edge serving it.",
+        )?;
+        let purge_apply = propagation(
+            NAMES[15],
+            "Time from a purge written in the store to this edge applying it; the slowest edge's is the time to the last acknowledgement.",
+        )?;
         // Every phase shows from the start, at 0, for dashboards and alerts.
         for p in [
             phase::CLIENT_HELLO,
@@ -142,6 +164,8 @@ impl EdgeMetrics {
             Box::new(access_log_dropped.clone()),
             Box::new(handshake_errors.clone()),
             Box::new(handshakes.clone()),
+            Box::new(config_apply.clone()),
+            Box::new(purge_apply.clone()),
         ] {
             registry.register(c)?;
         }
@@ -154,6 +178,8 @@ impl EdgeMetrics {
             access_log_dropped,
             handshake_errors,
             handshakes,
+            config_apply,
+            purge_apply,
         })
     }
 

@@ -44,4 +44,14 @@ async fn domains_and_purges_follow_the_store() {
     })
     .await;
     assert!(e.edge.revision() >= 4);
+    // Each event's time from the store write to the edge is measured.
+    let metrics = e.edge.render_metrics();
+    for line in [
+        "cirrus_purge_apply_seconds_count 1",
+        "cirrus_config_apply_seconds_count 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    let bucket = r#"cirrus_purge_apply_seconds_bucket{le="1"} 1"#;
+    assert!(metrics.contains(bucket), "the purge took under a second:\n{metrics}");
 }
