@@ -181,6 +181,9 @@ async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error
         return Ok(());
     }
     let deadline = tokio::time::Instant::now() + args.wait_timeout;
+    // The delays printed are the edges' own; polling backs off to stay
+    // well inside the API's rate limit.
+    let mut pause = std::time::Duration::from_millis(10);
     loop {
         let status = api.purge_status(&accepted.id).await?;
         if status.complete || tokio::time::Instant::now() >= deadline {
@@ -194,7 +197,8 @@ async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error
             }
             return Ok(());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(200));
     }
 }
 
