@@ -65,6 +65,47 @@ impl http_body::Body for Body {
     }
 }
 
+/// A body fed by a task through a bounded channel (slices fetched one
+/// after another): `len` bytes in all; an error ends it early. Dropping it
+/// (the client went away) makes the task's next send fail, so it stops.
+#[derive(Debug)]
+pub(crate) struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, BoxError>>,
+    left: u64,
+}
+
+impl ChannelBody {
+    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<Result<Bytes, BoxError>>, len: u64) -> Self {
+        Self { rx, left: len }
+    }
+}
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                self.left = self.left.saturating_sub(bytes.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) if self.left > 0 => Poll::Ready(Some(Err("the body ended early".into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
+}
+
 /// A plain-text response.
 pub(crate) fn text(status: http::StatusCode, message: &str) -> http::Response<Body> {
     let mut res = http::Response::new(Body::full(Bytes::copy_from_slice(message.as_bytes())));

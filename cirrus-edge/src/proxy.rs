@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod cached;
+mod sliced;
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -126,7 +127,10 @@ async fn phases<H: EdgeHooks>(
     // frames each stream, so dropping the body is enough there).
     facts.close = !body.is_end_stream() && session.version() < Version::HTTP_2;
     drop(body);
-    cached::through_cache(edge, &conf, session, ctx, facts).await
+    match conf.slice_size {
+        Some(size) => sliced::through_slices(edge, &conf, session, ctx, facts, size).await,
+        None => cached::through_cache(edge, &conf, session, ctx, facts).await,
+    }
 }
 
 /// The origins the request may go to: the hook's choice, else the domain's.

@@ -126,6 +126,12 @@ impl MemoryCache {
         if key.is_resource_only() && self.vary.get(key).is_none() {
             return usize::from(self.entries.remove(key).is_some());
         }
+        self.invalidate_all_of(key)
+    }
+
+    /// Drops every stored response under `key`'s host and path and query,
+    /// whatever else their keys hold (variants, keyed headers, slices).
+    pub(crate) fn invalidate_all_of(&self, key: &CacheKey) -> usize {
         self.vary.remove(key);
         let before = self.entries.len();
         self.entries

@@ -13,6 +13,7 @@ mod memory;
 mod policy;
 mod range;
 mod serve;
+mod slice;
 mod stale;
 mod status;
 mod tags;
@@ -28,7 +29,9 @@ pub use status::CacheStatus;
 
 pub(crate) use invalidate::after_unsafe;
 pub(crate) use lock::{CacheLocks, Outcome, Turn, WriteLock};
-pub(crate) use serve::{Fill, ask_to_validate, from_cache};
+pub(crate) use range::{Ranged, ask as ask_range};
+pub(crate) use serve::{Fill, ask_to_validate, entry_of, from_cache, not_modified};
+pub(crate) use slice::{Version, bounds, content_range, covering, slice_key};
 pub(crate) use stale::{StaleUse, may_serve};
 pub(crate) use status::CacheOutcome;
 pub(crate) use tiers::Tiers;

@@ -25,10 +25,7 @@ use std::time::{Duration, SystemTime};
 /// `If-None-Match` is answered 304, one byte range of a 200 with 206 or 416
 /// (cache/range.rs).
 pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool, now: SystemTime) -> Response<Body> {
-    let not_modified = match (request.get(IF_NONE_MATCH), entry.headers.get(ETAG)) {
-        (Some(inm), Some(etag)) => etag_matches(inm, etag),
-        _ => false,
-    };
+    let not_modified = not_modified(request, &entry.headers);
     let len = entry.body.len() as u64;
     let ranged = if !not_modified && !head && entry.status == StatusCode::OK && request.contains_key(RANGE) {
         range::ask(request, &entry.headers, len)
@@ -72,6 +69,14 @@ pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool
     res
 }
 
+/// True when the request's `If-None-Match` matches the stored `ETag`.
+pub(crate) fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    match (request.get(IF_NONE_MATCH), stored.get(ETAG)) {
+        (Some(inm), Some(etag)) => etag_matches(inm, etag),
+        _ => false,
+    }
+}
+
 /// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal to the
 /// stored one once `W/` is dropped.
 fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
@@ -91,6 +96,28 @@ pub(crate) fn ask_to_validate(headers: &mut HeaderMap, stale: &CachedResponse) {
     if let Some(lm) = stale.headers.get(LAST_MODIFIED) {
         headers.insert(IF_MODIFIED_SINCE, lm.clone());
     }
+}
+
+/// The entry `decision` makes of a response (`None`: not to be stored),
+/// its tags read from the domain's tag fields (the ignored ones counted).
+pub(crate) fn entry_of(
+    tiers: &Tiers,
+    policy: &CachePolicy,
+    decision: Storability,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+    now: SystemTime,
+) -> Option<CachedResponse> {
+    let Storability::Store { ttl, age, revalidate } = decision else {
+        return None;
+    };
+    let (tags, ignored) = super::tags::extract(&headers, &policy.tag_headers);
+    tiers.ignore_tags(ignored);
+    let entry = CachedResponse::new(status, headers, body, now, ttl, age)
+        .revalidated_when_stale(revalidate)
+        .with_tags(tags);
+    Some(entry)
 }
 
 /// What the cache knows of a request whose answer comes from the origin.
@@ -141,21 +168,14 @@ impl Fill<'_> {
         mut headers: HeaderMap,
         body: bytes::Bytes,
     ) -> Option<Arc<CachedResponse>> {
-        let Storability::Store { ttl, age, revalidate } = decision else {
-            return None;
-        };
-        if !self.may_store {
+        if !matches!(decision, Storability::Store { .. }) || !self.may_store {
             return None;
         }
         // Ranges are served from what is stored (cache/range.rs): said once, here.
         if status == StatusCode::OK && !headers.contains_key(ACCEPT_RANGES) {
             headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         }
-        let (tags, ignored) = super::tags::extract(&headers, &self.policy.tag_headers);
-        self.tiers.ignore_tags(ignored);
-        let entry = CachedResponse::new(status, headers, body, self.now, ttl, age)
-            .revalidated_when_stale(revalidate)
-            .with_tags(tags);
+        let entry = entry_of(self.tiers, self.policy, decision, status, headers, body, self.now)?;
         self.tiers.store(self.key, self.request, entry)
     }
 

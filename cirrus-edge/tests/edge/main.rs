@@ -20,6 +20,7 @@ mod hostile;
 mod outage;
 mod purge;
 mod ranges;
+mod slices;
 mod stale;
 mod store;
 mod tls;
@@ -43,6 +44,8 @@ pub const HOST: &str = "a.test";
 pub struct Origin {
     pub addr: SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// Body bytes sent, by path.
+    sent: Arc<Mutex<HashMap<String, u64>>>,
     pub last_headers: Arc<Mutex<Option<http::HeaderMap>>>,
 }
 
@@ -56,18 +59,25 @@ impl Origin {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(Mutex::new(HashMap::new()));
+        let sent = Arc::new(Mutex::new(HashMap::new()));
         let last_headers = Arc::new(Mutex::new(None));
-        let (h, l) = (hits.clone(), last_headers.clone());
+        let (h, l, b) = (hits.clone(), last_headers.clone(), sent.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (h, l, tls) = (h.clone(), l.clone(), tls.clone());
+                let (h, l, b, tls) = (h.clone(), l.clone(), b.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (h, l) = (h.clone(), l.clone());
-                        async move { Ok::<_, std::convert::Infallible>(answer(req, &h, &l).await) }
+                        let (h, l, b) = (h.clone(), l.clone(), b.clone());
+                        async move {
+                            let path = req.uri().path().to_string();
+                            let res = answer(req, &h, &l).await;
+                            let len = http_body::Body::size_hint(res.body()).exact().unwrap_or(0);
+                            *b.lock().unwrap().entry(path).or_default() += len;
+                            Ok::<_, std::convert::Infallible>(res)
+                        }
                     });
                     let http = hyper::server::conn::http1::Builder::new();
                     let _ = match tls {
@@ -83,12 +93,18 @@ impl Origin {
         Self {
             addr,
             hits,
+            sent,
             last_headers,
         }
     }
 
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Body bytes sent for `path`.
+    pub fn sent(&self, path: &str) -> u64 {
+        self.sent.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 }
 
@@ -106,6 +122,7 @@ async fn answer(
     };
     *last.lock().unwrap() = Some(req.headers().clone());
     let inm = req.headers().get("if-none-match").cloned();
+    let range = req.headers().get("range").map(|v| v.to_str().unwrap().to_string());
     let lang = req
         .headers()
         .get("accept-language")
@@ -246,6 +263,31 @@ async fn answer(
                 res(200, &[], text("too late"))
             } else {
                 res(503, &[], text("down"))
+            }
+        }
+        // 1 MiB that honours one byte range; /sliced-flip changes version
+        // (its ETag) after its first answer.
+        "/sliced" | "/sliced-flip" => {
+            let etag = if path == "/sliced-flip" && nth > 1 {
+                "\"s2\""
+            } else {
+                "\"s1\""
+            };
+            let whole = crate::slices::object();
+            let total = whole.len();
+            let part = range.as_deref().and_then(|r| {
+                let (a, b) = r.strip_prefix("bytes=")?.split_once('-')?;
+                Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))
+            });
+            match part {
+                Some((a, _)) if a >= total => res(416, &[("content-range", &format!("bytes */{total}"))], Bytes::new()),
+                Some((a, b)) => {
+                    let b = b.min(total - 1);
+                    let cr = format!("bytes {a}-{b}/{total}");
+                    let headers = [("cache-control", "max-age=60"), ("etag", etag), ("content-range", &cr)];
+                    res(206, &headers, whole.slice(a..b + 1))
+                }
+                None => res(200, &[("cache-control", "max-age=60"), ("etag", etag)], whole),
             }
         }
         // An origin that answers with a part whatever was asked.

@@ -1,0 +1,305 @@
+//! The cacheable path of a domain with `slice_size` (cache/slice.rs,
+//! nginx's slice module): the object is fetched from the origin and stored
+//! in aligned slices, each with its own `Range` request and cache entry;
+//! a client's range is answered from the slices that hold it, a full GET
+//! from all of them, in order. Every slice must be of the same version of
+//! the object (complete length and `ETag`, else `Last-Modified`): a
+//! mismatch drops every stored slice of the object and the answer starts
+//! again (once) or, when its head is already sent, is cut short. An
+//! origin that does not answer a slice request with that part (a 200, an
+//! error) is passed through as it answered, not stored.
+
+use super::{Facts, METHOD_OVERRIDES, forwarded_headers, targets};
+use crate::body::{Body, ChannelBody, read_up_to};
+use crate::cache::{
+    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Exchange, Ranged, Storability, Version, ask_range, bounds,
+    content_range, covering, entry_of, not_modified, slice_key,
+};
+use crate::edge::Inner;
+use crate::error::{ErrorKind, ProxyError};
+use crate::headers::{remove_where, strip_hop_by_hop};
+use crate::hooks::EdgeHooks;
+use crate::session::Session;
+use crate::upstream::upstream_head;
+use cirrus_core::DomainConf;
+use http::header::{
+    ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE,
+};
+use http::{HeaderValue, Method, Response, StatusCode};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// One slice, or the origin's answer when it did not send that slice.
+enum Got {
+    Slice {
+        entry: Arc<CachedResponse>,
+        version: Version,
+        hit: bool,
+    },
+    Answer(Response<Body>),
+}
+
+fn protocol(why: &'static str) -> ProxyError {
+    ProxyError::new(ErrorKind::OriginProtocol, why)
+}
+
+pub(super) async fn through_slices<H: EdgeHooks>(
+    edge: &Arc<Inner<H>>,
+    conf: &Arc<DomainConf>,
+    session: &Session,
+    ctx: &mut H::Ctx,
+    facts: &mut Facts,
+    size: u64,
+) -> Result<Response<Body>, ProxyError> {
+    let key = edge.hooks.cache_key(session, ctx);
+    for attempt in 0..2 {
+        // The slice the answer starts in: where the client's range starts
+        // when it says; else the first (which also tells the length).
+        let start = range_start(session, &key, edge, size).await;
+        let first = match fetch(edge, conf, session, ctx, &key, start / size, size, &mut facts.upstream).await? {
+            Got::Answer(res) => {
+                facts.cache = Some(CacheOutcome::of(CacheStatus::Miss, false));
+                return Ok(res);
+            }
+            Got::Slice { entry, version, hit } => (entry, version, hit),
+        };
+        let (entry, version, hit) = first;
+        let total = version.total;
+        let head = *session.method() == Method::HEAD;
+        if not_modified(session.headers(), &entry.headers) {
+            facts.cache = Some(CacheOutcome::of(
+                if hit { CacheStatus::Hit } else { CacheStatus::Miss },
+                !hit,
+            ));
+            let mut res = Response::new(Body::empty());
+            *res.status_mut() = StatusCode::NOT_MODIFIED;
+            *res.headers_mut() = entry.headers.clone();
+            res.headers_mut().remove(CONTENT_RANGE);
+            res.headers_mut().remove(CONTENT_LENGTH);
+            return Ok(res);
+        }
+        let wanted = if head {
+            Ranged::Full
+        } else {
+            ask_range(session.headers(), &entry.headers, total)
+        };
+        let (status, bytes) = match &wanted {
+            Ranged::Unsatisfiable => {
+                facts.cache = Some(CacheOutcome::of(CacheStatus::Hit, false));
+                return Ok(unsatisfiable(total));
+            }
+            Ranged::Full => (StatusCode::OK, 0..total),
+            Ranged::Part(r) => (StatusCode::PARTIAL_CONTENT, r.clone()),
+        };
+        let slices = covering(&bytes, size);
+        let (entry, version, hit) = if slices.start == start / size || bytes.is_empty() {
+            (entry, version, hit)
+        } else {
+            // The range was not where the request said (a suffix range):
+            // start again at its first slice.
+            match fetch(edge, conf, session, ctx, &key, slices.start, size, &mut facts.upstream).await? {
+                Got::Slice { entry, version: v, hit } if v == version => (entry, v, hit),
+                Got::Slice { .. } if attempt == 0 => {
+                    edge.cache.invalidate_slices(&key).await;
+                    continue;
+                }
+                Got::Slice { .. } => return Err(protocol("the object changed while it was read")),
+                Got::Answer(res) => return Ok(res),
+            }
+        };
+        let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
+        facts.cache = Some(CacheOutcome::of(status_of, !hit));
+        let mut res = Response::new(Body::empty());
+        *res.status_mut() = status;
+        *res.headers_mut() = entry.headers.clone();
+        let headers = res.headers_mut();
+        headers.remove(CONTENT_RANGE);
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.end - bytes.start));
+        headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(AGE, HeaderValue::from(entry.age(SystemTime::now())));
+        if status == StatusCode::PARTIAL_CONTENT {
+            let range = format!("bytes {}-{}/{total}", bytes.start, bytes.end - 1);
+            if let Ok(v) = HeaderValue::from_str(&range) {
+                headers.insert(CONTENT_RANGE, v);
+            }
+        }
+        if !head && !bytes.is_empty() {
+            *res.body_mut() = stream(edge, conf, session, key, entry, version, bytes, size);
+        }
+        return Ok(res);
+    }
+    Err(protocol("the object changed while it was read"))
+}
+
+/// Where the client's range starts, as far as it can be known before the
+/// length is: `a-` and `a-b` say; a suffix `-n` needs the length, taken
+/// from a stored first slice (else the answer starts at the first slice).
+async fn range_start<H: EdgeHooks>(session: &Session, key: &CacheKey, edge: &Inner<H>, size: u64) -> u64 {
+    let Some(spec) = session.headers().get(RANGE).and_then(|v| v.to_str().ok()) else {
+        return 0;
+    };
+    let Some(set) = spec.trim().strip_prefix("bytes=").filter(|s| !s.contains(',')) else {
+        return 0;
+    };
+    match set.trim().split_once('-') {
+        Some(("", n)) => {
+            let Ok(n) = n.trim().parse::<u64>() else { return 0 };
+            let first = edge.cache.lookup(&slice_key(key, 0), session.headers()).await;
+            match first.and_then(|e| content_range(&e.headers)) {
+                Some((_, total)) => total.saturating_sub(n),
+                None => 0,
+            }
+        }
+        Some((a, _)) => a.trim().parse::<u64>().map_or(0, |a| a - a % size),
+        None => 0,
+    }
+}
+
+/// Slice `index` of `key`: stored and fresh, else fetched and stored.
+#[allow(clippy::too_many_arguments)]
+async fn fetch<H: EdgeHooks>(
+    edge: &Inner<H>,
+    conf: &DomainConf,
+    session: &Session,
+    ctx: &mut H::Ctx,
+    key: &CacheKey,
+    index: u64,
+    size: u64,
+    waited: &mut Option<Duration>,
+) -> Result<Got, ProxyError> {
+    let skey = slice_key(key, index);
+    let now = SystemTime::now();
+    if let Some(found) = edge.cache.lookup(&skey, session.headers()).await
+        && found.is_fresh(now)
+        && let Some((_, total)) = content_range(&found.headers)
+    {
+        let version = Version::of(&found.headers, total);
+        return Ok(Got::Slice {
+            entry: found,
+            version,
+            hit: true,
+        });
+    }
+    let mut headers = forwarded_headers(conf, session);
+    remove_where(&mut headers, |name| {
+        [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE].contains(name) || METHOD_OVERRIDES.contains(&name.as_str())
+    });
+    let want = bounds(index, size);
+    let spec = format!("bytes={}-{}", want.start, want.end - 1);
+    headers.insert(RANGE, HeaderValue::from_str(&spec).map_err(|_| protocol("bad range"))?);
+    let targets = targets(edge, conf, session, ctx).await?;
+    let mut up = upstream_head(Method::GET, session.uri(), headers);
+    edge.hooks.upstream_request_filter(session, &mut up, ctx).await?;
+    let res = Box::pin(edge.upstream.send(targets, up, None, waited)).await?;
+    let (mut parts, body) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    edge.hooks.upstream_response_filter(session, &mut parts, ctx);
+    let part = (parts.status == StatusCode::PARTIAL_CONTENT)
+        .then(|| content_range(&parts.headers))
+        .flatten()
+        .filter(|(got, total)| got.start == want.start && got.end == want.end.min(*total));
+    let Some((got, total)) = part else {
+        let head = *session.method() == Method::HEAD;
+        let body = if head { Body::empty() } else { Body::wrap(body) };
+        return Ok(Got::Answer(Response::from_parts(parts, body)));
+    };
+    let bytes = read_up_to(body, size, edge.settings.origin_timeout)
+        .await
+        .map_err(|_| protocol("a slice's body failed or overran"))?;
+    if bytes.len() as u64 != got.end - got.start {
+        return Err(protocol("a slice's body does not match its Content-Range"));
+    }
+    // Stored as its whole response would be (a 206 never is otherwise).
+    let exchange = Exchange {
+        method: &Method::GET,
+        path: key.path(),
+        request: session.headers(),
+        status: StatusCode::OK,
+        response: &parts.headers,
+    };
+    let decision = Storability::of(&conf.cache, &exchange, now);
+    let version = Version::of(&parts.headers, total);
+    let status = parts.status;
+    let stored = entry_of(
+        &edge.cache,
+        &conf.cache,
+        decision,
+        status,
+        parts.headers.clone(),
+        bytes.clone(),
+        now,
+    )
+    .and_then(|entry| edge.cache.store(&skey, session.headers(), entry));
+    let entry = stored.unwrap_or_else(|| Arc::new(CachedResponse::new(status, parts.headers, bytes, now, 0, 0)));
+    Ok(Got::Slice {
+        entry,
+        version,
+        hit: false,
+    })
+}
+
+/// A 416 for an object of `total` bytes.
+fn unsatisfiable(total: u64) -> Response<Body> {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+        res.headers_mut().insert(CONTENT_RANGE, v);
+    }
+    res
+}
+
+/// The body for `bytes`: `first` (the slice they start in), then each
+/// following slice, fetched by a task as the client reads.
+#[allow(clippy::too_many_arguments)]
+fn stream<H: EdgeHooks>(
+    edge: &Arc<Inner<H>>,
+    conf: &Arc<DomainConf>,
+    session: &Session,
+    key: CacheKey,
+    first: Arc<CachedResponse>,
+    version: Version,
+    bytes: Range<u64>,
+    size: u64,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let len = bytes.end - bytes.start;
+    let (edge, conf, session) = (edge.clone(), conf.clone(), session.detached());
+    tokio::spawn(async move {
+        let mut ctx = edge.hooks.new_ctx();
+        let slices = covering(&bytes, size);
+        for index in slices {
+            let entry = if index == bytes.start / size {
+                first.clone()
+            } else {
+                let mut waited = None;
+                match fetch(&edge, &conf, &session, &mut ctx, &key, index, size, &mut waited).await {
+                    Ok(Got::Slice { entry, version: v, .. }) if v == version => entry,
+                    Ok(Got::Slice { .. }) => {
+                        // Another version: what was sent cannot be taken back.
+                        tracing::warn!(key = key.text(), index, "slice of another version; answer cut short");
+                        edge.cache.invalidate_slices(&key).await;
+                        let _ = tx.send(Err("the object changed while it was sent".into())).await;
+                        return;
+                    }
+                    Ok(Got::Answer(res)) => {
+                        tracing::warn!(key = key.text(), index, status = %res.status(), "origin did not send a slice");
+                        let _ = tx.send(Err("the origin did not send a slice".into())).await;
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string().into())).await;
+                        return;
+                    }
+                }
+            };
+            let at = bounds(index, size).start;
+            let from = usize::try_from(bytes.start.max(at) - at).unwrap_or(0);
+            let to = usize::try_from(bytes.end.min(at + entry.body.len() as u64) - at).unwrap_or(0);
+            if from > to || tx.send(Ok(entry.body.slice(from..to))).await.is_err() {
+                return;
+            }
+        }
+    });
+    Body::wrap(ChannelBody::new(rx, len))
+}
