@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod cached;
+mod encoded;
 mod sliced;
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");

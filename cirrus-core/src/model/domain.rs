@@ -293,6 +293,14 @@ pub struct CachePolicy {
     /// tag and 16 KiB a field; extra tags are ignored and counted.
     #[serde(default = "default_tag_headers", skip_serializing_if = "is_default_tag_headers")]
     pub tag_headers: Vec<String>,
+    /// Compress stored text-like responses (gzip, brotli) for clients that
+    /// accept it, when the origin did not (default true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub compress: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// The tag fields a domain reads unless it names others.
@@ -321,6 +329,7 @@ impl Default for CachePolicy {
             stale_while_revalidate: None,
             stale_if_error: None,
             tag_headers: default_tag_headers(),
+            compress: true,
         }
     }
 }

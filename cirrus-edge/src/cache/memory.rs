@@ -37,6 +37,9 @@ pub struct MemoryCache {
     entries: Cache<CacheKey, Arc<CachedResponse>, ByBytes, DefaultHashBuilder, CountEvictions>,
     /// Resource key → the header names its responses vary on.
     vary: Cache<CacheKey, Arc<[String]>>,
+    /// Resource keys with entries derived from them (slices, encodings),
+    /// which invalidation must look for.
+    derived: Cache<CacheKey, ()>,
     evictions: Arc<AtomicU64>,
 }
 
@@ -67,6 +70,7 @@ impl MemoryCache {
                 evictions,
             ),
             vary: Cache::new(items),
+            derived: Cache::new(items),
             evictions: counter,
         }
     }
@@ -123,16 +127,25 @@ impl MemoryCache {
     /// Drops every stored response of the resource `key` (each `Vary`
     /// variant, each value of keyed headers); returns how many.
     pub(crate) fn invalidate(&self, key: &CacheKey) -> usize {
-        if key.is_resource_only() && self.vary.get(key).is_none() {
+        if key.is_resource_only() && self.vary.get(key).is_none() && self.derived.get(key).is_none() {
             return usize::from(self.entries.remove(key).is_some());
         }
         self.invalidate_all_of(key)
+    }
+
+    /// Notes that entries derived from the resource `key` (slices,
+    /// encodings) are stored under keys of their own.
+    pub(crate) fn note_derived(&self, key: &CacheKey) {
+        if self.derived.get(key).is_none() {
+            self.derived.insert(key.clone(), ());
+        }
     }
 
     /// Drops every stored response under `key`'s host and path and query,
     /// whatever else their keys hold (variants, keyed headers, slices).
     pub(crate) fn invalidate_all_of(&self, key: &CacheKey) -> usize {
         self.vary.remove(key);
+        self.derived.remove(key);
         let before = self.entries.len();
         self.entries
             .retain(|k, _| !(k.host() == key.host() && k.path_and_query() == key.path_and_query()));
@@ -143,6 +156,7 @@ impl MemoryCache {
     pub fn clear(&self) {
         self.entries.clear();
         self.vary.clear();
+        self.derived.clear();
     }
 
     /// Responses stored.

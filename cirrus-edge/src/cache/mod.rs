@@ -5,6 +5,7 @@
 mod age;
 mod control;
 mod disk;
+mod encode;
 mod entry;
 mod invalidate;
 mod key;
@@ -27,6 +28,7 @@ pub(crate) use policy::bypasses;
 pub use policy::{Exchange, NotStored, Storability};
 pub use status::CacheStatus;
 
+pub(crate) use encode::{compressible, encoded_key, may_be_encoded, negotiate, variant, vary_on_encoding};
 pub(crate) use invalidate::after_unsafe;
 pub(crate) use lock::{CacheLocks, Outcome, Turn, WriteLock};
 pub(crate) use range::{Ranged, ask as ask_range};

@@ -74,6 +74,31 @@ impl Tiers {
         self.memory.get(key, headers)
     }
 
+    /// The entry stored under `derived`, a key derived from the resource
+    /// `key` (a slice, an encoding), fresh or not.
+    pub(crate) async fn lookup_derived(
+        &self,
+        key: &CacheKey,
+        derived: &CacheKey,
+        headers: &HeaderMap,
+    ) -> Option<Arc<CachedResponse>> {
+        let found = self.lookup(derived, headers).await?;
+        self.memory.note_derived(key);
+        Some(found)
+    }
+
+    /// Stores `entry` under `derived`, a key derived from the resource `key`.
+    pub(crate) fn store_derived(
+        &self,
+        key: &CacheKey,
+        derived: &CacheKey,
+        headers: &HeaderMap,
+        entry: CachedResponse,
+    ) -> Option<Arc<CachedResponse>> {
+        self.memory.note_derived(key);
+        self.store(derived, headers, entry)
+    }
+
     /// Drops every stored response of the resource `key`, from every tier.
     pub(crate) async fn invalidate(&self, key: &CacheKey) -> usize {
         let mut dropped = self.memory.invalidate(key);

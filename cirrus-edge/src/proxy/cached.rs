@@ -2,12 +2,14 @@
 //! misses (cache/lock.rs), stale serving (cache/stale.rs) with its
 //! background refresh, and the origin fetch that fills the cache.
 
+use super::encoded::negotiated;
 use super::{Facts, METHOD_OVERRIDES, forwarded_headers, targets};
 use crate::body::Body;
 use crate::cache::{
     CacheKey, CacheOutcome, CachedResponse, Fill, Outcome, StaleUse, Turn, WriteLock, ask_to_validate, from_cache,
     may_serve,
 };
+use crate::cache::{may_be_encoded, vary_on_encoding};
 use crate::edge::Inner;
 use crate::error::ProxyError;
 use crate::headers::{remove_where, strip_hop_by_hop};
@@ -15,12 +17,27 @@ use crate::hooks::{EdgeHooks, HitDecision};
 use crate::session::Session;
 use crate::upstream::upstream_head;
 use cirrus_core::DomainConf;
-use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
+use http::header::{ACCEPT_ENCODING, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
 use http::{Method, Response};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 pub(super) async fn through_cache<H: EdgeHooks>(
+    edge: &Arc<Inner<H>>,
+    conf: &Arc<DomainConf>,
+    session: &Session,
+    ctx: &mut H::Ctx,
+    facts: &mut Facts,
+) -> Result<Response<Body>, ProxyError> {
+    let mut res = lookup_or_fetch(edge, conf, session, ctx, facts).await?;
+    if conf.cache.compress && may_be_encoded(res.headers()) {
+        // Served compressed or not depending on the request: say so.
+        vary_on_encoding(res.headers_mut());
+    }
+    Ok(res)
+}
+
+async fn lookup_or_fetch<H: EdgeHooks>(
     edge: &Arc<Inner<H>>,
     conf: &Arc<DomainConf>,
     session: &Session,
@@ -41,7 +58,8 @@ pub(super) async fn through_cache<H: EdgeHooks>(
             match edge.hooks.cache_hit_filter(session, &found, ctx) {
                 HitDecision::Serve if found.is_fresh(now) => {
                     facts.cache = Some(CacheOutcome::HIT);
-                    return Ok(from_cache(&found, session.headers(), head, now));
+                    let served = negotiated(edge, conf, session, &key, found).await;
+                    return Ok(from_cache(&served, session.headers(), head, now));
                 }
                 HitDecision::Miss => {}
                 _ => stale = Some(found),
@@ -70,10 +88,11 @@ pub(super) async fn through_cache<H: EdgeHooks>(
     {
         // Stale at once; one background refresh per key.
         if let Some(held) = edge.locks.try_write(key.text()) {
-            refresh(edge, conf, session, key, found.clone(), held);
+            refresh(edge, conf, session, key.clone(), found.clone(), held);
         }
         facts.cache = Some(CacheOutcome::UPDATING);
-        return Ok(from_cache(found, session.headers(), head, now));
+        let served = negotiated(edge, conf, session, &key, found.clone()).await;
+        return Ok(from_cache(&served, session.headers(), head, now));
     }
     let fetch = Fetch {
         key: &key,
@@ -82,7 +101,19 @@ pub(super) async fn through_cache<H: EdgeHooks>(
         may_store,
         now,
     };
-    fetch.run(edge, conf, session, ctx, facts).await
+    let res = fetch.run(edge, conf, session, ctx, facts).await?;
+    // What was just stored is served in the negotiated encoding too.
+    if facts.cache.is_some_and(|c| c.stored)
+        && conf.cache.compress
+        && session.headers().contains_key(ACCEPT_ENCODING)
+        && let Some(stored) = edge.cache.lookup(&key, session.headers()).await
+    {
+        let served = negotiated(edge, conf, session, &key, stored.clone()).await;
+        if !Arc::ptr_eq(&served, &stored) {
+            return Ok(from_cache(&served, session.headers(), head, now));
+        }
+    }
+    Ok(res)
 }
 
 /// Refreshes `stale` in a task of its own, under `held`.

@@ -170,7 +170,7 @@ async fn fetch<H: EdgeHooks>(
 ) -> Result<Got, ProxyError> {
     let skey = slice_key(key, index);
     let now = SystemTime::now();
-    if let Some(found) = edge.cache.lookup(&skey, session.headers()).await
+    if let Some(found) = edge.cache.lookup_derived(key, &skey, session.headers()).await
         && found.is_fresh(now)
         && let Some((_, total)) = content_range(&found.headers)
     {
@@ -230,7 +230,7 @@ async fn fetch<H: EdgeHooks>(
         bytes.clone(),
         now,
     )
-    .and_then(|entry| edge.cache.store(&skey, session.headers(), entry));
+    .and_then(|entry| edge.cache.store_derived(key, &skey, session.headers(), entry));
     let entry = stored.unwrap_or_else(|| Arc::new(CachedResponse::new(status, parts.headers, bytes, now, 0, 0)));
     Ok(Got::Slice {
         entry,

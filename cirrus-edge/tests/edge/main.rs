@@ -12,6 +12,7 @@
 mod cache;
 mod clients;
 mod coalesce;
+mod compress;
 mod conformance;
 mod embed;
 mod framing;
@@ -289,6 +290,18 @@ async fn answer(
                 }
                 None => res(200, &[("cache-control", "max-age=60"), ("etag", etag)], whole),
             }
+        }
+        // Compressible or not, 4 KiB each.
+        "/text" | "/png" | "/pregz" | "/notransform" => {
+            let (ct, cc, ce) = match path.as_str() {
+                "/text" => ("text/html; charset=utf-8", "max-age=60", None),
+                "/png" => ("image/png", "max-age=60", None),
+                "/pregz" => ("text/css", "max-age=60", Some("gzip")),
+                _ => ("text/plain", "max-age=60, no-transform", None),
+            };
+            let mut headers = vec![("content-type", ct), ("cache-control", cc), ("etag", "\"t1\"")];
+            headers.extend(ce.map(|e| ("content-encoding", e)));
+            res(200, &headers, Bytes::from("<p>compress me</p>\n".repeat(200)))
         }
         // An origin that answers with a part whatever was asked.
         "/partial" => res(
