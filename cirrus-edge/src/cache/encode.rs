@@ -62,27 +62,34 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Encoding> {
 }
 
 /// True for media types that compress well (text, JSON, XML, JavaScript,
-/// SVG, WebAssembly, fonts without their own compression).
+/// SVG, WebAssembly, fonts without their own compression). No allocation:
+/// it runs for every answer on the cacheable path.
 fn compressible_type(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence.starts_with("text/")
-        || essence.ends_with("+json")
-        || essence.ends_with("+xml")
-        || matches!(
-            essence.as_str(),
-            "application/json"
-                | "application/javascript"
-                | "application/x-javascript"
-                | "application/ecmascript"
-                | "application/xml"
-                | "application/wasm"
-                | "application/manifest+json"
-                | "application/vnd.ms-fontobject"
-                | "image/svg+xml"
-                | "image/x-icon"
-                | "font/ttf"
-                | "font/otf"
-        )
+    const EXACT: [&str; 11] = [
+        "application/json",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/xml",
+        "application/wasm",
+        "application/vnd.ms-fontobject",
+        "image/svg+xml",
+        "image/x-icon",
+        "font/ttf",
+        "font/otf",
+    ];
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let ends_with = |suffix: &str| {
+        essence
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|at| essence.get(at..))
+            .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+    };
+    essence.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("text/"))
+        || ends_with("+json")
+        || ends_with("+xml")
+        || EXACT.iter().any(|t| t.eq_ignore_ascii_case(essence))
 }
 
 /// True when a response with `status`, `headers` and a body of `len`
@@ -234,6 +241,10 @@ mod tests {
         let ok = |pairs: &[(&str, &str)], len| compressible(StatusCode::OK, &h(pairs), len);
         assert!(ok(&[("content-type", "text/html; charset=utf-8")], 1000));
         assert!(ok(&[("content-type", "application/ld+json")], 1000));
+        assert!(ok(&[("content-type", "Text/CSS")], 1000));
+        assert!(ok(&[("content-type", "Application/JSON; charset=utf-8")], 1000));
+        assert!(!ok(&[("content-type", "application/octet-stream")], 1000));
+        assert!(!ok(&[("content-type", "tex")], 1000));
         assert!(!ok(&[("content-type", "text/html")], 100), "too small");
         assert!(!ok(&[("content-type", "image/png")], 1000));
         assert!(!ok(&[("content-type", "text/css"), ("content-encoding", "gzip")], 1000));
