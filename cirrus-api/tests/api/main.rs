@@ -26,6 +26,7 @@ macro_rules! battery {
 
 mod auth;
 mod contract;
+mod convergence;
 mod onboarding;
 mod openapi;
 mod redis_only;
