@@ -6,9 +6,10 @@
 
 use crate::edge::Edge;
 use crate::hooks::EdgeHooks;
+pub(crate) use cirrus_core::model::now_ms;
 use cirrus_core::model::{EDGE_REPORT_EVERY_MS, EdgeReport};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long one report or acknowledgement may take.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -35,12 +36,6 @@ impl Reporter {
     pub(crate) fn node(&self) -> &str {
         &self.node
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl<H: EdgeHooks> Edge<H> {

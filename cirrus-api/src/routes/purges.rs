@@ -8,15 +8,8 @@ use crate::extract::Segment;
 use crate::state::Shared;
 use axum::Json;
 use axum::extract::State;
-use cirrus_core::model::{EdgeConvergence, PurgeStatus, Scope};
+use cirrus_core::model::{EdgeConvergence, PurgeStatus, Scope, now_ms};
 use cirrus_core::{Change, Event, Node, Store};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// Where a purge stands: the edges that applied it (with when, and the
 /// delay from publication), the reporting edges still pending, and the

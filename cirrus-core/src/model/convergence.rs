@@ -6,6 +6,14 @@ use super::node::Node;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Unix milliseconds now: how reports, acknowledgements and purge records
+/// count time.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// How often an edge reports itself while nothing changes.
 pub const EDGE_REPORT_EVERY_MS: u64 = 10_000;
 /// An edge whose last report is older than this is not counted as

@@ -25,7 +25,9 @@ use crate::model::{
     AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Job, NewJob, Node, NodeHealth, PurgeRecord,
     PurgeRequest, ServiceToken, Session, User,
 };
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+pub(crate) use crate::model::now_ms;
 
 /// Outcome of a create-or-replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,13 +233,6 @@ pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
     return Ok(std::sync::Arc::new(EmbeddedStore::open(spec)?));
     #[cfg(not(feature = "embedded"))]
     return Err(crate::Error::Backend("built without the `embedded` feature".into()));
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Change-log entries kept for resync, unless a builder says otherwise.
