@@ -44,6 +44,9 @@ impl<H: EdgeHooks> Edge<H> {
     /// acknowledges the purge `purge` (when it has an id), and reports the
     /// revision served.
     pub(crate) async fn settle(&self, before: u64, revision: Option<u64>, purge: Option<&str>) {
+        if let Some(rev) = revision {
+            self.inner.domains.advance(rev);
+        }
         let Some(reporter) = &self.inner.reporter else {
             return;
         };
@@ -55,9 +58,6 @@ impl<H: EdgeHooks> Edge<H> {
                 Ok(Err(e)) => tracing::warn!(purge = id, error = %e, "could not acknowledge a purge"),
                 Err(_) => tracing::warn!(purge = id, "acknowledging a purge timed out"),
             }
-        }
-        if let Some(rev) = revision {
-            self.inner.domains.advance(rev);
         }
         if self.revision() > before {
             reporter.applied_ms.store(now_ms(), Ordering::Relaxed);

@@ -35,8 +35,14 @@ impl<H: EdgeHooks> Edge<H> {
         tokio::pin!(shutdown);
         self.load().await?;
         self.settle(0, None, None).await;
-        let options = SubscribeOptions::default().from_revision(self.revision());
+        // A disk cache from before this start replays what it missed
+        // (purges above all) since the revision it last saved; a change
+        // log that does not reach back that far means a resync.
+        let saved = self.disk_cache().and_then(|d| d.saved_revision());
+        let from = saved.map_or(self.revision(), |r| r.min(self.revision()));
+        let options = SubscribeOptions::default().from_revision(from);
         let mut events = self.inner.source.subscribe(options).await?;
+        let mut saved_at = saved.unwrap_or(0);
         let mut probe = tokio::time::interval(PROBE_EVERY);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -45,11 +51,25 @@ impl<H: EdgeHooks> Edge<H> {
                 _ = probe.tick() => {
                     self.probe().await;
                     self.heartbeat().await;
+                    self.save_revision(&mut saved_at).await;
                 }
                 event = events.next() => match event {
                     Some(e) => self.apply(e, events.written_ms()).await,
                     None => return Ok(()),
                 },
+            }
+        }
+    }
+
+    /// Saves the revision applied in the disk cache when it moved.
+    async fn save_revision(&self, saved: &mut u64) {
+        let (Some(disk), now) = (self.disk_cache(), self.revision()) else {
+            return;
+        };
+        if now != *saved {
+            match disk.save_revision(now).await {
+                Ok(()) => *saved = now,
+                Err(e) => tracing::warn!(error = %e, "could not save the revision in the disk cache"),
             }
         }
     }

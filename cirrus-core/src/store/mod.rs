@@ -27,6 +27,7 @@ use crate::model::{
 };
 use std::time::Duration;
 
+#[cfg_attr(not(any(feature = "embedded", feature = "redis")), allow(unused_imports))]
 pub(crate) use crate::model::now_ms;
 
 /// Outcome of a create-or-replace.

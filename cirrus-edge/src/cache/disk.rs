@@ -24,6 +24,9 @@ use std::time::SystemTime;
 
 mod file;
 
+/// Where the revision the files reflect is kept, in the cache directory.
+const REVISION_FILE: &str = "revision";
+
 #[derive(Debug, Clone)]
 pub(super) struct Indexed {
     key: CacheKey,
@@ -48,6 +51,9 @@ pub struct DiskCache {
     index: Arc<Mutex<Index>>,
     clock: Arc<AtomicU64>,
     evictions: Arc<AtomicU64>,
+    /// The store revision whose purges the files reflect, as saved by the
+    /// edge (`dir/revision`), read at open.
+    saved_revision: Option<u64>,
 }
 
 impl DiskCache {
@@ -59,12 +65,19 @@ impl DiskCache {
         let index = tokio::task::spawn_blocking(move || rebuild(&objects))
             .await
             .map_err(std::io::Error::other)??;
+        let at = dir.join(REVISION_FILE);
+        let saved_revision = tokio::task::spawn_blocking(move || std::fs::read_to_string(at))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|s| s.trim().parse().ok());
         let cache = Self {
             dir,
             capacity,
             index: Arc::new(Mutex::new(index)),
             clock: Arc::new(AtomicU64::new(1)),
             evictions: Arc::new(AtomicU64::new(0)),
+            saved_revision,
         };
         cache.evict_over_capacity().await;
         Ok(cache)
@@ -258,6 +271,26 @@ impl DiskCache {
         };
         let n = self.remove_all(doomed).await;
         self.evictions.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The store revision whose purges the stored files reflect, as last
+    /// saved with [`DiskCache::save_revision`] (by this process or one
+    /// before it): an edge replays the changes after it at start, so the
+    /// purges it missed while it was down reach the files.
+    pub fn saved_revision(&self) -> Option<u64> {
+        self.saved_revision
+    }
+
+    /// Records that the files reflect every purge up to `revision`
+    /// (written to a temporary file and renamed into place).
+    pub async fn save_revision(&self, revision: u64) -> std::io::Result<()> {
+        let (path, tmp) = (self.dir.join(REVISION_FILE), self.dir.join("revision.tmp"));
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&tmp, revision.to_string())?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// Responses stored.

@@ -164,3 +164,76 @@ async fn redis_killed_under_load_costs_cached_hosts_nothing_and_is_followed_agai
     })
     .await;
 }
+
+/// An edge on `store` over the disk cache in `dir`, serving and syncing
+/// until the returned sender is dropped.
+async fn disk_edge(
+    store: &Arc<dyn Store>,
+    dir: &std::path::Path,
+) -> (Edge, reqwest::Client, String, tokio::sync::oneshot::Sender<()>) {
+    let disk = cirrus_edge::DiskCache::open(dir, 1 << 30).await.unwrap();
+    let edge = Edge::builder(Arc::new(store.clone())).disk_cache(disk).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopped = futures_util::FutureExt::shared(async move {
+        let _ = stopped.await;
+    });
+    let (served, synced, s1, s2) = (edge.clone(), edge.clone(), stopped.clone(), stopped);
+    tokio::spawn(async move { served.serve(listener, s1).await });
+    tokio::spawn(async move { synced.sync(s2).await });
+    let http = reqwest::Client::builder().resolve(HOST, addr).build().unwrap();
+    (edge, http, format!("http://{HOST}:{}", addr.port()), stop)
+}
+
+async fn x_cache(http: &reqwest::Client, base: &str, path: &str) -> String {
+    let res = http.get(format!("{base}{path}")).send().await.unwrap();
+    let x = res.headers().get("x-cache").map(|v| v.to_str().unwrap().to_string());
+    x.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_sent_while_an_edge_was_down_reaches_its_disk_cache_when_it_starts() {
+    let redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    let origin = Origin::start().await;
+    store.put_domain(&conf_for(&origin)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (edge, http, base, stop) = disk_edge(&store, dir.path()).await;
+    eventually("the domain is served", Duration::from_secs(5), || async {
+        x_cache(&http, &base, "/cached").await == "MISS"
+    })
+    .await;
+    x_cache(&http, &base, "/img/a.png").await;
+    let revision_file = dir.path().join("revision");
+    eventually("on disk, with the revision saved", Duration::from_secs(10), || {
+        let (disk, file) = (edge.disk_cache().unwrap().clone(), revision_file.clone());
+        async move { disk.len() == 2 && std::fs::read_to_string(file).is_ok_and(|r| r == "1") }
+    })
+    .await;
+    drop(stop);
+    drop(edge);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // While no edge runs, a purge of one of the two objects.
+    store
+        .publish_purge(&PurgeRequest::urls(HOST, ["/cached"]))
+        .await
+        .unwrap();
+    let (_edge, http, base, _stop) = disk_edge(&store, dir.path()).await;
+    eventually("the new edge serves", Duration::from_secs(5), || async {
+        x_cache(&http, &base, "/img/a.png").await == "HIT"
+    })
+    .await;
+    assert_eq!(
+        origin.hits("/img/a.png"),
+        1,
+        "the other object is still served from disk"
+    );
+    assert_eq!(
+        x_cache(&http, &base, "/cached").await,
+        "MISS",
+        "the purge it missed was applied"
+    );
+    assert_eq!(origin.hits("/cached"), 2);
+}
