@@ -12,8 +12,8 @@
 use super::{Facts, METHOD_OVERRIDES, forwarded_headers, targets};
 use crate::body::{Body, ChannelBody, read_up_to};
 use crate::cache::{
-    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Exchange, Ranged, Storability, Version, ask_range, bounds,
-    content_range, covering, entry_of, not_modified, slice_key,
+    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Exchange, Outcome, Ranged, Storability, Turn, Version,
+    ask_range, bounds, content_range, covering, entry_of, not_modified, slice_key,
 };
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
@@ -170,17 +170,56 @@ async fn fetch<H: EdgeHooks>(
 ) -> Result<Got, ProxyError> {
     let skey = slice_key(key, index);
     let now = SystemTime::now();
-    if let Some(found) = edge.cache.lookup_derived(key, &skey, session.headers()).await
-        && found.is_fresh(now)
-        && let Some((_, total)) = content_range(&found.headers)
-    {
-        let version = Version::of(&found.headers, total);
-        return Ok(Got::Slice {
-            entry: found,
-            version,
-            hit: true,
-        });
+    // Concurrent misses of one slice make one origin fetch, as for whole
+    // objects (proxy/cached.rs): a waiter looks again once it is stored.
+    let mut lock = None;
+    for round in 0..3 {
+        if let Some(found) = edge.cache.lookup_derived(key, &skey, session.headers()).await
+            && found.is_fresh(now)
+            && let Some((_, total)) = content_range(&found.headers)
+        {
+            let version = Version::of(&found.headers, total);
+            return Ok(Got::Slice {
+                entry: found,
+                version,
+                hit: true,
+            });
+        }
+        if round == 2 {
+            break;
+        }
+        match edge.locks.turn(skey.text()).await {
+            Turn::Write(held) => {
+                lock = Some(held);
+                break;
+            }
+            Turn::Waited(Outcome::Stored | Outcome::Failed) => {}
+            Turn::Waited(Outcome::Pending | Outcome::NotStored) | Turn::Alone => break,
+        }
     }
+    let got = from_origin(edge, conf, session, ctx, key, &skey, index, size, waited).await;
+    // On an error the lock is dropped unfinished: the waiters learn it failed.
+    if let (Some(held), Ok((_, stored))) = (lock, &got) {
+        held.finish(*stored);
+    }
+    got.map(|(got, _)| got)
+}
+
+/// Slice `index` of `key` (stored under `skey`) from the origin, and
+/// whether it was stored.
+#[allow(clippy::too_many_arguments)]
+async fn from_origin<H: EdgeHooks>(
+    edge: &Inner<H>,
+    conf: &DomainConf,
+    session: &Session,
+    ctx: &mut H::Ctx,
+    key: &CacheKey,
+    skey: &CacheKey,
+    index: u64,
+    size: u64,
+    waited: &mut Option<Duration>,
+) -> Result<(Got, bool), ProxyError> {
+    let now = SystemTime::now();
     let mut headers = forwarded_headers(conf, session);
     remove_where(&mut headers, |name| {
         [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE].contains(name) || METHOD_OVERRIDES.contains(&name.as_str())
@@ -202,7 +241,7 @@ async fn fetch<H: EdgeHooks>(
     let Some((got, total)) = part else {
         let head = *session.method() == Method::HEAD;
         let body = if head { Body::empty() } else { Body::wrap(body) };
-        return Ok(Got::Answer(Response::from_parts(parts, body)));
+        return Ok((Got::Answer(Response::from_parts(parts, body)), false));
     };
     let bytes = read_up_to(body, size, edge.settings.origin_timeout)
         .await
@@ -230,13 +269,17 @@ async fn fetch<H: EdgeHooks>(
         bytes.clone(),
         now,
     )
-    .and_then(|entry| edge.cache.store_derived(key, &skey, session.headers(), entry));
+    .and_then(|entry| edge.cache.store_derived(key, skey, session.headers(), entry));
+    let kept = stored.is_some();
     let entry = stored.unwrap_or_else(|| Arc::new(CachedResponse::new(status, parts.headers, bytes, now, 0, 0)));
-    Ok(Got::Slice {
-        entry,
-        version,
-        hit: false,
-    })
+    Ok((
+        Got::Slice {
+            entry,
+            version,
+            hit: false,
+        },
+        kept,
+    ))
 }
 
 /// A 416 for an object of `total` bytes.

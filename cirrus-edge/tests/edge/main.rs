@@ -267,8 +267,11 @@ async fn answer(
             }
         }
         // 1 MiB that honours one byte range; /sliced-flip changes version
-        // (its ETag) after its first answer.
-        "/sliced" | "/sliced-flip" => {
+        // (its ETag) after its first answer; /sliced-slow takes 200 ms.
+        "/sliced" | "/sliced-flip" | "/sliced-slow" => {
+            if path == "/sliced-slow" {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
             let etag = if path == "/sliced-flip" && nth > 1 {
                 "\"s2\""
             } else {

@@ -1,6 +1,6 @@
 //! Slice caching (`slice_size`): a range fetches only the slices that hold
 //! it, a full GET is assembled from slices, and a slice of another version
-//! of the object is detected.
+//! of the object is detected; concurrent misses of a slice are coalesced.
 
 use crate::{EdgeUnderTest, Origin, conf_for};
 use bytes::Bytes;
@@ -114,4 +114,18 @@ async fn a_slice_of_another_version_is_detected_and_the_stale_slices_dropped() {
         .await
         .unwrap();
     assert_eq!(res.headers()["etag"], "\"s2\"");
+}
+
+#[tokio::test]
+async fn concurrent_misses_of_one_slice_make_one_origin_fetch() {
+    let origin = Origin::start().await;
+    let e = sliced_edge(&origin).await;
+    let answers =
+        futures_util::future::join_all((0..20).map(|_| get(&e, "/sliced-slow", Some("bytes=70000-70009")))).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.0 == 206 && a.3 == object().slice(70_000..70_010))
+    );
+    assert_eq!((origin.hits("/sliced-slow"), origin.sent("/sliced-slow")), (1, SLICE));
 }
