@@ -1,8 +1,36 @@
 //! # cirrus-acme
 //!
-//! Certificate issuance and renewal through ACME DNS-01 (instant-acme),
-//! with an acme-dns compatible challenge flow, per-domain issuance locks and
-//! a job worker fed by the store's durable queue.
+//! Certificate issuance and renewal through ACME DNS-01. What is built so
+//! far: the DNS-01 side. A [`Dns01Solver`] publishes a challenge's TXT
+//! value where the CA will look, and removes it afterwards; [`StoreSolver`]
+//! is the built-in one, which puts the value in the store so `cirrus dns`
+//! serves it at the domain's challenge name in the CDN's zone (the name the
+//! API shows the domain's owner, who points `_acme-challenge.<domain>` at
+//! it with one CNAME).
 //!
-//! Not built yet: this crate holds only its documentation until the ACME
-//! issue lands.
+//! Not built yet: the issuer (instant-acme), the acme-dns solver, the
+//! worker role and renewals; until they land, certificate jobs queued by
+//! the API wait in the queue.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use cirrus_acme::{Dns01Solver, StoreSolver};
+//! use cirrus_core::{EmbeddedStore, Store};
+//! use std::sync::Arc;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path())?);
+//! let solver = StoreSolver::new(store.clone());
+//! solver.present("shop.example.com", "token-digest").await?;
+//! assert_eq!(store.challenges().await?["shop.example.com"], ["token-digest"]);
+//! solver.cleanup("shop.example.com").await?;
+//! assert!(store.challenges().await?.is_empty());
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod solver;
+
+pub use error::{Error, Result};
+pub use solver::{Dns01Solver, StoreSolver};

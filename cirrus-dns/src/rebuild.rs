@@ -95,6 +95,7 @@ impl Rebuilder {
     pub async fn rebuild(&mut self) -> Result<Arc<Zone>> {
         let domains = self.store.domains().await?;
         let nodes = self.store.nodes().await?;
+        let challenges = self.store.challenges().await?;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -105,7 +106,7 @@ impl Rebuilder {
             ZoneInput {
                 domains: &domains,
                 nodes: &nodes,
-                challenges: None,
+                challenges: Some(&challenges),
             },
             &self.settings,
             serial,

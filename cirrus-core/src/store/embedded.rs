@@ -34,6 +34,7 @@ const DOMAINS: StrTable = TableDefinition::new("domains");
 const NODES: StrTable = TableDefinition::new("nodes");
 const CERTS: StrTable = TableDefinition::new("certs");
 const ACME: StrTable = TableDefinition::new("acme");
+const CHALLENGES: StrTable = TableDefinition::new("acme_challenges");
 const CERT_KEYS: StrTable = TableDefinition::new("cert_keys");
 const TOKENS: StrTable = TableDefinition::new("tokens");
 const TOKEN_HASHES: StrTable = TableDefinition::new("token_hashes");
@@ -102,6 +103,7 @@ impl EmbeddedStoreBuilder {
             NODES,
             CERTS,
             ACME,
+            CHALLENGES,
             CERT_KEYS,
             TOKENS,
             TOKEN_HASHES,
@@ -435,6 +437,31 @@ impl Store for EmbeddedStore {
         self.write(move |tx, cfg| {
             let (rev, recs) = announce(tx, cfg.changelog_len, &[(channels::PURGE, payload)])?;
             Ok((rev, recs))
+        })
+        .await
+    }
+
+    async fn put_challenge(&self, domain: &str, values: &[String]) -> Result<u64> {
+        let (domain, json) = (domain.to_string(), encode(&values)?);
+        let empty = values.is_empty();
+        let payload = cname_payload(&format!("challenge {domain}"));
+        self.write(move |tx, cfg| {
+            if empty {
+                remove_str(tx, CHALLENGES, &domain)?;
+            } else {
+                put_str(tx, CHALLENGES, &domain, &json)?;
+            }
+            announce(tx, cfg.changelog_len, &[(channels::CNAME_DIRTY, payload)])
+        })
+        .await
+    }
+
+    async fn challenges(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        self.read(|tx| {
+            read_all(tx, CHALLENGES)?
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), decode("acme_challenges", k, v)?)))
+                .collect()
         })
         .await
     }

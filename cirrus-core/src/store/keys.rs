@@ -34,6 +34,7 @@ pub(crate) const JOBS: &str = "cdn:jobs";
 pub(crate) const JOB_GROUP: &str = "cirrus-workers";
 pub(crate) const AUDIT: &str = "cdn:audit";
 pub(crate) const ACME_ACCOUNT: &str = "cdn:acmeacct:global";
+pub(crate) const ACME_CHALLENGES: &str = "cdn:acme:challenges";
 
 pub(crate) fn domain(name: &str) -> String {
     format!("cdn:dom:{name}")

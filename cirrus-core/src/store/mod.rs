@@ -130,6 +130,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // --- certificates and ACME ---
 
+    /// Sets the DNS-01 challenge TXT values served for `domain` (at its
+    /// challenge name in the CDN's zone); an empty list removes them.
+    /// Announced as cname-dirty, so DNS servers rebuild the zone.
+    async fn put_challenge(&self, domain: &str, values: &[String]) -> Result<u64>;
+    /// Every domain's DNS-01 challenge TXT values.
+    async fn challenges(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>>;
     /// A domain's certificate.
     async fn get_cert(&self, domain: &str) -> Result<Option<CertBundle>>;
     /// Stores a domain's certificate (announced to edges).

@@ -662,6 +662,24 @@ impl Store for RedisStore {
         Ok(existed.then_some(revision))
     }
 
+    async fn put_challenge(&self, domain: &str, values: &[String]) -> Result<u64> {
+        let mut c = Commit::default();
+        if values.is_empty() {
+            c.op(&["HDEL", keys::ACME_CHALLENGES, domain]);
+        } else {
+            c.op(&["HSET", keys::ACME_CHALLENGES, domain, &encode(&values)?]);
+        }
+        c.cname_dirty(&format!("challenge {domain}"));
+        Ok(self.commit(c).await?.0)
+    }
+
+    async fn challenges(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        let h = self.hash(keys::ACME_CHALLENGES).await?;
+        h.into_iter()
+            .map(|(d, v)| Ok((d.clone(), decode(&format!("{}/{d}", keys::ACME_CHALLENGES), &v)?)))
+            .collect()
+    }
+
     async fn report_edge(&self, id: &str, report: &EdgeReport) -> Result<bool> {
         self.write_edge_report(id, report).await
     }

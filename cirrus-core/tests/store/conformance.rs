@@ -9,7 +9,7 @@ use cirrus_test_support::eventually;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-pub use crate::convergence::edge_reports_and_purge_acks;
+pub use crate::convergence::{dns01_challenges, edge_reports_and_purge_acks};
 
 pub fn domain(name: &str) -> DomainConf {
     DomainConf::new(name, "https://192.0.2.10".parse::<Origin>().unwrap())

@@ -1,5 +1,5 @@
 //! Conformance: edge reports and purge acknowledgements, which are status
-//! (no revision, no event), never configuration.
+//! (no revision, no event), never configuration; DNS-01 challenge values.
 
 use crate::conformance::node;
 use cirrus_core::model::EdgeReport;
@@ -74,5 +74,27 @@ pub async fn edge_reports_and_purge_acks(store: &dyn Store) {
     assert!(
         store.get_node("edge-1").await.unwrap().unwrap().edge.is_none(),
         "gone with the node"
+    );
+}
+
+pub async fn dns01_challenges(store: &dyn Store) {
+    assert!(store.challenges().await.unwrap().is_empty());
+    let mut sub = store.subscribe(cirrus_core::SubscribeOptions::default()).await.unwrap();
+    let values = vec!["token-a".to_string(), "token-b".to_string()];
+    let rev = store.put_challenge("shop.example.com", &values).await.unwrap();
+    // Served by DNS: announced as a zone change.
+    let event = crate::conformance::next_event(&mut sub).await;
+    assert_eq!(event, cirrus_core::Event::CnameDirty { revision: Some(rev) });
+    store
+        .put_challenge("other.example.com", &["x".to_string()])
+        .await
+        .unwrap();
+    let all = store.challenges().await.unwrap();
+    assert_eq!(all.get("shop.example.com"), Some(&values));
+    assert_eq!(all.len(), 2);
+    store.put_challenge("shop.example.com", &[]).await.unwrap();
+    assert_eq!(
+        store.challenges().await.unwrap().keys().collect::<Vec<_>>(),
+        ["other.example.com"]
     );
 }

@@ -69,6 +69,7 @@ async fn key_layout_is_the_documented_one() {
     store.ack_purge("pg_1", "edge-1", 7).await.unwrap();
     let report = cirrus_core::model::EdgeReport::new(3, 4, 5);
     store.report_edge("edge-1", &report).await.unwrap();
+    store.put_challenge(d, &["tok".into()]).await.unwrap();
     store
         .append_audit(&cirrus_core::model::AuditRecord::new(1, "master", "x", "y"))
         .await
@@ -97,6 +98,7 @@ async fn key_layout_is_the_documented_one() {
         ("cdn:jobs", "stream"),
         ("cdn:audit", "stream"),
         ("cdn:purge:pg_1", "hash"),
+        ("cdn:acme:challenges", "hash"),
     ];
     for (key, ty) in expected {
         assert_eq!(key_type(&mut c, key).await, ty, "type of {key}");

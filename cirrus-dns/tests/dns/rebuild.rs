@@ -116,3 +116,48 @@ async fn notify_is_resent_until_the_secondary_answers() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns01_challenge_values_in_the_store_are_served_over_udp_and_tcp() {
+    let redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    for n in nodes(2) {
+        store.put_node(&n).await.unwrap();
+    }
+    let domain = DomainConf::new("shop.example.com", "http://192.0.2.1".parse().unwrap());
+    store.put_domain(&domain).await.unwrap();
+    let mut rebuilder = Rebuilder::new(store.clone(), settings());
+    rebuilder.rebuild().await.unwrap();
+    let zone = rebuilder.zone().unwrap().clone();
+    let addr = crate::serve(cirrus_dns::HiddenMaster::builder(zone.clone()).build()).await;
+    tokio::spawn(rebuilder.clone().run(std::future::pending()));
+    let name = cirrus_dns::challenge_name("shop.example.com", settings().origin()).unwrap();
+    let ask = crate::query(&name.to_ascii(), RecordType::TXT, true);
+    let txts = |m: &hickory_proto::op::Message| -> Vec<String> {
+        let mut v: Vec<String> = m.answers.iter().map(|r| r.data.to_string()).collect();
+        v.sort();
+        v
+    };
+    assert!(
+        txts(&crate::udp(addr, &ask).await).is_empty(),
+        "nothing before the challenge"
+    );
+
+    store
+        .put_challenge("shop.example.com", &["tok-1".into(), "tok-2".into()])
+        .await
+        .unwrap();
+    eventually("the TXT values are served", Duration::from_secs(5), || async {
+        txts(&crate::udp(addr, &ask).await).len() == 2
+    })
+    .await;
+    assert_eq!(txts(&crate::udp(addr, &ask).await), ["tok-1", "tok-2"]);
+    let over_tcp = crate::tcp(addr, &ask, |m| !m.is_empty()).await;
+    assert_eq!(txts(&over_tcp[0]), ["tok-1", "tok-2"]);
+
+    store.put_challenge("shop.example.com", &[]).await.unwrap();
+    eventually("and gone once cleaned up", Duration::from_secs(5), || async {
+        txts(&crate::udp(addr, &ask).await).is_empty()
+    })
+    .await;
+}
