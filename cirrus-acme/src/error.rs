@@ -7,6 +7,9 @@ pub enum Error {
     /// The store failed or is unavailable.
     #[error("store: {0}")]
     Store(#[from] cirrus_core::Error),
+    /// The acme-dns server could not be reached or refused a registration.
+    #[error("acme-dns: {0}")]
+    AcmeDns(String),
     /// A challenge could not be published or removed.
     #[error("DNS-01 challenge for {domain}: {message}")]
     Challenge {

@@ -6,10 +6,10 @@
 //! is the built-in one, which puts the value in the store so `cirrus dns`
 //! serves it at the domain's challenge name in the CDN's zone (the name the
 //! API shows the domain's owner, who points `_acme-challenge.<domain>` at
-//! it with one CNAME).
+//! it with one CNAME). [`AcmeDnsSolver`] sends the values to an external
+//! acme-dns server instead (one registration per domain, kept in the store).
 //!
-//! Not built yet: the issuer (instant-acme), the acme-dns solver, the
-//! worker role and renewals; until they land, certificate jobs queued by
+//! Not built yet: the issuer (instant-acme), the worker role and renewals; until they land, certificate jobs queued by
 //! the API wait in the queue.
 //!
 //! ```
@@ -29,8 +29,10 @@
 //! # Ok(()) }
 //! ```
 
+mod acme_dns;
 mod error;
 mod solver;
 
+pub use acme_dns::AcmeDnsSolver;
 pub use error::{Error, Result};
 pub use solver::{Dns01Solver, StoreSolver};

@@ -1,0 +1,203 @@
+//! The acme-dns solver: challenge values go to an external acme-dns
+//! server through its HTTP API. Each domain is registered once
+//! (`POST /register`); the credentials are kept in the domain's ACME state
+//! (`cdn:acme:{domain}`), and the domain's owner points
+//! `_acme-challenge.<domain>` at the registration's `fulldomain` with a
+//! CNAME. Each value is sent with `POST /update`.
+
+use crate::error::{Error, Result};
+use crate::solver::Dns01Solver;
+use cirrus_core::Store;
+use cirrus_core::model::AcmeDnsCredentials;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Publishes challenge values through an acme-dns server's HTTP API.
+#[derive(Debug, Clone)]
+pub struct AcmeDnsSolver {
+    api: String,
+    http: reqwest::Client,
+    store: Arc<dyn Store>,
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    username: String,
+    password: String,
+    subdomain: String,
+    fulldomain: String,
+}
+
+impl AcmeDnsSolver {
+    /// A solver for the acme-dns server at `api` (e.g.
+    /// `https://auth.acme-dns.example`), keeping registrations in `store`.
+    pub fn new(api: impl Into<String>, store: Arc<dyn Store>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::AcmeDns(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            api: api.into().trim_end_matches('/').to_string(),
+            http,
+            store,
+        })
+    }
+
+    /// The domain's registration: the one kept in its ACME state, else a
+    /// new one, kept there. Its `fulldomain` is what the domain's owner
+    /// points `_acme-challenge.<domain>` at.
+    pub async fn registration(&self, domain: &str) -> Result<AcmeDnsCredentials> {
+        let mut state = self.store.get_acme_state(domain).await?.unwrap_or_default();
+        if let Some(creds) = state.acme_dns {
+            return Ok(creds);
+        }
+        let res = self
+            .http
+            .post(format!("{}/register", self.api))
+            .send()
+            .await
+            .map_err(|e| Error::AcmeDns(format!("register: {e}")))?;
+        let status = res.status();
+        if !status.is_success() {
+            let body = res.text().await.unwrap_or_default();
+            return Err(Error::AcmeDns(format!("register: {status}: {body}")));
+        }
+        let r: Registration = res
+            .json()
+            .await
+            .map_err(|e| Error::AcmeDns(format!("register: unreadable answer: {e}")))?;
+        let creds = AcmeDnsCredentials {
+            username: r.username,
+            password: r.password,
+            subdomain: r.subdomain,
+            fulldomain: r.fulldomain,
+        };
+        state.acme_dns = Some(creds.clone());
+        self.store.put_acme_state(domain, &state).await?;
+        Ok(creds)
+    }
+}
+
+#[async_trait::async_trait]
+impl Dns01Solver for AcmeDnsSolver {
+    async fn present(&self, domain: &str, value: &str) -> Result<()> {
+        let creds = self.registration(domain).await?;
+        let res = self
+            .http
+            .post(format!("{}/update", self.api))
+            .header("X-Api-User", &creds.username)
+            .header("X-Api-Key", &creds.password)
+            .json(&serde_json::json!({ "subdomain": creds.subdomain, "txt": value }))
+            .send()
+            .await
+            .map_err(|e| Error::AcmeDns(format!("update for {domain}: {e}")))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = res.text().await.unwrap_or_default();
+        Err(Error::Challenge {
+            domain: domain.to_string(),
+            message: format!("acme-dns update: {status}: {}", body.trim()),
+        })
+    }
+
+    /// acme-dns has no delete: it keeps the two latest values (a name and
+    /// its wildcard) and replaces them with the next ones. Nothing to do.
+    async fn cleanup(&self, _domain: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use axum::Json;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use cirrus_core::EmbeddedStore;
+    use std::sync::Mutex;
+
+    /// An acme-dns-compatible server: one registration per call, updates
+    /// checked against the credentials, the latest two values kept.
+    async fn fake_acme_dns() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let registered = Arc::new(Mutex::new(0u32));
+        let (s, r) = (seen.clone(), registered.clone());
+        let app = axum::Router::new()
+            .route(
+                "/register",
+                post(move || {
+                    let r = r.clone();
+                    async move {
+                        let mut n = r.lock().unwrap();
+                        *n += 1;
+                        Json(serde_json::json!({
+                            "username": format!("user{n}"), "password": "pw", "subdomain": format!("sub{n}"),
+                            "fulldomain": format!("sub{n}.auth.test"), "allowfrom": [],
+                        }))
+                    }
+                }),
+            )
+            .route(
+                "/update",
+                post(move |headers: HeaderMap, Json(body): Json<serde_json::Value>| {
+                    let s = s.clone();
+                    async move {
+                        let user = headers.get("x-api-user").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        let sub = body["subdomain"].as_str().unwrap_or("");
+                        if headers.get("x-api-key").is_none_or(|k| k != "pw") || user.replace("user", "sub") != sub {
+                            return (StatusCode::UNAUTHORIZED, "forbidden".to_string());
+                        }
+                        s.lock()
+                            .unwrap()
+                            .push((sub.to_string(), body["txt"].as_str().unwrap_or("").to_string()));
+                        (StatusCode::OK, body.to_string())
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn registers_once_per_domain_and_updates_with_its_credentials() {
+        let (url, seen) = fake_acme_dns().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let solver = AcmeDnsSolver::new(format!("{url}/"), store.clone()).unwrap();
+        solver.present("a.test", "value-1").await.unwrap();
+        solver.present("a.test", "value-2").await.unwrap();
+        solver.present("b.test", "value-3").await.unwrap();
+        let kept = store.get_acme_state("a.test").await.unwrap().unwrap().acme_dns.unwrap();
+        assert_eq!(kept.fulldomain, "sub1.auth.test", "registered once, kept in the store");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ("sub1".into(), "value-1".into()),
+                ("sub1".into(), "value-2".into()),
+                ("sub2".into(), "value-3".into())
+            ]
+        );
+        solver.cleanup("a.test").await.unwrap();
+
+        // Credentials the server refuses: a clear error naming the domain.
+        let mut state = store.get_acme_state("a.test").await.unwrap().unwrap();
+        state.acme_dns.as_mut().unwrap().password = "wrong".into();
+        store.put_acme_state("a.test", &state).await.unwrap();
+        let e = solver.present("a.test", "value-4").await.unwrap_err().to_string();
+        assert!(e.contains("a.test") && e.contains("401"), "{e}");
+        let down = AcmeDnsSolver::new("http://127.0.0.1:9", store).unwrap();
+        assert!(
+            down.present("c.test", "v")
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("register")
+        );
+    }
+}
