@@ -103,6 +103,10 @@ impl Dns01Solver for AcmeDnsSolver {
         })
     }
 
+    async fn record_name(&self, domain: &str) -> Result<Option<String>> {
+        Ok(Some(self.registration(domain).await?.fulldomain))
+    }
+
     /// acme-dns has no delete: it keeps the two latest values (a name and
     /// its wildcard) and replaces them with the next ones. Nothing to do.
     async fn cleanup(&self, _domain: &str) -> Result<()> {

@@ -7,6 +7,13 @@ pub enum Error {
     /// The store failed or is unavailable.
     #[error("store: {0}")]
     Store(#[from] cirrus_core::Error),
+    /// The domain is not registered in the store: no order is placed for a
+    /// name nobody onboarded.
+    #[error("{0} is not a domain of this CDN")]
+    NotOnboarded(String),
+    /// The CA refused, failed, or could not be reached; its own words.
+    #[error("ACME: {0}")]
+    Ca(String),
     /// The acme-dns server could not be reached or refused a registration.
     #[error("acme-dns: {0}")]
     AcmeDns(String),

@@ -1,7 +1,12 @@
 //! # cirrus-acme
 //!
-//! Certificate issuance and renewal through ACME DNS-01. What is built so
-//! far: the DNS-01 side. A [`Dns01Solver`] publishes a challenge's TXT
+//! Certificate issuance and renewal through ACME DNS-01. [`Issuer`] (on
+//! instant-acme) keeps one account for the CDN in the store, places an
+//! order only for a domain registered there, publishes the DNS-01 value
+//! through a solver, waits until the authoritative servers answer it,
+//! finalizes with a CSR from the domain's own P-256 key (made once, kept in
+//! the store, reused by renewals) and stores the chain where every edge
+//! reads it. A [`Dns01Solver`] publishes a challenge's TXT
 //! value where the CA will look, and removes it afterwards; [`StoreSolver`]
 //! is the built-in one, which puts the value in the store so `cirrus dns`
 //! serves it at the domain's challenge name in the CDN's zone (the name the
@@ -31,8 +36,11 @@
 
 mod acme_dns;
 mod error;
+mod issuer;
+mod propagation;
 mod solver;
 
 pub use acme_dns::AcmeDnsSolver;
 pub use error::{Error, Result};
+pub use issuer::Issuer;
 pub use solver::{Dns01Solver, StoreSolver};

@@ -17,6 +17,13 @@ pub trait Dns01Solver: Send + Sync + std::fmt::Debug + 'static {
     async fn present(&self, domain: &str, value: &str) -> Result<()>;
     /// Removes every value presented for `domain`.
     async fn cleanup(&self, domain: &str) -> Result<()>;
+    /// The name whose TXT records hold the values (the target of the
+    /// domain's `_acme-challenge` CNAME), when the solver knows it: the
+    /// issuer waits until its authoritative servers answer the value.
+    async fn record_name(&self, domain: &str) -> Result<Option<String>> {
+        let _ = domain;
+        Ok(None)
+    }
 }
 
 /// The built-in solver: values go into the store, and `cirrus dns` serves
@@ -25,12 +32,20 @@ pub trait Dns01Solver: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Clone)]
 pub struct StoreSolver {
     store: Arc<dyn Store>,
+    zone: Option<String>,
 }
 
 impl StoreSolver {
     /// A solver writing to `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, zone: None }
+    }
+
+    /// The CDN's zone (`CNAME_BASE_DOMAIN`), which names the records the
+    /// values are served at ([`Dns01Solver::record_name`]).
+    pub fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = Some(zone.into());
+        self
     }
 }
 
@@ -56,6 +71,15 @@ impl Dns01Solver for StoreSolver {
             self.store.put_challenge(domain, &[]).await?;
         }
         Ok(())
+    }
+
+    async fn record_name(&self, domain: &str) -> Result<Option<String>> {
+        let dns = |zone: &String| {
+            cirrus_core::model::DomainDns::for_domain(domain, zone)
+                .acme_challenge
+                .target
+        };
+        Ok(self.zone.as_ref().map(dns))
     }
 }
 

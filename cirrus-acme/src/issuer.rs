@@ -1,0 +1,201 @@
+//! The issuer: one ACME account for the CDN (created once, kept in the
+//! store), an order per domain, DNS-01 through a [`Dns01Solver`], a wait
+//! until the value is visible at the authoritative servers, a CSR from the
+//! domain's own key (ECDSA P-256, made once and reused across renewals),
+//! and the chain stored where every edge reads it.
+
+use crate::error::{Error, Result};
+use crate::propagation::wait_visible;
+use crate::solver::Dns01Solver;
+use cirrus_core::Store;
+use cirrus_core::model::CertBundle;
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
+    RetryPolicy,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Obtains certificates from one ACME directory.
+pub struct Issuer {
+    store: Arc<dyn Store>,
+    solver: Arc<dyn Dns01Solver>,
+    directory: String,
+    root: Option<PathBuf>,
+    authoritative: Vec<SocketAddr>,
+    visible_within: Duration,
+    account: tokio::sync::OnceCell<Account>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("directory", &self.directory)
+            .field("solver", &self.solver)
+            .field("authoritative", &self.authoritative)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Issuer {
+    /// An issuer for the directory at `directory` (its URL), keeping state
+    /// in `store` and publishing challenges with `solver`.
+    pub fn new(store: Arc<dyn Store>, solver: Arc<dyn Dns01Solver>, directory: impl Into<String>) -> Self {
+        Self {
+            store,
+            solver,
+            directory: directory.into(),
+            root: None,
+            authoritative: Vec::new(),
+            visible_within: Duration::from_secs(60),
+            account: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Trusts the CA certificate in the PEM file at `path` for the
+    /// directory's HTTPS (a private CA such as Pebble's).
+    pub fn directory_root(mut self, path: impl Into<PathBuf>) -> Self {
+        self.root = Some(path.into());
+        self
+    }
+
+    /// Before asking the CA to validate, wait (at most `within`) until every
+    /// server in `servers` answers the challenge value (the authoritative
+    /// servers of the solver's record name). None: no wait.
+    pub fn wait_for(mut self, servers: Vec<SocketAddr>, within: Duration) -> Self {
+        self.authoritative = servers;
+        self.visible_within = within;
+        self
+    }
+
+    /// The CDN's account: the one kept in the store, else a new one, kept.
+    async fn account(&self) -> Result<&Account> {
+        self.account
+            .get_or_try_init(|| async {
+                let builder = match &self.root {
+                    Some(root) => Account::builder_with_root(root),
+                    None => Account::builder(),
+                }
+                .map_err(ca)?;
+                if let Some(json) = self.store.get_acme_account().await? {
+                    let credentials: AccountCredentials =
+                        serde_json::from_str(&json).map_err(|e| Error::Ca(format!("stored account: {e}")))?;
+                    return builder.from_credentials(credentials).await.map_err(ca);
+                }
+                let new = NewAccount {
+                    contact: &[],
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                };
+                let (account, credentials) = builder.create(&new, self.directory.clone(), None).await.map_err(ca)?;
+                let json = serde_json::to_string(&credentials).map_err(|e| Error::Ca(e.to_string()))?;
+                self.store.put_acme_account(&json).await?;
+                Ok(account)
+            })
+            .await
+    }
+
+    /// Issues a certificate for `domain` (registered in the store) and
+    /// stores it with its key for the edges; returns it.
+    pub async fn issue(&self, domain: &str) -> Result<CertBundle> {
+        if self.store.get_domain(domain).await?.is_none() {
+            return Err(Error::NotOnboarded(domain.to_string()));
+        }
+        let account = self.account().await?;
+        let identifiers = [Identifier::Dns(domain.to_string())];
+        let mut order = account.new_order(&NewOrder::new(&identifiers)).await.map_err(ca)?;
+        let result = self.validate(&mut order, domain).await;
+        // Whatever happened, the challenge values go.
+        if let Err(e) = self.solver.cleanup(domain).await {
+            tracing::warn!(domain, error = %e, "could not remove the challenge values");
+        }
+        result?;
+        let key = self.domain_key(domain).await?;
+        let mut params =
+            rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(|e| Error::Ca(format!("CSR: {e}")))?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        let csr = params
+            .serialize_request(&key)
+            .map_err(|e| Error::Ca(format!("CSR: {e}")))?;
+        order.finalize_csr(csr.der()).await.map_err(ca)?;
+        let chain = order.poll_certificate(&retries()).await.map_err(ca)?;
+        let bundle = CertBundle::new(chain.clone(), key.serialize_pem(), not_after(&chain));
+        self.store.put_cert(domain, &bundle).await?;
+        Ok(bundle)
+    }
+
+    /// Presents every pending authorization's DNS-01 value, waits until it
+    /// is visible, tells the CA, and waits for the order to be ready.
+    async fn validate(&self, order: &mut instant_acme::Order, domain: &str) -> Result<()> {
+        let mut values = Vec::new();
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.map_err(ca)?;
+            match authz.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                other => return Err(Error::Ca(format!("authorization for {domain} is {other:?}"))),
+            }
+            let mut challenge = authz
+                .challenge(ChallengeType::Dns01)
+                .ok_or_else(|| Error::Ca(format!("the CA offers no DNS-01 challenge for {domain}")))?;
+            let value = challenge.key_authorization().dns_value();
+            self.solver.present(domain, &value).await?;
+            if let Some(name) = self.solver.record_name(domain).await? {
+                wait_visible(&self.authoritative, &name, &value, self.visible_within)
+                    .await
+                    .map_err(|message| Error::Challenge {
+                        domain: domain.to_string(),
+                        message,
+                    })?;
+            }
+            challenge.set_ready().await.map_err(ca)?;
+            values.push(value);
+        }
+        match order.poll_ready(&retries()).await.map_err(ca)? {
+            OrderStatus::Ready => Ok(()),
+            status => Err(Error::Ca(format!(
+                "the order for {domain} is {status:?} after validation: {}",
+                order_problem(order)
+            ))),
+        }
+    }
+
+    /// The domain's key: the one kept in the store, else a new P-256 one, kept.
+    async fn domain_key(&self, domain: &str) -> Result<rcgen::KeyPair> {
+        if let Some(pem) = self.store.get_cert_key(domain).await? {
+            return rcgen::KeyPair::from_pem(&pem).map_err(|e| Error::Ca(format!("stored key of {domain}: {e}")));
+        }
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| Error::Ca(e.to_string()))?;
+        self.store.put_cert_key(domain, &key.serialize_pem()).await?;
+        Ok(key)
+    }
+}
+
+fn ca(e: instant_acme::Error) -> Error {
+    Error::Ca(e.to_string())
+}
+
+fn retries() -> RetryPolicy {
+    RetryPolicy::new()
+        .initial_delay(Duration::from_millis(100))
+        .timeout(Duration::from_secs(60))
+}
+
+/// The CA's error on an order that did not become ready, if it gave one.
+fn order_problem(order: &mut instant_acme::Order) -> String {
+    order
+        .state()
+        .error
+        .as_ref()
+        .map_or_else(|| "no error given".into(), |p| p.to_string())
+}
+
+/// The leaf's `notAfter` (Unix seconds) in a PEM chain.
+fn not_after(chain: &str) -> Option<u64> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(chain.as_bytes()).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    u64::try_from(cert.validity().not_after.timestamp()).ok()
+}

@@ -1,0 +1,243 @@
+//! Issuance against a real Pebble (Debian's `pebble`): the built-in
+//! solver's values served by `cirrus dns`, a stand-in for the customer's
+//! resolver that follows `_acme-challenge.<domain>` into the CDN's zone (as
+//! the customer's CNAME makes any resolver do), and the chain checked
+//! against Pebble's root.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use cirrus_acme::{Error, Issuer, StoreSolver};
+use cirrus_core::model::DomainDns;
+use cirrus_core::{DomainConf, EmbeddedStore, Node, Store};
+use cirrus_dns::{HiddenMaster, Rebuilder, ZoneSettings};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rustls::client::danger::ServerCertVerifier;
+use rustls_pki_types::pem::PemObject;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ZONE: &str = "cdn.test";
+
+struct Pebble {
+    child: Child,
+    directory: String,
+    management: String,
+    tls_cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Pebble on free ports, validating through the DNS server at `dns`.
+fn pebble(dns: SocketAddr) -> Pebble {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let (acme, mgmt) = (free_port(), free_port());
+    let config = serde_json::json!({ "pebble": {
+        "listenAddress": format!("127.0.0.1:{acme}"),
+        "managementListenAddress": format!("127.0.0.1:{mgmt}"),
+        "certificate": cert_path, "privateKey": key_path,
+        "httpPort": free_port(), "tlsPort": free_port(),
+        "ocspResponderURL": "", "externalAccountBindingRequired": false,
+    }});
+    let config_path = dir.path().join("pebble.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let bin = ["/usr/bin/pebble", "pebble"]
+        .into_iter()
+        .find(|b| std::path::Path::new(b).exists())
+        .unwrap_or("pebble");
+    let child = Command::new(bin)
+        .arg("-config")
+        .arg(&config_path)
+        .arg("-dnsserver")
+        .arg(dns.to_string())
+        .env("PEBBLE_VA_NOSLEEP", "1")
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .env("PEBBLE_AUTHZREUSE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pebble runs (scripts/test installs Debian's pebble)");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", acme)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "pebble did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Pebble {
+        child,
+        directory: format!("https://127.0.0.1:{acme}/dir"),
+        management: format!("https://127.0.0.1:{mgmt}"),
+        tls_cert: cert_path,
+        _dir: dir,
+    }
+}
+
+/// The customer's resolver: `_acme-challenge.<domain>` TXT is answered
+/// with what `cirrus dns` serves at the domain's challenge target; any
+/// other question gets an empty NOERROR (CAA included: no restriction).
+async fn customer_resolver(cirrus_dns: SocketAddr) -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+            let mut answer = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+            answer.metadata.recursion_available = true;
+            answer.metadata.response_code = ResponseCode::NoError;
+            for query in &q.queries {
+                answer.add_query(query.clone());
+                let name = query.name().to_ascii().to_ascii_lowercase();
+                if query.query_type() != RecordType::TXT {
+                    continue;
+                }
+                let Some(domain) = name.trim_end_matches('.').strip_prefix("_acme-challenge.") else {
+                    continue;
+                };
+                let target = DomainDns::for_domain(domain, ZONE).acme_challenge.target;
+                for value in txt_at(cirrus_dns, &target).await {
+                    let rdata = RData::TXT(TXT::new(vec![value]));
+                    answer.add_answer(Record::from_rdata(query.name().clone(), 1, rdata));
+                }
+            }
+            let _ = socket.send_to(&answer.to_vec().unwrap(), peer).await;
+        }
+    });
+    addr
+}
+
+async fn txt_at(server: SocketAddr, name: &str) -> Vec<String> {
+    let mut q = Message::new(7, MessageType::Query, OpCode::Query);
+    q.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::TXT));
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(&q.to_vec().unwrap(), server).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await else {
+        return Vec::new();
+    };
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(t) => Some(t.txt_data.iter().map(|d| String::from_utf8_lossy(d)).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `cirrus dns` for the zone, following `store`; its address.
+async fn cirrus_dns(store: Arc<dyn Store>) -> SocketAddr {
+    let settings = ZoneSettings::builder(ZONE).build().unwrap();
+    let mut rebuilder = Rebuilder::new(store, settings);
+    rebuilder.rebuild().await.unwrap();
+    let zone = rebuilder.zone().unwrap().clone();
+    tokio::spawn(rebuilder.run(std::future::pending()));
+    let (udp, tcp) = cirrus_dns::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let master = HiddenMaster::builder(zone).build();
+    tokio::spawn(async move { master.serve(udp, tcp, std::future::pending()).await });
+    addr
+}
+
+fn serial_of(pem: &str) -> String {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    pem.parse_x509().unwrap().raw_serial_as_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_against_pebble_with_the_built_in_solver_and_renews_with_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    store
+        .put_node(&Node::new("edge-1").with_ipv4([192, 0, 2, 1].into()))
+        .await
+        .unwrap();
+    store
+        .put_domain(&DomainConf::new("shop.test", "http://192.0.2.10".parse().unwrap()))
+        .await
+        .unwrap();
+    let dns = cirrus_dns(store.clone()).await;
+    let resolver = customer_resolver(dns).await;
+    let pebble = pebble(resolver);
+    let solver = Arc::new(StoreSolver::new(store.clone()).zone(ZONE));
+    let issuer = Issuer::new(store.clone(), solver, &pebble.directory)
+        .directory_root(&pebble.tls_cert)
+        .wait_for(vec![dns], Duration::from_secs(10));
+
+    let bundle = issuer.issue("shop.test").await.unwrap();
+    assert_eq!(
+        store.get_cert("shop.test").await.unwrap(),
+        Some(bundle.clone()),
+        "stored for the edges"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(bundle.not_after.unwrap() > now + 86_400, "{:?}", bundle.not_after);
+    assert!(
+        store.challenges().await.unwrap().is_empty(),
+        "the challenge values are gone"
+    );
+    assert!(store.get_acme_account().await.unwrap().is_some(), "the account is kept");
+
+    // The chain verifies against Pebble's root, for the domain's name.
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_cert).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let root = http
+        .get(format!("{}/roots/0", pebble.management))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    cirrus_edge::Certificates::new(&bundle).expect("the edge takes the bundle");
+    let mut roots = rustls::RootCertStore::empty();
+    let root_der = rustls_pki_types::CertificateDer::from_pem_slice(root.as_bytes()).unwrap();
+    roots.add(root_der).unwrap();
+    let chain: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(bundle.fullchain.as_bytes())
+        .map(|c| c.unwrap())
+        .collect();
+    let verifier = rustls::client::WebPkiServerVerifier::builder(Arc::new(roots))
+        .build()
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("shop.test").unwrap();
+    verifier
+        .verify_server_cert(&chain[0], &chain[1..], &name, &[], rustls_pki_types::UnixTime::now())
+        .expect("the chain verifies against Pebble's root");
+
+    // A renewal: a new certificate, the same key.
+    let renewed = issuer.issue("shop.test").await.unwrap();
+    assert_ne!(serial_of(&renewed.fullchain), serial_of(&bundle.fullchain));
+    assert_eq!(renewed.key, bundle.key, "the domain's key is reused");
+
+    // No order for a name nobody onboarded.
+    let refused = issuer.issue("nobody.test").await.unwrap_err();
+    assert!(matches!(refused, Error::NotOnboarded(_)), "{refused}");
+    assert!(store.get_cert("nobody.test").await.unwrap().is_none());
+}
