@@ -37,10 +37,12 @@
 mod acme_dns;
 mod error;
 mod issuer;
+mod job;
 mod propagation;
 mod solver;
 
 pub use acme_dns::AcmeDnsSolver;
 pub use error::{Error, Result};
 pub use issuer::Issuer;
+pub use job::{ISSUE_JOB, IssueJobs};
 pub use solver::{Dns01Solver, StoreSolver};

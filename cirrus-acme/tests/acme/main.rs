@@ -5,9 +5,10 @@
 //! against Pebble's root.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use cirrus_acme::{Error, Issuer, StoreSolver};
-use cirrus_core::model::DomainDns;
-use cirrus_core::{DomainConf, EmbeddedStore, Node, Store};
+use cirrus_acme::{Error, ISSUE_JOB, IssueJobs, Issuer, StoreSolver};
+use cirrus_core::jobs::{JobOutcome, JobRunner};
+use cirrus_core::model::{AcmeStatus, DomainDns, NewJob};
+use cirrus_core::{DomainConf, EmbeddedStore, Lock, Node, Store};
 use cirrus_dns::{HiddenMaster, Rebuilder, ZoneSettings};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
@@ -167,7 +168,7 @@ fn serial_of(pem: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issues_against_pebble_with_the_built_in_solver_and_renews_with_the_same_key() {
+async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key_and_runs_queued_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     store
@@ -185,6 +186,7 @@ async fn issues_against_pebble_with_the_built_in_solver_and_renews_with_the_same
     let issuer = Issuer::new(store.clone(), solver, &pebble.directory)
         .directory_root(&pebble.tls_cert)
         .wait_for(vec![dns], Duration::from_secs(10));
+    let issuer = Arc::new(issuer);
 
     let bundle = issuer.issue("shop.test").await.unwrap();
     assert_eq!(
@@ -240,4 +242,56 @@ async fn issues_against_pebble_with_the_built_in_solver_and_renews_with_the_same
     let refused = issuer.issue("nobody.test").await.unwrap_err();
     assert!(matches!(refused, Error::NotOnboarded(_)), "{refused}");
     assert!(store.get_cert("nobody.test").await.unwrap().is_none());
+
+    // A job queued as the API queues it, while another worker holds the
+    // domain's issuance lock: it waits its turn, then issues.
+    store
+        .put_domain(&DomainConf::new("queued.test", "http://192.0.2.10".parse().unwrap()))
+        .await
+        .unwrap();
+    store
+        .enqueue(&NewJob::new(ISSUE_JOB).for_domain("queued.test"))
+        .await
+        .unwrap();
+    let lock = Lock::AcmeIssue("queued.test".into());
+    assert!(
+        store
+            .try_lock(&lock, "other-worker", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let runner = JobRunner::builder(store.clone(), "worker-1")
+        .handler(ISSUE_JOB, IssueJobs::new(store.clone(), issuer.clone()))
+        .visibility(Duration::from_millis(300))
+        .build();
+    let (_, outcome) = runner.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, JobOutcome::Retrying, "locked by another worker");
+    assert!(
+        store.get_cert("queued.test").await.unwrap().is_none(),
+        "no second issuance"
+    );
+    store.unlock(&lock, "other-worker").await.unwrap();
+    let mut ran = None;
+    for _ in 0..50 {
+        if let Some(run) = runner.run_once().await.unwrap() {
+            ran = Some(run);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (job, outcome) = ran.expect("the job comes back after its visibility timeout");
+    assert_eq!(outcome, JobOutcome::Succeeded);
+    let state = store.get_acme_state("queued.test").await.unwrap().unwrap();
+    assert_eq!(
+        (state.status, state.job_id.as_deref()),
+        (AcmeStatus::Issued, Some(job.id.as_str()))
+    );
+    assert_eq!(
+        state.not_after,
+        store.get_cert("queued.test").await.unwrap().unwrap().not_after
+    );
+    assert!(
+        store.try_lock(&lock, "x", Duration::from_secs(1)).await.unwrap(),
+        "the worker released the lock"
+    );
 }

@@ -1,0 +1,92 @@
+//! The `issue_cert` job (queued by `POST /api/v1/domains/{d}/certificate`):
+//! a [`JobHandler`] for `cirrus_core::jobs::JobRunner` that holds the
+//! domain's issuance lock (`cdn:acme:lock:{domain}`) for the whole flow,
+//! so two workers never issue for one domain at once, and records each
+//! step in the domain's ACME state (`cdn:acme:{domain}`): running, then
+//! issued with `not_after`, or failed with the CA's words.
+
+use crate::issuer::Issuer;
+use cirrus_core::jobs::JobHandler;
+use cirrus_core::model::{AcmeStatus, Job};
+use cirrus_core::{Lock, Store};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The job kind the API queues.
+pub const ISSUE_JOB: &str = "issue_cert";
+
+/// How long a worker may hold a domain's issuance lock; a worker that
+/// died releases it by expiry.
+const LOCK_TTL: Duration = Duration::from_secs(600);
+
+/// Runs `issue_cert` jobs with an [`Issuer`].
+#[derive(Debug, Clone)]
+pub struct IssueJobs {
+    store: Arc<dyn Store>,
+    issuer: Arc<Issuer>,
+}
+
+impl IssueJobs {
+    /// Jobs run with `issuer`, their state kept in `store`.
+    pub fn new(store: Arc<dyn Store>, issuer: Arc<Issuer>) -> Self {
+        Self { store, issuer }
+    }
+
+    async fn record(&self, domain: &str, job: &str, status: AcmeStatus, error: Option<String>, not_after: Option<u64>) {
+        let now = cirrus_core::model::now_ms() / 1000;
+        let result = async {
+            let mut state = self.store.get_acme_state(domain).await?.unwrap_or_default();
+            state.status = status;
+            state.last_error = error;
+            state.updated_at = now;
+            state.job_id = Some(job.to_string());
+            if not_after.is_some() {
+                state.not_after = not_after;
+            }
+            self.store.put_acme_state(domain, &state).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(domain, job, error = %e, "could not record the ACME state");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for IssueJobs {
+    async fn run(&self, job: &Job) -> Result<(), String> {
+        let Some(domain) = job.job.domain.as_deref() else {
+            return Err("an issue_cert job names no domain".into());
+        };
+        let lock = Lock::AcmeIssue(domain.to_string());
+        match self.store.try_lock(&lock, &job.id, LOCK_TTL).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(event = "acme_skip_locked", domain, job = %job.id, "another worker is issuing");
+                return Err(format!("{domain} is being issued by another worker"));
+            }
+            Err(e) => return Err(format!("store: {e}")),
+        }
+        tracing::info!(event = "acme_issue_start", domain, job = %job.id, attempt = job.attempts, "issuing");
+        self.record(domain, &job.id, AcmeStatus::Running, None, None).await;
+        let result = self.issuer.issue(domain).await;
+        let outcome = match &result {
+            Ok(bundle) => {
+                tracing::info!(event = "acme_issued", domain, job = %job.id, not_after = ?bundle.not_after, "issued");
+                self.record(domain, &job.id, AcmeStatus::Issued, None, bundle.not_after)
+                    .await;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(event = "acme_fail", domain, job = %job.id, error = %e, "issuance failed");
+                self.record(domain, &job.id, AcmeStatus::Failed, Some(e.to_string()), None)
+                    .await;
+                Err(e.to_string())
+            }
+        };
+        if let Err(e) = self.store.unlock(&lock, &job.id).await {
+            tracing::warn!(domain, error = %e, "could not release the issuance lock; it expires by itself");
+        }
+        outcome
+    }
+}
