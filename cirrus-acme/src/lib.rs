@@ -40,9 +40,11 @@ mod issuer;
 mod job;
 mod propagation;
 mod solver;
+mod worker;
 
 pub use acme_dns::AcmeDnsSolver;
 pub use error::{Error, Result};
 pub use issuer::Issuer;
 pub use job::{ISSUE_JOB, IssueJobs};
 pub use solver::{Dns01Solver, StoreSolver};
+pub use worker::{LETS_ENCRYPT, SolverChoice, WorkerRole};

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// Top-level keys given to every role (and root) that has the argument.
 pub(super) const SHARED: &[&str] = &["store", "zone", "log", "log_format", "threads"];
 /// The roles, each a table of the file.
-pub(crate) const ROLES: &[&str] = &["api", "edge", "dns"];
+pub(crate) const ROLES: &[&str] = &["api", "edge", "dns", "worker"];
 /// Arguments that are actions or belong to the command line only.
 pub(super) const NOT_SETTINGS: &[&str] = &["help", "version", "config", "rotate_master_token", "set"];
 

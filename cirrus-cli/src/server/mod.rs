@@ -13,6 +13,7 @@ pub(crate) use edge::parse_duration;
 mod logging;
 mod reference;
 mod up;
+mod worker;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use config::{ConfigFile, ROLES};
@@ -46,7 +47,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Role {
-    /// Every role in one process (API, edge, DNS, health checker) on the
+    /// Every role in one process (API, edge, DNS, health checker, worker) on the
     /// embedded store: the whole CDN on one machine.
     Up(up::UpArgs),
     /// The control-plane REST API (`/api/v1`, `/healthz`, `/metrics`, `/docs`).
@@ -55,6 +56,8 @@ enum Role {
     Edge(edge::EdgeArgs),
     /// Authoritative DNS: the hidden master of the CNAME zone, rebuilt on store changes.
     Dns(dns::DnsArgs),
+    /// Certificates: runs the ACME DNS-01 jobs the API queues.
+    Worker(worker::WorkerArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -65,8 +68,8 @@ enum ConfigCmd {
     /// Prints the effective configuration of a role (as a TOML file, each
     /// value with its source) and every error in it; exits 2 on errors.
     Check {
-        /// The role: `up` (default), `api`, `edge` or `dns`.
-        #[arg(default_value = "up", value_parser = ["up", "api", "edge", "dns"])]
+        /// The role: `up` (default), `api`, `edge`, `dns` or `worker`.
+        #[arg(default_value = "up", value_parser = ["up", "api", "edge", "dns", "worker"])]
         role: String,
     },
     /// Prints the reference of every setting (Markdown: key, flag,
@@ -144,6 +147,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         Role::Api(args) => runtime.block_on(api::run(args)),
         Role::Edge(args) => runtime.block_on(edge::run(args)),
         Role::Dns(args) => runtime.block_on(dns::run(args)),
+        Role::Worker(args) => runtime.block_on(worker::run(args)),
         Role::Config(_) => Ok(()),
     };
     match result {
@@ -214,7 +218,7 @@ fn checked_role(argv: &[OsString]) -> Option<String> {
     let at = words.iter().position(|w| w == "config")?;
     match (words.get(at + 1).map(String::as_str), words.get(at + 2)) {
         (Some("check"), None) => Some("up".into()),
-        (Some("check"), Some(r)) if ["up", "api", "edge", "dns"].contains(&r.as_str()) => Some(r.clone()),
+        (Some("check"), Some(r)) if ["up", "api", "edge", "dns", "worker"].contains(&r.as_str()) => Some(r.clone()),
         _ => None,
     }
 }

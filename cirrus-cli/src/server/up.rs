@@ -1,7 +1,8 @@
-//! `cirrus up`: the API, the edge, the DNS and its health checker in one
-//! process over one store, and what to do next printed on stdout.
+//! `cirrus up`: the API, the edge, the DNS and its health checker, and the
+//! certificate worker in one process over one store, and what to do next
+//! printed on stdout.
 
-use super::{BoxError, api, dns, edge, shutdown_on_signal};
+use super::{BoxError, api, dns, edge, shutdown_on_signal, worker};
 use clap::{Args, FromArgMatches};
 use std::ffi::OsString;
 
@@ -28,7 +29,7 @@ pub(crate) struct UpArgs {
 /// The argument list of `role` as `up` runs it.
 fn role_argv(role: &str, cmd: &clap::Command, args: &UpArgs) -> Result<Vec<OsString>, BoxError> {
     let mut argv: Vec<OsString> = vec![role.into(), "--store".into(), args.store.clone().into()];
-    if role == "dns" || role == "api" {
+    if role == "dns" || role == "api" || role == "worker" {
         argv.extend(["--zone".into(), args.zone.clone().into()]);
     }
     if role == "api" && args.rotate_master_token {
@@ -40,9 +41,9 @@ fn role_argv(role: &str, cmd: &clap::Command, args: &UpArgs) -> Result<Vec<OsStr
             .ok_or_else(|| format!("--set {set}: expected ROLE.KEY=VALUE"))?;
         let (r, id) = key
             .split_once('.')
-            .ok_or_else(|| format!("--set {set}: expected ROLE.KEY=VALUE, ROLE one of api, edge, dns"))?;
+            .ok_or_else(|| format!("--set {set}: expected ROLE.KEY=VALUE, ROLE one of api, edge, dns, worker"))?;
         if !super::ROLES.contains(&r) {
-            return Err(format!("--set {set}: unknown role {r:?} (api, edge, dns)").into());
+            return Err(format!("--set {set}: unknown role {r:?} (api, edge, dns, worker)").into());
         }
         if r != role {
             continue;
@@ -79,6 +80,7 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
     let api_args: api::ApiArgs = role_args("api", file, &args)?;
     let edge_args: edge::EdgeArgs = role_args("edge", file, &args)?;
     let dns_args: dns::DnsArgs = role_args("dns", file, &args)?;
+    let worker_args: worker::WorkerArgs = role_args("worker", file, &args)?;
     // Data from an earlier start: the embedded store's file, or anything
     // written to Redis (every write bumps the revision).
     let had_file = std::path::Path::new(&args.store).join("cirrus.redb").exists();
@@ -91,7 +93,10 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
     let domains = store.domains().await.map(|d| d.len()).unwrap_or(0);
     let mut api = api::prepare(api_args, store.clone()).await?;
     let edge = edge::prepare(edge_args, store.clone()).await?;
-    let dns = dns::prepare(dns_args, store).await?;
+    let dns = dns::prepare(dns_args, store.clone()).await?;
+    // The built-in solver's values are served by this process's DNS: the
+    // worker waits until it answers them.
+    let worker = worker::prepare(worker_args, store, vec![dns.dns])?;
     let token = api.generated_token.take();
     println!(
         "{}",
@@ -102,6 +107,7 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
             api: api.local_addr()?,
             edge: &edge,
             dns: &dns,
+            worker: &worker,
         })
     );
     let shutdown = shutdown_on_signal();
@@ -112,12 +118,13 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
         }
         r
     };
-    let (a, e, d) = tokio::join!(
+    let (a, e, d, w) = tokio::join!(
         async { stop_on_error(api.run(&shutdown).await) },
         async { stop_on_error(edge.run(&shutdown).await) },
         async { stop_on_error(dns.run(&shutdown).await) },
+        async { stop_on_error(worker.run(&shutdown).await) },
     );
-    a.and(e).and(d)
+    a.and(e).and(d).and(w)
 }
 
 struct Banner<'a> {
@@ -127,6 +134,7 @@ struct Banner<'a> {
     api: std::net::SocketAddr,
     edge: &'a edge::PreparedEdge,
     dns: &'a dns::PreparedDns,
+    worker: &'a worker::PreparedWorker,
 }
 
 /// What `up` prints: where everything listens and a first domain.
@@ -140,6 +148,7 @@ fn banner(b: &Banner<'_>) -> String {
     let https = b.edge.https.map(|a| format!("  https://{a}")).unwrap_or_default();
     out += &format!("  edge       http://{}{https}\n", b.edge.http);
     out += &format!("  DNS        {} (udp, tcp), zone {}\n", b.dns.dns, b.dns.zone);
+    out += &format!("  certs      ACME DNS-01 from {}\n", b.worker.directory);
     out += &format!(
         "  metrics    http://{}/metrics (edge), http://{}/metrics (dns)\n",
         b.edge.admin, b.dns.admin

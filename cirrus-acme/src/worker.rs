@@ -1,0 +1,125 @@
+//! The `cirrus worker` role as one value: an [`Issuer`] with the solver
+//! its settings name, and the job runner that feeds it the queued
+//! `issue_cert` jobs, until shutdown.
+
+use crate::acme_dns::AcmeDnsSolver;
+use crate::error::{Error, Result};
+use crate::issuer::Issuer;
+use crate::job::{ISSUE_JOB, IssueJobs};
+use crate::solver::{Dns01Solver, StoreSolver};
+use cirrus_core::Store;
+use cirrus_core::jobs::JobRunner;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Let's Encrypt's production directory, the default CA.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// Where DNS-01 values are published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SolverChoice {
+    /// In the store, served by `cirrus dns` under the CDN's zone.
+    BuiltIn {
+        /// The CDN's zone (`CNAME_BASE_DOMAIN`).
+        zone: String,
+    },
+    /// Through the acme-dns server at this API URL.
+    AcmeDns {
+        /// The acme-dns API, e.g. `https://auth.acme-dns.example`.
+        api: String,
+    },
+}
+
+/// Everything `cirrus worker` runs, configured by its methods and started
+/// by [`WorkerRole::run`].
+#[derive(Debug)]
+#[must_use]
+pub struct WorkerRole {
+    store: Arc<dyn Store>,
+    consumer: String,
+    directory: String,
+    directory_root: Option<PathBuf>,
+    solver: SolverChoice,
+    check: Vec<SocketAddr>,
+    check_within: Duration,
+    max_attempts: u32,
+}
+
+impl WorkerRole {
+    /// A worker named `consumer` (unique per process) on `store`, asking
+    /// Let's Encrypt, with `solver`; no visibility wait; 5 attempts a job.
+    pub fn new(store: Arc<dyn Store>, consumer: impl Into<String>, solver: SolverChoice) -> Self {
+        Self {
+            store,
+            consumer: consumer.into(),
+            directory: LETS_ENCRYPT.into(),
+            directory_root: None,
+            solver,
+            check: Vec::new(),
+            check_within: Duration::from_secs(60),
+            max_attempts: 5,
+        }
+    }
+
+    /// The CA's directory URL.
+    pub fn directory(mut self, url: impl Into<String>) -> Self {
+        self.directory = url.into();
+        self
+    }
+
+    /// Trusts the CA certificate in this PEM file for the directory's HTTPS.
+    pub fn directory_root(mut self, path: impl Into<PathBuf>) -> Self {
+        self.directory_root = Some(path.into());
+        self
+    }
+
+    /// Waits (at most `within`) until these authoritative servers answer a
+    /// challenge value before the CA is told to validate.
+    pub fn check(mut self, servers: Vec<SocketAddr>, within: Duration) -> Self {
+        self.check = servers;
+        self.check_within = within;
+        self
+    }
+
+    /// Attempts per job before it is dropped (its failure stays recorded).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The job runner this role would run (for embedders and tests).
+    pub fn runner(&self) -> Result<JobRunner> {
+        let solver: Arc<dyn Dns01Solver> = match &self.solver {
+            SolverChoice::BuiltIn { zone } => Arc::new(StoreSolver::new(self.store.clone()).zone(zone.clone())),
+            SolverChoice::AcmeDns { api } => Arc::new(AcmeDnsSolver::new(api.clone(), self.store.clone())?),
+        };
+        let mut issuer = Issuer::new(self.store.clone(), solver, self.directory.clone())
+            .wait_for(self.check.clone(), self.check_within);
+        if let Some(root) = &self.directory_root {
+            if !root.exists() {
+                return Err(Error::Ca(format!(
+                    "the directory root {} does not exist",
+                    root.display()
+                )));
+            }
+            issuer = issuer.directory_root(root.clone());
+        }
+        let jobs = IssueJobs::new(self.store.clone(), Arc::new(issuer));
+        Ok(JobRunner::builder(self.store.clone(), self.consumer.clone())
+            .handler(ISSUE_JOB, jobs)
+            .max_attempts(self.max_attempts)
+            .build())
+    }
+
+    /// Runs queued certificate jobs until `shutdown` completes; a store
+    /// that is down is waited for, never a crash.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        let runner = self.runner()?;
+        tracing::info!(consumer = %self.consumer, directory = %self.directory, "cirrus worker running certificate jobs");
+        runner.run(shutdown).await;
+        Ok(())
+    }
+}

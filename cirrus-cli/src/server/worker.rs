@@ -1,0 +1,101 @@
+//! `cirrus worker`: runs the certificate jobs the API queues (ACME DNS-01).
+
+use super::{BoxError, shutdown_on_signal};
+use cirrus_acme::{LETS_ENCRYPT, SolverChoice, WorkerRole};
+use cirrus_core::Store;
+use cirrus_core::lifecycle::Shutdown;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Flags of `cirrus worker`; each also reads the environment variable shown.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The CA's ACME directory.
+    #[arg(long, env = "CIRRUS_ACME_DIRECTORY", default_value = LETS_ENCRYPT)]
+    acme_directory: String,
+    /// A PEM file with the CA certificate to trust for the directory's HTTPS (a private CA).
+    #[arg(long, env = "CIRRUS_ACME_DIRECTORY_ROOT")]
+    acme_directory_root: Option<PathBuf>,
+    /// The CDN's zone: the built-in solver's challenge records live under it.
+    #[arg(long, env = "CNAME_BASE_DOMAIN")]
+    zone: Option<String>,
+    /// Publish challenges through this acme-dns server's API instead of the built-in solver.
+    #[arg(long, env = "CIRRUS_ACMEDNS_API")]
+    acme_dns_api: Option<String>,
+    /// Authoritative servers asked for a challenge value before the CA is told to look (comma-separated).
+    #[arg(long, env = "CIRRUS_ACME_DNS_CHECK", value_delimiter = ',')]
+    dns_check: Vec<SocketAddr>,
+    /// Seconds the challenge value may take to be visible there.
+    #[arg(long, env = "CIRRUS_ACME_DNS_CHECK_TIMEOUT", default_value_t = 60)]
+    dns_check_timeout: u64,
+    /// Attempts per certificate job before it is dropped (its failure stays recorded).
+    #[arg(long, env = "CIRRUS_ACME_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: u32,
+    /// This worker's name in the job queue (unique per process; default: host and process id).
+    #[arg(long, env = "CIRRUS_WORKER_NAME")]
+    name: Option<String>,
+    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or a directory for the embedded store.
+    #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
+    store: String,
+}
+
+pub(crate) async fn run(args: WorkerArgs) -> Result<(), BoxError> {
+    let store = cirrus_core::open_store(&args.store)?;
+    prepare(args, store, Vec::new())?.run(&shutdown_on_signal()).await
+}
+
+/// The worker ready to run.
+pub(crate) struct PreparedWorker {
+    role: WorkerRole,
+    /// The CA asked.
+    pub(crate) directory: String,
+}
+
+/// The worker for `args`; `default_check` is used when `--dns-check` names no server.
+pub(crate) fn prepare(
+    args: WorkerArgs,
+    store: Arc<dyn Store>,
+    default_check: Vec<SocketAddr>,
+) -> Result<PreparedWorker, BoxError> {
+    let solver = match (args.acme_dns_api, args.zone) {
+        (Some(api), _) => SolverChoice::AcmeDns { api },
+        (None, Some(zone)) => SolverChoice::BuiltIn { zone },
+        (None, None) => {
+            return Err("cirrus worker: give --zone (the built-in solver) or --acme-dns-api".into());
+        }
+    };
+    let name = args.name.unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let check = if args.dns_check.is_empty() {
+        default_check
+    } else {
+        args.dns_check
+    };
+    let mut role = WorkerRole::new(store, name, solver)
+        .directory(&args.acme_directory)
+        .check(check, Duration::from_secs(args.dns_check_timeout.max(1)))
+        .max_attempts(args.max_attempts);
+    if let Some(root) = args.acme_directory_root {
+        role = role.directory_root(root);
+    }
+    // Fails now, not at the first job, on a setting that cannot work.
+    role.runner()?;
+    Ok(PreparedWorker {
+        role,
+        directory: args.acme_directory,
+    })
+}
+
+impl PreparedWorker {
+    /// Runs until `shutdown`.
+    pub(crate) async fn run(self, shutdown: &Shutdown) -> Result<(), BoxError> {
+        self.role.run(shutdown.wait()).await?;
+        tracing::info!("cirrus worker stopped");
+        Ok(())
+    }
+}
