@@ -7,15 +7,19 @@
 //! - [`FakeResolver`]: a customer's DNS as a resolver sees it (CNAMEs).
 //! - [`Nsd`]: a real NSD as secondary of a zone; [`a_records`] to ask it.
 //! - [`Relay`]: a TCP relay to cut one client off from a server and back.
+//! - [`Pebble`]: a real ACME CA; [`OwnerResolver`]: a domain owner's resolver
+//!   following `_acme-challenge` CNAMEs into the CDN's zone.
 //!
 //! Panics here are deliberate: they fail the test with a clear message.
 #![allow(clippy::unwrap_used)]
 
 mod nsd;
+mod pebble;
 mod relay;
 mod resolver;
 
 pub use nsd::{Nsd, a_records};
+pub use pebble::{OwnerResolver, Pebble, txt_at};
 pub use relay::Relay;
 pub use resolver::FakeResolver;
 use std::future::Future;

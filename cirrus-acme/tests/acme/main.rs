@@ -10,143 +10,14 @@ use cirrus_core::jobs::{JobOutcome, JobRunner};
 use cirrus_core::model::{AcmeStatus, DomainDns, NewJob};
 use cirrus_core::{DomainConf, EmbeddedStore, Lock, Node, Store};
 use cirrus_dns::{HiddenMaster, Rebuilder, ZoneSettings};
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use cirrus_test_support::{OwnerResolver, Pebble};
 use rustls::client::danger::ServerCertVerifier;
 use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 const ZONE: &str = "cdn.test";
-
-struct Pebble {
-    child: Child,
-    directory: String,
-    management: String,
-    tls_cert: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Pebble {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Pebble on free ports, validating through the DNS server at `dns`.
-fn pebble(dns: SocketAddr) -> Pebble {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let (acme, mgmt) = (free_port(), free_port());
-    let config = serde_json::json!({ "pebble": {
-        "listenAddress": format!("127.0.0.1:{acme}"),
-        "managementListenAddress": format!("127.0.0.1:{mgmt}"),
-        "certificate": cert_path, "privateKey": key_path,
-        "httpPort": free_port(), "tlsPort": free_port(),
-        "ocspResponderURL": "", "externalAccountBindingRequired": false,
-    }});
-    let config_path = dir.path().join("pebble.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let bin = ["/usr/bin/pebble", "pebble"]
-        .into_iter()
-        .find(|b| std::path::Path::new(b).exists())
-        .unwrap_or("pebble");
-    let child = Command::new(bin)
-        .arg("-config")
-        .arg(&config_path)
-        .arg("-dnsserver")
-        .arg(dns.to_string())
-        .env("PEBBLE_VA_NOSLEEP", "1")
-        .env("PEBBLE_WFE_NONCEREJECT", "0")
-        .env("PEBBLE_AUTHZREUSE", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pebble runs (scripts/test installs Debian's pebble)");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", acme)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "pebble did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Pebble {
-        child,
-        directory: format!("https://127.0.0.1:{acme}/dir"),
-        management: format!("https://127.0.0.1:{mgmt}"),
-        tls_cert: cert_path,
-        _dir: dir,
-    }
-}
-
-/// The customer's resolver: `_acme-challenge.<domain>` TXT is answered
-/// with what `cirrus dns` serves at the domain's challenge target; any
-/// other question gets an empty NOERROR (CAA included: no restriction).
-async fn customer_resolver(cirrus_dns: SocketAddr) -> SocketAddr {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-                return;
-            };
-            let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
-            let mut answer = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
-            answer.metadata.recursion_available = true;
-            answer.metadata.response_code = ResponseCode::NoError;
-            for query in &q.queries {
-                answer.add_query(query.clone());
-                let name = query.name().to_ascii().to_ascii_lowercase();
-                if query.query_type() != RecordType::TXT {
-                    continue;
-                }
-                let Some(domain) = name.trim_end_matches('.').strip_prefix("_acme-challenge.") else {
-                    continue;
-                };
-                let target = DomainDns::for_domain(domain, ZONE).acme_challenge.target;
-                for value in txt_at(cirrus_dns, &target).await {
-                    let rdata = RData::TXT(TXT::new(vec![value]));
-                    answer.add_answer(Record::from_rdata(query.name().clone(), 1, rdata));
-                }
-            }
-            let _ = socket.send_to(&answer.to_vec().unwrap(), peer).await;
-        }
-    });
-    addr
-}
-
-async fn txt_at(server: SocketAddr, name: &str) -> Vec<String> {
-    let mut q = Message::new(7, MessageType::Query, OpCode::Query);
-    q.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::TXT));
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    sock.send_to(&q.to_vec().unwrap(), server).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await else {
-        return Vec::new();
-    };
-    let m = Message::from_vec(&buf[..n]).unwrap();
-    m.answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::TXT(t) => Some(t.txt_data.iter().map(|d| String::from_utf8_lossy(d)).collect()),
-            _ => None,
-        })
-        .collect()
-}
 
 /// `cirrus dns` for the zone, following `store`; its address.
 async fn cirrus_dns(store: Arc<dyn Store>) -> SocketAddr {
@@ -180,8 +51,9 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         .await
         .unwrap();
     let dns = cirrus_dns(store.clone()).await;
-    let resolver = customer_resolver(dns).await;
-    let pebble = pebble(resolver);
+    let resolver = OwnerResolver::start(|d| DomainDns::for_domain(d, ZONE).acme_challenge.target).await;
+    resolver.follow(dns);
+    let pebble = Pebble::start(resolver.addr);
     let solver = Arc::new(StoreSolver::new(store.clone()).zone(ZONE));
     let issuer = Issuer::new(store.clone(), solver, &pebble.directory)
         .directory_root(&pebble.tls_cert)
