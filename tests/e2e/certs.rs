@@ -1,0 +1,90 @@
+//! Certificates end to end: `cirrus up` with its worker pointed at a real
+//! Pebble. A certificate requested with `cirrusctl cert issue` is issued
+//! through the built-in DNS-01 solver and `cirrus up`'s own DNS (the
+//! domain owner's resolver following the `_acme-challenge` CNAME into it),
+//! then served over HTTPS by the edge for the name, and verified against
+//! Pebble's root.
+
+use crate::harness::{Running, ctl, field, ok, tiny_origin, until};
+use cirrus_core::model::DomainDns;
+use cirrus_test_support::{OwnerResolver, Pebble};
+use std::time::{Duration, Instant};
+
+const DOMAIN: &str = "shop.test";
+const ZONE: &str = "cdn.test";
+
+#[test]
+fn a_certificate_requested_with_cirrusctl_is_issued_by_pebble_and_served_over_https() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let resolver = rt.block_on(OwnerResolver::start(|d| {
+        DomainDns::for_domain(d, ZONE).acme_challenge.target
+    }));
+    let pebble = Pebble::start(resolver.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"log = "info"
+[api]
+listen = "127.0.0.1:0"
+[edge]
+listen = "127.0.0.1:0"
+tls_listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+[dns]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+no_health_check = true
+[worker]
+acme_directory = "{directory}"
+acme_directory_root = "{root}"
+"#,
+        directory = pebble.directory,
+        root = pebble.tls_cert.display()
+    );
+    std::fs::write(dir.path().join("cirrus.toml"), config).unwrap();
+    let up = Running::cirrus(dir.path(), &["--config", "cirrus.toml", "up", "--zone", ZONE]);
+    let banner = up.stdout_until("curl -i", Duration::from_secs(60));
+    assert!(banner.iter().any(|l| l.contains(&pebble.directory)), "{banner:#?}");
+    let api = format!("http://{}", field(&banner, "http://").trim_end_matches("/api/v1"));
+    let https: std::net::SocketAddr = field(&banner, "https://").parse().unwrap();
+    let dns = field(&banner, "DNS        ").parse().unwrap();
+    let token = field(&banner, "token      ").to_string();
+    resolver.follow(dns);
+    let c = |args: &[&str]| ctl(&api, &token, args);
+
+    let origin = tiny_origin();
+    ok(c(&["domain", "put", DOMAIN, "--origin", &format!("http://{origin}")]));
+    let requested = Instant::now();
+    ok(c(&["cert", "issue", DOMAIN]));
+    let status = until("the certificate issued", Duration::from_secs(60), || {
+        let out = ok(c(&["cert", "status", DOMAIN, "--output", "json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_ne!(v["status"], "failed", "{v}");
+        (v["status"] == "issued").then_some(v)
+    });
+    assert_eq!(status["has_certificate"], true, "{status}");
+
+    // The edge serves it for the name; it verifies against Pebble's root.
+    let pebble_https = reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_cert).unwrap()).unwrap();
+    let management = reqwest::Client::builder()
+        .tls_certs_only([pebble_https])
+        .build()
+        .unwrap();
+    let root = rt.block_on(async {
+        let url = format!("{}/roots/0", pebble.management);
+        management.get(url).send().await.unwrap().text().await.unwrap()
+    });
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
+        .resolve(DOMAIN, https)
+        .build()
+        .unwrap();
+    let url = format!("https://{DOMAIN}:{}/", https.port());
+    let body = until("the issued certificate served by SNI", Duration::from_secs(20), || {
+        rt.block_on(async { client.get(&url).send().await.ok()?.text().await.ok() })
+    });
+    assert_eq!(body, "hello");
+    eprintln!(
+        "certificate: requested to served over HTTPS in {:?}",
+        requested.elapsed()
+    );
+}
