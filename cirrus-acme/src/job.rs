@@ -12,8 +12,8 @@ use cirrus_core::{Lock, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The job kind the API queues.
-pub const ISSUE_JOB: &str = "issue_cert";
+/// The job kind the API queues (`cirrus_core::jobs::ISSUE_CERT`).
+pub const ISSUE_JOB: &str = cirrus_core::jobs::ISSUE_CERT;
 
 /// How long a worker may hold a domain's issuance lock; a worker that
 /// died releases it by expiry.

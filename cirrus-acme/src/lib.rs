@@ -39,6 +39,7 @@ mod error;
 mod issuer;
 mod job;
 mod propagation;
+mod renew;
 mod solver;
 mod worker;
 
@@ -46,5 +47,6 @@ pub use acme_dns::AcmeDnsSolver;
 pub use error::{Error, Result};
 pub use issuer::Issuer;
 pub use job::{ISSUE_JOB, IssueJobs};
+pub use renew::RenewalScan;
 pub use solver::{Dns01Solver, StoreSolver};
 pub use worker::{LETS_ENCRYPT, SolverChoice, WorkerRole};

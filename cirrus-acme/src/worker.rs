@@ -6,6 +6,7 @@ use crate::acme_dns::AcmeDnsSolver;
 use crate::error::{Error, Result};
 use crate::issuer::Issuer;
 use crate::job::{ISSUE_JOB, IssueJobs};
+use crate::renew::RenewalScan;
 use crate::solver::{Dns01Solver, StoreSolver};
 use cirrus_core::Store;
 use cirrus_core::jobs::JobRunner;
@@ -46,6 +47,8 @@ pub struct WorkerRole {
     check: Vec<SocketAddr>,
     check_within: Duration,
     max_attempts: u32,
+    renew_within: Duration,
+    scan_every: Duration,
 }
 
 impl WorkerRole {
@@ -61,7 +64,17 @@ impl WorkerRole {
             check: Vec::new(),
             check_within: Duration::from_secs(60),
             max_attempts: 5,
+            renew_within: Duration::from_secs(30 * 86_400),
+            scan_every: Duration::from_secs(3600),
         }
+    }
+
+    /// Renews certificates ending within `window` (default 30 days),
+    /// scanning every `every` (default an hour, the first scan at start).
+    pub fn renew(mut self, window: Duration, every: Duration) -> Self {
+        self.renew_within = window;
+        self.scan_every = every.max(Duration::from_secs(1));
+        self
     }
 
     /// The CA's directory URL.
@@ -114,12 +127,29 @@ impl WorkerRole {
             .build())
     }
 
-    /// Runs queued certificate jobs until `shutdown` completes; a store
-    /// that is down is waited for, never a crash.
+    /// Runs queued certificate jobs, and the renewal scan that queues
+    /// more, until `shutdown` completes; a store that is down is waited
+    /// for, never a crash.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         let runner = self.runner()?;
         tracing::info!(consumer = %self.consumer, directory = %self.directory, "cirrus worker running certificate jobs");
-        runner.run(shutdown).await;
+        let scan = RenewalScan::new(self.store.clone(), self.consumer.clone()).window(self.renew_within);
+        let every = self.scan_every;
+        let scans = async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = cirrus_core::model::now_ms() / 1000;
+                if let Err(e) = scan.scan(now).await {
+                    tracing::warn!(error = %e, "renewal scan failed; the next one retries");
+                }
+            }
+        };
+        tokio::select! {
+            () = runner.run(shutdown) => {}
+            () = scans => {}
+        }
         Ok(())
     }
 }

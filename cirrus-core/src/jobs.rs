@@ -6,12 +6,33 @@
 //! timeout; a worker that dies mid-job loses nothing.
 
 use crate::Result;
-use crate::model::Job;
+use crate::model::{AcmeState, AcmeStatus, Job, NewJob};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The kind of the job that issues (or renews) a domain's certificate.
+pub const ISSUE_CERT: &str = "issue_cert";
+
+/// Queues an [`ISSUE_CERT`] job for `domain` unless one is already queued
+/// or running, and marks the domain `queued`; returns its ACME state.
+/// Callers hold `Lock::AcmeTask(domain)`, so that the check and the
+/// enqueue are one step across processes (the API, renewal scans).
+pub async fn queue_issuance(store: &dyn Store, domain: &str) -> Result<AcmeState> {
+    let mut acme = store.get_acme_state(domain).await?.unwrap_or_default();
+    let pending = matches!(acme.status, AcmeStatus::Queued | AcmeStatus::Running) && acme.job_id.is_some();
+    if !pending {
+        let job_id = store.enqueue(&NewJob::new(ISSUE_CERT).for_domain(domain)).await?;
+        acme.status = AcmeStatus::Queued;
+        acme.job_id = Some(job_id);
+        acme.last_error = None;
+        acme.updated_at = crate::model::now_ms() / 1000;
+        store.put_acme_state(domain, &acme).await?;
+    }
+    Ok(acme)
+}
 
 /// Does the work of one kind of job (e.g. `issue_cert`).
 #[async_trait::async_trait]

@@ -5,9 +5,9 @@
 //! against Pebble's root.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use cirrus_acme::{Error, ISSUE_JOB, IssueJobs, Issuer, StoreSolver};
+use cirrus_acme::{Error, ISSUE_JOB, IssueJobs, Issuer, RenewalScan, StoreSolver};
 use cirrus_core::jobs::{JobOutcome, JobRunner};
-use cirrus_core::model::{AcmeStatus, DomainDns, NewJob};
+use cirrus_core::model::{AcmeStatus, DomainDns, NewJob, TlsMode};
 use cirrus_core::{DomainConf, EmbeddedStore, Lock, Node, Store};
 use cirrus_dns::{HiddenMaster, Rebuilder, ZoneSettings};
 use cirrus_test_support::{OwnerResolver, Pebble};

@@ -12,11 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::Lock;
-use cirrus_core::model::{AcmeState, AcmeStatus, CertBundle, CertificateStatus, CertificateUpload, NewJob, Scope};
+use cirrus_core::model::{AcmeState, AcmeStatus, CertBundle, CertificateStatus, CertificateUpload, Scope};
 use std::time::Duration;
-
-/// Kind of the job that issues a certificate.
-pub(crate) const ISSUE_JOB: &str = "issue_cert";
 
 /// Requests a certificate: 202 with the issuance job. While one is queued or
 /// running, the same job is returned.
@@ -55,16 +52,7 @@ pub(crate) async fn issue(
 }
 
 async fn enqueue_once(state: &Shared, domain: &str) -> ApiResult<CertificateStatus> {
-    let mut acme = state.store.get_acme_state(domain).await?.unwrap_or_default();
-    let pending = matches!(acme.status, AcmeStatus::Queued | AcmeStatus::Running) && acme.job_id.is_some();
-    if !pending {
-        let job_id = state.store.enqueue(&NewJob::new(ISSUE_JOB).for_domain(domain)).await?;
-        acme.status = AcmeStatus::Queued;
-        acme.job_id = Some(job_id);
-        acme.last_error = None;
-        acme.updated_at = now_secs();
-        state.store.put_acme_state(domain, &acme).await?;
-    }
+    let acme = cirrus_core::jobs::queue_issuance(&*state.store, domain).await?;
     status_of(state, domain, acme).await
 }
 

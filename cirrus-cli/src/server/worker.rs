@@ -34,6 +34,12 @@ pub(crate) struct WorkerArgs {
     /// Attempts per certificate job before it is dropped (its failure stays recorded).
     #[arg(long, env = "CIRRUS_ACME_MAX_ATTEMPTS", default_value_t = 5)]
     max_attempts: u32,
+    /// Renew certificates ending within this many days.
+    #[arg(long, env = "CIRRUS_ACME_RENEW_DAYS", default_value_t = 30)]
+    renew_within_days: u64,
+    /// Seconds between renewal scans (the first at start).
+    #[arg(long, env = "CIRRUS_ACME_RENEW_SCAN", default_value_t = 3600)]
+    renew_scan_interval: u64,
     /// This worker's name in the job queue (unique per process; default: host and process id).
     #[arg(long, env = "CIRRUS_WORKER_NAME")]
     name: Option<String>,
@@ -79,7 +85,11 @@ pub(crate) fn prepare(
     let mut role = WorkerRole::new(store, name, solver)
         .directory(&args.acme_directory)
         .check(check, Duration::from_secs(args.dns_check_timeout.max(1)))
-        .max_attempts(args.max_attempts);
+        .max_attempts(args.max_attempts)
+        .renew(
+            Duration::from_secs(args.renew_within_days.saturating_mul(86_400)),
+            Duration::from_secs(args.renew_scan_interval.max(1)),
+        );
     if let Some(root) = args.acme_directory_root {
         role = role.directory_root(root);
     }
