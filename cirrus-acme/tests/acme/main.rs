@@ -166,4 +166,24 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         store.try_lock(&lock, "x", Duration::from_secs(1)).await.unwrap(),
         "the worker released the lock"
     );
+    store.unlock(&lock, "x").await.unwrap();
+
+    // The renewal scan queues the ACME-managed certificates that end within
+    // its window (shop.test is not ACME-managed), and the job renews it.
+    let mut conf = store.get_domain("queued.test").await.unwrap().unwrap();
+    conf.tls.mode = TlsMode::Acme;
+    store.put_domain(&conf).await.unwrap();
+    let before = serial_of(&store.get_cert("queued.test").await.unwrap().unwrap().fullchain);
+    let scan = RenewalScan::new(store.clone(), "scanner");
+    let day = Duration::from_secs(86_400);
+    assert!(
+        scan.clone().window(day).scan(now).await.unwrap().is_empty(),
+        "far from its end"
+    );
+    let twenty_years = Duration::from_secs(20 * 365 * 86_400);
+    assert_eq!(scan.window(twenty_years).scan(now).await.unwrap(), ["queued.test"]);
+    let (_, outcome) = runner.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, JobOutcome::Succeeded);
+    let after = serial_of(&store.get_cert("queued.test").await.unwrap().unwrap().fullchain);
+    assert_ne!(before, after, "renewed");
 }
