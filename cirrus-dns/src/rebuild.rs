@@ -33,6 +33,8 @@ pub struct Rebuilder {
     store: Arc<dyn Store>,
     settings: ZoneSettings,
     zone: Option<SharedZone>,
+    /// The store revision the last build read (or a later one).
+    built_revision: u64,
     notify: Vec<SocketAddr>,
     debounce: Duration,
     min_interval: Duration,
@@ -58,6 +60,7 @@ impl Rebuilder {
             store,
             settings,
             zone: None,
+            built_revision: 0,
             notify: Vec::new(),
             debounce: Duration::from_millis(50),
             min_interval: Duration::from_secs(1),
@@ -93,6 +96,8 @@ impl Rebuilder {
     /// next zone (serial from [`next_serial`]); serves it when this
     /// rebuilder has a zone to replace, then sends NOTIFYs in the background.
     pub async fn rebuild(&mut self) -> Result<Arc<Zone>> {
+        // Read first: a change after it is announced after it, and replayed.
+        let revision = self.store.revision().await?;
         let domains = self.store.domains().await?;
         let nodes = self.store.nodes().await?;
         let challenges = self.store.challenges().await?;
@@ -111,6 +116,7 @@ impl Rebuilder {
             &self.settings,
             serial,
         )?;
+        self.built_revision = self.built_revision.max(revision);
         tracing::info!(
             serial,
             domains = domains.len(),
@@ -149,7 +155,10 @@ impl Rebuilder {
     /// into one. Needs a first [`Rebuilder::rebuild`] to have succeeded.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
-        let mut events = self.store.subscribe(SubscribeOptions::default()).await?;
+        // From the revision the first build read: a change made between it
+        // and this subscription is replayed, not missed.
+        let options = SubscribeOptions::default().from_revision(self.built_revision);
+        let mut events = self.store.subscribe(options).await?;
         let mut last = Instant::now();
         loop {
             let event = tokio::select! {
