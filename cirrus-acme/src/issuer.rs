@@ -129,7 +129,6 @@ impl Issuer {
     /// Presents every pending authorization's DNS-01 value, waits until it
     /// is visible, tells the CA, and waits for the order to be ready.
     async fn validate(&self, order: &mut instant_acme::Order, domain: &str) -> Result<()> {
-        let mut values = Vec::new();
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
             let mut authz = authz.map_err(ca)?;
@@ -152,7 +151,6 @@ impl Issuer {
                     })?;
             }
             challenge.set_ready().await.map_err(ca)?;
-            values.push(value);
         }
         match order.poll_ready(&retries()).await.map_err(ca)? {
             OrderStatus::Ready => Ok(()),

@@ -190,7 +190,7 @@ pub(crate) fn variant(identity: &CachedResponse, encoding: Encoding) -> CachedRe
         }
         _ => identity.body.clone(),
     };
-    let out = CachedResponse::new(
+    let mut out = CachedResponse::new(
         identity.status,
         headers,
         body,
@@ -202,7 +202,6 @@ pub(crate) fn variant(identity: &CachedResponse, encoding: Encoding) -> CachedRe
     .with_tags(identity.tags.clone());
     // Looked up like the identity response: by its own Vary, not by the
     // request's exact Accept-Encoding (the key already names the encoding).
-    let mut out = out;
     out.vary = identity.vary.clone();
     if let Some(at) = identity.stale_since() {
         out.mark_stale(at);

@@ -143,7 +143,7 @@ impl MemoryCache {
 
     /// Drops every stored response under `key`'s host and path and query,
     /// whatever else their keys hold (variants, keyed headers, slices).
-    pub(crate) fn invalidate_all_of(&self, key: &CacheKey) -> usize {
+    fn invalidate_all_of(&self, key: &CacheKey) -> usize {
         self.vary.remove(key);
         self.derived.remove(key);
         let before = self.entries.len();

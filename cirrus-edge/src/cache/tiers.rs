@@ -108,16 +108,6 @@ impl Tiers {
         dropped
     }
 
-    /// Drops every slice (and any other response) of the object `key`
-    /// from every tier.
-    pub(crate) async fn invalidate_slices(&self, key: &CacheKey) -> usize {
-        let mut dropped = self.memory.invalidate_all_of(key);
-        if let Some(disk) = &self.disk {
-            dropped += disk.invalidate(key).await;
-        }
-        dropped
-    }
-
     /// Drops (or, for a soft purge, marks stale) what `purge` selects in
     /// every tier.
     pub(crate) async fn purge(&self, purge: &PurgeRequest) -> usize {

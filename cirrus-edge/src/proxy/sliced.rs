@@ -56,7 +56,7 @@ pub(super) async fn through_slices<H: EdgeHooks>(
     for attempt in 0..2 {
         // The slice the answer starts in: where the client's range starts
         // when it says; else the first (which also tells the length).
-        let start = range_start(session, &key, edge, size).await;
+        let start = range_start(session, &key, edge).await;
         let first = match fetch(edge, conf, session, ctx, &key, start / size, size, &mut facts.upstream).await? {
             Got::Answer(res) => {
                 facts.cache = Some(CacheOutcome::of(CacheStatus::Miss, false));
@@ -101,7 +101,7 @@ pub(super) async fn through_slices<H: EdgeHooks>(
             match fetch(edge, conf, session, ctx, &key, slices.start, size, &mut facts.upstream).await? {
                 Got::Slice { entry, version: v, hit } if v == version => (entry, v, hit),
                 Got::Slice { .. } if attempt == 0 => {
-                    edge.cache.invalidate_slices(&key).await;
+                    edge.cache.invalidate(&key).await;
                     continue;
                 }
                 Got::Slice { .. } => return Err(protocol("the object changed while it was read")),
@@ -135,7 +135,7 @@ pub(super) async fn through_slices<H: EdgeHooks>(
 /// Where the client's range starts, as far as it can be known before the
 /// length is: `a-` and `a-b` say; a suffix `-n` needs the length, taken
 /// from a stored first slice (else the answer starts at the first slice).
-async fn range_start<H: EdgeHooks>(session: &Session, key: &CacheKey, edge: &Inner<H>, size: u64) -> u64 {
+async fn range_start<H: EdgeHooks>(session: &Session, key: &CacheKey, edge: &Inner<H>) -> u64 {
     let Some(spec) = session.headers().get(RANGE).and_then(|v| v.to_str().ok()) else {
         return 0;
     };
@@ -151,7 +151,7 @@ async fn range_start<H: EdgeHooks>(session: &Session, key: &CacheKey, edge: &Inn
                 None => 0,
             }
         }
-        Some((a, _)) => a.trim().parse::<u64>().map_or(0, |a| a - a % size),
+        Some((a, _)) => a.trim().parse::<u64>().unwrap_or(0),
         None => 0,
     }
 }
@@ -321,7 +321,7 @@ fn stream<H: EdgeHooks>(
                     Ok(Got::Slice { .. }) => {
                         // Another version: what was sent cannot be taken back.
                         tracing::warn!(key = key.text(), index, "slice of another version; answer cut short");
-                        edge.cache.invalidate_slices(&key).await;
+                        edge.cache.invalidate(&key).await;
                         let _ = tx.send(Err("the object changed while it was sent".into())).await;
                         return;
                     }
