@@ -14,6 +14,16 @@ pub enum Error {
     /// The CA refused, failed, or could not be reached; its own words.
     #[error("ACME: {0}")]
     Ca(String),
+    /// The CA asked us to come back later: a rate limit
+    /// (`urn:ietf:params:acme:error:rateLimited`, 429) or a 503; `after` is
+    /// its `Retry-After`, if it sent one.
+    #[error("ACME: come back later{}: {message}", after.map(|a| format!(" (in {} s)", a.as_secs())).unwrap_or_default())]
+    RetryLater {
+        /// The CA's words.
+        message: String,
+        /// How long the CA asked us to wait.
+        after: Option<std::time::Duration>,
+    },
     /// The acme-dns server could not be reached or refused a registration.
     #[error("acme-dns: {0}")]
     AcmeDns(String),
@@ -25,6 +35,16 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+}
+
+impl Error {
+    /// How long the next attempt must wait at least, when the CA said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RetryLater { after, .. } => *after,
+            _ => None,
+        }
+    }
 }
 
 /// This crate's result.

@@ -5,6 +5,7 @@
 //! and the chain stored where every edge reads it.
 
 use crate::error::{Error, Result};
+use crate::http::CaClient;
 use crate::propagation::wait_visible;
 use crate::solver::Dns01Solver;
 use cirrus_core::Store;
@@ -24,6 +25,7 @@ pub struct Issuer {
     solver: Arc<dyn Dns01Solver>,
     directory: String,
     root: Option<PathBuf>,
+    http: std::sync::OnceLock<CaClient>,
     authoritative: Vec<SocketAddr>,
     visible_within: Duration,
     account: tokio::sync::OnceCell<Account>,
@@ -48,6 +50,7 @@ impl Issuer {
             solver,
             directory: directory.into(),
             root: None,
+            http: std::sync::OnceLock::new(),
             authoritative: Vec::new(),
             visible_within: Duration::from_secs(60),
             account: tokio::sync::OnceCell::new(),
@@ -74,22 +77,24 @@ impl Issuer {
     async fn account(&self) -> Result<&Account> {
         self.account
             .get_or_try_init(|| async {
-                let builder = match &self.root {
-                    Some(root) => Account::builder_with_root(root),
-                    None => Account::builder(),
-                }
-                .map_err(ca)?;
+                crate::http::check_directory(&self.directory)?;
+                let http = CaClient::new(self.root.as_deref())?;
+                let builder = Account::builder_with_http(Box::new(http.clone()));
+                let _ = self.http.set(http);
                 if let Some(json) = self.store.get_acme_account().await? {
                     let credentials: AccountCredentials =
                         serde_json::from_str(&json).map_err(|e| Error::Ca(format!("stored account: {e}")))?;
-                    return builder.from_credentials(credentials).await.map_err(ca);
+                    return builder.from_credentials(credentials).await.map_err(|e| self.ca(e));
                 }
                 let new = NewAccount {
                     contact: &[],
                     terms_of_service_agreed: true,
                     only_return_existing: false,
                 };
-                let (account, credentials) = builder.create(&new, self.directory.clone(), None).await.map_err(ca)?;
+                let (account, credentials) = builder
+                    .create(&new, self.directory.clone(), None)
+                    .await
+                    .map_err(|e| self.ca(e))?;
                 let json = serde_json::to_string(&credentials).map_err(|e| Error::Ca(e.to_string()))?;
                 self.store.put_acme_account(&json).await?;
                 Ok(account)
@@ -105,7 +110,10 @@ impl Issuer {
         }
         let account = self.account().await?;
         let identifiers = [Identifier::Dns(domain.to_string())];
-        let mut order = account.new_order(&NewOrder::new(&identifiers)).await.map_err(ca)?;
+        let mut order = account
+            .new_order(&NewOrder::new(&identifiers))
+            .await
+            .map_err(|e| self.ca(e))?;
         let result = self.validate(&mut order, domain).await;
         // Whatever happened, the challenge values go.
         if let Err(e) = self.solver.cleanup(domain).await {
@@ -119,8 +127,8 @@ impl Issuer {
         let csr = params
             .serialize_request(&key)
             .map_err(|e| Error::Ca(format!("CSR: {e}")))?;
-        order.finalize_csr(csr.der()).await.map_err(ca)?;
-        let chain = order.poll_certificate(&retries()).await.map_err(ca)?;
+        order.finalize_csr(csr.der()).await.map_err(|e| self.ca(e))?;
+        let chain = order.poll_certificate(&retries()).await.map_err(|e| self.ca(e))?;
         let bundle = CertBundle::new(chain.clone(), key.serialize_pem(), not_after(&chain));
         self.store.put_cert(domain, &bundle).await?;
         Ok(bundle)
@@ -131,7 +139,7 @@ impl Issuer {
     async fn validate(&self, order: &mut instant_acme::Order, domain: &str) -> Result<()> {
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
-            let mut authz = authz.map_err(ca)?;
+            let mut authz = authz.map_err(|e| self.ca(e))?;
             match authz.status {
                 AuthorizationStatus::Pending => {}
                 AuthorizationStatus::Valid => continue,
@@ -150,14 +158,27 @@ impl Issuer {
                         message,
                     })?;
             }
-            challenge.set_ready().await.map_err(ca)?;
+            challenge.set_ready().await.map_err(|e| self.ca(e))?;
         }
-        match order.poll_ready(&retries()).await.map_err(ca)? {
+        match order.poll_ready(&retries()).await.map_err(|e| self.ca(e))? {
             OrderStatus::Ready => Ok(()),
             status => Err(Error::Ca(format!(
                 "the order for {domain} is {status:?} after validation: {}",
                 order_problem(order)
             ))),
+        }
+    }
+
+    /// Our error for instant-acme's: a rate limit carries the CA's
+    /// `Retry-After`, so the job's next attempt waits that long.
+    fn ca(&self, e: instant_acme::Error) -> Error {
+        let after = self.http.get().and_then(CaClient::take_retry_after);
+        match &e {
+            instant_acme::Error::Api(problem) if is_rate_limit(problem) => Error::RetryLater {
+                message: problem.to_string(),
+                after,
+            },
+            _ => Error::Ca(e.to_string()),
         }
     }
 
@@ -172,8 +193,10 @@ impl Issuer {
     }
 }
 
-fn ca(e: instant_acme::Error) -> Error {
-    Error::Ca(e.to_string())
+/// Whether a CA's problem is "come back later".
+fn is_rate_limit(problem: &instant_acme::Problem) -> bool {
+    problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:rateLimited")
+        || matches!(problem.status, Some(429 | 503))
 }
 
 fn retries() -> RetryPolicy {

@@ -6,7 +6,7 @@
 //! issued with `not_after`, or failed with the CA's words.
 
 use crate::issuer::Issuer;
-use cirrus_core::jobs::JobHandler;
+use cirrus_core::jobs::{JobError, JobHandler};
 use cirrus_core::model::{AcmeStatus, Job};
 use cirrus_core::{Lock, Store};
 use std::sync::Arc;
@@ -54,18 +54,18 @@ impl IssueJobs {
 
 #[async_trait::async_trait]
 impl JobHandler for IssueJobs {
-    async fn run(&self, job: &Job) -> Result<(), String> {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
         let Some(domain) = job.job.domain.as_deref() else {
-            return Err("an issue_cert job names no domain".into());
+            return Err(JobError::new("an issue_cert job names no domain"));
         };
         let lock = Lock::AcmeIssue(domain.to_string());
         match self.store.try_lock(&lock, &job.id, LOCK_TTL).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!(event = "acme_skip_locked", domain, job = %job.id, "another worker is issuing");
-                return Err(format!("{domain} is being issued by another worker"));
+                return Err(JobError::new(format!("{domain} is being issued by another worker")));
             }
-            Err(e) => return Err(format!("store: {e}")),
+            Err(e) => return Err(JobError::new(format!("store: {e}"))),
         }
         tracing::info!(event = "acme_issue_start", domain, job = %job.id, attempt = job.attempts, "issuing");
         self.record(domain, &job.id, AcmeStatus::Running, None, None).await;
@@ -81,7 +81,11 @@ impl JobHandler for IssueJobs {
                 tracing::warn!(event = "acme_fail", domain, job = %job.id, error = %e, "issuance failed");
                 self.record(domain, &job.id, AcmeStatus::Failed, Some(e.to_string()), None)
                     .await;
-                Err(e.to_string())
+                let error = JobError::new(e.to_string());
+                Err(match e.retry_after() {
+                    Some(wait) => error.retry_after(wait),
+                    None => error,
+                })
             }
         };
         if let Err(e) = self.store.unlock(&lock, &job.id).await {

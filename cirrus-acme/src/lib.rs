@@ -36,6 +36,7 @@
 
 mod acme_dns;
 mod error;
+mod http;
 mod issuer;
 mod job;
 mod propagation;

@@ -47,6 +47,7 @@ pub struct WorkerRole {
     check: Vec<SocketAddr>,
     check_within: Duration,
     max_attempts: u32,
+    backoff: (Duration, Duration),
     renew_within: Duration,
     scan_every: Duration,
 }
@@ -64,6 +65,7 @@ impl WorkerRole {
             check: Vec::new(),
             check_within: Duration::from_secs(60),
             max_attempts: 5,
+            backoff: (Duration::from_secs(30), Duration::from_secs(3600)),
             renew_within: Duration::from_secs(30 * 86_400),
             scan_every: Duration::from_secs(3600),
         }
@@ -103,6 +105,14 @@ impl WorkerRole {
         self
     }
 
+    /// A failed job's first retry waits `first` (default 30 s), each
+    /// further one twice as long up to `cap` (default an hour); a CA's
+    /// `Retry-After` longer than that is waited out.
+    pub fn backoff(mut self, first: Duration, cap: Duration) -> Self {
+        self.backoff = (first, cap);
+        self
+    }
+
     /// The job runner this role would run (for embedders and tests).
     pub fn runner(&self) -> Result<JobRunner> {
         let solver: Arc<dyn Dns01Solver> = match &self.solver {
@@ -124,6 +134,7 @@ impl WorkerRole {
         Ok(JobRunner::builder(self.store.clone(), self.consumer.clone())
             .handler(ISSUE_JOB, jobs)
             .max_attempts(self.max_attempts)
+            .backoff(self.backoff.0, self.backoff.1)
             .build())
     }
 

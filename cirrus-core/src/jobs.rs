@@ -2,8 +2,11 @@
 //! each to the [`JobHandler`] registered for its kind, acknowledges it when
 //! it is done (or has failed `max_attempts` times), and tells its
 //! [`JobObserver`]s how long it took and how it ended. A job whose handler
-//! fails earlier is left unacknowledged and comes back after the visibility
-//! timeout; a worker that dies mid-job loses nothing.
+//! fails earlier is given back to the queue to wait out an exponential
+//! backoff (doubling from the first delay up to a cap, and never shorter
+//! than the wait the handler's error asks for, e.g. a CA's `Retry-After`);
+//! a worker that dies mid-job loses nothing: its job comes back after the
+//! visibility timeout.
 
 use crate::Result;
 use crate::model::{AcmeState, AcmeStatus, Job, NewJob};
@@ -37,8 +40,58 @@ pub async fn queue_issuance(store: &dyn Store, domain: &str) -> Result<AcmeState
 /// Does the work of one kind of job (e.g. `issue_cert`).
 #[async_trait::async_trait]
 pub trait JobHandler: Send + Sync + 'static {
-    /// Runs `job`; an error is recorded and the job retried later.
-    async fn run(&self, job: &Job) -> std::result::Result<(), String>;
+    /// Runs `job`; an error is logged and the job retried later.
+    async fn run(&self, job: &Job) -> std::result::Result<(), JobError>;
+}
+
+/// Why a job run failed, and how long the next attempt must wait at least.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl JobError {
+    /// A failure described by `message`; the next attempt waits the backoff.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The next attempt waits at least `wait` (a server's `Retry-After`,
+    /// a rate limit's reset), even when that is longer than the backoff.
+    #[must_use]
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The wait asked for, if any.
+    pub fn wait(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for JobError {}
+
+impl From<String> for JobError {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
 }
 
 /// How a job run ended.
@@ -47,7 +100,7 @@ pub trait JobHandler: Send + Sync + 'static {
 pub enum JobOutcome {
     /// Done and acknowledged.
     Succeeded,
-    /// Failed; left in the queue to be retried after the visibility timeout.
+    /// Failed; given back to the queue, to be retried after its backoff.
     Retrying,
     /// Failed its last allowed attempt; acknowledged and dropped.
     Failed,
@@ -81,6 +134,8 @@ pub struct JobRunner {
     visibility: Duration,
     poll_interval: Duration,
     max_attempts: u32,
+    first_retry: Duration,
+    max_retry: Duration,
     handlers: HashMap<String, Arc<dyn JobHandler>>,
     observers: Vec<Arc<dyn JobObserver>>,
 }
@@ -92,6 +147,7 @@ impl std::fmt::Debug for JobRunner {
             .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
             .field("visibility", &self.visibility)
             .field("max_attempts", &self.max_attempts)
+            .field("backoff", &(self.first_retry, self.max_retry))
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +191,14 @@ impl JobRunnerBuilder {
         self
     }
 
+    /// The wait before a failed job's first retry (default 30 s), doubled
+    /// for each further one up to `cap` (default an hour).
+    pub fn backoff(mut self, first: Duration, cap: Duration) -> Self {
+        self.runner.first_retry = first;
+        self.runner.max_retry = cap.max(first);
+        self
+    }
+
     /// The runner.
     pub fn build(self) -> JobRunner {
         self.runner
@@ -151,10 +215,20 @@ impl JobRunner {
                 visibility: Duration::from_secs(600),
                 poll_interval: Duration::from_secs(1),
                 max_attempts: 5,
+                first_retry: Duration::from_secs(30),
+                max_retry: Duration::from_secs(3600),
                 handlers: HashMap::new(),
                 observers: Vec::new(),
             },
         }
+    }
+
+    /// How long a job that failed its `attempt`-th run waits before the
+    /// next one: the backoff, or the wait its error asks for if longer.
+    pub fn retry_delay(&self, attempt: u32, error: &JobError) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(31);
+        let backoff = self.first_retry.saturating_mul(1 << doublings).min(self.max_retry);
+        error.wait().map_or(backoff, |wait| wait.max(backoff))
     }
 
     /// Claims and runs one job; `None` when none was available.
@@ -175,7 +249,12 @@ impl JobRunner {
                     JobOutcome::Failed
                 }
                 Err(e) => {
-                    tracing::warn!(job = %job.id, kind = %job.job.kind, attempts = job.attempts, error = %e, "job failed; will retry");
+                    let delay = self.retry_delay(job.attempts, &e);
+                    tracing::warn!(job = %job.id, kind = %job.job.kind, attempts = job.attempts, error = %e, retry_in_ms = delay.as_millis(), "job failed; will retry");
+                    if let Err(e) = self.store.retry_later(&job, delay).await {
+                        // Still claimed: it comes back after the visibility timeout.
+                        tracing::warn!(job = %job.id, error = %e, "could not delay the retry");
+                    }
                     JobOutcome::Retrying
                 }
             },

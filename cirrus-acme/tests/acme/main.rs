@@ -134,7 +134,7 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
     );
     let runner = JobRunner::builder(store.clone(), "worker-1")
         .handler(ISSUE_JOB, IssueJobs::new(store.clone(), issuer.clone()))
-        .visibility(Duration::from_millis(300))
+        .backoff(Duration::from_millis(300), Duration::from_millis(300))
         .build();
     let (_, outcome) = runner.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, JobOutcome::Retrying, "locked by another worker");
@@ -151,7 +151,7 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (job, outcome) = ran.expect("the job comes back after its visibility timeout");
+    let (job, outcome) = ran.expect("the job comes back after its backoff");
     assert_eq!(outcome, JobOutcome::Succeeded);
     let state = store.get_acme_state("queued.test").await.unwrap().unwrap();
     assert_eq!(

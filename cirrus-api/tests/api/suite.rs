@@ -474,7 +474,7 @@ pub async fn health_metrics_and_docs(backend: Backend) {
     struct Issue;
     #[async_trait::async_trait]
     impl cirrus_core::jobs::JobHandler for Issue {
-        async fn run(&self, _: &cirrus_core::model::Job) -> Result<(), String> {
+        async fn run(&self, _: &cirrus_core::model::Job) -> Result<(), cirrus_core::jobs::JobError> {
             Ok(())
         }
     }

@@ -34,6 +34,12 @@ pub(crate) struct WorkerArgs {
     /// Attempts per certificate job before it is dropped (its failure stays recorded).
     #[arg(long, env = "CIRRUS_ACME_MAX_ATTEMPTS", default_value_t = 5)]
     max_attempts: u32,
+    /// Seconds before a failed job's first retry; each further one waits twice as long.
+    #[arg(long, env = "CIRRUS_ACME_RETRY_FIRST", default_value_t = 30)]
+    retry_first: u64,
+    /// The longest wait between retries, in seconds (a CA's longer Retry-After is still honoured).
+    #[arg(long, env = "CIRRUS_ACME_RETRY_MAX", default_value_t = 3600)]
+    retry_max: u64,
     /// Renew certificates ending within this many days.
     #[arg(long, env = "CIRRUS_ACME_RENEW_DAYS", default_value_t = 30)]
     renew_within_days: u64,
@@ -86,6 +92,10 @@ pub(crate) fn prepare(
         .directory(&args.acme_directory)
         .check(check, Duration::from_secs(args.dns_check_timeout.max(1)))
         .max_attempts(args.max_attempts)
+        .backoff(
+            Duration::from_secs(args.retry_first),
+            Duration::from_secs(args.retry_max.max(args.retry_first)),
+        )
         .renew(
             Duration::from_secs(args.renew_within_days.saturating_mul(86_400)),
             Duration::from_secs(args.renew_scan_interval.max(1)),

@@ -201,6 +201,9 @@ struct StoredJob {
     claimed_by: Option<String>,
     claimed_at_ms: u64,
     deliveries: u32,
+    /// Not handed out before this (Unix ms): a retry's backoff.
+    #[serde(default)]
+    not_before_ms: u64,
 }
 
 fn get_str(tx: &WriteTransaction, table: StrTable, key: &str) -> Result<Option<String>> {
@@ -875,6 +878,7 @@ impl Store for EmbeddedStore {
             claimed_by: None,
             claimed_at_ms: 0,
             deliveries: 0,
+            not_before_ms: 0,
         };
         self.write(move |tx, _| {
             let id = next_seq(tx, JOB_SEQ)?;
@@ -897,7 +901,8 @@ impl Store for EmbeddedStore {
             for entry in t.iter().map_err(db_err)? {
                 let (k, v) = entry.map_err(db_err)?;
                 let job: StoredJob = decode("jobs", &k.value().to_string(), v.value())?;
-                if job.claimed_by.is_none() || job.claimed_at_ms.saturating_add(vis_ms) <= now {
+                let free = job.claimed_by.is_none() || job.claimed_at_ms.saturating_add(vis_ms) <= now;
+                if free && job.not_before_ms <= now {
                     found = Some((k.value(), job));
                     break;
                 }
@@ -917,6 +922,26 @@ impl Store for EmbeddedStore {
                 }),
                 Vec::new(),
             ))
+        })
+        .await
+    }
+
+    async fn retry_later(&self, job: &Job, delay: Duration) -> Result<bool> {
+        let Ok(id) = job.id.parse::<u64>() else {
+            return Ok(false);
+        };
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.write(move |tx, _| {
+            let mut t = tx.open_table(JOBS).map_err(db_err)?;
+            let stored = t.get(id).map_err(db_err)?.map(|v| v.value().to_string());
+            let Some(json) = stored else {
+                return Ok((false, Vec::new()));
+            };
+            let mut stored: StoredJob = decode("jobs", &id.to_string(), &json)?;
+            stored.claimed_by = None;
+            stored.not_before_ms = now_ms().saturating_add(delay_ms);
+            t.insert(id, encode(&stored)?.as_str()).map_err(db_err)?;
+            Ok((true, Vec::new()))
         })
         .await
     }

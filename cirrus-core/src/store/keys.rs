@@ -32,6 +32,9 @@ pub(crate) const REVISION: &str = "cdn:rev";
 pub(crate) const CHANGES: &str = "cdn:changes";
 pub(crate) const JOBS: &str = "cdn:jobs";
 pub(crate) const JOB_GROUP: &str = "cirrus-workers";
+/// Jobs given back to wait before their next attempt: a sorted set scored
+/// by when they are due (Unix ms), members `{id, attempts, job}` in JSON.
+pub(crate) const JOBS_DELAYED: &str = "cdn:jobs:delayed";
 pub(crate) const AUDIT: &str = "cdn:audit";
 pub(crate) const ACME_ACCOUNT: &str = "cdn:acmeacct:global";
 pub(crate) const ACME_CHALLENGES: &str = "cdn:acme:challenges";

@@ -198,9 +198,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Hands the oldest available job to `consumer`: a job claimed by a
     /// worker that did not ack it within `visibility` comes back first.
     async fn claim(&self, consumer: &str, visibility: Duration) -> Result<Option<Job>>;
+    /// Gives a claimed job back, to be handed out again no sooner than
+    /// `delay` from now (a retry's backoff), its attempts so far counted;
+    /// false when it was no longer in the queue (acked meanwhile).
+    async fn retry_later(&self, job: &Job, delay: Duration) -> Result<bool>;
     /// Marks a job done; false when it was not in the queue.
     async fn ack(&self, id: &str) -> Result<bool>;
-    /// Jobs not yet acked.
+    /// Jobs not yet acked, those waiting to be retried included.
     async fn queue_depth(&self) -> Result<u64>;
 
     // --- audit ---

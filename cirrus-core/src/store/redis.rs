@@ -21,11 +21,12 @@ use redis::{Client, RedisError, Script, Value, cmd};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 mod convergence;
+mod jobs;
 
 /// Runs a configuration change atomically: optional guard, the operations,
 /// the revision bump, the publishes and their change-log entries.
@@ -139,6 +140,8 @@ impl RedisStoreBuilder {
                 unlock: Script::new(UNLOCK_LUA),
                 delete_token: Script::new(DELETE_TOKEN_LUA),
                 hset_if_exists: Script::new(convergence::HSET_IF_EXISTS_LUA),
+                defer: Script::new(jobs::DEFER_LUA),
+                promote: Script::new(jobs::PROMOTE_LUA),
                 group_ready: AtomicBool::new(false),
                 config: self,
             }),
@@ -167,6 +170,8 @@ struct Inner {
     unlock: Script,
     delete_token: Script,
     hset_if_exists: Script,
+    defer: Script,
+    promote: Script,
     group_ready: AtomicBool,
     config: RedisStoreBuilder,
 }
@@ -320,99 +325,6 @@ impl RedisStore {
             .await
             .map_err(|_| Error::Unavailable("timed out subscribing".into()))?
     }
-
-    async fn ensure_group(&self) -> Result<()> {
-        if self.inner.group_ready.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let created: Result<()> = self
-            .query(
-                cmd("XGROUP")
-                    .arg("CREATE")
-                    .arg(keys::JOBS)
-                    .arg(keys::JOB_GROUP)
-                    .arg("0")
-                    .arg("MKSTREAM"),
-            )
-            .await;
-        match created {
-            Ok(()) => {}
-            Err(Error::Backend(msg)) if msg.contains("BUSYGROUP") => {}
-            Err(e) => return Err(e),
-        }
-        self.inner.group_ready.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    async fn claim_once(&self, consumer: &str, visibility: Duration) -> Result<Option<Job>> {
-        self.ensure_group().await?;
-        let idle_ms = u64::try_from(visibility.as_millis()).unwrap_or(u64::MAX);
-        let pending: Vec<(String, String, u64, u64)> = self
-            .query(
-                cmd("XPENDING")
-                    .arg(keys::JOBS)
-                    .arg(keys::JOB_GROUP)
-                    .arg("IDLE")
-                    .arg(idle_ms)
-                    .arg("-")
-                    .arg("+")
-                    .arg(10),
-            )
-            .await?;
-        for (id, _owner, _idle, deliveries) in pending {
-            let claimed: Value = self
-                .query(
-                    cmd("XCLAIM")
-                        .arg(keys::JOBS)
-                        .arg(keys::JOB_GROUP)
-                        .arg(consumer)
-                        .arg(idle_ms)
-                        .arg(&id),
-                )
-                .await?;
-            match stream_entries(claimed).into_iter().next() {
-                Some((id, fields)) => {
-                    let attempts = u32::try_from(deliveries).unwrap_or(u32::MAX).saturating_add(1);
-                    return job_from_fields(id, &fields, attempts).map(Some);
-                }
-                None => {
-                    // Taken by another worker meanwhile, or its entry was deleted.
-                    let _: i64 = self
-                        .query(cmd("XACK").arg(keys::JOBS).arg(keys::JOB_GROUP).arg(&id))
-                        .await?;
-                }
-            }
-        }
-        let read: Value = self
-            .query(
-                cmd("XREADGROUP")
-                    .arg("GROUP")
-                    .arg(keys::JOB_GROUP)
-                    .arg(consumer)
-                    .arg("COUNT")
-                    .arg(1)
-                    .arg("STREAMS")
-                    .arg(keys::JOBS)
-                    .arg(">"),
-            )
-            .await?;
-        let entries = match read {
-            Value::Array(streams) => streams
-                .into_iter()
-                .filter_map(|s| match s {
-                    Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
-                    _ => None,
-                })
-                .flat_map(stream_entries)
-                .collect(),
-            Value::Map(streams) => streams.into_iter().flat_map(|(_, v)| stream_entries(v)).collect(),
-            _ => Vec::new(),
-        };
-        match entries.into_iter().next() {
-            Some((id, fields)) => job_from_fields(id, &fields, 1).map(Some),
-            None => Ok(None),
-        }
-    }
 }
 
 /// Parses an XRANGE-style reply: `[[id, [field, value, ...]], ...]`.
@@ -448,14 +360,6 @@ fn stream_entries(v: Value) -> Vec<(String, HashMap<String, String>)> {
             Some((id, fields))
         })
         .collect()
-}
-
-fn job_from_fields(id: String, fields: &HashMap<String, String>, attempts: u32) -> Result<Job> {
-    let json = fields
-        .get("job")
-        .ok_or_else(|| Error::corrupt(format!("{}/{id}", keys::JOBS), "no job field"))?;
-    let job: NewJob = decode(&format!("{}/{id}", keys::JOBS), json)?;
-    Ok(Job { id, job, attempts })
 }
 
 fn parse_field<T: std::str::FromStr>(key: &str, field: &str, v: Option<&String>) -> Result<Option<T>> {
@@ -1040,40 +944,23 @@ impl Store for RedisStore {
     }
 
     async fn enqueue(&self, job: &NewJob) -> Result<String> {
-        self.ensure_group().await?;
-        self.query(cmd("XADD").arg(keys::JOBS).arg("*").arg("job").arg(encode(job)?))
-            .await
+        self.enqueue_job(job).await
     }
 
     async fn claim(&self, consumer: &str, visibility: Duration) -> Result<Option<Job>> {
-        match self.claim_once(consumer, visibility).await {
-            // The group vanishes when Redis restarts without persistence.
-            Err(Error::Backend(msg)) if msg.contains("NOGROUP") => {
-                self.inner.group_ready.store(false, Ordering::Release);
-                self.claim_once(consumer, visibility).await
-            }
-            other => other,
-        }
+        self.claim_job(consumer, visibility).await
+    }
+
+    async fn retry_later(&self, job: &Job, delay: Duration) -> Result<bool> {
+        self.defer_job(job, delay).await
     }
 
     async fn ack(&self, id: &str) -> Result<bool> {
-        let (acked, deleted): (i64, i64) = redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(keys::JOBS)
-            .arg(keys::JOB_GROUP)
-            .arg(id)
-            .cmd("XDEL")
-            .arg(keys::JOBS)
-            .arg(id)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(acked + deleted > 0)
+        self.ack_job(id).await
     }
 
     async fn queue_depth(&self) -> Result<u64> {
-        self.query(cmd("XLEN").arg(keys::JOBS)).await
+        self.job_count().await
     }
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<()> {

@@ -1,9 +1,11 @@
-//! The job runner over both backends: dispatch by kind, retries after the
-//! visibility timeout, giving up after `max_attempts`, observers told of
-//! every run, and `run` stopping on shutdown.
+//! The job runner over both backends: dispatch by kind, retries after an
+//! exponential backoff (or the longer wait an error asks for), a job of a
+//! worker that died reclaimed after the visibility timeout, giving up after
+//! `max_attempts`, observers told of every run, and `run` stopping on
+//! shutdown.
 
 use cirrus_core::Store;
-use cirrus_core::jobs::{JobHandler, JobObserver, JobOutcome, JobRunner};
+use cirrus_core::jobs::{JobError, JobHandler, JobObserver, JobOutcome, JobRunner};
 use cirrus_core::model::{Job, NewJob};
 use cirrus_test_support::eventually;
 use std::sync::{Arc, Mutex};
@@ -14,9 +16,9 @@ struct FailFirst(u32);
 
 #[async_trait::async_trait]
 impl JobHandler for FailFirst {
-    async fn run(&self, job: &Job) -> Result<(), String> {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
         if job.attempts <= self.0 {
-            Err(format!("attempt {}", job.attempts))
+            Err(format!("attempt {}", job.attempts).into())
         } else {
             Ok(())
         }
@@ -50,7 +52,7 @@ pub async fn runner_dispatches_retries_and_reports(store: Arc<dyn Store>) {
         .handler("flaky", FailFirst(1))
         .handler("broken", FailFirst(u32::MAX))
         .observer(seen.clone())
-        .visibility(Duration::from_millis(200))
+        .backoff(Duration::from_millis(50), Duration::from_millis(100))
         .max_attempts(2)
         .build();
     assert!(runner.run_once().await.unwrap().is_none(), "empty queue");
@@ -104,4 +106,71 @@ pub async fn run_drains_the_queue_and_stops(store: Arc<dyn Store>) {
         .await
         .expect("run stops")
         .unwrap();
+}
+
+/// Asks the next attempt to wait `0` (a `Retry-After`).
+struct AskWait(Duration);
+
+#[async_trait::async_trait]
+impl JobHandler for AskWait {
+    async fn run(&self, _: &Job) -> Result<(), JobError> {
+        Err(JobError::new("rate limited").retry_after(self.0))
+    }
+}
+
+pub async fn retries_wait_their_backoff_and_the_wait_asked_for(store: Arc<dyn Store>) {
+    let ms = Duration::from_millis;
+    let runner = JobRunner::builder(store.clone(), "worker-1")
+        .handler("limited", AskWait(ms(600)))
+        .backoff(ms(100), ms(350))
+        .build();
+    // The backoff doubles up to its cap; a longer wait asked for wins.
+    let plain = JobError::new("x");
+    let delays: Vec<_> = (1..=4).map(|n| runner.retry_delay(n, &plain)).collect();
+    assert_eq!(delays, [ms(100), ms(200), ms(350), ms(350)]);
+    assert_eq!(runner.retry_delay(1, &plain.clone().retry_after(ms(900))), ms(900));
+    assert_eq!(runner.retry_delay(3, &plain.retry_after(ms(10))), ms(350));
+
+    store.enqueue(&NewJob::new("limited")).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let (job, outcome) = runner.run_once().await.unwrap().unwrap();
+    assert_eq!((job.attempts, outcome), (1, JobOutcome::Retrying));
+    assert!(runner.run_once().await.unwrap().is_none(), "waiting its turn");
+    assert_eq!(store.queue_depth().await.unwrap(), 1, "a waiting job is still queued");
+    let again = loop {
+        if let Some(job) = store.claim("worker-1", Duration::from_secs(60)).await.unwrap() {
+            break job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "the job never came back");
+        tokio::time::sleep(ms(20)).await;
+    };
+    assert!(started.elapsed() >= ms(550), "came back after {:?}", started.elapsed());
+    assert_eq!(
+        (again.job.kind.as_str(), again.attempts),
+        ("limited", 2),
+        "attempts are counted"
+    );
+    assert!(store.ack(&again.id).await.unwrap());
+    assert!(
+        !store.retry_later(&again, ms(1)).await.unwrap(),
+        "an acknowledged job is not given back"
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+}
+
+pub async fn a_dead_workers_job_is_reclaimed_after_the_visibility_timeout(store: Arc<dyn Store>) {
+    store.enqueue(&NewJob::new("ok")).await.unwrap();
+    let died = store
+        .claim("dead-worker", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
+    let runner = JobRunner::builder(store.clone(), "worker-2")
+        .handler("ok", FailFirst(0))
+        .visibility(Duration::from_millis(200))
+        .build();
+    assert!(runner.run_once().await.unwrap().is_none(), "still claimed");
+    let (kind, outcome) = next(&runner).await;
+    assert_eq!((kind.as_str(), outcome), ("ok", JobOutcome::Succeeded));
+    assert!(!store.ack(&died.id).await.unwrap(), "finished by the other worker");
 }

@@ -92,4 +92,9 @@ macro_rules! job_battery {
     };
 }
 
-job_battery!(runner_dispatches_retries_and_reports, run_drains_the_queue_and_stops);
+job_battery!(
+    runner_dispatches_retries_and_reports,
+    run_drains_the_queue_and_stops,
+    retries_wait_their_backoff_and_the_wait_asked_for,
+    a_dead_workers_job_is_reclaimed_after_the_visibility_timeout
+);
