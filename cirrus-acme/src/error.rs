@@ -11,6 +11,15 @@ pub enum Error {
     /// name nobody onboarded.
     #[error("{0} is not a domain of this CDN")]
     NotOnboarded(String),
+    /// The domain's `_acme-challenge` CNAME does not point where the
+    /// solver publishes: no order is placed.
+    #[error("{domain}: the challenge delegation is not in place: {message}")]
+    NotDelegated {
+        /// The domain.
+        domain: String,
+        /// What the resolver found instead.
+        message: String,
+    },
     /// The CA refused, failed, or could not be reached; its own words.
     #[error("ACME: {0}")]
     Ca(String),

@@ -27,6 +27,7 @@ pub struct Issuer {
     root: Option<PathBuf>,
     http: std::sync::OnceLock<CaClient>,
     authoritative: Vec<SocketAddr>,
+    resolver: SocketAddr,
     visible_within: Duration,
     account: tokio::sync::OnceCell<Account>,
 }
@@ -52,6 +53,7 @@ impl Issuer {
             root: None,
             http: std::sync::OnceLock::new(),
             authoritative: Vec::new(),
+            resolver: cirrus_core::resolve::system_resolver(),
             visible_within: Duration::from_secs(60),
             account: tokio::sync::OnceCell::new(),
         }
@@ -71,6 +73,43 @@ impl Issuer {
         self.authoritative = servers;
         self.visible_within = within;
         self
+    }
+
+    /// The resolver asked whether a domain's `_acme-challenge` CNAME
+    /// points at the solver's record before an order is placed (default:
+    /// the first `nameserver` of `/etc/resolv.conf`).
+    pub fn resolver(mut self, resolver: SocketAddr) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// Fails unless `_acme-challenge.<domain>` is a CNAME to the record
+    /// the solver publishes at.
+    async fn check_delegation(&self, domain: &str) -> Result<()> {
+        let not_delegated = |message: String| Error::NotDelegated {
+            domain: domain.to_string(),
+            message,
+        };
+        let Some(target) = self.solver.record_name(domain).await? else {
+            return Err(not_delegated("the solver names no challenge record to check".into()));
+        };
+        let delegation = cirrus_core::model::Delegation {
+            name: format!("_acme-challenge.{domain}"),
+            target: target.trim_end_matches('.').to_string(),
+        };
+        let check = cirrus_core::resolve::check(self.resolver, &delegation).await;
+        if check.ok {
+            return Ok(());
+        }
+        let found = match (check.error, check.found.is_empty()) {
+            (Some(error), _) => error,
+            (None, false) => format!("it points to {}", check.found.join(", ")),
+            (None, true) => "no CNAME found".into(),
+        };
+        Err(not_delegated(format!(
+            "{} must be a CNAME to {}; {found}",
+            delegation.name, delegation.target
+        )))
     }
 
     /// The CDN's account: the one kept in the store, else a new one, kept.
@@ -108,6 +147,7 @@ impl Issuer {
         if self.store.get_domain(domain).await?.is_none() {
             return Err(Error::NotOnboarded(domain.to_string()));
         }
+        self.check_delegation(domain).await?;
         let account = self.account().await?;
         let identifiers = [Identifier::Dns(domain.to_string())];
         let mut order = account

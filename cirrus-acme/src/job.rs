@@ -1,13 +1,15 @@
 //! The `issue_cert` job (queued by `POST /api/v1/domains/{d}/certificate`):
 //! a [`JobHandler`] for `cirrus_core::jobs::JobRunner` that holds the
 //! domain's issuance lock (`cdn:acme:lock:{domain}`) for the whole flow,
-//! so two workers never issue for one domain at once, and records each
+//! so two workers never issue for one domain at once (the lock is short
+//! and renewed while the flow runs, so a worker that died frees the
+//! domain within one lock lifetime), and records each
 //! step in the domain's ACME state (`cdn:acme:{domain}`): running, then
 //! issued with `not_after`, or failed with the CA's words.
 
 use crate::issuer::Issuer;
 use cirrus_core::jobs::{JobError, JobHandler};
-use cirrus_core::model::{AcmeStatus, Job};
+use cirrus_core::model::{AcmeStatus, CertBundle, Job};
 use cirrus_core::{Lock, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,21 +17,54 @@ use std::time::Duration;
 /// The job kind the API queues (`cirrus_core::jobs::ISSUE_CERT`).
 pub const ISSUE_JOB: &str = cirrus_core::jobs::ISSUE_CERT;
 
-/// How long a worker may hold a domain's issuance lock; a worker that
-/// died releases it by expiry.
-const LOCK_TTL: Duration = Duration::from_secs(600);
+/// How long a domain's issuance lock lives unless renewed (by default):
+/// a worker that died releases it by expiry.
+const LOCK_TTL: Duration = Duration::from_secs(60);
 
 /// Runs `issue_cert` jobs with an [`Issuer`].
 #[derive(Debug, Clone)]
 pub struct IssueJobs {
     store: Arc<dyn Store>,
     issuer: Arc<Issuer>,
+    lock_ttl: Duration,
 }
 
 impl IssueJobs {
     /// Jobs run with `issuer`, their state kept in `store`.
     pub fn new(store: Arc<dyn Store>, issuer: Arc<Issuer>) -> Self {
-        Self { store, issuer }
+        Self {
+            store,
+            issuer,
+            lock_ttl: LOCK_TTL,
+        }
+    }
+
+    /// How long the issuance lock lives unless renewed (default 60 s; it
+    /// is renewed every third of that while the flow runs).
+    #[must_use]
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl.max(Duration::from_millis(300));
+        self
+    }
+
+    /// Issues for `domain` while renewing `lock` every third of its ttl.
+    async fn issue_holding(&self, domain: &str, lock: &Lock, owner: &str) -> crate::Result<CertBundle> {
+        let heartbeat = async {
+            let mut tick = tokio::time::interval(self.lock_ttl / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match self.store.extend_lock(lock, owner, self.lock_ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(domain, "the issuance lock was lost"),
+                    Err(e) => tracing::warn!(domain, error = %e, "could not renew the issuance lock"),
+                }
+            }
+        };
+        tokio::select! {
+            result = self.issuer.issue(domain) => result,
+            never = heartbeat => never,
+        }
     }
 
     async fn record(&self, domain: &str, job: &str, status: AcmeStatus, error: Option<String>, not_after: Option<u64>) {
@@ -59,17 +94,19 @@ impl JobHandler for IssueJobs {
             return Err(JobError::new("an issue_cert job names no domain"));
         };
         let lock = Lock::AcmeIssue(domain.to_string());
-        match self.store.try_lock(&lock, &job.id, LOCK_TTL).await {
+        match self.store.try_lock(&lock, &job.id, self.lock_ttl).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!(event = "acme_skip_locked", domain, job = %job.id, "another worker is issuing");
-                return Err(JobError::new(format!("{domain} is being issued by another worker")));
+                return Err(JobError::elsewhere(format!(
+                    "{domain} is being issued by another worker"
+                )));
             }
             Err(e) => return Err(JobError::new(format!("store: {e}"))),
         }
         tracing::info!(event = "acme_issue_start", domain, job = %job.id, attempt = job.attempts, "issuing");
         self.record(domain, &job.id, AcmeStatus::Running, None, None).await;
-        let result = self.issuer.issue(domain).await;
+        let result = self.issue_holding(domain, &lock, &job.id).await;
         let outcome = match &result {
             Ok(bundle) => {
                 tracing::info!(event = "acme_issued", domain, job = %job.id, not_after = ?bundle.not_after, "issued");

@@ -14,8 +14,13 @@
 //! it with one CNAME). [`AcmeDnsSolver`] sends the values to an external
 //! acme-dns server instead (one registration per domain, kept in the store).
 //!
-//! Not built yet: the issuer (instant-acme), the worker role and renewals; until they land, certificate jobs queued by
-//! the API wait in the queue.
+//! An order is placed only for a domain registered in the store whose
+//! `_acme-challenge` CNAME points where the solver publishes (checked
+//! through a resolver first). [`IssueJobs`] runs the API's `issue_cert`
+//! jobs under the domain's issuance lock (renewed while the flow runs);
+//! a failure waits out the job runner's backoff, or the CA's
+//! `Retry-After` when it is longer. [`RenewalScan`] queues certificates
+//! close to their end, and [`WorkerRole`] is the whole `cirrus worker`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -9,7 +9,7 @@ use crate::job::{ISSUE_JOB, IssueJobs};
 use crate::renew::RenewalScan;
 use crate::solver::{Dns01Solver, StoreSolver};
 use cirrus_core::Store;
-use cirrus_core::jobs::JobRunner;
+use cirrus_core::jobs::{JobObserver, JobRunner};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,7 +36,6 @@ pub enum SolverChoice {
 
 /// Everything `cirrus worker` runs, configured by its methods and started
 /// by [`WorkerRole::run`].
-#[derive(Debug)]
 #[must_use]
 pub struct WorkerRole {
     store: Arc<dyn Store>,
@@ -46,10 +45,24 @@ pub struct WorkerRole {
     solver: SolverChoice,
     check: Vec<SocketAddr>,
     check_within: Duration,
+    resolver: Option<SocketAddr>,
     max_attempts: u32,
     backoff: (Duration, Duration),
+    visibility: Duration,
+    observers: Vec<Arc<dyn JobObserver>>,
     renew_within: Duration,
     scan_every: Duration,
+}
+
+impl std::fmt::Debug for WorkerRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerRole")
+            .field("consumer", &self.consumer)
+            .field("directory", &self.directory)
+            .field("solver", &self.solver)
+            .field("visibility", &self.visibility)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WorkerRole {
@@ -64,8 +77,11 @@ impl WorkerRole {
             solver,
             check: Vec::new(),
             check_within: Duration::from_secs(60),
+            resolver: None,
             max_attempts: 5,
             backoff: (Duration::from_secs(30), Duration::from_secs(3600)),
+            visibility: Duration::from_secs(600),
+            observers: Vec::new(),
             renew_within: Duration::from_secs(30 * 86_400),
             scan_every: Duration::from_secs(3600),
         }
@@ -99,6 +115,13 @@ impl WorkerRole {
         self
     }
 
+    /// The resolver asked whether a domain's `_acme-challenge` CNAME is in
+    /// place before an order is placed (default: the system's).
+    pub fn resolver(mut self, resolver: SocketAddr) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
     /// Attempts per job before it is dropped (its failure stays recorded).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
@@ -113,6 +136,21 @@ impl WorkerRole {
         self
     }
 
+    /// How long a claimed job stays invisible to other workers (default
+    /// 10 minutes): a job whose worker died comes back after it, and the
+    /// domain's issuance lock (renewed while a flow runs) lives at most
+    /// this long (and at most a minute) after its holder died.
+    pub fn visibility(mut self, visibility: Duration) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// Tells `observer` about every job run (e.g. metrics).
+    pub fn observer(mut self, observer: Arc<dyn JobObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
     /// The job runner this role would run (for embedders and tests).
     pub fn runner(&self) -> Result<JobRunner> {
         let solver: Arc<dyn Dns01Solver> = match &self.solver {
@@ -121,6 +159,9 @@ impl WorkerRole {
         };
         let mut issuer = Issuer::new(self.store.clone(), solver, self.directory.clone())
             .wait_for(self.check.clone(), self.check_within);
+        if let Some(resolver) = self.resolver {
+            issuer = issuer.resolver(resolver);
+        }
         if let Some(root) = &self.directory_root {
             if !root.exists() {
                 return Err(Error::Ca(format!(
@@ -130,12 +171,17 @@ impl WorkerRole {
             }
             issuer = issuer.directory_root(root.clone());
         }
-        let jobs = IssueJobs::new(self.store.clone(), Arc::new(issuer));
-        Ok(JobRunner::builder(self.store.clone(), self.consumer.clone())
+        let jobs =
+            IssueJobs::new(self.store.clone(), Arc::new(issuer)).lock_ttl(self.visibility.min(Duration::from_secs(60)));
+        let mut runner = JobRunner::builder(self.store.clone(), self.consumer.clone())
             .handler(ISSUE_JOB, jobs)
             .max_attempts(self.max_attempts)
             .backoff(self.backoff.0, self.backoff.1)
-            .build())
+            .visibility(self.visibility);
+        for observer in &self.observers {
+            runner = runner.observer(observer.clone());
+        }
+        Ok(runner.build())
     }
 
     /// Runs queued certificate jobs, and the renewal scan that queues

@@ -68,7 +68,7 @@ impl Default for ApiConfig {
             secure_cookies: true,
             max_page: 1000,
             zone: None,
-            resolver: crate::resolve::system_resolver(),
+            resolver: cirrus_core::resolve::system_resolver(),
         }
     }
 }

@@ -33,7 +33,6 @@ mod error;
 mod extract;
 mod metrics;
 mod ratelimit;
-mod resolve;
 mod routes;
 mod setup;
 mod state;

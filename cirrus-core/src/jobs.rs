@@ -49,6 +49,7 @@ pub trait JobHandler: Send + Sync + 'static {
 pub struct JobError {
     message: String,
     retry_after: Option<Duration>,
+    elsewhere: bool,
 }
 
 impl JobError {
@@ -57,6 +58,19 @@ impl JobError {
         Self {
             message: message.into(),
             retry_after: None,
+            elsewhere: false,
+        }
+    }
+
+    /// The job's work is in progress elsewhere (another worker holds its
+    /// lock, e.g. after this claim took over a slow worker's job): it is
+    /// not given back but stays claimed, so the worker doing it
+    /// acknowledges it, or, if that worker died, it comes back after the
+    /// visibility timeout.
+    pub fn elsewhere(message: impl Into<String>) -> Self {
+        Self {
+            elsewhere: true,
+            ..Self::new(message)
         }
     }
 
@@ -244,6 +258,10 @@ impl JobRunner {
             }
             Some(handler) => match handler.run(&job).await {
                 Ok(()) => JobOutcome::Succeeded,
+                Err(e) if e.elsewhere => {
+                    tracing::info!(job = %job.id, kind = %job.job.kind, error = %e, "job in progress elsewhere; left claimed");
+                    JobOutcome::Retrying
+                }
                 Err(e) if job.attempts >= self.max_attempts => {
                     tracing::error!(job = %job.id, kind = %job.job.kind, attempts = job.attempts, error = %e, "job failed for good");
                     JobOutcome::Failed

@@ -64,6 +64,8 @@ pub mod auth;
 pub mod jobs;
 #[cfg(feature = "store")]
 pub mod lifecycle;
+#[cfg(feature = "resolve")]
+pub mod resolve;
 // The shared machinery of the backends is unused when neither is built.
 #[cfg(feature = "store")]
 #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]

@@ -3,7 +3,7 @@
 //! CDN's zone, as the owner's CNAME makes any resolver do.
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::rdata::{CNAME, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,8 +84,9 @@ impl Pebble {
 
 /// The owner's resolver: `_acme-challenge.<domain>` TXT is answered with
 /// what the CDN's DNS serves at `_acme-challenge.<target>` (the target
-/// named by `target_of`); every other question gets an empty NOERROR (CAA
-/// included: no restriction). The CDN's DNS can be named after start.
+/// named by `target_of`), and its CNAME with that target, as the owner's
+/// one CNAME makes a resolver do (an empty target: no delegation); every
+/// other question gets an empty NOERROR (CAA included: no restriction). The CDN's DNS can be named after start.
 #[derive(Debug, Clone)]
 pub struct OwnerResolver {
     /// Where the resolver listens (UDP).
@@ -114,11 +115,22 @@ impl OwnerResolver {
                 for query in &q.queries {
                     answer.add_query(query.clone());
                     let name = query.name().to_ascii().to_ascii_lowercase();
-                    let domain = name.trim_end_matches('.').strip_prefix("_acme-challenge.");
-                    let (Some(domain), Some(server), RecordType::TXT) = (domain, server, query.query_type()) else {
+                    let Some(domain) = name.trim_end_matches('.').strip_prefix("_acme-challenge.") else {
                         continue;
                     };
-                    for value in txt_at(server, &target_of(domain)).await {
+                    let target = target_of(domain);
+                    if target.is_empty() {
+                        continue;
+                    }
+                    if query.query_type() == RecordType::CNAME {
+                        let target = Name::from_ascii(format!("{target}.")).unwrap();
+                        answer.add_answer(Record::from_rdata(query.name().clone(), 1, RData::CNAME(CNAME(target))));
+                        continue;
+                    }
+                    let (Some(server), RecordType::TXT) = (server, query.query_type()) else {
+                        continue;
+                    };
+                    for value in txt_at(server, &target).await {
                         let rdata = RData::TXT(TXT::new(vec![value]));
                         answer.add_answer(Record::from_rdata(query.name().clone(), 1, rdata));
                     }

@@ -36,7 +36,9 @@ no_health_check = true
 [worker]
 acme_directory = "{directory}"
 acme_directory_root = "{root}"
+resolver = "{resolver}"
 "#,
+        resolver = resolver.addr,
         directory = pebble.directory,
         root = pebble.tls_cert.display()
     );

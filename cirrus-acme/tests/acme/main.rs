@@ -51,13 +51,19 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         .await
         .unwrap();
     let dns = cirrus_dns(store.clone()).await;
-    let resolver = OwnerResolver::start(|d| DomainDns::for_domain(d, ZONE).acme_challenge.target).await;
+    // The owner of undelegated.test never set its `_acme-challenge` CNAME.
+    let resolver = OwnerResolver::start(|d| match d {
+        "undelegated.test" => String::new(),
+        d => DomainDns::for_domain(d, ZONE).acme_challenge.target,
+    })
+    .await;
     resolver.follow(dns);
     let pebble = Pebble::start(resolver.addr);
     let solver = Arc::new(StoreSolver::new(store.clone()).zone(ZONE));
     let issuer = Issuer::new(store.clone(), solver, &pebble.directory)
         .directory_root(&pebble.tls_cert)
-        .wait_for(vec![dns], Duration::from_secs(10));
+        .wait_for(vec![dns], Duration::from_secs(10))
+        .resolver(resolver.addr);
     let issuer = Arc::new(issuer);
 
     let bundle = issuer.issue("shop.test").await.unwrap();
@@ -115,6 +121,34 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
     assert!(matches!(refused, Error::NotOnboarded(_)), "{refused}");
     assert!(store.get_cert("nobody.test").await.unwrap().is_none());
 
+    // Nor for a registered domain whose challenge delegation is missing:
+    // the job records why, and no certificate exists.
+    store
+        .put_domain(&DomainConf::new(
+            "undelegated.test",
+            "http://192.0.2.10".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+    let job = store
+        .enqueue(&NewJob::new(ISSUE_JOB).for_domain("undelegated.test"))
+        .await
+        .unwrap();
+    let once = JobRunner::builder(store.clone(), "worker-0")
+        .handler(ISSUE_JOB, IssueJobs::new(store.clone(), issuer.clone()))
+        .max_attempts(1)
+        .build();
+    let (ran, outcome) = once.run_once().await.unwrap().unwrap();
+    assert_eq!((ran.id.as_str(), outcome), (job.as_str(), JobOutcome::Failed));
+    let state = store.get_acme_state("undelegated.test").await.unwrap().unwrap();
+    assert_eq!(state.status, AcmeStatus::Failed);
+    let error = state.last_error.unwrap();
+    assert!(
+        error.contains("_acme-challenge.undelegated.test must be a CNAME to _acme-challenge."),
+        "{error}"
+    );
+    assert!(store.get_cert("undelegated.test").await.unwrap().is_none());
+
     // A job queued as the API queues it, while another worker holds the
     // domain's issuance lock: it waits its turn, then issues.
     store
@@ -134,10 +168,10 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
     );
     let runner = JobRunner::builder(store.clone(), "worker-1")
         .handler(ISSUE_JOB, IssueJobs::new(store.clone(), issuer.clone()))
-        .backoff(Duration::from_millis(300), Duration::from_millis(300))
+        .visibility(Duration::from_millis(300))
         .build();
     let (_, outcome) = runner.run_once().await.unwrap().unwrap();
-    assert_eq!(outcome, JobOutcome::Retrying, "locked by another worker");
+    assert_eq!(outcome, JobOutcome::Retrying, "locked by another worker: left claimed");
     assert!(
         store.get_cert("queued.test").await.unwrap().is_none(),
         "no second issuance"
@@ -151,7 +185,7 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (job, outcome) = ran.expect("the job comes back after its backoff");
+    let (job, outcome) = ran.expect("the job comes back after its visibility timeout");
     assert_eq!(outcome, JobOutcome::Succeeded);
     let state = store.get_acme_state("queued.test").await.unwrap().unwrap();
     assert_eq!(

@@ -45,8 +45,8 @@ pub(crate) async fn status(
     };
     let resolver = state.config.resolver;
     let (cname, acme_challenge) = tokio::join!(
-        crate::resolve::check(resolver, &dns.cname),
-        crate::resolve::check(resolver, &dns.acme_challenge)
+        cirrus_core::resolve::check(resolver, &dns.cname),
+        cirrus_core::resolve::check(resolver, &dns.acme_challenge)
     );
     let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
     let certificate = status_of(&state, &domain, acme).await?;

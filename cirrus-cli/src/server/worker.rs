@@ -31,6 +31,13 @@ pub(crate) struct WorkerArgs {
     /// Seconds the challenge value may take to be visible there.
     #[arg(long, env = "CIRRUS_ACME_DNS_CHECK_TIMEOUT", default_value_t = 60)]
     dns_check_timeout: u64,
+    /// DNS resolver (`ip:port`) asked whether a domain's `_acme-challenge` CNAME is in place before an order
+    /// is placed. Default: the first nameserver of /etc/resolv.conf.
+    #[arg(long, env = "CIRRUS_RESOLVER")]
+    resolver: Option<SocketAddr>,
+    /// Seconds a claimed job stays invisible to other workers: a job whose worker died comes back after it.
+    #[arg(long, env = "CIRRUS_JOB_VISIBILITY", default_value_t = 600)]
+    job_visibility: u64,
     /// Attempts per certificate job before it is dropped (its failure stays recorded).
     #[arg(long, env = "CIRRUS_ACME_MAX_ATTEMPTS", default_value_t = 5)]
     max_attempts: u32,
@@ -92,6 +99,7 @@ pub(crate) fn prepare(
         .directory(&args.acme_directory)
         .check(check, Duration::from_secs(args.dns_check_timeout.max(1)))
         .max_attempts(args.max_attempts)
+        .visibility(Duration::from_secs(args.job_visibility.max(1)))
         .backoff(
             Duration::from_secs(args.retry_first),
             Duration::from_secs(args.retry_max.max(args.retry_first)),
@@ -100,6 +108,9 @@ pub(crate) fn prepare(
             Duration::from_secs(args.renew_within_days.saturating_mul(86_400)),
             Duration::from_secs(args.renew_scan_interval.max(1)),
         );
+    if let Some(resolver) = args.resolver {
+        role = role.resolver(resolver);
+    }
     if let Some(root) = args.acme_directory_root {
         role = role.directory_root(root);
     }

@@ -738,6 +738,25 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn extend_lock(&self, lock: &Lock, owner: &str, ttl: Duration) -> Result<bool> {
+        let (key, owner) = (lock.key(), owner.to_string());
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.write(move |tx, _| {
+            let Some(j) = get_str(tx, LOCKS, &key)? else {
+                return Ok((false, Vec::new()));
+            };
+            let mut held: StoredLock = decode("locks", &key, &j)?;
+            let now = now_ms();
+            if held.owner != owner || held.expires_ms <= now {
+                return Ok((false, Vec::new()));
+            }
+            held.expires_ms = now.saturating_add(ttl_ms);
+            put_str(tx, LOCKS, &key, &encode(&held)?)?;
+            Ok((true, Vec::new()))
+        })
+        .await
+    }
+
     async fn unlock(&self, lock: &Lock, owner: &str) -> Result<bool> {
         let (key, owner) = (lock.key(), owner.to_string());
         self.write(move |tx, _| {

@@ -159,6 +159,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Takes `lock` for `owner` for `ttl` unless someone holds it.
     async fn try_lock(&self, lock: &Lock, owner: &str, ttl: Duration) -> Result<bool>;
+    /// Makes `lock` last `ttl` from now if `owner` still holds it (a
+    /// heartbeat for long work); false otherwise.
+    async fn extend_lock(&self, lock: &Lock, owner: &str, ttl: Duration) -> Result<bool>;
     /// Releases `lock` if `owner` holds it; false otherwise.
     async fn unlock(&self, lock: &Lock, owner: &str) -> Result<bool>;
     /// Who holds `lock`, if anyone.

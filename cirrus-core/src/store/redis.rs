@@ -62,6 +62,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+const EXTEND_LOCK_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"#;
+
 const DELETE_TOKEN_LUA: &str = r#"
 local h = redis.call('HGET', KEYS[1], 'hash')
 local existed = redis.call('DEL', KEYS[1])
@@ -138,6 +143,7 @@ impl RedisStoreBuilder {
                 conn,
                 commit: Script::new(COMMIT_LUA),
                 unlock: Script::new(UNLOCK_LUA),
+                extend_lock: Script::new(EXTEND_LOCK_LUA),
                 delete_token: Script::new(DELETE_TOKEN_LUA),
                 hset_if_exists: Script::new(convergence::HSET_IF_EXISTS_LUA),
                 defer: Script::new(jobs::DEFER_LUA),
@@ -168,6 +174,7 @@ struct Inner {
     conn: ConnectionManager,
     commit: Script,
     unlock: Script,
+    extend_lock: Script,
     delete_token: Script,
     hset_if_exists: Script,
     defer: Script,
@@ -777,6 +784,20 @@ impl Store for RedisStore {
             .query(cmd("SET").arg(lock.key()).arg(owner).arg("NX").arg("PX").arg(ms))
             .await?;
         Ok(r.is_some())
+    }
+
+    async fn extend_lock(&self, lock: &Lock, owner: &str, ttl: Duration) -> Result<bool> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let n: i64 = self
+            .inner
+            .extend_lock
+            .key(lock.key())
+            .arg(owner)
+            .arg(ms)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(n == 1)
     }
 
     async fn unlock(&self, lock: &Lock, owner: &str) -> Result<bool> {

@@ -255,6 +255,26 @@ pub async fn locks(store: &dyn Store) {
     })
     .await;
     assert_eq!(store.lock_owner(&task).await.unwrap().as_deref(), Some("job-2"));
+
+    // The owner keeps a lock alive by extending it; nobody else can.
+    let held = Lock::AcmeIssue("b.example.com".into());
+    let short = Duration::from_millis(300);
+    assert!(store.try_lock(&held, "job-3", short).await.unwrap());
+    assert!(!store.extend_lock(&held, "job-4", short).await.unwrap(), "not its lock");
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(store.extend_lock(&held, "job-3", short).await.unwrap());
+    }
+    assert_eq!(
+        store.lock_owner(&held).await.unwrap().as_deref(),
+        Some("job-3"),
+        "alive past its first ttl"
+    );
+    assert!(store.unlock(&held, "job-3").await.unwrap());
+    assert!(
+        !store.extend_lock(&held, "job-3", short).await.unwrap(),
+        "a released lock is not revived"
+    );
 }
 
 pub async fn tokens(store: &dyn Store) {

@@ -1,7 +1,9 @@
 //! Asking a resolver whether a customer's CNAME is in place: one CNAME
 //! query over UDP (TCP when the answer is truncated), bounded in time.
+//! The API shows the result to the domain's owner; the ACME worker places
+//! no order for a domain whose challenge delegation is not in place.
 
-use cirrus_core::model::{Delegation, DelegationCheck};
+use crate::model::{Delegation, DelegationCheck};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Checks `delegation` through `resolver`.
-pub(crate) async fn check(resolver: SocketAddr, delegation: &Delegation) -> DelegationCheck {
+pub async fn check(resolver: SocketAddr, delegation: &Delegation) -> DelegationCheck {
     let mut check = DelegationCheck {
         name: delegation.name.clone(),
         target: delegation.target.clone(),
@@ -106,12 +108,12 @@ async fn tcp(resolver: SocketAddr, bytes: &[u8]) -> Result<Message, String> {
 }
 
 fn rand_id() -> u16 {
-    let bytes = cirrus_core::auth::random_hex(2);
+    let bytes = crate::auth::random_hex(2);
     u16::from_str_radix(&bytes, 16).unwrap_or(0x4242)
 }
 
 /// The first `nameserver` of `/etc/resolv.conf`, else 127.0.0.53:53.
-pub(crate) fn system_resolver() -> SocketAddr {
+pub fn system_resolver() -> SocketAddr {
     std::fs::read_to_string("/etc/resolv.conf")
         .ok()
         .and_then(|text| {
