@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod outages;
+
 const ZONE: &str = "cdn.test";
 
 /// `cirrus dns` for the zone, following `store`; its address.

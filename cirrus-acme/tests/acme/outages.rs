@@ -1,0 +1,220 @@
+//! The worker when things fail: the store and the CA unreachable (it
+//! waits, retries with backoff, never crashes nor loses the job), a worker
+//! killed mid-job (its job is reclaimed and finished by another), and two
+//! workers on one domain (one issuance). Real Redis, real Pebble, TCP
+//! relays to cut them off.
+
+use crate::{ZONE, cirrus_dns};
+use cirrus_acme::{SolverChoice, WorkerRole};
+use cirrus_core::jobs::{JobObserver, JobOutcome, queue_issuance};
+use cirrus_core::model::{AcmeStatus, DomainDns};
+use cirrus_core::{DomainConf, Node, RedisStore, Store};
+use cirrus_test_support::{OwnerResolver, Pebble, RedisServer, Relay, eventually};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Pebble, the CDN's DNS on `store`, and the owner's resolver following it.
+struct Ca {
+    pebble: Pebble,
+    dns: SocketAddr,
+    resolver: OwnerResolver,
+}
+
+async fn ca(store: Arc<dyn Store>, domains: &[&str]) -> Ca {
+    store
+        .put_node(&Node::new("edge-1").with_ipv4([192, 0, 2, 1].into()))
+        .await
+        .unwrap();
+    for d in domains {
+        store
+            .put_domain(&DomainConf::new(*d, "http://192.0.2.10".parse().unwrap()))
+            .await
+            .unwrap();
+    }
+    let dns = cirrus_dns(store).await;
+    let resolver = OwnerResolver::start(|d| DomainDns::for_domain(d, ZONE).acme_challenge.target).await;
+    resolver.follow(dns);
+    let pebble = Pebble::start(resolver.addr);
+    Ca { pebble, dns, resolver }
+}
+
+impl Ca {
+    /// A worker asking `directory` (Pebble's unless given).
+    fn worker(&self, store: Arc<dyn Store>, name: &str, directory: Option<String>) -> WorkerRole {
+        WorkerRole::new(store, name, SolverChoice::BuiltIn { zone: ZONE.into() })
+            .directory(directory.unwrap_or_else(|| self.pebble.directory.clone()))
+            .directory_root(&self.pebble.tls_cert)
+            .check(vec![self.dns], Duration::from_secs(10))
+            .resolver(self.resolver.addr)
+            .max_attempts(100)
+    }
+}
+
+/// Runs `role` until the returned sender is dropped or sent to.
+fn spawn(
+    role: WorkerRole,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<cirrus_acme::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(role.run(async {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+async fn status(store: &dyn Store, domain: &str) -> Option<AcmeStatus> {
+    store.get_acme_state(domain).await.unwrap().map(|s| s.status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() {
+    let redis = RedisServer::start();
+    let direct: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    let ca = ca(direct.clone(), &["shop.test"]).await;
+    let pebble: SocketAddr = ca.pebble.directory["https://".len()..]
+        .trim_end_matches("/dir")
+        .parse()
+        .unwrap();
+    let (store_link, ca_link) = (
+        Relay::start(([127, 0, 0, 1], redis.port()).into()).await,
+        Relay::start(pebble).await,
+    );
+    let through_link = ca
+        .pebble
+        .directory
+        .replace(&pebble.to_string(), &ca_link.addr.to_string());
+    let worker_store: Arc<dyn Store> = Arc::new(RedisStore::connect(&store_link.redis_url()).unwrap());
+    store_link.cut();
+    ca_link.cut();
+    queue_issuance(&*direct, "shop.test").await.unwrap();
+    let role = ca
+        .worker(worker_store, "worker-1", Some(through_link))
+        .backoff(Duration::from_millis(200), Duration::from_millis(400));
+    let (stop, worker) = spawn(role);
+
+    // The store is unreachable: the worker waits, the job stays queued.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!worker.is_finished(), "the worker outlives the store outage");
+    assert_eq!(direct.queue_depth().await.unwrap(), 1);
+    assert_eq!(status(&*direct, "shop.test").await, Some(AcmeStatus::Queued));
+
+    // The store is back, the CA is not: attempts fail, are recorded, and
+    // the job waits for its next one.
+    store_link.restore();
+    eventually("a failed attempt recorded", Duration::from_secs(15), || {
+        let direct = direct.clone();
+        async move {
+            let state = direct.get_acme_state("shop.test").await.unwrap().unwrap();
+            state.status == AcmeStatus::Failed && state.last_error.is_some_and(|e| e.contains("ACME"))
+        }
+    })
+    .await;
+    assert_eq!(direct.queue_depth().await.unwrap(), 1, "the job waits for its retry");
+    assert!(direct.get_cert("shop.test").await.unwrap().is_none());
+
+    // The CA is back: the same job issues the certificate.
+    ca_link.restore();
+    eventually("the certificate issued", Duration::from_secs(30), || {
+        let direct = direct.clone();
+        async move { status(&*direct, "shop.test").await == Some(AcmeStatus::Issued) }
+    })
+    .await;
+    assert!(direct.get_cert("shop.test").await.unwrap().is_some());
+    assert_eq!(direct.queue_depth().await.unwrap(), 0);
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+}
+
+/// Counts job outcomes across workers.
+#[derive(Default)]
+struct Outcomes(Mutex<Vec<JobOutcome>>);
+
+impl JobObserver for Outcomes {
+    fn observe(&self, _: &str, outcome: JobOutcome, _: Duration) {
+        self.0.lock().unwrap().push(outcome);
+    }
+}
+
+impl Outcomes {
+    fn count(&self, outcome: JobOutcome) -> usize {
+        self.0.lock().unwrap().iter().filter(|o| **o == outcome).count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_job_is_finished_by_another_and_two_workers_issue_once() {
+    let redis = RedisServer::start();
+    let store = || -> Arc<dyn Store> { Arc::new(RedisStore::connect(&redis.url()).unwrap()) };
+    let ca = ca(store(), &["killed.test", "shared.test"]).await;
+
+    // A worker whose CA never answers is stuck mid-job, holding the
+    // domain's lock, when it is killed.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_ca = format!("http://{}/dir", silent.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let queued = queue_issuance(&*store(), "killed.test").await.unwrap();
+    let visibility = Duration::from_secs(1);
+    let (_stop, doomed) = spawn(ca.worker(store(), "doomed", Some(silent_ca)).visibility(visibility));
+    eventually("the doomed worker running the job", Duration::from_secs(10), || {
+        let store = store();
+        async move { status(&*store, "killed.test").await == Some(AcmeStatus::Running) }
+    })
+    .await;
+    doomed.abort();
+    assert!(doomed.await.unwrap_err().is_cancelled());
+    assert!(store().get_cert("killed.test").await.unwrap().is_none());
+
+    let outcomes = Arc::new(Outcomes::default());
+    let worker = |name: &str| {
+        ca.worker(store(), name, None)
+            .visibility(visibility)
+            .observer(outcomes.clone())
+    };
+    let (stop_a, a) = spawn(worker("worker-a"));
+    eventually("the job reclaimed and finished", Duration::from_secs(30), || {
+        let store = store();
+        async move { status(&*store, "killed.test").await == Some(AcmeStatus::Issued) }
+    })
+    .await;
+    let state = store().get_acme_state("killed.test").await.unwrap().unwrap();
+    assert_eq!(state.job_id, queued.job_id, "the killed worker's job");
+    hold.abort();
+
+    // Two workers, one domain, a visibility (1 s) about as long as an
+    // issuance, so the other worker may take over the claim mid-flight:
+    // the renewed lock lets one issue, once.
+    let (stop_b, b) = spawn(worker("worker-b"));
+    let before = outcomes.count(JobOutcome::Succeeded);
+    queue_issuance(&*store(), "shared.test").await.unwrap();
+    eventually("shared.test issued", Duration::from_secs(30), || {
+        let store = store();
+        async move { status(&*store, "shared.test").await == Some(AcmeStatus::Issued) }
+    })
+    .await;
+    let cert = store().get_cert("shared.test").await.unwrap().unwrap();
+    eventually("the queue drained", Duration::from_secs(10), || {
+        let store = store();
+        async move { store.queue_depth().await.unwrap() == 0 }
+    })
+    .await;
+    // Past a visibility timeout, nothing else is issued.
+    tokio::time::sleep(visibility + Duration::from_secs(1)).await;
+    assert_eq!(outcomes.count(JobOutcome::Succeeded) - before, 1, "one issuance");
+    assert_eq!(
+        store().get_cert("shared.test").await.unwrap().unwrap(),
+        cert,
+        "not reissued"
+    );
+    for (stop, task) in [(stop_a, a), (stop_b, b)] {
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    }
+}
