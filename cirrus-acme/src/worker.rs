@@ -6,10 +6,12 @@ use crate::acme_dns::AcmeDnsSolver;
 use crate::error::{Error, Result};
 use crate::issuer::Issuer;
 use crate::job::{ISSUE_JOB, IssueJobs};
+use crate::metrics::WorkerMetrics;
 use crate::renew::RenewalScan;
 use crate::solver::{Dns01Solver, StoreSolver};
 use cirrus_core::Store;
 use cirrus_core::jobs::{JobObserver, JobRunner};
+use cirrus_core::model::AllowList;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +52,8 @@ pub struct WorkerRole {
     backoff: (Duration, Duration),
     visibility: Duration,
     observers: Vec<Arc<dyn JobObserver>>,
+    metrics: WorkerMetrics,
+    admin: Option<(tokio::net::TcpListener, AllowList)>,
     renew_within: Duration,
     scan_every: Duration,
 }
@@ -82,6 +86,8 @@ impl WorkerRole {
             backoff: (Duration::from_secs(30), Duration::from_secs(3600)),
             visibility: Duration::from_secs(600),
             observers: Vec::new(),
+            metrics: WorkerMetrics::new(),
+            admin: None,
             renew_within: Duration::from_secs(30 * 86_400),
             scan_every: Duration::from_secs(3600),
         }
@@ -151,6 +157,17 @@ impl WorkerRole {
         self
     }
 
+    /// `/healthz` for everyone and `/metrics` for `allow`, on `listener`.
+    pub fn admin(mut self, listener: tokio::net::TcpListener, allow: AllowList) -> Self {
+        self.admin = Some((listener, allow));
+        self
+    }
+
+    /// The role's metrics (job runs, certificate expiry).
+    pub fn metrics(&self) -> &WorkerMetrics {
+        &self.metrics
+    }
+
     /// The job runner this role would run (for embedders and tests).
     pub fn runner(&self) -> Result<JobRunner> {
         let solver: Arc<dyn Dns01Solver> = match &self.solver {
@@ -177,7 +194,8 @@ impl WorkerRole {
             .handler(ISSUE_JOB, jobs)
             .max_attempts(self.max_attempts)
             .backoff(self.backoff.0, self.backoff.1)
-            .visibility(self.visibility);
+            .visibility(self.visibility)
+            .observer(Arc::new(self.metrics.clone()));
         for observer in &self.observers {
             runner = runner.observer(observer.clone());
         }
@@ -203,9 +221,17 @@ impl WorkerRole {
                 }
             }
         };
+        let admin = async move {
+            if let Some((listener, allow)) = self.admin {
+                crate::metrics::serve(listener, self.metrics, self.store, allow, std::future::pending()).await;
+            }
+            // The jobs go on without the listener (its failure is logged).
+            std::future::pending::<()>().await;
+        };
         tokio::select! {
             () = runner.run(shutdown) => {}
             () = scans => {}
+            () = admin => {}
         }
         Ok(())
     }

@@ -34,6 +34,7 @@ listen = "127.0.0.1:0"
 metrics_listen = "127.0.0.1:0"
 no_health_check = true
 [worker]
+metrics_listen = "127.0.0.1:0"
 acme_directory = "{directory}"
 acme_directory_root = "{root}"
 resolver = "{resolver}"
@@ -89,4 +90,24 @@ resolver = "{resolver}"
         "certificate: requested to served over HTTPS in {:?}",
         requested.elapsed()
     );
+
+    // The worker's metrics: the job's outcome, and the days left.
+    let worker_metrics = banner
+        .iter()
+        .find_map(|l| l.split(", ").find(|p| p.ends_with("(worker)")))
+        .and_then(|p| p.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no worker metrics in {banner:#?}"))
+        .to_string();
+    let text = rt.block_on(async { reqwest::get(&worker_metrics).await.unwrap().text().await.unwrap() });
+    assert!(
+        text.contains(r#"cirrus_job_duration_seconds_count{kind="issue_cert",outcome="succeeded"} 1"#),
+        "{text}"
+    );
+    let left: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!(r#"cirrus_acme_cert_expiry_seconds{{domain="{DOMAIN}"}} "#)))
+        .unwrap_or_else(|| panic!("no expiry gauge in {text}"))
+        .parse()
+        .unwrap();
+    assert!(left > 30.0 * 86_400.0, "{left} s left");
 }

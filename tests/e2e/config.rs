@@ -225,6 +225,8 @@ fn cirrus_up_runs_on_redis_too_and_says_when_data_was_kept() {
                 "--set",
                 "dns.metrics_listen=127.0.0.1:0",
                 "--set",
+                "worker.metrics_listen=127.0.0.1:0",
+                "--set",
                 "dns.no_health_check=true",
             ],
         );

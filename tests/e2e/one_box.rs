@@ -34,6 +34,8 @@ listen = "127.0.0.1:0"
 metrics_listen = "127.0.0.1:0"
 health_port = {health}
 health_interval = 1
+[worker]
+metrics_listen = "127.0.0.1:0"
 "#,
         resolver = resolver.addr()
     );

@@ -150,8 +150,8 @@ fn banner(b: &Banner<'_>) -> String {
     out += &format!("  DNS        {} (udp, tcp), zone {}\n", b.dns.dns, b.dns.zone);
     out += &format!("  certs      ACME DNS-01 from {}\n", b.worker.directory);
     out += &format!(
-        "  metrics    http://{}/metrics (edge), http://{}/metrics (dns)\n",
-        b.edge.admin, b.dns.admin
+        "  metrics    http://{}/metrics (edge), http://{}/metrics (dns), http://{}/metrics (worker)\n",
+        b.edge.admin, b.dns.admin, b.worker.admin
     );
     let token = match b.token {
         Some(t) => {

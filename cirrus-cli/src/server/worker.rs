@@ -4,6 +4,7 @@ use super::{BoxError, shutdown_on_signal};
 use cirrus_acme::{LETS_ENCRYPT, SolverChoice, WorkerRole};
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
+use cirrus_core::model::AllowList;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,12 @@ pub(crate) struct WorkerArgs {
     /// Seconds between renewal scans (the first at start).
     #[arg(long, env = "CIRRUS_ACME_RENEW_SCAN", default_value_t = 3600)]
     renew_scan_interval: u64,
+    /// Address of `/metrics` (Prometheus) and `/healthz`.
+    #[arg(long, env = "CIRRUS_WORKER_METRICS_LISTEN", default_value = "127.0.0.1:9155")]
+    metrics_listen: SocketAddr,
+    /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).
+    #[arg(long, env = "CIRRUS_WORKER_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
+    metrics_allow: AllowList,
     /// This worker's name in the job queue (unique per process; default: host and process id).
     #[arg(long, env = "CIRRUS_WORKER_NAME")]
     name: Option<String>,
@@ -71,6 +78,8 @@ pub(crate) struct PreparedWorker {
     role: WorkerRole,
     /// The CA asked.
     pub(crate) directory: String,
+    /// Where `/metrics` and `/healthz` are served.
+    pub(crate) admin: SocketAddr,
 }
 
 /// The worker for `args`; `default_check` is used when `--dns-check` names no server.
@@ -116,15 +125,26 @@ pub(crate) fn prepare(
     }
     // Fails now, not at the first job, on a setting that cannot work.
     role.runner()?;
+    let listen = args.metrics_listen;
+    let bound = std::net::TcpListener::bind(listen)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+        .map_err(|e| format!("worker metrics listener {listen}: {e}"))?;
+    let admin = bound.local_addr()?;
+    let role = role.admin(tokio::net::TcpListener::from_std(bound)?, args.metrics_allow);
     Ok(PreparedWorker {
         role,
         directory: args.acme_directory,
+        admin,
     })
 }
 
 impl PreparedWorker {
     /// Runs until `shutdown`.
     pub(crate) async fn run(self, shutdown: &Shutdown) -> Result<(), BoxError> {
+        tracing::info!("cirrus worker metrics on http://{}", self.admin);
         self.role.run(shutdown.wait()).await?;
         tracing::info!("cirrus worker stopped");
         Ok(())
