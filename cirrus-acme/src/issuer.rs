@@ -117,9 +117,17 @@ impl Issuer {
         self.account
             .get_or_try_init(|| async {
                 crate::http::check_directory(&self.directory)?;
-                let http = CaClient::new(self.root.as_deref())?;
-                let builder = Account::builder_with_http(Box::new(http.clone()));
-                let _ = self.http.set(http);
+                // One client for every attempt, so the Retry-After it keeps
+                // is the one `ca` reads.
+                let http = match self.http.get() {
+                    Some(http) => http.clone(),
+                    None => {
+                        let http = CaClient::new(self.root.as_deref())?;
+                        let _ = self.http.set(http.clone());
+                        http
+                    }
+                };
+                let builder = Account::builder_with_http(Box::new(http));
                 if let Some(json) = self.store.get_acme_account().await? {
                     let credentials: AccountCredentials =
                         serde_json::from_str(&json).map_err(|e| Error::Ca(format!("stored account: {e}")))?;

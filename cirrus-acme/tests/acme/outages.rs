@@ -218,3 +218,73 @@ async fn a_killed_workers_job_is_finished_by_another_and_two_workers_issue_once(
         task.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_attempt_waits_the_cas_retry_after() {
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use cirrus_acme::{ISSUE_JOB, IssueJobs, Issuer, StoreSolver};
+    use cirrus_core::jobs::JobRunner;
+    use cirrus_core::model::NewJob;
+
+    // A CA whose every new account is refused with a rate limit.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let directory = serde_json::json!({
+        "newNonce": format!("{base}/nonce"),
+        "newAccount": format!("{base}/account"),
+        "newOrder": format!("{base}/order"),
+    });
+    let app = axum::Router::new()
+        .route("/dir", get(move || async move { axum::Json(directory) }))
+        .route("/nonce", get(|| async { [("replay-nonce", "nonce-1")] }))
+        .route(
+            "/account",
+            post(|| async {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [
+                        ("content-type", "application/problem+json"),
+                        ("retry-after", "120"),
+                        ("replay-nonce", "nonce-2"),
+                    ],
+                    r#"{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new accounts","status":429}"#,
+                )
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(cirrus_core::EmbeddedStore::open(dir.path()).unwrap());
+    store
+        .put_domain(&DomainConf::new("limited.test", "http://192.0.2.10".parse().unwrap()))
+        .await
+        .unwrap();
+    let resolver = OwnerResolver::start(|d| DomainDns::for_domain(d, ZONE).acme_challenge.target).await;
+    let solver = Arc::new(StoreSolver::new(store.clone()).zone(ZONE));
+    let issuer = Arc::new(Issuer::new(store.clone(), solver, format!("{base}/dir")).resolver(resolver.addr));
+
+    let refused = issuer.issue("limited.test").await.unwrap_err();
+    let wait = refused.retry_after().unwrap_or_else(|| panic!("no wait in {refused}"));
+    assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+    assert!(refused.to_string().contains("too many new accounts"), "{refused}");
+
+    // Through the job runner, the job waits the CA's two minutes, not the
+    // 10 ms backoff; it stays queued meanwhile.
+    store
+        .enqueue(&NewJob::new(ISSUE_JOB).for_domain("limited.test"))
+        .await
+        .unwrap();
+    let runner = JobRunner::builder(store.clone(), "worker-1")
+        .handler(ISSUE_JOB, IssueJobs::new(store.clone(), issuer))
+        .backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .build();
+    let (_, outcome) = runner.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, JobOutcome::Retrying);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(runner.run_once().await.unwrap().is_none(), "waiting out the Retry-After");
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+    let state = store.get_acme_state("limited.test").await.unwrap().unwrap();
+    assert_eq!(state.status, AcmeStatus::Failed);
+    assert!(state.last_error.unwrap().contains("come back later (in 1"), "the wait is recorded");
+}
