@@ -266,7 +266,10 @@ async fn a_rate_limited_attempt_waits_the_cas_retry_after() {
 
     let refused = issuer.issue("limited.test").await.unwrap_err();
     let wait = refused.retry_after().unwrap_or_else(|| panic!("no wait in {refused}"));
-    assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+    assert!(
+        wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+        "{wait:?}"
+    );
     assert!(refused.to_string().contains("too many new accounts"), "{refused}");
 
     // Through the job runner, the job waits the CA's two minutes, not the
@@ -282,9 +285,15 @@ async fn a_rate_limited_attempt_waits_the_cas_retry_after() {
     let (_, outcome) = runner.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, JobOutcome::Retrying);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(runner.run_once().await.unwrap().is_none(), "waiting out the Retry-After");
+    assert!(
+        runner.run_once().await.unwrap().is_none(),
+        "waiting out the Retry-After"
+    );
     assert_eq!(store.queue_depth().await.unwrap(), 1);
     let state = store.get_acme_state("limited.test").await.unwrap().unwrap();
     assert_eq!(state.status, AcmeStatus::Failed);
-    assert!(state.last_error.unwrap().contains("come back later (in 1"), "the wait is recorded");
+    assert!(
+        state.last_error.unwrap().contains("come back later (in 1"),
+        "the wait is recorded"
+    );
 }
