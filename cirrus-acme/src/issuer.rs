@@ -25,7 +25,7 @@ pub struct Issuer {
     solver: Arc<dyn Dns01Solver>,
     directory: String,
     root: Option<PathBuf>,
-    http: std::sync::OnceLock<CaClient>,
+    http: tokio::sync::OnceCell<CaClient>,
     authoritative: Vec<SocketAddr>,
     resolver: SocketAddr,
     visible_within: Duration,
@@ -51,7 +51,7 @@ impl Issuer {
             solver,
             directory: directory.into(),
             root: None,
-            http: std::sync::OnceLock::new(),
+            http: tokio::sync::OnceCell::new(),
             authoritative: Vec::new(),
             resolver: cirrus_core::resolve::system_resolver(),
             visible_within: Duration::from_secs(60),
@@ -119,15 +119,11 @@ impl Issuer {
                 crate::http::check_directory(&self.directory)?;
                 // One client for every attempt, so the Retry-After it keeps
                 // is the one `ca` reads.
-                let http = match self.http.get() {
-                    Some(http) => http.clone(),
-                    None => {
-                        let http = CaClient::new(self.root.as_deref())?;
-                        let _ = self.http.set(http.clone());
-                        http
-                    }
-                };
-                let builder = Account::builder_with_http(Box::new(http));
+                let http = self
+                    .http
+                    .get_or_try_init(|| async { CaClient::new(self.root.as_deref()) })
+                    .await?;
+                let builder = Account::builder_with_http(Box::new(http.clone()));
                 if let Some(json) = self.store.get_acme_account().await? {
                     let credentials: AccountCredentials =
                         serde_json::from_str(&json).map_err(|e| Error::Ca(format!("stored account: {e}")))?;

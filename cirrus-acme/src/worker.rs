@@ -170,6 +170,7 @@ impl WorkerRole {
 
     /// The job runner this role would run (for embedders and tests).
     pub fn runner(&self) -> Result<JobRunner> {
+        crate::http::check_directory(&self.directory)?;
         let solver: Arc<dyn Dns01Solver> = match &self.solver {
             SolverChoice::BuiltIn { zone } => Arc::new(StoreSolver::new(self.store.clone()).zone(zone.clone())),
             SolverChoice::AcmeDns { api } => Arc::new(AcmeDnsSolver::new(api.clone(), self.store.clone())?),

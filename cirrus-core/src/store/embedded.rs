@@ -206,6 +206,15 @@ struct StoredJob {
     not_before_ms: u64,
 }
 
+/// The lock at `key` when `owner` holds it and it has not expired.
+fn held_by(tx: &WriteTransaction, key: &str, owner: &str) -> Result<Option<StoredLock>> {
+    let Some(j) = get_str(tx, LOCKS, key)? else {
+        return Ok(None);
+    };
+    let held: StoredLock = decode("locks", key, &j)?;
+    Ok((held.owner == owner && held.expires_ms > now_ms()).then_some(held))
+}
+
 fn get_str(tx: &WriteTransaction, table: StrTable, key: &str) -> Result<Option<String>> {
     let t = tx.open_table(table).map_err(db_err)?;
     let v = t.get(key).map_err(db_err)?.map(|g| g.value().to_string());
@@ -742,15 +751,10 @@ impl Store for EmbeddedStore {
         let (key, owner) = (lock.key(), owner.to_string());
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.write(move |tx, _| {
-            let Some(j) = get_str(tx, LOCKS, &key)? else {
+            let Some(mut held) = held_by(tx, &key, &owner)? else {
                 return Ok((false, Vec::new()));
             };
-            let mut held: StoredLock = decode("locks", &key, &j)?;
-            let now = now_ms();
-            if held.owner != owner || held.expires_ms <= now {
-                return Ok((false, Vec::new()));
-            }
-            held.expires_ms = now.saturating_add(ttl_ms);
+            held.expires_ms = now_ms().saturating_add(ttl_ms);
             put_str(tx, LOCKS, &key, &encode(&held)?)?;
             Ok((true, Vec::new()))
         })
@@ -760,11 +764,7 @@ impl Store for EmbeddedStore {
     async fn unlock(&self, lock: &Lock, owner: &str) -> Result<bool> {
         let (key, owner) = (lock.key(), owner.to_string());
         self.write(move |tx, _| {
-            let Some(j) = get_str(tx, LOCKS, &key)? else {
-                return Ok((false, Vec::new()));
-            };
-            let held: StoredLock = decode("locks", &key, &j)?;
-            if held.owner != owner || held.expires_ms <= now_ms() {
+            if held_by(tx, &key, &owner)?.is_none() {
                 return Ok((false, Vec::new()));
             }
             remove_str(tx, LOCKS, &key)?;
