@@ -4,6 +4,7 @@
 //! domain's own key (ECDSA P-256, made once and reused across renewals),
 //! and the chain stored where every edge reads it.
 
+use crate::ari::{RenewalWindow, certificate_id};
 use crate::error::{Error, Result};
 use crate::http::CaClient;
 use crate::propagation::wait_visible;
@@ -152,12 +153,7 @@ impl Issuer {
             return Err(Error::NotOnboarded(domain.to_string()));
         }
         self.check_delegation(domain).await?;
-        let account = self.account().await?;
-        let identifiers = [Identifier::Dns(domain.to_string())];
-        let mut order = account
-            .new_order(&NewOrder::new(&identifiers))
-            .await
-            .map_err(|e| self.ca(e))?;
+        let mut order = self.new_order(domain).await?;
         let result = self.validate(&mut order, domain).await;
         // Whatever happened, the challenge values go.
         if let Err(e) = self.solver.cleanup(domain).await {
@@ -176,6 +172,51 @@ impl Issuer {
         let bundle = CertBundle::new(chain.clone(), key.serialize_pem(), not_after(&chain));
         self.store.put_cert(domain, &bundle).await?;
         Ok(bundle)
+    }
+
+    /// An order for `domain`; one that renews a certificate of this CA
+    /// says which (RFC 9773 `replaces`) where the directory offers ARI,
+    /// and is placed again without it if the CA does not take it (a
+    /// certificate it already saw replaced, or not its own).
+    async fn new_order(&self, domain: &str) -> Result<instant_acme::Order> {
+        let account = self.account().await?;
+        let identifiers = [Identifier::Dns(domain.to_string())];
+        let replaced = self
+            .store
+            .get_cert(domain)
+            .await?
+            .and_then(|c| certificate_id(&c.fullchain));
+        if let Some(id) = replaced {
+            match account.new_order(&NewOrder::new(&identifiers).replaces(id)).await {
+                Ok(order) => return Ok(order),
+                // The directory offers no ARI: nothing was sent.
+                Err(instant_acme::Error::Unsupported(_)) => {}
+                Err(e) => match self.ca(e) {
+                    limited @ Error::RetryLater { .. } => return Err(limited),
+                    e => {
+                        tracing::info!(domain, error = %e, "the CA did not take the order as a replacement; ordering anew")
+                    }
+                },
+            }
+        }
+        account
+            .new_order(&NewOrder::new(&identifiers))
+            .await
+            .map_err(|e| self.ca(e))
+    }
+
+    /// The CA's suggested renewal window (RFC 9773) for the leaf of
+    /// `chain`; None when its directory offers no renewal information or
+    /// the certificate carries no authority key identifier.
+    pub async fn renewal_window(&self, chain: &str) -> Result<Option<RenewalWindow>> {
+        let Some(id) = certificate_id(chain) else {
+            return Ok(None);
+        };
+        match self.account().await?.renewal_info(&id).await {
+            Ok((info, retry_after)) => Ok(Some(RenewalWindow::from_ari(&info, retry_after))),
+            Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+            Err(e) => Err(self.ca(e)),
+        }
     }
 
     /// Presents every pending authorization's DNS-01 value, waits until it

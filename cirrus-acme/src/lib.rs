@@ -20,7 +20,8 @@
 //! jobs under the domain's issuance lock (renewed while the flow runs);
 //! a failure waits out the job runner's backoff, or the CA's
 //! `Retry-After` when it is longer. [`RenewalScan`] queues certificates
-//! close to their end, and [`WorkerRole`] is the whole `cirrus worker`.
+//! close to their end, or whose CA suggests renewing them (ARI, RFC 9773,
+//! see [`RenewalWindow`]), and [`WorkerRole`] is the whole `cirrus worker`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -40,6 +41,7 @@
 //! ```
 
 mod acme_dns;
+mod ari;
 mod error;
 mod http;
 mod issuer;
@@ -51,6 +53,7 @@ mod solver;
 mod worker;
 
 pub use acme_dns::AcmeDnsSolver;
+pub use ari::RenewalWindow;
 pub use error::{Error, Result};
 pub use issuer::Issuer;
 pub use job::{ISSUE_JOB, IssueJobs};

@@ -5,12 +5,33 @@
 //! Each domain's window is shortened by a share of up to a tenth of it
 //! derived from its name, so certificates issued together do not all
 //! renew in the same scan.
+//!
+//! With [`RenewalScan::ari`], a certificate is also renewed once the CA's
+//! renewal information (RFC 9773, where its directory offers it) says so:
+//! at the domain's point of the suggested window, asked again no sooner
+//! than the CA's `Retry-After` (kept in memory per certificate). A CA
+//! that moves the window before the certificate's end (a revocation
+//! coming) gets its renewal early; one that cannot be asked leaves the
+//! expiry window in charge.
 
+use crate::ari::{RenewalWindow, certificate_id};
 use crate::error::Result;
-use cirrus_core::model::TlsMode;
+use crate::issuer::Issuer;
+use cirrus_core::model::{CertBundle, TlsMode};
 use cirrus_core::{Lock, Store};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// What the CA last said about one domain's certificate.
+#[derive(Debug, Clone)]
+struct Asked {
+    /// The certificate asked about (RFC 9773 identifier).
+    id: String,
+    window: RenewalWindow,
+    /// Unix seconds: ask again from then on.
+    next: u64,
+}
 
 /// Queues renewals of certificates close to their end.
 #[derive(Debug, Clone)]
@@ -18,6 +39,8 @@ pub struct RenewalScan {
     store: Arc<dyn Store>,
     window: Duration,
     owner: String,
+    ari: Option<Arc<Issuer>>,
+    asked: Arc<Mutex<HashMap<String, Asked>>>,
 }
 
 impl RenewalScan {
@@ -28,7 +51,15 @@ impl RenewalScan {
             store,
             window: Duration::from_secs(30 * 86_400),
             owner: owner.into(),
+            ari: None,
+            asked: Arc::default(),
         }
+    }
+
+    /// Also renews when `issuer`'s CA suggests it (ARI, RFC 9773).
+    pub fn ari(mut self, issuer: Arc<Issuer>) -> Self {
+        self.ari = Some(issuer);
+        self
     }
 
     /// Renews certificates ending within `window`.
@@ -51,10 +82,14 @@ impl RenewalScan {
             if conf.tls.mode != TlsMode::Acme {
                 continue;
             }
-            let Some(not_after) = self.store.get_cert(&conf.domain).await?.and_then(|c| c.not_after) else {
+            let Some(cert) = self.store.get_cert(&conf.domain).await? else {
                 continue;
             };
-            if not_after.saturating_sub(now) > self.window_of(&conf.domain) {
+            let Some(not_after) = cert.not_after else {
+                continue;
+            };
+            let expiring = not_after.saturating_sub(now) <= self.window_of(&conf.domain);
+            if !expiring && !self.ca_suggests(&conf.domain, &cert, now).await {
                 continue;
             }
             let lock = Lock::AcmeTask(conf.domain.clone());
@@ -68,5 +103,58 @@ impl RenewalScan {
             queued.push(conf.domain);
         }
         Ok(queued)
+    }
+
+    /// Whether the CA's suggested window for `cert` has reached the
+    /// domain's point in it; asks the CA when the last answer is due.
+    async fn ca_suggests(&self, domain: &str, cert: &CertBundle, now: u64) -> bool {
+        let Some(issuer) = &self.ari else {
+            return false;
+        };
+        let Some(id) = certificate_id(&cert.fullchain).map(|id| id.to_string()) else {
+            return false;
+        };
+        let known = self.asked_about(domain).filter(|a| a.id == id);
+        let window = match known {
+            Some(asked) if now < asked.next => asked.window,
+            known => match issuer.renewal_window(&cert.fullchain).await {
+                Ok(Some(window)) => {
+                    let next = now + window.check_again.as_secs();
+                    if let Ok(mut asked) = self.asked.lock() {
+                        let entry = Asked {
+                            id,
+                            window: window.clone(),
+                            next,
+                        };
+                        asked.insert(domain.to_string(), entry);
+                    }
+                    window
+                }
+                Ok(None) => return false,
+                // The last answer stands until the CA can be asked.
+                Err(e) => {
+                    tracing::warn!(domain, error = %e, "could not ask the CA for renewal information");
+                    match known {
+                        Some(asked) => asked.window,
+                        None => return false,
+                    }
+                }
+            },
+        };
+        let due = window.renew_at(domain) <= now;
+        if due {
+            tracing::info!(
+                domain,
+                window_start = window.start,
+                window_end = window.end,
+                explanation = window.explanation.as_deref().unwrap_or_default(),
+                "the CA suggests renewing"
+            );
+        }
+        due
+    }
+
+    fn asked_about(&self, domain: &str) -> Option<Asked> {
+        self.asked.lock().ok()?.get(domain).cloned()
     }
 }

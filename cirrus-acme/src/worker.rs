@@ -93,8 +93,9 @@ impl WorkerRole {
         }
     }
 
-    /// Renews certificates ending within `window` (default 30 days),
-    /// scanning every `every` (default an hour, the first scan at start).
+    /// Renews certificates ending within `window` (default 30 days), or
+    /// when the CA's renewal information (RFC 9773) suggests it, scanning
+    /// every `every` (default an hour, the first scan at start).
     pub fn renew(mut self, window: Duration, every: Duration) -> Self {
         self.renew_within = window;
         self.scan_every = every.max(Duration::from_secs(1));
@@ -170,6 +171,11 @@ impl WorkerRole {
 
     /// The job runner this role would run (for embedders and tests).
     pub fn runner(&self) -> Result<JobRunner> {
+        Ok(self.runner_with(self.issuer()?))
+    }
+
+    /// The issuer of this role's settings.
+    fn issuer(&self) -> Result<Arc<Issuer>> {
         crate::http::check_directory(&self.directory)?;
         let solver: Arc<dyn Dns01Solver> = match &self.solver {
             SolverChoice::BuiltIn { zone } => Arc::new(StoreSolver::new(self.store.clone()).zone(zone.clone())),
@@ -189,8 +195,12 @@ impl WorkerRole {
             }
             issuer = issuer.directory_root(root.clone());
         }
-        let jobs =
-            IssueJobs::new(self.store.clone(), Arc::new(issuer)).lock_ttl(self.visibility.min(Duration::from_secs(60)));
+        Ok(Arc::new(issuer))
+    }
+
+    /// The job runner of this role's settings, issuing with `issuer`.
+    fn runner_with(&self, issuer: Arc<Issuer>) -> JobRunner {
+        let jobs = IssueJobs::new(self.store.clone(), issuer).lock_ttl(self.visibility.min(Duration::from_secs(60)));
         let mut runner = JobRunner::builder(self.store.clone(), self.consumer.clone())
             .handler(ISSUE_JOB, jobs)
             .max_attempts(self.max_attempts)
@@ -200,16 +210,19 @@ impl WorkerRole {
         for observer in &self.observers {
             runner = runner.observer(observer.clone());
         }
-        Ok(runner.build())
+        runner.build()
     }
 
     /// Runs queued certificate jobs, and the renewal scan that queues
     /// more, until `shutdown` completes; a store that is down is waited
     /// for, never a crash.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-        let runner = self.runner()?;
+        let issuer = self.issuer()?;
+        let runner = self.runner_with(issuer.clone());
         tracing::info!(consumer = %self.consumer, directory = %self.directory, "cirrus worker running certificate jobs");
-        let scan = RenewalScan::new(self.store.clone(), self.consumer.clone()).window(self.renew_within);
+        let scan = RenewalScan::new(self.store.clone(), self.consumer.clone())
+            .window(self.renew_within)
+            .ari(issuer);
         let every = self.scan_every;
         let scans = async move {
             let mut tick = tokio::time::interval(every);
