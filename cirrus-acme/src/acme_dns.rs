@@ -118,73 +118,32 @@ impl Dns01Solver for AcmeDnsSolver {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use axum::Json;
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::routing::post;
     use cirrus_core::EmbeddedStore;
-    use std::sync::Mutex;
-
-    /// An acme-dns-compatible server: one registration per call, updates
-    /// checked against the credentials, the latest two values kept.
-    async fn fake_acme_dns() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
-        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let registered = Arc::new(Mutex::new(0u32));
-        let (s, r) = (seen.clone(), registered.clone());
-        let app = axum::Router::new()
-            .route(
-                "/register",
-                post(move || {
-                    let r = r.clone();
-                    async move {
-                        let mut n = r.lock().unwrap();
-                        *n += 1;
-                        Json(serde_json::json!({
-                            "username": format!("user{n}"), "password": "pw", "subdomain": format!("sub{n}"),
-                            "fulldomain": format!("sub{n}.auth.test"), "allowfrom": [],
-                        }))
-                    }
-                }),
-            )
-            .route(
-                "/update",
-                post(move |headers: HeaderMap, Json(body): Json<serde_json::Value>| {
-                    let s = s.clone();
-                    async move {
-                        let user = headers.get("x-api-user").and_then(|v| v.to_str().ok()).unwrap_or("");
-                        let sub = body["subdomain"].as_str().unwrap_or("");
-                        if headers.get("x-api-key").is_none_or(|k| k != "pw") || user.replace("user", "sub") != sub {
-                            return (StatusCode::UNAUTHORIZED, "forbidden".to_string());
-                        }
-                        s.lock()
-                            .unwrap()
-                            .push((sub.to_string(), body["txt"].as_str().unwrap_or("").to_string()));
-                        (StatusCode::OK, body.to_string())
-                    }
-                }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (url, seen)
-    }
+    use cirrus_test_support::AcmeDnsServer;
 
     #[tokio::test]
     async fn registers_once_per_domain_and_updates_with_its_credentials() {
-        let (url, seen) = fake_acme_dns().await;
+        let server = AcmeDnsServer::start("auth.test").await;
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-        let solver = AcmeDnsSolver::new(format!("{url}/"), store.clone()).unwrap();
+        let solver = AcmeDnsSolver::new(format!("{}/", server.api), store.clone()).unwrap();
         solver.present("a.test", "value-1").await.unwrap();
         solver.present("a.test", "value-2").await.unwrap();
         solver.present("b.test", "value-3").await.unwrap();
-        let kept = store.get_acme_state("a.test").await.unwrap().unwrap().acme_dns.unwrap();
-        assert_eq!(kept.fulldomain, "sub1.auth.test", "registered once, kept in the store");
+        assert_eq!(server.registrations(), 2, "one registration per domain");
+        let a = store.get_acme_state("a.test").await.unwrap().unwrap().acme_dns.unwrap();
+        let b = store.get_acme_state("b.test").await.unwrap().unwrap().acme_dns.unwrap();
+        assert_eq!(a.fulldomain, format!("{}.auth.test", a.subdomain), "kept in the store");
         assert_eq!(
-            *seen.lock().unwrap(),
+            solver.record_name("a.test").await.unwrap().as_deref(),
+            Some(a.fulldomain.as_str())
+        );
+        assert_eq!(
+            server.updates(),
             [
-                ("sub1".into(), "value-1".into()),
-                ("sub1".into(), "value-2".into()),
-                ("sub2".into(), "value-3".into())
+                (a.subdomain.clone(), "value-1".into()),
+                (a.subdomain.clone(), "value-2".into()),
+                (b.subdomain.clone(), "value-3".into())
             ]
         );
         solver.cleanup("a.test").await.unwrap();

@@ -8,16 +8,19 @@
 //! - [`Nsd`]: a real NSD as secondary of a zone; [`a_records`] to ask it.
 //! - [`Relay`]: a TCP relay to cut one client off from a server and back.
 //! - [`Pebble`]: a real ACME CA; [`OwnerResolver`]: a domain owner's resolver
-//!   following `_acme-challenge` CNAMEs into the CDN's zone.
+//!   following `_acme-challenge` CNAMEs into the CDN's zone; [`AcmeDnsServer`]:
+//!   an acme-dns-compatible server (its HTTP API and its DNS).
 //!
 //! Panics here are deliberate: they fail the test with a clear message.
 #![allow(clippy::unwrap_used)]
 
+mod acme_dns;
 mod nsd;
 mod pebble;
 mod relay;
 mod resolver;
 
+pub use acme_dns::AcmeDnsServer;
 pub use nsd::{Nsd, a_records};
 pub use pebble::{OwnerResolver, Pebble, txt_at};
 pub use relay::Relay;

@@ -38,17 +38,22 @@ pub(crate) async fn status(
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::Read, &domain)?;
     let conf = existing(&state, &domain).await?;
-    let Some(dns) = state.config.zone.as_deref().map(|z| DomainDns::for_domain(&domain, z)) else {
+    let Some(mut dns) = state.config.zone.as_deref().map(|z| DomainDns::for_domain(&domain, z)) else {
         return Err(ApiError::unavailable(
             "the API was started without a zone (--zone, CNAME_BASE_DOMAIN): CNAME targets are unknown",
         ));
     };
+    let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
+    // With the acme-dns solver, the challenge goes to the domain's
+    // registration there once the worker has made it.
+    if let Some(registration) = &acme.acme_dns {
+        dns.acme_challenge.target = registration.fulldomain.trim_end_matches('.').to_ascii_lowercase();
+    }
     let resolver = state.config.resolver;
     let (cname, acme_challenge) = tokio::join!(
         cirrus_core::resolve::check(resolver, &dns.cname),
         cirrus_core::resolve::check(resolver, &dns.acme_challenge)
     );
-    let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
     let certificate = status_of(&state, &domain, acme).await?;
     let edges = super::purges::edges_serving(&*state.store, &domain).await?;
     Ok(Json(DomainStatus {

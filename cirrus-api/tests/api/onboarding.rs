@@ -70,6 +70,40 @@ async fn domains_show_their_cnames_and_status_checks_them() {
     );
     assert_eq!(status.cname.error, None);
 
+    // Once the acme-dns solver has registered the domain, the challenge
+    // delegation to check is the registration's name.
+    let mut acme = h
+        .store
+        .get_acme_state("www.shop.test")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    acme.acme_dns = Some(cirrus_core::model::AcmeDnsCredentials {
+        username: "user".into(),
+        password: "secret".into(),
+        subdomain: "d420c923".into(),
+        fulldomain: "d420c923.auth.acme-dns.test.".into(),
+    });
+    h.store.put_acme_state("www.shop.test", &acme).await.unwrap();
+    let status = h.master.domain_status("www.shop.test").await.unwrap();
+    assert_eq!(status.acme_challenge.target, "d420c923.auth.acme-dns.test");
+    assert!(
+        !status.acme_challenge.ok,
+        "the CNAME still points at the built-in target"
+    );
+    resolver.cname("_acme-challenge.www.shop.test", "d420c923.auth.acme-dns.test");
+    let status = h.master.domain_status("www.shop.test").await.unwrap();
+    assert!(status.acme_challenge.ok, "{status:?}");
+    let body = h
+        .raw(Method::GET, "/api/v1/domains/www.shop.test/status")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains("secret"), "the acme-dns key is never shown");
+
     // Disabled: its records are in place, but it is not ready.
     h.master
         .patch_domain("www.shop.test", &json!({"enabled": false}))
