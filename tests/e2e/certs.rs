@@ -5,7 +5,7 @@
 //! then served over HTTPS by the edge for the name, and verified against
 //! Pebble's root.
 
-use crate::harness::{Running, ctl, field, ok, tiny_origin, until};
+use crate::harness::{Running, ctl, field, https_body, ok, pebble_root, tiny_origin, until};
 use cirrus_core::model::DomainDns;
 use cirrus_test_support::{OwnerResolver, Pebble};
 use std::time::{Duration, Instant};
@@ -67,23 +67,9 @@ resolver = "{resolver}"
     assert_eq!(status["has_certificate"], true, "{status}");
 
     // The edge serves it for the name; it verifies against Pebble's root.
-    let pebble_https = reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_cert).unwrap()).unwrap();
-    let management = reqwest::Client::builder()
-        .tls_certs_only([pebble_https])
-        .build()
-        .unwrap();
-    let root = rt.block_on(async {
-        let url = format!("{}/roots/0", pebble.management);
-        management.get(url).send().await.unwrap().text().await.unwrap()
-    });
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
-        .resolve(DOMAIN, https)
-        .build()
-        .unwrap();
-    let url = format!("https://{DOMAIN}:{}/", https.port());
+    let root = pebble_root(&rt, &pebble);
     let body = until("the issued certificate served by SNI", Duration::from_secs(20), || {
-        rt.block_on(async { client.get(&url).send().await.ok()?.text().await.ok() })
+        https_body(&rt, &root, DOMAIN, https)
     });
     assert_eq!(body, "hello");
     eprintln!(

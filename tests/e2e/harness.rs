@@ -2,6 +2,7 @@
 //! `cirrusctl` calls, a tiny origin, raw HTTP.
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -241,4 +242,35 @@ pub fn try_get(addr: &str, path: &str, host: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// The root of the chains `pebble` issues (from its management interface).
+pub fn pebble_root(rt: &tokio::runtime::Runtime, pebble: &cirrus_test_support::Pebble) -> reqwest::Certificate {
+    let pebble_https = reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_cert).unwrap()).unwrap();
+    let management = reqwest::Client::builder()
+        .tls_certs_only([pebble_https])
+        .build()
+        .unwrap();
+    let root = rt.block_on(async {
+        let url = format!("{}/roots/0", pebble.management);
+        management.get(url).send().await.unwrap().text().await.unwrap()
+    });
+    reqwest::Certificate::from_pem(root.as_bytes()).unwrap()
+}
+
+/// The body of `https://domain/` fetched from `at`, trusting only `root`
+/// (None until it verifies and answers).
+pub fn https_body(
+    rt: &tokio::runtime::Runtime,
+    root: &reqwest::Certificate,
+    domain: &str,
+    at: SocketAddr,
+) -> Option<String> {
+    let client = reqwest::Client::builder()
+        .tls_certs_only([root.clone()])
+        .resolve(domain, at)
+        .build()
+        .unwrap();
+    let url = format!("https://{domain}:{}/", at.port());
+    rt.block_on(async { client.get(&url).send().await.ok()?.text().await.ok() })
 }

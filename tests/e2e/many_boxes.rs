@@ -1,10 +1,12 @@
 //! Many boxes on one machine: a Redis with AOF, one `cirrus api`, one
 //! `cirrus dns` with a real NSD as its secondary, and three `cirrus edge`
-//! processes on 127.0.0.2, .3 and .4 that register themselves as nodes.
+//! processes on 127.0.0.2, .3 and .4 that register themselves as nodes,
+//! and one `cirrus worker` issuing certificates from a real Pebble, which
+//! every edge then serves over HTTPS.
 
-use crate::harness::{Running, ctl, logged, ok, tiny_origin, try_get, until};
+use crate::harness::{Running, ctl, https_body, logged, ok, pebble_root, tiny_origin, try_get, until};
 use cirrus_core::model::DomainDns;
-use cirrus_test_support::{Nsd, RedisServer, a_records, free_port};
+use cirrus_test_support::{Nsd, OwnerResolver, Pebble, RedisServer, a_records, free_port};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -27,11 +29,20 @@ fn api(dir: &std::path::Path, store: &str) -> (Running, String, Option<String>) 
     (api, url, token)
 }
 
+/// The edges' ports: HTTP, HTTPS, and the admin one the checker probes.
+#[derive(Clone, Copy)]
+struct Ports {
+    http: u16,
+    https: u16,
+    health: u16,
+}
+
 /// `cirrus edge` number `n` on 127.0.0.n, registered as node `edge-n`.
-fn edge(dir: &std::path::Path, store: &str, n: u8, http: u16, health: u16) -> Running {
-    let (listen, admin, id) = (
-        format!("127.0.0.{n}:{http}"),
-        format!("127.0.0.{n}:{health}"),
+fn edge(dir: &std::path::Path, store: &str, n: u8, ports: Ports) -> Running {
+    let (listen, tls, admin, id) = (
+        format!("127.0.0.{n}:{}", ports.http),
+        format!("127.0.0.{n}:{}", ports.https),
+        format!("127.0.0.{n}:{}", ports.health),
         format!("edge-{n}"),
     );
     let edge = Running::cirrus(
@@ -40,6 +51,8 @@ fn edge(dir: &std::path::Path, store: &str, n: u8, http: u16, health: u16) -> Ru
             "edge",
             "--listen",
             &listen,
+            "--tls-listen",
+            &tls,
             "--metrics-listen",
             &admin,
             "--node-id",
@@ -54,7 +67,7 @@ fn edge(dir: &std::path::Path, store: &str, n: u8, http: u16, health: u16) -> Ru
 }
 
 #[test]
-fn three_edges_on_one_redis_follow_the_api_and_the_health_checker() {
+fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_the_ca() {
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut redis = RedisServer::start_with_aof();
@@ -99,9 +112,13 @@ fn three_edges_on_one_redis_follow_the_api_and_the_health_checker() {
     );
     logged(&dns.stderr, "listening on");
 
-    let http = free_port();
-    let mut edges: Vec<Running> = (2..=4).map(|n| edge(dir.path(), &store, n, http, health)).collect();
-    let addr = |n: u8| format!("127.0.0.{n}:{http}");
+    let ports = Ports {
+        http: free_port(),
+        https: free_port(),
+        health,
+    };
+    let mut edges: Vec<Running> = (2..=4).map(|n| edge(dir.path(), &store, n, ports)).collect();
+    let addr = |n: u8| format!("127.0.0.{n}:{}", ports.http);
 
     // A domain created through the API is served by every edge.
     let origin = tiny_origin();
@@ -112,6 +129,20 @@ fn three_edges_on_one_redis_follow_the_api_and_the_health_checker() {
         });
         let hit = try_get(&addr(n), "/", DOMAIN).unwrap();
         assert!(hit.contains("x-cache: HIT"), "edge {n}: {hit}");
+    }
+
+    // A certificate requested through the API is issued by the worker
+    // process and served over HTTPS by every edge.
+    let issued = certificate(&rt, dir.path(), &store, master, &c);
+    let root = pebble_root(&rt, &issued.pebble);
+    for n in 2..=4 {
+        let at: SocketAddr = ([127, 0, 0, n], ports.https).into();
+        let body = until(
+            &format!("edge {n} serving the certificate"),
+            Duration::from_secs(20),
+            || https_body(&rt, &root, DOMAIN, at),
+        );
+        assert_eq!(body, "hello", "edge {n}");
     }
 
     // A purge reaches all three, and each acknowledges it: --wait returns
@@ -176,7 +207,7 @@ fn three_edges_on_one_redis_follow_the_api_and_the_health_checker() {
     assert_eq!(node["active"], false, "{node}");
 
     // It comes back: returned again.
-    edges[1] = edge(dir.path(), &store, 3, http, health);
+    edges[1] = edge(dir.path(), &store, 3, ports);
     answers(master, &all);
     answers(nsd.addr, &all);
 
@@ -202,4 +233,66 @@ fn three_edges_on_one_redis_follow_the_api_and_the_health_checker() {
          after {dropped_after:?}; whole scenario {:?}",
         started.elapsed()
     );
+}
+
+/// Pebble, validating through the owner's resolver, and the worker process.
+struct Issued {
+    pebble: Pebble,
+    _resolver: OwnerResolver,
+    _worker: Running,
+}
+
+/// Starts Pebble and a `cirrus worker` on `store`, requests a certificate
+/// for the domain with `cirrusctl cert issue`, and waits until it is issued.
+fn certificate(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    store: &str,
+    dns: SocketAddr,
+    c: &dyn Fn(&[&str]) -> crate::harness::Out,
+) -> Issued {
+    let resolver = rt.block_on(OwnerResolver::start(|d| {
+        DomainDns::for_domain(d, ZONE).acme_challenge.target
+    }));
+    resolver.follow(dns);
+    let pebble = Pebble::start(resolver.addr);
+    let (check, resolver_addr, root) = (
+        dns.to_string(),
+        resolver.addr.to_string(),
+        pebble.tls_cert.display().to_string(),
+    );
+    let worker = Running::cirrus(
+        dir,
+        &[
+            "worker",
+            "--store",
+            store,
+            "--zone",
+            ZONE,
+            "--acme-directory",
+            &pebble.directory,
+            "--acme-directory-root",
+            &root,
+            "--resolver",
+            &resolver_addr,
+            "--dns-check",
+            &check,
+            "--retry-first",
+            "1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    logged(&worker.stderr, "running certificate jobs");
+    ok(c(&["cert", "issue", DOMAIN]));
+    until("the certificate issued", Duration::from_secs(60), || {
+        let out = ok(c(&["cert", "status", DOMAIN, "--output", "json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (v["status"] == "issued" && v["has_certificate"] == true).then_some(())
+    });
+    Issued {
+        pebble,
+        _resolver: resolver,
+        _worker: worker,
+    }
 }

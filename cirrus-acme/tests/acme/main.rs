@@ -1,8 +1,8 @@
 //! Issuance against a real Pebble (Debian's `pebble`): the built-in
 //! solver's values served by `cirrus dns`, a stand-in for the customer's
 //! resolver that follows `_acme-challenge.<domain>` into the CDN's zone (as
-//! the customer's CNAME makes any resolver do), and the chain checked
-//! against Pebble's root.
+//! the customer's CNAME makes any resolver do), and a `cirrus-edge` on the
+//! store presenting the certificates by SNI, verified against Pebble's root.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use cirrus_acme::{Error, ISSUE_JOB, IssueJobs, Issuer, RenewalScan, StoreSolver};
@@ -10,8 +10,7 @@ use cirrus_core::jobs::{JobOutcome, JobRunner};
 use cirrus_core::model::{AcmeStatus, DomainDns, NewJob, TlsMode};
 use cirrus_core::{DomainConf, EmbeddedStore, Lock, Node, Store};
 use cirrus_dns::{HiddenMaster, Rebuilder, ZoneSettings};
-use cirrus_test_support::{OwnerResolver, Pebble};
-use rustls::client::danger::ServerCertVerifier;
+use cirrus_test_support::{OwnerResolver, Pebble, eventually};
 use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,20 +99,22 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         .text()
         .await
         .unwrap();
-    cirrus_edge::Certificates::new(&bundle).expect("the edge takes the bundle");
     let mut roots = rustls::RootCertStore::empty();
-    let root_der = rustls_pki_types::CertificateDer::from_pem_slice(root.as_bytes()).unwrap();
-    roots.add(root_der).unwrap();
-    let chain: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(bundle.fullchain.as_bytes())
-        .map(|c| c.unwrap())
-        .collect();
-    let verifier = rustls::client::WebPkiServerVerifier::builder(Arc::new(roots))
-        .build()
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(root.as_bytes()).unwrap())
         .unwrap();
-    let name = rustls_pki_types::ServerName::try_from("shop.test").unwrap();
-    verifier
-        .verify_server_cert(&chain[0], &chain[1..], &name, &[], rustls_pki_types::UnixTime::now())
-        .expect("the chain verifies against Pebble's root");
+    let client = Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    // A cirrus-edge on the store presents it for the name by SNI; the
+    // handshake verifies the chain against Pebble's root.
+    let edge = edge_on(store.clone()).await;
+    assert_eq!(
+        served_serial(edge, "shop.test", client.clone()).await.unwrap(),
+        serial_of(&bundle.fullchain)
+    );
 
     // A renewal: a new certificate, the same key.
     let renewed = issuer.issue("shop.test").await.unwrap();
@@ -224,4 +225,42 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
     assert_eq!(outcome, JobOutcome::Succeeded);
     let after = serial_of(&store.get_cert("queued.test").await.unwrap().unwrap().fullchain);
     assert_ne!(before, after, "renewed");
+    // The edge serves the renewed certificate, without a restart.
+    eventually("the edge serving the renewal", Duration::from_secs(10), || {
+        let client = client.clone();
+        let after = after.clone();
+        async move {
+            served_serial(edge, "queued.test", client)
+                .await
+                .is_ok_and(|s| s == after)
+        }
+    })
+    .await;
+}
+
+/// A cirrus-edge serving HTTPS from `store`'s domains and certificates,
+/// following its changes; its address.
+async fn edge_on(store: Arc<dyn Store>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let edge = cirrus_edge::Edge::builder(Arc::new(store))
+        .certificates(cirrus_edge::Certificates::self_signed().unwrap())
+        .build()
+        .unwrap();
+    edge.load().await.unwrap();
+    let synced = edge.clone();
+    tokio::spawn(async move { synced.sync(std::future::pending()).await });
+    tokio::spawn(async move { edge.serve_tls(listener, std::future::pending()).await });
+    addr
+}
+
+/// The serial of the leaf `edge` presents for `name` in a handshake
+/// that `client` verifies.
+async fn served_serial(edge: SocketAddr, name: &str, client: Arc<rustls::ClientConfig>) -> std::io::Result<String> {
+    let tcp = tokio::net::TcpStream::connect(edge).await?;
+    let name = rustls_pki_types::ServerName::try_from(name.to_string()).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client).connect(name, tcp).await?;
+    let leaf = &tls.get_ref().1.peer_certificates().unwrap()[0];
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
+    Ok(cert.raw_serial_as_string())
 }
