@@ -9,9 +9,9 @@
 //! - [`api`] (feature `api`): the control-plane REST API as an axum router.
 //! - [`client`] (feature `client`): the typed client of that API.
 //! - [`edge`] (feature `edge`): the reverse proxy, cache and TLS.
-//! - [`dns`] (feature `dns`): the zone builder.
-//!
-//! The ACME crate is re-exported here when it is built.
+//! - [`dns`] (feature `dns`): the zone builder, hidden master and health checker.
+//! - [`acme`] (feature `acme`): certificates by ACME DNS-01 (issuer,
+//!   solvers, the worker role).
 //!
 //! ```
 //! let nodes = ["edge-a", "edge-b", "edge-c"];
@@ -19,6 +19,8 @@
 //! assert_eq!(chosen.len(), 2);
 //! ```
 
+#[cfg(feature = "acme")]
+pub use cirrus_acme as acme;
 #[cfg(feature = "api")]
 pub use cirrus_api as api;
 #[cfg(feature = "client")]
