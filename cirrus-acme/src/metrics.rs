@@ -3,13 +3,15 @@
 //! the runs of each outcome) and each certificate's time left
 //! (`cirrus_acme_cert_expiry_seconds{domain}`: seconds to `notAfter`,
 //! negative once expired, read from the store at each scrape so it is
-//! never staler than the scrape). `/healthz` answers everyone, `/metrics`
-//! the addresses allowed.
+//! never staler than the scrape), with `cirrus_store_up` and
+//! `cirrus_ready` (1 when that read succeeded). `/healthz` (liveness) and
+//! `/readyz` (a store round trip: a worker without its store takes no
+//! job) answer everyone, `/metrics` the addresses allowed.
 
 use cirrus_core::Store;
 use cirrus_core::jobs::{JobObserver, JobOutcome};
 use cirrus_core::model::AllowList;
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry, TextEncoder};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +21,10 @@ use std::time::Duration;
 pub const JOB_DURATION: &str = "cirrus_job_duration_seconds";
 /// Seconds until each domain's certificate ends.
 pub const CERT_EXPIRY: &str = "cirrus_acme_cert_expiry_seconds";
+/// 1 when the worker's store answered at the last scrape.
+pub(crate) const STORE_UP: &str = "cirrus_store_up";
+/// 1 when the worker is ready (its store answers).
+pub(crate) const READY: &str = "cirrus_ready";
 
 /// The worker's Prometheus registry. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,6 +32,8 @@ pub struct WorkerMetrics {
     registry: Registry,
     jobs: HistogramVec,
     expiry: GaugeVec,
+    store_up: IntGauge,
+    ready: IntGauge,
 }
 
 impl Default for WorkerMetrics {
@@ -50,9 +58,21 @@ impl WorkerMetrics {
             &["domain"],
         )
         .expect("valid gauge");
+        let store_up =
+            IntGauge::new(STORE_UP, "1 when the store answered at this scrape, else 0.").expect("valid gauge");
+        let ready =
+            IntGauge::new(READY, "1 when the worker can take jobs (its store answers), else 0.").expect("valid gauge");
         registry.register(Box::new(jobs.clone())).expect("registered once");
         registry.register(Box::new(expiry.clone())).expect("registered once");
-        Self { registry, jobs, expiry }
+        registry.register(Box::new(store_up.clone())).expect("registered once");
+        registry.register(Box::new(ready.clone())).expect("registered once");
+        Self {
+            registry,
+            jobs,
+            expiry,
+            store_up,
+            ready,
+        }
     }
 
     /// Sets the expiry gauge from the store's ACME states, at `now` (Unix
@@ -67,7 +87,10 @@ impl WorkerMetrics {
             }
             Ok::<_, cirrus_core::Error>(left)
         };
-        match read.await {
+        let read = read.await;
+        self.store_up.set(i64::from(read.is_ok()));
+        self.ready.set(i64::from(read.is_ok()));
+        match read {
             Ok(left) => {
                 self.expiry.reset();
                 for (domain, seconds) in left {
@@ -96,8 +119,9 @@ impl JobObserver for WorkerMetrics {
     }
 }
 
-/// Serves `/healthz` and `/metrics` (for `allow`) on `listener` until
-/// `shutdown`; the expiry gauge is refreshed from `store` at each scrape.
+/// Serves `/healthz`, `/readyz` and `/metrics` (for `allow`) on
+/// `listener` until `shutdown`; the gauges are refreshed from `store` at
+/// each scrape.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     metrics: WorkerMetrics,
@@ -108,6 +132,7 @@ pub(crate) async fn serve(
     use axum::extract::ConnectInfo;
     use axum::http::StatusCode;
     use axum::routing::get;
+    let store_ready = store.clone();
     let scrape = move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
         let (metrics, store, allowed) = (metrics.clone(), store.clone(), allow.allows(peer.ip()));
         async move {
@@ -118,8 +143,25 @@ pub(crate) async fn serve(
             (StatusCode::OK, metrics.render())
         }
     };
+    let ready = move || {
+        let store = store_ready.clone();
+        async move {
+            match store.revision().await {
+                Ok(revision) => (
+                    StatusCode::OK,
+                    axum::Json(serde_json::json!({ "status": "ready", "revision": revision })),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "readiness: the store does not answer");
+                    let body = serde_json::json!({ "status": "unavailable", "error": e.to_string() });
+                    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
+                }
+            }
+        }
+    };
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(scrape));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -1,13 +1,30 @@
 //! Prometheus metrics of the control plane, in a registry per [`crate::Api`]
-//! (several APIs in one process never share counters).
+//! (several APIs in one process never share counters). The store's gauges
+//! are read at each scrape ([`Metrics::refresh`]): its reachability and
+//! revision, the job queue's depth, and the purges this API published that
+//! some live edge has not applied after a minute.
 
+use cirrus_core::Store;
+use cirrus_core::model::{PurgeStatus, now_ms};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Metric names, frozen by a golden test.
 pub(crate) const REQUESTS: &str = "cirrus_api_requests_total";
 pub(crate) const DURATION: &str = "cirrus_api_request_duration_seconds";
 pub(crate) const QUEUE_DEPTH: &str = "cirrus_jobs_queue_depth";
 pub(crate) const JOB_DURATION: &str = "cirrus_job_duration_seconds";
+pub(crate) const READY: &str = "cirrus_ready";
+pub(crate) const STORE_UP: &str = "cirrus_store_up";
+pub(crate) const STORE_REVISION: &str = "cirrus_store_revision";
+pub(crate) const PURGES_UNACKED: &str = "cirrus_purges_unacknowledged";
+
+/// A purge older than this that some live edge has not applied is counted.
+const PURGE_GRACE_MS: u64 = 60_000;
+/// Purges followed at most: the oldest go first (each costs a store read
+/// per scrape until every edge applied it).
+const PURGES_FOLLOWED: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
@@ -16,6 +33,13 @@ pub(crate) struct Metrics {
     duration: HistogramVec,
     queue_depth: IntGauge,
     job_duration: HistogramVec,
+    ready: IntGauge,
+    store_up: IntGauge,
+    store_revision: IntGauge,
+    purges_unacked: IntGauge,
+    /// Purges published here and not yet applied by every live edge: id →
+    /// publication (Unix ms).
+    purges: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Metrics {
@@ -40,9 +64,24 @@ impl Metrics {
             .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
             &["kind", "outcome"],
         )?;
+        let ready = IntGauge::new(
+            READY,
+            "1 when the store answered at this scrape (/readyz answers 200), else 0.",
+        )?;
+        let store_up = IntGauge::new(STORE_UP, "1 when the store answered at this scrape, else 0.")?;
+        let store_revision = IntGauge::new(
+            STORE_REVISION,
+            "The store's revision at this scrape (edges serving less are behind).",
+        )?;
+        let purges_unacked = IntGauge::new(
+            PURGES_UNACKED,
+            "Purges published by this API over a minute ago that some live edge has not applied.",
+        )?;
+        for gauge in [&queue_depth, &ready, &store_up, &store_revision, &purges_unacked] {
+            registry.register(Box::new(gauge.clone()))?;
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(job_duration.clone()))?;
         Ok(Self {
             registry,
@@ -50,7 +89,73 @@ impl Metrics {
             duration,
             queue_depth,
             job_duration,
+            ready,
+            store_up,
+            store_revision,
+            purges_unacked,
+            purges: Arc::default(),
         })
+    }
+
+    /// Follows a purge this API published until every live edge applied it.
+    pub(crate) fn follow_purge(&self, id: &str, published_ms: u64) {
+        let Ok(mut purges) = self.purges.lock() else { return };
+        if purges.len() >= PURGES_FOLLOWED
+            && let Some(oldest) = purges.iter().min_by_key(|(_, at)| **at).map(|(id, _)| id.clone())
+        {
+            purges.remove(&oldest);
+        }
+        purges.insert(id.to_string(), published_ms);
+    }
+
+    /// Reads the store's gauges; a store that does not answer sets
+    /// `cirrus_store_up` and `cirrus_ready` to 0 and leaves the others.
+    pub(crate) async fn refresh(&self, store: &dyn Store) {
+        let revision = match store.revision().await {
+            Ok(revision) => revision,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: the store does not answer");
+                self.store_up.set(0);
+                self.ready.set(0);
+                return;
+            }
+        };
+        self.store_up.set(1);
+        self.ready.set(1);
+        self.store_revision.set(i64::try_from(revision).unwrap_or(i64::MAX));
+        if let Ok(depth) = store.queue_depth().await {
+            self.set_queue_depth(depth);
+        }
+        if let Some(pending) = self.unacknowledged(store).await {
+            self.purges_unacked.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// How many followed purges past their grace some live edge has not
+    /// applied; forgets those every edge applied, and expired ones.
+    async fn unacknowledged(&self, store: &dyn Store) -> Option<usize> {
+        let followed: Vec<(String, u64)> = self.purges.lock().ok()?.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if followed.is_empty() {
+            return Some(0);
+        }
+        let nodes = store.nodes().await.ok()?;
+        let now = now_ms();
+        let mut pending = 0;
+        for (id, published) in followed {
+            let done = match store.purge_record(&id).await {
+                Ok(Some(record)) => PurgeStatus::new(record, &nodes, now).complete,
+                Ok(None) => true,
+                Err(_) => return None,
+            };
+            if done {
+                if let Ok(mut purges) = self.purges.lock() {
+                    purges.remove(&id);
+                }
+            } else if now.saturating_sub(published) > PURGE_GRACE_MS {
+                pending += 1;
+            }
+        }
+        Some(pending)
     }
 
     pub(crate) fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {

@@ -1,34 +1,59 @@
 //! The DNS role's admin listener: `/metrics` for allowed addresses,
-//! `/healthz` for everyone.
+//! `/healthz` (liveness) and `/readyz` (a zone is served: 200 with its
+//! serial, else 503 `starting`) for everyone. At each scrape the store is
+//! asked for its revision, for `cirrus_store_up`.
 
 use crate::metrics::DnsMetrics;
+use axum::Json;
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use axum::routing::get;
+use cirrus_core::Store;
 use cirrus_core::model::AllowList;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Serves until `shutdown` completes; a failure is logged.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     metrics: DnsMetrics,
+    store: Arc<dyn Store>,
     allow: AllowList,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let app = axum::Router::new().route("/healthz", get(|| async { "ok\n" })).route(
-        "/metrics",
-        get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
-            let (metrics, allowed) = (metrics.clone(), allow.allows(peer.ip()));
-            async move {
-                if allowed {
-                    (StatusCode::OK, metrics.render())
-                } else {
-                    (StatusCode::FORBIDDEN, "forbidden\n".to_string())
+    let readiness = metrics.clone();
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let (serial, records) = (readiness.zone_serial.get(), readiness.zone_records.get());
+                async move {
+                    if serial > 0 {
+                        let body = serde_json::json!({ "status": "ready", "serial": serial, "records": records });
+                        (StatusCode::OK, Json(body))
+                    } else {
+                        let body = serde_json::json!({ "status": "starting" });
+                        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+                    }
                 }
-            }
-        }),
-    );
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+                let (metrics, store, allowed) = (metrics.clone(), store.clone(), allow.allows(peer.ip()));
+                async move {
+                    if !allowed {
+                        return (StatusCode::FORBIDDEN, "forbidden\n".to_string());
+                    }
+                    metrics.store_up.set(i64::from(store.revision().await.is_ok()));
+                    metrics.ready.set(i64::from(metrics.zone_serial.get() > 0));
+                    (StatusCode::OK, metrics.render())
+                }
+            }),
+        );
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

@@ -59,6 +59,7 @@ mod master;
 mod metrics;
 mod rebuild;
 mod role;
+mod secondaries;
 mod zone;
 
 pub use error::{Error, Result};

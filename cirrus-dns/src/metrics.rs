@@ -1,6 +1,8 @@
 //! Prometheus metrics of the DNS roles, in a registry of their own.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Counters and gauges shared by the master, the rebuild loop and the
 /// health checker; cheap to clone. Render with [`DnsMetrics::render`].
@@ -15,6 +17,9 @@ pub struct DnsMetrics {
     pub(crate) zone_records: IntGauge,
     pub(crate) zone_serial: IntGauge,
     pub(crate) node_flips: IntCounterVec,
+    pub(crate) secondary_serial: IntGaugeVec,
+    pub(crate) ready: IntGauge,
+    pub(crate) store_up: IntGauge,
 }
 
 impl DnsMetrics {
@@ -60,8 +65,20 @@ impl DnsMetrics {
             ),
             &["to"],
         )?;
+        let secondary_serial = IntGaugeVec::new(
+            Opts::new(
+                "cirrus_dns_secondary_serial",
+                "SOA serial each notified secondary answers (0 while it does not answer).",
+            ),
+            &["secondary"],
+        )?;
+        let ready = IntGauge::new("cirrus_ready", "1 when a zone is served (/readyz answers 200), else 0.")?;
+        let store_up = IntGauge::new("cirrus_store_up", "1 when the store answered at this scrape, else 0.")?;
         for c in [
             Box::new(queries.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(secondary_serial.clone()),
+            Box::new(ready.clone()),
+            Box::new(store_up.clone()),
             Box::new(transfers.clone()),
             Box::new(notifies.clone()),
             Box::new(rebuilds.clone()),
@@ -91,6 +108,9 @@ impl DnsMetrics {
             zone_records,
             zone_serial,
             node_flips,
+            secondary_serial,
+            ready,
+            store_up,
         })
     }
 

@@ -12,7 +12,11 @@ use cirrus_core::lifecycle::{Backoff, Shutdown, keep_running};
 use cirrus_core::model::AllowList;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
+
+/// How often each notified secondary is asked for its serial.
+const SECONDARY_CHECK: Duration = Duration::from_secs(5);
 
 /// Everything `cirrus dns` runs, configured by its methods and started by
 /// [`DnsRole::run`].
@@ -61,7 +65,8 @@ impl DnsRole {
         self
     }
 
-    /// `/healthz` for everyone and `/metrics` for `allow`, on `listener`.
+    /// `/healthz` and `/readyz` for everyone and `/metrics` for `allow`,
+    /// on `listener`.
     pub fn admin(mut self, listener: TcpListener, allow: AllowList) -> Self {
         self.admin = Some((listener, allow));
         self
@@ -70,12 +75,32 @@ impl DnsRole {
     /// Serves DNS on `udp` and `tcp` until `shutdown` triggers. The first
     /// zone is built from the store before any query is answered (a store
     /// that is down is retried: an empty zone must never reach a
-    /// secondary); then the zone follows the store.
-    pub async fn run(self, udp: UdpSocket, tcp: TcpListener, shutdown: &Shutdown) -> crate::Result<()> {
+    /// secondary); then the zone follows the store. The admin listener
+    /// answers from the start (`/readyz` says `starting` until the zone).
+    pub async fn run(mut self, udp: UdpSocket, tcp: TcpListener, shutdown: &Shutdown) -> crate::Result<()> {
+        let admin = self.admin.take();
+        let (metrics, store) = (self.metrics.clone(), self.store.clone());
+        let admin = async {
+            if let Some((l, allow)) = admin {
+                crate::admin::serve(l, metrics, store, allow, shutdown.wait()).await;
+            }
+        };
+        let (served, ()) = tokio::join!(self.serve(udp, tcp, shutdown), admin);
+        served
+    }
+
+    async fn serve(self, udp: UdpSocket, tcp: TcpListener, shutdown: &Shutdown) -> crate::Result<()> {
         let checker = match self.checker {
             Some(c) => Some(c.metrics(self.metrics.clone()).build(self.store.clone())?),
             None => None,
         };
+        let secondaries = crate::secondaries::watch(
+            self.notify.clone(),
+            self.settings.origin().clone(),
+            SECONDARY_CHECK,
+            self.metrics.clone(),
+            shutdown.wait(),
+        );
         let mut rebuilder = Rebuilder::new(self.store, self.settings)
             .notify(self.notify)
             .metrics(self.metrics.clone());
@@ -110,11 +135,6 @@ impl DnsRole {
                 c.run(shutdown.wait()).await;
             }
         };
-        let admin = async {
-            if let Some((l, allow)) = self.admin {
-                crate::admin::serve(l, self.metrics.clone(), allow, shutdown.wait()).await;
-            }
-        };
         let served = async {
             let served = master.serve(udp, tcp, shutdown.wait()).await;
             if served.is_err() {
@@ -122,7 +142,7 @@ impl DnsRole {
             }
             served
         };
-        let (served, (), (), ()) = tokio::join!(served, rebuilds, checks, admin);
+        let (served, (), (), ()) = tokio::join!(served, rebuilds, checks, secondaries);
         served
     }
 }

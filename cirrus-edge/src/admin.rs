@@ -1,5 +1,6 @@
-//! The admin listener (default port 9145): `/healthz` for health checkers
-//! and load balancers, `/metrics` for Prometheus (allowed addresses only).
+//! The admin listener (default port 9145): `/healthz` (and its alias
+//! `/readyz`) for health checkers and load balancers, `/metrics` for
+//! Prometheus (allowed addresses only).
 
 use crate::body::Body;
 use crate::downstream::accept;
@@ -15,9 +16,12 @@ use std::future::Future;
 use std::time::Duration;
 
 impl<H: EdgeHooks> Edge<H> {
-    /// Serves `/healthz` and `/metrics` on `listener` until `shutdown`.
+    /// Serves `/healthz`, `/readyz` and `/metrics` on `listener` until
+    /// `shutdown`.
     ///
-    /// `/healthz` answers JSON: `status` is `starting` (503: no
+    /// `/healthz` and `/readyz` answer the same JSON (the edge's health is
+    /// its readiness: the DNS health checker takes it out of the zone
+    /// while it is not ready): `status` is `starting` (503: no
     /// configuration loaded yet), `ok`, or `degraded` (still 200, so load
     /// balancers keep the edge: the source does not answer and the edge
     /// serves its last configuration); with `store` (`up`, `down`,
@@ -77,7 +81,7 @@ fn admin<H: EdgeHooks>(edge: &Edge<H>, req: &Request<Incoming>, allowed: bool) -
         res
     };
     match (req.method(), req.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => {
+        (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => {
             let (status, body) = edge.health();
             reply(status, "application/json", body)
         }

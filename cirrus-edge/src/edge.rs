@@ -42,7 +42,8 @@ pub(crate) enum SourceState {
 pub(crate) struct Inner<H> {
     pub(crate) hooks: H,
     pub(crate) source: Arc<dyn EdgeSource>,
-    pub(crate) source_state: AtomicU8,
+    /// A [`SourceState`], shared with the metrics' readiness gauges.
+    pub(crate) source_state: Arc<AtomicU8>,
     /// The node this edge reports as, when it has a node id.
     pub(crate) reporter: Option<crate::report::Reporter>,
     pub(crate) domains: Arc<DomainTable>,
@@ -208,7 +209,8 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
         let domains = Arc::new(DomainTable::new());
         let cache = Arc::new(Tiers::new(MemoryCache::new(settings.cache_memory), self.disk));
         let registry = self.registry.unwrap_or_default();
-        let metrics = EdgeMetrics::register(registry, cache.clone(), domains.clone())
+        let source_state = Arc::new(AtomicU8::new(SourceState::Starting as u8));
+        let metrics = EdgeMetrics::register(registry, cache.clone(), domains.clone(), source_state.clone())
             .map_err(|e| Error::Config(format!("metrics: {e}")))?;
         let access_log = self.access_log.map(AccessLog::start).transpose()?;
         let tls = match self.certs {
@@ -227,7 +229,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
             inner: Arc::new(Inner {
                 hooks: self.hooks,
                 source: self.source,
-                source_state: AtomicU8::new(SourceState::Starting as u8),
+                source_state,
                 reporter: self.node_id.map(crate::report::Reporter::new),
                 domains,
                 cache,

@@ -111,6 +111,7 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
         ],
     );
     logged(&dns.stderr, "listening on");
+    let dns_admin = logged(&dns.stderr, "metrics on http://");
 
     let ports = Ports {
         http: free_port(),
@@ -195,6 +196,34 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
     };
     answers(master, &all);
     answers(nsd.addr, &all);
+    // The master watches what NSD serves: its serial catches up with the
+    // master's, and the DNS role is ready.
+    let gauge = |text: &str, name: &str| -> Option<i64> {
+        text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    };
+    until("NSD's serial in the master's metrics", Duration::from_secs(20), || {
+        let text = rt.block_on(async {
+            reqwest::get(format!("http://{dns_admin}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        })?;
+        let ours = gauge(&text, "cirrus_dns_zone_serial ")?;
+        let theirs = gauge(
+            &text,
+            &format!("cirrus_dns_secondary_serial{{secondary=\"{}\"}} ", nsd.addr),
+        )?;
+        (ours == theirs && gauge(&text, "cirrus_ready ") == Some(1)).then_some(())
+    });
+    let ready = rt.block_on(async {
+        reqwest::get(format!("http://{dns_admin}/readyz"))
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(ready, 200);
 
     // Edge 3 dies: the checker deactivates it, the zone and NSD drop it.
     edges[1].kill();

@@ -65,6 +65,26 @@ fn spawn(
     (stop, task)
 }
 
+/// The worker's `/readyz` status and its `cirrus_store_up` gauge.
+async fn readiness(admin: SocketAddr) -> (u16, i64) {
+    let status = reqwest::get(format!("http://{admin}/readyz"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let up = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cirrus_store_up ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no cirrus_store_up in {text}"));
+    (status, up)
+}
+
 async fn status(store: &dyn Store, domain: &str) -> Option<AcmeStatus> {
     store.get_acme_state(domain).await.unwrap().map(|s| s.status)
 }
@@ -90,20 +110,29 @@ async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() 
     store_link.cut();
     ca_link.cut();
     queue_issuance(&*direct, "shop.test").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin.local_addr().unwrap();
     let role = ca
         .worker(worker_store, "worker-1", Some(through_link))
-        .backoff(Duration::from_millis(200), Duration::from_millis(400));
+        .backoff(Duration::from_millis(200), Duration::from_millis(400))
+        .admin(admin, cirrus_core::model::AllowList::default());
     let (stop, worker) = spawn(role);
 
-    // The store is unreachable: the worker waits, the job stays queued.
+    // The store is unreachable: the worker waits, the job stays queued,
+    // and it says it is not ready.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!worker.is_finished(), "the worker outlives the store outage");
+    assert_eq!(readiness(admin_addr).await, (503, 0));
     assert_eq!(direct.queue_depth().await.unwrap(), 1);
     assert_eq!(status(&*direct, "shop.test").await, Some(AcmeStatus::Queued));
 
     // The store is back, the CA is not: attempts fail, are recorded, and
     // the job waits for its next one.
     store_link.restore();
+    eventually("ready again", Duration::from_secs(10), || async {
+        readiness(admin_addr).await == (200, 1)
+    })
+    .await;
     eventually("a failed attempt recorded", Duration::from_secs(15), || {
         let direct = direct.clone();
         async move {

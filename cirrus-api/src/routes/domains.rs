@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::auth::random_hex;
-use cirrus_core::model::{DomainPage, DomainView, PurgeAccepted, PurgeSelection, Scope, normalize_domain};
+use cirrus_core::model::{DomainPage, DomainView, PurgeAccepted, PurgeSelection, Scope, normalize_domain, now_ms};
 use cirrus_core::{DomainConf, PurgeRequest};
 use serde::Deserialize;
 use serde_json::Value;
@@ -198,6 +198,7 @@ pub(crate) async fn purge(
     .validated()
     .map_err(ApiError::invalid)?;
     let revision = state.store.publish_purge(&request).await?;
+    state.metrics.follow_purge(&id, now_ms());
     state.audit(caller.actor(), "domain.purge", &domain, &rid).await?;
     Ok((StatusCode::ACCEPTED, Json(PurgeAccepted { id, revision })).into_response())
 }

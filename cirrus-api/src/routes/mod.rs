@@ -42,7 +42,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
         session::login, session::logout, session::me,
-        ops::audit, ops::healthz, ops::metrics,
+        ops::audit, ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security, &Contract),
@@ -104,6 +104,7 @@ pub(crate) fn router(state: Shared) -> Router {
     let body_limit = state.config.body_limit;
     Router::new()
         .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", v1)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))

@@ -1,4 +1,4 @@
-//! Operations: `/healthz`, `/metrics`, `/api/v1/audit`, and the JSON
+//! Operations: `/healthz`, `/readyz`, `/metrics`, `/api/v1/audit`, and the JSON
 //! answers for unknown routes and methods.
 
 use crate::auth::Caller;
@@ -12,13 +12,27 @@ use axum::response::{IntoResponse, Response};
 use cirrus_core::model::{AuditList, Health, Scope};
 use serde::Deserialize;
 
-/// 200 when the store answers, else 503.
+/// 200 when the store answers, else 503 (the design's health check,
+/// which load balancers and the seed's monitors use).
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
+    store_check(&state, "ok").await
+}
+
+/// Readiness: 200 `ready` when the store answers a round trip, else 503
+/// `unavailable` (an API that cannot reach its store cannot serve).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
+    store_check(&state, "ready").await
+}
+
+/// A store round trip, answered as `up` or `unavailable`.
+async fn store_check(state: &Shared, up: &str) -> Response {
     match state.store.revision().await {
         Ok(revision) => Json(Health {
-            status: "ok".into(),
+            status: up.into(),
             revision: Some(revision),
         })
         .into_response(),
@@ -37,10 +51,7 @@ pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
-    // The gauge keeps its last value when the store does not answer.
-    if let Ok(depth) = state.store.queue_depth().await {
-        state.metrics.set_queue_depth(depth);
-    }
+    state.metrics.refresh(&*state.store).await;
     match state.metrics.render() {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => ApiError::internal(e).into_response(),

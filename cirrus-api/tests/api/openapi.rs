@@ -39,6 +39,7 @@ fn every_route_is_documented() {
         ("/api/v1/auth/me", &["get"]),
         ("/api/v1/audit", &["get"]),
         ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
         ("/metrics", &["get"]),
     ] {
         for m in methods {
@@ -47,7 +48,7 @@ fn every_route_is_documented() {
     }
     assert_eq!(
         paths.len(),
-        18,
+        19,
         "a route is documented that the list above does not know"
     );
 }

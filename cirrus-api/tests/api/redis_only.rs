@@ -10,6 +10,13 @@ async fn store_down_degrades_to_503_and_recovers() {
     h.redis.as_mut().unwrap().stop();
     let health = h.anonymous().health().await.unwrap();
     assert_eq!(health.status, "unavailable");
+    let ready = reqwest::get(format!("{}/readyz", h.url)).await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready without its store");
+    let text = h.anonymous().metrics().await.unwrap();
+    assert!(
+        text.contains("\ncirrus_ready 0\n") && text.contains("\ncirrus_store_up 0\n"),
+        "{text}"
+    );
     let res = h
         .raw(reqwest::Method::GET, "/api/v1/domains/a.com")
         .send()

@@ -469,6 +469,21 @@ pub async fn health_metrics_and_docs(backend: Backend) {
     );
     assert!(text.contains("cirrus_api_request_duration_seconds_bucket"));
     assert!(text.contains("cirrus_jobs_queue_depth 1"), "{text}");
+    for gauge in ["cirrus_ready 1", "cirrus_store_up 1", "cirrus_purges_unacknowledged 0"] {
+        assert!(text.contains(&format!("\n{gauge}\n")), "{gauge}: {text}");
+    }
+    let revision = h.store.revision().await.unwrap();
+    assert!(
+        text.contains(&format!("\ncirrus_store_revision {revision}\n")),
+        "{text}"
+    );
+    let ready = reqwest::get(format!("{}/readyz", h.url)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        (&body["status"], &body["revision"]),
+        (&"ready".into(), &revision.into())
+    );
 
     // A job runner reporting to this API shows up with kind and outcome.
     struct Issue;

@@ -1,18 +1,21 @@
 //! Edge metrics with the seed's names (so existing nginx dashboards keep
 //! working), registered in the registry the edge is given (its own by
-//! default). The cache and revision gauges are read when gathered.
+//! default). The cache, revision and readiness gauges are read when
+//! gathered.
 
 use crate::cache::Tiers;
 use crate::domains::DomainTable;
+use crate::edge::SourceState;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 16] = [
+pub(crate) const NAMES: [&str; 18] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -29,6 +32,8 @@ pub(crate) const NAMES: [&str; 16] = [
     "cirrus_cache_tags_ignored_total",
     "cirrus_config_apply_seconds",
     "cirrus_purge_apply_seconds",
+    "cirrus_ready",
+    "cirrus_store_up",
 ];
 
 /// Propagation takes milliseconds, or minutes when a store was away.
@@ -85,6 +90,7 @@ impl EdgeMetrics {
         registry: Registry,
         tiers: Arc<Tiers>,
         domains: Arc<DomainTable>,
+        source_state: Arc<AtomicU8>,
     ) -> Result<Self, prometheus::Error> {
         let requests = IntCounterVec::new(
             Opts::new(NAMES[0], "Requests answered, by host and status."),
@@ -114,6 +120,15 @@ impl EdgeMetrics {
                 NAMES[13],
                 "Origin tags ignored: longer than 1,024 bytes or past 16 KiB of a tag field.",
             )?,
+            ready: IntGauge::new(
+                NAMES[16],
+                "1 when the edge serves a configuration (its /readyz answers 200), else 0.",
+            )?,
+            store_up: IntGauge::new(
+                NAMES[17],
+                "1 when the edge's last read of its source succeeded; 0 while it serves its last configuration.",
+            )?,
+            source_state,
             tiers,
             domains,
         };
@@ -200,16 +215,30 @@ struct LiveGauges {
     evictions: IntGauge,
     revision: IntGauge,
     tags_ignored: IntCounter,
+    ready: IntGauge,
+    store_up: IntGauge,
+    /// The edge's [`SourceState`].
+    source_state: Arc<AtomicU8>,
     tiers: Arc<Tiers>,
     domains: Arc<DomainTable>,
 }
 
+impl LiveGauges {
+    fn gauges(&self) -> [&IntGauge; 6] {
+        [
+            &self.bytes,
+            &self.objects,
+            &self.evictions,
+            &self.revision,
+            &self.ready,
+            &self.store_up,
+        ]
+    }
+}
+
 impl Collector for LiveGauges {
     fn desc(&self) -> Vec<&Desc> {
-        let mut desc: Vec<&Desc> = [&self.bytes, &self.objects, &self.evictions, &self.revision]
-            .into_iter()
-            .flat_map(|g| g.desc())
-            .collect();
+        let mut desc: Vec<&Desc> = self.gauges().into_iter().flat_map(|g| g.desc()).collect();
         desc.extend(self.tags_ignored.desc());
         desc
     }
@@ -221,14 +250,14 @@ impl Collector for LiveGauges {
         gauge(&self.objects, memory.len() as u64);
         gauge(&self.evictions, memory.evictions());
         gauge(&self.revision, self.domains.revision());
+        let state = self.source_state.load(Ordering::Relaxed);
+        self.ready.set(i64::from(state != SourceState::Starting as u8));
+        self.store_up.set(i64::from(state == SourceState::Up as u8));
         // A counter kept by the cache: brought up to its count.
         let ignored = self.tiers.tags_ignored();
         self.tags_ignored
             .inc_by(ignored.saturating_sub(self.tags_ignored.get()));
-        let mut families: Vec<MetricFamily> = [&self.bytes, &self.objects, &self.evictions, &self.revision]
-            .into_iter()
-            .flat_map(|g| g.collect())
-            .collect();
+        let mut families: Vec<MetricFamily> = self.gauges().into_iter().flat_map(|g| g.collect()).collect();
         families.extend(self.tags_ignored.collect());
         families
     }
@@ -242,7 +271,8 @@ mod tests {
     fn metric_names_are_frozen() {
         let tiers = Arc::new(Tiers::new(crate::cache::MemoryCache::new(1 << 20), None));
         let registry = Registry::new();
-        let m = EdgeMetrics::register(registry.clone(), tiers, Arc::new(DomainTable::new())).expect("registers");
+        let state = Arc::new(AtomicU8::new(0));
+        let m = EdgeMetrics::register(registry.clone(), tiers, Arc::new(DomainTable::new()), state).expect("registers");
         // Vectors without a label value are not gathered.
         m.requests.with_label_values(&["a.test", "200"]).inc();
         m.duration.with_label_values(&["a.test"]).observe(0.1);

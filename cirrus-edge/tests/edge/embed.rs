@@ -243,8 +243,21 @@ async fn health_says_starting_ok_and_degraded_as_the_store_comes_and_goes() {
     let nowhere = format!("redis://127.0.0.1:{}", cirrus_test_support::free_port());
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&nowhere).unwrap());
     let cold = Edge::builder(Arc::new(store)).build().unwrap();
-    let (status, body) = health(admin_of(&cold).await).await;
+    let cold_admin = admin_of(&cold).await;
+    let (status, body) = health(cold_admin).await;
     assert_eq!((status, &body["status"]), (503, &"starting".into()));
+    let ready = reqwest::get(format!("http://{cold_admin}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready either");
+    let metrics = reqwest::get(format!("http://{cold_admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\ncirrus_ready 0\n") && metrics.contains("\ncirrus_store_up 0\n"),
+        "{metrics}"
+    );
 
     let mut redis = RedisServer::start_with_aof();
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());

@@ -40,6 +40,24 @@ async fn health(admin: SocketAddr) -> String {
     v["status"].as_str().unwrap().to_string()
 }
 
+/// `/readyz`'s status, and the `cirrus_ready` and `cirrus_store_up` gauges.
+async fn readiness(admin: SocketAddr) -> (u16, i64, i64) {
+    let status = reqwest::get(format!("http://{admin}/readyz")).await.unwrap().status();
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    (status.as_u16(), gauge("cirrus_ready"), gauge("cirrus_store_up"))
+}
+
 async fn acks(store: &dyn Store, id: &str) -> Vec<String> {
     let record = store.purge_record(id).await.unwrap().unwrap();
     record.acks.into_keys().collect()
@@ -70,11 +88,14 @@ async fn a_purge_sent_while_an_edge_was_cut_off_is_applied_and_acknowledged_when
     };
     eventually("both edges report revision 3", Duration::from_secs(5), reporting).await;
 
+    assert_eq!(readiness(a_admin).await, (200, 1, 1));
     relay.cut();
     eventually("edge A says degraded", Duration::from_secs(10), || async {
         health(a_admin).await == "degraded"
     })
     .await;
+    // Still ready (it serves), but its store is down: what the alerts read.
+    assert_eq!(readiness(a_admin).await, (200, 1, 0));
     let purge = PurgeRequest {
         id: Some("pg_cut".into()),
         ..PurgeRequest::urls(HOST, ["/cached"])
