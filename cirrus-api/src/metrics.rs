@@ -126,20 +126,20 @@ impl Metrics {
         if let Ok(depth) = store.queue_depth().await {
             self.set_queue_depth(depth);
         }
-        if let Some(pending) = self.unacknowledged(store).await {
+        if let Some(pending) = self.unacknowledged(store, now_ms()).await {
             self.purges_unacked.set(i64::try_from(pending).unwrap_or(i64::MAX));
         }
     }
 
-    /// How many followed purges past their grace some live edge has not
-    /// applied; forgets those every edge applied, and expired ones.
-    async fn unacknowledged(&self, store: &dyn Store) -> Option<usize> {
+    /// How many followed purges past their grace at `now` (Unix ms) some
+    /// live edge has not applied; forgets those every edge applied, and
+    /// expired ones.
+    async fn unacknowledged(&self, store: &dyn Store, now: u64) -> Option<usize> {
         let followed: Vec<(String, u64)> = self.purges.lock().ok()?.iter().map(|(k, v)| (k.clone(), *v)).collect();
         if followed.is_empty() {
             return Some(0);
         }
         let nodes = store.nodes().await.ok()?;
-        let now = now_ms();
         let mut pending = 0;
         for (id, published) in followed {
             let done = match store.purge_record(&id).await {
@@ -189,5 +189,48 @@ impl cirrus_core::jobs::JobObserver for JobMetrics {
         self.0
             .with_label_values(&[kind, outcome.as_str()])
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::Metrics;
+    use cirrus_core::model::{EdgeReport, now_ms};
+    use cirrus_core::{EmbeddedStore, Node, PurgeRequest, Store};
+
+    #[tokio::test]
+    async fn a_purge_a_live_edge_has_not_applied_counts_after_a_minute_until_it_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let now = now_ms();
+        let later = now + 61_000;
+        store
+            .put_node(&Node::new("edge-1").with_ipv4([192, 0, 2, 1].into()))
+            .await
+            .unwrap();
+        store
+            .report_edge("edge-1", &EdgeReport::new(1, later, later))
+            .await
+            .unwrap();
+        let purge = PurgeRequest {
+            id: Some("pg_1".into()),
+            ..PurgeRequest::urls("a.test", ["/x"])
+        };
+        store.publish_purge(&purge).await.unwrap();
+        let metrics = Metrics::new().unwrap();
+        metrics.follow_purge("pg_1", now);
+        assert_eq!(
+            metrics.unacknowledged(&store, now + 1_000).await,
+            Some(0),
+            "within its minute"
+        );
+        assert_eq!(metrics.unacknowledged(&store, later).await, Some(1));
+        store.ack_purge("pg_1", "edge-1", later).await.unwrap();
+        assert_eq!(metrics.unacknowledged(&store, later).await, Some(0));
+        assert!(
+            metrics.purges.lock().unwrap().is_empty(),
+            "forgotten once applied everywhere"
+        );
     }
 }
