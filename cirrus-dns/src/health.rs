@@ -217,6 +217,11 @@ impl HealthChecker {
         if active && !node.active {
             tracing::info!(node = %node.id, "dns: node back up");
         }
+        if let Some(m) = &self.config.metrics {
+            m.node_failures
+                .with_label_values(&[node.id.as_str()])
+                .set(i64::from(health.consecutive_failures));
+        }
         let flipped = self
             .store
             .record_node_health(&node.id, &health, active, last_seen)

@@ -18,6 +18,7 @@ pub struct DnsMetrics {
     pub(crate) zone_serial: IntGauge,
     pub(crate) node_flips: IntCounterVec,
     pub(crate) secondary_serial: IntGaugeVec,
+    pub(crate) node_failures: IntGaugeVec,
     pub(crate) ready: IntGauge,
     pub(crate) store_up: IntGauge,
 }
@@ -72,11 +73,19 @@ impl DnsMetrics {
             ),
             &["secondary"],
         )?;
+        let node_failures = IntGaugeVec::new(
+            Opts::new(
+                "cirrus_dns_node_consecutive_failures",
+                "Health probes each node failed in a row (0 after a success), as this checker last saw.",
+            ),
+            &["node"],
+        )?;
         let ready = IntGauge::new("cirrus_ready", "1 when a zone is served (/readyz answers 200), else 0.")?;
         let store_up = IntGauge::new("cirrus_store_up", "1 when the store answered at this scrape, else 0.")?;
         for c in [
             Box::new(queries.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(secondary_serial.clone()),
+            Box::new(node_failures.clone()),
             Box::new(ready.clone()),
             Box::new(store_up.clone()),
             Box::new(transfers.clone()),
@@ -109,6 +118,7 @@ impl DnsMetrics {
             zone_serial,
             node_flips,
             secondary_serial,
+            node_failures,
             ready,
             store_up,
         })

@@ -108,6 +108,12 @@ async fn nodes_flip_after_consecutive_failures_and_successes() {
     let r = round().await;
     assert_eq!(r.flipped, vec![("b".to_string(), false)]);
     assert!(!node("b").await.active);
+    let text = metrics.render();
+    assert!(
+        text.contains("cirrus_dns_node_consecutive_failures{node=\"b\"} 2")
+            && text.contains("cirrus_dns_node_consecutive_failures{node=\"a\"} 0"),
+        "{text}"
+    );
     assert!(node("a").await.active, "a untouched");
 
     // The flip was announced: the zone gets rebuilt.
