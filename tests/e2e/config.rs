@@ -142,12 +142,18 @@ fn flags_beat_the_environment_which_beats_the_file() {
     // --log-format json: one JSON object per line, no colour codes.
     let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert!(
-        json["fields"]["message"]
+        json["message"]
             .as_str()
             .unwrap()
             .contains("listening on http://127.0.0.1:"),
         "{line}"
     );
+    assert_eq!(
+        (&json["level"], &json["target"]),
+        (&"INFO".into(), &"cirrus_cli::server::edge".into()),
+        "{line}"
+    );
+    assert!(json["timestamp"].is_string(), "{line}");
     assert!(!line.contains('\u{1b}'), "{line}");
 }
 

@@ -10,4 +10,5 @@ mod config;
 mod examples;
 mod harness;
 mod many_boxes;
+mod observability;
 mod one_box;

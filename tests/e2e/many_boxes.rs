@@ -225,6 +225,15 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
     });
     assert_eq!(ready, 200);
 
+    // A real Prometheus with the shipped configuration scrapes them all.
+    let targets = crate::observability::Targets {
+        api: url.trim_start_matches("http://").to_string(),
+        edges: (2..=4).map(|n| format!("127.0.0.{n}:{health}")).collect(),
+        dns: dns_admin.clone(),
+        worker: issued.metrics.clone(),
+    };
+    crate::observability::prometheus_scrapes_every_role(&rt, &targets);
+
     // Edge 3 dies: the checker deactivates it, the zone and NSD drop it.
     edges[1].kill();
     let without: Vec<Ipv4Addr> = vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 4)];
@@ -267,6 +276,8 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
 /// Pebble, validating through the owner's resolver, and the worker process.
 struct Issued {
     pebble: Pebble,
+    /// The worker's `/metrics` (host:port).
+    metrics: String,
     _resolver: OwnerResolver,
     _worker: Running,
 }
@@ -312,6 +323,7 @@ fn certificate(
             "127.0.0.1:0",
         ],
     );
+    let metrics = logged(&worker.stderr, "metrics on http://");
     logged(&worker.stderr, "running certificate jobs");
     ok(c(&["cert", "issue", DOMAIN]));
     until("the certificate issued", Duration::from_secs(60), || {
@@ -321,6 +333,7 @@ fn certificate(
     });
     Issued {
         pebble,
+        metrics,
         _resolver: resolver,
         _worker: worker,
     }

@@ -8,7 +8,9 @@ use std::io::IsTerminal;
 pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
-    /// One JSON object per line: `timestamp`, `level`, `target`, `fields`.
+    /// One JSON object per line: `timestamp`, `level`, `target`,
+    /// `message` and the event's own fields at the top level, and `span`
+    /// (the request being served: `request_id`, `method`, `route`).
     Json,
 }
 
@@ -20,6 +22,11 @@ pub(crate) fn init(filter: &str, format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
