@@ -7,6 +7,7 @@
 mod certs;
 mod cli;
 mod config;
+mod deploy;
 mod examples;
 mod harness;
 mod many_boxes;

@@ -26,7 +26,7 @@ pub struct Cli {
     #[command(subcommand)]
     role: Role,
     /// TOML configuration file: top-level `store`, `zone`, `log`,
-    /// `log_format`, `threads`, and tables `[api]`, `[edge]`, `[dns]` keyed by the
+    /// `log_format`, `threads`, and tables `[api]`, `[edge]`, `[dns]`, `[worker]` keyed by the
     /// roles' flags (flags and environment variables override it).
     #[arg(long, env = "CIRRUS_CONFIG", global = true)]
     config: Option<std::path::PathBuf>,

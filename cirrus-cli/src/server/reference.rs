@@ -59,7 +59,7 @@ pub(crate) fn reference(root: &Command) -> String {
         };
         out += &format!("\n### `cirrus {role}`\n\n");
         if *role == "up" {
-            out += "`up` runs the three roles below, each with its settings (tables `[api]`, `[edge]`, `[dns]`); its own flags:\n\n";
+            out += "`up` runs the four roles below, each with its settings (tables `[api]`, `[edge]`, `[dns]`, `[worker]`); its own flags:\n\n";
         }
         out += header;
         for a in cmd.get_arguments() {
