@@ -158,7 +158,8 @@ impl WorkerRole {
         self
     }
 
-    /// `/healthz` for everyone and `/metrics` for `allow`, on `listener`.
+    /// `/healthz` and `/readyz` for everyone and `/metrics` for `allow`,
+    /// on `listener`.
     pub fn admin(mut self, listener: tokio::net::TcpListener, allow: AllowList) -> Self {
         self.admin = Some((listener, allow));
         self

@@ -26,7 +26,8 @@
 //!   rebuilds (count, time, zone size, serial) and node flips.
 //!
 //! - [`DnsRole`]: all of the above as the `cirrus dns` role, with its
-//!   admin listener (`/healthz`, `/metrics`), started and stopped together.
+//!   admin listener (`/healthz`, `/readyz`, `/metrics`), and the watch of
+//!   each secondary's serial, started and stopped together.
 //!
 //! Not built yet: TSIG.
 //!

@@ -10,7 +10,7 @@
 //!   ([`Edge::serve`]) and HTTPS ([`Edge::serve_tls`]: HTTP/2 or HTTP/1.1
 //!   by ALPN) with graceful drain, or mounted as a hyper service in your
 //!   own server ([`Edge::service`]); kept in step with its source by
-//!   [`Edge::sync`]; `/healthz` and `/metrics` by [`Edge::serve_admin`];
+//!   [`Edge::sync`]; `/healthz`, `/readyz` and `/metrics` by [`Edge::serve_admin`];
 //!   all of these at once, drained together, by [`Edge::run`] (the
 //!   `cirrus edge` role).
 //! - [`EdgeHooks`]: your logic, phase by phase (request filter, cache key,

@@ -8,7 +8,7 @@ use cirrus_core::model::AllowList;
 use tokio::net::TcpListener;
 
 /// The sockets an edge serves in [`Edge::run`]: HTTP, and optionally HTTPS
-/// and the admin listener (`/healthz`, `/metrics`).
+/// and the admin listener (`/healthz`, `/readyz`, `/metrics`).
 #[derive(Debug)]
 #[must_use]
 pub struct EdgeListeners {
@@ -46,8 +46,8 @@ impl EdgeListeners {
         self
     }
 
-    /// `/healthz` for everyone and `/metrics` for the addresses in `allow`,
-    /// on `listener`.
+    /// `/healthz` and `/readyz` for everyone and `/metrics` for the
+    /// addresses in `allow`, on `listener`.
     pub fn admin(mut self, listener: TcpListener, allow: AllowList) -> Self {
         self.admin = Some((listener, allow));
         self

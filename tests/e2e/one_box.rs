@@ -52,6 +52,25 @@ metrics_listen = "127.0.0.1:0"
     assert!(banner.iter().any(|l| l.contains("./cirrus-data (new)")), "{banner:#?}");
     let c = |args: &[&str]| ctl(&api, &token, args);
 
+    // Every role of the one process is ready: the API with its store, the
+    // edge with a configuration, the DNS with a zone, the worker with its store.
+    let metrics = banner
+        .iter()
+        .find_map(|l| l.split("metrics    ").nth(1))
+        .unwrap_or_else(|| panic!("no metrics in {banner:#?}"));
+    let mut ready: Vec<String> = metrics
+        .split(", ")
+        .map(|m| m.split_whitespace().next().unwrap().replace("/metrics", "/readyz"))
+        .collect();
+    ready.push(format!("{api}/readyz"));
+    assert_eq!(ready.len(), 4, "{metrics}");
+    for url in &ready {
+        until(&format!("{url} ready"), Duration::from_secs(20), || {
+            let status = rt.block_on(async { reqwest::get(url).await.ok().map(|r| r.status()) })?;
+            (status == 200).then_some(())
+        });
+    }
+
     // Onboard the domain in front of a local origin; the answer says which
     // CNAMEs to set.
     let origin = tiny_origin();

@@ -56,7 +56,7 @@ pub(crate) struct DnsArgs {
     /// Successful probes in a row that bring a node back.
     #[arg(long, env = "CIRRUS_HEALTH_RECOVER_AFTER", default_value_t = 2)]
     recover_after: u32,
-    /// Address of `/metrics` (Prometheus) and `/healthz`.
+    /// Address of `/metrics` (Prometheus), `/healthz` and `/readyz`.
     #[arg(long, env = "CIRRUS_DNS_METRICS_LISTEN", default_value = "127.0.0.1:9153")]
     metrics_listen: SocketAddr,
     /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).

@@ -31,7 +31,7 @@ pub(crate) struct EdgeArgs {
     /// PEM file of roots trusted for HTTPS origins besides the system's.
     #[arg(long, env = "CIRRUS_ORIGIN_CA")]
     origin_ca: Option<std::path::PathBuf>,
-    /// Address of `/healthz` and `/metrics`.
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "CIRRUS_METRICS_LISTEN", default_value = "127.0.0.1:9145")]
     metrics_listen: SocketAddr,
     /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).

@@ -54,7 +54,7 @@ pub(crate) struct WorkerArgs {
     /// Seconds between renewal scans (the first at start).
     #[arg(long, env = "CIRRUS_ACME_RENEW_SCAN", default_value_t = 3600)]
     renew_scan_interval: u64,
-    /// Address of `/metrics` (Prometheus) and `/healthz`.
+    /// Address of `/metrics` (Prometheus), `/healthz` and `/readyz`.
     #[arg(long, env = "CIRRUS_WORKER_METRICS_LISTEN", default_value = "127.0.0.1:9155")]
     metrics_listen: SocketAddr,
     /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).
