@@ -277,7 +277,10 @@ fn dashboard_queries() -> Vec<(String, String)> {
             .iter()
             .map(|v| v["name"].as_str().unwrap())
             .collect();
-        assert!(vars.contains(&"env"), "{name}: an environment variable");
+        assert!(
+            vars.contains(&"env") && vars.contains(&"instance"),
+            "{name}: environment and instance variables"
+        );
         for panel in d["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().unwrap() {
                 queries.push((
@@ -304,6 +307,7 @@ fn dashboard_queries() -> Vec<(String, String)> {
 fn expand(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$env", ".*")
+        .replace("$instance", ".*")
         .replace("$host", ".*")
 }
 

@@ -91,12 +91,28 @@ async fn access_log_sinks_and_an_embedders_registry() {
         (&line["host"], &line["path"], &line["status"], &line["cache"]),
         (&"a.test".into(), &"/cached".into(), &200.into(), &"HIT".into())
     );
+    // The seed's privacy rule: no query string, no header value, in the log.
+    e.http
+        .get(e.url("/cached?token=query-secret"))
+        .header("authorization", "Bearer header-secret")
+        .header("cookie", "session=cookie-secret")
+        .send()
+        .await
+        .unwrap();
+    eventually("the third line", Duration::from_secs(5), || async {
+        lines.lock().unwrap().len() == 3
+    })
+    .await;
+    let third = lines.lock().unwrap()[2].clone();
+    let line: serde_json::Value = serde_json::from_str(&third).unwrap();
+    assert_eq!(line["path"], "/cached", "{third}");
+    assert!(!third.contains("secret"), "{third}");
     let families = registry.gather();
     let requests = families
         .iter()
         .find(|f| f.name() == "nginx_http_requests_total")
         .expect("registered in the embedder's registry");
-    assert_eq!(requests.get_metric()[0].get_counter().get_value(), 2.0);
+    assert_eq!(requests.get_metric()[0].get_counter().get_value(), 3.0);
     assert!(
         Edge::builder(Arc::new(StaticSource::new()))
             .registry(registry)
