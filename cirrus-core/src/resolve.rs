@@ -1,5 +1,6 @@
 //! Asking a resolver whether a customer's CNAME is in place: one CNAME
-//! query over UDP (TCP when the answer is truncated), bounded in time.
+//! query over UDP (TCP when the answer is truncated), bounded in time
+//! ([`query`], which the DNS role also uses to ask its secondaries).
 //! The API shows the result to the domain's owner; the ACME worker places
 //! no order for a domain whose challenge delegation is not in place.
 
@@ -22,10 +23,9 @@ pub async fn check(resolver: SocketAddr, delegation: &Delegation) -> DelegationC
         ok: false,
         error: None,
     };
-    match tokio::time::timeout(TIMEOUT, cname(resolver, &delegation.name)).await {
-        Err(_) => check.error = Some(format!("no answer from the resolver {resolver} in {TIMEOUT:?}")),
-        Ok(Err(e)) => check.error = Some(e),
-        Ok(Ok(found)) => {
+    match cname(resolver, &delegation.name).await {
+        Err(e) => check.error = Some(e),
+        Ok(found) => {
             check.ok = found.iter().any(|f| f.eq_ignore_ascii_case(&delegation.target));
             if found.is_empty() {
                 check.error = Some(format!("{} has no CNAME record", delegation.name));
@@ -36,19 +36,33 @@ pub async fn check(resolver: SocketAddr, delegation: &Delegation) -> DelegationC
     check
 }
 
+/// Asks `server` (a resolver, or an authoritative server) one question,
+/// `name` `rtype` (recursion desired when `recursive`), over UDP, again
+/// over TCP when the answer is truncated, within 2 s: the answer whatever
+/// its response code, or why there is none.
+pub async fn query(server: SocketAddr, name: &Name, rtype: RecordType, recursive: bool) -> Result<Message, String> {
+    let exchange = async {
+        let id: u16 = rand_id();
+        let mut query = Message::new(id, MessageType::Query, OpCode::Query);
+        query.metadata.recursion_desired = recursive;
+        query.add_query(Query::query(name.clone(), rtype));
+        let bytes = query.to_vec().map_err(|e| e.to_string())?;
+        let answer = udp(server, &bytes, id).await?;
+        if answer.metadata.truncation {
+            return tcp(server, &bytes).await;
+        }
+        Ok(answer)
+    };
+    tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer from {server} in {TIMEOUT:?}"))?
+}
+
 /// The CNAME targets of `name` (without trailing dots), or why there are
 /// none.
 async fn cname(resolver: SocketAddr, name: &str) -> Result<Vec<String>, String> {
     let qname = Name::from_ascii(format!("{name}.")).map_err(|e| format!("{name}: {e}"))?;
-    let id: u16 = rand_id();
-    let mut query = Message::new(id, MessageType::Query, OpCode::Query);
-    query.metadata.recursion_desired = true;
-    query.add_query(Query::query(qname.clone(), RecordType::CNAME));
-    let bytes = query.to_vec().map_err(|e| e.to_string())?;
-    let mut answer = udp(resolver, &bytes, id).await?;
-    if answer.metadata.truncation {
-        answer = tcp(resolver, &bytes).await?;
-    }
+    let answer = query(resolver, &qname, RecordType::CNAME, true).await?;
     match answer.metadata.response_code {
         ResponseCode::NoError => {}
         ResponseCode::NXDomain => return Err(format!("{name} does not exist (NXDOMAIN)")),

@@ -4,14 +4,11 @@
 //! so an alert can compare it with the master's `cirrus_dns_zone_serial`.
 
 use crate::metrics::DnsMetrics;
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// How long a secondary has to answer one SOA query.
-const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// Asks every secondary in `secondaries` for `origin`'s SOA serial every
 /// `every`, until `shutdown`.
@@ -48,31 +45,11 @@ pub(crate) async fn watch(
     }
 }
 
-/// The SOA serial `server` answers for `origin` over UDP, if it does.
-pub(crate) async fn soa_serial(server: SocketAddr, origin: &Name) -> Option<u32> {
-    let bind: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let socket = tokio::net::UdpSocket::bind(bind).await.ok()?;
-    let id: u16 = rand::random();
-    let mut query = Message::new(id, MessageType::Query, OpCode::Query);
-    query.add_query(Query::query(origin.clone(), RecordType::SOA));
-    socket.send_to(&query.to_vec().ok()?, server).await.ok()?;
-    let answer = async {
-        let mut buf = [0u8; 1232];
-        loop {
-            let (n, from) = socket.recv_from(&mut buf).await.ok()?;
-            let Ok(answer) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            if from == server && answer.metadata.id == id && answer.metadata.message_type == MessageType::Response {
-                return Some(answer);
-            }
-        }
-    };
-    let answer = tokio::time::timeout(ANSWER_WITHIN, answer).await.ok()??;
+/// The SOA serial `server` answers for `origin`, if it does.
+async fn soa_serial(server: SocketAddr, origin: &Name) -> Option<u32> {
+    let answer = cirrus_core::resolve::query(server, origin, RecordType::SOA, false)
+        .await
+        .ok()?;
     if answer.metadata.response_code != ResponseCode::NoError {
         return None;
     }
