@@ -28,9 +28,13 @@ pub(crate) async fn serve(
         .route(
             "/readyz",
             get(move || {
-                let (serial, records) = (readiness.zone_serial.get(), readiness.zone_records.get());
+                let (serving, serial, records) = (
+                    readiness.serving(),
+                    readiness.zone_serial.get(),
+                    readiness.zone_records.get(),
+                );
                 async move {
-                    if serial > 0 {
+                    if serving {
                         let body = serde_json::json!({ "status": "ready", "serial": serial, "records": records });
                         (StatusCode::OK, Json(body))
                     } else {
@@ -49,7 +53,7 @@ pub(crate) async fn serve(
                         return (StatusCode::FORBIDDEN, "forbidden\n".to_string());
                     }
                     metrics.store_up.set(i64::from(store.revision().await.is_ok()));
-                    metrics.ready.set(i64::from(metrics.zone_serial.get() > 0));
+                    metrics.ready.set(i64::from(metrics.serving()));
                     (StatusCode::OK, metrics.render())
                 }
             }),

@@ -124,6 +124,11 @@ impl DnsMetrics {
         })
     }
 
+    /// Whether a zone is served (its serial set by a first build).
+    pub(crate) fn serving(&self) -> bool {
+        self.zone_serial.get() > 0
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -55,13 +55,20 @@ pub(crate) struct Inner<H> {
     pub(crate) tls: Option<TlsState>,
 }
 
-impl<H> Inner<H> {
-    pub(crate) fn source_state(&self) -> SourceState {
-        match self.source_state.load(Ordering::Relaxed) {
+impl SourceState {
+    /// The state kept in `cell`.
+    pub(crate) fn load(cell: &AtomicU8) -> Self {
+        match cell.load(Ordering::Relaxed) {
             0 => SourceState::Starting,
             1 => SourceState::Up,
             _ => SourceState::Down,
         }
+    }
+}
+
+impl<H> Inner<H> {
+    pub(crate) fn source_state(&self) -> SourceState {
+        SourceState::load(&self.source_state)
     }
 
     pub(crate) fn set_source_state(&self, state: SourceState) {

@@ -12,7 +12,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 
 /// Metric names, frozen by a test.
 pub(crate) const NAMES: [&str; 18] = [
@@ -250,9 +250,9 @@ impl Collector for LiveGauges {
         gauge(&self.objects, memory.len() as u64);
         gauge(&self.evictions, memory.evictions());
         gauge(&self.revision, self.domains.revision());
-        let state = self.source_state.load(Ordering::Relaxed);
-        self.ready.set(i64::from(state != SourceState::Starting as u8));
-        self.store_up.set(i64::from(state == SourceState::Up as u8));
+        let state = SourceState::load(&self.source_state);
+        self.ready.set(i64::from(state != SourceState::Starting));
+        self.store_up.set(i64::from(state == SourceState::Up));
         // A counter kept by the cache: brought up to its count.
         let ignored = self.tiers.tags_ignored();
         self.tags_ignored
@@ -271,7 +271,7 @@ mod tests {
     fn metric_names_are_frozen() {
         let tiers = Arc::new(Tiers::new(crate::cache::MemoryCache::new(1 << 20), None));
         let registry = Registry::new();
-        let state = Arc::new(AtomicU8::new(0));
+        let state = Arc::new(AtomicU8::new(SourceState::Starting as u8));
         let m = EdgeMetrics::register(registry.clone(), tiers, Arc::new(DomainTable::new()), state).expect("registers");
         // Vectors without a label value are not gathered.
         m.requests.with_label_values(&["a.test", "200"]).inc();
