@@ -46,9 +46,10 @@ impl RenewalWindow {
     /// The point in the window (Unix seconds) at which `domain` renews:
     /// spread over the window by the domain's name, so that certificates
     /// sharing a window do not all renew at its start (RFC 9773 §4.2
-    /// asks for a uniformly spread point), and the same on every scan.
+    /// asks for a uniformly spread point), and the same on every scan; the
+    /// start when the window is empty.
     pub fn renew_at(&self, domain: &str) -> u64 {
-        let span = self.end - self.start;
+        let span = self.end.saturating_sub(self.start);
         if span == 0 {
             return self.start;
         }

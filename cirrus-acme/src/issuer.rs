@@ -12,8 +12,8 @@ use crate::solver::Dns01Solver;
 use cirrus_core::Store;
 use cirrus_core::model::CertBundle;
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
-    RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -209,10 +209,15 @@ impl Issuer {
     /// `chain`; None when its directory offers no renewal information or
     /// the certificate carries no authority key identifier.
     pub async fn renewal_window(&self, chain: &str) -> Result<Option<RenewalWindow>> {
-        let Some(id) = certificate_id(chain) else {
-            return Ok(None);
-        };
-        match self.account().await?.renewal_info(&id).await {
+        match certificate_id(chain) {
+            Some(id) => self.renewal_window_of(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The CA's suggested renewal window for the certificate `id`.
+    pub(crate) async fn renewal_window_of(&self, id: &CertificateIdentifier<'_>) -> Result<Option<RenewalWindow>> {
+        match self.account().await?.renewal_info(id).await {
             Ok((info, retry_after)) => Ok(Some(RenewalWindow::from_ari(&info, retry_after))),
             Err(instant_acme::Error::Unsupported(_)) => Ok(None),
             Err(e) => Err(self.ca(e)),

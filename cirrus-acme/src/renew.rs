@@ -106,40 +106,10 @@ impl RenewalScan {
     }
 
     /// Whether the CA's suggested window for `cert` has reached the
-    /// domain's point in it; asks the CA when the last answer is due.
+    /// domain's point in it.
     async fn ca_suggests(&self, domain: &str, cert: &CertBundle, now: u64) -> bool {
-        let Some(issuer) = &self.ari else {
+        let Some(window) = self.window_for(domain, cert, now).await else {
             return false;
-        };
-        let Some(id) = certificate_id(&cert.fullchain).map(|id| id.to_string()) else {
-            return false;
-        };
-        let known = self.asked_about(domain).filter(|a| a.id == id);
-        let window = match known {
-            Some(asked) if now < asked.next => asked.window,
-            known => match issuer.renewal_window(&cert.fullchain).await {
-                Ok(Some(window)) => {
-                    let next = now + window.check_again.as_secs();
-                    if let Ok(mut asked) = self.asked.lock() {
-                        let entry = Asked {
-                            id,
-                            window: window.clone(),
-                            next,
-                        };
-                        asked.insert(domain.to_string(), entry);
-                    }
-                    window
-                }
-                Ok(None) => return false,
-                // The last answer stands until the CA can be asked.
-                Err(e) => {
-                    tracing::warn!(domain, error = %e, "could not ask the CA for renewal information");
-                    match known {
-                        Some(asked) => asked.window,
-                        None => return false,
-                    }
-                }
-            },
         };
         let due = window.renew_at(domain) <= now;
         if due {
@@ -152,6 +122,37 @@ impl RenewalScan {
             );
         }
         due
+    }
+
+    /// The CA's window for `cert`: its last answer while that is not due
+    /// again, else a new one; the last answer while the CA cannot be asked.
+    async fn window_for(&self, domain: &str, cert: &CertBundle, now: u64) -> Option<RenewalWindow> {
+        let issuer = self.ari.as_ref()?;
+        let id = certificate_id(&cert.fullchain)?;
+        let key = id.to_string();
+        let known = self.asked_about(domain).filter(|a| a.id == key);
+        if let Some(asked) = known.as_ref().filter(|a| now < a.next) {
+            return Some(asked.window.clone());
+        }
+        match issuer.renewal_window_of(&id).await {
+            Ok(Some(window)) => {
+                let next = now + window.check_again.as_secs();
+                if let Ok(mut asked) = self.asked.lock() {
+                    let entry = Asked {
+                        id: key,
+                        window: window.clone(),
+                        next,
+                    };
+                    asked.insert(domain.to_string(), entry);
+                }
+                Some(window)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(domain, error = %e, "could not ask the CA for renewal information");
+                known.map(|a| a.window)
+            }
+        }
     }
 
     fn asked_about(&self, domain: &str) -> Option<Asked> {
