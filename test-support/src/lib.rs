@@ -3,7 +3,8 @@
 //! - [`RedisServer`]: a private `redis-server` on a free loopback port with
 //!   its own data directory, stopped on drop. The machine's Redis on 6379 is
 //!   never touched.
-//! - [`eventually`]: a bounded retrying wait, instead of bare sleeps.
+//! - [`eventually`]: a bounded retrying wait, instead of bare sleeps;
+//!   [`metric_value`]: one sample of a Prometheus exposition.
 //! - [`FakeResolver`]: a customer's DNS as a resolver sees it (CNAMEs).
 //! - [`Nsd`]: a real NSD as secondary of a zone; [`a_records`] to ask it.
 //! - [`Relay`]: a TCP relay to cut one client off from a server and back.
@@ -218,6 +219,13 @@ fn ping(port: u16) -> bool {
     }
     let mut buf = [0u8; 7];
     s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// The value of `sample` (a metric name with its labels as exposed, e.g.
+/// `cirrus_ready` or `a_total{phase="x"}`) in a Prometheus text exposition.
+pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// Polls `check` every 20 ms until it returns true; panics with `what`

@@ -186,53 +186,43 @@ const AGGREGATIONS: &[&str] = &[
     "count_values",
 ];
 
-const KEYWORDS: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "bool",
-    "and",
-    "or",
-    "unless",
-    "offset",
-];
+/// Words followed by a list of label names.
+const LABEL_LISTS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
+
+/// Binary operators and modifiers spelled as words.
+const OPERATORS: &[&str] = &["bool", "and", "or", "unless", "offset"];
+
+/// The index just past the string literal opening at `i`.
+fn past_string(chars: &[char], mut i: usize) -> usize {
+    i += 1;
+    while i < chars.len() && chars[i] != '"' {
+        i += if chars[i] == '\\' { 2 } else { 1 };
+    }
+    i + 1
+}
 
 /// The metric names a PromQL expression reads: identifiers that are not
-/// functions, keywords, label names or durations.
+/// functions, aggregations, operators, label names or durations.
 fn metrics_read(expr: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let chars: Vec<char> = expr.chars().collect();
+    let next_non_space = |mut j: usize| {
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        j
+    };
     let mut i = 0;
-    let mut skip_parens = false;
     while i < chars.len() {
         let c = chars[i];
         if c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
+            i = past_string(&chars, i);
         } else if c == '{' || c == '[' {
+            // Label matchers and ranges: no metric inside.
             let close = if c == '{' { '}' } else { ']' };
             while i < chars.len() && chars[i] != close {
-                if chars[i] == '"' {
-                    i += 1;
-                    while i < chars.len() && chars[i] != '"' {
-                        i += 1;
-                    }
-                }
-                i += 1;
+                i = if chars[i] == '"' { past_string(&chars, i) } else { i + 1 };
             }
-            i += 1;
-        } else if c == '(' && skip_parens {
-            // The label list of by/without/on/ignoring/group_*.
-            while i < chars.len() && chars[i] != ')' {
-                i += 1;
-            }
-            skip_parens = false;
             i += 1;
         } else if c.is_ascii_digit() || c == '.' {
             while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
@@ -244,14 +234,13 @@ fn metrics_read(expr: &str) -> BTreeSet<String> {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
-            let mut j = i;
-            while j < chars.len() && chars[j] == ' ' {
-                j += 1;
-            }
-            let call = j < chars.len() && chars[j] == '(';
-            if KEYWORDS.contains(&word.as_str()) {
-                skip_parens = word != "offset" && !matches!(word.as_str(), "and" | "or" | "unless" | "bool");
-            } else if !call && !AGGREGATIONS.contains(&word.as_str()) {
+            let next = next_non_space(i);
+            let call = chars.get(next) == Some(&'(');
+            if LABEL_LISTS.contains(&word.as_str()) {
+                if call {
+                    i = next + chars[next..].iter().position(|c| *c == ')').unwrap_or(0) + 1;
+                }
+            } else if !call && !OPERATORS.contains(&word.as_str()) && !AGGREGATIONS.contains(&word.as_str()) {
                 names.insert(word);
             }
         } else {

@@ -3,6 +3,7 @@
 //! DNS), and the owner's resolver following `_acme-challenge.<domain>` to
 //! the registration once the owner has set the CNAME the error names.
 
+use crate::ca::spawn;
 use cirrus_acme::{SolverChoice, WorkerRole};
 use cirrus_core::jobs::queue_issuance;
 use cirrus_core::model::AcmeStatus;
@@ -40,10 +41,7 @@ async fn the_acme_dns_solver_issues_once_the_owner_points_the_challenge_at_its_r
     .resolver(resolver.addr)
     .backoff(Duration::from_millis(200), Duration::from_millis(400))
     .max_attempts(100);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(role.run(async {
-        let _ = stopped.await;
-    }));
+    let (stop, worker) = spawn(role);
     queue_issuance(&*store, "shop.test").await.unwrap();
 
     // The first attempt registers the domain and fails: the CNAME the

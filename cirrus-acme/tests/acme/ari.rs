@@ -2,18 +2,18 @@
 //! front serves Pebble's directory with a `renewalInfo` URL added and
 //! answers it with a window the test moves; orders still go to Pebble.
 
-use crate::{ZONE, cirrus_dns, serial_of};
+use crate::ca::ca;
+use crate::serial_of;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cirrus_acme::{ISSUE_JOB, IssueJobs, Issuer, RenewalScan, StoreSolver};
+use cirrus_acme::{ISSUE_JOB, IssueJobs, RenewalScan};
 use cirrus_core::jobs::{JobOutcome, JobRunner};
-use cirrus_core::model::{DomainDns, TlsMode};
-use cirrus_core::{DomainConf, EmbeddedStore, Node, Store};
-use cirrus_test_support::{OwnerResolver, Pebble};
+use cirrus_core::model::TlsMode;
+use cirrus_core::{EmbeddedStore, Store};
+use cirrus_test_support::Pebble;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use x509_parser::extensions::ParsedExtension;
 
 /// The window the front suggests (Unix seconds), and the identifiers asked about.
@@ -24,24 +24,8 @@ struct Ari {
 }
 
 fn rfc3339(unix: u64) -> String {
-    let days = unix / 86_400;
-    let secs = unix % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix).unwrap()).unwrap();
+    at.format(&time::format_description::well_known::Rfc3339).unwrap()
 }
 
 /// The RFC 9773 identifier of a PEM chain's leaf, computed here on its own.
@@ -95,25 +79,13 @@ async fn front(pebble: &Pebble, ari: Arc<Ari>) -> String {
 async fn the_ca_s_renewal_window_renews_early_and_is_asked_again_after_its_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    store
-        .put_node(&Node::new("edge-1").with_ipv4([192, 0, 2, 1].into()))
-        .await
-        .unwrap();
-    let mut conf = DomainConf::new("ari.test", "http://192.0.2.10".parse().unwrap());
+    let ca = ca(store.clone(), &["ari.test"]).await;
+    let mut conf = store.get_domain("ari.test").await.unwrap().unwrap();
     conf.tls.mode = TlsMode::Acme;
     store.put_domain(&conf).await.unwrap();
-    let dns = cirrus_dns(store.clone()).await;
-    let resolver = OwnerResolver::start(|d| DomainDns::for_domain(d, ZONE).acme_challenge.target).await;
-    resolver.follow(dns);
-    let pebble = Pebble::start(resolver.addr);
     let ari = Arc::new(Ari::default());
-    let directory = front(&pebble, ari.clone()).await;
-    let solver = Arc::new(StoreSolver::new(store.clone()).zone(ZONE));
-    let issuer = Issuer::new(store.clone(), solver, directory)
-        .directory_root(&pebble.tls_cert)
-        .wait_for(vec![dns], Duration::from_secs(10))
-        .resolver(resolver.addr);
-    let issuer = Arc::new(issuer);
+    let directory = front(&ca.pebble, ari.clone()).await;
+    let issuer = Arc::new(ca.issuer(store.clone(), &directory));
     let first = issuer.issue("ari.test").await.unwrap();
     let now = cirrus_core::model::now_ms() / 1000;
     assert!(

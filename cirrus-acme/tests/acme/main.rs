@@ -18,6 +18,7 @@ use std::time::Duration;
 
 mod acme_dns;
 mod ari;
+mod ca;
 mod outages;
 
 const ZONE: &str = "cdn.test";

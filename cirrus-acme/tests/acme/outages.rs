@@ -4,69 +4,18 @@
 //! workers on one domain (one issuance). Real Redis, real Pebble, TCP
 //! relays to cut them off.
 
-use crate::{ZONE, cirrus_dns};
-use cirrus_acme::{SolverChoice, WorkerRole};
+use crate::ZONE;
+use crate::ca::{ca, spawn};
 use cirrus_core::jobs::{JobObserver, JobOutcome, queue_issuance};
 use cirrus_core::model::{AcmeStatus, DomainDns};
-use cirrus_core::{DomainConf, Node, RedisStore, Store};
-use cirrus_test_support::{OwnerResolver, Pebble, RedisServer, Relay, eventually};
+use cirrus_core::{DomainConf, RedisStore, Store};
+use cirrus_test_support::{OwnerResolver, RedisServer, Relay, eventually, metric_value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Pebble, the CDN's DNS on `store`, and the owner's resolver following it.
-struct Ca {
-    pebble: Pebble,
-    dns: SocketAddr,
-    resolver: OwnerResolver,
-}
-
-async fn ca(store: Arc<dyn Store>, domains: &[&str]) -> Ca {
-    store
-        .put_node(&Node::new("edge-1").with_ipv4([192, 0, 2, 1].into()))
-        .await
-        .unwrap();
-    for d in domains {
-        store
-            .put_domain(&DomainConf::new(*d, "http://192.0.2.10".parse().unwrap()))
-            .await
-            .unwrap();
-    }
-    let dns = cirrus_dns(store).await;
-    let resolver = OwnerResolver::start(|d| DomainDns::for_domain(d, ZONE).acme_challenge.target).await;
-    resolver.follow(dns);
-    let pebble = Pebble::start(resolver.addr);
-    Ca { pebble, dns, resolver }
-}
-
-impl Ca {
-    /// A worker asking `directory` (Pebble's unless given).
-    fn worker(&self, store: Arc<dyn Store>, name: &str, directory: Option<String>) -> WorkerRole {
-        WorkerRole::new(store, name, SolverChoice::BuiltIn { zone: ZONE.into() })
-            .directory(directory.unwrap_or_else(|| self.pebble.directory.clone()))
-            .directory_root(&self.pebble.tls_cert)
-            .check(vec![self.dns], Duration::from_secs(10))
-            .resolver(self.resolver.addr)
-            .max_attempts(100)
-    }
-}
-
-/// Runs `role` until the returned sender is dropped or sent to.
-fn spawn(
-    role: WorkerRole,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<cirrus_acme::Result<()>>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(role.run(async {
-        let _ = stopped.await;
-    }));
-    (stop, task)
-}
-
 /// The worker's `/readyz` status and its `cirrus_store_up` gauge.
-async fn readiness(admin: SocketAddr) -> (u16, i64) {
+async fn readiness(admin: SocketAddr) -> (u16, f64) {
     let status = reqwest::get(format!("http://{admin}/readyz"))
         .await
         .unwrap()
@@ -78,10 +27,7 @@ async fn readiness(admin: SocketAddr) -> (u16, i64) {
         .text()
         .await
         .unwrap();
-    let up = text
-        .lines()
-        .find_map(|l| l.strip_prefix("cirrus_store_up ")?.parse().ok())
-        .unwrap_or_else(|| panic!("no cirrus_store_up in {text}"));
+    let up = metric_value(&text, "cirrus_store_up").unwrap_or_else(|| panic!("no cirrus_store_up in {text}"));
     (status, up)
 }
 
@@ -122,7 +68,7 @@ async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() 
     // and it says it is not ready.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!worker.is_finished(), "the worker outlives the store outage");
-    assert_eq!(readiness(admin_addr).await, (503, 0));
+    assert_eq!(readiness(admin_addr).await, (503, 0.0));
     assert_eq!(direct.queue_depth().await.unwrap(), 1);
     assert_eq!(status(&*direct, "shop.test").await, Some(AcmeStatus::Queued));
 
@@ -130,7 +76,7 @@ async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() 
     // the job waits for its next one.
     store_link.restore();
     eventually("ready again", Duration::from_secs(10), || async {
-        readiness(admin_addr).await == (200, 1)
+        readiness(admin_addr).await == (200, 1.0)
     })
     .await;
     eventually("a failed attempt recorded", Duration::from_secs(15), || {

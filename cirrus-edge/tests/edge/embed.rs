@@ -6,7 +6,7 @@
 use crate::{EdgeUnderTest, HOST, Origin, conf_for};
 use cirrus_core::{PurgeRequest, RedisStore, StaticSource, Store};
 use cirrus_edge::{Edge, EdgeSettings};
-use cirrus_test_support::{RedisServer, eventually};
+use cirrus_test_support::{RedisServer, eventually, metric_value};
 use hyper_util::rt::TokioIo;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -270,10 +270,11 @@ async fn health_says_starting_ok_and_degraded_as_the_store_comes_and_goes() {
         .text()
         .await
         .unwrap();
-    assert!(
-        metrics.contains("\ncirrus_ready 0\n") && metrics.contains("\ncirrus_store_up 0\n"),
-        "{metrics}"
+    let gauges = (
+        metric_value(&metrics, "cirrus_ready"),
+        metric_value(&metrics, "cirrus_store_up"),
     );
+    assert_eq!(gauges, (Some(0.0), Some(0.0)), "{metrics}");
 
     let mut redis = RedisServer::start_with_aof();
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());

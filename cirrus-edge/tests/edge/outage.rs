@@ -5,7 +5,7 @@
 use crate::{EdgeUnderTest, HOST, Origin, conf_for};
 use cirrus_core::{Node, PurgeRequest, RedisStore, Store};
 use cirrus_edge::Edge;
-use cirrus_test_support::{RedisServer, Relay, eventually};
+use cirrus_test_support::{RedisServer, Relay, eventually, metric_value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +41,7 @@ async fn health(admin: SocketAddr) -> String {
 }
 
 /// `/readyz`'s status, and the `cirrus_ready` and `cirrus_store_up` gauges.
-async fn readiness(admin: SocketAddr) -> (u16, i64, i64) {
+async fn readiness(admin: SocketAddr) -> (u16, f64, f64) {
     let status = reqwest::get(format!("http://{admin}/readyz")).await.unwrap().status();
     let metrics = reqwest::get(format!("http://{admin}/metrics"))
         .await
@@ -49,12 +49,7 @@ async fn readiness(admin: SocketAddr) -> (u16, i64, i64) {
         .text()
         .await
         .unwrap();
-    let gauge = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-    };
+    let gauge = |name: &str| metric_value(&metrics, name).unwrap_or_else(|| panic!("no {name} in {metrics}"));
     (status.as_u16(), gauge("cirrus_ready"), gauge("cirrus_store_up"))
 }
 
@@ -88,14 +83,14 @@ async fn a_purge_sent_while_an_edge_was_cut_off_is_applied_and_acknowledged_when
     };
     eventually("both edges report revision 3", Duration::from_secs(5), reporting).await;
 
-    assert_eq!(readiness(a_admin).await, (200, 1, 1));
+    assert_eq!(readiness(a_admin).await, (200, 1.0, 1.0));
     relay.cut();
     eventually("edge A says degraded", Duration::from_secs(10), || async {
         health(a_admin).await == "degraded"
     })
     .await;
     // Still ready (it serves), but its store is down: what the alerts read.
-    assert_eq!(readiness(a_admin).await, (200, 1, 0));
+    assert_eq!(readiness(a_admin).await, (200, 1.0, 0.0));
     let purge = PurgeRequest {
         id: Some("pg_cut".into()),
         ..PurgeRequest::urls(HOST, ["/cached"])
