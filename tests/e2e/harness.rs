@@ -36,6 +36,20 @@ pub fn logged(stderr: &Receiver<String>, marker: &str) -> String {
     }
 }
 
+/// Waits for the JSON log line (`--log-format json`) for which `found`
+/// gives a value, and returns it.
+pub fn json_logged<T>(stderr: &Receiver<String>, found: impl Fn(&serde_json::Value) -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let line = stderr.recv_timeout(wait).expect("the awaited JSON log line");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if let Some(value) = found(&json) {
+            return value;
+        }
+    }
+}
+
 pub struct Out {
     pub code: i32,
     pub stdout: String,

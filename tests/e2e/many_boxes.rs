@@ -4,9 +4,9 @@
 //! and one `cirrus worker` issuing certificates from a real Pebble, which
 //! every edge then serves over HTTPS.
 
-use crate::harness::{Running, ctl, https_body, logged, ok, pebble_root, tiny_origin, try_get, until};
+use crate::harness::{Running, ctl, https_body, json_logged, logged, ok, pebble_root, tiny_origin, try_get, until};
 use cirrus_core::model::DomainDns;
-use cirrus_test_support::{Nsd, OwnerResolver, Pebble, RedisServer, a_records, free_port};
+use cirrus_test_support::{Nsd, OwnerResolver, Pebble, RedisServer, a_records, free_port, metric_value};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -198,9 +198,6 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
     answers(nsd.addr, &all);
     // The master watches what NSD serves: its serial catches up with the
     // master's, and the DNS role is ready.
-    let gauge = |text: &str, name: &str| -> Option<i64> {
-        text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-    };
     until("NSD's serial in the master's metrics", Duration::from_secs(20), || {
         let text = rt.block_on(async {
             reqwest::get(format!("http://{dns_admin}/metrics"))
@@ -210,12 +207,10 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
                 .await
                 .ok()
         })?;
-        let ours = gauge(&text, "cirrus_dns_zone_serial ")?;
-        let theirs = gauge(
-            &text,
-            &format!("cirrus_dns_secondary_serial{{secondary=\"{}\"}} ", nsd.addr),
-        )?;
-        (ours == theirs && gauge(&text, "cirrus_ready ") == Some(1)).then_some(())
+        let ours = metric_value(&text, "cirrus_dns_zone_serial")?;
+        let secondary = format!("cirrus_dns_secondary_serial{{secondary=\"{}\"}}", nsd.addr);
+        let theirs = metric_value(&text, &secondary)?;
+        (ours == theirs && metric_value(&text, "cirrus_ready") == Some(1.0)).then_some(())
     });
     let ready = rt.block_on(async {
         reqwest::get(format!("http://{dns_admin}/readyz"))
@@ -321,16 +316,34 @@ fn certificate(
             "1",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--log-format",
+            "json",
         ],
     );
-    let metrics = logged(&worker.stderr, "metrics on http://");
-    logged(&worker.stderr, "running certificate jobs");
+    let message = |line: &serde_json::Value, marker: &str| {
+        let text = line["message"].as_str()?;
+        text.split(marker).nth(1).map(str::to_string)
+    };
+    let metrics = json_logged(&worker.stderr, |l| message(l, "metrics on http://"));
+    json_logged(&worker.stderr, |l| message(l, "running certificate jobs"));
     ok(c(&["cert", "issue", DOMAIN]));
     until("the certificate issued", Duration::from_secs(60), || {
         let out = ok(c(&["cert", "status", DOMAIN, "--output", "json"]));
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         (v["status"] == "issued" && v["has_certificate"] == true).then_some(())
     });
+    // The worker's JSON lines carry the documented fields at the top level.
+    let issued = json_logged(&worker.stderr, |l| (l["event"] == "acme_issued").then(|| l.clone()));
+    assert_eq!(
+        (&issued["domain"], &issued["level"]),
+        (&DOMAIN.into(), &"INFO".into()),
+        "{issued}"
+    );
+    assert!(issued["job"].as_str().is_some_and(|j| !j.is_empty()), "{issued}");
+    assert!(
+        issued["timestamp"].is_string() && issued["target"].is_string(),
+        "{issued}"
+    );
     Issued {
         pebble,
         metrics,

@@ -6,6 +6,7 @@ mod health;
 mod nsd;
 mod protocol;
 mod rebuild;
+mod role;
 
 use cirrus_core::{DomainConf, Node};
 use cirrus_dns::{HiddenMaster, SharedZone, Zone, ZoneInput, ZoneSettings};
