@@ -389,10 +389,35 @@ impl CachePolicy {
 pub enum PathMatch {
     /// Paths starting with this prefix (`/static/`).
     Prefix(String),
-    /// Paths matching a glob: `*` matches within a segment, `**` across segments.
+    /// Paths matching a glob: `*` matches within a segment, `**` across
+    /// segments; at most [`MAX_GLOB_LEN`](crate::model::MAX_GLOB_LEN) bytes and
+    /// [`MAX_GLOB_WILDCARDS`](crate::model::MAX_GLOB_WILDCARDS) wildcards.
     Glob(String),
     /// Paths whose last segment ends in `.{extension}` (without the dot).
     Extension(String),
+}
+
+impl PathMatch {
+    /// True when `path` (without its query string) is one this match
+    /// selects. Globs match in time linear in the path.
+    ///
+    /// ```
+    /// use cirrus_core::model::PathMatch;
+    /// assert!(PathMatch::Glob("/img/*/thumb-*.png".into()).matches("/img/a/thumb-1.png"));
+    /// assert!(!PathMatch::Glob("/img/*.png".into()).matches("/img/a/b.png"));
+    /// assert!(PathMatch::Extension("CSS".into()).matches("/a/site.css"));
+    /// ```
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+            PathMatch::Glob(g) => super::glob::glob_matches(g, path),
+            PathMatch::Extension(e) => {
+                let last = path.rsplit('/').next().unwrap_or("");
+                last.rsplit_once('.')
+                    .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case(e))
+            }
+        }
+    }
 }
 
 /// A cache rule: a path match and what to do with matching responses.
@@ -420,6 +445,11 @@ impl CacheRule {
                         format!("{at}.match"),
                         "must be a path starting with '/' (no spaces or control characters)",
                     );
+                } else if let Some(problem) = matches!(self.matcher, PathMatch::Glob(_))
+                    .then(|| super::glob::glob_problem(p))
+                    .flatten()
+                {
+                    errs.push(format!("{at}.match.glob"), problem);
                 }
             }
             PathMatch::Extension(e) => {
@@ -622,6 +652,11 @@ mod tests {
             ttl: None,
             bypass: false,
         });
+        c.cache.rules.push(CacheRule {
+            matcher: PathMatch::Glob("/**".repeat(17)),
+            ttl: None,
+            bypass: false,
+        });
         c.response_headers.set.insert("Content-Length".into(), "1".into());
         let errs = c.validated().expect_err("invalid");
         let fields: Vec<_> = errs.errors.iter().map(|e| e.field.as_str()).collect();
@@ -631,6 +666,7 @@ mod tests {
                 "origins[1].host",
                 "origins[1].port",
                 "cache.rules[0].match.extension",
+                "cache.rules[1].match.glob",
                 "tls.force_https",
                 "replicas",
                 "response_headers.set.Content-Length"

@@ -6,6 +6,7 @@ mod allow;
 mod api;
 mod convergence;
 mod domain;
+mod glob;
 mod node;
 mod onboarding;
 mod ops;
@@ -26,6 +27,7 @@ pub use domain::{
     CacheKeyOptions, CachePolicy, CacheRule, DEFAULT_TAG_HEADERS, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin,
     PathMatch, QueryKey, Scheme, TlsMode, TlsPolicy,
 };
+pub use glob::{MAX_GLOB_LEN, MAX_GLOB_WILDCARDS};
 pub use node::{Node, NodeHealth};
 pub use onboarding::{Delegation, DelegationCheck, DomainDns, DomainStatus, DomainView, target_label};
 pub use ops::{AuditRecord, Job, NewJob};

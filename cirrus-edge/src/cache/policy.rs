@@ -3,7 +3,7 @@
 //! (CPDoS) and web cache deception.
 
 use super::control::ResponseDirectives;
-use cirrus_core::model::{CachePolicy, CacheRule, MAX_TTL_SECS, PathMatch};
+use cirrus_core::model::{CachePolicy, CacheRule, MAX_TTL_SECS};
 use http::header::{AUTHORIZATION, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
 use std::time::SystemTime;
@@ -67,38 +67,12 @@ impl Storability {
 
 /// The first rule matching `path`, if any.
 pub(crate) fn matching_rule<'a>(policy: &'a CachePolicy, path: &str) -> Option<&'a CacheRule> {
-    policy.rules.iter().find(|r| path_matches(&r.matcher, path))
+    policy.rules.iter().find(|r| r.matcher.matches(path))
 }
 
 /// True when requests for `path` skip the cache altogether.
 pub(crate) fn bypasses(policy: &CachePolicy, path: &str) -> bool {
     !policy.enabled || matching_rule(policy, path).is_some_and(|r| r.bypass)
-}
-
-fn path_matches(m: &PathMatch, path: &str) -> bool {
-    match m {
-        PathMatch::Prefix(p) => path.starts_with(p.as_str()),
-        PathMatch::Glob(g) => glob(g.as_bytes(), path.as_bytes()),
-        PathMatch::Extension(e) => {
-            let last = path.rsplit('/').next().unwrap_or("");
-            last.rsplit_once('.')
-                .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case(e))
-        }
-        _ => false,
-    }
-}
-
-/// `*` matches within a segment, `**` across segments.
-fn glob(pattern: &[u8], path: &[u8]) -> bool {
-    match pattern {
-        [] => path.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=path.len()).any(|i| glob(rest, &path[i..])),
-        [b'*', rest @ ..] => {
-            let segment_end = path.iter().position(|&b| b == b'/').unwrap_or(path.len());
-            (0..=segment_end).any(|i| glob(rest, &path[i..]))
-        }
-        [c, rest @ ..] => path.first() == Some(c) && glob(rest, &path[1..]),
-    }
 }
 
 /// The facts about an exchange that decide whether its response is stored.

@@ -1,4 +1,5 @@
 use super::*;
+use cirrus_core::model::PathMatch;
 use http::HeaderValue;
 use std::time::{Duration, UNIX_EPOCH};
 
