@@ -69,4 +69,6 @@ pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone, bind};
 pub use metrics::DnsMetrics;
 pub use rebuild::{Rebuilder, next_serial};
 pub use role::DnsRole;
-pub use zone::{Lookup, NodePool, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};
+pub use zone::{
+    Lookup, NodePool, SkippedDomain, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name,
+};

@@ -17,11 +17,16 @@ pub struct DnsMetrics {
     pub(crate) zone_records: IntGauge,
     pub(crate) zone_serial: IntGauge,
     pub(crate) node_flips: IntCounterVec,
+    pub(crate) records_skipped: IntCounterVec,
     pub(crate) secondary_serial: IntGaugeVec,
     pub(crate) node_failures: IntGaugeVec,
     pub(crate) ready: IntGauge,
     pub(crate) store_up: IntGauge,
 }
+
+/// The `reason` of `cirrus_dns_records_skipped_total` for a domain whose
+/// target name is not a valid DNS name under the zone.
+pub(crate) const SKIPPED_INVALID_NAME: &str = "invalid_name";
 
 impl DnsMetrics {
     /// A fresh registry with every DNS metric.
@@ -66,6 +71,13 @@ impl DnsMetrics {
             ),
             &["to"],
         )?;
+        let records_skipped = IntCounterVec::new(
+            Opts::new(
+                "cirrus_dns_records_skipped_total",
+                "Domains a rebuild left out of the zone, by reason (counted at every rebuild that skips them).",
+            ),
+            &["reason"],
+        )?;
         let secondary_serial = IntGaugeVec::new(
             Opts::new(
                 "cirrus_dns_secondary_serial",
@@ -95,6 +107,7 @@ impl DnsMetrics {
             Box::new(zone_records.clone()),
             Box::new(zone_serial.clone()),
             Box::new(node_flips.clone()),
+            Box::new(records_skipped.clone()),
         ] {
             registry.register(c)?;
         }
@@ -107,6 +120,7 @@ impl DnsMetrics {
         for to in ["up", "down"] {
             node_flips.with_label_values(&[to]);
         }
+        records_skipped.with_label_values(&[SKIPPED_INVALID_NAME]);
         Ok(Self {
             registry,
             queries,
@@ -117,6 +131,7 @@ impl DnsMetrics {
             zone_records,
             zone_serial,
             node_flips,
+            records_skipped,
             secondary_serial,
             node_failures,
             ready,

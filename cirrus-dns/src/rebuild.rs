@@ -4,11 +4,12 @@
 
 use crate::error::Result;
 use crate::master::SharedZone;
-use crate::metrics::DnsMetrics;
+use crate::metrics::{DnsMetrics, SKIPPED_INVALID_NAME};
 use crate::zone::{Zone, ZoneInput, ZoneSettings};
 use cirrus_core::{Change, Event, Store, SubscribeOptions};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct Rebuilder {
     min_interval: Duration,
     latest: Arc<watch::Sender<u32>>,
     metrics: Option<DnsMetrics>,
+    /// Domains the last rebuild left out, so each is logged once.
+    skipped: HashSet<String>,
 }
 
 impl std::fmt::Debug for Rebuilder {
@@ -66,6 +69,7 @@ impl Rebuilder {
             min_interval: Duration::from_secs(1),
             latest: Arc::new(watch::channel(0).0),
             metrics: None,
+            skipped: HashSet::new(),
         }
     }
 
@@ -117,6 +121,7 @@ impl Rebuilder {
             serial,
         )?;
         self.built_revision = self.built_revision.max(revision);
+        self.report_skipped(&zone);
         tracing::info!(
             serial,
             domains = domains.len(),
@@ -143,6 +148,22 @@ impl Rebuilder {
             tokio::spawn(notify_until_acked(target, origin, serial, latest, self.metrics.clone()));
         }
         Ok(zone)
+    }
+
+    /// Counts every domain `zone` left out, and logs each once while it
+    /// stays out (again if it comes back and fails anew).
+    fn report_skipped(&mut self, zone: &Zone) {
+        let mut now = HashSet::with_capacity(zone.skipped().len());
+        for s in zone.skipped() {
+            if !self.skipped.contains(&s.domain) {
+                tracing::warn!(domain = %s.domain, reason = %s.reason, "dns: domain left out of the zone");
+            }
+            if let Some(m) = &self.metrics {
+                m.records_skipped.with_label_values(&[SKIPPED_INVALID_NAME]).inc();
+            }
+            now.insert(s.domain.clone());
+        }
+        self.skipped = now;
     }
 
     /// The zone served (built by the first [`Rebuilder::rebuild`]).

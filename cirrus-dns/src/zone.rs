@@ -215,6 +215,18 @@ pub struct Zone {
     names: HashMap<LowerName, Vec<Record>>,
     records: usize,
     pool: NodePool,
+    skipped: Vec<SkippedDomain>,
+}
+
+/// A domain left out of a zone because no valid name could be made for it
+/// under the zone's apex (see [`Zone::skipped`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SkippedDomain {
+    /// The domain as stored.
+    pub domain: String,
+    /// Why its target name is not a valid DNS name.
+    pub reason: String,
 }
 
 /// The answer a zone has for a name and type.
@@ -262,6 +274,7 @@ impl Zone {
             names: HashMap::with_capacity(input.domains.len() + 1),
             records: 0,
             pool: NodePool::Empty,
+            skipped: Vec::new(),
         };
         zone.add(soa);
         for ns in &settings.nameservers {
@@ -289,7 +302,13 @@ impl Zone {
         let eligible: Vec<Node> = eligible.into_iter().cloned().collect();
         let table = RendezvousTable::new(&eligible);
         for conf in input.domains {
-            let name = target_name(&conf.domain, &origin)?;
+            let name = match target_name(&conf.domain, &origin) {
+                Ok(name) => name,
+                Err(e) => {
+                    zone.skip(&conf.domain, e);
+                    continue;
+                }
+            };
             let k = conf
                 .replicas
                 .map_or(settings.numbers.replicas_per_site, usize::from)
@@ -315,7 +334,13 @@ impl Zone {
             }
         }
         for (domain, values) in input.challenges.into_iter().flatten() {
-            let name = challenge_name(domain, &origin)?;
+            let name = match challenge_name(domain, &origin) {
+                Ok(name) => name,
+                Err(e) => {
+                    zone.skip(domain, e);
+                    continue;
+                }
+            };
             for value in values {
                 zone.add(Record::from_rdata(
                     name.clone(),
@@ -329,6 +354,17 @@ impl Zone {
             records.sort_by_key(|r| u16::from(r.record_type()));
         }
         Ok(zone)
+    }
+
+    /// Leaves `domain` out of the zone: one name that cannot be a DNS name
+    /// under this apex never stops the rest of the zone.
+    fn skip(&mut self, domain: &str, error: Error) {
+        if self.skipped.iter().all(|s| s.domain != domain) {
+            self.skipped.push(SkippedDomain {
+                domain: domain.to_string(),
+                reason: error.to_string(),
+            });
+        }
     }
 
     /// Adds a record, creating its owner and any empty ancestors.
@@ -372,6 +408,13 @@ impl Zone {
     /// TTL of negative answers.
     pub fn negative_ttl(&self) -> u32 {
         self.negative_ttl
+    }
+
+    /// Domains left out because their target name (or its challenge
+    /// name) is not a valid DNS name under the apex; the rest of the zone
+    /// is built without them.
+    pub fn skipped(&self) -> &[SkippedDomain] {
+        &self.skipped
     }
 
     /// Which nodes the domains were given.

@@ -43,6 +43,7 @@ pub(crate) async fn status(
             "the API was started without a zone (--zone, CNAME_BASE_DOMAIN): CNAME targets are unknown",
         ));
     };
+    let dns_error = dns.name_problem();
     let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
     // With the acme-dns solver, the challenge goes to the domain's
     // registration there once the worker has made it.
@@ -58,8 +59,9 @@ pub(crate) async fn status(
     let edges = super::purges::edges_serving(&*state.store, &domain).await?;
     Ok(Json(DomainStatus {
         edges,
-        ready: conf.enabled && cname.ok,
+        ready: conf.enabled && cname.ok && dns_error.is_none(),
         enabled: conf.enabled,
+        dns_error,
         domain,
         cname,
         acme_challenge,

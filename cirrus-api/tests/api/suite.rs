@@ -47,6 +47,18 @@ pub async fn domains_crud_and_idempotent_put(backend: Backend) {
         "www.example.com"
     );
 
+    // An internationalised name is kept in its one canonical form (A-label).
+    let res = h
+        .raw(Method::PUT, "/api/v1/domains/b%C3%BCcher.test")
+        .json(&json!({"origins": [{"host": "origin.example.net"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let view = h.master.get_domain("xn--bcher-kva.test").await.unwrap();
+    assert_eq!(view.conf.domain, "xn--bcher-kva.test");
+    h.master.delete_domain("xn--bcher-kva.test").await.unwrap();
+
     let patched = h
         .master
         .patch_domain("example.com", &json!({"enabled": false, "replicas": 3}))
@@ -156,6 +168,28 @@ pub async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
     assert_eq!(
         error_of(res).await,
         (422, "invalid_input".into(), vec!["domain".into()])
+    );
+
+    // A zero-width space is not dropped silently: the name is refused.
+    let res = put("/api/v1/domains/a%E2%80%8Bb.test")
+        .json(&json!({"origins": [{"host": "o.com"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res).await,
+        (422, "invalid_input".into(), vec!["domain".into()])
+    );
+
+    // Globs are bounded: more than 16 wildcards is refused.
+    let res = put("/api/v1/domains/a.com")
+        .json(&json!({"origins": [{"host": "o.com"}], "cache": {"rules": [{"match": {"glob": "/**".repeat(17)}}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res).await,
+        (422, "invalid_input".into(), vec!["cache.rules[0].match.glob".into()])
     );
 
     let res = put("/api/v1/domains/a.com")

@@ -14,6 +14,8 @@ const READABLE: usize = 40;
 /// the lowercased domain with every character other than a letter or digit
 /// turned into `-` (at most 40, trailing dashes dropped), a dash, and the
 /// 16 hex digits of [`stable_hash`](crate::stable_hash) of the domain.
+/// A label never has `--` in its third and fourth characters (the form
+/// RFC 5891 reserves): `xn--bcher-kva.example` → `xn-bcher-kva-example-…`.
 ///
 /// ```
 /// let label = cirrus_core::model::target_label("www.example.com");
@@ -29,7 +31,15 @@ pub fn target_label(domain: &str) -> String {
         .collect();
     readable.truncate(readable.trim_end_matches('-').len());
     let label = format!("{readable}-{:016x}", crate::stable_hash(domain.as_bytes()));
-    label.trim_start_matches('-').to_string()
+    let mut label = label.trim_start_matches('-').to_string();
+    // `??--` is reserved for IDNA's `xn--` and future prefixes (RFC 5891
+    // §4.2.3.1): an A-label domain (`xn--bcher-kva.example`) must not lend
+    // its prefix to a label that is not punycode. Only labels a zone could
+    // never hold change; every other label stays frozen.
+    while label.get(2..4) == Some("--") {
+        label.remove(3);
+    }
+    label
 }
 
 /// One CNAME record the customer sets in their zone.
@@ -78,6 +88,38 @@ impl DomainDns {
     }
 }
 
+impl DomainDns {
+    /// Why the CDN's DNS cannot hold these names (a label over 63 bytes or
+    /// a name over 253, when the zone's apex is long), in which case the
+    /// zone is built without the domain; `None` when they are valid.
+    ///
+    /// ```
+    /// use cirrus_core::model::DomainDns;
+    /// assert_eq!(DomainDns::for_domain("www.example.com", "cdn.example.net").name_problem(), None);
+    /// let long_zone = ["z".repeat(63), "y".repeat(63), "x".repeat(63), "w".repeat(20)].join(".");
+    /// assert!(DomainDns::for_domain("www.example.com", &long_zone).name_problem().is_some());
+    /// ```
+    pub fn name_problem(&self) -> Option<String> {
+        [&self.cname.target, &self.acme_challenge.target]
+            .into_iter()
+            .find_map(|name| dns_name_problem(name))
+    }
+}
+
+fn dns_name_problem(name: &str) -> Option<String> {
+    if name.len() > 253 {
+        return Some(format!("its target name {name} is longer than 253 bytes"));
+    }
+    name.split('.')
+        .find(|label| label.is_empty() || label.len() > 63)
+        .map(|label| {
+            format!(
+                "its target name {name} has a label of {} bytes (1-63 allowed)",
+                label.len()
+            )
+        })
+}
+
 /// A domain as the API shows it: its configuration and, read-only, the
 /// records its owner sets ([`DomainDns`]; absent when the API was started
 /// without a zone). `dns` is ignored when sent back in a PUT or PATCH.
@@ -121,6 +163,11 @@ pub struct DomainStatus {
     pub ready: bool,
     /// The domain's `enabled` setting.
     pub enabled: bool,
+    /// Why the CDN's DNS leaves the domain out of its zone (its target name
+    /// is not a valid DNS name under the zone's apex); while set, the
+    /// domain is not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_error: Option<String>,
     /// The domain's CNAME.
     pub cname: DelegationCheck,
     /// The `_acme-challenge` CNAME (needed to issue certificates by

@@ -91,6 +91,9 @@ pub fn normalize_host(input: &str) -> Result<String, String> {
         return Err("must be at most 253 bytes".into());
     }
     let ascii = idna::domain_to_ascii(trimmed).map_err(|_| "is not a valid domain name".to_string())?;
+    if !trimmed.is_ascii() {
+        canonical_idn(trimmed, &ascii)?;
+    }
     if ascii.is_empty() || ascii.len() > 253 {
         return Err("must be 1-253 bytes long".into());
     }
@@ -109,6 +112,28 @@ pub fn normalize_host(input: &str) -> Result<String, String> {
         }
     }
     Ok(ascii)
+}
+
+/// Accepts an internationalised name only when UTS-46 changes nothing but
+/// letter case: a mapping that drops or rewrites characters (a zero-width
+/// space, full-width letters) would make the stored name differ from the
+/// one the customer typed, so it is refused with the name it would become.
+fn canonical_idn(input: &str, ascii: &str) -> Result<(), String> {
+    let (unicode, decoded) = idna::domain_to_unicode(ascii);
+    let typed = input.to_lowercase();
+    if decoded.is_ok() && unicode == typed {
+        return Ok(());
+    }
+    let changed: Vec<String> = typed
+        .chars()
+        .filter(|c| !c.is_ascii() && !unicode.contains(*c))
+        .map(|c| format!("U+{:04X}", u32::from(c)))
+        .collect();
+    Err(format!(
+        "is not in canonical IDNA form: characters {} would be changed or dropped, making it {unicode:?} ({ascii}); \
+         send that name if it is the one you mean",
+        changed.join(", ")
+    ))
 }
 
 /// True for a valid HTTP header field name (RFC 9110 token).
@@ -157,6 +182,21 @@ mod tests {
             normalize_domain("bücher.example").as_deref(),
             Ok("xn--bcher-kva.example")
         );
+    }
+
+    #[test]
+    fn idns_are_taken_only_in_their_canonical_form() {
+        assert_eq!(normalize_domain("BÜCHER.test").as_deref(), Ok("xn--bcher-kva.test"));
+        assert_eq!(normalize_domain("😀.test").as_deref(), Ok("xn--e28h.test"));
+        assert_eq!(
+            normalize_domain("xn--bcher-kva.test").as_deref(),
+            Ok("xn--bcher-kva.test")
+        );
+        let zwsp = normalize_domain("a\u{200b}b.test").expect_err("a zero-width space is not dropped silently");
+        assert!(zwsp.contains("U+200B") && zwsp.contains("\"ab.test\""), "{zwsp}");
+        let wide = normalize_domain("ｅｘａｍｐｌｅ.com").expect_err("full-width letters are not mapped silently");
+        assert!(wide.contains("example.com"), "{wide}");
+        assert!(normalize_domain("xn--zz-.test").is_err(), "invalid punycode");
     }
 
     #[test]

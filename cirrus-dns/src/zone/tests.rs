@@ -112,6 +112,59 @@ fn target_names_are_stable_readable_and_valid() {
 }
 
 #[test]
+fn idn_domains_get_valid_target_names() {
+    let origin = settings().origin().clone();
+    for domain in [
+        "xn--bcher-kva.test",
+        "xn--e28h.test",
+        "ab--cd.example",
+        "xn--bcher-kva.xn--e28h.test",
+    ] {
+        let t = target_name(domain, &origin).unwrap_or_else(|e| panic!("{domain}: {e}"));
+        let label = t
+            .iter()
+            .next()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .unwrap_or_default();
+        assert_ne!(label.get(2..4), Some("--"), "{domain} -> {label}: reserved form");
+    }
+}
+
+#[test]
+fn a_domain_without_a_valid_target_is_skipped_not_fatal() {
+    // A zone whose apex leaves no room for a target label: every domain
+    // would fail; here one long-named domain does and the others stay.
+    let origin = format!(
+        "{}.{}.{}.{}.net",
+        "z".repeat(63),
+        "y".repeat(63),
+        "x".repeat(63),
+        "w".repeat(20)
+    );
+    let s = ZoneSettings::builder(origin).build().expect("settings");
+    let nodes = vec![node("n1", 1, true)];
+    let domains = vec![
+        domain("a.example.com"),
+        domain(&format!("{}.example.com", "b".repeat(60))),
+    ];
+    let zone = Zone::build(
+        ZoneInput {
+            domains: &domains,
+            nodes: &nodes,
+            challenges: None,
+        },
+        &s,
+        1,
+    )
+    .expect("the zone builds");
+    let skipped: Vec<&str> = zone.skipped().iter().map(|s| s.domain.as_str()).collect();
+    assert_eq!(skipped, [domains[1].domain.as_str()]);
+    assert!(zone.skipped()[0].reason.contains("exceed 255"), "{:?}", zone.skipped());
+    let a = target_name("a.example.com", s.origin()).expect("fits");
+    assert!(matches!(zone.lookup(&a.into(), RecordType::A), Lookup::Found(_)));
+}
+
+#[test]
 fn only_the_failed_nodes_domains_move() {
     let s = settings();
     let mut nodes: Vec<Node> = (1..=10).map(|i| node(&format!("n{i}"), i, true)).collect();

@@ -161,3 +161,54 @@ async fn dns01_challenge_values_in_the_store_are_served_over_udp_and_tcp() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idn_domains_and_names_that_cannot_fit_never_stop_a_rebuild() {
+    let redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    for n in nodes(2) {
+        store.put_node(&n).await.unwrap();
+    }
+    // An apex so long that a 57-byte target label no longer fits under it.
+    let apex = format!(
+        "{}.{}.{}.{}.net",
+        "z".repeat(63),
+        "y".repeat(63),
+        "x".repeat(63),
+        "w".repeat(20)
+    );
+    let settings = cirrus_dns::ZoneSettings::builder(apex).build().unwrap();
+    let too_long = format!("{}.example.com", "b".repeat(60));
+    for name in [too_long.as_str(), "xn--bcher-kva.test", "xn--e28h.test"] {
+        let d = DomainConf::new(name, "http://192.0.2.1".parse().unwrap());
+        store.put_domain(&d).await.unwrap();
+    }
+    let metrics = DnsMetrics::new().unwrap();
+    let mut rebuilder = Rebuilder::new(store.clone(), settings.clone()).metrics(metrics.clone());
+    let zone = rebuilder
+        .rebuild()
+        .await
+        .expect("one bad domain does not fail the build");
+    assert_eq!(zone.skipped().len(), 1, "{:?}", zone.skipped());
+    assert_eq!(zone.skipped()[0].domain, too_long);
+    let shared = rebuilder.zone().unwrap().clone();
+    tokio::spawn(rebuilder.clone().run(std::future::pending()));
+
+    // Domains added afterwards still reach the zone.
+    let later = DomainConf::new("later.example.com", "http://192.0.2.1".parse().unwrap());
+    store.put_domain(&later).await.unwrap();
+    for name in ["xn--bcher-kva.test", "xn--e28h.test", "later.example.com"] {
+        let target = LowerName::from(&target_name(name, settings.origin()).unwrap());
+        eventually(&format!("{name} is served"), Duration::from_secs(5), || async {
+            matches!(shared.get().lookup(&target, RecordType::A), Lookup::Found(_))
+        })
+        .await;
+    }
+    let skipped = metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("cirrus_dns_records_skipped_total{reason=\"invalid_name\"} "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(skipped >= 2, "counted at each rebuild: {skipped}");
+}
