@@ -39,4 +39,7 @@ mod state;
 
 pub use config::RateLimit;
 pub use error::{Error, ErrorBody, ErrorDetail, Result};
-pub use setup::{Api, ApiBuilder, bootstrap_user, ensure_master_token, openapi, rotate_master_token};
+pub use setup::{
+    Api, ApiBuilder, NewMasterToken, bootstrap_user, ensure_master_token, new_master_token, openapi,
+    rotate_master_token,
+};

@@ -158,31 +158,74 @@ impl ApiBuilder {
 
 /// Makes sure a master token exists in the store for APIs configured
 /// without one. Returns the secret when it was generated now (show it once;
-/// only its hash is kept), `None` when one already existed.
+/// only its hash is kept), `None` when one already existed. A process that
+/// must show the secret before it is kept uses [`new_master_token`].
 pub async fn ensure_master_token(store: &dyn Store) -> Result<Option<String>> {
-    if store.get_token(MASTER_TOKEN_ID).await?.is_some() {
-        return Ok(None);
+    match new_master_token(store, false).await? {
+        Some(token) => token.save(store).await.map(Some),
+        None => Ok(None),
     }
-    rotate_master_token(store).await.map(Some)
 }
 
 /// Replaces the stored master token (the old secret stops working at
 /// once); returns the new secret.
 pub async fn rotate_master_token(store: &dyn Store) -> Result<String> {
-    let secret = generate_token().secret;
-    let token = ServiceToken {
-        id: MASTER_TOKEN_ID.into(),
-        name: "master".into(),
-        scopes: Scope::ALL.to_vec(),
-        domains: None,
-        created_at: now_secs(),
-        expires_at: None,
-    };
-    if store.get_token(MASTER_TOKEN_ID).await?.is_some() {
-        store.delete_token(MASTER_TOKEN_ID).await?;
+    NewMasterToken::generate().save(store).await
+}
+
+/// A master token when the store has none (or a replacement, with
+/// `rotate`), generated but not yet stored: show
+/// [`secret`](NewMasterToken::secret), then [`save`](NewMasterToken::save)
+/// it. Nothing is written here, so a start that fails before the secret
+/// was shown (a port in use) leaves no token nobody has seen.
+pub async fn new_master_token(store: &dyn Store, rotate: bool) -> Result<Option<NewMasterToken>> {
+    if !rotate && store.get_token(MASTER_TOKEN_ID).await?.is_some() {
+        return Ok(None);
     }
-    store.put_token(&token, &hash_secret(&secret)).await?;
-    Ok(secret)
+    Ok(Some(NewMasterToken::generate()))
+}
+
+/// A generated master token not stored yet (see [`new_master_token`]).
+/// Its `Debug` output hides the secret.
+pub struct NewMasterToken {
+    secret: String,
+}
+
+impl std::fmt::Debug for NewMasterToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewMasterToken { .. }")
+    }
+}
+
+impl NewMasterToken {
+    fn generate() -> Self {
+        Self {
+            secret: generate_token().secret,
+        }
+    }
+
+    /// The secret to show once.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Stores the token's hash, replacing any master token (the old secret
+    /// stops working at once); returns the secret.
+    pub async fn save(self, store: &dyn Store) -> Result<String> {
+        let token = ServiceToken {
+            id: MASTER_TOKEN_ID.into(),
+            name: "master".into(),
+            scopes: Scope::ALL.to_vec(),
+            domains: None,
+            created_at: now_secs(),
+            expires_at: None,
+        };
+        if store.get_token(MASTER_TOKEN_ID).await?.is_some() {
+            store.delete_token(MASTER_TOKEN_ID).await?;
+        }
+        store.put_token(&token, &hash_secret(&self.secret)).await?;
+        Ok(self.secret)
+    }
 }
 
 /// Creates the portal user `name` with `password` unless it exists (an

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod deploy;
 mod examples;
+mod first_run;
 mod harness;
 mod many_boxes;
 mod observability;
