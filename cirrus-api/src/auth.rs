@@ -2,7 +2,7 @@
 //! with scopes and domain lists, and portal sessions (cookie + CSRF).
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{Shared, now_secs};
+use crate::state::{ClientAddr, Shared, now_secs};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -111,6 +111,7 @@ pub(crate) async fn guard(State(state): State<Shared>, mut req: Request, next: N
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    req.extensions_mut().insert(ClientAddr(ip.clone()));
     let login = req.uri().path().ends_with("/auth/login");
     let caller = if login {
         Ok(None)

@@ -28,12 +28,41 @@ impl Default for RateLimit {
     }
 }
 
+/// Bounds on `POST /api/v1/auth/login`, the one unauthenticated call that
+/// costs real work (an Argon2 check: ~19 MiB and ~50 ms of a core). Over
+/// any of them the answer is 429 with `Retry-After`. See
+/// [`ApiBuilder::login_limits`](crate::ApiBuilder::login_limits).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct LoginLimits {
+    /// Password checks running at once (at least 1); each holds one
+    /// reused work area of the hash's memory cost.
+    pub concurrent_checks: usize,
+    /// Attempts per client address; `None`: unlimited.
+    pub per_address: Option<RateLimit>,
+    /// Attempts per user name, whatever the address; `None`: unlimited.
+    pub per_user: Option<RateLimit>,
+}
+
+impl LoginLimits {
+    /// `concurrent_checks` at once, with the given per-address and
+    /// per-user-name limits.
+    pub fn new(concurrent_checks: usize, per_address: Option<RateLimit>, per_user: Option<RateLimit>) -> Self {
+        Self {
+            concurrent_checks,
+            per_address,
+            per_user,
+        }
+    }
+}
+
 /// Settings of the control plane. Build with [`crate::Api::builder`].
 #[derive(Clone)]
 pub(crate) struct ApiConfig {
     pub(crate) master_token: Option<String>,
     pub(crate) body_limit: usize,
     pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) login: LoginLimits,
     pub(crate) session_ttl: Duration,
     pub(crate) secure_cookies: bool,
     pub(crate) max_page: usize,
@@ -49,6 +78,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("master_token", &self.master_token.as_ref().map(|_| "<redacted>"))
             .field("body_limit", &self.body_limit)
             .field("rate_limit", &self.rate_limit)
+            .field("login", &self.login)
             .field("session_ttl", &self.session_ttl)
             .field("secure_cookies", &self.secure_cookies)
             .field("max_page", &self.max_page)
@@ -64,6 +94,7 @@ impl Default for ApiConfig {
             master_token: None,
             body_limit: 1024 * 1024,
             rate_limit: Some(RateLimit::default()),
+            login: LoginLimits::default(),
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: true,
             max_page: 1000,

@@ -90,6 +90,13 @@ impl ApiError {
         e
     }
 
+    /// The same error with another message (for a 429 that says which
+    /// limit was reached).
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
         e.retry_after = Some(1);

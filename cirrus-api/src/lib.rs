@@ -31,13 +31,14 @@ mod cert;
 mod config;
 mod error;
 mod extract;
+mod login;
 mod metrics;
 mod ratelimit;
 mod routes;
 mod setup;
 mod state;
 
-pub use config::RateLimit;
+pub use config::{LoginLimits, RateLimit};
 pub use error::{Error, ErrorBody, ErrorDetail, Result};
 pub use setup::{
     Api, ApiBuilder, NewMasterToken, bootstrap_user, ensure_master_token, new_master_token, openapi,

@@ -2,8 +2,9 @@
 //! the master token and the first portal user.
 
 use crate::auth::MASTER_TOKEN_ID;
-use crate::config::{ApiConfig, RateLimit};
+use crate::config::{ApiConfig, LoginLimits, RateLimit};
 use crate::error::{Error, Result};
+use crate::login::LoginGate;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::state::{AppState, now_secs};
@@ -87,6 +88,13 @@ impl ApiBuilder {
         self
     }
 
+    /// Bounds on logins (default [`LoginLimits::default`]): password
+    /// checks at once, and attempts per client address and per user name.
+    pub fn login_limits(mut self, limits: LoginLimits) -> Self {
+        self.config.login = limits;
+        self
+    }
+
     /// How long a portal session lasts (default 12 hours).
     pub fn session_ttl(mut self, ttl: Duration) -> Self {
         self.config.session_ttl = ttl;
@@ -139,6 +147,17 @@ impl ApiBuilder {
         {
             return Err(Error::Config("the rate limit must be positive".into()));
         }
+        let login_rates = [c.login.per_address, c.login.per_user];
+        if c.login.concurrent_checks == 0
+            || login_rates
+                .iter()
+                .flatten()
+                .any(|rl| !rl.per_second.is_finite() || rl.per_second <= 0.0 || rl.burst == 0)
+        {
+            return Err(Error::Config(
+                "login limits must be positive (at least one password check at once)".into(),
+            ));
+        }
         if let Some(zone) = &c.zone
             && let Err(reason) = cirrus_core::model::normalize_domain(zone)
         {
@@ -149,6 +168,7 @@ impl ApiBuilder {
             state: Arc::new(AppState {
                 store: self.store,
                 limiter: self.config.rate_limit.map(Limiter::new),
+                login: LoginGate::new(&self.config.login),
                 config: self.config,
                 metrics,
             }),

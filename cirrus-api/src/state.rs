@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use crate::config::ApiConfig;
+use crate::login::LoginGate;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use cirrus_core::Store;
@@ -13,7 +14,13 @@ pub(crate) struct AppState {
     pub(crate) config: ApiConfig,
     pub(crate) metrics: Metrics,
     pub(crate) limiter: Option<Limiter>,
+    pub(crate) login: LoginGate,
 }
+
+/// The client's address as the listener saw it (`unknown` when the router
+/// is served without connect info).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientAddr(pub(crate) String);
 
 pub(crate) type Shared = Arc<AppState>;
 

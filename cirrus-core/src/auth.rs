@@ -97,10 +97,80 @@ pub fn hash_password(password: &str) -> Result<String> {
 }
 
 /// True when `password` matches the PHC string; false for a malformed hash.
+/// Allocates the hash's work memory (19 MiB by default) for each call: a
+/// server verifying passwords for the public uses [`PasswordChecker`].
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
         .unwrap_or(false)
+}
+
+/// Argon2 work areas kept for reuse at most, whatever the concurrency.
+const SPARE_WORK_AREAS: usize = 8;
+
+/// Verifies Argon2 password hashes reusing their work memory: each check
+/// takes a work area from a small pool and gives it back, so a burst of
+/// logins does not leave the allocator holding a fresh 19 MiB per
+/// concurrent check (glibc keeps freed large blocks once its mmap
+/// threshold has grown). Bound the concurrency of
+/// [`PasswordChecker::verify`] (a semaphore) to bound the memory.
+#[derive(Debug, Default)]
+pub struct PasswordChecker {
+    spare: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
+}
+
+impl PasswordChecker {
+    /// A checker with no work area yet (they are made on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when `password` matches the PHC string (Argon2id, Argon2i or
+    /// Argon2d); false for a malformed hash. Blocking: run it off the
+    /// async threads.
+    pub fn verify(&self, password: &str, phc: &str) -> bool {
+        let Ok(hash) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+            return false;
+        };
+        let algorithm = argon2::Algorithm::try_from(hash.algorithm);
+        let version = hash
+            .version
+            .map_or(Ok(argon2::Version::V0x13), argon2::Version::try_from);
+        let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, argon2::Params::try_from(&hash)) else {
+            return false;
+        };
+        let mut salt_bytes = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+            return false;
+        };
+        let mut out = [0u8; 64];
+        let Some(out) = out.get_mut(..expected.len()) else {
+            return false;
+        };
+        let mut memory = self.take(params.block_count());
+        let argon = Argon2::new(algorithm, version, params);
+        let hashed = argon.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..]);
+        self.give_back(memory);
+        hashed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
+    }
+
+    fn take(&self, blocks: usize) -> Vec<argon2::Block> {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        match spare.iter().position(|m| m.len() >= blocks) {
+            Some(i) => spare.swap_remove(i),
+            None => vec![argon2::Block::default(); blocks],
+        }
+    }
+
+    fn give_back(&self, memory: Vec<argon2::Block>) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE_WORK_AREAS {
+            spare.push(memory);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +200,22 @@ mod tests {
         assert!(secrets_equal("cirrus_x", "cirrus_x"));
         assert!(!secrets_equal("cirrus_x", "cirrus_y"));
         assert!(!secrets_equal("", "cirrus_y"));
+    }
+
+    #[test]
+    fn the_checker_agrees_with_plain_verification_and_reuses_memory() {
+        let h = hash_password("correct horse battery staple").expect("hash");
+        let checker = PasswordChecker::new();
+        for _ in 0..2 {
+            assert!(checker.verify("correct horse battery staple", &h));
+            assert!(!checker.verify("wrong", &h));
+        }
+        assert_eq!(checker.spare.lock().expect("lock").len(), 1, "one work area, reused");
+        assert!(!checker.verify("x", "not a phc string"));
+        assert!(
+            !checker.verify("x", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ"),
+            "no hash part"
+        );
     }
 
     #[test]

@@ -58,3 +58,72 @@ fn a_start_that_fails_on_a_busy_port_keeps_no_unseen_master_token() {
         "the next start shows a new token, not one never printed: {banner:#?}"
     );
 }
+
+/// Resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn five_hundred_concurrent_wrong_logins_leave_memory_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every rate limit off: only the bound on password checks at once
+    // stands between the flood and the allocator.
+    let api = Running::cirrus(
+        dir.path(),
+        &[
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "data",
+            "--rate-limit",
+            "0",
+            "--login-rate-limit",
+            "0",
+            "--login-user-rate-limit",
+            "0",
+        ],
+    );
+    let url = format!("http://{}", crate::harness::logged(&api.stderr, "listening on http://"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let login = |user: String| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            client
+                .post(format!("{url}/api/v1/auth/login"))
+                .json(&serde_json::json!({"username": user, "password": "not the password"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    // One check first, so the baseline includes what any login needs.
+    assert_eq!(rt.block_on(login("warm".into())), 401);
+    let before = rss(api.child.id());
+    let statuses = rt.block_on(futures_util::future::join_all(
+        (0..500).map(|i| login(format!("user{i}"))),
+    ));
+    let after = rss(api.child.id());
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let busy = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(wrong + busy, 500, "every answer is 401 or 429: {statuses:?}");
+    assert!(wrong >= 1 && busy >= 1, "{wrong} checked, {busy} turned away");
+    let grown = after.saturating_sub(before);
+    eprintln!(
+        "RSS {} MB -> {} MB ({wrong} checked, {busy} turned away)",
+        before >> 20,
+        after >> 20
+    );
+    assert!(grown < 100 << 20, "RSS grew by {} MB", grown >> 20);
+}

@@ -4,14 +4,13 @@
 use crate::auth::{Caller, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
-use crate::state::{RequestId, Shared, now_secs};
+use crate::state::{ClientAddr, RequestId, Shared, now_secs};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use cirrus_core::auth::{generate_session_id, hash_password, random_hex, verify_password};
+use cirrus_core::auth::{generate_session_id, random_hex};
 use cirrus_core::model::{Identity, LoginRequest, LoginResponse, Session};
-use std::sync::OnceLock;
 
 /// Opens a session: sets the HttpOnly, SameSite=Strict `cirrus_session`
 /// cookie and returns the CSRF token to send in `x-csrf-token`.
@@ -20,26 +19,19 @@ use std::sync::OnceLock;
 pub(crate) async fn login(
     State(state): State<Shared>,
     Extension(rid): Extension<RequestId>,
+    Extension(ClientAddr(address)): Extension<ClientAddr>,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> ApiResult<Response> {
-    let user = if req.username.is_empty() || req.username.len() > 128 {
-        None
-    } else {
+    let valid_name = !req.username.is_empty() && req.username.len() <= 128;
+    let name = if valid_name { req.username.as_str() } else { "" };
+    state.login.admit(&address, name)?;
+    let user = if valid_name {
         state.store.get_user(&req.username).await?
+    } else {
+        None
     };
-    // Verify against a fixed hash for unknown users too, so the answer time
-    // does not tell which names exist.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_password(&password, &h),
-        None => {
-            let _ = verify_password(&password, dummy_hash());
-            false
-        }
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let ok = state.login.verify(req.password, hash).await?;
     let Some(user) = user.filter(|_| ok) else {
         return Err(ApiError::unauthorized("invalid user name or password"));
     };
@@ -59,11 +51,6 @@ pub(crate) async fn login(
     let mut res = Json(body).into_response();
     res.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(res)
-}
-
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password("cirrus-unknown-user").unwrap_or_default())
 }
 
 fn cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {

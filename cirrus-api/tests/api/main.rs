@@ -27,6 +27,7 @@ macro_rules! battery {
 mod auth;
 mod contract;
 mod convergence;
+mod login;
 mod onboarding;
 mod openapi;
 mod redis_only;

@@ -39,6 +39,18 @@ pub(crate) struct ApiArgs {
     /// Burst allowed above --rate-limit.
     #[arg(long, env = "CIRRUS_RATE_BURST", default_value_t = 200)]
     rate_burst: u32,
+    /// Portal login attempts per second allowed per client address (0: no limit).
+    #[arg(long, env = "CIRRUS_LOGIN_RATE_LIMIT", default_value_t = 0.5)]
+    login_rate_limit: f64,
+    /// Portal login attempts per second allowed per user name, from any address (0: no limit).
+    #[arg(long, env = "CIRRUS_LOGIN_USER_RATE_LIMIT", default_value_t = 0.2)]
+    login_user_rate_limit: f64,
+    /// Burst of login attempts allowed above either login limit.
+    #[arg(long, env = "CIRRUS_LOGIN_BURST", default_value_t = 10)]
+    login_burst: u32,
+    /// Password checks run at once (each holds ~19 MiB while it runs); more concurrent logins get 429.
+    #[arg(long, env = "CIRRUS_LOGIN_CHECKS", default_value_t = 2)]
+    login_checks: usize,
     /// Portal session lifetime in seconds.
     #[arg(long, env = "CIRRUS_SESSION_TTL", default_value_t = 12 * 3600)]
     session_ttl: u64,
@@ -101,7 +113,13 @@ pub(crate) async fn prepare(args: ApiArgs, store: Arc<dyn Store>) -> Result<Prep
         .body_limit(args.body_limit)
         .session_ttl(Duration::from_secs(args.session_ttl))
         .secure_cookies(!args.insecure_cookies)
-        .rate_limit((args.rate_limit > 0.0).then(|| cirrus_api::RateLimit::new(args.rate_limit, args.rate_burst)));
+        .rate_limit((args.rate_limit > 0.0).then(|| cirrus_api::RateLimit::new(args.rate_limit, args.rate_burst)))
+        .login_limits(cirrus_api::LoginLimits::new(
+            args.login_checks,
+            (args.login_rate_limit > 0.0).then(|| cirrus_api::RateLimit::new(args.login_rate_limit, args.login_burst)),
+            (args.login_user_rate_limit > 0.0)
+                .then(|| cirrus_api::RateLimit::new(args.login_user_rate_limit, args.login_burst)),
+        ));
     let configured_token = args.master_token.is_some();
     if let Some(token) = args.master_token {
         builder = builder.master_token(token);
