@@ -57,11 +57,31 @@ pub(crate) async fn serve(
                     (StatusCode::OK, metrics.render())
                 }
             }),
-        );
+        )
+        .layer(axum::middleware::from_fn(refuse_bodies));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     if let Err(e) = served {
         tracing::warn!(error = %e, "dns metrics listener failed");
     }
+}
+
+/// 413 from the header for a request announcing a body (the admin
+/// endpoints take none), before any byte of it is awaited.
+async fn refuse_bodies(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = req.headers();
+    let declares_body = headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if declares_body {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the admin endpoints take no request body\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }

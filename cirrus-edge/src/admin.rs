@@ -80,6 +80,15 @@ fn admin<H: EdgeHooks>(edge: &Edge<H>, req: &Request<Incoming>, allowed: bool) -
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         res
     };
+    // The admin endpoints take no body: one declared is refused from the
+    // header, before any byte of it is awaited.
+    if declares_body(req.headers()) {
+        return reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text/plain; charset=utf-8",
+            "the admin endpoints take no request body\n".into(),
+        );
+    }
     match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => {
             let (status, body) = edge.health();
@@ -95,4 +104,13 @@ fn admin<H: EdgeHooks>(edge: &Edge<H>, req: &Request<Incoming>, allowed: bool) -
         ),
         _ => reply(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found\n".into()),
     }
+}
+
+/// True when a request announces a body (a non-zero `Content-Length`, or
+/// any `Transfer-Encoding`).
+fn declares_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }

@@ -127,3 +127,60 @@ fn five_hundred_concurrent_wrong_logins_leave_memory_flat() {
     );
     assert!(grown < 100 << 20, "RSS grew by {} MB", grown >> 20);
 }
+
+/// Sends a request head declaring a 100 GB body followed by two bytes and
+/// returns the status line, which must come without the rest of the body.
+fn declare_huge_body(addr: &str, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut buf = [0u8; 512];
+    let n = s
+        .read(&mut buf)
+        .unwrap_or_else(|e| panic!("{addr}{path}: no answer within 3 s: {e}"));
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn an_oversized_content_length_is_refused_at_once_by_every_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cirrus.toml"), up_config("127.0.0.1:0")).unwrap();
+    let up = Running::cirrus(dir.path(), &["--config", "cirrus.toml", "up"]);
+    let banner = up.stdout_until("curl -i", Duration::from_secs(60));
+    let api = field(&banner, "API        http://")
+        .trim_end_matches("/api/v1")
+        .to_string();
+    // Authenticated, so the request gets as far as reading its body.
+    let token = field(&banner, "token      ");
+    let status = declare_huge_body(&api, "/api/v1/domains/a.example", token);
+    assert!(status.contains(" 413 "), "{status}");
+    let metrics = banner
+        .iter()
+        .find_map(|l| l.split("metrics    ").nth(1))
+        .unwrap_or_else(|| panic!("no metrics in {banner:#?}"));
+    let admins: Vec<&str> = metrics
+        .split(", ")
+        .map(|m| {
+            m.split_whitespace()
+                .next()
+                .unwrap()
+                .trim_start_matches("http://")
+                .trim_end_matches("/metrics")
+        })
+        .collect();
+    assert_eq!(admins.len(), 3, "edge, dns, worker: {metrics}");
+    for admin in admins {
+        let status = declare_huge_body(admin, "/healthz", token);
+        assert!(status.contains(" 413 "), "{admin}: {status}");
+    }
+}

@@ -12,12 +12,13 @@ mod session;
 mod tokens;
 
 use crate::auth;
+use crate::error::ApiError;
 use crate::state::{RequestId, Shared};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::{Next, from_fn_with_state};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cirrus_core::auth::random_hex;
 use contract::Contract;
@@ -111,8 +112,30 @@ pub(crate) fn router(state: Shared) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(state.clone(), refuse_oversized))
         .layer(from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// 413 at once for a request whose `Content-Length` is over the body
+/// limit, before any body byte is awaited: a client that declares 100 GB
+/// and sends two bytes would otherwise hold the connection until it gives up.
+async fn refuse_oversized(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let limit = state.config.body_limit;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit as u64 => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body of {len} bytes is over the limit of {limit} bytes"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
 }
 
 /// Request id (passed through when sane, else generated) on the request,
