@@ -19,4 +19,5 @@
 //! ```
 
 pub mod ctl;
+mod duration;
 pub mod server;

@@ -73,6 +73,26 @@ pub struct Written<T> {
     pub created: bool,
 }
 
+/// A value read with its version, for a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Versioned<T> {
+    /// The value.
+    pub item: T,
+    /// Its entity tag (`ETag`), when the API sent one.
+    pub etag: Option<String>,
+}
+
+/// What must hold for a conditional write to apply (RFC 9110 §13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Precondition {
+    /// The object is still the version with this entity tag (`If-Match`).
+    Unchanged(String),
+    /// The object does not exist: create, never replace (`If-None-Match: *`).
+    Absent,
+}
+
 impl ClientBuilder {
     /// Authenticates with a bearer token (master or service token).
     pub fn token(mut self, token: impl Into<String>) -> Self {
@@ -173,6 +193,37 @@ impl Client {
     /// Creates or replaces a domain (idempotent).
     pub async fn put_domain(&self, conf: &DomainConf) -> Result<Written<DomainView>> {
         self.written(Method::PUT, &["domains", &conf.domain], conf).await
+    }
+
+    /// One domain with its version (`ETag`), to change it with
+    /// [`Client::put_domain_if`] only if nobody else did meanwhile.
+    pub async fn get_domain_versioned(&self, domain: &str) -> Result<Versioned<DomainView>> {
+        let res = self.send(Method::GET, &["domains", domain], &[], None::<&()>).await?;
+        let etag = res
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Versioned {
+            item: decode(res).await?,
+            etag,
+        })
+    }
+
+    /// Creates or replaces a domain only if `precondition` holds; a 412
+    /// error ([`Error::is_precondition_failed`]) when it does not.
+    pub async fn put_domain_if(&self, conf: &DomainConf, precondition: &Precondition) -> Result<Written<DomainView>> {
+        let header = match precondition {
+            Precondition::Unchanged(etag) => (header::IF_MATCH, etag.clone()),
+            Precondition::Absent => (header::IF_NONE_MATCH, "*".to_string()),
+        };
+        let url = self.root_url(&["api", "v1", "domains", &conf.domain]);
+        let res = ok(self.attempts_with(Method::PUT, url, &[], Some(conf), &[header]).await?).await?;
+        let created = res.status() == StatusCode::CREATED;
+        Ok(Written {
+            item: decode(res).await?,
+            created,
+        })
     }
 
     /// Changes some fields of a domain (JSON merge patch).
@@ -407,6 +458,18 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<reqwest::Response> {
+        self.attempts_with(method, url, query, body, &[]).await
+    }
+
+    /// [`Client::attempts`] with extra request headers (preconditions).
+    async fn attempts_with<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        extra: &[(header::HeaderName, String)],
+    ) -> Result<reqwest::Response> {
         let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE);
         let mut retry = 0;
         loop {
@@ -416,6 +479,9 @@ impl Client {
             }
             if let Some(b) = body {
                 req = req.json(b);
+            }
+            for (name, value) in extra {
+                req = req.header(name, value);
             }
             req = self.authenticate(req, &method);
             let outcome = req.send().await;

@@ -48,6 +48,12 @@ impl Error {
         }
     }
 
+    /// True for a 412: a conditional write found the object changed,
+    /// present or absent (see [`Precondition`](crate::Precondition)).
+    pub fn is_precondition_failed(&self) -> bool {
+        self.status() == Some(412)
+    }
+
     /// The invalid fields the server named.
     pub fn details(&self) -> &[FieldError] {
         match self {

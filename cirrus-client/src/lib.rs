@@ -28,7 +28,7 @@ mod client;
 mod error;
 mod retry;
 
-pub use client::{Client, ClientBuilder, Written};
+pub use client::{Client, ClientBuilder, Precondition, Versioned, Written};
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
 

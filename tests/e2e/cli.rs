@@ -47,9 +47,59 @@ fn operator_workflow_with_the_embedded_store() {
         ok(c(&["domain", "put", "example.com", "--origin", "https://192.0.2.10"]))
             .contains("created domain example.com")
     );
+    // A second put from flags leaves the domain as it is and says how to
+    // change or replace it.
+    let again = c(&["domain", "put", "example.com", "--origin", "https://192.0.2.99"]);
+    assert_eq!(again.code, 6, "{}", again.stderr);
     assert!(
-        ok(c(&["domain", "put", "example.com", "--origin", "https://192.0.2.10"]))
-            .contains("updated domain example.com")
+        again.stderr.contains("domain set example.com") && again.stderr.contains("--replace"),
+        "{}",
+        again.stderr
+    );
+    // `set` changes the settings named and keeps every other one.
+    let set = ok(c(&[
+        "domain",
+        "set",
+        "example.com",
+        "--default-ttl",
+        "1h",
+        "--compress",
+        "off",
+        "-o",
+        "json",
+    ]));
+    let set: serde_json::Value = serde_json::from_str(&set).unwrap();
+    assert_eq!(set["cache"]["default_ttl"], 3600);
+    assert_eq!(set["cache"]["compress"], false);
+    assert_eq!(set["origins"][0]["host"], "192.0.2.10", "the origin is kept");
+    let set: serde_json::Value = serde_json::from_str(&ok(c(&[
+        "domain",
+        "set",
+        "example.com",
+        "--default-ttl",
+        "off",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert!(set["cache"].get("default_ttl").is_none(), "{set}");
+    assert_eq!(set["cache"]["compress"], false, "kept");
+    let nothing = c(&["domain", "set", "example.com"]);
+    assert_eq!(
+        nothing.code, 2,
+        "set without a change is a usage error: {}",
+        nothing.stderr
+    );
+    assert!(
+        ok(c(&[
+            "domain",
+            "put",
+            "example.com",
+            "--origin",
+            "https://192.0.2.10",
+            "--replace"
+        ]))
+        .contains("updated domain example.com")
     );
     let listed: serde_json::Value = serde_json::from_str(&ok(c(&["domain", "list", "--output", "json"]))).unwrap();
     assert_eq!(listed[0]["domain"], "example.com");

@@ -1,13 +1,14 @@
 //! `/api/v1/domains`: list, get, put (create or replace), patch (JSON merge
 //! patch), delete, and purge.
 
+use super::conditional::{self, with_etag};
 use super::onboarding::view;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, QueryArgs, Segment, decode, with_path_key};
 use crate::state::{RequestId, Shared};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::auth::random_hex;
@@ -81,30 +82,34 @@ pub(crate) async fn list(
 
 /// One domain's configuration, with the CNAMEs its owner sets (`dns`).
 #[utoipa::path(get, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
-    responses((status = 200, body = DomainView), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = DomainView, headers(("ETag" = String, description = "The configuration's version, for If-Match"))),
+        (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-pub(crate) async fn get(
-    State(state): State<Shared>,
-    caller: Caller,
-    Segment(raw): Segment,
-) -> ApiResult<Json<DomainView>> {
+pub(crate) async fn get(State(state): State<Shared>, caller: Caller, Segment(raw): Segment) -> ApiResult<Response> {
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::Read, &domain)?;
-    Ok(Json(view(&state, existing(&state, &domain).await?)))
+    let conf = existing(&state, &domain).await?;
+    Ok(with_etag(Json(view(&state, conf.clone())).into_response(), &conf))
 }
 
 /// Creates (201) or replaces (200) a domain. Idempotent: the same body
 /// gives the same result and no new revision. `domain` in the body may be
 /// omitted; when present it must match the path. The read-only `dns` of
-/// a GET may be sent back: it is ignored.
-#[utoipa::path(put, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+/// a GET may be sent back: it is ignored. `If-Match` (the `ETag` of a GET)
+/// replaces only the version read; `If-None-Match: *` creates only.
+#[utoipa::path(put, path = "/api/v1/domains/{domain}", tag = "domains",
+    params(("domain" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "Replace only the version with this ETag (or `*`: any existing one)"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only, never replace")),
     request_body = DomainConf,
-    responses((status = 201, body = DomainView), (status = 200, body = DomainView), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    responses((status = 201, body = DomainView), (status = 200, body = DomainView), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 412, body = ErrorBody, description = "A precondition failed: the domain changed, exists, or does not exist")),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn put(
     State(state): State<Shared>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     Segment(raw): Segment,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
@@ -112,6 +117,7 @@ pub(crate) async fn put(
     caller.require_domain(Scope::DomainsWrite, &domain)?;
     let conf = conf_for_path(body, &domain)?;
     let before = state.store.get_domain(&domain).await?;
+    conditional::check(&headers, before.as_ref())?;
     let created = if before.as_ref() == Some(&conf) {
         false
     } else {
@@ -119,27 +125,36 @@ pub(crate) async fn put(
     };
     state.audit(caller.actor(), "domain.put", &domain, &rid).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(view(&state, conf))).into_response())
+    Ok(with_etag(
+        (status, Json(view(&state, conf.clone()))).into_response(),
+        &conf,
+    ))
 }
 
-/// Changes some fields of a domain (JSON merge patch, RFC 7396).
-#[utoipa::path(patch, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+/// Changes some fields of a domain (JSON merge patch, RFC 7396); with
+/// `If-Match`, only the version read.
+#[utoipa::path(patch, path = "/api/v1/domains/{domain}", tag = "domains",
+    params(("domain" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "Change only the version with this ETag")),
     request_body(content = Object, description = "JSON merge patch of a DomainConf"),
-    responses((status = 200, body = DomainView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = DomainView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 412, body = ErrorBody, description = "The domain changed since the given ETag")),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn patch(
     State(state): State<Shared>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     Segment(raw): Segment,
     JsonBody(patch): JsonBody<Value>,
-) -> ApiResult<Json<DomainView>> {
+) -> ApiResult<Response> {
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::DomainsWrite, &domain)?;
     if !patch.is_object() {
         return Err(ApiError::invalid_field("body", "a merge patch must be a JSON object"));
     }
     let before = existing(&state, &domain).await?;
+    conditional::check(&headers, Some(&before))?;
     let mut merged = serde_json::to_value(&before).map_err(ApiError::internal)?;
     merge_patch(&mut merged, patch);
     let conf = conf_for_path(merged, &domain)?;
@@ -147,7 +162,7 @@ pub(crate) async fn patch(
         state.store.put_domain(&conf).await?;
     }
     state.audit(caller.actor(), "domain.patch", &domain, &rid).await?;
-    Ok(Json(view(&state, conf)))
+    Ok(with_etag(Json(view(&state, conf.clone())).into_response(), &conf))
 }
 
 /// Deletes a domain.

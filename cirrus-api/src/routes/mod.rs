@@ -2,6 +2,7 @@
 //! generated from the handlers' annotations.
 
 mod certs;
+mod conditional;
 mod contract;
 mod domains;
 mod nodes;

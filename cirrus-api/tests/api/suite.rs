@@ -47,6 +47,35 @@ pub async fn domains_crud_and_idempotent_put(backend: Backend) {
         "www.example.com"
     );
 
+    // Conditional writes: the ETag of a GET as If-Match, If-None-Match: *.
+    let res = h.raw(Method::GET, "/api/v1/domains/example.com").send().await.unwrap();
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    let body = json!({"origins": [{"host": "origin.example.net"}], "replicas": 2});
+    let conditional = |header: &'static str, value: &str| {
+        h.raw(Method::PUT, "/api/v1/domains/example.com")
+            .header(header, value)
+            .json(&body)
+    };
+    let res = conditional("if-none-match", "*").send().await.unwrap();
+    assert_eq!(error_of(res).await.0, 412, "If-None-Match: * on an existing domain");
+    let res = conditional("if-match", "\"0000000000000000\"").send().await.unwrap();
+    assert_eq!(error_of(res).await.1, "precondition_failed");
+    let res = conditional("if-match", &etag).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let new_etag = res.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(new_etag, etag, "a changed domain has a new ETag");
+    let res = conditional("if-match", &etag).send().await.unwrap();
+    assert_eq!(error_of(res).await.0, 412, "the old ETag no longer matches");
+    let res = h
+        .raw(Method::PATCH, "/api/v1/domains/example.com")
+        .header("if-match", &etag)
+        .json(&json!({"replicas": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.0, 412, "PATCH honours If-Match too");
+    h.master.put_domain(&conf).await.unwrap();
+
     // An internationalised name is kept in its one canonical form (A-label).
     let res = h
         .raw(Method::PUT, "/api/v1/domains/b%C3%BCcher.test")

@@ -86,8 +86,12 @@ pub(crate) enum DomainCmd {
         /// Domain name.
         domain: String,
     },
-    /// Create or replace a domain, from flags or a JSON file.
+    /// Create a domain from flags (`--replace` to overwrite an existing
+    /// one whole), or create or replace it from a JSON file.
     Put(DomainPut),
+    /// Change some settings of an existing domain, keeping the others
+    /// (read, change, write back only if nobody changed it meanwhile).
+    Set(DomainSet),
     /// Change some fields (JSON merge patch from a file, `-` for stdin).
     Patch {
         /// Domain name.
@@ -116,9 +120,65 @@ pub(crate) struct DomainPut {
     /// Keep the domain but do not serve it.
     #[arg(long, conflicts_with = "file")]
     pub(crate) disabled: bool,
-    /// Full configuration as JSON (`-` for stdin).
+    /// Overwrite the domain if it exists, dropping every setting the flags
+    /// do not give (without it, an existing domain is left as it is).
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) replace: bool,
+    /// Full configuration as JSON (`-` for stdin); replaces an existing domain.
     #[arg(long, short = 'f')]
     pub(crate) file: Option<PathBuf>,
+}
+
+/// A number of seconds, or `off` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecondsOrOff(pub(crate) Option<u64>);
+
+/// `DURATION` (`90s`, `1h`, `7d`, seconds) or `off`.
+pub(crate) fn seconds_or_off(s: &str) -> Result<SecondsOrOff, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(SecondsOrOff(None));
+    }
+    crate::duration::parse_duration(s).map(|d| SecondsOrOff(Some(d.as_secs())))
+}
+
+/// `on` or `off`.
+pub(crate) fn on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{s:?}: expected on or off")),
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
+pub(crate) struct DomainSet {
+    /// Domain name.
+    pub(crate) domain: String,
+    /// Origins, replacing the domain's (backups are kept unless --backup-origin is given).
+    #[arg(long = "origin", group = "change")]
+    pub(crate) origins: Vec<String>,
+    /// Backup origins, replacing the domain's.
+    #[arg(long = "backup-origin", group = "change")]
+    pub(crate) backups: Vec<String>,
+    /// Freshness for responses without their own (`1h`, `90s`, or `off`).
+    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off, group = "change")]
+    pub(crate) default_ttl: Option<SecondsOrOff>,
+    /// How long a stale response may be served while it is refreshed (or `off`).
+    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off, group = "change")]
+    pub(crate) stale_while_revalidate: Option<SecondsOrOff>,
+    /// How long a stale response may be served when the origin fails (or `off`).
+    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off, group = "change")]
+    pub(crate) stale_if_error: Option<SecondsOrOff>,
+    /// gzip/brotli compression of text answers.
+    #[arg(long, value_name = "on|off", value_parser = on_off, group = "change")]
+    pub(crate) compress: Option<bool>,
+    /// The cache as a whole.
+    #[arg(long, value_name = "on|off", value_parser = on_off, group = "change")]
+    pub(crate) cache: Option<bool>,
+    /// Serve the domain (`off` keeps it without serving it).
+    #[arg(long, value_name = "on|off", value_parser = on_off, group = "change")]
+    pub(crate) enabled: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -146,7 +206,7 @@ pub(crate) struct PurgeArgs {
     #[arg(long)]
     pub(crate) wait: bool,
     /// How long --wait waits (`30s`, `500ms`, `2m`).
-    #[arg(long, default_value = "30s", value_parser = crate::server::parse_duration, requires = "wait")]
+    #[arg(long, default_value = "30s", value_parser = crate::duration::parse_duration, requires = "wait")]
     pub(crate) wait_timeout: std::time::Duration,
 }
 

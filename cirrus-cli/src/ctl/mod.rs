@@ -2,12 +2,13 @@
 //! one-line errors and exit codes scripts can rely on.
 
 mod args;
+mod domain;
 mod output;
 
-use args::{CertCmd, Cli, Command, DomainCmd, DomainPut, NodeCmd, NodePut, PurgeArgs, TokenCmd};
+use args::{CertCmd, Cli, Command, NodeCmd, NodePut, PurgeArgs, TokenCmd};
 use cirrus_client::{Client, Error};
+use cirrus_core::Node;
 use cirrus_core::model::{CertificateUpload, PurgeSelection, Scope, TokenRequest};
-use cirrus_core::{DomainConf, Node};
 use clap::{CommandFactory, Parser};
 use output::Printer;
 use std::ffi::OsString;
@@ -26,13 +27,13 @@ pub const EXIT_AUTH: i32 = 3;
 pub const EXIT_NOT_FOUND: i32 = 4;
 /// The API refused the input (400, 413, 415, 422).
 pub const EXIT_INVALID: i32 = 5;
-/// Rate limited (429) or conflicting (409), after retries.
+/// Rate limited (429) or conflicting (409, 412), after retries.
 pub const EXIT_BUSY: i32 = 6;
 /// The API or its store is unreachable (5xx, connection failed).
 pub const EXIT_UNAVAILABLE: i32 = 7;
 
 const EXIT_CODES_HELP: &str = "Exit codes: 0 ok, 1 other failure, 2 usage, 3 unauthorized/forbidden, \
-4 not found, 5 invalid input, 6 rate limited/conflict, 7 unavailable.";
+4 not found, 5 invalid input, 6 rate limited/conflict/precondition failed, 7 unavailable.";
 
 /// Runs `cirrusctl` with `args` (program name first); returns the exit code.
 pub fn main_with_args<I, T>(args: I) -> i32
@@ -76,7 +77,7 @@ fn exit_code(e: &Error) -> i32 {
         Error::Api { status, .. } => match status {
             401 | 403 => EXIT_AUTH,
             404 => EXIT_NOT_FOUND,
-            409 | 429 => EXIT_BUSY,
+            409 | 412 | 429 => EXIT_BUSY,
             500.. => EXIT_UNAVAILABLE,
             _ => EXIT_INVALID,
         },
@@ -97,7 +98,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     let api = builder.build()?;
     let out = Printer::new(cli.output);
     match cli.command {
-        Command::Domain(cmd) => domain(&api, &out, cmd).await?,
+        Command::Domain(cmd) => domain::run(&api, &out, cmd).await?,
         Command::Purge(args) => purge(&api, &out, args).await?,
         Command::Cert(cmd) => cert(&api, &out, cmd).await?,
         Command::Node(cmd) => node(&api, &out, cmd).await?,
@@ -114,57 +115,6 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Completions { .. } => {}
     }
     Ok(EXIT_OK)
-}
-
-async fn domain(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<(), Error> {
-    match cmd {
-        DomainCmd::List => out.domains(&api.all_domains().await?),
-        DomainCmd::Get { domain } => out.domain(&api.get_domain(&domain).await?, None),
-        DomainCmd::Status { domain } => out.domain_status(&api.domain_status(&domain).await?),
-        DomainCmd::Put(args) => {
-            let conf = domain_conf(args)?;
-            let written = api.put_domain(&conf).await?;
-            out.domain(&written.item, Some(written.created));
-        }
-        DomainCmd::Patch { domain, file } => {
-            let patch: serde_json::Value = read_json(&file)?;
-            out.domain(&api.patch_domain(&domain, &patch).await?, None);
-        }
-        DomainCmd::Delete { domain } => {
-            api.delete_domain(&domain).await?;
-            out.done(&format!("deleted domain {domain}"));
-        }
-    }
-    Ok(())
-}
-
-fn domain_conf(args: DomainPut) -> Result<DomainConf, Error> {
-    if let Some(file) = &args.file {
-        let mut value: serde_json::Value = read_json(file)?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.entry("domain").or_insert_with(|| args.domain.clone().into());
-        }
-        return serde_json::from_value(value).map_err(|e| Error::Config(format!("{}: {e}", file.display())));
-    }
-    let mut origins = Vec::new();
-    for (spec, backup) in args
-        .origins
-        .iter()
-        .map(|o| (o, false))
-        .chain(args.backups.iter().map(|o| (o, true)))
-    {
-        let mut origin: cirrus_core::model::Origin = spec.parse().map_err(Error::Config)?;
-        origin.backup = backup;
-        origins.push(origin);
-    }
-    let mut origins = origins.into_iter();
-    let first = origins
-        .next()
-        .ok_or_else(|| Error::Config("give at least one --origin".into()))?;
-    let mut conf = DomainConf::new(args.domain, first);
-    conf.origins.extend(origins);
-    conf.enabled = !args.disabled;
-    Ok(conf)
 }
 
 async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 //! the store.
 
 use super::{BoxError, bind, shutdown_on_signal};
+use crate::duration::parse_duration;
 use cirrus_core::Store;
 use cirrus_core::lifecycle::{Shutdown, register_node, retry};
 use cirrus_core::model::CertBundle;
@@ -95,25 +96,6 @@ pub(crate) struct EdgeArgs {
     /// IPv6 address published for this node (with --node-id).
     #[arg(long, env = "CIRRUS_NODE_IPV6", requires = "node_id")]
     node_ipv6: Option<Ipv6Addr>,
-}
-
-/// `30s`, `500ms`, `2m`, or a bare number of seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30s"))?;
-    match unit.trim() {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => n
-            .checked_mul(60)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("{s:?} is too long")),
-        other => Err(format!("{s:?}: unknown unit {other:?} (use ms, s or m)")),
-    }
 }
 
 /// `512`, `64KiB`, `256MiB`, `10GiB` (also `k`, `M`, `G`, `KB`, … as powers of 1024).
@@ -270,17 +252,5 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5PB").is_err());
         assert!(parse_size("99999999999GiB").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        use super::parse_duration;
-        use std::time::Duration;
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3h").is_err());
     }
 }

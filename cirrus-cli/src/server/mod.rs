@@ -8,8 +8,6 @@ mod api;
 mod config;
 mod dns;
 mod edge;
-
-pub(crate) use edge::parse_duration;
 mod logging;
 mod reference;
 mod up;

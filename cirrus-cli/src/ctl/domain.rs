@@ -1,0 +1,157 @@
+//! `cirrusctl domain …`: list, get, status, put (create, or replace with
+//! `--replace` or a file), set (read-modify-write with `If-Match`), patch,
+//! delete.
+
+use super::args::{DomainCmd, DomainPut, DomainSet};
+use super::output::Printer;
+use super::read_json;
+use cirrus_client::{Client, Error, Precondition, Written};
+use cirrus_core::DomainConf;
+use cirrus_core::model::{DomainView, Origin};
+
+pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<(), Error> {
+    match cmd {
+        DomainCmd::List => out.domains(&api.all_domains().await?),
+        DomainCmd::Get { domain } => out.domain(&api.get_domain(&domain).await?, None),
+        DomainCmd::Status { domain } => out.domain_status(&api.domain_status(&domain).await?),
+        DomainCmd::Put(args) => {
+            let from_flags = args.file.is_none();
+            let replace = args.replace;
+            let conf = domain_conf(args)?;
+            let written = if from_flags && !replace {
+                api.put_domain_if(&conf, &Precondition::Absent)
+                    .await
+                    .map_err(|e| exists(e, &conf.domain))?
+            } else {
+                api.put_domain(&conf).await?
+            };
+            out.domain(&written.item, Some(written.created));
+        }
+        DomainCmd::Set(args) => {
+            let written = set_domain(api, &args).await?;
+            out.domain(&written.item, Some(false));
+        }
+        DomainCmd::Patch { domain, file } => {
+            let patch: serde_json::Value = read_json(&file)?;
+            out.domain(&api.patch_domain(&domain, &patch).await?, None);
+        }
+        DomainCmd::Delete { domain } => {
+            api.delete_domain(&domain).await?;
+            out.done(&format!("deleted domain {domain}"));
+        }
+    }
+    Ok(())
+}
+
+/// Tells how to change or replace a domain that `put` found existing.
+fn exists(e: Error, domain: &str) -> Error {
+    match e {
+        Error::Api {
+            status: 412,
+            code,
+            request_id,
+            ..
+        } => Error::Api {
+            status: 412,
+            code,
+            message: format!(
+                "domain {domain} exists and was left as it is: `cirrusctl domain set {domain} …` changes some \
+                 settings, `cirrusctl domain put {domain} --replace …` replaces it whole"
+            ),
+            details: Vec::new(),
+            request_id,
+        },
+        other => other,
+    }
+}
+
+/// Read, change, write back with `If-Match`; read again when someone
+/// else wrote in between (three tries).
+async fn set_domain(api: &Client, args: &DomainSet) -> Result<Written<DomainView>, Error> {
+    let mut tries = 0;
+    loop {
+        let current = api.get_domain_versioned(&args.domain).await?;
+        let etag = current
+            .etag
+            .ok_or_else(|| Error::Decode("the API sent no ETag with the domain".into()))?;
+        let mut conf = current.item.conf;
+        apply(args, &mut conf)?;
+        match api.put_domain_if(&conf, &Precondition::Unchanged(etag)).await {
+            Err(e) if e.is_precondition_failed() && tries < 2 => tries += 1,
+            done => return done,
+        }
+    }
+}
+
+/// The changes `domain set` asks for, applied to `conf`.
+fn apply(args: &DomainSet, conf: &mut DomainConf) -> Result<(), Error> {
+    let parse = |specs: &[String], backup: bool| -> Result<Vec<Origin>, Error> {
+        specs
+            .iter()
+            .map(|spec| {
+                let mut o: Origin = spec
+                    .parse()
+                    .map_err(|e| Error::Config(format!("--origin {spec}: {e}")))?;
+                o.backup = backup;
+                Ok(o)
+            })
+            .collect()
+    };
+    if !args.origins.is_empty() {
+        let mut origins = parse(&args.origins, false)?;
+        origins.extend(conf.origins.iter().filter(|o| o.backup).cloned());
+        conf.origins = origins;
+    }
+    if !args.backups.is_empty() {
+        conf.origins.retain(|o| !o.backup);
+        conf.origins.extend(parse(&args.backups, true)?);
+    }
+    if let Some(ttl) = args.default_ttl {
+        conf.cache.default_ttl = ttl.0;
+    }
+    if let Some(swr) = args.stale_while_revalidate {
+        conf.cache.stale_while_revalidate = swr.0;
+    }
+    if let Some(sie) = args.stale_if_error {
+        conf.cache.stale_if_error = sie.0;
+    }
+    if let Some(on) = args.compress {
+        conf.cache.compress = on;
+    }
+    if let Some(on) = args.cache {
+        conf.cache.enabled = on;
+    }
+    if let Some(on) = args.enabled {
+        conf.enabled = on;
+    }
+    Ok(())
+}
+
+fn domain_conf(args: DomainPut) -> Result<DomainConf, Error> {
+    if let Some(file) = &args.file {
+        let mut value: serde_json::Value = read_json(file)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("domain").or_insert_with(|| args.domain.clone().into());
+        }
+        return serde_json::from_value(value).map_err(|e| Error::Config(format!("{}: {e}", file.display())));
+    }
+    let mut origins = Vec::new();
+    for (spec, backup) in args
+        .origins
+        .iter()
+        .map(|o| (o, false))
+        .chain(args.backups.iter().map(|o| (o, true)))
+    {
+        let mut origin: cirrus_core::model::Origin = spec.parse().map_err(Error::Config)?;
+        origin.backup = backup;
+        origins.push(origin);
+    }
+    let mut origins = origins.into_iter();
+    let first = origins
+        .next()
+        .ok_or_else(|| Error::Config("give at least one --origin".into()))?;
+    let mut conf = DomainConf::new(args.domain, first);
+    conf.origins.extend(origins);
+    conf.enabled = !args.disabled;
+    Ok(conf)
+}
