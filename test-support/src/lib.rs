@@ -184,6 +184,28 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and nothing is
+    /// answered, as with a Redis stuck on a slow disk or a long command.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a [`RedisServer::pause`]d server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        if let Some(child) = &self.child {
+            // The shell's builtin kill: no procps needed.
+            let sent = Command::new("sh")
+                .args(["-c", &format!("kill -{name} {}", child.id())])
+                .status()
+                .expect("sh");
+            assert!(sent.success(), "kill -{name}");
+        }
+    }
+
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();
@@ -200,6 +222,8 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A stopped process would not die of SIGKILL until continued.
+        self.resume();
         self.stop();
     }
 }

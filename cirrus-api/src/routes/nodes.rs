@@ -47,8 +47,10 @@ pub(crate) async fn get(State(state): State<Shared>, caller: Caller, Segment(id)
     Ok(Json(node))
 }
 
-/// Creates (201) or replaces (200) a node's operator settings; health
-/// counters are kept. `id` in the body may be omitted; when present it must
+/// Creates (201) or replaces (200) a node's operator settings (addresses,
+/// weight, enabled); the server-owned `active`, `health`, `last_seen` and
+/// `edge` are read-only: ignored when sent, kept as the checker and the
+/// edge wrote them. `id` in the body may be omitted; when present it must
 /// match the path.
 #[utoipa::path(put, path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
     request_body = Node,
@@ -63,7 +65,13 @@ pub(crate) async fn put(
 ) -> ApiResult<Response> {
     caller.require(Scope::Nodes)?;
     let body = with_path_key(body, "id", &id, |v| v == id)?;
-    let node: Node = decode(body)?;
+    let mut node: Node = decode(body)?;
+    // Health is the checker's and `edge` the edge's: what a caller sends
+    // for them is ignored (a new node starts active, as the checker would
+    // find it until a probe fails).
+    let defaults = Node::new(node.id.clone());
+    (node.active, node.health, node.last_seen, node.edge) =
+        (defaults.active, defaults.health, defaults.last_seen, defaults.edge);
     let node = node.validated().map_err(ApiError::invalid)?;
     let write = state.store.put_node(&node).await?;
     state.audit(caller.actor(), "node.put", &node.id, &rid).await?;

@@ -28,16 +28,25 @@ pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
     store_check(&state, "ready").await
 }
 
-/// A store round trip, answered as `up` or `unavailable`.
+/// How long a health or readiness check waits for the store: a probe
+/// that hangs is worse than one that says the store is slow.
+const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A store round trip, answered as `up` or `unavailable` (also when the
+/// store takes longer than [`STORE_CHECK_TIMEOUT`]).
 async fn store_check(state: &Shared, up: &str) -> Response {
-    match state.store.revision().await {
-        Ok(revision) => Json(Health {
+    let answered = tokio::time::timeout(STORE_CHECK_TIMEOUT, state.store.revision()).await;
+    match answered {
+        Ok(Ok(revision)) => Json(Health {
             status: up.into(),
             revision: Some(revision),
         })
         .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: store unavailable");
+        failed => {
+            match failed {
+                Ok(Err(e)) => tracing::warn!(error = %e, "health check: store unavailable"),
+                _ => tracing::warn!("health check: the store did not answer within 500 ms"),
+            }
             let body = Health {
                 status: "unavailable".into(),
                 revision: None,

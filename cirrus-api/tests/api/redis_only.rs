@@ -37,3 +37,25 @@ async fn store_down_degrades_to_503_and_recovers() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_store_makes_health_answer_503_within_a_second() {
+    let h = Harness::start(Backend::Redis).await;
+    h.master.put_domain(&domain("a.com")).await.unwrap();
+    let redis = h.redis.as_ref().unwrap();
+    redis.pause();
+    for probe in ["/healthz", "/readyz"] {
+        let started = std::time::Instant::now();
+        let res = reqwest::get(format!("{}{probe}", h.url)).await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(res.status(), 503, "{probe}");
+        assert!(took < std::time::Duration::from_secs(1), "{probe} took {took:?}");
+    }
+    redis.resume();
+    let anonymous = h.anonymous();
+    cirrus_test_support::eventually("healthy again", std::time::Duration::from_secs(10), || {
+        let anonymous = anonymous.clone();
+        async move { anonymous.health().await.is_ok_and(|h| h.status == "ok") }
+    })
+    .await;
+}

@@ -471,6 +471,26 @@ pub async fn nodes(backend: Backend) {
     assert!(!h.store.get_node("edge-1").await.unwrap().unwrap().enabled);
     assert!(h.master.enable_node("edge-1").await.unwrap().enabled);
 
+    // Server-owned fields are read-only: what a caller sends is ignored.
+    let res = h
+        .raw(Method::PUT, "/api/v1/nodes/edge-3")
+        .json(&json!({"ipv4": "192.0.2.3", "active": false, "last_seen": 9,
+            "health": {"consecutive_failures": 99, "last_error": "forged"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let forged = h.store.get_node("edge-3").await.unwrap().unwrap();
+    assert!(forged.active, "a new node starts active whatever the body says");
+    assert_eq!((forged.health.consecutive_failures, forged.last_seen), (0, None));
+    let mut resent = h.master.get_node("edge-1").await.unwrap();
+    resent.active = true;
+    resent.health = NodeHealth::default();
+    h.master.put_node(&resent).await.unwrap();
+    let kept = h.master.get_node("edge-1").await.unwrap();
+    assert_eq!(kept.health.consecutive_failures, 2, "the checker's counters stay");
+    h.master.delete_node("edge-3").await.unwrap();
+
     h.master.delete_node("edge-2").await.unwrap();
     assert_eq!(h.master.get_node("edge-2").await.unwrap_err().status(), Some(404));
     assert_eq!(h.master.enable_node("edge-2").await.unwrap_err().status(), Some(404));

@@ -440,11 +440,8 @@ impl CacheRule {
     fn validate(&self, at: &str, errs: &mut ValidationErrors) {
         match &self.matcher {
             PathMatch::Prefix(p) | PathMatch::Glob(p) => {
-                if !p.starts_with('/') || p.len() > 1024 || p.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-                    errs.push(
-                        format!("{at}.match"),
-                        "must be a path starting with '/' (no spaces or control characters)",
-                    );
+                if let Some(problem) = super::validate::path_problem(p, 1024) {
+                    errs.push(format!("{at}.match"), problem);
                 } else if let Some(problem) = matches!(self.matcher, PathMatch::Glob(_))
                     .then(|| super::glob::glob_problem(p))
                     .flatten()

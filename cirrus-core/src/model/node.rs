@@ -28,17 +28,22 @@ pub struct Node {
     /// Set by operators: a disabled (quarantined) node gets no traffic.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Set by the health checker: an inactive node gets no traffic.
+    /// Set by the health checker: an inactive node gets no traffic
+    /// (read-only in the API).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub active: bool,
-    /// Health counters kept by the checker.
+    /// Health counters kept by the checker (read-only in the API).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub health: NodeHealth,
-    /// Unix seconds of the last successful health probe.
+    /// Unix seconds of the last successful health probe (read-only in the API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub last_seen: Option<u64>,
     /// What the node's edge last reported (read-only: set by the edge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub edge: Option<EdgeReport>,
 }
 

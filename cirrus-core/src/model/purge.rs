@@ -2,11 +2,15 @@
 //! seed's `{"domain": .., "path": ..}` is accepted: a path ending in `*` is
 //! a prefix, any other path is exact.
 
-use super::validate::{ValidationErrors, normalize_domain};
+use super::validate::{ValidationErrors, normalize_domain, path_problem};
 use serde::{Deserialize, Serialize};
 
 /// The longest tag (surrogate key) a purge names and an edge keeps, in bytes.
 pub const MAX_TAG_LEN: usize = 1024;
+
+/// Longest URL path (with its query) or prefix a purge may name, in bytes:
+/// the edge reads request heads of at most 8 KiB.
+const MAX_PATH_LEN: usize = 8192;
 
 /// What to drop from the caches of one domain.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -126,8 +130,8 @@ impl PurgeRequest {
         }
         for (field, list) in [("urls", &self.urls), ("prefixes", &self.prefixes)] {
             for (i, p) in list.iter().enumerate() {
-                if !p.starts_with('/') || p.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-                    errs.push(format!("{field}[{i}]"), "must be a path starting with '/'");
+                if let Some(problem) = path_problem(p, MAX_PATH_LEN) {
+                    errs.push(format!("{field}[{i}]"), problem);
                 }
             }
         }

@@ -136,6 +136,34 @@ fn canonical_idn(input: &str, ascii: &str) -> Result<(), String> {
     ))
 }
 
+/// What is wrong with `path` as a request path (a purge URL, a cache rule's
+/// match), or `None`: it must start with `/`, hold no space or control
+/// character, and be at most `max` bytes. The reason names the first
+/// offending byte and where it is.
+pub(crate) fn path_problem(path: &str, max: usize) -> Option<String> {
+    if !path.starts_with('/') {
+        return Some("must be a path starting with '/'".into());
+    }
+    if path.len() > max {
+        return Some(format!("must be at most {max} bytes (it has {})", path.len()));
+    }
+    let (at, b) = path
+        .bytes()
+        .enumerate()
+        .find(|(_, b)| b.is_ascii_control() || *b == b' ')?;
+    let what = match b {
+        b' ' => "a space".to_string(),
+        b'\r' => "a carriage return (CR)".to_string(),
+        b'\n' => "a line feed (LF)".to_string(),
+        0 => "a NUL byte".to_string(),
+        b'\t' => "a tab".to_string(),
+        other => format!("the control character 0x{other:02x}"),
+    };
+    Some(format!(
+        "contains {what} at byte {at}: percent-encode it (a path is sent as it would be on the request line)"
+    ))
+}
+
 /// True for a valid HTTP header field name (RFC 9110 token).
 pub(crate) fn is_header_name(name: &str) -> bool {
     !name.is_empty()
@@ -182,6 +210,17 @@ mod tests {
             normalize_domain("bücher.example").as_deref(),
             Ok("xn--bcher-kva.example")
         );
+    }
+
+    #[test]
+    fn path_problems_say_what_is_wrong() {
+        assert_eq!(path_problem("/a/b?c=d", 100), None);
+        assert!(path_problem("a", 100).is_some_and(|p| p.contains("starting with '/'")));
+        assert!(path_problem("/a\r\nX: y", 100).is_some_and(|p| p.contains("carriage return (CR) at byte 2")));
+        assert!(path_problem("/a\nb", 100).is_some_and(|p| p.contains("line feed (LF) at byte 2")));
+        assert!(path_problem("/\0", 100).is_some_and(|p| p.contains("NUL byte at byte 1")));
+        assert!(path_problem("/a b", 100).is_some_and(|p| p.contains("a space at byte 2")));
+        assert!(path_problem("/abc", 3).is_some_and(|p| p.contains("at most 3 bytes")));
     }
 
     #[test]
