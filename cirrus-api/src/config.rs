@@ -70,6 +70,8 @@ pub(crate) struct ApiConfig {
     pub(crate) zone: Option<String>,
     /// The resolver asked whether a customer's CNAMEs are in place.
     pub(crate) resolver: std::net::SocketAddr,
+    /// Why certificate requests are refused (no CA configured), if they are.
+    pub(crate) issuance_refused: Option<String>,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -84,6 +86,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("max_page", &self.max_page)
             .field("zone", &self.zone)
             .field("resolver", &self.resolver)
+            .field("issuance_refused", &self.issuance_refused)
             .finish()
     }
 }
@@ -100,6 +103,7 @@ impl Default for ApiConfig {
             max_page: 1000,
             zone: None,
             resolver: cirrus_core::resolve::system_resolver(),
+            issuance_refused: None,
         }
     }
 }

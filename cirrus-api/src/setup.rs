@@ -131,6 +131,14 @@ impl ApiBuilder {
         self
     }
 
+    /// Refuses certificate requests (`POST …/certificate`: 409
+    /// `issuance_disabled` with `reason`), for a deployment with no ACME CA
+    /// configured; uploads still work.
+    pub fn refuse_issuance(mut self, reason: impl Into<String>) -> Self {
+        self.config.issuance_refused = Some(reason.into());
+        self
+    }
+
     /// Checks the settings and builds the API.
     pub fn build(self) -> Result<Api> {
         let c = &self.config;

@@ -6,7 +6,8 @@ use crate::harness::{Running, field, until};
 use std::time::Duration;
 
 /// A `cirrus up` configuration with every listener on a free port, except
-/// the edge's, which is `edge`.
+/// the edge's, which is `edge`; a CA is named (never asked) so the worker
+/// runs too.
 fn up_config(edge: &str) -> String {
     format!(
         r#"threads = 1
@@ -21,6 +22,7 @@ listen = "127.0.0.1:0"
 metrics_listen = "127.0.0.1:0"
 [worker]
 metrics_listen = "127.0.0.1:0"
+acme_directory = "https://127.0.0.1:9/directory"
 "#
     )
 }

@@ -3,7 +3,7 @@
 //! node in DNS, MISS then HIT, purge, the status check, a certificate
 //! uploaded and served by SNI, SIGTERM, and a second start keeping it all.
 
-use crate::harness::{Running, ctl, field, ok, tiny_origin, try_get, until};
+use crate::harness::{Running, ctl, field, ok, try_get, until};
 use cirrus_core::model::DomainDns;
 use cirrus_test_support::{FakeResolver, a_records, free_port};
 use std::time::{Duration, Instant};
@@ -63,7 +63,11 @@ metrics_listen = "127.0.0.1:0"
         .map(|m| m.split_whitespace().next().unwrap().replace("/metrics", "/readyz"))
         .collect();
     ready.push(format!("{api}/readyz"));
-    assert_eq!(ready.len(), 4, "{metrics}");
+    assert_eq!(
+        ready.len(),
+        3,
+        "edge, dns and the API (no worker without a CA): {metrics}"
+    );
     for url in &ready {
         until(&format!("{url} ready"), Duration::from_secs(20), || {
             let status = rt.block_on(async { reqwest::get(url).await.ok().map(|r| r.status()) })?;
@@ -73,8 +77,30 @@ metrics_listen = "127.0.0.1:0"
 
     // Onboard the domain in front of a local origin; the answer says which
     // CNAMEs to set.
-    let origin = tiny_origin();
-    let put = ok(c(&["domain", "put", DOMAIN, "--origin", &format!("http://{origin}")]));
+    // The quickstart's origin: `python3 -m http.server`, which sends no
+    // freshness of its own, hence the quickstart's --default-ttl.
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("index.html"), "hello").unwrap();
+    let port = free_port();
+    let _origin = ChildGuard(
+        std::process::Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+            .current_dir(site.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 (scripts/test installs it)"),
+    );
+    let origin = format!("http://127.0.0.1:{port}");
+    let put = ok(c(&[
+        "domain",
+        "put",
+        DOMAIN,
+        "--origin",
+        &origin,
+        "--default-ttl",
+        "60s",
+    ]));
     let records = DomainDns::for_domain(DOMAIN, "cdn.localhost");
     assert!(
         put.contains("created domain") && put.contains(&records.cname.target),
@@ -105,12 +131,22 @@ metrics_listen = "127.0.0.1:0"
         try_get(&edge, "/", DOMAIN).filter(|a| a.contains("x-cache: MISS"))
     });
 
-    // Not ready until the customer's CNAMEs are in place.
-    assert!(ok(c(&["domain", "status", DOMAIN])).contains("is not ready"));
+    // Not ready until the customer's CNAMEs are in place: exit 8.
+    let not_ready = c(&["domain", "status", DOMAIN]);
+    assert_eq!(not_ready.code, 8, "{}", not_ready.stderr);
+    assert!(not_ready.stdout.contains("is not ready"), "{}", not_ready.stdout);
     resolver.cname(DOMAIN, &records.cname.target);
     resolver.cname(&records.acme_challenge.name, &records.acme_challenge.target);
-    let status = ok(c(&["domain", "status", DOMAIN]));
+    let status = ok(c(&["domain", "status", DOMAIN, "--wait", "--wait-timeout", "20s"]));
     assert!(status.contains(&format!("{DOMAIN} is ready")), "{status}");
+
+    // Without a CA named, certificate requests are refused with the setting to set.
+    let refused = c(&["cert", "issue", DOMAIN]);
+    assert!(
+        refused.code != 0 && refused.stderr.contains("worker.acme_directory"),
+        "{}",
+        refused.stderr
+    );
 
     // An uploaded certificate is served for the name over HTTPS.
     let issued = rcgen::generate_simple_self_signed(vec![DOMAIN.to_string()]).unwrap();
@@ -166,4 +202,14 @@ metrics_listen = "127.0.0.1:0"
         "one box: first cached request {first_hit:?} after `cirrus up` started; whole scenario {:?}",
         started.elapsed()
     );
+}
+
+/// Kills a helper process (the origin) when the test ends, however it ends.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

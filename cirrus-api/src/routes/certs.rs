@@ -18,7 +18,8 @@ use std::time::Duration;
 /// Requests a certificate: 202 with the issuance job. While one is queued or
 /// running, the same job is returned.
 #[utoipa::path(post, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
-    responses((status = 202, body = CertificateStatus), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 202, body = CertificateStatus), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Issuance is off: no ACME CA is configured")),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn issue(
     State(state): State<Shared>,
@@ -29,6 +30,9 @@ pub(crate) async fn issue(
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::Certs, &domain)?;
     existing(&state, &domain).await?;
+    if let Some(reason) = &state.config.issuance_refused {
+        return Err(ApiError::new(StatusCode::CONFLICT, "issuance_disabled", reason.clone()));
+    }
     // The task lock makes check-then-enqueue atomic across API processes.
     let lock = Lock::AcmeTask(domain.clone());
     let mut held = false;

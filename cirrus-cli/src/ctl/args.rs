@@ -81,10 +81,16 @@ pub(crate) enum DomainCmd {
         domain: String,
     },
     /// Whether a domain is ready: its CNAMEs in place (as the API's
-    /// resolver sees them) and its certificate.
+    /// resolver sees them) and its certificate. Exits 8 while not ready.
     Status {
         /// Domain name.
         domain: String,
+        /// Ask again until the domain is ready (or --wait-timeout passes).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, default_value = "5m", value_parser = crate::duration::parse_duration, requires = "wait")]
+        wait_timeout: std::time::Duration,
     },
     /// Create a domain from flags (`--replace` to overwrite an existing
     /// one whole), or create or replace it from a JSON file.
@@ -120,6 +126,9 @@ pub(crate) struct DomainPut {
     /// Keep the domain but do not serve it.
     #[arg(long, conflicts_with = "file")]
     pub(crate) disabled: bool,
+    /// Cache settings (the others keep their defaults).
+    #[command(flatten)]
+    pub(crate) cache: CacheFlags,
     /// Overwrite the domain if it exists, dropping every setting the flags
     /// do not give (without it, an existing domain is left as it is).
     #[arg(long, conflicts_with = "file")]
@@ -150,34 +159,66 @@ pub(crate) fn on_off(s: &str) -> Result<bool, String> {
     }
 }
 
+/// Cache settings `domain put` and `domain set` take as flags.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
+pub(crate) struct CacheFlags {
+    /// Freshness for responses without their own (`1h`, `90s`, or `off`).
+    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off)]
+    pub(crate) default_ttl: Option<SecondsOrOff>,
+    /// How long a stale response may be served while it is refreshed (or `off`).
+    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off)]
+    pub(crate) stale_while_revalidate: Option<SecondsOrOff>,
+    /// How long a stale response may be served when the origin fails (or `off`).
+    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off)]
+    pub(crate) stale_if_error: Option<SecondsOrOff>,
+    /// gzip/brotli compression of text answers.
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub(crate) compress: Option<bool>,
+    /// The cache as a whole.
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub(crate) cache: Option<bool>,
+}
+
+impl CacheFlags {
+    /// Sets the settings given on `conf`, leaving the others.
+    pub(crate) fn apply(&self, conf: &mut cirrus_core::DomainConf) {
+        let cache = &mut conf.cache;
+        if let Some(ttl) = self.default_ttl {
+            cache.default_ttl = ttl.0;
+        }
+        if let Some(swr) = self.stale_while_revalidate {
+            cache.stale_while_revalidate = swr.0;
+        }
+        if let Some(sie) = self.stale_if_error {
+            cache.stale_if_error = sie.0;
+        }
+        if let Some(on) = self.compress {
+            cache.compress = on;
+        }
+        if let Some(on) = self.cache {
+            cache.enabled = on;
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args([
+    "origins", "backups", "default_ttl", "stale_while_revalidate", "stale_if_error", "compress", "cache", "enabled",
+]))]
 pub(crate) struct DomainSet {
     /// Domain name.
     pub(crate) domain: String,
     /// Origins, replacing the domain's (backups are kept unless --backup-origin is given).
-    #[arg(long = "origin", group = "change")]
+    #[arg(long = "origin")]
     pub(crate) origins: Vec<String>,
     /// Backup origins, replacing the domain's.
-    #[arg(long = "backup-origin", group = "change")]
+    #[arg(long = "backup-origin")]
     pub(crate) backups: Vec<String>,
-    /// Freshness for responses without their own (`1h`, `90s`, or `off`).
-    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off, group = "change")]
-    pub(crate) default_ttl: Option<SecondsOrOff>,
-    /// How long a stale response may be served while it is refreshed (or `off`).
-    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off, group = "change")]
-    pub(crate) stale_while_revalidate: Option<SecondsOrOff>,
-    /// How long a stale response may be served when the origin fails (or `off`).
-    #[arg(long, value_name = "DURATION|off", value_parser = seconds_or_off, group = "change")]
-    pub(crate) stale_if_error: Option<SecondsOrOff>,
-    /// gzip/brotli compression of text answers.
-    #[arg(long, value_name = "on|off", value_parser = on_off, group = "change")]
-    pub(crate) compress: Option<bool>,
-    /// The cache as a whole.
-    #[arg(long, value_name = "on|off", value_parser = on_off, group = "change")]
-    pub(crate) cache: Option<bool>,
+    /// Cache settings to change.
+    #[command(flatten)]
+    pub(crate) cache: CacheFlags,
     /// Serve the domain (`off` keeps it without serving it).
-    #[arg(long, value_name = "on|off", value_parser = on_off, group = "change")]
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
     pub(crate) enabled: Option<bool>,
 }
 

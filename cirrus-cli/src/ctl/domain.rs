@@ -9,11 +9,15 @@ use cirrus_client::{Client, Error, Precondition, Written};
 use cirrus_core::DomainConf;
 use cirrus_core::model::{DomainView, Origin};
 
-pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<(), Error> {
+pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<i32, Error> {
     match cmd {
         DomainCmd::List => out.domains(&api.all_domains().await?),
         DomainCmd::Get { domain } => out.domain(&api.get_domain(&domain).await?, None),
-        DomainCmd::Status { domain } => out.domain_status(&api.domain_status(&domain).await?),
+        DomainCmd::Status {
+            domain,
+            wait,
+            wait_timeout,
+        } => return status(api, out, &domain, wait.then_some(wait_timeout)).await,
         DomainCmd::Put(args) => {
             let from_flags = args.file.is_none();
             let replace = args.replace;
@@ -40,7 +44,27 @@ pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<(
             out.done(&format!("deleted domain {domain}"));
         }
     }
-    Ok(())
+    Ok(super::EXIT_OK)
+}
+
+/// Prints the domain's status: 0 when ready, [`super::EXIT_NOT_READY`]
+/// when not; with `wait`, asks again (every 2 s) until it is or the time
+/// is up.
+async fn status(api: &Client, out: &Printer, domain: &str, wait: Option<std::time::Duration>) -> Result<i32, Error> {
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    loop {
+        let status = api.domain_status(domain).await?;
+        let waiting = deadline.is_some_and(|d| tokio::time::Instant::now() < d);
+        if status.ready || !waiting {
+            out.domain_status(&status);
+            return Ok(if status.ready {
+                super::EXIT_OK
+            } else {
+                super::EXIT_NOT_READY
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }
 
 /// Tells how to change or replace a domain that `put` found existing.
@@ -106,21 +130,7 @@ fn apply(args: &DomainSet, conf: &mut DomainConf) -> Result<(), Error> {
         conf.origins.retain(|o| !o.backup);
         conf.origins.extend(parse(&args.backups, true)?);
     }
-    if let Some(ttl) = args.default_ttl {
-        conf.cache.default_ttl = ttl.0;
-    }
-    if let Some(swr) = args.stale_while_revalidate {
-        conf.cache.stale_while_revalidate = swr.0;
-    }
-    if let Some(sie) = args.stale_if_error {
-        conf.cache.stale_if_error = sie.0;
-    }
-    if let Some(on) = args.compress {
-        conf.cache.compress = on;
-    }
-    if let Some(on) = args.cache {
-        conf.cache.enabled = on;
-    }
+    args.cache.apply(conf);
     if let Some(on) = args.enabled {
         conf.enabled = on;
     }
@@ -153,5 +163,6 @@ fn domain_conf(args: DomainPut) -> Result<DomainConf, Error> {
     let mut conf = DomainConf::new(args.domain, first);
     conf.origins.extend(origins);
     conf.enabled = !args.disabled;
+    args.cache.apply(&mut conf);
     Ok(conf)
 }

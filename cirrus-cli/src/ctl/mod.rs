@@ -31,9 +31,11 @@ pub const EXIT_INVALID: i32 = 5;
 pub const EXIT_BUSY: i32 = 6;
 /// The API or its store is unreachable (5xx, connection failed).
 pub const EXIT_UNAVAILABLE: i32 = 7;
+/// `domain status`: the domain is not ready (yet).
+pub const EXIT_NOT_READY: i32 = 8;
 
 const EXIT_CODES_HELP: &str = "Exit codes: 0 ok, 1 other failure, 2 usage, 3 unauthorized/forbidden, \
-4 not found, 5 invalid input, 6 rate limited/conflict/precondition failed, 7 unavailable.";
+4 not found, 5 invalid input, 6 rate limited/conflict/precondition failed, 7 unavailable, 8 not ready (domain status).";
 
 /// Runs `cirrusctl` with `args` (program name first); returns the exit code.
 pub fn main_with_args<I, T>(args: I) -> i32
@@ -98,7 +100,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     let api = builder.build()?;
     let out = Printer::new(cli.output);
     match cli.command {
-        Command::Domain(cmd) => domain::run(&api, &out, cmd).await?,
+        Command::Domain(cmd) => return domain::run(&api, &out, cmd).await,
         Command::Purge(args) => purge(&api, &out, args).await?,
         Command::Cert(cmd) => cert(&api, &out, cmd).await?,
         Command::Node(cmd) => node(&api, &out, cmd).await?,

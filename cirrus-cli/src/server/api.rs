@@ -101,6 +101,16 @@ pub(crate) struct PreparedApi {
 }
 
 pub(crate) async fn prepare(args: ApiArgs, store: Arc<dyn Store>) -> Result<PreparedApi, BoxError> {
+    prepare_with(args, store, None).await
+}
+
+/// [`prepare`], refusing certificate requests with `refuse_issuance` when
+/// no worker can run them (`cirrus up` without an ACME directory).
+pub(crate) async fn prepare_with(
+    args: ApiArgs,
+    store: Arc<dyn Store>,
+    refuse_issuance: Option<String>,
+) -> Result<PreparedApi, BoxError> {
     if args.master_token.is_some() && args.rotate_master_token {
         return Err("--rotate-master-token applies to the generated token; unset --master-token".into());
     }
@@ -129,6 +139,9 @@ pub(crate) async fn prepare(args: ApiArgs, store: Arc<dyn Store>) -> Result<Prep
     }
     if let Some(resolver) = args.resolver {
         builder = builder.resolver(resolver);
+    }
+    if let Some(reason) = refuse_issuance {
+        builder = builder.refuse_issuance(reason);
     }
     let api = builder.build()?;
     let (listener, _) = bind(args.listen, "api").await?;

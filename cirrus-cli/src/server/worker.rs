@@ -14,9 +14,12 @@ use std::time::Duration;
 /// Flags of `cirrus worker`; each also reads the environment variable shown.
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
-    /// The CA's ACME directory.
-    #[arg(long, env = "CIRRUS_ACME_DIRECTORY", default_value = LETS_ENCRYPT)]
-    acme_directory: String,
+    /// The CA's ACME directory. Unset: Let's Encrypt production for
+    /// `cirrus worker`; for `cirrus up`, no CA (certificate requests are
+    /// refused, uploads work; Let's Encrypt staging is
+    /// https://acme-staging-v02.api.letsencrypt.org/directory).
+    #[arg(long, env = "CIRRUS_ACME_DIRECTORY")]
+    pub(crate) acme_directory: Option<String>,
     /// A PEM file with the CA certificate to trust for the directory's HTTPS (a private CA).
     #[arg(long, env = "CIRRUS_ACME_DIRECTORY_ROOT")]
     acme_directory_root: Option<PathBuf>,
@@ -104,8 +107,9 @@ pub(crate) fn prepare(
     } else {
         args.dns_check
     };
+    let directory = args.acme_directory.unwrap_or_else(|| LETS_ENCRYPT.to_string());
     let mut role = WorkerRole::new(store, name, solver)
-        .directory(&args.acme_directory)
+        .directory(&directory)
         .check(check, Duration::from_secs(args.dns_check_timeout.max(1)))
         .max_attempts(args.max_attempts)
         .visibility(Duration::from_secs(args.job_visibility.max(1)))
@@ -134,11 +138,7 @@ pub(crate) fn prepare(
         .map_err(|e| format!("worker metrics listener {listen}: {e}"))?;
     let admin = bound.local_addr()?;
     let role = role.admin(tokio::net::TcpListener::from_std(bound)?, args.metrics_allow);
-    Ok(PreparedWorker {
-        role,
-        directory: args.acme_directory,
-        admin,
-    })
+    Ok(PreparedWorker { role, directory, admin })
 }
 
 impl PreparedWorker {
