@@ -1,7 +1,10 @@
-//! Durations as people write them on a command line: `500ms`, `30s`,
-//! `2m`, `1h`, `90d`, or a bare number of seconds.
+//! Times as people read and write them on a command line: durations
+//! (`500ms`, `30s`, `2m`, `1h`, `90d`, or a bare number of seconds) and
+//! instants in RFC 3339.
 
 use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// `500ms`, `30s`, `2m`, `1h`, `90d`, or a bare number of seconds.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -24,9 +27,62 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
+/// Unix seconds as RFC 3339 in UTC (`2026-12-06T01:02:03Z`).
+pub(crate) fn rfc3339(unix_secs: u64) -> String {
+    rfc3339_ms(unix_secs.saturating_mul(1000))
+}
+
+/// Unix milliseconds as RFC 3339 in UTC, with milliseconds when not whole.
+pub(crate) fn rfc3339_ms(unix_ms: u64) -> String {
+    let nanos = i128::from(unix_ms) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{unix_ms} ms"))
+}
+
+/// An instant given as RFC 3339 (`2027-03-01T00:00:00Z`), as a duration
+/// from `now_secs` (`90d`), or as Unix seconds (a bare number, as before);
+/// returned in Unix seconds.
+pub(crate) fn parse_instant_at(s: &str, now_secs: u64) -> Result<u64, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| format!("{s:?} is too large"));
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return u64::try_from(t.unix_timestamp()).map_err(|_| format!("{s:?} is before 1970"));
+    }
+    let d = parse_duration(s)
+        .map_err(|_| format!("{s:?} is neither an RFC 3339 time (2027-03-01T00:00:00Z) nor a duration (90d)"))?;
+    Ok(now_secs.saturating_add(d.as_secs()))
+}
+
+/// [`parse_instant_at`] from the current time (a clap value parser).
+pub(crate) fn parse_instant(s: &str) -> Result<u64, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    parse_instant_at(s, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_read_and_written() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(parse_instant_at("2023-11-14T22:13:20Z", 0), Ok(1_700_000_000));
+        assert_eq!(parse_instant_at("2023-11-14T23:13:20+01:00", 0), Ok(1_700_000_000));
+        assert_eq!(parse_instant_at("90d", 1000), Ok(1000 + 90 * 86_400));
+        assert_eq!(
+            parse_instant_at("1700000000", 5),
+            Ok(1_700_000_000),
+            "Unix seconds, as before"
+        );
+        assert!(parse_instant_at("next tuesday", 0).is_err());
+    }
 
     #[test]
     fn durations() {

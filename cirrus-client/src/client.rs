@@ -563,10 +563,42 @@ async fn api_error(res: reqwest::Response) -> Error {
         Err(_) => Error::Api {
             status,
             code: format!("http_{status}"),
-            message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+            message: not_ours(&bytes),
             details: Vec::new(),
             request_id,
         },
+    }
+}
+
+/// A one-line summary of an error answer that is not the API's JSON (a
+/// proxy's HTML page, a plain-text error): never the whole page.
+fn not_ours(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('<') {
+        let lower = trimmed.to_ascii_lowercase();
+        let title = lower
+            .find("<title>")
+            .and_then(|start| {
+                let rest = &trimmed[start + 7..];
+                rest.to_ascii_lowercase()
+                    .find("</title>")
+                    .map(|end| rest[..end].trim().to_string())
+            })
+            .filter(|t| !t.is_empty())
+            .map(|t| format!(" ({t:?})"))
+            .unwrap_or_default();
+        return format!("an HTML page{title} instead of the Cirrus API's JSON: is the URL the API's?");
+    }
+    let line: String = trimmed
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(160)
+        .collect();
+    if line.trim().is_empty() {
+        "an empty answer instead of the Cirrus API's JSON".into()
+    } else {
+        format!("{} (not the Cirrus API's JSON)", line.trim())
     }
 }
 
@@ -605,6 +637,21 @@ mod tests {
             max_delay: Duration::from_millis(50),
         };
         Client::builder(url).retry(retry).build().expect("client")
+    }
+
+    #[test]
+    fn answers_that_are_not_the_apis_are_summarised() {
+        let page = b"<!DOCTYPE html>\n<html><head><TITLE>502 Bad Gateway</TITLE></head><body>...long...</body></html>";
+        assert_eq!(
+            not_ours(page),
+            "an HTML page (\"502 Bad Gateway\") instead of the Cirrus API's JSON: is the URL the API's?"
+        );
+        assert_eq!(
+            not_ours(b"upstream\nconnect error"),
+            "upstream connect error (not the Cirrus API's JSON)"
+        );
+        assert_eq!(not_ours(b""), "an empty answer instead of the Cirrus API's JSON");
+        assert!(not_ours("x".repeat(10_000).as_bytes()).len() < 200);
     }
 
     #[tokio::test]

@@ -102,6 +102,28 @@ fn operator_workflow_with_the_embedded_store() {
         .contains("updated domain example.com")
     );
     let listed: serde_json::Value = serde_json::from_str(&ok(c(&["domain", "list", "--output", "json"]))).unwrap();
+    // Times for people: RFC 3339 in tables, and --expires-at takes durations.
+    let made = ok(c(&[
+        "token",
+        "create",
+        "--name",
+        "t",
+        "--scope",
+        "read",
+        "--expires-at",
+        "90d",
+    ]));
+    assert!(made.contains("created"), "{made}");
+    let tokens = ok(c(&["token", "list"]));
+    assert!(
+        tokens.contains("T") && tokens.contains("Z"),
+        "RFC 3339 expiry: {tokens}"
+    );
+    let audit = ok(c(&["audit", "--limit", "1"]));
+    assert!(
+        audit.starts_with("AT ") && audit.contains('T') && audit.contains('Z'),
+        "{audit}"
+    );
     assert_eq!(listed[0]["domain"], "example.com");
     let table = ok(c(&["domain", "list"]));
     assert!(
@@ -128,6 +150,37 @@ fn operator_workflow_with_the_embedded_store() {
         serde_json::from_str(&ok(c(&["purge", "example.com", "--prefix", "/img/", "-o", "json"]))).unwrap();
     assert!(purge["id"].as_str().unwrap().starts_with("pg_"));
     assert_eq!(c(&["purge", "example.com"]).code, 5, "a purge must select something");
+
+    // Errors name the flag, say the reason once, and are JSON with -o json.
+    let bad_path = c(&["purge", "example.com", "--path", "/a\nb"]);
+    assert_eq!(bad_path.code, 5, "{}", bad_path.stderr);
+    assert!(
+        bad_path
+            .stderr
+            .contains("--path #1: contains a line feed (LF) at byte 2"),
+        "{}",
+        bad_path.stderr
+    );
+    assert!(!bad_path.stderr.contains("urls[0]"), "{}", bad_path.stderr);
+    assert_eq!(
+        bad_path.stderr.matches("line feed").count(),
+        1,
+        "said once: {}",
+        bad_path.stderr
+    );
+    let as_json = c(&["purge", "example.com", "--path", "/a\nb", "-o", "json"]);
+    let e: serde_json::Value = serde_json::from_str(as_json.stderr.trim()).unwrap();
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["status"].as_u64()),
+        (Some("invalid_input"), Some(422))
+    );
+    assert_eq!(e["error"]["details"][0]["field"], "--path #1");
+    let local = c(&["domain", "put", "x.example", "--origin", "gopher://o.example"]);
+    assert_eq!(local.code, 5, "a local input error exits 5: {}", local.stderr);
+    assert!(!local.stderr.contains("client configuration"), "{}", local.stderr);
+    let anonymous = ctl(&url, "", &["domain", "list"]);
+    assert_eq!(anonymous.code, 3);
+    assert!(anonymous.stderr.contains("no token"), "{}", anonymous.stderr);
 
     assert!(ok(c(&["cert", "issue", "example.com"])).contains("queued"));
     assert!(ok(c(&["cert", "status", "example.com"])).contains("queued"));
@@ -188,8 +241,8 @@ fn operator_workflow_with_the_embedded_store() {
     assert_eq!(ci(&["whoami"]).code, 3, "revoked");
     assert_eq!(
         c(&["token", "create", "--name", "x", "--scope", "root"]).code,
-        1,
-        "unknown scope is refused locally"
+        5,
+        "unknown scope is refused locally, as input"
     );
 
     let audit = ok(c(&["audit", "--limit", "5"]));

@@ -335,8 +335,9 @@ pub(crate) enum TokenCmd {
         /// Domain the token may touch (repeatable; none: all).
         #[arg(long = "domain")]
         domains: Vec<String>,
-        /// Unix time after which the token is refused.
-        #[arg(long)]
+        /// When the token stops working: an RFC 3339 time
+        /// (`2027-03-01T00:00:00Z`), a duration from now (`90d`), or Unix seconds.
+        #[arg(long, value_name = "TIME|DURATION", value_parser = crate::duration::parse_instant)]
         expires_at: Option<u64>,
     },
     /// List tokens (never their secrets).

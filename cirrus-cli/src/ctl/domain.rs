@@ -3,13 +3,14 @@
 //! delete.
 
 use super::args::{DomainCmd, DomainPut, DomainSet};
+use super::error::CtlError;
 use super::output::Printer;
 use super::read_json;
 use cirrus_client::{Client, Error, Precondition, Written};
 use cirrus_core::DomainConf;
 use cirrus_core::model::{DomainView, Origin};
 
-pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<i32, Error> {
+pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<i32, CtlError> {
     match cmd {
         DomainCmd::List => out.domains(&api.all_domains().await?),
         DomainCmd::Get { domain } => out.domain(&api.get_domain(&domain).await?, None),
@@ -50,7 +51,7 @@ pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<i
 /// Prints the domain's status: 0 when ready, [`super::EXIT_NOT_READY`]
 /// when not; with `wait`, asks again (every 2 s) until it is or the time
 /// is up.
-async fn status(api: &Client, out: &Printer, domain: &str, wait: Option<std::time::Duration>) -> Result<i32, Error> {
+async fn status(api: &Client, out: &Printer, domain: &str, wait: Option<std::time::Duration>) -> Result<i32, CtlError> {
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     loop {
         let status = api.domain_status(domain).await?;
@@ -91,25 +92,25 @@ fn exists(e: Error, domain: &str) -> Error {
 
 /// Read, change, write back with `If-Match`; read again when someone
 /// else wrote in between (three tries).
-async fn set_domain(api: &Client, args: &DomainSet) -> Result<Written<DomainView>, Error> {
+async fn set_domain(api: &Client, args: &DomainSet) -> Result<Written<DomainView>, CtlError> {
     let mut tries = 0;
     loop {
         let current = api.get_domain_versioned(&args.domain).await?;
         let etag = current
             .etag
-            .ok_or_else(|| Error::Decode("the API sent no ETag with the domain".into()))?;
+            .ok_or_else(|| CtlError::Client(Error::Decode("the API sent no ETag with the domain".into())))?;
         let mut conf = current.item.conf;
         apply(args, &mut conf)?;
         match api.put_domain_if(&conf, &Precondition::Unchanged(etag)).await {
             Err(e) if e.is_precondition_failed() && tries < 2 => tries += 1,
-            done => return done,
+            done => return Ok(done?),
         }
     }
 }
 
 /// The changes `domain set` asks for, applied to `conf`.
-fn apply(args: &DomainSet, conf: &mut DomainConf) -> Result<(), Error> {
-    let parse = |specs: &[String], backup: bool| -> Result<Vec<Origin>, Error> {
+fn apply(args: &DomainSet, conf: &mut DomainConf) -> Result<(), CtlError> {
+    let parse = |specs: &[String], backup: bool| -> Result<Vec<Origin>, CtlError> {
         specs
             .iter()
             .map(|spec| {
@@ -137,13 +138,13 @@ fn apply(args: &DomainSet, conf: &mut DomainConf) -> Result<(), Error> {
     Ok(())
 }
 
-fn domain_conf(args: DomainPut) -> Result<DomainConf, Error> {
+fn domain_conf(args: DomainPut) -> Result<DomainConf, CtlError> {
     if let Some(file) = &args.file {
         let mut value: serde_json::Value = read_json(file)?;
         if let Some(obj) = value.as_object_mut() {
             obj.entry("domain").or_insert_with(|| args.domain.clone().into());
         }
-        return serde_json::from_value(value).map_err(|e| Error::Config(format!("{}: {e}", file.display())));
+        return serde_json::from_value(value).map_err(|e| CtlError::Input(format!("{}: {e}", file.display())));
     }
     let mut origins = Vec::new();
     for (spec, backup) in args
@@ -152,14 +153,16 @@ fn domain_conf(args: DomainPut) -> Result<DomainConf, Error> {
         .map(|o| (o, false))
         .chain(args.backups.iter().map(|o| (o, true)))
     {
-        let mut origin: cirrus_core::model::Origin = spec.parse().map_err(Error::Config)?;
+        let mut origin: Origin = spec
+            .parse()
+            .map_err(|e| CtlError::Input(format!("--origin {spec}: {e}")))?;
         origin.backup = backup;
         origins.push(origin);
     }
     let mut origins = origins.into_iter();
     let first = origins
         .next()
-        .ok_or_else(|| Error::Config("give at least one --origin".into()))?;
+        .ok_or_else(|| CtlError::Input("give at least one --origin".into()))?;
     let mut conf = DomainConf::new(args.domain, first);
     conf.origins.extend(origins);
     conf.enabled = !args.disabled;

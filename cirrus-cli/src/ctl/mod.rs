@@ -3,13 +3,15 @@
 
 mod args;
 mod domain;
+mod error;
 mod output;
 
 use args::{CertCmd, Cli, Command, NodeCmd, NodePut, PurgeArgs, TokenCmd};
-use cirrus_client::{Client, Error};
+use cirrus_client::Client;
 use cirrus_core::Node;
 use cirrus_core::model::{CertificateUpload, PurgeSelection, Scope, TokenRequest};
 use clap::{CommandFactory, Parser};
+use error::{CtlError, FlagNames};
 use output::Printer;
 use std::ffi::OsString;
 use std::path::Path;
@@ -57,47 +59,67 @@ where
             return EXIT_FAILURE;
         }
     };
+    let flags = flag_names(&cli.command);
+    let token_given = cli.token.as_deref().is_some_and(|t| !t.is_empty());
+    let json = cli.output == args::Output::Json;
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            exit_code(&e)
+            if json {
+                eprintln!("{}", e.json(flags, token_given));
+            } else {
+                eprintln!("error: {}", e.line(flags, token_given));
+            }
+            e.exit_code()
         }
     }
 }
 
-fn one_line(e: &Error) -> String {
-    let mut line = e.to_string();
-    for d in e.details() {
-        line.push_str(&format!("; {}: {}", d.field, d.reason));
+/// The flags of `command` that set each API field, so an invalid field
+/// is reported by the flag the user typed.
+fn flag_names(command: &Command) -> FlagNames {
+    match command {
+        Command::Purge(_) => &[
+            ("urls", "--path"),
+            ("prefixes", "--prefix"),
+            ("tags", "--tag"),
+            ("all", "--all"),
+        ],
+        Command::Domain(_) => &[
+            ("domain", "DOMAIN"),
+            ("origins", "--origin"),
+            ("cache.default_ttl", "--default-ttl"),
+            ("cache.stale_while_revalidate", "--stale-while-revalidate"),
+            ("cache.stale_if_error", "--stale-if-error"),
+        ],
+        Command::Node(_) => &[
+            ("id", "ID"),
+            ("ipv4", "--ipv4"),
+            ("ipv6", "--ipv6"),
+            ("weight", "--weight"),
+        ],
+        Command::Token(_) => &[
+            ("name", "--name"),
+            ("scopes", "--scope"),
+            ("domains", "--domain"),
+            ("expires_at", "--expires-at"),
+        ],
+        Command::Cert(_) => &[("fullchain", "--cert"), ("key", "--key")],
+        _ => &[],
     }
-    line.replace('\n', " ")
 }
 
-fn exit_code(e: &Error) -> i32 {
-    match e {
-        Error::Api { status, .. } => match status {
-            401 | 403 => EXIT_AUTH,
-            404 => EXIT_NOT_FOUND,
-            409 | 412 | 429 => EXIT_BUSY,
-            500.. => EXIT_UNAVAILABLE,
-            _ => EXIT_INVALID,
-        },
-        Error::Transport(_) => EXIT_UNAVAILABLE,
-        _ => EXIT_FAILURE,
-    }
-}
-
-async fn run(cli: Cli) -> Result<i32, Error> {
+async fn run(cli: Cli) -> Result<i32, CtlError> {
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "cirrusctl", &mut std::io::stdout());
         return Ok(EXIT_OK);
     }
     let mut builder = Client::builder(&cli.url).timeout(Duration::from_secs(cli.timeout));
-    if let Some(t) = &cli.token {
+    // An empty CIRRUS_TOKEN is no token (a 401 then says so).
+    if let Some(t) = cli.token.as_deref().filter(|t| !t.is_empty()) {
         builder = builder.token(t);
     }
-    let api = builder.build()?;
+    let api = builder.build().map_err(|e| CtlError::Input(e.to_string()))?;
     let out = Printer::new(cli.output);
     match cli.command {
         Command::Domain(cmd) => return domain::run(&api, &out, cmd).await,
@@ -119,7 +141,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     Ok(EXIT_OK)
 }
 
-async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error> {
+async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), CtlError> {
     let sel = PurgeSelection {
         urls: args.urls,
         prefixes: args.prefixes,
@@ -142,7 +164,7 @@ async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error
             out.purge_status(&status);
             if !status.complete {
                 let pending = status.pending.join(", ");
-                return Err(Error::Config(format!(
+                return Err(CtlError::Failed(format!(
                     "purge {}: not applied by {pending} within {:?}",
                     status.id, args.wait_timeout
                 )));
@@ -154,7 +176,7 @@ async fn purge(api: &Client, out: &Printer, args: PurgeArgs) -> Result<(), Error
     }
 }
 
-async fn cert(api: &Client, out: &Printer, cmd: CertCmd) -> Result<(), Error> {
+async fn cert(api: &Client, out: &Printer, cmd: CertCmd) -> Result<(), CtlError> {
     let status = match cmd {
         CertCmd::Issue { domain } => api.issue_certificate(&domain).await?,
         CertCmd::Status { domain } => api.certificate_status(&domain).await?,
@@ -170,7 +192,7 @@ async fn cert(api: &Client, out: &Printer, cmd: CertCmd) -> Result<(), Error> {
     Ok(())
 }
 
-async fn node(api: &Client, out: &Printer, cmd: NodeCmd) -> Result<(), Error> {
+async fn node(api: &Client, out: &Printer, cmd: NodeCmd) -> Result<(), CtlError> {
     match cmd {
         NodeCmd::List => out.nodes(&api.nodes().await?.items),
         NodeCmd::Get { id } => out.node(&api.get_node(&id).await?, None),
@@ -189,13 +211,13 @@ async fn node(api: &Client, out: &Printer, cmd: NodeCmd) -> Result<(), Error> {
     Ok(())
 }
 
-fn node_of(args: NodePut) -> Result<Node, Error> {
+fn node_of(args: NodePut) -> Result<Node, CtlError> {
     if let Some(file) = &args.file {
         let mut value: serde_json::Value = read_json(file)?;
         if let Some(obj) = value.as_object_mut() {
             obj.entry("id").or_insert_with(|| args.id.clone().into());
         }
-        return serde_json::from_value(value).map_err(|e| Error::Config(format!("{}: {e}", file.display())));
+        return serde_json::from_value(value).map_err(|e| CtlError::Input(format!("{}: {e}", file.display())));
     }
     let mut node = Node::new(args.id).with_weight(args.weight);
     node.ipv4 = args.ipv4;
@@ -203,7 +225,7 @@ fn node_of(args: NodePut) -> Result<Node, Error> {
     Ok(node)
 }
 
-async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), Error> {
+async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), CtlError> {
     match cmd {
         TokenCmd::Create {
             name,
@@ -213,7 +235,10 @@ async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), Error> 
         } => {
             let scopes = scopes
                 .iter()
-                .map(|s| s.parse::<Scope>().map_err(Error::Config))
+                .map(|s| {
+                    s.parse::<Scope>()
+                        .map_err(|e| CtlError::Input(format!("--scope {s}: {e}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let req = TokenRequest {
                 name,
@@ -232,15 +257,15 @@ async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), Error> 
     Ok(())
 }
 
-fn read_text(path: &Path) -> Result<String, Error> {
+fn read_text(path: &Path) -> Result<String, CtlError> {
     if path == Path::new("-") {
-        return std::io::read_to_string(std::io::stdin()).map_err(|e| Error::Config(format!("stdin: {e}")));
+        return std::io::read_to_string(std::io::stdin()).map_err(|e| CtlError::File(format!("stdin: {e}")));
     }
-    std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| CtlError::File(format!("{}: {e}", path.display())))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
-    serde_json::from_str(&read_text(path)?).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CtlError> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| CtlError::Input(format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -254,18 +279,21 @@ mod tests {
 
     #[test]
     fn statuses_map_to_documented_exit_codes() {
-        let api = |status| Error::Api {
-            status,
-            code: String::new(),
-            message: String::new(),
-            details: vec![],
-            request_id: None,
+        let api = |status| {
+            CtlError::Client(cirrus_client::Error::Api {
+                status,
+                code: String::new(),
+                message: String::new(),
+                details: vec![],
+                request_id: None,
+            })
         };
-        let codes: Vec<i32> = [401, 403, 404, 400, 413, 422, 429, 409, 500, 503]
+        let codes: Vec<i32> = [401, 403, 404, 400, 413, 422, 429, 409, 412, 500, 503]
             .into_iter()
-            .map(|s| exit_code(&api(s)))
+            .map(|s| api(s).exit_code())
             .collect();
-        assert_eq!(codes, [3, 3, 4, 5, 5, 5, 6, 6, 7, 7]);
-        assert_eq!(exit_code(&Error::Transport("refused".into())), EXIT_UNAVAILABLE);
+        assert_eq!(codes, [3, 3, 4, 5, 5, 5, 6, 6, 6, 7, 7]);
+        let refused = CtlError::Client(cirrus_client::Error::Transport("refused".into()));
+        assert_eq!(refused.exit_code(), EXIT_UNAVAILABLE);
     }
 }

@@ -2,6 +2,7 @@
 //! scripts.
 
 use super::args::Output;
+use crate::duration::{rfc3339, rfc3339_ms};
 use cirrus_core::model::{
     AuditList, CertificateStatus, CreatedToken, DelegationCheck, DomainStatus, DomainView, Health, Identity,
     PurgeAccepted, PurgeStatus, ServiceToken,
@@ -101,7 +102,7 @@ impl Printer {
                 format!("{:?}", c.status).to_lowercase(),
                 if c.has_certificate { ", stored" } else { ", none stored" },
                 c.not_after
-                    .map(|t| format!(", expires at {t} (unix)"))
+                    .map(|t| format!(", expires at {}", rfc3339(t)))
                     .unwrap_or_default()
             );
         }
@@ -139,7 +140,7 @@ impl Printer {
                     c.domain.clone(),
                     format!("{:?}", c.status).to_lowercase(),
                     c.job_id.clone().unwrap_or_default(),
-                    c.not_after.map(|t| t.to_string()).unwrap_or_default(),
+                    c.not_after.map(rfc3339).unwrap_or_default(),
                     c.error.clone().unwrap_or_default(),
                 ]],
             );
@@ -191,7 +192,7 @@ impl Printer {
                         t.name.clone(),
                         scopes(&t.scopes),
                         t.domains.as_ref().map_or_else(|| "*".into(), |d| d.join(",")),
-                        t.expires_at.map(|e| e.to_string()).unwrap_or_else(|| "never".into()),
+                        t.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
                     ]
                 }),
             );
@@ -201,10 +202,10 @@ impl Printer {
     pub(crate) fn audit(&self, list: &AuditList) {
         if self.json(list) {
             table(
-                &["AT_MS", "ACTOR", "ACTION", "RESOURCE", "REQUEST_ID"],
+                &["AT", "ACTOR", "ACTION", "RESOURCE", "REQUEST_ID"],
                 list.items.iter().map(|r| {
                     vec![
-                        r.at_ms.to_string(),
+                        rfc3339_ms(r.at_ms),
                         r.actor.clone(),
                         r.action.clone(),
                         r.resource.clone(),

@@ -91,6 +91,18 @@ async fn access_log_sinks_and_an_embedders_registry() {
         (&line["host"], &line["path"], &line["status"], &line["cache"]),
         (&"a.test".into(), &"/cached".into(), &200.into(), &"HIT".into())
     );
+    // RFC 3339 with milliseconds, the same instant as the numeric `ts`.
+    let time = line["time"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.ends_with('Z') && time.as_bytes()[19] == b'.',
+        "{time}"
+    );
+    let ts = line["ts"].as_f64().unwrap();
+    let parsed = time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(
+        (parsed.unix_timestamp_nanos() as f64 / 1e9 - ts).abs() < 0.002,
+        "{time} vs {ts}"
+    );
     // The seed's privacy rule: no query string, no header value, in the log.
     e.http
         .get(e.url("/cached?token=query-secret"))
