@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(api.serve(listener, std::future::pending()));
-    println!("API on {url} (Swagger UI at {url}/docs)");
+    println!("API on {url} (for as long as this example runs)");
 
     // The master token only mints tokens; automation gets a scoped one.
     let master = Client::builder(&url).token(MASTER).build()?;
@@ -54,10 +54,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("PUT other.example.com -> {refused}");
 
     for record in master.audit(Some(10)).await?.items {
+        let request = record.request_id.as_deref().unwrap_or("-");
         println!(
-            "audit: {} {} {} ({:?})",
-            record.actor, record.action, record.resource, record.request_id
+            "audit: {} {} {} (request {request})",
+            record.actor, record.action, record.resource
         );
     }
+    println!("`cirrus api` serves the same API with its Swagger UI at /docs");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! An edge with logic of its own, on configuration in memory (no store):
-//! answers get `X-Served-By`, `/admin` gets 403, `X-Canary` picks the canary.
+//! answers get `X-Served-By`, `/admin` gets 403, `X-Canary` picks the canary
+//! (cached apart from the main origin's answers).
 //!
 //! Run: `cargo run --example custom_proxy -- 127.0.0.1:8080 http://127.0.0.1:9000 http://127.0.0.1:9001`,
 //! then `curl -i -H 'Host: example.test' http://127.0.0.1:8080/`.
@@ -7,7 +8,7 @@
 use cirrus::core::model::Origin;
 use cirrus::core::{DomainConf, StaticSource};
 use cirrus::edge::http::{HeaderValue, Response, StatusCode};
-use cirrus::edge::{Body, Edge, EdgeHooks, ProxyError, Session};
+use cirrus::edge::{Body, CacheKey, Edge, EdgeHooks, ProxyError, Session};
 use std::sync::Arc;
 
 /// The logic: a tag on every answer, a blocked path, a canary origin.
@@ -33,6 +34,19 @@ impl EdgeHooks for Custom {
         Ok(s.headers().contains_key("x-canary").then(|| self.canary.clone()))
     }
 
+    /// The canary answers differently from the main origin, so its answers
+    /// get keys of their own: with the default key, one request carrying
+    /// `X-Canary` would fill the cache with the canary's answer for every
+    /// visitor (cache poisoning). Whatever picks the origin must be in the key.
+    fn cache_key(&self, s: &Session, _: &mut ()) -> CacheKey {
+        let key = CacheKey::for_session(s);
+        if s.headers().contains_key("x-canary") {
+            key.variant(&["x-canary".into()], s.headers())
+        } else {
+            key
+        }
+    }
+
     async fn response_filter(&self, _: &Session, res: &mut Response<Body>, _: &mut ()) {
         res.headers_mut()
             .insert("x-served-by", HeaderValue::from_static("custom-proxy"));
@@ -54,6 +68,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (origin, canary) = (arg(2, "http://127.0.0.1:9000"), arg(3, "http://127.0.0.1:9001"));
     let edge = custom_edge(origin.parse()?, canary.parse()?).await?;
     let listener = tokio::net::TcpListener::bind(arg(1, "127.0.0.1:8080")).await?;
-    println!("custom proxy on http://{}", listener.local_addr()?);
-    Ok(edge.serve(listener, std::future::pending()).await?)
+    println!(
+        "custom proxy on http://{} (Ctrl-C drains and stops)",
+        listener.local_addr()?
+    );
+    // On Ctrl-C the edge stops accepting, finishes the requests in flight, then returns.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(edge.serve(listener, ctrl_c).await?)
 }

@@ -24,6 +24,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..3 {
         println!("event: {:?}", events.next().await.unwrap());
     }
-    println!("data kept in {}", dir.path().display());
+    println!(
+        "the data was in {}, a temporary directory removed as this example exits; \
+         open a directory of your own to keep it",
+        dir.path().display()
+    );
     Ok(())
 }

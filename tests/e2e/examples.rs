@@ -7,7 +7,8 @@ mod custom_proxy;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// An origin answering every request with `name`, one request per connection.
+/// An origin answering every request with `name` (cacheable for a
+/// minute), one request per connection.
 async fn origin(name: &'static str) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -23,7 +24,7 @@ async fn origin(name: &'static str) -> SocketAddr {
                     }
                 }
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                    "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
                     name.len()
                 );
                 let _ = s.write_all(answer.as_bytes()).await;
@@ -56,7 +57,19 @@ async fn custom_proxy_tags_blocks_and_picks_the_canary() {
     assert_eq!(res.text().await.unwrap(), "main");
 
     let res = http.get(url("/")).header("x-canary", "1").send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "canary");
+    assert_eq!(
+        res.text().await.unwrap(),
+        "canary",
+        "not the main origin's cached answer"
+    );
+    // Both answers are cached, each under its own key: no poisoning either way.
+    for _ in 0..2 {
+        let res = http.get(url("/")).send().await.unwrap();
+        assert_eq!(res.headers()["x-cache"], "HIT");
+        assert_eq!(res.text().await.unwrap(), "main");
+        let res = http.get(url("/")).header("x-canary", "1").send().await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "canary");
+    }
 
     let res = http.get(url("/admin/users")).send().await.unwrap();
     assert_eq!(res.status(), 403);

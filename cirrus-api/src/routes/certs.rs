@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::Lock;
-use cirrus_core::model::{AcmeState, AcmeStatus, CertBundle, CertificateStatus, CertificateUpload, Scope};
+use cirrus_core::model::{AcmeState, AcmeStatus, CertBundle, CertificateStatus, CertificateUpload, Scope, TlsMode};
 use std::time::Duration;
 
 /// Requests a certificate: 202 with the issuance job. While one is queued or
@@ -91,6 +91,7 @@ pub(crate) async fn status(
 
 /// Uploads a certificate and key (PEM). Refused unless the PEM parses, the
 /// key matches the leaf, and the leaf covers the domain and is valid now.
+/// A domain whose TLS mode was `none` becomes `manual`.
 #[utoipa::path(put, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
     request_body = CertificateUpload,
     responses((status = 200, body = CertificateStatus), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -104,11 +105,17 @@ pub(crate) async fn upload(
 ) -> ApiResult<Json<CertificateStatus>> {
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::Certs, &domain)?;
-    existing(&state, &domain).await?;
+    let mut conf = existing(&state, &domain).await?;
     let now = now_secs();
     let not_after = cert::check(&upload.fullchain, &upload.key, &domain, now).map_err(ApiError::invalid)?;
     let bundle = CertBundle::new(upload.fullchain, upload.key, Some(not_after));
     state.store.put_cert(&domain, &bundle).await?;
+    // A domain served over HTTPS with an uploaded certificate says so: its
+    // TLS mode becomes `manual` unless it already names one.
+    if conf.tls.mode == TlsMode::None {
+        conf.tls.mode = TlsMode::Manual;
+        state.store.put_domain(&conf).await?;
+    }
     // Keep the acme-dns registration; the rest describes the new certificate.
     let mut acme: AcmeState = state.store.get_acme_state(&domain).await?.unwrap_or_default();
     acme.status = AcmeStatus::Issued;

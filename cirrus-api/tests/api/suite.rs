@@ -422,6 +422,12 @@ pub async fn certificates(backend: Backend) {
         h.store.get_cert("shop.example.com").await.unwrap().unwrap().not_after,
         Some(not_after)
     );
+    let tls = h.master.get_domain("shop.example.com").await.unwrap().conf.tls.mode;
+    assert_eq!(
+        tls,
+        cirrus_core::model::TlsMode::Manual,
+        "served over HTTPS, the domain says so"
+    );
     let ok = h
         .master
         .upload_certificate("shop.example.com", &upload(&wild, &wild_key))
