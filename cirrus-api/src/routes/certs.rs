@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// Requests a certificate: 202 with the issuance job. While one is queued or
 /// running, the same job is returned.
-#[utoipa::path(post, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
+#[utoipa::path(post, operation_id = "issueCertificate", path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
     responses((status = 202, body = CertificateStatus), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Issuance is off: no ACME CA is configured")),
     security(("bearer" = []), ("session" = [])))]
@@ -74,7 +74,7 @@ pub(crate) async fn status_of(state: &Shared, domain: &str, acme: AcmeState) -> 
 }
 
 /// Where the domain's certificate stands.
-#[utoipa::path(get, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
+#[utoipa::path(get, operation_id = "getCertificate", path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
     responses((status = 200, body = CertificateStatus), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn status(
@@ -92,7 +92,7 @@ pub(crate) async fn status(
 /// Uploads a certificate and key (PEM). Refused unless the PEM parses, the
 /// key matches the leaf, and the leaf covers the domain and is valid now.
 /// A domain whose TLS mode was `none` becomes `manual`.
-#[utoipa::path(put, path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
+#[utoipa::path(put, operation_id = "uploadCertificate", path = "/api/v1/domains/{domain}/certificate", tag = "certificates", params(("domain" = String, Path)),
     request_body = CertificateUpload,
     responses((status = 200, body = CertificateStatus), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]

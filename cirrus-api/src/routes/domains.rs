@@ -19,6 +19,7 @@ use serde_json::Value;
 
 /// Paging of `GET /api/v1/domains`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListArgs {
     /// Page size, 1 to the server's maximum (1000 unless configured; default 100).
@@ -43,7 +44,7 @@ pub(crate) async fn existing(state: &Shared, domain: &str) -> ApiResult<DomainCo
 }
 
 /// Lists domains, in name order, one page at a time.
-#[utoipa::path(get, path = "/api/v1/domains", tag = "domains", params(ListArgs),
+#[utoipa::path(get, operation_id = "listDomains", path = "/api/v1/domains", tag = "domains", params(ListArgs),
     responses((status = 200, body = DomainPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn list(
@@ -81,7 +82,7 @@ pub(crate) async fn list(
 }
 
 /// One domain's configuration, with the CNAMEs its owner sets (`dns`).
-#[utoipa::path(get, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+#[utoipa::path(get, operation_id = "getDomain", path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
     responses((status = 200, body = DomainView, headers(("ETag" = String, description = "The configuration's version, for If-Match"))),
         (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
@@ -97,11 +98,11 @@ pub(crate) async fn get(State(state): State<Shared>, caller: Caller, Segment(raw
 /// omitted; when present it must match the path. The read-only `dns` of
 /// a GET may be sent back: it is ignored. `If-Match` (the `ETag` of a GET)
 /// replaces only the version read; `If-None-Match: *` creates only.
-#[utoipa::path(put, path = "/api/v1/domains/{domain}", tag = "domains",
+#[utoipa::path(put, operation_id = "putDomain", path = "/api/v1/domains/{domain}", tag = "domains",
     params(("domain" = String, Path),
         ("If-Match" = Option<String>, Header, description = "Replace only the version with this ETag (or `*`: any existing one)"),
         ("If-None-Match" = Option<String>, Header, description = "`*`: create only, never replace")),
-    request_body = DomainConf,
+    request_body(content = Object, description = "A `DomainInput`: the configuration; `dns`, if sent back from a GET, is ignored"),
     responses((status = 201, body = DomainView), (status = 200, body = DomainView), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "A precondition failed: the domain changed, exists, or does not exist")),
     security(("bearer" = []), ("session" = [])))]
@@ -133,7 +134,7 @@ pub(crate) async fn put(
 
 /// Changes some fields of a domain (JSON merge patch, RFC 7396); with
 /// `If-Match`, only the version read.
-#[utoipa::path(patch, path = "/api/v1/domains/{domain}", tag = "domains",
+#[utoipa::path(patch, operation_id = "patchDomain", path = "/api/v1/domains/{domain}", tag = "domains",
     params(("domain" = String, Path),
         ("If-Match" = Option<String>, Header, description = "Change only the version with this ETag")),
     request_body(content = Object, description = "JSON merge patch of a DomainConf"),
@@ -166,7 +167,7 @@ pub(crate) async fn patch(
 }
 
 /// Deletes a domain.
-#[utoipa::path(delete, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+#[utoipa::path(delete, operation_id = "deleteDomain", path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn delete(
@@ -186,7 +187,7 @@ pub(crate) async fn delete(
 
 /// Purges cached objects of a domain on every edge: exact URLs, path
 /// prefixes, tags, or everything. Published on `cdn:purge`.
-#[utoipa::path(post, path = "/api/v1/domains/{domain}/purge", tag = "domains", params(("domain" = String, Path)),
+#[utoipa::path(post, operation_id = "purgeDomain", path = "/api/v1/domains/{domain}/purge", tag = "domains", params(("domain" = String, Path)),
     request_body = PurgeSelection,
     responses((status = 202, body = PurgeAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
@@ -220,7 +221,8 @@ pub(crate) async fn purge(
 
 /// A body for `domain` from the path, decoded and validated.
 fn conf_for_path(mut body: Value, domain: &str) -> ApiResult<DomainConf> {
-    // Read-only: what a GET shows beside the configuration.
+    // Read-only: what a GET shows beside the configuration, ignored
+    // whatever it holds (the `DomainInput` schema says so).
     if let Value::Object(map) = &mut body {
         map.remove("dns");
     }

@@ -47,7 +47,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         ops::audit, ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&Security, &Contract),
+    modifiers(&Security, &Contract, &Shapes),
     tags(
         (name = "domains", description = "Customer domains and cache purge"),
         (name = "certificates", description = "TLS certificates: ACME issuance and uploads"),
@@ -58,6 +58,100 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
     )
 )]
 pub(crate) struct ApiDoc;
+
+/// Schemas the derive cannot write, patched into the document as JSON:
+///
+/// - `DomainView` is a `DomainConf` (a closed object: unknown fields are
+///   refused) plus `dns`. The derived `allOf` of the two would call `dns`
+///   an unexpected property of the first part, so the view is one closed
+///   object with every property of the configuration and a read-only `dns`.
+/// - The PUT bodies: `DomainInput` (the configuration, plus a `dns` sent
+///   back from a GET, ignored whatever it holds) and `NodeInput` (a node
+///   whose server-owned fields are ignored whatever they hold). Declaring
+///   those fields `readOnly` instead would make sending them invalid,
+///   while the API deliberately takes a GET's body back.
+struct Shapes;
+
+impl Modify for Shapes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, SchemaType};
+        use utoipa::openapi::{Ref, RefOr};
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        let object = |name: &str| match components.schemas.get(name) {
+            Some(RefOr::T(Schema::Object(o))) => Some(o.clone()),
+            _ => None,
+        };
+        let (Some(conf), Some(node)) = (object("DomainConf"), object("Node")) else {
+            return;
+        };
+        // Any JSON value (a schema with no type): what an ignored field may hold.
+        let ignored = |what: &str| -> RefOr<Schema> {
+            let any = ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .description(Some(format!("{what}: ignored when sent")));
+            RefOr::T(Schema::Object(any.build()))
+        };
+        let input = |mut o: Object, key: &str, description: &str| {
+            o.required.retain(|r| r != key);
+            o.description = Some(description.into());
+            o
+        };
+        let mut domain_input = input(
+            conf.clone(),
+            "domain",
+            "A domain's configuration as a PUT takes it; `domain` may be left out (the path names it).",
+        );
+        domain_input
+            .properties
+            .insert("dns".into(), ignored("What a GET shows in the customer's DNS"));
+        let mut node_input = input(
+            node,
+            "id",
+            "A node as a PUT takes it: the operator's settings; `id` may be left out.",
+        );
+        for field in nodes::SERVER_OWNED {
+            node_input.properties.insert((*field).into(), ignored("Server-owned"));
+        }
+        let mut view = conf;
+        view.description = Some(
+            "A domain as the API shows it: its configuration and, read-only, the records its owner sets (`dns`, \
+             absent when the API was started without a zone)."
+                .into(),
+        );
+        let dns = serde_json::json!({
+            "allOf": [{"$ref": "#/components/schemas/DomainDns"}],
+            "readOnly": true,
+            "description": "What to set in the customer's DNS.",
+        });
+        if let Ok(dns) = serde_json::from_value(dns) {
+            view.properties.insert("dns".into(), dns);
+        }
+        for (name, schema) in [
+            ("DomainView", view),
+            ("DomainInput", domain_input),
+            ("NodeInput", node_input),
+        ] {
+            components.schemas.insert(name.into(), RefOr::T(Schema::Object(schema)));
+        }
+        for (path, schema) in [
+            ("/api/v1/domains/{domain}", "DomainInput"),
+            ("/api/v1/nodes/{id}", "NodeInput"),
+        ] {
+            let body = doc
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.put.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+                .and_then(|body| body.content.get_mut("application/json"));
+            if let Some(content) = body {
+                content.schema = Some(RefOr::Ref(Ref::from_schema_name(schema)));
+            }
+        }
+    }
+}
 
 struct Security;
 

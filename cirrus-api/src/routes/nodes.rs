@@ -13,6 +13,10 @@ use cirrus_core::Node;
 use cirrus_core::model::{NodeList, Scope};
 use serde_json::Value;
 
+/// Fields of a node that the health checker and the edge own: ignored in
+/// a PUT (see the `NodeInput` schema).
+pub(crate) const SERVER_OWNED: &[&str] = &["active", "health", "last_seen", "edge"];
+
 async fn existing(state: &Shared, id: &str) -> ApiResult<Node> {
     state
         .store
@@ -23,7 +27,7 @@ async fn existing(state: &Shared, id: &str) -> ApiResult<Node> {
 
 /// All nodes, sorted by id, health included, and for each that runs an
 /// edge the revision it serves, when it applied it and how far behind it is.
-#[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes",
+#[utoipa::path(get, operation_id = "listNodes", path = "/api/v1/nodes", tag = "nodes",
     responses((status = 200, body = NodeList), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<NodeList>> {
@@ -33,7 +37,7 @@ pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResu
 }
 
 /// One node, health included.
-#[utoipa::path(get, path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getNode", path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
     responses((status = 200, body = Node), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn get(State(state): State<Shared>, caller: Caller, Segment(id): Segment) -> ApiResult<Json<Node>> {
@@ -52,8 +56,8 @@ pub(crate) async fn get(State(state): State<Shared>, caller: Caller, Segment(id)
 /// `edge` are read-only: ignored when sent, kept as the checker and the
 /// edge wrote them. `id` in the body may be omitted; when present it must
 /// match the path.
-#[utoipa::path(put, path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
-    request_body = Node,
+#[utoipa::path(put, operation_id = "putNode", path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
+    request_body(content = Object, description = "A `NodeInput`: the operator's settings; server-owned fields are ignored"),
     responses((status = 201, body = Node), (status = 200, body = Node), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn put(
@@ -64,14 +68,16 @@ pub(crate) async fn put(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Nodes)?;
-    let body = with_path_key(body, "id", &id, |v| v == id)?;
-    let mut node: Node = decode(body)?;
+    let mut body = with_path_key(body, "id", &id, |v| v == id)?;
     // Health is the checker's and `edge` the edge's: what a caller sends
-    // for them is ignored (a new node starts active, as the checker would
-    // find it until a probe fails).
-    let defaults = Node::new(node.id.clone());
-    (node.active, node.health, node.last_seen, node.edge) =
-        (defaults.active, defaults.health, defaults.last_seen, defaults.edge);
+    // for them is ignored, whatever it holds (a new node starts active, as
+    // the checker would find it until a probe fails).
+    if let Value::Object(map) = &mut body {
+        for server_owned in SERVER_OWNED {
+            map.remove(*server_owned);
+        }
+    }
+    let node: Node = decode(body)?;
     let node = node.validated().map_err(ApiError::invalid)?;
     let write = state.store.put_node(&node).await?;
     state.audit(caller.actor(), "node.put", &node.id, &rid).await?;
@@ -85,7 +91,7 @@ pub(crate) async fn put(
 }
 
 /// Deletes a node.
-#[utoipa::path(delete, path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
+#[utoipa::path(delete, operation_id = "deleteNode", path = "/api/v1/nodes/{id}", tag = "nodes", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn delete(
@@ -103,7 +109,7 @@ pub(crate) async fn delete(
 }
 
 /// Puts a node back into service.
-#[utoipa::path(post, path = "/api/v1/nodes/{id}/enable", tag = "nodes", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "enableNode", path = "/api/v1/nodes/{id}/enable", tag = "nodes", params(("id" = String, Path)),
     responses((status = 200, body = Node), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn enable(
@@ -116,7 +122,7 @@ pub(crate) async fn enable(
 }
 
 /// Quarantines a node: it keeps its settings but gets no traffic.
-#[utoipa::path(post, path = "/api/v1/nodes/{id}/disable", tag = "nodes", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "disableNode", path = "/api/v1/nodes/{id}/disable", tag = "nodes", params(("id" = String, Path)),
     responses((status = 200, body = Node), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn disable(

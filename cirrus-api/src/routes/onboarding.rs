@@ -24,7 +24,7 @@ pub(crate) fn view(state: &AppState, conf: DomainConf) -> DomainView {
 
 /// Whether the domain is ready: its CNAME in place (asked of the API's
 /// resolver), its `_acme-challenge` delegation, its certificate.
-#[utoipa::path(get, path = "/api/v1/domains/{domain}/status", tag = "domains",
+#[utoipa::path(get, operation_id = "getDomainStatus", path = "/api/v1/domains/{domain}/status", tag = "domains",
     params(("domain" = String, Path, description = "A domain name, e.g. www.example.com")),
     responses((status = 200, body = DomainStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 /// 200 when the store answers, else 503 (the design's health check,
 /// which load balancers and the seed's monitors use).
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, operation_id = "getHealth", path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
     store_check(&state, "ok").await
@@ -22,7 +22,7 @@ pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
 
 /// Readiness: 200 `ready` when the store answers a round trip, else 503
 /// `unavailable` (an API that cannot reach its store cannot serve).
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, operation_id = "getReadiness", path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
     store_check(&state, "ready").await
@@ -57,7 +57,7 @@ async fn store_check(state: &Shared, up: &str) -> Response {
 }
 
 /// Prometheus metrics (text format).
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, operation_id = "getMetrics", path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
     state.metrics.refresh(&*state.store).await;
@@ -69,6 +69,7 @@ pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
 
 /// Paging of `GET /api/v1/audit`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditArgs {
     /// Records to return, 1-1000 (default 100).
@@ -78,7 +79,7 @@ pub(crate) struct AuditArgs {
 
 /// The newest audit records, newest first. A token limited to some
 /// domains sees the records of those domains only.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "operations", params(AuditArgs),
+#[utoipa::path(get, operation_id = "listAudit", path = "/api/v1/audit", tag = "operations", params(AuditArgs),
     responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn audit(

@@ -15,7 +15,7 @@ use cirrus_core::{Change, Event, Node, Store};
 /// delay from publication), the reporting edges still pending, and the
 /// registered nodes whose edge is silent (not waited for). Purges are kept
 /// for a day.
-#[utoipa::path(get, path = "/api/v1/purges/{id}", tag = "domains", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getPurge", path = "/api/v1/purges/{id}", tag = "domains", params(("id" = String, Path)),
     responses((status = 200, body = PurgeStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn get(

@@ -14,7 +14,7 @@ use cirrus_core::model::{Identity, LoginRequest, LoginResponse, Session};
 
 /// Opens a session: sets the HttpOnly, SameSite=Strict `cirrus_session`
 /// cookie and returns the CSRF token to send in `x-csrf-token`.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, operation_id = "login", path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn login(
     State(state): State<Shared>,
@@ -61,8 +61,8 @@ fn cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
 }
 
 /// Ends the caller's session and clears the cookie (needs `x-csrf-token`).
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+#[utoipa::path(post, operation_id = "logout", path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 403, body = ErrorBody, description = "A missing CSRF token, or a bearer caller (it has no session)")),
     security(("session" = [])))]
 pub(crate) async fn logout(
     State(state): State<Shared>,
@@ -70,7 +70,7 @@ pub(crate) async fn logout(
     Extension(rid): Extension<RequestId>,
 ) -> ApiResult<Response> {
     let Caller::User(session) = &caller else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::forbidden(
             "logout ends a portal session; bearer tokens have none",
         ));
     };
@@ -85,7 +85,7 @@ pub(crate) async fn logout(
 }
 
 /// Who the caller is, with scopes and domains.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+#[utoipa::path(get, operation_id = "getIdentity", path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, body = Identity), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn me(caller: Caller) -> Json<Identity> {

@@ -13,7 +13,7 @@ use cirrus_core::auth::{generate_token, hash_secret};
 use cirrus_core::model::{CreatedToken, ServiceToken, TokenList, TokenRequest};
 
 /// Creates a service token; the secret is in this answer only.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
+#[utoipa::path(post, operation_id = "createToken", path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
     responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create(
@@ -48,7 +48,7 @@ pub(crate) async fn create(
 }
 
 /// Lists service tokens (metadata, never secrets).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, operation_id = "listTokens", path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = TokenList), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<TokenList>> {
@@ -64,9 +64,9 @@ pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResu
 }
 
 /// Revokes a service token at once.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
-    responses((status = 204), (status = 400, body = ErrorBody, description = "The master token cannot be revoked (rotate it instead)"),
-        (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
+#[utoipa::path(delete, operation_id = "revokeToken", path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody, description = "No such service token (the master token is none: rotate it instead)"),
+        (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(state): State<Shared>,
@@ -76,8 +76,8 @@ pub(crate) async fn revoke(
 ) -> ApiResult<StatusCode> {
     caller.require_master()?;
     if id == MASTER_TOKEN_ID {
-        return Err(ApiError::bad_request(
-            "the master token is not revoked through the API; rotate it with `cirrus api --rotate-master-token`",
+        return Err(ApiError::not_found(
+            "the master token is not a service token; rotate it with `cirrus api --rotate-master-token`",
         ));
     }
     if !state.store.delete_token(&id).await? {

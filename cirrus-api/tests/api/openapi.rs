@@ -52,3 +52,53 @@ fn every_route_is_documented() {
         "a route is documented that the list above does not know"
     );
 }
+
+#[test]
+fn operation_ids_are_unique_and_stable() {
+    let doc = serde_json::to_value(cirrus_api::openapi()).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, op) in methods.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{id}: lowerCamelCase"
+            );
+            if let Some(other) = seen.insert(id.to_string(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(seen.len(), 27, "{seen:#?}");
+    assert_eq!(seen["getDomain"], "get /api/v1/domains/{domain}");
+}
+
+#[test]
+fn every_reference_resolves() {
+    let doc = serde_json::to_value(cirrus_api::openapi()).unwrap();
+    let mut refs = Vec::new();
+    fn walk(v: &serde_json::Value, refs: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(|r| r.as_str()) {
+                    refs.push(r.to_string());
+                }
+                map.values().for_each(|v| walk(v, refs));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, refs)),
+            _ => {}
+        }
+    }
+    walk(&doc, &mut refs);
+    assert!(refs.len() > 50, "{}", refs.len());
+    for r in &refs {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{r}"));
+        assert!(doc["components"]["schemas"][name].is_object(), "{r} does not resolve");
+    }
+    for input in ["DomainInput", "NodeInput", "DomainView"] {
+        assert!(refs.iter().any(|r| r.ends_with(input)), "{input} is used");
+    }
+}

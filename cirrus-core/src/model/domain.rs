@@ -9,6 +9,9 @@ use std::str::FromStr;
 
 /// Longest TTL a rule or policy may set: one year, in seconds.
 pub const MAX_TTL_SECS: u64 = 365 * 24 * 3600;
+// The OpenAPI schema writes this bound as a literal (utoipa takes no
+// constant there): keep the two the same.
+const _: () = assert!(MAX_TTL_SECS == 31_536_000);
 
 /// Configuration of one customer domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,24 +19,29 @@ pub const MAX_TTL_SECS: u64 = 365 * 24 * 3600;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DomainConf {
-    /// The customer's host name, normalized (lowercase ASCII, IDNA).
+    /// The customer's host name, normalized (lowercase ASCII, IDNA). In
+    /// the API it may be left out of a body (the path names it); when
+    /// present it must name the same domain.
     pub domain: String,
     /// A disabled domain is kept but not served.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Origin servers; at least one that is not a backup.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 64))]
     pub origins: Vec<Origin>,
     /// Cache policy.
     #[serde(default)]
     pub cache: CachePolicy,
     /// Cache large objects in slices of this many bytes (range requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 65536, maximum = 1073741824))]
     pub slice_size: Option<u64>,
     /// TLS settings.
     #[serde(default)]
     pub tls: TlsPolicy,
     /// Number of edge nodes that serve this domain (overrides the DNS default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 16))]
     pub replicas: Option<u16>,
     /// Edits applied to requests sent to the origin.
     #[serde(default, skip_serializing_if = "HeaderEdits::is_empty")]
@@ -135,9 +143,11 @@ pub struct Origin {
     pub host: String,
     /// Port; the scheme's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
     pub port: Option<u16>,
     /// Relative share of traffic among origins of the same kind (1-1000).
     #[serde(default = "one")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub weight: u32,
     /// Used only when every primary origin is failing.
     #[serde(default)]
@@ -265,9 +275,11 @@ pub struct CachePolicy {
     /// TTL (seconds) for cacheable responses that carry no freshness
     /// information of their own. `None`: such responses are not cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 31536000))]
     pub default_ttl: Option<u64>,
     /// Rules, first match wins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub rules: Vec<CacheRule>,
     /// What goes into the cache key.
     #[serde(default)]
@@ -282,16 +294,19 @@ pub struct CachePolicy {
     /// the background, for responses without a `stale-while-revalidate`
     /// directive of their own (RFC 5861). `None`: not at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 31536000))]
     pub stale_while_revalidate: Option<u64>,
     /// Seconds a stale response may be served when the origin fails
     /// (error, timeout, 5xx, marked down), for responses without a
     /// `stale-if-error` directive of their own (RFC 5861). `None`: not at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 31536000))]
     pub stale_if_error: Option<u64>,
     /// Response fields whose values are the response's tags (surrogate
     /// keys) for purges: space or comma separated, at most 1,024 bytes a
     /// tag and 16 KiB a field; extra tags are ignored and counted.
     #[serde(default = "default_tag_headers", skip_serializing_if = "is_default_tag_headers")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub tag_headers: Vec<String>,
     /// Compress stored text-like responses (gzip, brotli) for clients that
     /// accept it, when the origin did not (default true).
@@ -492,6 +507,7 @@ pub struct CacheKeyOptions {
     pub query: QueryKey,
     /// Request headers whose values are part of the key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub headers: Vec<String>,
 }
 
@@ -550,6 +566,7 @@ impl TlsPolicy {
 #[serde(deny_unknown_fields)]
 pub struct Hsts {
     /// `max-age` in seconds.
+    #[cfg_attr(feature = "openapi", schema(maximum = 63072000))]
     pub max_age: u64,
     /// Adds `includeSubDomains`.
     #[serde(default)]

@@ -12,7 +12,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Node {
-    /// Identifier: `[a-z0-9][a-z0-9._-]{0,63}`.
+    /// Identifier: `[a-z0-9][a-z0-9._-]{0,63}`. In the API it may be left
+    /// out of a body (the path names it); when present it must be the same.
     pub id: String,
     /// IPv4 address published in A records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,6 +25,7 @@ pub struct Node {
     pub ipv6: Option<Ipv6Addr>,
     /// Relative share of domains (weighted rendezvous hashing), 1-1000.
     #[serde(default = "one")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub weight: u32,
     /// Set by operators: a disabled (quarantined) node gets no traffic.
     #[serde(default = "yes")]
