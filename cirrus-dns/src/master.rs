@@ -341,3 +341,7 @@ async fn transfer_zone<'q, R: ResponseHandler>(
     tracing::info!(src = %request.src(), serial = zone.serial(), records = zone.len(), "dns: zone transferred");
     last.ok_or_else(|| std::io::Error::other("empty transfer").into())
 }
+
+#[cfg(test)]
+#[path = "master_fuzz.rs"]
+mod fuzz;

@@ -80,6 +80,9 @@ mod tls;
 mod upstream;
 mod workers;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use body::Body;
 pub use cache::{CacheKey, CacheStatus, CachedResponse, DiskCache, Exchange, MemoryCache, NotStored, Storability};
 pub use cirrus_core::model::AllowList;

@@ -16,6 +16,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod acme_dns;
+pub mod fuzz;
 mod nsd;
 mod pebble;
 mod relay;

@@ -183,6 +183,37 @@ mod tests {
         ));
     }
 
+    /// Fuzzed patterns and paths (`pattern NUL path`): the matcher agrees
+    /// with the recursive definition, and validation never panics.
+    #[test]
+    fn fuzzed_globs_agree_with_the_definition() {
+        let seeds: &[&[u8]] = &[
+            b"/img/*/thumb-*.png\0/img/a/thumb-1.png",
+            b"/**a**a**a**a**b\0/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            b"/static/**\0/static/a/b/c.txt",
+            b"/*.css\0/a.css",
+        ];
+        cirrus_test_support::fuzz::fuzz("glob", seeds, |input| {
+            let (pattern, path) = match input.iter().position(|&b| b == 0) {
+                Some(i) => (&input[..i], &input[i + 1..]),
+                None => (input, &b""[..]),
+            };
+            let (Ok(pattern), Ok(path)) = (std::str::from_utf8(pattern), std::str::from_utf8(path)) else {
+                return;
+            };
+            let _ = glob_problem(pattern);
+            let matched = glob_matches(pattern, path);
+            // The reference is quadratic: compared on paths it can afford.
+            if pattern.len() <= MAX_GLOB_LEN && path.len() <= 300 {
+                assert_eq!(
+                    matched,
+                    reference(pattern.as_bytes(), path.as_bytes()),
+                    "{pattern:?} against {path:?}"
+                );
+            }
+        });
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 

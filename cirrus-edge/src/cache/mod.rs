@@ -3,7 +3,7 @@
 //! the cache's part of a request.
 
 mod age;
-mod control;
+pub(crate) mod control;
 mod disk;
 mod encode;
 mod entry;
@@ -12,7 +12,7 @@ mod key;
 mod lock;
 mod memory;
 mod policy;
-mod range;
+pub(crate) mod range;
 mod serve;
 mod slice;
 mod stale;

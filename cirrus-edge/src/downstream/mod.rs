@@ -2,7 +2,7 @@
 //! graceful drain, HTTP/1.1 (the edge's own connection) and HTTP/2, and the
 //! edge as a service an embedder mounts in a server of their own.
 
-mod h1;
+pub(crate) mod h1;
 mod linger;
 mod tls;
 

@@ -5,9 +5,9 @@
 
 mod choice;
 mod conn;
-mod decode;
+pub(crate) mod decode;
 mod pool;
-mod wire;
+pub(crate) mod wire;
 
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};

@@ -10,7 +10,7 @@
 //! from what is already buffered, one at a time.
 
 mod body;
-mod request;
+pub(crate) mod request;
 mod response;
 
 pub(crate) use body::H1Body;
