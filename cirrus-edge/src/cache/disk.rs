@@ -12,7 +12,7 @@
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
-use super::memory::selects;
+use super::memory::Selection;
 use cirrus_core::PurgeRequest;
 use file::{FileHeader, epoch_ms, mark_file, read_file, rebuild, to_response, write_file};
 use http::HeaderMap;
@@ -168,12 +168,13 @@ impl DiskCache {
     /// Drops what `purge` selects, or marks it stale when the purge is
     /// soft; returns how many responses it selected.
     pub async fn purge(&self, purge: &PurgeRequest) -> usize {
+        let selection = Selection::new(purge);
         let selected: Vec<String> = {
             let index = self.lock();
             index
                 .entries
                 .iter()
-                .filter(|(_, e)| selects(purge, &e.key, &e.tags))
+                .filter(|(_, e)| selection.selects(&e.key, &e.tags))
                 .map(|(hex, _)| hex.clone())
                 .collect()
         };
