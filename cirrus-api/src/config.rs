@@ -56,6 +56,19 @@ impl LoginLimits {
     }
 }
 
+impl Default for LoginLimits {
+    /// Two password checks at once (38 MiB of work memory at most); per
+    /// source address bursts of 10 then one attempt every 2 s; per user
+    /// name bursts of 10 then one every 5 s.
+    fn default() -> Self {
+        Self {
+            concurrent_checks: 2,
+            per_address: Some(RateLimit::new(0.5, 10)),
+            per_user: Some(RateLimit::new(0.2, 10)),
+        }
+    }
+}
+
 /// Settings of the control plane. Build with [`crate::Api::builder`].
 #[derive(Clone)]
 pub(crate) struct ApiConfig {

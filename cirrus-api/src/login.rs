@@ -3,7 +3,7 @@
 //! core), on reused work memory, and separate rate limits per source
 //! address and per user name. Over any bound the answer is 429 at once.
 
-use crate::config::{LoginLimits, RateLimit};
+use crate::config::LoginLimits;
 use crate::error::ApiError;
 use crate::ratelimit::Limiter;
 use cirrus_core::auth::PasswordChecker;
@@ -73,17 +73,4 @@ impl LoginGate {
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| cirrus_core::auth::hash_password("cirrus-unknown-user").unwrap_or_default())
-}
-
-impl Default for LoginLimits {
-    /// Two password checks at once (38 MiB of work memory at most); per
-    /// source address bursts of 10 then one attempt every 2 s; per user
-    /// name bursts of 10 then one every 5 s.
-    fn default() -> Self {
-        Self {
-            concurrent_checks: 2,
-            per_address: Some(RateLimit::new(0.5, 10)),
-            per_user: Some(RateLimit::new(0.2, 10)),
-        }
-    }
 }

@@ -177,6 +177,9 @@ fn operator_workflow_with_the_embedded_store() {
     assert_eq!(e["error"]["details"][0]["field"], "--path #1");
     let local = c(&["domain", "put", "x.example", "--origin", "gopher://o.example"]);
     assert_eq!(local.code, 5, "a local input error exits 5: {}", local.stderr);
+    let local = c(&["domain", "set", "example.com", "--backup-origin", "gopher://o.example"]);
+    assert_eq!(local.code, 5, "{}", local.stderr);
+    assert!(local.stderr.contains("--backup-origin gopher://"), "{}", local.stderr);
     assert!(!local.stderr.contains("client configuration"), "{}", local.stderr);
     let anonymous = ctl(&url, "", &["domain", "list"]);
     assert_eq!(anonymous.code, 3);

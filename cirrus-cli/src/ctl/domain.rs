@@ -110,32 +110,35 @@ async fn set_domain(api: &Client, args: &DomainSet) -> Result<Written<DomainView
 
 /// The changes `domain set` asks for, applied to `conf`.
 fn apply(args: &DomainSet, conf: &mut DomainConf) -> Result<(), CtlError> {
-    let parse = |specs: &[String], backup: bool| -> Result<Vec<Origin>, CtlError> {
-        specs
-            .iter()
-            .map(|spec| {
-                let mut o: Origin = spec
-                    .parse()
-                    .map_err(|e| Error::Config(format!("--origin {spec}: {e}")))?;
-                o.backup = backup;
-                Ok(o)
-            })
-            .collect()
-    };
     if !args.origins.is_empty() {
-        let mut origins = parse(&args.origins, false)?;
+        let mut origins = parse_origins(&args.origins, false)?;
         origins.extend(conf.origins.iter().filter(|o| o.backup).cloned());
         conf.origins = origins;
     }
     if !args.backups.is_empty() {
         conf.origins.retain(|o| !o.backup);
-        conf.origins.extend(parse(&args.backups, true)?);
+        conf.origins.extend(parse_origins(&args.backups, true)?);
     }
     args.cache.apply(conf);
     if let Some(on) = args.enabled {
         conf.enabled = on;
     }
     Ok(())
+}
+
+/// `--origin` (or, with `backup`, `--backup-origin`) values as origins.
+fn parse_origins(specs: &[String], backup: bool) -> Result<Vec<Origin>, CtlError> {
+    let flag = if backup { "--backup-origin" } else { "--origin" };
+    specs
+        .iter()
+        .map(|spec| {
+            let mut o: Origin = spec
+                .parse()
+                .map_err(|e| CtlError::Input(format!("{flag} {spec}: {e}")))?;
+            o.backup = backup;
+            Ok(o)
+        })
+        .collect()
 }
 
 fn domain_conf(args: DomainPut) -> Result<DomainConf, CtlError> {
@@ -146,25 +149,13 @@ fn domain_conf(args: DomainPut) -> Result<DomainConf, CtlError> {
         }
         return serde_json::from_value(value).map_err(|e| CtlError::Input(format!("{}: {e}", file.display())));
     }
-    let mut origins = Vec::new();
-    for (spec, backup) in args
-        .origins
-        .iter()
-        .map(|o| (o, false))
-        .chain(args.backups.iter().map(|o| (o, true)))
-    {
-        let mut origin: Origin = spec
-            .parse()
-            .map_err(|e| CtlError::Input(format!("--origin {spec}: {e}")))?;
-        origin.backup = backup;
-        origins.push(origin);
-    }
-    let mut origins = origins.into_iter();
+    let mut origins = parse_origins(&args.origins, false)?.into_iter();
     let first = origins
         .next()
         .ok_or_else(|| CtlError::Input("give at least one --origin".into()))?;
     let mut conf = DomainConf::new(args.domain, first);
     conf.origins.extend(origins);
+    conf.origins.extend(parse_origins(&args.backups, true)?);
     conf.enabled = !args.disabled;
     args.cache.apply(&mut conf);
     Ok(conf)
