@@ -42,7 +42,19 @@ impl Limiter {
         // the map of plain numbers is still usable.
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= PRUNE_AT && !buckets.contains_key(key) {
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+            let level = |b: &Bucket| b.tokens + now.duration_since(b.at).as_secs_f64() * rate;
+            buckets.retain(|_, b| level(b) < burst);
+            // Still full of live buckets (a flood of distinct keys): drop the
+            // fullest half, the callers furthest from their limit, so the
+            // map stays bounded and the next prune is thousands of keys away
+            // (a prune at every new key would cost each request a scan).
+            if buckets.len() >= PRUNE_AT / 2 {
+                let mut levels: Vec<f64> = buckets.values().map(level).collect();
+                let mid = levels.len() / 2;
+                levels.select_nth_unstable_by(mid, f64::total_cmp);
+                let cut = levels[mid];
+                buckets.retain(|_, b| level(b) < cut);
+            }
         }
         let bucket = buckets
             .entry(key.to_string())
@@ -64,6 +76,19 @@ impl Limiter {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_flood_of_distinct_keys_keeps_the_map_bounded() {
+        let l = Limiter::new(RateLimit::new(0.001, 2));
+        let t0 = Instant::now();
+        // Every key spends a token, so no bucket is full and none is
+        // pruned as idle.
+        for i in 0..(PRUNE_AT * 3) {
+            let _ = l.check_at(&format!("k{i}"), t0);
+        }
+        let len = l.buckets.lock().expect("lock").len();
+        assert!(len <= PRUNE_AT, "{len} buckets");
+    }
 
     #[test]
     fn burst_then_refill() {
