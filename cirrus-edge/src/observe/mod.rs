@@ -34,23 +34,28 @@ impl Observer {
         }
         let Some(log) = &self.access_log else { return };
         let now = SystemTime::now();
-        let line = Line {
-            bytes: summary.body_bytes,
-            cache,
-            error: summary.error.as_ref().map(|e| e.message()),
-            host,
-            method: session.method().as_str(),
-            path: session.uri().path(),
-            peer: session.peer().ip(),
-            request_id: session.request_id(),
-            status,
-            time: &rfc3339_ms(now),
-            ts: now
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-            upstream_ms: summary.upstream.map(|d| d.as_secs_f64() * 1000.0),
-        };
-        let Ok(line) = serde_json::to_string(&line) else { return };
+        let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let line = LAST_TIME.with_borrow_mut(|(ms, time)| {
+            if *ms != since_epoch.as_millis() || time.is_empty() {
+                *ms = since_epoch.as_millis();
+                *time = rfc3339_ms(now);
+            }
+            serde_json::to_string(&Line {
+                bytes: summary.body_bytes,
+                cache,
+                error: summary.error.as_ref().map(|e| e.message()),
+                host,
+                method: session.method().as_str(),
+                path: session.uri().path(),
+                peer: session.peer().ip(),
+                request_id: session.request_id(),
+                status,
+                time,
+                ts: since_epoch.as_secs_f64(),
+                upstream_ms: summary.upstream.map(|d| d.as_secs_f64() * 1000.0),
+            })
+        });
+        let Ok(line) = line else { return };
         if !log.log(line) {
             m.access_log_dropped.inc();
         }
@@ -75,6 +80,12 @@ struct Line<'a> {
     time: &'a str,
     ts: f64,
     upstream_ms: Option<f64>,
+}
+
+thread_local! {
+    /// The access log's last time and its text: requests answered within
+    /// the same millisecond on a thread share one formatting.
+    static LAST_TIME: std::cell::RefCell<(u128, String)> = const { std::cell::RefCell::new((0, String::new())) };
 }
 
 /// `now` in RFC 3339, UTC, with milliseconds (`2026-12-06T01:02:03.045Z`):
