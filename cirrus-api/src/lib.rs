@@ -33,6 +33,7 @@ mod error;
 mod extract;
 mod login;
 mod metrics;
+mod portal;
 mod ratelimit;
 mod routes;
 mod setup;

@@ -14,3 +14,4 @@ mod harness;
 mod many_boxes;
 mod observability;
 mod one_box;
+mod portal;

@@ -160,6 +160,10 @@ fn banner(b: &Banner<'_>) -> String {
         None => out += &format!("  data       {} (new)\n", b.store),
     }
     out += &format!("  API        http://{}/api/v1  (docs: http://{}/docs)\n", b.api, b.api);
+    out += &format!(
+        "  portal     http://{}/  (a portal user: cirrus up --set api.admin_user=NAME --set api.admin_password=…)\n",
+        b.api
+    );
     let https = b.edge.https.map(|a| format!("  https://{a}")).unwrap_or_default();
     out += &format!("  edge       http://{}{https}\n", b.edge.http);
     out += &format!("  DNS        {} (udp, tcp), zone {}\n", b.dns.dns, b.dns.zone);

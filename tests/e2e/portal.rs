@@ -1,0 +1,196 @@
+//! The admin portal in a real browser: Debian's Chromium, driven through
+//! chromedriver (both installed by ./scripts/test), against a real
+//! `cirrus api` on a private store. Screenshots of each screen go to
+//! `<target>/tmp/portal-screenshots/`.
+
+use crate::harness::{Running, logged};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const MASTER: &str = "portal-test-master-token-0123";
+
+/// chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = cirrus_test_support::free_port();
+    let child = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver (./scripts/test installs chromium-driver)");
+    crate::harness::until("chromedriver listening", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portal-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The text of the element `css` once it contains `wanted` (bounded wait).
+async fn text_of(c: &Client, css: &str, wanted: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(wanted) {
+            return text;
+        }
+        if std::time::Instant::now() > deadline {
+            shot(c, "failure").await;
+            panic!("{css} never showed {wanted:?}; it shows {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn log_in(c: &Client, password: &str) {
+    let user = c.find(Locator::Css("#user")).await.unwrap();
+    user.clear().await.unwrap();
+    user.send_keys("admin").await.unwrap();
+    let pass = c.find(Locator::Css("#password")).await.unwrap();
+    pass.clear().await.unwrap();
+    pass.send_keys(password).await.unwrap();
+    c.find(Locator::Css("form.login button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn the_portal_logs_in_lists_domains_and_shows_hostile_text_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Running::cirrus(
+        dir.path(),
+        &[
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "data",
+            "--master-token",
+            MASTER,
+            "--admin-user",
+            "admin",
+            "--admin-password",
+            "correct-horse-battery",
+        ],
+    );
+    let base = format!("http://{}", logged(&api.stderr, "listening on http://"));
+    let driver = chromedriver();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for name in ["example.com", "shop.example.com"] {
+            let res = http
+                .put(format!("{base}/api/v1/domains/{name}"))
+                .bearer_auth(MASTER)
+                .json(&serde_json::json!({"origins": [{"host": "192.0.2.10"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success());
+        }
+        let c = browser(&driver).await;
+
+        // Without a session every page is the login page.
+        c.goto(&format!("{base}/#/domains")).await.unwrap();
+        text_of(&c, "main", "Log in to see that page.").await;
+        shot(&c, "login").await;
+        log_in(&c, "wrong password, surely").await;
+        text_of(&c, "main [role=alert]", "Wrong user name or password.").await;
+
+        log_in(&c, "correct-horse-battery").await;
+        text_of(&c, "main h1", "Overview").await;
+        text_of(&c, ".cards", "2\ndomains").await;
+        assert_eq!(text_of(&c, "#me", "admin").await, "user admin");
+        shot(&c, "overview").await;
+
+        c.goto(&format!("{base}/#/domains")).await.unwrap();
+        let list = text_of(&c, "main table", "shop.example.com").await;
+        assert!(
+            list.contains("example.com") && list.contains("http://192.0.2.10"),
+            "{list}"
+        );
+        shot(&c, "domains").await;
+        c.goto(&format!("{base}/#/domains?q=shop")).await.unwrap();
+        text_of(&c, "main h1", "Domains").await;
+        let filtered = text_of(&c, "main table", "shop.example.com").await;
+        assert!(!filtered.contains("\nexample.com"), "{filtered}");
+
+        // Hostile text from the address bar is shown as text, never run.
+        let hostile = "<img src=x onerror=document.title='owned'>";
+        c.goto(&format!("{base}/#/domains?q={}", urlencode(hostile)))
+            .await
+            .unwrap();
+        text_of(&c, "main", "No domain starts with").await;
+        assert!(
+            c.find(Locator::Css("main img")).await.is_err(),
+            "no element made from the text"
+        );
+        assert_ne!(c.title().await.unwrap(), "owned");
+
+        // A phone's width: the same page, the wide columns dropped.
+        c.set_window_size(390, 844).await.unwrap();
+        c.goto(&format!("{base}/#/domains")).await.unwrap();
+        text_of(&c, "main table", "shop.example.com").await;
+        shot(&c, "domains-phone").await;
+        c.set_window_size(1280, 800).await.unwrap();
+
+        c.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
+        text_of(&c, "main h1", "Log in").await;
+        c.goto(&format!("{base}/#/")).await.unwrap();
+        text_of(&c, "main h1", "Log in").await;
+        c.close().await.unwrap();
+    });
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
