@@ -98,7 +98,12 @@ async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() 
     })
     .await;
     assert!(direct.get_cert("shop.test").await.unwrap().is_some());
-    assert_eq!(direct.queue_depth().await.unwrap(), 0);
+    // The job is acknowledged just after the certificate's state is written.
+    eventually("the job acknowledged", Duration::from_secs(10), || {
+        let direct = direct.clone();
+        async move { direct.queue_depth().await.unwrap() == 0 }
+    })
+    .await;
     stop.send(()).unwrap();
     worker.await.unwrap().unwrap();
 }
