@@ -170,13 +170,13 @@ async function domains(params) {
     h(
       "tr",
       {},
-      h("td", {}, d.domain),
+      h("td", {}, h("a", { href: `#/domain?name=${encodeURIComponent(d.domain)}` }, d.domain)),
       h("td", {}, d.enabled ? "yes" : "no"),
       h("td", { class: "hide-narrow" }, d.origins.map((o) => `${o.scheme}://${o.host}${o.port ? `:${o.port}` : ""}`).join(", ")),
       h("td", { class: "hide-narrow" }, d.tls.mode),
     ),
   );
-  const table = rows.length
+  const listing = rows.length
     ? h(
         "table",
         {},
@@ -187,12 +187,229 @@ async function domains(params) {
   const next = more
     ? h("a", { href: `#/domains?q=${encodeURIComponent(q)}&cursor=${encodeURIComponent(page.next_cursor)}` }, "Next page")
     : null;
-  show("Domains", form, table, h("div", { class: "pager" }, next));
+  show("Domains", form, listing, h("div", { class: "pager" }, next));
+}
+
+/** Unix seconds or milliseconds as a local date and time. */
+function when(ms) {
+  return ms ? new Date(ms).toLocaleString() : "—";
+}
+
+function copyButton(text, label) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "plain",
+      "aria-label": label,
+      onclick: async (ev) => {
+        try {
+          await navigator.clipboard.writeText(text);
+          ev.target.textContent = "Copied";
+        } catch {
+          ev.target.textContent = "Select and copy";
+        }
+      },
+    },
+    "Copy",
+  );
+}
+
+function table(headers, rows, empty) {
+  if (!rows.length) return h("p", {}, empty);
+  return h(
+    "table",
+    {},
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
+  );
+}
+
+async function domainPage(params) {
+  const name = params.get("name") || "";
+  const path = `/domains/${encodeURIComponent(name)}`;
+  const [view, status, cert] = await Promise.all([
+    api("GET", path),
+    api("GET", `${path}/status`).catch((e) => e),
+    api("GET", `${path}/certificate`),
+  ]);
+  const records = view.dns
+    ? table(
+        ["Name", "Type", "Target", ""],
+        [view.dns.cname, view.dns.acme_challenge].map((r) => [r.name, "CNAME", h("code", {}, r.target), copyButton(r.target, `Copy the target of ${r.name}`)]),
+        "",
+      )
+    : h("p", {}, "The API was started without a zone, so the records are unknown.");
+  let readiness;
+  if (status instanceof Error) {
+    readiness = problem(status);
+  } else {
+    const check = (c) => (c.ok ? "in place" : c.error || (c.found.length ? `points to ${c.found.join(", ")}` : "not set"));
+    readiness = h(
+      "div",
+      {},
+      h("p", { class: status.ready ? "" : "error" }, `${status.domain} is ${status.ready ? "ready" : "not ready"}.`),
+      status.dns_error ? problem({ message: `The CDN's DNS leaves it out: ${status.dns_error}` }) : null,
+      table(["Record", "State"], [["CNAME", check(status.cname)], ["_acme-challenge", check(status.acme_challenge)]], ""),
+      h("h3", {}, "Edges"),
+      table(
+        ["Edge", "Revision", "Current"],
+        status.edges.map((e) => [e.node, e.revision, e.current ? "yes" : "no"]),
+        "No edge reports yet.",
+      ),
+    );
+  }
+  const purgeLink = h("a", { href: `#/purge?domain=${encodeURIComponent(name)}` }, "Purge this domain's cache");
+  show(
+    view.domain,
+    h("p", {}, `Serving: ${view.enabled ? "yes" : "no"} · TLS: ${view.tls.mode} · origins: `, view.origins.map((o) => `${o.scheme}://${o.host}${o.port ? `:${o.port}` : ""}${o.backup ? " (backup)" : ""}`).join(", ")),
+    h("h2", {}, "Records to set in the domain's DNS"),
+    records,
+    h("h2", {}, "Readiness"),
+    readiness,
+    h("h2", {}, "Certificate"),
+    h("p", {}, `${cert.status}${cert.has_certificate ? ", stored" : ", none stored"}${cert.not_after ? `, valid until ${when(cert.not_after * 1000)}` : ""}${cert.error ? ` — ${cert.error}` : ""}`),
+    h("p", {}, purgeLink),
+  );
+}
+
+async function purge(params) {
+  const domain = h("input", { id: "domain", name: "domain", required: true, value: params.get("domain") || "" });
+  const kind = h(
+    "select",
+    { id: "kind", name: "kind" },
+    h("option", { value: "urls" }, "URL paths"),
+    h("option", { value: "prefixes" }, "Path prefixes"),
+    h("option", { value: "tags" }, "Tags"),
+    h("option", { value: "all" }, "Everything"),
+  );
+  const what = h("input", { id: "what", name: "what", placeholder: "/index.html /img/logo.png" });
+  const soft = h("input", { id: "soft", name: "soft", type: "checkbox" });
+  const result = h("div", { "aria-live": "polite" });
+  const submit = h("button", { type: "submit" }, "Purge");
+  const form = h(
+    "form",
+    {
+      class: "login",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        submit.disabled = true;
+        const selection = { soft: soft.checked };
+        if (kind.value === "all") selection.all = true;
+        else selection[kind.value] = what.value.split(/\s+/).filter(Boolean);
+        try {
+          const accepted = await api("POST", `/domains/${encodeURIComponent(domain.value.trim())}/purge`, selection);
+          await followPurge(accepted.id, result);
+        } catch (e) {
+          result.replaceChildren(problem(e));
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("label", { for: "domain" }, "Domain", domain),
+    h("label", { for: "kind" }, "Purge", kind),
+    h("label", { for: "what" }, "Which (separated by spaces)", what),
+    h("label", { for: "soft", class: "inline" }, soft, " Soft: mark stale instead of removing"),
+    submit,
+    result,
+  );
+  show("Purge", form);
+}
+
+/** Shows each edge's acknowledgement as it arrives (for up to 30 s). */
+async function followPurge(id, into) {
+  const deadline = Date.now() + 30000;
+  for (let pause = 100; ; pause = Math.min(pause * 2, 2000)) {
+    const s = await api("GET", `/purges/${encodeURIComponent(id)}`);
+    const rows = [
+      ...s.applied.map((a) => [a.node, "applied", `${a.delay_ms} ms`]),
+      ...s.pending.map((n) => [n, "pending", ""]),
+      ...s.silent.map((n) => [n, "silent (not reporting)", ""]),
+    ];
+    into.replaceChildren(
+      h("p", { id: "purge-state" }, `Purge ${s.id}: ${s.complete ? "applied by every reporting edge" : "waiting for edges"}.`),
+      table(["Edge", "State", "Delay"], rows, "No edge is registered."),
+    );
+    if (s.complete || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+async function nodes() {
+  const list = await api("GET", "/nodes");
+  const toggle = (n) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "plain",
+        onclick: async (ev) => {
+          ev.target.disabled = true;
+          try {
+            await api("POST", `/nodes/${encodeURIComponent(n.id)}/${n.enabled ? "disable" : "enable"}`);
+            await nodes();
+          } catch (e) {
+            main.append(problem(e));
+          }
+        },
+      },
+      n.enabled ? `Disable ${n.id}` : `Enable ${n.id}`,
+    );
+  show(
+    "Nodes",
+    table(
+      ["Node", "Addresses", "Enabled", "Active", "Failures", "Revision", "Behind", ""],
+      list.items.map((n) => [
+        n.id,
+        [n.ipv4, n.ipv6].filter(Boolean).join(" "),
+        n.enabled ? "yes" : "no",
+        n.active ? "yes" : "no",
+        n.health.consecutive_failures,
+        n.edge ? n.edge.revision : "—",
+        n.edge && n.edge.behind !== undefined && n.edge.behind !== null ? n.edge.behind : "—",
+        toggle(n),
+      ]),
+      "No nodes yet.",
+    ),
+  );
+}
+
+async function audit(params) {
+  const actor = (params.get("actor") || "").trim();
+  const resource = (params.get("resource") || "").trim();
+  const list = await api("GET", "/audit?limit=1000");
+  const items = list.items.filter((r) => r.actor.includes(actor) && r.resource.includes(resource));
+  const a = h("input", { id: "actor", name: "actor", value: actor });
+  const r = h("input", { id: "resource", name: "resource", value: resource });
+  const form = h(
+    "form",
+    {
+      class: "toolbar",
+      role: "search",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        location.hash = `#/audit?actor=${encodeURIComponent(a.value)}&resource=${encodeURIComponent(r.value)}`;
+      },
+    },
+    h("label", { for: "actor" }, "Actor contains", a),
+    h("label", { for: "resource" }, "Resource contains", r),
+    h("button", { type: "submit" }, "Filter"),
+  );
+  show(
+    "Audit log",
+    form,
+    table(
+      ["When", "Actor", "Action", "Resource"],
+      items.slice(0, 200).map((x) => [when(x.at_ms), x.actor, x.action, x.resource]),
+      "No record matches.",
+    ),
+  );
 }
 
 // --- routing ---
 
-const screens = { "": overview, domains };
+const screens = { "": overview, domains, domain: domainPage, purge, nodes, audit };
 
 async function route() {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");

@@ -1,6 +1,7 @@
 //! The admin portal in a real browser: Debian's Chromium, driven through
 //! chromedriver (both installed by ./scripts/test), against a real
-//! `cirrus api` on a private store. Screenshots of each screen go to
+//! `cirrus api` and a `cirrus edge` on a private redis-server. Screenshots
+//! of each screen go to
 //! `<target>/tmp/portal-screenshots/`.
 
 use crate::harness::{Running, logged};
@@ -99,8 +100,12 @@ async fn log_in(c: &Client, password: &str) {
 }
 
 #[test]
-fn the_portal_logs_in_lists_domains_and_shows_hostile_text_as_text() {
+fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
     let dir = tempfile::tempdir().unwrap();
+    // Redis, so that a separate `cirrus edge` shares the store and
+    // acknowledges purges.
+    let redis = cirrus_test_support::RedisServer::start();
+    let store = redis.url();
     let api = Running::cirrus(
         dir.path(),
         &[
@@ -108,16 +113,38 @@ fn the_portal_logs_in_lists_domains_and_shows_hostile_text_as_text() {
             "--listen",
             "127.0.0.1:0",
             "--store",
-            "data",
+            &store,
             "--master-token",
             MASTER,
             "--admin-user",
             "admin",
             "--admin-password",
             "correct-horse-battery",
+            "--zone",
+            "cdn.example.net",
+            "--resolver",
+            "127.0.0.1:9",
         ],
     );
     let base = format!("http://{}", logged(&api.stderr, "listening on http://"));
+    let edge = Running::cirrus(
+        dir.path(),
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--node-id",
+            "edge-1",
+            "--store",
+            &store,
+            "--no-access-log",
+        ],
+    );
+    logged(&edge.stderr, "registered as a node");
     let driver = chromedriver();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -177,6 +204,45 @@ fn the_portal_logs_in_lists_domains_and_shows_hostile_text_as_text() {
         text_of(&c, "main table", "shop.example.com").await;
         shot(&c, "domains-phone").await;
         c.set_window_size(1280, 800).await.unwrap();
+
+        // A domain's page: the records to set (with their targets), its
+        // readiness (not ready: nobody set the CNAME), its certificate.
+        c.goto(&format!("{base}/#/domains")).await.unwrap();
+        c.find(Locator::LinkText("shop.example.com")).await.unwrap().click().await.unwrap();
+        let target = cirrus::core::model::DomainDns::for_domain("shop.example.com", "cdn.example.net").cname.target;
+        let page = text_of(&c, "main", "is not ready").await;
+        assert!(page.contains(&target) && page.contains("_acme-challenge.shop.example.com"), "{page}");
+        assert!(page.contains("none stored"), "{page}");
+        shot(&c, "domain").await;
+
+        // Purge by tag, then the edge's acknowledgement as it arrives.
+        c.find(Locator::LinkText("Purge this domain's cache")).await.unwrap().click().await.unwrap();
+        text_of(&c, "main h1", "Purge").await;
+        c.find(Locator::Css("#kind option[value=tags]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#what")).await.unwrap().send_keys("product-1").await.unwrap();
+        c.find(Locator::Css("main form button")).await.unwrap().click().await.unwrap();
+        text_of(&c, "#purge-state", "applied by every reporting edge").await;
+        let acks = text_of(&c, "main table", "edge-1").await;
+        assert!(acks.contains("applied"), "{acks}");
+        shot(&c, "purge").await;
+
+        // Nodes: the edge with its revision; quarantine and release it.
+        c.goto(&format!("{base}/#/nodes")).await.unwrap();
+        text_of(&c, "main table", "edge-1").await;
+        c.find(Locator::Css("main table button")).await.unwrap().click().await.unwrap();
+        text_of(&c, "main table", "Enable edge-1").await;
+        shot(&c, "nodes").await;
+        c.find(Locator::Css("main table button")).await.unwrap().click().await.unwrap();
+        text_of(&c, "main table", "Disable edge-1").await;
+
+        // The audit log has it all, filtered by actor.
+        c.goto(&format!("{base}/#/audit?actor=user%3Aadmin")).await.unwrap();
+        let log = text_of(&c, "main table", "node.enable").await;
+        for action in ["session.login", "domain.purge", "node.disable"] {
+            assert!(log.contains(action), "{action} in {log}");
+        }
+        assert!(!log.contains("master"), "filtered by actor: {log}");
+        shot(&c, "audit").await;
 
         c.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
         text_of(&c, "main h1", "Log in").await;
