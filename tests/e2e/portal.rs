@@ -208,19 +208,49 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         // A domain's page: the records to set (with their targets), its
         // readiness (not ready: nobody set the CNAME), its certificate.
         c.goto(&format!("{base}/#/domains")).await.unwrap();
-        c.find(Locator::LinkText("shop.example.com")).await.unwrap().click().await.unwrap();
-        let target = cirrus::core::model::DomainDns::for_domain("shop.example.com", "cdn.example.net").cname.target;
+        c.find(Locator::LinkText("shop.example.com"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let target = cirrus::core::model::DomainDns::for_domain("shop.example.com", "cdn.example.net")
+            .cname
+            .target;
         let page = text_of(&c, "main", "is not ready").await;
-        assert!(page.contains(&target) && page.contains("_acme-challenge.shop.example.com"), "{page}");
+        assert!(
+            page.contains(&target) && page.contains("_acme-challenge.shop.example.com"),
+            "{page}"
+        );
         assert!(page.contains("none stored"), "{page}");
         shot(&c, "domain").await;
 
         // Purge by tag, then the edge's acknowledgement as it arrives.
-        c.find(Locator::LinkText("Purge this domain's cache")).await.unwrap().click().await.unwrap();
+        c.find(Locator::LinkText("Purge this domain's cache"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         text_of(&c, "main h1", "Purge").await;
-        c.find(Locator::Css("#kind option[value=tags]")).await.unwrap().click().await.unwrap();
-        c.find(Locator::Css("#what")).await.unwrap().send_keys("product-1").await.unwrap();
-        c.find(Locator::Css("main form button")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#kind option[value=tags]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Css("#what"))
+            .await
+            .unwrap()
+            .send_keys("product-1")
+            .await
+            .unwrap();
+        c.find(Locator::Css("main form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         text_of(&c, "#purge-state", "applied by every reporting edge").await;
         let acks = text_of(&c, "main table", "edge-1").await;
         assert!(acks.contains("applied"), "{acks}");
@@ -229,10 +259,20 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         // Nodes: the edge with its revision; quarantine and release it.
         c.goto(&format!("{base}/#/nodes")).await.unwrap();
         text_of(&c, "main table", "edge-1").await;
-        c.find(Locator::Css("main table button")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("main table button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         text_of(&c, "main table", "Enable edge-1").await;
         shot(&c, "nodes").await;
-        c.find(Locator::Css("main table button")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("main table button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         text_of(&c, "main table", "Disable edge-1").await;
 
         // The audit log has it all, filtered by actor.
