@@ -65,6 +65,34 @@ async function api(method, path, body) {
   return json;
 }
 
+/** Like `api`, for a GET whose `ETag` is needed too. */
+async function apiWithTag(path) {
+  const res = await fetch(`/api/v1${path}`, { headers: { accept: "application/json" }, credentials: "same-origin" }).catch(() => null);
+  if (!res) throw new ApiError(0, "The Cirrus API cannot be reached. Is it running?");
+  const json = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, json && json.error ? json.error.message : `The API answered ${res.status}.`);
+  return { json, etag: res.headers.get("etag") };
+}
+
+/** A write with preconditions; the API's error (with its field details) is kept. */
+async function write(method, path, body, preconditions) {
+  const headers = {
+    accept: "application/json",
+    "content-type": "application/json",
+    "x-csrf-token": sessionStorage.getItem(CSRF) || "",
+    ...preconditions,
+  };
+  const res = await fetch(`/api/v1${path}`, { method, headers, credentials: "same-origin", body: JSON.stringify(body) }).catch(() => null);
+  if (!res) throw new ApiError(0, "The Cirrus API cannot be reached. Is it running?");
+  const json = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) {
+    const e = new ApiError(res.status, json && json.error ? json.error.message : `The API answered ${res.status}.`);
+    e.details = (json && json.error && json.error.details) || [];
+    throw e;
+  }
+  return json;
+}
+
 function problem(e) {
   return h("p", { class: "error", role: "alert" }, e.message || String(e));
 }
@@ -187,7 +215,7 @@ async function domains(params) {
   const next = more
     ? h("a", { href: `#/domains?q=${encodeURIComponent(q)}&cursor=${encodeURIComponent(page.next_cursor)}` }, "Next page")
     : null;
-  show("Domains", form, listing, h("div", { class: "pager" }, next));
+  show("Domains", h("p", {}, h("a", { href: "#/edit" }, "New domain")), form, listing, h("div", { class: "pager" }, next));
 }
 
 /** Unix seconds or milliseconds as a local date and time. */
@@ -270,6 +298,13 @@ async function domainPage(params) {
     h("h2", {}, "Certificate"),
     h("p", {}, `${cert.status}${cert.has_certificate ? ", stored" : ", none stored"}${cert.not_after ? `, valid until ${when(cert.not_after * 1000)}` : ""}${cert.error ? ` — ${cert.error}` : ""}`),
     h("p", {}, purgeLink),
+    h("h2", {}, "Change"),
+    h("p", {}, h("a", { href: `#/edit?name=${encodeURIComponent(name)}` }, "Edit this domain")),
+    (() => {
+      const confirm = h("div", { id: "delete-confirm", "aria-live": "polite" });
+      const ask = h("button", { id: "delete", type: "button", class: "plain", onclick: () => deleteDomain(name, confirm) }, "Delete this domain…");
+      return h("div", {}, ask, confirm);
+    })(),
   );
 }
 
@@ -407,9 +442,160 @@ async function audit(params) {
   );
 }
 
+/** The domain form: create (no `name`) or edit (every setting the form
+ *  does not show is kept, and the write applies only to the version read). */
+async function domainForm(params) {
+  const name = params.get("name");
+  let conf = { origins: [{ scheme: "http", host: "", weight: 1, backup: false }], enabled: true, cache: {}, tls: { mode: "none" } };
+  let etag = null;
+  if (name) {
+    const got = await apiWithTag(`/domains/${encodeURIComponent(name)}`);
+    conf = got.json;
+    delete conf.dns;
+    etag = got.etag;
+  }
+  const errors = new Map();
+  const field = (id, label, input, hint) => {
+    const err = h("span", { class: "error", id: `${id}-error` });
+    errors.set(id, err);
+    input.setAttribute("aria-describedby", `${id}-error`);
+    return h("label", { for: id }, label, hint ? h("span", { class: "hint" }, hint) : null, input, err);
+  };
+  const domain = h("input", { id: "f-domain", name: "domain", required: true, value: name || "", readonly: !!name });
+  const rows = h("div", { class: "origins" });
+  const addRow = (o, i) => {
+    const url = h("input", { id: `f-origin-${i}`, value: o.host ? `${o.scheme}://${o.host.includes(":") ? `[${o.host}]` : o.host}${o.port ? `:${o.port}` : ""}` : "", placeholder: "https://203.0.113.7" });
+    const weight = h("input", { id: `f-weight-${i}`, type: "number", value: o.weight ?? 1 });
+    const backup = h("input", { id: `f-backup-${i}`, type: "checkbox", checked: !!o.backup });
+    const row = h(
+      "fieldset",
+      { class: "origin" },
+      h("legend", {}, `Origin ${i + 1}`),
+      field(`f-origin-${i}`, "URL", url),
+      field(`f-weight-${i}`, "Weight", weight),
+      h("label", { for: `f-backup-${i}`, class: "inline" }, backup, " Backup (used only when the others fail)"),
+    );
+    row.read = () => {
+      let u;
+      try {
+        u = new URL(url.value.trim());
+      } catch {
+        return { ...o, scheme: "http", host: url.value.trim(), weight: Number(weight.value), backup: backup.checked };
+      }
+      const out = { ...o, scheme: u.protocol.replace(":", ""), host: u.hostname.replace(/^\[|\]$/g, ""), weight: Number(weight.value), backup: backup.checked };
+      if (u.port) out.port = Number(u.port);
+      else delete out.port;
+      return out;
+    };
+    rows.append(row);
+  };
+  conf.origins.forEach(addRow);
+  const more = h("button", { type: "button", class: "plain", onclick: () => addRow({ scheme: "https", host: "", weight: 1 }, rows.children.length) }, "Add an origin");
+  const seconds = (id, label, value) => field(id, label, h("input", { id, type: "number", min: "0", value: value ?? "" }), " (seconds; empty: none)");
+  const ttl = seconds("f-ttl", "Default TTL", conf.cache.default_ttl);
+  const swr = seconds("f-swr", "Serve stale while revalidating", conf.cache.stale_while_revalidate);
+  const sie = seconds("f-sie", "Serve stale if the origin fails", conf.cache.stale_if_error);
+  const compress = h("input", { id: "f-compress", type: "checkbox", checked: conf.cache.compress !== false });
+  const cacheOn = h("input", { id: "f-cache", type: "checkbox", checked: conf.cache.enabled !== false });
+  const enabled = h("input", { id: "f-enabled", type: "checkbox", checked: conf.enabled !== false });
+  const mode = h("select", { id: "f-tls" }, ["none", "acme", "manual"].map((m) => h("option", { value: m, selected: conf.tls.mode === m }, m)));
+  const rules = h("textarea", { id: "f-rules", rows: "4" }, JSON.stringify(conf.cache.rules || [], null, 1));
+  const general = h("div", { "aria-live": "polite" });
+  const submit = h("button", { type: "submit" }, name ? "Save" : "Create");
+  const form = h(
+    "form",
+    {
+      class: "domain-form",
+      novalidate: true,
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        for (const e of errors.values()) e.textContent = "";
+        general.replaceChildren();
+        const target = domain.value.trim();
+        const out = { ...conf, domain: target, enabled: enabled.checked };
+        out.origins = [...rows.children].map((r) => r.read()).filter((o) => o.host);
+        out.tls = { ...conf.tls, mode: mode.value };
+        const num = (el) => (el.querySelector("input").value === "" ? undefined : Number(el.querySelector("input").value));
+        out.cache = { ...conf.cache, enabled: cacheOn.checked, compress: compress.checked, default_ttl: num(ttl), stale_while_revalidate: num(swr), stale_if_error: num(sie) };
+        try {
+          out.cache.rules = JSON.parse(rules.value || "[]");
+        } catch {
+          errors.get("f-rules").textContent = "Not JSON: a list of rules, as in docs/models.md.";
+          return;
+        }
+        submit.disabled = true;
+        try {
+          await write("PUT", `/domains/${encodeURIComponent(target)}`, out, name ? { "if-match": etag } : { "if-none-match": "*" });
+          location.hash = `#/domain?name=${encodeURIComponent(target)}`;
+        } catch (e) {
+          if (e.status === 412) {
+            general.replaceChildren(problem({ message: name ? "Someone changed this domain since you opened it. Reload to see their change." : "This domain exists already." }));
+          } else {
+            const unplaced = [];
+            let first = null;
+            for (const d of e.details || []) {
+              const m = /^origins\[(\d+)\]\.(host|port|scheme)$/.exec(d.field) || [];
+              const w = /^origins\[(\d+)\]\.weight$/.exec(d.field) || [];
+              const id = m[1] !== undefined ? `f-origin-${m[1]}` : w[1] !== undefined ? `f-weight-${w[1]}`
+                : { domain: "f-domain", "cache.default_ttl": "f-ttl", "cache.stale_while_revalidate": "f-swr", "cache.stale_if_error": "f-sie" }[d.field]
+                || (d.field.startsWith("cache.rules") ? "f-rules" : null);
+              if (id && errors.has(id)) {
+                errors.get(id).textContent = d.reason;
+                first = first || id;
+              } else {
+                unplaced.push(`${d.field}: ${d.reason}`);
+              }
+            }
+            const summary = first && !unplaced.length ? { message: "The API refused the domain: see the fields marked above." } : e;
+            general.replaceChildren(problem(summary), ...unplaced.map((u) => h("p", { class: "error" }, u)));
+            if (first) document.getElementById(first).focus();
+          }
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    field("f-domain", "Domain", domain),
+    rows,
+    more,
+    h("label", { for: "f-enabled", class: "inline" }, enabled, " Serve the domain"),
+    h("label", { for: "f-cache", class: "inline" }, cacheOn, " Cache"),
+    ttl,
+    swr,
+    sie,
+    h("label", { for: "f-compress", class: "inline" }, compress, " Compress text (gzip, brotli)"),
+    field("f-tls", "TLS", mode),
+    field("f-rules", "Cache rules (JSON)", rules),
+    general,
+    submit,
+  );
+  show(name ? `Edit ${name}` : "New domain", form);
+}
+
+async function deleteDomain(name, where) {
+  const really = h(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        try {
+          await api("DELETE", `/domains/${encodeURIComponent(name)}`);
+          location.hash = "#/domains";
+        } catch (e) {
+          where.replaceChildren(problem(e));
+        }
+      },
+    },
+    `Delete ${name}`,
+  );
+  const cancel = h("button", { type: "button", class: "plain", onclick: () => where.replaceChildren() }, "Keep it");
+  where.replaceChildren(h("p", { class: "error" }, `Delete ${name}? Its edges stop serving it.`), really, " ", cancel);
+  cancel.focus();
+}
+
 // --- routing ---
 
-const screens = { "": overview, domains, domain: domainPage, purge, nodes, audit };
+const screens = { "": overview, domains, domain: domainPage, edit: domainForm, purge, nodes, audit };
 
 async function route() {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");

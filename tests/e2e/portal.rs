@@ -205,6 +205,104 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         shot(&c, "domains-phone").await;
         c.set_window_size(1280, 800).await.unwrap();
 
+        // A new domain: the API's field error beside its field, then fixed.
+        c.goto(&format!("{base}/#/domains")).await.unwrap();
+        c.find(Locator::LinkText("New domain"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "main h1", "New domain").await;
+        c.find(Locator::Css("#f-domain"))
+            .await
+            .unwrap()
+            .send_keys("new.example.com")
+            .await
+            .unwrap();
+        c.find(Locator::Css("#f-origin-0"))
+            .await
+            .unwrap()
+            .send_keys("http://192.0.2.20:8080")
+            .await
+            .unwrap();
+        let weight = c.find(Locator::Css("#f-weight-0")).await.unwrap();
+        weight.clear().await.unwrap();
+        weight.send_keys("0").await.unwrap();
+        c.find(Locator::Css("form.domain-form > button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "#f-weight-0-error", "1-1000").await;
+        shot(&c, "domain-form-error").await;
+        weight.clear().await.unwrap();
+        weight.send_keys("3").await.unwrap();
+        c.find(Locator::Css("form.domain-form > button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "main h1", "new.example.com").await;
+
+        // Edit keeps what the form does not show; the change is saved.
+        c.find(Locator::LinkText("Edit this domain"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "main h1", "Edit new.example.com").await;
+        c.find(Locator::Css("#f-ttl"))
+            .await
+            .unwrap()
+            .send_keys("120")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form.domain-form > button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "main h1", "new.example.com").await;
+        let stored: serde_json::Value = http
+            .get(format!("{base}/api/v1/domains/new.example.com"))
+            .bearer_auth(MASTER)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stored["cache"]["default_ttl"], 120, "{stored}");
+        assert_eq!(
+            (
+                stored["origins"][0]["port"].as_u64(),
+                stored["origins"][0]["weight"].as_u64()
+            ),
+            (Some(8080), Some(3))
+        );
+
+        // Delete, after a confirmation on the page.
+        c.find(Locator::Css("#delete")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#delete-confirm button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "main h1", "Domains").await;
+        let gone = http
+            .get(format!("{base}/api/v1/domains/new.example.com"))
+            .bearer_auth(MASTER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), 404);
+
         // A domain's page: the records to set (with their targets), its
         // readiness (not ready: nobody set the CNAME), its certificate.
         c.goto(&format!("{base}/#/domains")).await.unwrap();
