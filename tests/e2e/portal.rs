@@ -84,6 +84,26 @@ async fn text_of(c: &Client, css: &str, wanted: &str) -> String {
     }
 }
 
+/// Waits until the page's heading is exactly `title` (a page whose title
+/// merely contains it, "Edit x" for "x", does not count).
+async fn heading(c: &Client, title: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = match c.find(Locator::Css("main h1")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text == title {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            shot(c, "failure").await;
+            panic!("the heading never became {title:?}; it is {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn log_in(c: &Client, password: &str) {
     let user = c.find(Locator::Css("#user")).await.unwrap();
     user.clear().await.unwrap();
@@ -169,7 +189,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         text_of(&c, "main [role=alert]", "Wrong user name or password.").await;
 
         log_in(&c, "correct-horse-battery").await;
-        text_of(&c, "main h1", "Overview").await;
+        heading(&c, "Overview").await;
         text_of(&c, ".cards", "2\ndomains").await;
         assert_eq!(text_of(&c, "#me", "admin").await, "user admin");
         shot(&c, "overview").await;
@@ -182,7 +202,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         );
         shot(&c, "domains").await;
         c.goto(&format!("{base}/#/domains?q=shop")).await.unwrap();
-        text_of(&c, "main h1", "Domains").await;
+        heading(&c, "Domains").await;
         let filtered = text_of(&c, "main table", "shop.example.com").await;
         assert!(!filtered.contains("\nexample.com"), "{filtered}");
 
@@ -213,7 +233,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .click()
             .await
             .unwrap();
-        text_of(&c, "main h1", "New domain").await;
+        heading(&c, "New domain").await;
         c.find(Locator::Css("#f-domain"))
             .await
             .unwrap()
@@ -245,7 +265,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .click()
             .await
             .unwrap();
-        text_of(&c, "main h1", "new.example.com").await;
+        heading(&c, "new.example.com").await;
 
         // Edit keeps what the form does not show; the change is saved.
         c.find(Locator::LinkText("Edit this domain"))
@@ -254,7 +274,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .click()
             .await
             .unwrap();
-        text_of(&c, "main h1", "Edit new.example.com").await;
+        heading(&c, "Edit new.example.com").await;
         c.find(Locator::Css("#f-ttl"))
             .await
             .unwrap()
@@ -267,7 +287,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .click()
             .await
             .unwrap();
-        text_of(&c, "main h1", "new.example.com").await;
+        heading(&c, "new.example.com").await;
         let stored: serde_json::Value = http
             .get(format!("{base}/api/v1/domains/new.example.com"))
             .bearer_auth(MASTER)
@@ -294,7 +314,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .click()
             .await
             .unwrap();
-        text_of(&c, "main h1", "Domains").await;
+        heading(&c, "Domains").await;
         let gone = http
             .get(format!("{base}/api/v1/domains/new.example.com"))
             .bearer_auth(MASTER)
@@ -330,7 +350,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .click()
             .await
             .unwrap();
-        text_of(&c, "main h1", "Purge").await;
+        heading(&c, "Purge").await;
         c.find(Locator::Css("#kind option[value=tags]"))
             .await
             .unwrap()
@@ -383,9 +403,9 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         shot(&c, "audit").await;
 
         c.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
-        text_of(&c, "main h1", "Log in").await;
+        heading(&c, "Log in").await;
         c.goto(&format!("{base}/#/")).await.unwrap();
-        text_of(&c, "main h1", "Log in").await;
+        heading(&c, "Log in").await;
         c.close().await.unwrap();
     });
 }
