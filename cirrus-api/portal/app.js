@@ -253,6 +253,59 @@ function table(headers, rows, empty) {
   );
 }
 
+/** The certificate section of a domain's page: its state, and the two ways
+ *  to get one (ask the CA, or upload a certificate and its key). */
+function certificateSection(name, cert) {
+  const path = `/domains/${encodeURIComponent(name)}/certificate`;
+  const out = h("div", { id: "cert-result", "aria-live": "polite" });
+  const state = h(
+    "p",
+    { id: "cert-state" },
+    `${cert.status}${cert.has_certificate ? ", stored" : ", none stored"}${cert.not_after ? `, valid until ${when(cert.not_after * 1000)}` : ""}${cert.error ? ` — ${cert.error}` : ""}`,
+  );
+  const issue = h(
+    "button",
+    {
+      id: "cert-issue",
+      type: "button",
+      class: "plain",
+      onclick: async () => {
+        try {
+          const s = await api("POST", path);
+          out.replaceChildren(h("p", {}, `Requested: ${s.status}${s.job_id ? ` (job ${s.job_id})` : ""}.`));
+        } catch (e) {
+          out.replaceChildren(problem(e));
+        }
+      },
+    },
+    "Request one from the CA (ACME DNS-01)",
+  );
+  const chain = h("textarea", { id: "cert-chain", rows: "4", placeholder: "-----BEGIN CERTIFICATE-----" });
+  const key = h("textarea", { id: "cert-key", rows: "4", placeholder: "-----BEGIN PRIVATE KEY-----" });
+  const upload = h(
+    "form",
+    {
+      class: "domain-form",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        try {
+          const s = await write("PUT", path, { fullchain: chain.value, key: key.value }, {});
+          key.value = "";
+          state.textContent = `${s.status}, stored, valid until ${when(s.not_after * 1000)}`;
+          out.replaceChildren(h("p", {}, `Uploaded: ${s.status}, valid until ${when(s.not_after * 1000)}.`));
+        } catch (e) {
+          const reasons = (e.details || []).map((d) => h("p", { class: "error" }, `${d.field === "key" ? "Key" : "Certificate"}: ${d.reason}`));
+          out.replaceChildren(problem(e), ...reasons);
+        }
+      },
+    },
+    h("label", { for: "cert-chain" }, "Certificate chain (PEM)", chain),
+    h("label", { for: "cert-key" }, "Private key (PEM; sent once, never shown again)", key),
+    h("button", { type: "submit" }, "Upload"),
+  );
+  return h("div", {}, state, h("p", {}, issue), h("details", {}, h("summary", {}, "Upload a certificate"), upload), out);
+}
+
 async function domainPage(params) {
   const name = params.get("name") || "";
   const path = `/domains/${encodeURIComponent(name)}`;
@@ -296,7 +349,7 @@ async function domainPage(params) {
     h("h2", {}, "Readiness"),
     readiness,
     h("h2", {}, "Certificate"),
-    h("p", {}, `${cert.status}${cert.has_certificate ? ", stored" : ", none stored"}${cert.not_after ? `, valid until ${when(cert.not_after * 1000)}` : ""}${cert.error ? ` — ${cert.error}` : ""}`),
+    certificateSection(name, cert),
     h("p", {}, purgeLink),
     h("h2", {}, "Change"),
     h("p", {}, h("a", { href: `#/edit?name=${encodeURIComponent(name)}` }, "Edit this domain")),

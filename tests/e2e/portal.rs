@@ -341,6 +341,59 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             "{page}"
         );
         assert!(page.contains("none stored"), "{page}");
+        // The certificate: a request queued, a bad upload refused with its
+        // reason, then an upload that takes.
+        c.find(Locator::Css("#cert-issue"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "#cert-result", "Requested: queued").await;
+        c.find(Locator::Css("details summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Css("#cert-chain"))
+            .await
+            .unwrap()
+            .send_keys("not a certificate")
+            .await
+            .unwrap();
+        c.find(Locator::Css("#cert-key"))
+            .await
+            .unwrap()
+            .send_keys("not a key")
+            .await
+            .unwrap();
+        c.find(Locator::Css("details form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "#cert-result", "Certificate:").await;
+        let issued = rcgen::generate_simple_self_signed(vec!["shop.example.com".to_string()]).unwrap();
+        let chain = c.find(Locator::Css("#cert-chain")).await.unwrap();
+        chain.clear().await.unwrap();
+        chain.send_keys(&issued.cert.pem()).await.unwrap();
+        let key = c.find(Locator::Css("#cert-key")).await.unwrap();
+        key.clear().await.unwrap();
+        key.send_keys(&issued.signing_key.serialize_pem()).await.unwrap();
+        c.find(Locator::Css("details form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "#cert-result", "Uploaded: issued").await;
+        assert_eq!(
+            key.prop("value").await.unwrap().as_deref(),
+            Some(""),
+            "the key is not kept on the page"
+        );
         shot(&c, "domain").await;
 
         // Purge by tag, then the edge's acknowledgement as it arrives.
