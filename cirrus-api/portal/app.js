@@ -646,9 +646,78 @@ async function deleteDomain(name, where) {
   cancel.focus();
 }
 
+const SCOPES = ["read", "domains:write", "purge", "certs", "nodes"];
+
+async function tokens() {
+  const list = await api("GET", "/tokens");
+  const name = h("input", { id: "t-name", name: "name", required: true });
+  const boxes = SCOPES.map((sc) => h("input", { id: `t-${sc.replace(":", "-")}`, type: "checkbox", value: sc }));
+  const domainsInput = h("input", { id: "t-domains", name: "domains", placeholder: "shop.example.com www.example.com" });
+  const days = h("input", { id: "t-days", name: "days", type: "number", min: "1" });
+  const out = h("div", { id: "t-result", "aria-live": "polite" });
+  const form = h(
+    "form",
+    {
+      class: "domain-form",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const domains = domainsInput.value.split(/\s+/).filter(Boolean);
+        const request = { name: name.value.trim(), scopes: boxes.filter((b) => b.checked).map((b) => b.value) };
+        if (domains.length) request.domains = domains;
+        if (days.value) request.expires_at = Math.floor(Date.now() / 1000) + Number(days.value) * 86400;
+        try {
+          const made = await write("POST", "/tokens", request, {});
+          // Shown once: not kept anywhere, gone when the page changes.
+          out.replaceChildren(
+            h("p", {}, `Token ${made.token.id} created. Its secret is shown this once:`),
+            h("p", {}, h("code", { id: "t-secret" }, made.secret), " ", copyButton(made.secret, "Copy the secret")),
+            h("p", {}, h("a", { href: "#/tokens", onclick: () => setTimeout(route) }, "Done: back to the list")),
+          );
+          form.reset();
+        } catch (e) {
+          out.replaceChildren(problem(e), ...(e.details || []).map((d) => h("p", { class: "error" }, `${d.field}: ${d.reason}`)));
+        }
+      },
+    },
+    h("label", { for: "t-name" }, "Name", name),
+    h("fieldset", { class: "origin" }, h("legend", {}, "Scopes"), SCOPES.map((sc, i) => h("label", { class: "inline", for: boxes[i].id }, boxes[i], ` ${sc}`))),
+    h("label", { for: "t-domains" }, "Only these domains (separated by spaces; empty: all)", domainsInput),
+    h("label", { for: "t-days" }, "Expires after (days; empty: never)", days),
+    h("button", { type: "submit" }, "Create token"),
+  );
+  const revoke = (t) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "plain",
+        onclick: async () => {
+          try {
+            await api("DELETE", `/tokens/${encodeURIComponent(t.id)}`);
+            await tokens();
+          } catch (e) {
+            main.append(problem(e));
+          }
+        },
+      },
+      `Revoke ${t.name}`,
+    );
+  show(
+    "Service tokens",
+    table(
+      ["Name", "Id", "Scopes", "Domains", "Expires", ""],
+      list.items.map((t) => [t.name, t.id, t.scopes.join(" "), t.domains ? t.domains.join(" ") : "all", t.expires_at ? when(t.expires_at * 1000) : "never", revoke(t)]),
+      "No service tokens.",
+    ),
+    h("h2", {}, "New token"),
+    form,
+    out,
+  );
+}
+
 // --- routing ---
 
-const screens = { "": overview, domains, domain: domainPage, edit: domainForm, purge, nodes, audit };
+const screens = { "": overview, domains, domain: domainPage, edit: domainForm, purge, nodes, tokens, audit };
 
 async function route() {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");

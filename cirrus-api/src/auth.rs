@@ -83,11 +83,15 @@ impl Caller {
         }
     }
 
-    /// 403 unless this is the master token.
-    pub(crate) fn require_master(&self) -> ApiResult<()> {
+    /// 403 unless this caller may manage service tokens: the master token,
+    /// or a portal user (an administrator the operator created, holding
+    /// every scope already). Service tokens never mint tokens.
+    pub(crate) fn require_token_admin(&self) -> ApiResult<()> {
         match self {
-            Caller::Master => Ok(()),
-            _ => Err(ApiError::forbidden("only the master token manages service tokens")),
+            Caller::Master | Caller::User(_) => Ok(()),
+            Caller::Token(_) => Err(ApiError::forbidden(
+                "service tokens are managed with the master token or a portal session",
+            )),
         }
     }
 }

@@ -446,10 +446,65 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .unwrap();
         text_of(&c, "main table", "Disable edge-1").await;
 
+        // Tokens: one created with a hostile name, its secret shown once,
+        // the name shown as text in the list, then revoked.
+        c.goto(&format!("{base}/#/tokens")).await.unwrap();
+        heading(&c, "Service tokens").await;
+        let hostile_name = "<img src=x onerror=document.title='owned'>";
+        c.find(Locator::Css("#t-name"))
+            .await
+            .unwrap()
+            .send_keys(hostile_name)
+            .await
+            .unwrap();
+        c.find(Locator::Css("#t-read")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#t-domains"))
+            .await
+            .unwrap()
+            .send_keys("shop.example.com")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form.domain-form > button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let secret = text_of(&c, "#t-secret", "cirrus_").await;
+        shot(&c, "token-created").await;
+        c.find(Locator::LinkText("Done: back to the list"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let listed = text_of(&c, "main table", "shop.example.com").await;
+        assert!(listed.contains(hostile_name), "the name as text: {listed}");
+        assert!(
+            !c.source().await.unwrap().contains(&secret),
+            "the secret is gone from the page"
+        );
+        assert!(c.find(Locator::Css("main img")).await.is_err());
+        assert_ne!(c.title().await.unwrap(), "owned");
+        shot(&c, "tokens").await;
+        c.find(Locator::Css("main table button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_of(&c, "main", "No service tokens.").await;
+
         // The audit log has it all, filtered by actor.
         c.goto(&format!("{base}/#/audit?actor=user%3Aadmin")).await.unwrap();
         let log = text_of(&c, "main table", "node.enable").await;
-        for action in ["session.login", "domain.purge", "node.disable"] {
+        for action in [
+            "session.login",
+            "domain.purge",
+            "node.disable",
+            "token.create",
+            "token.revoke",
+        ] {
             assert!(log.contains(action), "{action} in {log}");
         }
         assert!(!log.contains("master"), "filtered by actor: {log}");

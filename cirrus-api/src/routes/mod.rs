@@ -52,7 +52,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         (name = "domains", description = "Customer domains and cache purge"),
         (name = "certificates", description = "TLS certificates: ACME issuance and uploads"),
         (name = "nodes", description = "Edge nodes and quarantine"),
-        (name = "tokens", description = "Service tokens (master token only)"),
+        (name = "tokens", description = "Service tokens (the master token or a portal session)"),
         (name = "auth", description = "Portal sessions"),
         (name = "operations", description = "Health, metrics, audit"),
     )

@@ -1,4 +1,5 @@
-//! `/api/v1/tokens`: service tokens, managed with the master token only.
+//! `/api/v1/tokens`: service tokens, managed with the master token or a
+//! portal session (never by a service token).
 //! The secret is returned once, at creation; the store keeps its SHA-256.
 
 use crate::auth::{Caller, MASTER_TOKEN_ID};
@@ -15,14 +16,14 @@ use cirrus_core::model::{CreatedToken, ServiceToken, TokenList, TokenRequest};
 /// Creates a service token; the secret is in this answer only.
 #[utoipa::path(post, operation_id = "createToken", path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
     responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn create(
     State(state): State<Shared>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> ApiResult<Response> {
-    caller.require_master()?;
+    caller.require_token_admin()?;
     let now = now_secs();
     if req.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::invalid_field("expires_at", "must be in the future"));
@@ -50,9 +51,9 @@ pub(crate) async fn create(
 /// Lists service tokens (metadata, never secrets).
 #[utoipa::path(get, operation_id = "listTokens", path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = TokenList), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<TokenList>> {
-    caller.require_master()?;
+    caller.require_token_admin()?;
     let items = state
         .store
         .tokens()
@@ -67,14 +68,14 @@ pub(crate) async fn list(State(state): State<Shared>, caller: Caller) -> ApiResu
 #[utoipa::path(delete, operation_id = "revokeToken", path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody, description = "No such service token (the master token is none: rotate it instead)"),
         (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("session" = [])))]
 pub(crate) async fn revoke(
     State(state): State<Shared>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
     Segment(id): Segment,
 ) -> ApiResult<StatusCode> {
-    caller.require_master()?;
+    caller.require_token_admin()?;
     if id == MASTER_TOKEN_ID {
         return Err(ApiError::not_found(
             "the master token is not a service token; rotate it with `cirrus api --rotate-master-token`",
