@@ -104,6 +104,43 @@ async fn heading(c: &Client, title: &str) {
     }
 }
 
+/// axe-core (from npm, installed by ./scripts/test into
+/// `~/.cache/cirrus/npm`, or `CIRRUS_AXE` naming the file).
+fn axe_source() -> String {
+    let path = std::env::var("CIRRUS_AXE").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/cirrus/npm/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("axe-core at {} ({e}): ./scripts/test installs it", path.display()))
+}
+
+/// Runs axe-core on the page; panics on any critical or serious violation.
+async fn accessible(c: &Client, axe: &str, screen: &str) {
+    c.execute(&format!("{axe}\nreturn true;"), vec![]).await.unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document)
+               .then((r) => done({
+                 rules_passed: r.passes.length,
+                 bad: r.violations
+                   .filter((v) => v.impact === 'critical' || v.impact === 'serious')
+                   .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
+               }))
+               .catch((e) => done({ rules_passed: 0, bad: [`axe failed: ${e}`] }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let bad: Vec<String> = serde_json::from_value(found["bad"].clone()).unwrap();
+    assert!(bad.is_empty(), "{screen}: {bad:#?}");
+    assert!(
+        found["rules_passed"].as_u64().unwrap_or(0) > 5,
+        "{screen}: axe checked nothing: {found}"
+    );
+}
+
 async fn log_in(c: &Client, password: &str) {
     let user = c.find(Locator::Css("#user")).await.unwrap();
     user.clear().await.unwrap();
@@ -180,11 +217,13 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             assert!(res.status().is_success());
         }
         let c = browser(&driver).await;
+        let axe = axe_source();
 
         // Without a session every page is the login page.
         c.goto(&format!("{base}/#/domains")).await.unwrap();
         text_of(&c, "main", "Log in to see that page.").await;
         shot(&c, "login").await;
+        accessible(&c, &axe, "login").await;
         log_in(&c, "wrong password, surely").await;
         text_of(&c, "main [role=alert]", "Wrong user name or password.").await;
 
@@ -193,6 +232,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         text_of(&c, ".cards", "2\ndomains").await;
         assert_eq!(text_of(&c, "#me", "admin").await, "user admin");
         shot(&c, "overview").await;
+        accessible(&c, &axe, "overview").await;
 
         c.goto(&format!("{base}/#/domains")).await.unwrap();
         let list = text_of(&c, "main table", "shop.example.com").await;
@@ -201,6 +241,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             "{list}"
         );
         shot(&c, "domains").await;
+        accessible(&c, &axe, "domains").await;
         c.goto(&format!("{base}/#/domains?q=shop")).await.unwrap();
         heading(&c, "Domains").await;
         let filtered = text_of(&c, "main table", "shop.example.com").await;
@@ -223,6 +264,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         c.goto(&format!("{base}/#/domains")).await.unwrap();
         text_of(&c, "main table", "shop.example.com").await;
         shot(&c, "domains-phone").await;
+        accessible(&c, &axe, "domains-phone").await;
         c.set_window_size(1280, 800).await.unwrap();
 
         // A new domain: the API's field error beside its field, then fixed.
@@ -257,6 +299,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .unwrap();
         text_of(&c, "#f-weight-0-error", "1-1000").await;
         shot(&c, "domain-form-error").await;
+        accessible(&c, &axe, "domain-form-error").await;
         weight.clear().await.unwrap();
         weight.send_keys("3").await.unwrap();
         c.find(Locator::Css("form.domain-form > button[type=submit]"))
@@ -395,6 +438,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             "the key is not kept on the page"
         );
         shot(&c, "domain").await;
+        accessible(&c, &axe, "domain").await;
 
         // Purge by tag, then the edge's acknowledgement as it arrives.
         c.find(Locator::LinkText("Purge this domain's cache"))
@@ -426,6 +470,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         let acks = text_of(&c, "main table", "edge-1").await;
         assert!(acks.contains("applied"), "{acks}");
         shot(&c, "purge").await;
+        accessible(&c, &axe, "purge").await;
 
         // Nodes: the edge with its revision; quarantine and release it.
         c.goto(&format!("{base}/#/nodes")).await.unwrap();
@@ -438,6 +483,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .unwrap();
         text_of(&c, "main table", "Enable edge-1").await;
         shot(&c, "nodes").await;
+        accessible(&c, &axe, "nodes").await;
         c.find(Locator::Css("main table button"))
             .await
             .unwrap()
@@ -472,6 +518,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .unwrap();
         let secret = text_of(&c, "#t-secret", "cirrus_").await;
         shot(&c, "token-created").await;
+        accessible(&c, &axe, "token-created").await;
         c.find(Locator::LinkText("Done: back to the list"))
             .await
             .unwrap()
@@ -487,6 +534,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         assert!(c.find(Locator::Css("main img")).await.is_err());
         assert_ne!(c.title().await.unwrap(), "owned");
         shot(&c, "tokens").await;
+        accessible(&c, &axe, "tokens").await;
         c.find(Locator::Css("main table button"))
             .await
             .unwrap()
@@ -509,6 +557,7 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         }
         assert!(!log.contains("master"), "filtered by actor: {log}");
         shot(&c, "audit").await;
+        accessible(&c, &axe, "audit").await;
 
         c.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
         heading(&c, "Log in").await;
