@@ -13,6 +13,8 @@ fn up_config(edge: &str) -> String {
         r#"threads = 1
 [api]
 listen = "127.0.0.1:0"
+admin_user = "admin"
+admin_password = "correct-horse-battery"
 [edge]
 listen = "{edge}"
 tls_listen = "127.0.0.1:0"
@@ -162,6 +164,12 @@ fn an_oversized_content_length_is_refused_at_once_by_every_listener() {
     let api = field(&banner, "API        http://")
         .trim_end_matches("/api/v1")
         .to_string();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(&format!("portal     http://{api}/  (log in as admin)"))),
+        "the banner names the portal and its user: {banner:#?}"
+    );
     // Authenticated, so the request gets as far as reading its body.
     let token = field(&banner, "token      ");
     let status = declare_huge_body(&api, "/api/v1/domains/a.example", token);

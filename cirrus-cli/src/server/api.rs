@@ -25,7 +25,7 @@ pub(crate) struct ApiArgs {
     #[arg(long)]
     rotate_master_token: bool,
     /// Portal user created at start when missing (needs --admin-password).
-    #[arg(long, env = "CIRRUS_ADMIN_USER", requires = "admin_password")]
+    #[arg(long, env = "CIRRUS_ADMIN_USER")]
     admin_user: Option<String>,
     /// Password of --admin-user (at least 12 characters).
     #[arg(long, env = "CIRRUS_ADMIN_PASSWORD", hide_env_values = true)]
@@ -66,6 +66,13 @@ pub(crate) struct ApiArgs {
     /// Send the session cookie without `Secure` (portal over plain HTTP on a trusted network only).
     #[arg(long, env = "CIRRUS_INSECURE_COOKIES")]
     insecure_cookies: bool,
+}
+
+impl ApiArgs {
+    /// The portal user created at start, if one is configured.
+    pub(crate) fn admin_user(&self) -> Option<&str> {
+        self.admin_user.as_deref()
+    }
 }
 
 pub(crate) async fn run(args: ApiArgs) -> Result<(), BoxError> {
@@ -113,6 +120,12 @@ pub(crate) async fn prepare_with(
 ) -> Result<PreparedApi, BoxError> {
     if args.master_token.is_some() && args.rotate_master_token {
         return Err("--rotate-master-token applies to the generated token; unset --master-token".into());
+    }
+    // Checked here rather than with clap's `requires`, which the settings
+    // file's values (defaults of a cloned subcommand under `cirrus up`)
+    // cannot satisfy.
+    if args.admin_user.is_some() != args.admin_password.is_some() {
+        return Err("--admin-user and --admin-password (api.admin_user, api.admin_password) go together".into());
     }
     if let (Some(user), Some(password)) = (&args.admin_user, &args.admin_password)
         && cirrus_api::bootstrap_user(&*store, user, password).await?

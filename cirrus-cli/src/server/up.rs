@@ -94,6 +94,7 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
     // No CA unless one is named: a loopback setup cannot pass validation,
     // and a production CA would only count its failures.
     let refuse = worker_args.acme_directory.is_none().then(|| NO_CA.to_string());
+    let admin = api_args.admin_user().map(str::to_string);
     let mut api = api::prepare_with(api_args, store.clone(), refuse).await?;
     let edge = edge::prepare(edge_args, store.clone()).await?;
     let dns = dns::prepare(dns_args, store.clone()).await?;
@@ -113,6 +114,7 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
         edge: &edge,
         dns: &dns,
         worker: worker.as_ref(),
+        admin: admin.as_deref(),
     });
     api::show(&text)?;
     api.keep_token().await?;
@@ -146,6 +148,8 @@ struct Banner<'a> {
     edge: &'a edge::PreparedEdge,
     dns: &'a dns::PreparedDns,
     worker: Option<&'a worker::PreparedWorker>,
+    /// The portal user configured for this start.
+    admin: Option<&'a str>,
 }
 
 /// Why `cirrus up` refuses certificate requests when no CA is named.
@@ -160,10 +164,15 @@ fn banner(b: &Banner<'_>) -> String {
         None => out += &format!("  data       {} (new)\n", b.store),
     }
     out += &format!("  API        http://{}/api/v1  (docs: http://{}/docs)\n", b.api, b.api);
-    out += &format!(
-        "  portal     http://{}/  (a portal user: cirrus up --set api.admin_user=NAME --set api.admin_password=…)\n",
-        b.api
-    );
+    match b.admin {
+        Some(user) => out += &format!("  portal     http://{}/  (log in as {user})\n", b.api),
+        None => {
+            out += &format!(
+                "  portal     http://{}/  (a portal user: cirrus up --set api.admin_user=NAME --set api.admin_password=…)\n",
+                b.api
+            );
+        }
+    }
     let https = b.edge.https.map(|a| format!("  https://{a}")).unwrap_or_default();
     out += &format!("  edge       http://{}{https}\n", b.edge.http);
     out += &format!("  DNS        {} (udp, tcp), zone {}\n", b.dns.dns, b.dns.zone);
