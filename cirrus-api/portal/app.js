@@ -727,7 +727,7 @@ async function route() {
     me = await api("GET", "/auth/me");
   } catch (e) {
     if (e.status === 401) return login(location.hash && location.hash !== "#/" ? "Log in to see that page." : null);
-    return show("Cirrus", problem(e));
+    return show("The API does not answer", problem(e), h("p", {}, "The page tries again when you follow a link."));
   }
   nav.hidden = false;
   document.getElementById("me").textContent = `${me.kind} ${me.id}`;
@@ -737,7 +737,10 @@ async function route() {
     await screen(new URLSearchParams(query || ""));
   } catch (e) {
     if (e.status === 401) return login("Your session ended. Log in again.");
-    show("Something went wrong", problem(e));
+    if (e.status === 404 && path === "domain") {
+      return show("No such domain", problem({ message: `${e.message}: deleted elsewhere, or never created.` }), h("a", { href: "#/domains" }, "Back to the domains"));
+    }
+    show("Something went wrong", problem(e), h("p", {}, h("a", { href: "#/" }, "Try the overview again")));
   }
 }
 

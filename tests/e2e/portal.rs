@@ -559,10 +559,20 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         shot(&c, "audit").await;
         accessible(&c, &axe, "audit").await;
 
+        // A domain deleted elsewhere: a message, not a blank page.
+        c.goto(&format!("{base}/#/domain?name=gone.example.com")).await.unwrap();
+        heading(&c, "No such domain").await;
+        text_of(&c, "main", "deleted elsewhere").await;
+
         c.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
         heading(&c, "Log in").await;
         c.goto(&format!("{base}/#/")).await.unwrap();
         heading(&c, "Log in").await;
+        // The API gone: the page says so.
+        drop(api);
+        c.goto(&format!("{base}/#/nodes")).await.unwrap();
+        heading(&c, "The API does not answer").await;
+        text_of(&c, "main", "cannot be reached").await;
         c.close().await.unwrap();
     });
 }
