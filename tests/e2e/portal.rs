@@ -231,6 +231,19 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         heading(&c, "Overview").await;
         text_of(&c, ".cards", "2\ndomains").await;
         assert_eq!(text_of(&c, "#me", "admin").await, "user admin");
+        // What the first load costs (measured, printed, not asserted).
+        let load = c
+            .execute(
+                "const nav = performance.getEntriesByType('navigation')[0];
+                 const res = performance.getEntriesByType('resource');
+                 const bytes = res.reduce((n, r) => n + r.transferSize, nav.transferSize);
+                 return { bytes, files: res.filter((r) => r.initiatorType !== 'fetch').length + 1,
+                          interactive_ms: nav.domInteractive, loaded_ms: nav.loadEventEnd };",
+                vec![],
+            )
+            .await
+            .unwrap();
+        eprintln!("portal first load (login page, then the overview's API calls): {load}");
         shot(&c, "overview").await;
         accessible(&c, &axe, "overview").await;
 
