@@ -231,6 +231,21 @@ impl Drop for RedisServer {
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
+    // Outside Linux's ephemeral range (32768-60999), which bind(0) and
+    // outgoing connections draw from: a port handed back here is not given
+    // to another test's listener or connection the moment it is released,
+    // as one from bind(0) can be. Random, so parallel callers rarely meet,
+    // and checked free (TCP and UDP) before it is returned.
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let port = rng.gen_range(20_000..30_000);
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
