@@ -172,21 +172,16 @@ pub(crate) async fn serve(
     }
 }
 
-/// 413 from the header for a request announcing a body (the admin
-/// endpoints take none), before any byte of it is awaited.
+/// 413 from the head for a request announcing a body (see
+/// [`cirrus_core::lifecycle::declares_body`]).
 async fn refuse_bodies(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
     use axum::response::IntoResponse;
     let headers = req.headers();
-    let declares_body = headers.contains_key(axum::http::header::TRANSFER_ENCODING)
-        || headers
-            .get(axum::http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
-    if declares_body {
-        return (
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "the admin endpoints take no request body\n",
-        )
-            .into_response();
+    let length = headers.get(CONTENT_LENGTH).map(|v| v.as_bytes());
+    if cirrus_core::lifecycle::declares_body(length, headers.contains_key(TRANSFER_ENCODING)) {
+        let status = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+        return (status, cirrus_core::lifecycle::ADMIN_BODY_REFUSED).into_response();
     }
     next.run(req).await
 }

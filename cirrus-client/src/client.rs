@@ -192,7 +192,7 @@ impl Client {
 
     /// Creates or replaces a domain (idempotent).
     pub async fn put_domain(&self, conf: &DomainConf) -> Result<Written<DomainView>> {
-        self.written(Method::PUT, &["domains", &conf.domain], conf).await
+        self.written(Method::PUT, &["domains", &conf.domain], conf, &[]).await
     }
 
     /// One domain with its version (`ETag`), to change it with
@@ -217,13 +217,8 @@ impl Client {
             Precondition::Unchanged(etag) => (header::IF_MATCH, etag.clone()),
             Precondition::Absent => (header::IF_NONE_MATCH, "*".to_string()),
         };
-        let url = self.root_url(&["api", "v1", "domains", &conf.domain]);
-        let res = ok(self.attempts_with(Method::PUT, url, &[], Some(conf), &[header]).await?).await?;
-        let created = res.status() == StatusCode::CREATED;
-        Ok(Written {
-            item: decode(res).await?,
-            created,
-        })
+        self.written(Method::PUT, &["domains", &conf.domain], conf, &[header])
+            .await
     }
 
     /// Changes some fields of a domain (JSON merge patch).
@@ -289,7 +284,7 @@ impl Client {
 
     /// Creates or replaces a node's settings (health counters are kept).
     pub async fn put_node(&self, node: &Node) -> Result<Written<Node>> {
-        self.written(Method::PUT, &["nodes", &node.id], node).await
+        self.written(Method::PUT, &["nodes", &node.id], node, &[]).await
     }
 
     /// Deletes a node.
@@ -376,7 +371,7 @@ impl Client {
     /// The API's health; a 503 (store unreachable) is an answer too.
     pub async fn health(&self) -> Result<Health> {
         let url = self.root_url(&["healthz"]);
-        let res = self.attempts(Method::GET, url, &[], None::<&()>).await?;
+        let res = self.attempts(Method::GET, url, &[], None::<&()>, &[]).await?;
         match res.status() {
             StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE => {
                 res.json().await.map_err(|e| Error::Decode(e.to_string()))
@@ -388,14 +383,14 @@ impl Client {
     /// The Prometheus metrics text.
     pub async fn metrics(&self) -> Result<String> {
         let url = self.root_url(&["metrics"]);
-        let res = ok(self.attempts(Method::GET, url, &[], None::<&()>).await?).await?;
+        let res = ok(self.attempts(Method::GET, url, &[], None::<&()>, &[]).await?).await?;
         res.text().await.map_err(|e| Error::Transport(e.to_string()))
     }
 
     /// The OpenAPI document.
     pub async fn openapi(&self) -> Result<serde_json::Value> {
         let url = self.root_url(&["openapi.json"]);
-        decode(self.attempts(Method::GET, url, &[], None::<&()>).await?).await
+        decode(self.attempts(Method::GET, url, &[], None::<&()>, &[]).await?).await
     }
 
     // --- plumbing ---
@@ -418,13 +413,15 @@ impl Client {
         decode(self.send(method, path, query, body).await?).await
     }
 
+    /// A create-or-replace, with `extra` request headers (preconditions).
     async fn written<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &[&str],
         body: &B,
+        extra: &[(header::HeaderName, String)],
     ) -> Result<Written<T>> {
-        let res = self.send(method, path, &[], Some(body)).await?;
+        let res = self.send_with(method, path, &[], Some(body), extra).await?;
         let created = res.status() == StatusCode::CREATED;
         Ok(Written {
             item: decode(res).await?,
@@ -444,25 +441,27 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<reqwest::Response> {
+        self.send_with(method, path, query, body, &[]).await
+    }
+
+    /// [`Client::send`] with `extra` request headers.
+    async fn send_with<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &[&str],
+        query: &[(&str, String)],
+        body: Option<&B>,
+        extra: &[(header::HeaderName, String)],
+    ) -> Result<reqwest::Response> {
         let mut segments = vec!["api", "v1"];
         segments.extend_from_slice(path);
         let url = self.root_url(&segments);
-        ok(self.attempts(method, url, query, body).await?).await
+        ok(self.attempts(method, url, query, body, extra).await?).await
     }
 
-    /// One call with retries; returns the last answer, whatever its status.
+    /// One call with retries, with `extra` request headers (preconditions);
+    /// returns the last answer, whatever its status.
     async fn attempts<B: Serialize + ?Sized>(
-        &self,
-        method: Method,
-        url: Url,
-        query: &[(&str, String)],
-        body: Option<&B>,
-    ) -> Result<reqwest::Response> {
-        self.attempts_with(method, url, query, body, &[]).await
-    }
-
-    /// [`Client::attempts`] with extra request headers (preconditions).
-    async fn attempts_with<B: Serialize + ?Sized>(
         &self,
         method: Method,
         url: Url,

@@ -25,6 +25,25 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What an admin listener (the edge's, the DNS role's, the worker's)
+/// answers, with 413, to a request that announces a body: they take none,
+/// and one declared is refused from its head, before any byte is awaited.
+pub const ADMIN_BODY_REFUSED: &str = "the admin endpoints take no request body\n";
+
+/// True when a request head announces a body: a `Content-Length` other
+/// than `0`, or any `Transfer-Encoding` (the admin listeners refuse both).
+///
+/// ```
+/// use cirrus_core::lifecycle::declares_body;
+/// assert!(!declares_body(None, false));
+/// assert!(!declares_body(Some(b"0"), false));
+/// assert!(declares_body(Some(b"99999999999"), false));
+/// assert!(declares_body(None, true));
+/// ```
+pub fn declares_body(content_length: Option<&[u8]>, transfer_encoding: bool) -> bool {
+    transfer_encoding || content_length.is_some_and(|v| v != b"0")
+}
+
 /// A stop signal shared by the parts of one or several roles: every
 /// [`Shutdown::wait`] future completes once [`Shutdown::trigger`] is called.
 /// Cheap to clone.

@@ -121,7 +121,7 @@ impl Rebuilder {
             serial,
         )?;
         self.built_revision = self.built_revision.max(revision);
-        self.report_skipped(&zone);
+        let _ = self.report_skipped(&zone);
         tracing::info!(
             serial,
             domains = domains.len(),
@@ -151,12 +151,15 @@ impl Rebuilder {
     }
 
     /// Counts every domain `zone` left out, and logs each once while it
-    /// stays out (again if it comes back and fails anew).
-    fn report_skipped(&mut self, zone: &Zone) {
+    /// stays out (again if it comes back and fails anew); returns the
+    /// domains logged now.
+    fn report_skipped(&mut self, zone: &Zone) -> Vec<String> {
         let mut now = HashSet::with_capacity(zone.skipped().len());
+        let mut logged = Vec::new();
         for s in zone.skipped() {
             if !self.skipped.contains(&s.domain) {
                 tracing::warn!(domain = %s.domain, reason = %s.reason, "dns: domain left out of the zone");
+                logged.push(s.domain.clone());
             }
             if let Some(m) = &self.metrics {
                 m.records_skipped.with_label_values(&[SKIPPED_INVALID_NAME]).inc();
@@ -164,6 +167,7 @@ impl Rebuilder {
             now.insert(s.domain.clone());
         }
         self.skipped = now;
+        logged
     }
 
     /// The zone served (built by the first [`Rebuilder::rebuild`]).
@@ -300,7 +304,7 @@ async fn notify_until_acked(
 
 #[cfg(test)]
 mod tests {
-    use super::next_serial;
+    use super::{Arc, Rebuilder, Zone, next_serial};
 
     #[test]
     fn serials_follow_the_clock_and_always_grow() {
@@ -316,5 +320,50 @@ mod tests {
             "the clock moved on"
         );
         assert_eq!(next_serial(Some(5), 0), 6, "a clock behind the serial");
+    }
+
+    #[test]
+    fn a_skipped_domain_is_logged_once_while_it_stays_out() {
+        use crate::zone::{ZoneInput, ZoneSettings};
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(cirrus_core::EmbeddedStore::open(dir.path()).expect("store"));
+        // An apex so long that a 57-byte target label does not fit under it.
+        let apex = format!(
+            "{}.{}.{}.{}.net",
+            "z".repeat(63),
+            "y".repeat(63),
+            "x".repeat(63),
+            "w".repeat(20)
+        );
+        let settings = ZoneSettings::builder(apex).build().expect("settings");
+        let mut rebuilder = Rebuilder::new(store, settings.clone());
+        let long = cirrus_core::DomainConf::new(
+            format!("{}.example.com", "b".repeat(60)),
+            "http://192.0.2.1".parse().expect("origin"),
+        );
+        let zone_of = |domains: &[cirrus_core::DomainConf]| {
+            let input = ZoneInput {
+                domains,
+                nodes: &[],
+                challenges: None,
+            };
+            Zone::build(input, &settings, 1).expect("zone")
+        };
+        let with = zone_of(std::slice::from_ref(&long));
+        assert_eq!(
+            rebuilder.report_skipped(&with),
+            std::slice::from_ref(&long.domain),
+            "logged"
+        );
+        assert!(
+            rebuilder.report_skipped(&with).is_empty(),
+            "not again while it stays out"
+        );
+        assert!(rebuilder.report_skipped(&zone_of(&[])).is_empty());
+        assert_eq!(
+            rebuilder.report_skipped(&with).len(),
+            1,
+            "logged again once it fails anew"
+        );
     }
 }

@@ -82,11 +82,14 @@ fn admin<H: EdgeHooks>(edge: &Edge<H>, req: &Request<Incoming>, allowed: bool) -
     };
     // The admin endpoints take no body: one declared is refused from the
     // header, before any byte of it is awaited.
-    if declares_body(req.headers()) {
+    let length = req.headers().get(http::header::CONTENT_LENGTH).map(|v| v.as_bytes());
+    let chunked = req.headers().contains_key(http::header::TRANSFER_ENCODING);
+    if cirrus_core::lifecycle::declares_body(length, chunked) {
+        let refused = cirrus_core::lifecycle::ADMIN_BODY_REFUSED;
         return reply(
             StatusCode::PAYLOAD_TOO_LARGE,
             "text/plain; charset=utf-8",
-            "the admin endpoints take no request body\n".into(),
+            refused.into(),
         );
     }
     match (req.method(), req.uri().path()) {
@@ -104,13 +107,4 @@ fn admin<H: EdgeHooks>(edge: &Edge<H>, req: &Request<Incoming>, allowed: bool) -
         ),
         _ => reply(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found\n".into()),
     }
-}
-
-/// True when a request announces a body (a non-zero `Content-Length`, or
-/// any `Transfer-Encoding`).
-fn declares_body(headers: &http::HeaderMap) -> bool {
-    headers.contains_key(http::header::TRANSFER_ENCODING)
-        || headers
-            .get(http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
 }

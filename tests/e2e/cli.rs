@@ -115,15 +115,9 @@ fn operator_workflow_with_the_embedded_store() {
     ]));
     assert!(made.contains("created"), "{made}");
     let tokens = ok(c(&["token", "list"]));
-    assert!(
-        tokens.contains("T") && tokens.contains("Z"),
-        "RFC 3339 expiry: {tokens}"
-    );
+    assert!(has_rfc3339(&tokens), "RFC 3339 expiry: {tokens}");
     let audit = ok(c(&["audit", "--limit", "1"]));
-    assert!(
-        audit.starts_with("AT ") && audit.contains('T') && audit.contains('Z'),
-        "{audit}"
-    );
+    assert!(audit.starts_with("AT ") && has_rfc3339(&audit), "{audit}");
     assert_eq!(listed[0]["domain"], "example.com");
     let table = ok(c(&["domain", "list"]));
     assert!(
@@ -482,4 +476,26 @@ fn cirrusctl_refuses_an_api_url_that_is_not_absolute() {
             out.stderr
         );
     }
+}
+
+/// True when some word of `text` is a UTC RFC 3339 time
+/// (`2026-12-06T01:02:03Z`, milliseconds optional).
+fn has_rfc3339(text: &str) -> bool {
+    text.split_whitespace().any(|w| {
+        let b = w.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        b.len() >= 20
+            && digits(0..4)
+            && b[4] == b'-'
+            && digits(5..7)
+            && b[7] == b'-'
+            && digits(8..10)
+            && b[10] == b'T'
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19)
+            && w.ends_with('Z')
+    })
 }

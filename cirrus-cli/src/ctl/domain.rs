@@ -5,7 +5,7 @@
 use super::args::{DomainCmd, DomainPut, DomainSet};
 use super::error::CtlError;
 use super::output::Printer;
-use super::read_json;
+use super::{read_json, read_json_named};
 use cirrus_client::{Client, Error, Precondition, Written};
 use cirrus_core::DomainConf;
 use cirrus_core::model::{DomainView, Origin};
@@ -143,11 +143,7 @@ fn parse_origins(specs: &[String], backup: bool) -> Result<Vec<Origin>, CtlError
 
 fn domain_conf(args: DomainPut) -> Result<DomainConf, CtlError> {
     if let Some(file) = &args.file {
-        let mut value: serde_json::Value = read_json(file)?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.entry("domain").or_insert_with(|| args.domain.clone().into());
-        }
-        return serde_json::from_value(value).map_err(|e| CtlError::Input(format!("{}: {e}", file.display())));
+        return read_json_named(file, "domain", &args.domain);
     }
     let mut origins = parse_origins(&args.origins, false)?.into_iter();
     let first = origins

@@ -213,11 +213,7 @@ async fn node(api: &Client, out: &Printer, cmd: NodeCmd) -> Result<(), CtlError>
 
 fn node_of(args: NodePut) -> Result<Node, CtlError> {
     if let Some(file) = &args.file {
-        let mut value: serde_json::Value = read_json(file)?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.entry("id").or_insert_with(|| args.id.clone().into());
-        }
-        return serde_json::from_value(value).map_err(|e| CtlError::Input(format!("{}: {e}", file.display())));
+        return read_json_named(file, "id", &args.id);
     }
     let mut node = Node::new(args.id).with_weight(args.weight);
     node.ipv4 = args.ipv4;
@@ -262,6 +258,16 @@ fn read_text(path: &Path) -> Result<String, CtlError> {
         return std::io::read_to_string(std::io::stdin()).map_err(|e| CtlError::File(format!("stdin: {e}")));
     }
     std::fs::read_to_string(path).map_err(|e| CtlError::File(format!("{}: {e}", path.display())))
+}
+
+/// An object from a JSON file whose `key` defaults to `name` (the domain or
+/// node named on the command line).
+fn read_json_named<T: serde::de::DeserializeOwned>(path: &Path, key: &str, name: &str) -> Result<T, CtlError> {
+    let mut value: serde_json::Value = read_json(path)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry(key).or_insert_with(|| name.into());
+    }
+    serde_json::from_value(value).map_err(|e| CtlError::Input(format!("{}: {e}", path.display())))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CtlError> {

@@ -23,6 +23,16 @@ fn settings() -> ZoneSettings {
         .expect("settings")
 }
 
+/// The zone of `domains` and `nodes` (no challenges).
+fn build(domains: &[DomainConf], nodes: &[Node], settings: &ZoneSettings, serial: u32) -> Zone {
+    let input = ZoneInput {
+        domains,
+        nodes,
+        challenges: None,
+    };
+    Zone::build(input, settings, serial).expect("zone")
+}
+
 fn lower(name: &Name) -> LowerName {
     LowerName::from(name)
 }
@@ -47,16 +57,7 @@ fn apex_has_soa_and_ns_and_each_domain_its_nodes() {
     let s = settings();
     let nodes = [node("a", 1, true), node("b", 2, true), node("c", 3, true)];
     let domains = [domain("www.example.com"), domain("shop.example.org")];
-    let zone = Zone::build(
-        ZoneInput {
-            domains: &domains,
-            nodes: &nodes,
-            challenges: None,
-        },
-        &s,
-        7,
-    )
-    .expect("zone");
+    let zone = build(&domains, &nodes, &s, 7);
     assert_eq!(zone.serial(), 7);
     let apex = lower(s.origin());
     match zone.lookup(&apex, RecordType::NS) {
@@ -147,16 +148,7 @@ fn a_domain_without_a_valid_target_is_skipped_not_fatal() {
         domain("a.example.com"),
         domain(&format!("{}.example.com", "b".repeat(60))),
     ];
-    let zone = Zone::build(
-        ZoneInput {
-            domains: &domains,
-            nodes: &nodes,
-            challenges: None,
-        },
-        &s,
-        1,
-    )
-    .expect("the zone builds");
+    let zone = build(&domains, &nodes, &s, 1);
     let skipped: Vec<&str> = zone.skipped().iter().map(|s| s.domain.as_str()).collect();
     assert_eq!(skipped, [domains[1].domain.as_str()]);
     assert!(zone.skipped()[0].reason.contains("exceed 255"), "{:?}", zone.skipped());
@@ -169,18 +161,7 @@ fn only_the_failed_nodes_domains_move() {
     let s = settings();
     let mut nodes: Vec<Node> = (1..=10).map(|i| node(&format!("n{i}"), i, true)).collect();
     let domains: Vec<DomainConf> = (0..500).map(|i| domain(&format!("d{i}.example.com"))).collect();
-    let input = |nodes: &[Node]| -> Zone {
-        Zone::build(
-            ZoneInput {
-                domains: &domains,
-                nodes,
-                challenges: None,
-            },
-            &s,
-            1,
-        )
-        .expect("zone")
-    };
+    let input = |nodes: &[Node]| build(&domains, nodes, &s, 1);
     let before = input(&nodes);
     nodes[3].active = false;
     let down = nodes[3].ipv4.expect("ip");
@@ -250,16 +231,7 @@ fn fallbacks_overrides_and_challenges() {
     assert!(matches!(zone.lookup(&lower(&target), RecordType::TXT), Lookup::NoData));
 
     // No usable node at all: the names exist without addresses (NODATA).
-    let zone = Zone::build(
-        ZoneInput {
-            domains: &domains,
-            nodes: &[],
-            challenges: None,
-        },
-        &s,
-        1,
-    )
-    .expect("zone");
+    let zone = build(&domains, &[], &s, 1);
     assert_eq!(zone.node_pool(), NodePool::Empty);
     assert_eq!(zone.lookup(&lower(&target), RecordType::A), Lookup::NoData);
 }
