@@ -1,5 +1,5 @@
 //! The admin portal's files, embedded in the binary: the page at `/` and
-//! its script and style at `/assets/{name}`, under names that carry a hash
+//! its scripts and style at `/assets/{name}`, under names that carry a hash
 //! of their content (cached for a year; a new build has new names). The
 //! portal is a client of `/api/v1` like cirrusctl: nothing here reads the
 //! store. docs/portal.md says what it shows and why it is built this way.
@@ -12,14 +12,16 @@ use axum::routing::get;
 use std::sync::OnceLock;
 
 const INDEX: &str = include_str!("../portal/index.html");
-const SOURCES: [(&str, &str, &str); 2] = [
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../portal/app.js"),
-    ),
+/// The page's scripts (run in this order: helpers, screens, routes) and
+/// its style sheet.
+const SOURCES: [(&str, &str, &str); 5] = [
+    ("lib.js", JS, include_str!("../portal/lib.js")),
+    ("domains.js", JS, include_str!("../portal/domains.js")),
+    ("operations.js", JS, include_str!("../portal/operations.js")),
+    ("main.js", JS, include_str!("../portal/main.js")),
     ("app.css", "text/css; charset=utf-8", include_str!("../portal/app.css")),
 ];
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// No script or style but the portal's own files, no framing, no
 /// referrer, the API as the only thing to talk to.
@@ -112,10 +114,9 @@ mod tests {
         assert!(!f.index.contains("{{"), "{}", f.index);
         for a in &f.assets {
             assert!(f.index.contains(&format!("/assets/{}", a.name)), "{}", a.name);
-            assert_eq!(
-                a.name.len(),
-                "app.".len() + 16 + 1 + a.name.rsplit('.').next().map_or(0, str::len)
-            );
+            let (stem, ext) = a.name.split_once('.').unwrap_or_default();
+            let ext = ext.rsplit('.').next().unwrap_or_default();
+            assert_eq!(a.name.len(), stem.len() + 1 + 16 + 1 + ext.len(), "{}", a.name);
         }
     }
 }

@@ -1,0 +1,102 @@
+// The portal's last script: logging in, the overview, and the routes to
+// every screen (defined by the scripts before it).
+"use strict";
+
+function login(message) {
+  nav.hidden = true;
+  const user = h("input", { id: "user", name: "username", autocomplete: "username", required: true });
+  const pass = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const status = h("div", { "aria-live": "polite" }, message ? problem({ message }) : null);
+  const submit = h("button", { type: "submit" }, "Log in");
+  const form = h(
+    "form",
+    {
+      class: "login",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        submit.disabled = true;
+        try {
+          const r = await api("POST", "/auth/login", { username: user.value, password: pass.value });
+          sessionStorage.setItem(CSRF, r.csrf_token);
+          // A new hash routes by itself; the same one needs asking.
+          if (location.hash === "#/") await route();
+          else location.hash = "#/";
+        } catch (e) {
+          pass.value = "";
+          let text = e.message;
+          if (e.status === 401) text = "Wrong user name or password.";
+          if (e.status === 429) text = `Too many attempts. Try again in ${e.retryAfter || 1} s.`;
+          status.replaceChildren(problem({ message: text }));
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("label", { for: "user" }, "User name", user),
+    h("label", { for: "password" }, "Password", pass),
+    submit,
+    status,
+  );
+  show("Log in", form);
+  user.focus();
+}
+
+async function overview() {
+  const [domains, nodes] = await Promise.all([countDomains(), api("GET", "/nodes")]);
+  const up = nodes.items.filter((n) => n.enabled && n.active).length;
+  const card = (n, what, href) =>
+    h("div", { class: "card" }, h("div", { class: "n" }, n), h("a", { class: "what", href }, what));
+  show(
+    "Overview",
+    h(
+      "div",
+      { class: "cards" },
+      card(domains, domains === 1 ? "domain" : "domains", "#/domains"),
+      card(`${up} / ${nodes.items.length}`, "edge nodes serving", "#/"),
+    ),
+  );
+}
+
+/** Every domain's name, counted a page of 1,000 at a time. */
+
+// --- routing ---
+
+const screens = { "": overview, domains, domain: domainPage, edit: domainForm, purge, nodes, tokens, audit };
+
+async function route() {
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  if (path === "login") return login();
+  let me;
+  try {
+    me = await api("GET", "/auth/me");
+  } catch (e) {
+    if (e.status === 401) return login(location.hash && location.hash !== "#/" ? "Log in to see that page." : null);
+    return show("The API does not answer", problem(e), h("p", {}, "The page tries again when you follow a link."));
+  }
+  nav.hidden = false;
+  document.getElementById("me").textContent = `${me.kind} ${me.id}`;
+  const screen = screens[path];
+  if (!screen) return show("Not found", h("p", {}, "There is no such page. "), h("a", { href: "#/" }, "Overview"));
+  try {
+    await screen(new URLSearchParams(query || ""));
+  } catch (e) {
+    if (e.status === 401) return login("Your session ended. Log in again.");
+    if (e.status === 404 && path === "domain") {
+      return show("No such domain", problem({ message: `${e.message}: deleted elsewhere, or never created.` }), h("a", { href: "#/domains" }, "Back to the domains"));
+    }
+    show("Something went wrong", problem(e), h("p", {}, h("a", { href: "#/" }, "Try the overview again")));
+  }
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  try {
+    await api("POST", "/auth/logout");
+  } catch {
+    // Logged out already, or the API is gone: the login page says the rest.
+  }
+  sessionStorage.removeItem(CSRF);
+  location.hash = "#/login";
+});
+
+window.addEventListener("hashchange", route);
+route();

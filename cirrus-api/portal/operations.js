@@ -1,0 +1,209 @@
+// The portal's operations screens: purge with each edge's
+// acknowledgement, nodes, service tokens, the audit log.
+"use strict";
+
+async function purge(params) {
+  const domain = h("input", { id: "domain", name: "domain", required: true, value: params.get("domain") || "" });
+  const kind = h(
+    "select",
+    { id: "kind", name: "kind" },
+    h("option", { value: "urls" }, "URL paths"),
+    h("option", { value: "prefixes" }, "Path prefixes"),
+    h("option", { value: "tags" }, "Tags"),
+    h("option", { value: "all" }, "Everything"),
+  );
+  const what = h("input", { id: "what", name: "what", placeholder: "/index.html /img/logo.png" });
+  const soft = h("input", { id: "soft", name: "soft", type: "checkbox" });
+  const result = h("div", { "aria-live": "polite" });
+  const submit = h("button", { type: "submit" }, "Purge");
+  const form = h(
+    "form",
+    {
+      class: "login",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        submit.disabled = true;
+        const selection = { soft: soft.checked };
+        if (kind.value === "all") selection.all = true;
+        else selection[kind.value] = what.value.split(/\s+/).filter(Boolean);
+        try {
+          const accepted = await api("POST", `/domains/${encodeURIComponent(domain.value.trim())}/purge`, selection);
+          await followPurge(accepted.id, result);
+        } catch (e) {
+          result.replaceChildren(problem(e));
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("label", { for: "domain" }, "Domain", domain),
+    h("label", { for: "kind" }, "Purge", kind),
+    h("label", { for: "what" }, "Which (separated by spaces)", what),
+    h("label", { for: "soft", class: "inline" }, soft, " Soft: mark stale instead of removing"),
+    submit,
+    result,
+  );
+  show("Purge", form);
+}
+
+/** Shows each edge's acknowledgement as it arrives (for up to 30 s). */
+async function followPurge(id, into) {
+  const deadline = Date.now() + 30000;
+  for (let pause = 100; ; pause = Math.min(pause * 2, 2000)) {
+    const s = await api("GET", `/purges/${encodeURIComponent(id)}`);
+    const rows = [
+      ...s.applied.map((a) => [a.node, "applied", `${a.delay_ms} ms`]),
+      ...s.pending.map((n) => [n, "pending", ""]),
+      ...s.silent.map((n) => [n, "silent (not reporting)", ""]),
+    ];
+    into.replaceChildren(
+      h("p", { id: "purge-state" }, `Purge ${s.id}: ${s.complete ? "applied by every reporting edge" : "waiting for edges"}.`),
+      table(["Edge", "State", "Delay"], rows, "No edge is registered."),
+    );
+    if (s.complete || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+async function nodes() {
+  const list = await api("GET", "/nodes");
+  const toggle = (n) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "plain",
+        onclick: async (ev) => {
+          ev.target.disabled = true;
+          try {
+            await api("POST", `/nodes/${encodeURIComponent(n.id)}/${n.enabled ? "disable" : "enable"}`);
+            await nodes();
+          } catch (e) {
+            main.append(problem(e));
+          }
+        },
+      },
+      n.enabled ? `Disable ${n.id}` : `Enable ${n.id}`,
+    );
+  show(
+    "Nodes",
+    table(
+      ["Node", "Addresses", "Enabled", "Active", "Failures", "Revision", "Behind", ""],
+      list.items.map((n) => [
+        n.id,
+        [n.ipv4, n.ipv6].filter(Boolean).join(" "),
+        n.enabled ? "yes" : "no",
+        n.active ? "yes" : "no",
+        n.health.consecutive_failures,
+        n.edge ? n.edge.revision : "—",
+        n.edge && n.edge.behind !== undefined && n.edge.behind !== null ? n.edge.behind : "—",
+        toggle(n),
+      ]),
+      "No nodes yet.",
+    ),
+  );
+}
+
+const SCOPES = ["read", "domains:write", "purge", "certs", "nodes"];
+
+async function tokens() {
+  const list = await api("GET", "/tokens");
+  const name = h("input", { id: "t-name", name: "name", required: true });
+  const boxes = SCOPES.map((sc) => h("input", { id: `t-${sc.replace(":", "-")}`, type: "checkbox", value: sc }));
+  const domainsInput = h("input", { id: "t-domains", name: "domains", placeholder: "shop.example.com www.example.com" });
+  const days = h("input", { id: "t-days", name: "days", type: "number", min: "1" });
+  const out = h("div", { id: "t-result", "aria-live": "polite" });
+  const form = h(
+    "form",
+    {
+      class: "domain-form",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const domains = domainsInput.value.split(/\s+/).filter(Boolean);
+        const wanted = { name: name.value.trim(), scopes: boxes.filter((b) => b.checked).map((b) => b.value) };
+        if (domains.length) wanted.domains = domains;
+        if (days.value) wanted.expires_at = Math.floor(Date.now() / 1000) + Number(days.value) * 86400;
+        try {
+          const made = await api("POST", "/tokens", wanted);
+          // Shown once: not kept anywhere, gone when the page changes.
+          out.replaceChildren(
+            h("p", {}, `Token ${made.token.id} created. Its secret is shown this once:`),
+            h("p", {}, h("code", { id: "t-secret" }, made.secret), " ", copyButton(made.secret, "Copy the secret")),
+            h("p", {}, h("a", { href: "#/tokens", onclick: () => setTimeout(route) }, "Done: back to the list")),
+          );
+          form.reset();
+        } catch (e) {
+          out.replaceChildren(problem(e), ...(e.details || []).map((d) => h("p", { class: "error" }, `${d.field}: ${d.reason}`)));
+        }
+      },
+    },
+    h("label", { for: "t-name" }, "Name", name),
+    h("fieldset", { class: "origin" }, h("legend", {}, "Scopes"), SCOPES.map((sc, i) => h("label", { class: "inline", for: boxes[i].id }, boxes[i], ` ${sc}`))),
+    h("label", { for: "t-domains" }, "Only these domains (separated by spaces; empty: all)", domainsInput),
+    h("label", { for: "t-days" }, "Expires after (days; empty: never)", days),
+    h("button", { type: "submit" }, "Create token"),
+  );
+  const revoke = (t) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "plain",
+        onclick: async () => {
+          try {
+            await api("DELETE", `/tokens/${encodeURIComponent(t.id)}`);
+            await tokens();
+          } catch (e) {
+            main.append(problem(e));
+          }
+        },
+      },
+      `Revoke ${t.name}`,
+    );
+  show(
+    "Service tokens",
+    table(
+      ["Name", "Id", "Scopes", "Domains", "Expires", ""],
+      list.items.map((t) => [t.name, t.id, t.scopes.join(" "), t.domains ? t.domains.join(" ") : "all", t.expires_at ? when(t.expires_at * 1000) : "never", revoke(t)]),
+      "No service tokens.",
+    ),
+    h("h2", {}, "New token"),
+    form,
+    out,
+  );
+}
+
+async function audit(params) {
+  const actor = (params.get("actor") || "").trim();
+  const resource = (params.get("resource") || "").trim();
+  const list = await api("GET", "/audit?limit=1000");
+  const items = list.items.filter((r) => r.actor.includes(actor) && r.resource.includes(resource));
+  const a = h("input", { id: "actor", name: "actor", value: actor });
+  const r = h("input", { id: "resource", name: "resource", value: resource });
+  const form = h(
+    "form",
+    {
+      class: "toolbar",
+      role: "search",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        location.hash = `#/audit?actor=${encodeURIComponent(a.value)}&resource=${encodeURIComponent(r.value)}`;
+      },
+    },
+    h("label", { for: "actor" }, "Actor contains", a),
+    h("label", { for: "resource" }, "Resource contains", r),
+    h("button", { type: "submit" }, "Filter"),
+  );
+  show(
+    "Audit log",
+    form,
+    table(
+      ["When", "Actor", "Action", "Resource"],
+      items.slice(0, 200).map((x) => [when(x.at_ms), x.actor, x.action, x.resource]),
+      "No record matches.",
+    ),
+  );
+}
+
+/** The domain form: create (no `name`) or edit (every setting the form
+ *  does not show is kept, and the write applies only to the version read). */
