@@ -102,13 +102,20 @@ function copyButton(text, label) {
   );
 }
 
+/** A table in a region that scrolls sideways when the screen is narrower
+ *  than the table (focusable, so the keyboard can scroll it too). */
 function table(headers, rows, empty) {
   if (!rows.length) return h("p", {}, empty);
+  const label = headers.filter(Boolean).join(", ");
   return h(
-    "table",
-    {},
-    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
+    "div",
+    { class: "scroll", tabindex: "0", role: "region", "aria-label": label },
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
+    ),
   );
 }
 
