@@ -75,6 +75,14 @@ impl Caller {
         }
     }
 
+    /// True when the caller may see every domain (no token domain list).
+    pub(crate) fn covers_all(&self) -> bool {
+        match self {
+            Caller::Token(t) => t.domains.is_none(),
+            _ => true,
+        }
+    }
+
     /// True when the caller may see or touch `domain`.
     pub(crate) fn covers(&self, domain: &str) -> bool {
         match self {

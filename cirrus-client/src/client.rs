@@ -3,9 +3,9 @@
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 use cirrus_core::model::{
-    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, DomainStatus, DomainView, ErrorBody,
-    Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, PurgeStatus, TokenList,
-    TokenRequest,
+    AuditList, CertificateList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, DomainStatus,
+    DomainView, ErrorBody, Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList,
+    PurgeSelection, PurgeStatus, TokenList, TokenRequest,
 };
 use cirrus_core::{DomainConf, Node};
 use reqwest::{Method, StatusCode, Url, header};
@@ -250,7 +250,46 @@ impl Client {
         self.json(Method::GET, &["purges", id], &[], None::<&()>).await
     }
 
+    /// The purges of the last day, newest first (`limit` 1-1000), only
+    /// those some reporting edge has not applied yet when `pending_only`,
+    /// only `domain`'s when given.
+    pub async fn list_purges(
+        &self,
+        limit: Option<usize>,
+        pending_only: bool,
+        domain: Option<&str>,
+    ) -> Result<PurgeList> {
+        let mut query = Vec::new();
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        if pending_only {
+            query.push(("pending", "true".to_string()));
+        }
+        if let Some(d) = domain {
+            query.push(("domain", d.to_string()));
+        }
+        self.json(Method::GET, &["purges"], &query, None::<&()>).await
+    }
+
     // --- certificates ---
+
+    /// The stored certificates, soonest end first (`limit` 1-1000), only
+    /// those ending within `expiring_within_days` days when given.
+    pub async fn list_certificates(
+        &self,
+        expiring_within_days: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<CertificateList> {
+        let mut query = Vec::new();
+        if let Some(days) = expiring_within_days {
+            query.push(("expiring_within_days", days.to_string()));
+        }
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        self.json(Method::GET, &["certificates"], &query, None::<&()>).await
+    }
 
     /// Requests a certificate (returns the queued or running job).
     pub async fn issue_certificate(&self, domain: &str) -> Result<CertificateStatus> {

@@ -144,6 +144,10 @@ fn operator_workflow_with_the_embedded_store() {
         serde_json::from_str(&ok(c(&["purge", "example.com", "--prefix", "/img/", "-o", "json"]))).unwrap();
     assert!(purge["id"].as_str().unwrap().starts_with("pg_"));
     assert_eq!(c(&["purge", "example.com"]).code, 5, "a purge must select something");
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(c(&["purges", "--domain", "example.com", "-o", "json"]))).unwrap();
+    assert_eq!(listed[0]["id"], purge["id"], "{listed}");
+    assert!(ok(c(&["purges"])).contains(purge["id"].as_str().unwrap()));
 
     // Errors name the flag, say the reason once, and are JSON with -o json.
     let bad_path = c(&["purge", "example.com", "--path", "/a\nb"]);
@@ -190,6 +194,10 @@ fn operator_workflow_with_the_embedded_store() {
         c(&["cert", "upload", "example.com", "--cert", cert, "--key", key])
     };
     assert!(ok(upload(&key)).contains("issued"));
+    let listed: serde_json::Value = serde_json::from_str(&ok(c(&["cert", "list", "-o", "json"]))).unwrap();
+    assert_eq!(listed[0]["domain"], "example.com", "{listed}");
+    let soon = c(&["cert", "list", "--expiring-within-days", "14", "-o", "json"]);
+    assert_eq!(ok(soon).trim(), "[]", "rcgen's certificate ends in 4096");
     assert_eq!(upload(&conf).code, 5, "a key that is not PEM is refused");
 
     let patch = dir.path().join("patch.json");

@@ -1,19 +1,75 @@
 //! `/api/v1/domains/{domain}/certificate`: request issuance (a job on the
-//! queue, de-duplicated), read the status, upload a manual certificate.
+//! queue, de-duplicated), read the status, upload a manual certificate;
+//! `/api/v1/certificates`: every certificate by the time it ends.
 
 use super::domains::{existing, path_domain};
 use crate::auth::Caller;
 use crate::cert;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, Segment};
+use crate::extract::{JsonBody, QueryArgs, Segment};
 use crate::state::{RequestId, Shared, now_secs};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::Lock;
-use cirrus_core::model::{AcmeState, AcmeStatus, CertBundle, CertificateStatus, CertificateUpload, Scope, TlsMode};
+use cirrus_core::model::{
+    AcmeState, AcmeStatus, CertBundle, CertificateList, CertificateStatus, CertificateUpload, Scope, TlsMode,
+};
+use serde::Deserialize;
 use std::time::Duration;
+
+/// Filters of `GET /api/v1/certificates`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CertificateArgs {
+    /// Only the certificates ending within this many days (expired ones
+    /// included), 0-3650.
+    #[param(minimum = 0, maximum = 3650)]
+    expiring_within_days: Option<u64>,
+    /// Certificates to return, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+/// The stored certificates that name their end, soonest end first (expired
+/// ones first of all), with their issuance state. A token limited to some
+/// domains sees those domains' only.
+#[utoipa::path(get, operation_id = "listCertificates", path = "/api/v1/certificates", tag = "certificates", params(CertificateArgs),
+    responses((status = 200, body = CertificateList), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn list(
+    State(state): State<Shared>,
+    caller: Caller,
+    QueryArgs(args): QueryArgs<CertificateArgs>,
+) -> ApiResult<Json<CertificateList>> {
+    caller.require(Scope::Read)?;
+    let limit = args.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be 1-1000"));
+    }
+    let within = match args.expiring_within_days {
+        Some(days @ 0..=3650) => Some(days * 86_400),
+        Some(_) => return Err(ApiError::invalid_field("expiring_within_days", "must be 0-3650")),
+        None => None,
+    };
+    let now = now_secs();
+    let mut ends: Vec<(String, u64)> = state
+        .store
+        .cert_expiries()
+        .await?
+        .into_iter()
+        .filter(|(domain, end)| caller.covers(domain) && within.is_none_or(|w| end.saturating_sub(now) <= w))
+        .collect();
+    ends.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    let mut items = Vec::new();
+    for (domain, end) in ends.into_iter().take(limit) {
+        let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
+        items.push(status_from(domain, acme, Some(end)));
+    }
+    Ok(Json(CertificateList { items }))
+}
 
 /// Requests a certificate: 202 with the issuance job. While one is queued or
 /// running, the same job is returned.
@@ -61,16 +117,27 @@ async fn enqueue_once(state: &Shared, domain: &str) -> ApiResult<CertificateStat
 }
 
 pub(crate) async fn status_of(state: &Shared, domain: &str, acme: AcmeState) -> ApiResult<CertificateStatus> {
-    let cert = state.store.get_cert(domain).await?;
-    Ok(CertificateStatus {
-        domain: domain.to_string(),
+    match state.store.get_cert(domain).await? {
+        Some(cert) => Ok(status_from(domain.to_string(), acme, cert.not_after)),
+        None => Ok(CertificateStatus {
+            has_certificate: false,
+            ..status_from(domain.to_string(), acme, None)
+        }),
+    }
+}
+
+/// The status of `domain`'s certificate, stored with the end `cert_end`
+/// (else the ACME state's), and its ACME state.
+fn status_from(domain: String, acme: AcmeState, cert_end: Option<u64>) -> CertificateStatus {
+    CertificateStatus {
+        domain,
         status: acme.status,
         job_id: acme.job_id,
         error: acme.last_error,
-        not_after: cert.as_ref().and_then(|c| c.not_after).or(acme.not_after),
+        not_after: cert_end.or(acme.not_after),
         updated_at: acme.updated_at,
-        has_certificate: cert.is_some(),
-    })
+        has_certificate: true,
+    }
 }
 
 /// Where the domain's certificate stands.

@@ -39,8 +39,8 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         cookie-authenticated POST, PUT, PATCH and DELETE need the login's CSRF token in `x-csrf-token`. \
         Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     paths(
-        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge, purges::get, onboarding::status,
-        certs::issue, certs::status, certs::upload,
+        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge, purges::list, purges::get, onboarding::status,
+        certs::list, certs::issue, certs::status, certs::upload,
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
         session::login, session::logout, session::me,
@@ -181,7 +181,9 @@ pub(crate) fn router(state: Shared) -> Router {
         )
         .route("/domains/{domain}/purge", post(domains::purge))
         .route("/domains/{domain}/status", get(onboarding::status))
+        .route("/purges", get(purges::list))
         .route("/purges/{id}", get(purges::get))
+        .route("/certificates", get(certs::list))
         .route(
             "/domains/{domain}/certificate",
             post(certs::issue).get(certs::status).put(certs::upload),

@@ -1,15 +1,68 @@
 //! `GET /api/v1/purges/{id}`: which registered edges applied a purge, with
-//! their delays, and which have not; and the convergence helpers the node
-//! and domain views share (how far each edge is behind).
+//! their delays, and which have not; `GET /api/v1/purges`: the recent ones;
+//! and the convergence helpers the node and domain views share (how far
+//! each edge is behind).
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Segment;
+use crate::extract::{QueryArgs, Segment};
 use crate::state::Shared;
 use axum::Json;
 use axum::extract::State;
-use cirrus_core::model::{EdgeConvergence, PurgeStatus, Scope, now_ms};
+use cirrus_core::model::{EdgeConvergence, PurgeList, PurgeStatus, Scope, now_ms};
 use cirrus_core::{Change, Event, Node, Store};
+use serde::Deserialize;
+
+/// Purges the store keeps (a day, at most this many): what a filtered
+/// listing reads.
+const KEPT: usize = 10_000;
+
+/// Filters of `GET /api/v1/purges`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PurgeArgs {
+    /// Purges to return, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// Only the purges some reporting edge has not applied yet.
+    pending: Option<bool>,
+    /// Only this domain's purges.
+    domain: Option<String>,
+}
+
+/// The purges of the last day, newest first, each with where it stands on
+/// the edges (as `GET /api/v1/purges/{id}`). A token limited to some
+/// domains sees the purges of those domains only.
+#[utoipa::path(get, operation_id = "listPurges", path = "/api/v1/purges", tag = "domains", params(PurgeArgs),
+    responses((status = 200, body = PurgeList), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(crate) async fn list(
+    State(state): State<Shared>,
+    caller: Caller,
+    QueryArgs(args): QueryArgs<PurgeArgs>,
+) -> ApiResult<Json<PurgeList>> {
+    caller.require(Scope::Read)?;
+    let limit = args.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be 1-1000"));
+    }
+    let domain = args.domain.as_deref().map(super::domains::path_domain).transpose()?;
+    let pending = args.pending.unwrap_or(false);
+    // Unfiltered, the newest `limit` are the answer; filtered, every kept one is read.
+    let filtered = pending || domain.is_some() || !caller.covers_all();
+    let records = state.store.recent_purges(if filtered { KEPT } else { limit }).await?;
+    let nodes = state.store.nodes().await?;
+    let now = now_ms();
+    let items = records
+        .into_iter()
+        .filter(|r| caller.covers(&r.domain) && domain.as_ref().is_none_or(|d| *d == r.domain))
+        .map(|r| PurgeStatus::new(r, &nodes, now))
+        .filter(|s| !pending || !s.complete)
+        .take(limit)
+        .collect();
+    Ok(Json(PurgeList { items }))
+}
 
 /// Where a purge stands: the edges that applied it (with when, and the
 /// delay from publication), the reporting edges still pending, and the

@@ -85,6 +85,35 @@ async fn purges_and_lag_follow_the_edges_reports(backend: Backend) {
     assert!(done.complete && done.pending.is_empty());
     assert_eq!(done.applied.iter().map(|a| a.delay_ms).collect::<Vec<_>>(), [2, 2]);
 
+    // The recent purges: pending ones, then all of them, newest first.
+    let other_purge = h.master.purge("shop.test", &all).await.unwrap();
+    let pending_now = h.master.list_purges(None, true, None).await.unwrap().items;
+    assert_eq!(
+        pending_now.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [other_purge.id.as_str()],
+        "the acknowledged one is not pending"
+    );
+    let recent = h
+        .master
+        .list_purges(Some(10), false, Some("shop.test"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        recent.iter().map(|p| (p.id.as_str(), p.complete)).collect::<Vec<_>>(),
+        [(other_purge.id.as_str(), false), (accepted.id.as_str(), true)]
+    );
+    assert!(
+        h.master
+            .list_purges(None, false, Some("other.test"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let e = h.master.list_purges(Some(0), false, None).await.unwrap_err();
+    assert_eq!(e.details()[0].field, "limit");
+
     let e = h.master.purge_status("pg_unknown").await.unwrap_err();
     assert_eq!(e.status(), Some(404));
     // A token limited to another domain cannot learn of this purge.
@@ -101,4 +130,13 @@ async fn purges_and_lag_follow_the_edges_reports(backend: Backend) {
         .secret;
     let e = h.client(&other).purge_status(&accepted.id).await.unwrap_err();
     assert_eq!(e.status(), Some(404));
+    assert!(
+        h.client(&other)
+            .list_purges(None, false, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nor see it listed"
+    );
 }

@@ -26,7 +26,9 @@ fn every_route_is_documented() {
         ("/api/v1/domains/{domain}", &["get", "put", "patch", "delete"]),
         ("/api/v1/domains/{domain}/purge", &["post"]),
         ("/api/v1/domains/{domain}/status", &["get"]),
+        ("/api/v1/purges", &["get"]),
         ("/api/v1/purges/{id}", &["get"]),
+        ("/api/v1/certificates", &["get"]),
         ("/api/v1/domains/{domain}/certificate", &["get", "post", "put"]),
         ("/api/v1/nodes", &["get"]),
         ("/api/v1/nodes/{id}", &["get", "put", "delete"]),
@@ -48,7 +50,7 @@ fn every_route_is_documented() {
     }
     assert_eq!(
         paths.len(),
-        19,
+        21,
         "a route is documented that the list above does not know"
     );
 }
@@ -72,7 +74,7 @@ fn operation_ids_are_unique_and_stable() {
             }
         }
     }
-    assert_eq!(seen.len(), 27, "{seen:#?}");
+    assert_eq!(seen.len(), 29, "{seen:#?}");
     assert_eq!(seen["getDomain"], "get /api/v1/domains/{domain}");
 }
 

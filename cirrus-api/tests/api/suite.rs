@@ -434,6 +434,25 @@ pub async fn certificates(backend: Backend) {
         .await
         .unwrap();
     assert!(ok.has_certificate, "a one-label wildcard covers the domain");
+
+    // The list, soonest end first; the ones ending within 14 days.
+    h.master.put_domain(&domain("soon.example.com")).await.unwrap();
+    let soon = cirrus_core::model::now_ms() / 1000 + 3 * 86_400;
+    let bundle = cirrus_core::model::CertBundle::new("C", "K", Some(soon));
+    h.store.put_cert("soon.example.com", &bundle).await.unwrap();
+    let all = h.master.list_certificates(None, None).await.unwrap().items;
+    let listed: Vec<_> = all.iter().map(|c| (c.domain.as_str(), c.has_certificate)).collect();
+    assert_eq!(listed, [("soon.example.com", true), ("shop.example.com", true)]);
+    let expiring = h.master.list_certificates(Some(14), None).await.unwrap().items;
+    assert_eq!(
+        expiring
+            .iter()
+            .map(|c| (c.domain.as_str(), c.not_after))
+            .collect::<Vec<_>>(),
+        [("soon.example.com", Some(soon))]
+    );
+    let e = h.master.list_certificates(Some(4000), None).await.unwrap_err();
+    assert_eq!(e.details()[0].field, "expiring_within_days");
 }
 
 pub async fn nodes(backend: Backend) {

@@ -45,6 +45,18 @@ pub(crate) enum Command {
     Domain(DomainCmd),
     /// Purge cached objects of a domain on every edge.
     Purge(PurgeArgs),
+    /// The purges of the last day, newest first, and where each stands.
+    Purges {
+        /// Only those some reporting edge has not applied yet.
+        #[arg(long)]
+        pending: bool,
+        /// Only this domain's.
+        #[arg(long)]
+        domain: Option<String>,
+        /// How many (1-1000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// TLS certificates.
     #[command(subcommand)]
     Cert(CertCmd),
@@ -262,6 +274,15 @@ pub(crate) enum CertCmd {
     Status {
         /// Domain name.
         domain: String,
+    },
+    /// The stored certificates, soonest end first.
+    List {
+        /// Only those ending within this many days (expired ones included).
+        #[arg(long, value_name = "DAYS")]
+        expiring_within_days: Option<u64>,
+        /// How many (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Upload a certificate chain and key (PEM files).
     Upload {

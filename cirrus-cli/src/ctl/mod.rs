@@ -124,6 +124,9 @@ async fn run(cli: Cli) -> Result<i32, CtlError> {
     match cli.command {
         Command::Domain(cmd) => return domain::run(&api, &out, cmd).await,
         Command::Purge(args) => purge(&api, &out, args).await?,
+        Command::Purges { pending, domain, limit } => {
+            out.purges(&api.list_purges(Some(limit), pending, domain.as_deref()).await?.items)
+        }
         Command::Cert(cmd) => cert(&api, &out, cmd).await?,
         Command::Node(cmd) => node(&api, &out, cmd).await?,
         Command::Token(cmd) => token(&api, &out, cmd).await?,
@@ -180,6 +183,14 @@ async fn cert(api: &Client, out: &Printer, cmd: CertCmd) -> Result<(), CtlError>
     let status = match cmd {
         CertCmd::Issue { domain } => api.issue_certificate(&domain).await?,
         CertCmd::Status { domain } => api.certificate_status(&domain).await?,
+        CertCmd::List {
+            expiring_within_days,
+            limit,
+        } => {
+            let list = api.list_certificates(expiring_within_days, Some(limit)).await?;
+            out.certificates(&list.items);
+            return Ok(());
+        }
         CertCmd::Upload { domain, cert, key } => {
             let upload = CertificateUpload {
                 fullchain: read_text(&cert)?,

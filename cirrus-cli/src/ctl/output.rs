@@ -134,15 +134,30 @@ impl Printer {
 
     pub(crate) fn certificate(&self, c: &CertificateStatus) {
         if self.json(c) {
+            certificate_table(std::slice::from_ref(c));
+        }
+    }
+
+    pub(crate) fn certificates(&self, items: &[CertificateStatus]) {
+        if self.json(items) {
+            certificate_table(items);
+        }
+    }
+
+    pub(crate) fn purges(&self, items: &[PurgeStatus]) {
+        if self.json(items) {
             table(
-                &["DOMAIN", "STATUS", "JOB", "NOT_AFTER", "ERROR"],
-                [vec![
-                    c.domain.clone(),
-                    format!("{:?}", c.status).to_lowercase(),
-                    c.job_id.clone().unwrap_or_default(),
-                    c.not_after.map(rfc3339).unwrap_or_default(),
-                    c.error.clone().unwrap_or_default(),
-                ]],
+                &["ID", "DOMAIN", "PUBLISHED", "APPLIED", "PENDING", "SILENT"],
+                items.iter().map(|p| {
+                    vec![
+                        p.id.clone(),
+                        p.domain.clone(),
+                        rfc3339_ms(p.published_ms),
+                        p.applied.len().to_string(),
+                        p.pending.join(","),
+                        p.silent.len().to_string(),
+                    ]
+                }),
             );
         }
     }
@@ -255,4 +270,19 @@ fn table(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+fn certificate_table(items: &[CertificateStatus]) {
+    table(
+        &["DOMAIN", "STATUS", "JOB", "NOT_AFTER", "ERROR"],
+        items.iter().map(|c| {
+            vec![
+                c.domain.clone(),
+                format!("{:?}", c.status).to_lowercase(),
+                c.job_id.clone().unwrap_or_default(),
+                c.not_after.map(rfc3339).unwrap_or_default(),
+                c.error.clone().unwrap_or_default(),
+            ]
+        }),
+    );
 }

@@ -45,6 +45,22 @@ pub struct AuditList {
     pub items: Vec<AuditRecord>,
 }
 
+/// Recent purges and where each stands on the edges, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PurgeList {
+    /// The purges.
+    pub items: Vec<super::convergence::PurgeStatus>,
+}
+
+/// Certificates by the time they end, soonest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CertificateList {
+    /// The certificates.
+    pub items: Vec<CertificateStatus>,
+}
+
 /// What to purge from one domain's caches (the domain is in the path).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

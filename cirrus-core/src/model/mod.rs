@@ -17,8 +17,9 @@ mod validate;
 pub use access::{Scope, ServiceToken, Session, User};
 pub use allow::AllowList;
 pub use api::{
-    AuditList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, ErrorDetail, Health,
-    Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeSelection, TokenList, TokenRequest,
+    AuditList, CertificateList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, ErrorDetail,
+    Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList, PurgeSelection, TokenList,
+    TokenRequest,
 };
 pub use convergence::{
     EDGE_REPORT_EVERY_MS, EDGE_SILENT_AFTER_MS, EdgeConvergence, EdgeReport, PurgeAck, PurgeRecord, PurgeStatus, now_ms,

@@ -494,6 +494,10 @@ impl Store for EmbeddedStore {
         Ok(self.live().purge(id, now_ms()))
     }
 
+    async fn recent_purges(&self, limit: usize) -> Result<Vec<PurgeRecord>> {
+        Ok(self.live().recent(limit, now_ms()))
+    }
+
     async fn mark_cname_dirty(&self, reason: &str) -> Result<u64> {
         let payload = cname_payload(reason);
         self.write(move |tx, cfg| {
@@ -697,6 +701,22 @@ impl Store for EmbeddedStore {
                 &[(channels::CONFIG, config_payload(&Change::Certificate(domain)))],
             )?;
             Ok((Some(rev), recs))
+        })
+        .await
+    }
+
+    async fn cert_expiries(&self) -> Result<Vec<(String, u64)>> {
+        self.read(|tx| {
+            let domains = read_all(tx, DOMAINS)?;
+            let configured: std::collections::HashSet<&str> = domains.iter().map(|(k, _)| k.as_str()).collect();
+            let mut ends = Vec::new();
+            for (domain, json) in read_all(tx, CERTS)? {
+                let cert: CertBundle = decode(CERTS.name(), &domain, &json)?;
+                if let (true, Some(end)) = (configured.contains(domain.as_str()), cert.not_after) {
+                    ends.push((domain, end));
+                }
+            }
+            Ok(ends)
         })
         .await
     }

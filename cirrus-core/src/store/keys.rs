@@ -37,6 +37,8 @@ pub(crate) const JOB_GROUP: &str = "cirrus-workers";
 pub(crate) const JOBS_DELAYED: &str = "cdn:jobs:delayed";
 pub(crate) const AUDIT: &str = "cdn:audit";
 pub(crate) const ACME_ACCOUNT: &str = "cdn:acmeacct:global";
+/// Purge ids of the last day scored by publication time (Unix ms).
+pub(crate) const PURGES: &str = "cdn:purges";
 pub(crate) const ACME_CHALLENGES: &str = "cdn:acme:challenges";
 
 pub(crate) fn domain(name: &str) -> String {

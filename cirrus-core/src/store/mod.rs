@@ -127,6 +127,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool>;
     /// A recorded purge and its acknowledgements.
     async fn purge_record(&self, id: &str) -> Result<Option<PurgeRecord>>;
+    /// The purges recorded in the last day, newest first, at most `limit`
+    /// (the store keeps at most 10,000).
+    async fn recent_purges(&self, limit: usize) -> Result<Vec<PurgeRecord>>;
 
     // --- certificates and ACME ---
 
@@ -142,6 +145,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn put_cert(&self, domain: &str, cert: &CertBundle) -> Result<u64>;
     /// Removes a domain's certificate; `None` when there was none.
     async fn delete_cert(&self, domain: &str) -> Result<Option<u64>>;
+    /// Each configured domain's certificate end (`notAfter`, Unix seconds),
+    /// for the domains holding a certificate that names one, by domain.
+    async fn cert_expiries(&self) -> Result<Vec<(String, u64)>>;
     /// A domain's ACME state.
     async fn get_acme_state(&self, domain: &str) -> Result<Option<AcmeState>>;
     /// Stores a domain's ACME state.
@@ -260,6 +266,9 @@ fn validated_domain(conf: &DomainConf) -> Result<DomainConf> {
 
 /// How long a purge is kept for acknowledgements.
 pub(crate) const PURGE_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Purge records kept at most (the oldest go first).
+pub(crate) const PURGE_RECORDS_MAX: usize = 10_000;
 
 /// A node as an operator may write it: validated, without an edge report
 /// (only the edge writes that, with [`Store::report_edge`]).

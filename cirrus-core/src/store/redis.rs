@@ -603,6 +603,10 @@ impl Store for RedisStore {
         self.read_purge_record(id).await
     }
 
+    async fn recent_purges(&self, limit: usize) -> Result<Vec<PurgeRecord>> {
+        self.read_recent_purges(limit).await
+    }
+
     async fn nodes(&self) -> Result<Vec<Node>> {
         let hashes = self.indexed_hashes(keys::NODES, keys::node).await?;
         hashes.iter().map(|(id, h)| node_from_hash(id, h)).collect()
@@ -751,6 +755,25 @@ impl Store for RedisStore {
         c.op(&["DEL", &key]).announce(&Change::Certificate(domain.to_string()));
         let (revision, existed) = self.commit(c).await?;
         Ok(existed.then_some(revision))
+    }
+
+    async fn cert_expiries(&self) -> Result<Vec<(String, u64)>> {
+        let domains = self.sorted_members(keys::DOMAINS).await?;
+        if domains.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for domain in &domains {
+            pipe.cmd("HGET").arg(keys::cert(domain)).arg("not_after");
+        }
+        let ends: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
+        let mut found = Vec::new();
+        for (domain, end) in domains.into_iter().zip(ends) {
+            if let Some(end) = parse_field::<u64>(&keys::cert(&domain), "not_after", end.as_ref())? {
+                found.push((domain, end));
+            }
+        }
+        Ok(found)
     }
 
     async fn get_acme_state(&self, domain: &str) -> Result<Option<AcmeState>> {

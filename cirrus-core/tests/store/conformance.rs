@@ -202,6 +202,27 @@ pub async fn certs_and_acme(store: &dyn Store) {
     assert!(store.delete_cert(d).await.unwrap().is_some());
     assert_eq!(store.delete_cert(d).await.unwrap(), None);
 
+    // Certificate ends, for configured domains whose certificate names one.
+    for name in ["ends.example.com", "open.example.com"] {
+        store.put_domain(&domain(name)).await.unwrap();
+    }
+    store
+        .put_cert("ends.example.com", &CertBundle::new("C", "K", Some(1_800_000_000)))
+        .await
+        .unwrap();
+    store
+        .put_cert("open.example.com", &CertBundle::new("C", "K", None))
+        .await
+        .unwrap();
+    store
+        .put_cert("orphan.example.com", &CertBundle::new("C", "K", Some(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cert_expiries().await.unwrap(),
+        [("ends.example.com".to_string(), 1_800_000_000)]
+    );
+
     let state = AcmeState {
         status: AcmeStatus::Failed,
         last_error: Some("dns".into()),

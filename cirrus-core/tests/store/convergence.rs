@@ -68,6 +68,17 @@ pub async fn edge_reports_and_purge_acks(store: &dyn Store) {
     // A purge without an id is published but not recorded.
     store.publish_purge(&PurgeRequest::all("a.example.com")).await.unwrap();
     assert!(!store.ack_purge("", "edge-1", 1).await.unwrap());
+    // The recent purges, newest first, with their acknowledgements.
+    let second = PurgeRequest {
+        id: Some("pg_conf2".into()),
+        ..PurgeRequest::all("b.example.com")
+    };
+    store.publish_purge(&second).await.unwrap();
+    let recent = store.recent_purges(10).await.unwrap();
+    let ids: Vec<&str> = recent.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["pg_conf2", "pg_conf1"]);
+    assert_eq!((recent[1].domain.as_str(), recent[1].acks.len()), ("a.example.com", 2));
+    assert_eq!(store.recent_purges(1).await.unwrap().len(), 1, "limited");
 
     store.delete_node("edge-1").await.unwrap();
     store.put_node(&node("edge-1", 1)).await.unwrap();

@@ -98,6 +98,7 @@ async fn key_layout_is_the_documented_one() {
         ("cdn:jobs", "stream"),
         ("cdn:audit", "stream"),
         ("cdn:purge:pg_1", "hash"),
+        ("cdn:purges", "zset"),
         ("cdn:acme:challenges", "hash"),
     ];
     for (key, ty) in expected {
@@ -115,6 +116,11 @@ async fn key_layout_is_the_documented_one() {
     assert_eq!(edge, [3, 4, 5].map(|v| Some(v.to_string())));
     let purge: HashMap<String, String> = c.hgetall("cdn:purge:pg_1").await.unwrap();
     assert_eq!((purge["domain"].as_str(), purge["ack:edge-1"].as_str()), (d, "7"));
+    let published: Vec<(String, u64)> = c.zrange_withscores("cdn:purges", 0, -1).await.unwrap();
+    assert_eq!(
+        published,
+        [("pg_1".to_string(), purge["published_ms"].parse().unwrap())]
+    );
     let cert: HashMap<String, String> = c.hgetall("cdn:cert:layout.example.com").await.unwrap();
     assert_eq!(
         (

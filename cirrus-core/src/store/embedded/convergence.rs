@@ -1,14 +1,11 @@
 //! Edge reports and purge acknowledgements of the embedded backend, kept
 //! in memory: they are status, not configuration, and an edge reports
 //! again within seconds of a restart. Purge records expire a day after
-//! publication, and at most [`MAX_PURGES`] are kept.
+//! publication, and at most [`PURGE_RECORDS_MAX`] are kept.
 
 use crate::model::{EdgeReport, Node, PurgeRecord};
-use crate::store::PURGE_RECORD_TTL;
+use crate::store::{PURGE_RECORD_TTL, PURGE_RECORDS_MAX};
 use std::collections::{HashMap, VecDeque};
-
-/// Purge records kept at most (the oldest go first).
-const MAX_PURGES: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub(super) struct Live {
@@ -21,7 +18,7 @@ pub(super) struct Live {
 impl Live {
     pub(super) fn record_purge(&mut self, id: &str, domain: &str, now_ms: u64) {
         self.expire(now_ms);
-        while self.order.len() >= MAX_PURGES {
+        while self.order.len() >= PURGE_RECORDS_MAX {
             if let Some(old) = self.order.pop_front() {
                 self.purges.remove(&old);
             }
@@ -67,6 +64,13 @@ impl Live {
         self.purges.get(id).cloned()
     }
 
+    /// The newest `limit` records, newest first.
+    pub(super) fn recent(&mut self, limit: usize, now_ms: u64) -> Vec<PurgeRecord> {
+        self.expire(now_ms);
+        let newest = self.order.iter().rev().filter_map(|id| self.purges.get(id));
+        newest.take(limit).cloned().collect()
+    }
+
     pub(super) fn report(&mut self, id: &str, report: &EdgeReport) {
         self.reports.insert(id.to_string(), report.clone());
     }
@@ -94,10 +98,18 @@ mod tests {
         assert!(live.ack("pg_old", "edge-1", 5, 10));
         assert_eq!(live.purge("pg_old", 10).map(|r| r.acks.len()), Some(1));
         assert!(!live.ack("pg_old", "edge-1", 5, day + 2), "expired");
-        for i in 0..=MAX_PURGES {
+        for i in 0..=PURGE_RECORDS_MAX {
             live.record_purge(&format!("pg_{i}"), "a.test", day + 3);
         }
-        assert_eq!(live.purges.len(), MAX_PURGES);
+        assert_eq!(live.purges.len(), PURGE_RECORDS_MAX);
         assert!(live.purge("pg_0", day + 3).is_none(), "the oldest went first");
+        let newest: Vec<String> = live.recent(2, day + 3).into_iter().map(|r| r.id).collect();
+        assert_eq!(
+            newest,
+            [
+                format!("pg_{PURGE_RECORDS_MAX}"),
+                format!("pg_{}", PURGE_RECORDS_MAX - 1)
+            ]
+        );
     }
 }

@@ -2,13 +2,14 @@
 //! hash `cdn:node:{id}` (`edge_revision`, `edge_applied_ms`,
 //! `edge_reported_ms`) and the hash `cdn:purge:{id}` (`domain`,
 //! `published_ms`, one `ack:{node}` field per edge), which expires a day
-//! after publication. Neither bumps the revision nor publishes: they are
+//! after publication, indexed by publication time in the sorted set
+//! `cdn:purges` (trimmed to a day and [`PURGE_RECORDS_MAX`] ids). Neither bumps the revision nor publishes: they are
 //! status, not configuration.
 
 use super::{RedisStore, map_err, parse_field};
 use crate::Result;
 use crate::model::{EdgeReport, PurgeRecord};
-use crate::store::{PURGE_RECORD_TTL, keys};
+use crate::store::{PURGE_RECORD_TTL, PURGE_RECORDS_MAX, keys};
 use std::collections::HashMap;
 
 /// Sets field/value pairs of the hash `KEYS[1]` only when it exists, so a
@@ -45,37 +46,80 @@ impl RedisStore {
 
     pub(super) async fn read_purge_record(&self, id: &str) -> Result<Option<PurgeRecord>> {
         let key = keys::purge(id);
-        let h = self.hash(&key).await?;
-        let Some(domain) = h.get("domain") else {
-            return Ok(None);
-        };
-        let mut acks = std::collections::BTreeMap::new();
-        for (field, value) in &h {
-            if let Some(node) = field.strip_prefix("ack:")
-                && let Some(at) = parse_field::<u64>(&key, field, Some(value))?
-            {
-                acks.insert(node.to_string(), at);
-            }
+        purge_from_hash(id, &self.hash(&key).await?)
+    }
+
+    /// The newest `limit` purge records of the last day, newest first.
+    pub(super) async fn read_recent_purges(&self, limit: usize) -> Result<Vec<PurgeRecord>> {
+        let ttl = u64::try_from(PURGE_RECORD_TTL.as_millis()).unwrap_or(u64::MAX);
+        let oldest = crate::store::now_ms().saturating_sub(ttl);
+        let ids: Vec<String> = self
+            .query(
+                redis::cmd("ZREVRANGEBYSCORE")
+                    .arg(keys::PURGES)
+                    .arg("+inf")
+                    .arg(oldest)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit),
+            )
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(Some(PurgeRecord {
-            id: id.to_string(),
-            domain: domain.clone(),
-            published_ms: parse_field(&key, "published_ms", h.get("published_ms"))?.unwrap_or(0),
-            acks,
-        }))
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(keys::purge(id));
+        }
+        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
+        let mut records = Vec::with_capacity(ids.len());
+        for (id, h) in ids.iter().zip(&hashes) {
+            // An id whose hash expired meanwhile is skipped.
+            records.extend(purge_from_hash(id, h)?);
+        }
+        Ok(records)
     }
 }
 
-/// The commit operations recording purge `id` of `domain`, published now.
-pub(super) fn record_purge_ops(id: &str, domain: &str) -> [Vec<String>; 2] {
+/// The purge record in the hash of purge `id`; `None` when it is gone.
+fn purge_from_hash(id: &str, h: &HashMap<String, String>) -> Result<Option<PurgeRecord>> {
     let key = keys::purge(id);
-    let ttl_ms = PURGE_RECORD_TTL.as_millis().to_string();
-    let now = crate::store::now_ms().to_string();
+    let Some(domain) = h.get("domain") else {
+        return Ok(None);
+    };
+    let mut acks = std::collections::BTreeMap::new();
+    for (field, value) in h {
+        if let Some(node) = field.strip_prefix("ack:")
+            && let Some(at) = parse_field::<u64>(&key, field, Some(value))?
+        {
+            acks.insert(node.to_string(), at);
+        }
+    }
+    Ok(Some(PurgeRecord {
+        id: id.to_string(),
+        domain: domain.clone(),
+        published_ms: parse_field(&key, "published_ms", h.get("published_ms"))?.unwrap_or(0),
+        acks,
+    }))
+}
+
+/// The commit operations recording purge `id` of `domain`, published now,
+/// and indexing it (the index trimmed to a day and to the newest
+/// [`PURGE_RECORDS_MAX`]).
+pub(super) fn record_purge_ops(id: &str, domain: &str) -> [Vec<String>; 5] {
+    let key = keys::purge(id);
+    let ttl = u64::try_from(PURGE_RECORD_TTL.as_millis()).unwrap_or(u64::MAX);
+    let now = crate::store::now_ms();
+    let (now_s, ttl_s) = (now.to_string(), ttl.to_string());
+    let expired = format!("({}", now.saturating_sub(ttl));
+    let beyond = format!("-{}", PURGE_RECORDS_MAX + 1);
+    let op = |args: &[&str]| args.iter().map(|a| a.to_string()).collect();
     [
-        ["HSET", &key, "domain", domain, "published_ms", &now]
-            .map(String::from)
-            .to_vec(),
-        ["PEXPIRE", &key, &ttl_ms].map(String::from).to_vec(),
+        op(&["HSET", &key, "domain", domain, "published_ms", &now_s]),
+        op(&["PEXPIRE", &key, &ttl_s]),
+        op(&["ZADD", keys::PURGES, &now_s, id]),
+        op(&["ZREMRANGEBYSCORE", keys::PURGES, "-inf", &expired]),
+        op(&["ZREMRANGEBYRANK", keys::PURGES, "0", &beyond]),
     ]
 }
 
