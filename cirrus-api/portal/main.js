@@ -42,8 +42,14 @@ function login(message) {
 }
 
 async function overview() {
-  const [domains, nodes] = await Promise.all([countDomains(), api("GET", "/nodes")]);
+  const [domains, nodes, ending, pending] = await Promise.all([
+    countDomains(),
+    api("GET", "/nodes"),
+    api("GET", "/certificates?expiring_within_days=14&limit=1000"),
+    api("GET", "/purges?pending=true&limit=1000"),
+  ]);
   const up = nodes.items.filter((n) => n.enabled && n.active).length;
+  const count = (list) => (list.items.length >= 1000 ? "1000+" : list.items.length);
   const card = (n, what, href) =>
     h("div", { class: "card" }, h("div", { class: "n" }, n), h("a", { class: "what", href }, what));
   show(
@@ -52,7 +58,9 @@ async function overview() {
       "div",
       { class: "cards" },
       card(domains, domains === 1 ? "domain" : "domains", "#/domains"),
-      card(`${up} / ${nodes.items.length}`, "edge nodes serving", "#/"),
+      card(`${up} / ${nodes.items.length}`, "edge nodes serving", "#/nodes"),
+      card(count(ending), "certificates ending within 14 days", "#/certificates?days=14"),
+      card(count(pending), "purges pending", "#/purges?pending=1"),
     ),
   );
 }
@@ -61,7 +69,7 @@ async function overview() {
 
 // --- routing ---
 
-const screens = { "": overview, domains, domain: domainPage, edit: domainForm, purge, nodes, tokens, audit };
+const screens = { "": overview, domains, domain: domainPage, edit: domainForm, purge, purges, certificates, nodes, tokens, audit };
 
 async function route() {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");

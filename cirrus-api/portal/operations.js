@@ -1,5 +1,6 @@
 // The portal's operations screens: purge with each edge's
-// acknowledgement, nodes, service tokens, the audit log.
+// acknowledgement, the recent purges, certificates by end, nodes, service
+// tokens, the audit log.
 "use strict";
 
 async function purge(params) {
@@ -43,7 +44,55 @@ async function purge(params) {
     submit,
     result,
   );
-  show("Purge", form);
+  show("Purge", form, h("p", {}, h("a", { href: "#/purges" }, "Recent purges"), " · ", h("a", { href: "#/purges?pending=1" }, "Pending purges")));
+  const id = params.get("id");
+  if (id) await followPurge(id, result);
+}
+
+/** The last day's purges, newest first (only the pending ones with
+ *  `pending=1`), each linking to its acknowledgements. */
+async function purges(params) {
+  const pending = params.get("pending") === "1";
+  const list = await api("GET", `/purges?limit=200${pending ? "&pending=true" : ""}`);
+  show(
+    pending ? "Pending purges" : "Recent purges",
+    h("p", {}, pending ? h("a", { href: "#/purges" }, "Show every recent purge") : h("a", { href: "#/purges?pending=1" }, "Show the pending ones only"), " · ", h("a", { href: "#/purge" }, "New purge")),
+    table(
+      ["Purge", "Domain", "Published", "Applied", "Pending", "Silent"],
+      list.items.map((p) => [
+        h("a", { href: `#/purge?id=${encodeURIComponent(p.id)}&domain=${encodeURIComponent(p.domain)}` }, p.id),
+        p.domain,
+        when(p.published_ms),
+        String(p.applied.length),
+        p.pending.join(" ") || "none",
+        String(p.silent.length),
+      ]),
+      pending ? "No purge is waiting for an edge." : "No purge in the last day.",
+    ),
+  );
+}
+
+/** Stored certificates by end, soonest first (`days`: ending within). */
+async function certificates(params) {
+  const days = params.get("days");
+  const list = await api("GET", `/certificates?limit=1000${days ? `&expiring_within_days=${encodeURIComponent(days)}` : ""}`);
+  const now = Date.now() / 1000;
+  const left = (end) => (end < now ? "expired" : `${Math.floor((end - now) / 86400)} days`);
+  show(
+    days ? `Certificates ending within ${days} days` : "Certificates",
+    h("p", {}, days ? h("a", { href: "#/certificates" }, "Show every certificate") : h("a", { href: "#/certificates?days=14" }, "Show those ending within 14 days")),
+    table(
+      ["Domain", "Ends", "Left", "Issuance", "Last error"],
+      list.items.map((c) => [
+        h("a", { href: `#/domain?name=${encodeURIComponent(c.domain)}` }, c.domain),
+        when(c.not_after * 1000),
+        left(c.not_after),
+        c.status,
+        c.error || "",
+      ]),
+      days ? "No certificate ends that soon." : "No certificate is stored.",
+    ),
+  );
 }
 
 /** Shows each edge's acknowledgement as it arrives (for up to 30 s). */
@@ -60,7 +109,8 @@ async function followPurge(id, into) {
       h("p", { id: "purge-state" }, `Purge ${s.id}: ${s.complete ? "applied by every reporting edge" : "waiting for edges"}.`),
       table(["Edge", "State", "Delay"], rows, "No edge is registered."),
     );
-    if (s.complete || Date.now() > deadline) return;
+    // Done, given up, or the page left (the screen is no longer shown).
+    if (s.complete || Date.now() > deadline || !into.isConnected) return;
     await new Promise((r) => setTimeout(r, pause));
   }
 }

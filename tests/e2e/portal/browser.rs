@@ -168,6 +168,51 @@ pub async fn log_in(c: &Client, password: &str) {
     click(c, Locator::Css("form.login button")).await;
 }
 
+/// The focused element, once it is the one with id `id` (bounded wait).
+pub async fn focused(c: &Client, id: &str) -> fantoccini::elements::Element {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let active = c.active_element().await.unwrap();
+        if active.attr("id").await.unwrap().as_deref() == Some(id) {
+            return active;
+        }
+        if std::time::Instant::now() > deadline {
+            shot(c, "failure").await;
+            panic!("#{id} never had the focus");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Follows `hash` in the loaded portal and measures, in the page, the
+/// bytes its API calls transferred and the time until its heading is
+/// `title` (the screen is drawn with its handlers bound).
+pub async fn screen_cost(c: &Client, hash: &str, title: &str) -> serde_json::Value {
+    let cost = c
+        .execute_async(
+            "const [hash, title, done] = arguments;
+             performance.clearResourceTimings();
+             const start = performance.now();
+             location.hash = hash;
+             const drawn = () => {
+               const h1 = document.querySelector('main h1');
+               if (location.hash === hash && h1 && h1.textContent === title) {
+                 const calls = performance.getEntriesByType('resource');
+                 done({ ms: Math.round(performance.now() - start), calls: calls.length,
+                        bytes: calls.reduce((n, r) => n + r.transferSize, 0) });
+               } else if (performance.now() - start > 10000) {
+                 done({ error: `never drawn: ${h1 && h1.textContent}` });
+               } else setTimeout(drawn, 5);
+             };
+             drawn();",
+            vec![hash.into(), title.into()],
+        )
+        .await
+        .unwrap();
+    assert!(cost.get("error").is_none(), "{hash}: {cost}");
+    cost
+}
+
 /// `s` percent-encoded for a URL fragment.
 pub fn urlencode(s: &str) -> String {
     s.bytes()

@@ -7,8 +7,12 @@
 mod browser;
 
 use crate::harness::{Running, logged};
-use browser::{axe_source, browser, chromedriver, click, fill, heading, log_in, snap, text_of, urlencode};
+use browser::{
+    axe_source, browser, chromedriver, click, fill, focused, heading, log_in, screen_cost, snap, text_of, urlencode,
+};
+use cirrus::core::Store;
 use fantoccini::Locator;
+use fantoccini::key::Key;
 
 const MASTER: &str = "portal-test-master-token-0123";
 
@@ -82,7 +86,17 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         log_in(&c, "wrong password, surely").await;
         text_of(&c, "main [role=alert]", "Wrong user name or password.").await;
 
-        log_in(&c, "correct-horse-battery").await;
+        // The right one with the keyboard alone: the page focuses the user
+        // name, Tab reaches the password, Enter submits.
+        c.goto(&format!("{base}/#/login")).await.unwrap();
+        heading(&c, "Log in").await;
+        let user = focused(&c, "user").await;
+        user.send_keys("admin").await.unwrap();
+        user.send_keys(&Key::Tab.to_string()).await.unwrap();
+        let pass = focused(&c, "password").await;
+        pass.send_keys(&format!("correct-horse-battery{}", Key::Enter))
+            .await
+            .unwrap();
         heading(&c, "Overview").await;
         text_of(&c, ".cards", "2\ndomains").await;
         assert_eq!(text_of(&c, "#me", "admin").await, "user admin");
@@ -100,6 +114,24 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             .unwrap();
         eprintln!("portal first load (login page, then the overview's API calls): {load}");
         snap(&c, &axe, "overview").await;
+        // Tab from the page's heading reaches its first link, visibly
+        // focused, and Enter follows it.
+        let page = c.active_element().await.unwrap();
+        assert_eq!(
+            page.attr("id").await.unwrap().as_deref(),
+            Some("main"),
+            "a new screen takes the focus"
+        );
+        page.send_keys(&Key::Tab.to_string()).await.unwrap();
+        let link = c.active_element().await.unwrap();
+        assert_eq!(link.text().await.unwrap(), "domains");
+        let outline = c
+            .execute("return getComputedStyle(document.activeElement).outlineStyle;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(outline, "solid", "focus is visible");
+        link.send_keys(&Key::Enter.to_string()).await.unwrap();
+        heading(&c, "Domains").await;
 
         c.goto(&format!("{base}/#/domains")).await.unwrap();
         let list = text_of(&c, "main table", "shop.example.com").await;
@@ -277,6 +309,66 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
         }
         assert!(!log.contains("master"), "filtered by actor: {log}");
         snap(&c, &axe, "audit").await;
+
+        // The overview's watch list: an edge that does not apply a purge
+        // and a certificate ending in three days.
+        let store = cirrus::core::RedisStore::connect(&store).unwrap();
+        let stuck = cirrus::core::Node::new("edge-stuck").with_ipv4([192, 0, 2, 99].into());
+        store.put_node(&stuck).await.unwrap();
+        let now_ms = cirrus::core::model::now_ms();
+        let report = cirrus::core::model::EdgeReport::new(store.revision().await.unwrap(), now_ms, now_ms);
+        assert!(store.report_edge("edge-stuck", &report).await.unwrap());
+        let pending: serde_json::Value = http
+            .post(format!("{base}/api/v1/domains/example.com/purge"))
+            .bearer_auth(MASTER)
+            .json(&serde_json::json!({"all": true}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ends = now_ms / 1000 + 3 * 86_400 + 3600;
+        let cert = cirrus::core::model::CertBundle::new("C", "K", Some(ends));
+        store.put_cert("example.com", &cert).await.unwrap();
+        c.goto(&format!("{base}/#/")).await.unwrap();
+        text_of(&c, ".cards", "1\ncertificates ending within 14 days").await;
+        // This one and the tag purge above: edge-stuck applied neither.
+        text_of(&c, ".cards", "2\npurges pending").await;
+        click(&c, Locator::LinkText("purges pending")).await;
+        heading(&c, "Pending purges").await;
+        let row = text_of(&c, "main table", pending["id"].as_str().unwrap()).await;
+        assert!(row.contains("edge-stuck") && row.contains("example.com"), "{row}");
+        snap(&c, &axe, "purges").await;
+        click(&c, Locator::LinkText(pending["id"].as_str().unwrap())).await;
+        text_of(&c, "#purge-state", "waiting for edges").await;
+        text_of(&c, "main table", "edge-stuck pending").await;
+        c.goto(&format!("{base}/#/")).await.unwrap();
+        heading(&c, "Overview").await;
+        click(&c, Locator::LinkText("certificates ending within 14 days")).await;
+        heading(&c, "Certificates ending within 14 days").await;
+        let row = text_of(&c, "main table", "example.com").await;
+        assert!(row.contains("3 days") && !row.contains("shop.example.com"), "{row}");
+        snap(&c, &axe, "certificates").await;
+
+        // What each screen costs once the portal is loaded: its API calls
+        // (bytes from the browser's resource timing) and the time from the
+        // link to the screen drawn and usable (measured, printed).
+        for (hash, title) in [
+            ("#/", "Overview"),
+            ("#/domains", "Domains"),
+            ("#/domain?name=shop.example.com", "shop.example.com"),
+            ("#/edit?name=shop.example.com", "Edit shop.example.com"),
+            ("#/purge", "Purge"),
+            ("#/purges", "Recent purges"),
+            ("#/certificates", "Certificates"),
+            ("#/nodes", "Nodes"),
+            ("#/tokens", "Service tokens"),
+            ("#/audit", "Audit log"),
+        ] {
+            let cost = screen_cost(&c, hash, title).await;
+            eprintln!("portal screen {hash}: {cost}");
+        }
 
         // A domain deleted elsewhere: a message, not a blank page.
         c.goto(&format!("{base}/#/domain?name=gone.example.com")).await.unwrap();
