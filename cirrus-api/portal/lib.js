@@ -36,15 +36,13 @@ class ApiError extends Error {
   }
 }
 
-/** Calls /api/v1 with the session cookie (and the CSRF token on writes). */
-
 /** Calls /api/v1 with the session cookie (and the CSRF token on writes):
  *  the answer's JSON and `ETag`, or an ApiError with the status, the API's
  *  message, its field details and `Retry-After`. */
 async function request(method, path, body, headers = {}) {
   const sent = { accept: "application/json", ...headers };
   if (body !== undefined) sent["content-type"] = "application/json";
-  if (method !== "GET") sent["x-csrf-token"] = sessionStorage.getItem(CSRF) || "";
+  if (method !== "GET") sent["x-csrf-token"] = localStorage.getItem(CSRF) || "";
   let res;
   try {
     res = await fetch(`/api/v1${path}`, {
@@ -58,11 +56,15 @@ async function request(method, path, body, headers = {}) {
   }
   const json = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
+    const code = json && json.error ? json.error.code : null;
     const e = new ApiError(
       res.status,
-      json && json.error ? json.error.message : `The API answered ${res.status}.`,
+      code === "csrf_failed"
+        ? "This page has no valid write key for your session (it was lost, or the session changed): log in again."
+        : json && json.error ? json.error.message : `The API answered ${res.status}.`,
       Number(res.headers.get("retry-after")) || null,
     );
+    e.code = code;
     e.details = (json && json.error && json.error.details) || [];
     throw e;
   }

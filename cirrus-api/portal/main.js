@@ -17,7 +17,7 @@ function login(message) {
         submit.disabled = true;
         try {
           const r = await api("POST", "/auth/login", { username: user.value, password: pass.value });
-          sessionStorage.setItem(CSRF, r.csrf_token);
+          localStorage.setItem(CSRF, r.csrf_token);
           // A new hash routes by itself; the same one needs asking.
           if (location.hash === "#/") await route();
           else location.hash = "#/";
@@ -99,10 +99,14 @@ async function route() {
 document.getElementById("logout").addEventListener("click", async () => {
   try {
     await api("POST", "/auth/logout");
-  } catch {
-    // Logged out already, or the API is gone: the login page says the rest.
+  } catch (e) {
+    // Logged out already, or the API is gone: the login page says the
+    // rest. Any other refusal leaves the session open: say so.
+    if (e.status !== 401 && e.status !== 0) {
+      return show("Still logged in", problem(e), h("p", {}, h("a", { href: "#/login" }, "Log in again")));
+    }
   }
-  sessionStorage.removeItem(CSRF);
+  localStorage.removeItem(CSRF);
   location.hash = "#/login";
 });
 

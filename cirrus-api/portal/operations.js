@@ -244,13 +244,25 @@ async function audit(params) {
     h("label", { for: "resource" }, "Resource contains", r),
     h("button", { type: "submit" }, "Filter"),
   );
+  // The API gives the newest 1,000; the page shows them 50 at a time.
+  const per = 50;
+  const pages = Math.max(1, Math.ceil(items.length / per));
+  const page = Math.min(Math.max(1, Number(params.get("page")) || 1), pages);
+  const at = (n) => `#/audit?actor=${encodeURIComponent(actor)}&resource=${encodeURIComponent(resource)}&page=${n}`;
   show(
     "Audit log",
     form,
     table(
       ["When", "Actor", "Action", "Resource"],
-      items.slice(0, 200).map((x) => [when(x.at_ms), x.actor, x.action, x.resource]),
+      items.slice((page - 1) * per, page * per).map((x) => [when(x.at_ms), x.actor, x.action, x.resource]),
       "No record matches.",
+    ),
+    h(
+      "nav",
+      { class: "pager", "aria-label": "Audit pages" },
+      page > 1 ? h("a", { href: at(page - 1) }, "Newer") : null,
+      h("span", {}, `Page ${page} of ${pages} (${items.length} records)`),
+      page < pages ? h("a", { href: at(page + 1) }, "Older") : null,
     ),
   );
 }

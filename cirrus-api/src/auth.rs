@@ -179,9 +179,11 @@ async fn resolve(state: &Shared, method: &Method, headers: &HeaderMap) -> ApiRes
         if mutating {
             let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !secrets_equal(presented, &session.csrf_token) {
-                return Err(ApiError::forbidden(format!(
-                    "missing or wrong CSRF token: send the login's csrf_token in {CSRF_HEADER}"
-                )));
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    format!("missing or wrong CSRF token: send the login's csrf_token in {CSRF_HEADER}"),
+                ));
             }
         }
         return Ok(Caller::User(session));

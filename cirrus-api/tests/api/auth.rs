@@ -383,7 +383,10 @@ pub async fn sessions_and_csrf(backend: Backend) {
         }
         req.send()
     };
-    assert_eq!(put(None).await.unwrap().status(), 403, "no CSRF token");
+    let refused = put(None).await.unwrap();
+    assert_eq!(refused.status(), 403, "no CSRF token");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "csrf_failed", "{body}");
     assert_eq!(put(Some("forged")).await.unwrap().status(), 403, "wrong CSRF token");
     assert!(h.store.get_domain("a.com").await.unwrap().is_none());
     assert_eq!(put(Some(&csrf)).await.unwrap().status(), 201);

@@ -370,6 +370,38 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             eprintln!("portal screen {hash}: {cost}");
         }
 
+        // The audit log in pages of 50: 60 writes by the master token.
+        for _ in 0..60 {
+            let res = http
+                .put(format!("{base}/api/v1/nodes/edge-stuck"))
+                .bearer_auth(MASTER)
+                .json(&serde_json::json!({"ipv4": "192.0.2.99"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{}", res.status());
+        }
+        c.goto(&format!("{base}/#/audit?actor=master&resource=edge-stuck")).await.unwrap();
+        text_of(&c, "main nav", "Page 1 of 2 (60 records)").await;
+        click(&c, Locator::LinkText("Older")).await;
+        text_of(&c, "main nav", "Page 2 of 2").await;
+        assert_eq!(c.find_all(Locator::Css("main tbody tr")).await.unwrap().len(), 10);
+
+        // A write without the session's CSRF token: refused, and said so.
+        c.execute("localStorage.removeItem('cirrus.csrf');", vec![]).await.unwrap();
+        c.goto(&format!("{base}/#/nodes")).await.unwrap();
+        text_of(&c, "main table", "Disable edge-1").await;
+        click(&c, Locator::Css("main table button")).await;
+        text_of(&c, "main [role=alert]", "log in again").await;
+        // Logging out cannot end the session without it either: said so,
+        // not pretended; logging in again gives the page a new one.
+        click(&c, Locator::Css("#logout")).await;
+        heading(&c, "Still logged in").await;
+        click(&c, Locator::LinkText("Log in again")).await;
+        heading(&c, "Log in").await;
+        log_in(&c, "correct-horse-battery").await;
+        heading(&c, "Overview").await;
+
         // A domain deleted elsewhere: a message, not a blank page.
         c.goto(&format!("{base}/#/domain?name=gone.example.com")).await.unwrap();
         heading(&c, "No such domain").await;
