@@ -5,14 +5,16 @@
 //! `<target>/tmp/portal-screenshots/`.
 
 mod browser;
+mod operations;
 
 use crate::harness::{Running, logged};
 use browser::{
-    axe_source, browser, chromedriver, click, fill, focused, heading, log_in, screen_cost, snap, text_of, urlencode,
+    axe_source, browser, chromedriver, click, fill, focused, heading, log_in, shot, snap, text_of, urlencode,
 };
-use cirrus::core::Store;
 use fantoccini::Locator;
 use fantoccini::key::Key;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 
 const MASTER: &str = "portal-test-master-token-0123";
 
@@ -76,346 +78,228 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
                 .unwrap();
             assert!(res.status().is_success());
         }
-        let c = browser(&driver).await;
-        let axe = axe_source();
-
-        // Without a session every page is the login page.
-        c.goto(&format!("{base}/#/domains")).await.unwrap();
-        text_of(&c, "main", "Log in to see that page.").await;
-        snap(&c, &axe, "login").await;
-        log_in(&c, "wrong password, surely").await;
-        text_of(&c, "main [role=alert]", "Wrong user name or password.").await;
-
-        // The right one with the keyboard alone: the page focuses the user
-        // name, Tab reaches the password, Enter submits.
-        c.goto(&format!("{base}/#/login")).await.unwrap();
-        heading(&c, "Log in").await;
-        let user = focused(&c, "user").await;
-        user.send_keys("admin").await.unwrap();
-        user.send_keys(&Key::Tab.to_string()).await.unwrap();
-        let pass = focused(&c, "password").await;
-        pass.send_keys(&format!("correct-horse-battery{}", Key::Enter))
-            .await
-            .unwrap();
-        heading(&c, "Overview").await;
-        text_of(&c, ".cards", "2\ndomains").await;
-        assert_eq!(text_of(&c, "#me", "admin").await, "user admin");
-        // What the first load costs (measured, printed, not asserted).
-        let load = c
-            .execute(
-                "const nav = performance.getEntriesByType('navigation')[0];
-                 const res = performance.getEntriesByType('resource');
-                 const bytes = res.reduce((n, r) => n + r.transferSize, nav.transferSize);
-                 return { bytes, files: res.filter((r) => r.initiatorType !== 'fetch').length + 1,
-                          interactive_ms: nav.domInteractive, loaded_ms: nav.loadEventEnd };",
-                vec![],
-            )
-            .await
-            .unwrap();
-        eprintln!("portal first load (login page, then the overview's API calls): {load}");
-        snap(&c, &axe, "overview").await;
-        // Tab from the page's heading reaches its first link, visibly
-        // focused, and Enter follows it.
-        let page = c.active_element().await.unwrap();
-        assert_eq!(
-            page.attr("id").await.unwrap().as_deref(),
-            Some("main"),
-            "a new screen takes the focus"
-        );
-        page.send_keys(&Key::Tab.to_string()).await.unwrap();
-        let link = c.active_element().await.unwrap();
-        assert_eq!(link.text().await.unwrap(), "domains");
-        let outline = c
-            .execute("return getComputedStyle(document.activeElement).outlineStyle;", vec![])
-            .await
-            .unwrap();
-        assert_eq!(outline, "solid", "focus is visible");
-        link.send_keys(&Key::Enter.to_string()).await.unwrap();
-        heading(&c, "Domains").await;
-
-        c.goto(&format!("{base}/#/domains")).await.unwrap();
-        let list = text_of(&c, "main table", "shop.example.com").await;
-        assert!(
-            list.contains("example.com") && list.contains("http://192.0.2.10"),
-            "{list}"
-        );
-        snap(&c, &axe, "domains").await;
-        c.goto(&format!("{base}/#/domains?q=shop")).await.unwrap();
-        heading(&c, "Domains").await;
-        let filtered = text_of(&c, "main table", "shop.example.com").await;
-        assert!(!filtered.contains("\nexample.com"), "{filtered}");
-
-        // Hostile text from the address bar is shown as text, never run.
-        let hostile = "<img src=x onerror=document.title='owned'>";
-        c.goto(&format!("{base}/#/domains?q={}", urlencode(hostile)))
-            .await
-            .unwrap();
-        text_of(&c, "main", "No domain starts with").await;
-        assert!(
-            c.find(Locator::Css("main img")).await.is_err(),
-            "no element made from the text"
-        );
-        assert_ne!(c.title().await.unwrap(), "owned");
-
-        // A new domain: the API's field error beside its field, then fixed.
-        c.goto(&format!("{base}/#/domains")).await.unwrap();
-        // The list rendered anew (the search page before it has the link too).
-        text_of(&c, "main table", "shop.example.com").await;
-        click(&c, Locator::LinkText("New domain")).await;
-        heading(&c, "New domain").await;
-        fill(&c, "#f-domain", "new.example.com").await;
-        fill(&c, "#f-origin-0", "http://192.0.2.20:8080").await;
-        let weight = c.find(Locator::Css("#f-weight-0")).await.unwrap();
-        weight.clear().await.unwrap();
-        weight.send_keys("0").await.unwrap();
-        click(&c, Locator::Css("form.domain-form > button[type=submit]")).await;
-        text_of(&c, "#f-weight-0-error", "1-1000").await;
-        snap(&c, &axe, "domain-form-error").await;
-        weight.clear().await.unwrap();
-        weight.send_keys("3").await.unwrap();
-        click(&c, Locator::Css("form.domain-form > button[type=submit]")).await;
-        heading(&c, "new.example.com").await;
-
-        // Edit keeps what the form does not show; the change is saved.
-        click(&c, Locator::LinkText("Edit this domain")).await;
-        heading(&c, "Edit new.example.com").await;
-        fill(&c, "#f-ttl", "120").await;
-        click(&c, Locator::Css("form.domain-form > button[type=submit]")).await;
-        heading(&c, "new.example.com").await;
-        let stored: serde_json::Value = http
-            .get(format!("{base}/api/v1/domains/new.example.com"))
-            .bearer_auth(MASTER)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(stored["cache"]["default_ttl"], 120, "{stored}");
-        assert_eq!(
-            (
-                stored["origins"][0]["port"].as_u64(),
-                stored["origins"][0]["weight"].as_u64()
-            ),
-            (Some(8080), Some(3))
-        );
-
-        // Delete, after a confirmation on the page.
-        click(&c, Locator::Css("#delete")).await;
-        click(&c, Locator::Css("#delete-confirm button")).await;
-        heading(&c, "Domains").await;
-        let gone = http
-            .get(format!("{base}/api/v1/domains/new.example.com"))
-            .bearer_auth(MASTER)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(gone.status(), 404);
-
-        // A domain's page: the records to set (with their targets), its
-        // readiness (not ready: nobody set the CNAME), its certificate.
-        c.goto(&format!("{base}/#/domains")).await.unwrap();
-        text_of(&c, "main table", "shop.example.com").await;
-        click(&c, Locator::LinkText("shop.example.com")).await;
-        let target = cirrus::core::model::DomainDns::for_domain("shop.example.com", "cdn.example.net")
-            .cname
-            .target;
-        let page = text_of(&c, "main", "is not ready").await;
-        assert!(
-            page.contains(&target) && page.contains("_acme-challenge.shop.example.com"),
-            "{page}"
-        );
-        assert!(page.contains("none stored"), "{page}");
-        // The certificate: a request queued, a bad upload refused with its
-        // reason, then an upload that takes.
-        click(&c, Locator::Css("#cert-issue")).await;
-        text_of(&c, "#cert-result", "Requested: queued").await;
-        click(&c, Locator::Css("details summary")).await;
-        fill(&c, "#cert-chain", "not a certificate").await;
-        fill(&c, "#cert-key", "not a key").await;
-        click(&c, Locator::Css("details form button")).await;
-        text_of(&c, "#cert-result", "Certificate:").await;
-        let issued = rcgen::generate_simple_self_signed(vec!["shop.example.com".to_string()]).unwrap();
-        let chain = c.find(Locator::Css("#cert-chain")).await.unwrap();
-        chain.clear().await.unwrap();
-        chain.send_keys(&issued.cert.pem()).await.unwrap();
-        let key = c.find(Locator::Css("#cert-key")).await.unwrap();
-        key.clear().await.unwrap();
-        key.send_keys(&issued.signing_key.serialize_pem()).await.unwrap();
-        click(&c, Locator::Css("details form button")).await;
-        text_of(&c, "#cert-result", "Uploaded: issued").await;
-        assert_eq!(
-            key.prop("value").await.unwrap().as_deref(),
-            Some(""),
-            "the key is not kept on the page"
-        );
-        snap(&c, &axe, "domain").await;
-
-        // Purge by tag, then the edge's acknowledgement as it arrives.
-        click(&c, Locator::LinkText("Purge this domain's cache")).await;
-        heading(&c, "Purge").await;
-        click(&c, Locator::Css("#kind option[value=tags]")).await;
-        fill(&c, "#what", "product-1").await;
-        click(&c, Locator::Css("main form button")).await;
-        text_of(&c, "#purge-state", "applied by every reporting edge").await;
-        let acks = text_of(&c, "main table", "edge-1").await;
-        assert!(acks.contains("applied"), "{acks}");
-        snap(&c, &axe, "purge").await;
-
-        // Nodes: the edge with its revision; quarantine and release it.
-        c.goto(&format!("{base}/#/nodes")).await.unwrap();
-        text_of(&c, "main table", "edge-1").await;
-        click(&c, Locator::Css("main table button")).await;
-        text_of(&c, "main table", "Enable edge-1").await;
-        snap(&c, &axe, "nodes").await;
-        click(&c, Locator::Css("main table button")).await;
-        text_of(&c, "main table", "Disable edge-1").await;
-
-        // Tokens: one created with a hostile name, its secret shown once,
-        // the name shown as text in the list, then revoked.
-        c.goto(&format!("{base}/#/tokens")).await.unwrap();
-        heading(&c, "Service tokens").await;
-        let hostile_name = "<img src=x onerror=document.title='owned'>";
-        fill(&c, "#t-name", hostile_name).await;
-        click(&c, Locator::Css("#t-read")).await;
-        fill(&c, "#t-domains", "shop.example.com").await;
-        click(&c, Locator::Css("form.domain-form > button[type=submit]")).await;
-        let secret = text_of(&c, "#t-secret", "cirrus_").await;
-        snap(&c, &axe, "token-created").await;
-        click(&c, Locator::LinkText("Done: back to the list")).await;
-        let listed = text_of(&c, "main table", "shop.example.com").await;
-        assert!(listed.contains(hostile_name), "the name as text: {listed}");
-        assert!(
-            !c.source().await.unwrap().contains(&secret),
-            "the secret is gone from the page"
-        );
-        assert!(c.find(Locator::Css("main img")).await.is_err());
-        assert_ne!(c.title().await.unwrap(), "owned");
-        snap(&c, &axe, "tokens").await;
-        click(&c, Locator::Css("main table button")).await;
-        text_of(&c, "main", "No service tokens.").await;
-
-        // The audit log has it all, filtered by actor.
-        c.goto(&format!("{base}/#/audit?actor=user%3Aadmin")).await.unwrap();
-        let log = text_of(&c, "main table", "node.enable").await;
-        for action in [
-            "session.login",
-            "domain.purge",
-            "node.disable",
-            "token.create",
-            "token.revoke",
-        ] {
-            assert!(log.contains(action), "{action} in {log}");
+        let portal = Portal {
+            c: browser(&driver).await,
+            base,
+            http,
+            axe: axe_source(),
+            store,
+        };
+        // Any failure, an assertion's too, leaves a screenshot.
+        let walked = AssertUnwindSafe(async {
+            domains_and_purge(&portal).await;
+            operations::walk(&portal).await;
+            let Portal { c, base, .. } = &portal;
+            // The API gone: the page says so.
+            drop(api);
+            c.goto(&format!("{base}/#/nodes")).await.unwrap();
+            heading(c, "The API does not answer").await;
+            text_of(c, "main", "cannot be reached").await;
+        })
+        .catch_unwind()
+        .await;
+        if let Err(panic) = walked {
+            shot(&portal.c, "failure").await;
+            std::panic::resume_unwind(panic);
         }
-        assert!(!log.contains("master"), "filtered by actor: {log}");
-        snap(&c, &axe, "audit").await;
-
-        // The overview's watch list: an edge that does not apply a purge
-        // and a certificate ending in three days.
-        let store = cirrus::core::RedisStore::connect(&store).unwrap();
-        let stuck = cirrus::core::Node::new("edge-stuck").with_ipv4([192, 0, 2, 99].into());
-        store.put_node(&stuck).await.unwrap();
-        let now_ms = cirrus::core::model::now_ms();
-        let report = cirrus::core::model::EdgeReport::new(store.revision().await.unwrap(), now_ms, now_ms);
-        assert!(store.report_edge("edge-stuck", &report).await.unwrap());
-        let pending: serde_json::Value = http
-            .post(format!("{base}/api/v1/domains/example.com/purge"))
-            .bearer_auth(MASTER)
-            .json(&serde_json::json!({"all": true}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ends = now_ms / 1000 + 3 * 86_400 + 3600;
-        let cert = cirrus::core::model::CertBundle::new("C", "K", Some(ends));
-        store.put_cert("example.com", &cert).await.unwrap();
-        c.goto(&format!("{base}/#/")).await.unwrap();
-        text_of(&c, ".cards", "1\ncertificates ending within 14 days").await;
-        // This one and the tag purge above: edge-stuck applied neither.
-        text_of(&c, ".cards", "2\npurges pending").await;
-        click(&c, Locator::LinkText("purges pending")).await;
-        heading(&c, "Pending purges").await;
-        let row = text_of(&c, "main table", pending["id"].as_str().unwrap()).await;
-        assert!(row.contains("edge-stuck") && row.contains("example.com"), "{row}");
-        snap(&c, &axe, "purges").await;
-        click(&c, Locator::LinkText(pending["id"].as_str().unwrap())).await;
-        text_of(&c, "#purge-state", "waiting for edges").await;
-        text_of(&c, "main table", "edge-stuck pending").await;
-        c.goto(&format!("{base}/#/")).await.unwrap();
-        heading(&c, "Overview").await;
-        click(&c, Locator::LinkText("certificates ending within 14 days")).await;
-        heading(&c, "Certificates ending within 14 days").await;
-        let row = text_of(&c, "main table", "example.com").await;
-        assert!(row.contains("3 days") && !row.contains("shop.example.com"), "{row}");
-        snap(&c, &axe, "certificates").await;
-
-        // What each screen costs once the portal is loaded: its API calls
-        // (bytes from the browser's resource timing) and the time from the
-        // link to the screen drawn and usable (measured, printed).
-        for (hash, title) in [
-            ("#/", "Overview"),
-            ("#/domains", "Domains"),
-            ("#/domain?name=shop.example.com", "shop.example.com"),
-            ("#/edit?name=shop.example.com", "Edit shop.example.com"),
-            ("#/purge", "Purge"),
-            ("#/purges", "Recent purges"),
-            ("#/certificates", "Certificates"),
-            ("#/nodes", "Nodes"),
-            ("#/tokens", "Service tokens"),
-            ("#/audit", "Audit log"),
-        ] {
-            let cost = screen_cost(&c, hash, title).await;
-            eprintln!("portal screen {hash}: {cost}");
-        }
-
-        // The audit log in pages of 50: 60 writes by the master token.
-        for _ in 0..60 {
-            let res = http
-                .put(format!("{base}/api/v1/nodes/edge-stuck"))
-                .bearer_auth(MASTER)
-                .json(&serde_json::json!({"ipv4": "192.0.2.99"}))
-                .send()
-                .await
-                .unwrap();
-            assert!(res.status().is_success(), "{}", res.status());
-        }
-        c.goto(&format!("{base}/#/audit?actor=master&resource=edge-stuck")).await.unwrap();
-        text_of(&c, "main nav", "Page 1 of 2 (60 records)").await;
-        click(&c, Locator::LinkText("Older")).await;
-        text_of(&c, "main nav", "Page 2 of 2").await;
-        assert_eq!(c.find_all(Locator::Css("main tbody tr")).await.unwrap().len(), 10);
-
-        // A write without the session's CSRF token: refused, and said so.
-        c.execute("localStorage.removeItem('cirrus.csrf');", vec![]).await.unwrap();
-        c.goto(&format!("{base}/#/nodes")).await.unwrap();
-        text_of(&c, "main table", "Disable edge-1").await;
-        click(&c, Locator::Css("main table button")).await;
-        text_of(&c, "main [role=alert]", "log in again").await;
-        // Logging out cannot end the session without it either: said so,
-        // not pretended; logging in again gives the page a new one.
-        click(&c, Locator::Css("#logout")).await;
-        heading(&c, "Still logged in").await;
-        click(&c, Locator::LinkText("Log in again")).await;
-        heading(&c, "Log in").await;
-        log_in(&c, "correct-horse-battery").await;
-        heading(&c, "Overview").await;
-
-        // A domain deleted elsewhere: a message, not a blank page.
-        c.goto(&format!("{base}/#/domain?name=gone.example.com")).await.unwrap();
-        heading(&c, "No such domain").await;
-        text_of(&c, "main", "deleted elsewhere").await;
-
-        click(&c, Locator::Css("#logout")).await;
-        heading(&c, "Log in").await;
-        c.goto(&format!("{base}/#/")).await.unwrap();
-        heading(&c, "Log in").await;
-        // The API gone: the page says so.
-        drop(api);
-        c.goto(&format!("{base}/#/nodes")).await.unwrap();
-        heading(&c, "The API does not answer").await;
-        text_of(&c, "main", "cannot be reached").await;
-        c.close().await.unwrap();
+        portal.c.close().await.unwrap();
     });
+}
+
+/// The browser and what the walk needs of the running API.
+pub struct Portal {
+    pub c: fantoccini::Client,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub axe: String,
+    /// The Redis URL the API and the edge share.
+    pub store: String,
+}
+
+/// Login, domains (list, search, form, page, certificate) and a purge
+/// acknowledged by the edge.
+async fn domains_and_purge(portal: &Portal) {
+    let Portal { c, base, http, axe, .. } = portal;
+    // Without a session every page is the login page.
+    c.goto(&format!("{base}/#/domains")).await.unwrap();
+    text_of(c, "main", "Log in to see that page.").await;
+    snap(c, axe, "login").await;
+    log_in(c, "wrong password, surely").await;
+    text_of(c, "main [role=alert]", "Wrong user name or password.").await;
+
+    // The right one with the keyboard alone: the page focuses the user
+    // name, Tab reaches the password, Enter submits.
+    c.goto(&format!("{base}/#/login")).await.unwrap();
+    heading(c, "Log in").await;
+    let user = focused(c, "user").await;
+    user.send_keys("admin").await.unwrap();
+    user.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let pass = focused(c, "password").await;
+    pass.send_keys(&format!("correct-horse-battery{}", Key::Enter))
+        .await
+        .unwrap();
+    heading(c, "Overview").await;
+    text_of(c, ".cards", "2\ndomains").await;
+    assert_eq!(text_of(c, "#me", "admin").await, "user admin");
+    // What the first load costs (measured, printed, not asserted).
+    let load = c
+        .execute(
+            "const nav = performance.getEntriesByType('navigation')[0];
+             const res = performance.getEntriesByType('resource');
+             const bytes = res.reduce((n, r) => n + r.transferSize, nav.transferSize);
+             return { bytes, files: res.filter((r) => r.initiatorType !== 'fetch').length + 1,
+                      interactive_ms: nav.domInteractive, loaded_ms: nav.loadEventEnd };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("portal first load (login page, then the overview's API calls): {load}");
+    snap(c, axe, "overview").await;
+    // Tab from the page's heading reaches its first link, visibly
+    // focused, and Enter follows it.
+    let page = c.active_element().await.unwrap();
+    assert_eq!(
+        page.attr("id").await.unwrap().as_deref(),
+        Some("main"),
+        "a new screen takes the focus"
+    );
+    page.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let link = c.active_element().await.unwrap();
+    assert_eq!(link.text().await.unwrap(), "domains");
+    let outline = c
+        .execute("return getComputedStyle(document.activeElement).outlineStyle;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(outline, "solid", "focus is visible");
+    link.send_keys(&Key::Enter.to_string()).await.unwrap();
+    heading(c, "Domains").await;
+
+    c.goto(&format!("{base}/#/domains")).await.unwrap();
+    let list = text_of(c, "main table", "shop.example.com").await;
+    assert!(
+        list.contains("example.com") && list.contains("http://192.0.2.10"),
+        "{list}"
+    );
+    snap(c, axe, "domains").await;
+    c.goto(&format!("{base}/#/domains?q=shop")).await.unwrap();
+    heading(c, "Domains").await;
+    let filtered = text_of(c, "main table", "shop.example.com").await;
+    assert!(!filtered.contains("\nexample.com"), "{filtered}");
+
+    // Hostile text from the address bar is shown as text, never run.
+    let hostile = "<img src=x onerror=document.title='owned'>";
+    c.goto(&format!("{base}/#/domains?q={}", urlencode(hostile)))
+        .await
+        .unwrap();
+    text_of(c, "main", "No domain starts with").await;
+    assert!(
+        c.find(Locator::Css("main img")).await.is_err(),
+        "no element made from the text"
+    );
+    assert_ne!(c.title().await.unwrap(), "owned");
+
+    // A new domain: the API's field error beside its field, then fixed.
+    c.goto(&format!("{base}/#/domains")).await.unwrap();
+    // The list rendered anew (the search page before it has the link too).
+    text_of(c, "main table", "shop.example.com").await;
+    click(c, Locator::LinkText("New domain")).await;
+    heading(c, "New domain").await;
+    fill(c, "#f-domain", "new.example.com").await;
+    fill(c, "#f-origin-0", "http://192.0.2.20:8080").await;
+    let weight = c.find(Locator::Css("#f-weight-0")).await.unwrap();
+    weight.clear().await.unwrap();
+    weight.send_keys("0").await.unwrap();
+    click(c, Locator::Css("form.domain-form > button[type=submit]")).await;
+    text_of(c, "#f-weight-0-error", "1-1000").await;
+    snap(c, axe, "domain-form-error").await;
+    weight.clear().await.unwrap();
+    weight.send_keys("3").await.unwrap();
+    click(c, Locator::Css("form.domain-form > button[type=submit]")).await;
+    heading(c, "new.example.com").await;
+
+    // Edit keeps what the form does not show; the change is saved.
+    click(c, Locator::LinkText("Edit this domain")).await;
+    heading(c, "Edit new.example.com").await;
+    fill(c, "#f-ttl", "120").await;
+    click(c, Locator::Css("form.domain-form > button[type=submit]")).await;
+    heading(c, "new.example.com").await;
+    let stored: serde_json::Value = http
+        .get(format!("{base}/api/v1/domains/new.example.com"))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["cache"]["default_ttl"], 120, "{stored}");
+    assert_eq!(
+        (
+            stored["origins"][0]["port"].as_u64(),
+            stored["origins"][0]["weight"].as_u64()
+        ),
+        (Some(8080), Some(3))
+    );
+
+    // Delete, after a confirmation on the page.
+    click(c, Locator::Css("#delete")).await;
+    click(c, Locator::Css("#delete-confirm button")).await;
+    heading(c, "Domains").await;
+    let gone = http
+        .get(format!("{base}/api/v1/domains/new.example.com"))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+
+    // A domain's page: the records to set (with their targets), its
+    // readiness (not ready: nobody set the CNAME), its certificate.
+    c.goto(&format!("{base}/#/domains")).await.unwrap();
+    text_of(c, "main table", "shop.example.com").await;
+    click(c, Locator::LinkText("shop.example.com")).await;
+    let target = cirrus::core::model::DomainDns::for_domain("shop.example.com", "cdn.example.net")
+        .cname
+        .target;
+    let page = text_of(c, "main", "is not ready").await;
+    assert!(
+        page.contains(&target) && page.contains("_acme-challenge.shop.example.com"),
+        "{page}"
+    );
+    assert!(page.contains("none stored"), "{page}");
+    // The certificate: a request queued, a bad upload refused with its
+    // reason, then an upload that takes.
+    click(c, Locator::Css("#cert-issue")).await;
+    text_of(c, "#cert-result", "Requested: queued").await;
+    click(c, Locator::Css("details summary")).await;
+    fill(c, "#cert-chain", "not a certificate").await;
+    fill(c, "#cert-key", "not a key").await;
+    click(c, Locator::Css("details form button")).await;
+    text_of(c, "#cert-result", "Certificate:").await;
+    let issued = rcgen::generate_simple_self_signed(vec!["shop.example.com".to_string()]).unwrap();
+    let chain = c.find(Locator::Css("#cert-chain")).await.unwrap();
+    chain.clear().await.unwrap();
+    chain.send_keys(&issued.cert.pem()).await.unwrap();
+    let key = c.find(Locator::Css("#cert-key")).await.unwrap();
+    key.clear().await.unwrap();
+    key.send_keys(&issued.signing_key.serialize_pem()).await.unwrap();
+    click(c, Locator::Css("details form button")).await;
+    text_of(c, "#cert-result", "Uploaded: issued").await;
+    assert_eq!(
+        key.prop("value").await.unwrap().as_deref(),
+        Some(""),
+        "the key is not kept on the page"
+    );
+    snap(c, axe, "domain").await;
+
+    // Purge by tag, then the edge's acknowledgement as it arrives.
+    click(c, Locator::LinkText("Purge this domain's cache")).await;
+    heading(c, "Purge").await;
+    click(c, Locator::Css("#kind option[value=tags]")).await;
+    fill(c, "#what", "product-1").await;
+    click(c, Locator::Css("main form button")).await;
+    text_of(c, "#purge-state", "applied by every reporting edge").await;
+    let acks = text_of(c, "main table", "edge-1").await;
+    assert!(acks.contains("applied"), "{acks}");
+    snap(c, axe, "purge").await;
 }
