@@ -27,7 +27,8 @@ pub(crate) struct PurgeArgs {
     limit: Option<usize>,
     /// Only the purges some reporting edge has not applied yet.
     pending: Option<bool>,
-    /// Only this domain's purges.
+    /// Only this domain's purges (a name that cannot be a domain matches
+    /// none).
     domain: Option<String>,
 }
 
@@ -47,7 +48,10 @@ pub(crate) async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "must be 1-1000"));
     }
-    let domain = args.domain.as_deref().map(super::domains::path_domain).transpose()?;
+    // A name that cannot be a domain matches no purge.
+    let domain = args
+        .domain
+        .map(|d| cirrus_core::model::normalize_domain(&d).unwrap_or(d));
     let pending = args.pending.unwrap_or(false);
     // Unfiltered, the newest `limit` are the answer; filtered, every kept one is read.
     let filtered = pending || domain.is_some() || !caller.covers_all();

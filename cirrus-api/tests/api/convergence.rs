@@ -111,6 +111,8 @@ async fn purges_and_lag_follow_the_edges_reports(backend: Backend) {
             .items
             .is_empty()
     );
+    let none = h.master.list_purges(None, false, Some("")).await.unwrap();
+    assert!(none.items.is_empty(), "no domain is empty");
     let e = h.master.list_purges(Some(0), false, None).await.unwrap_err();
     assert_eq!(e.details()[0].field, "limit");
 
