@@ -3,7 +3,8 @@
 //! Run: `cargo run --example embedded_store`
 #![allow(clippy::unwrap_used)]
 
-use cirrus::core::{DomainConf, EmbeddedStore, PurgeRequest, Store, SubscribeOptions};
+// Each capability of the store is a trait: bring in the ones used.
+use cirrus::core::{ChangeFeed, DomainConf, DomainStore, EmbeddedStore, PurgeLog, PurgeRequest, SubscribeOptions};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

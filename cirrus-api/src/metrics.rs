@@ -197,7 +197,8 @@ impl cirrus_core::jobs::JobObserver for JobMetrics {
 mod tests {
     use super::Metrics;
     use cirrus_core::model::{EdgeReport, now_ms};
-    use cirrus_core::{EmbeddedStore, Node, PurgeRequest, Store};
+    use cirrus_core::{EmbeddedStore, Node, PurgeRequest};
+    use cirrus_core::{NodeStore, PurgeLog};
 
     #[tokio::test]
     async fn a_purge_a_live_edge_has_not_applied_counts_after_a_minute_until_it_does() {

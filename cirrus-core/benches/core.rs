@@ -7,7 +7,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use cirrus_core::model::Origin;
-use cirrus_core::{DomainConf, EmbeddedStore, RedisStore, RendezvousTable, Store, rendezvous_topk};
+use cirrus_core::{DomainConf, DomainStore, EmbeddedStore, RedisStore, RendezvousTable, rendezvous_topk};
 use cirrus_test_support::RedisServer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;

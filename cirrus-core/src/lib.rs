@@ -77,8 +77,9 @@ pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
 
 #[cfg(feature = "store")]
 pub use store::{
-    Change, ChangeRecord, ChangesSince, EdgeSource, Event, Lock, StaticSource, Store, SubscribeOptions, Subscription,
-    Write, channels, open_store,
+    AccessStore, AuditLog, CertStore, Change, ChangeFeed, ChangeRecord, ChangesSince, DomainStore, EdgeSource, Event,
+    JobQueue, Lock, LockStore, NodeStore, Ping, PurgeLog, StaticSource, Store, SubscribeOptions, Subscription, Write,
+    channels, open_store,
 };
 #[cfg(feature = "embedded")]
 pub use store::{EmbeddedStore, EmbeddedStoreBuilder};

@@ -17,7 +17,6 @@
 //! # }
 //! ```
 
-use crate::Store;
 use crate::model::Node;
 use std::fmt::Display;
 use std::future::Future;
@@ -178,7 +177,7 @@ where
 /// checker set (weight, enabled, active, health) is kept. At least one
 /// address is required: a node without one is never published in DNS.
 pub async fn register_node(
-    store: &dyn Store,
+    store: &dyn crate::NodeStore,
     id: &str,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
@@ -253,7 +252,7 @@ mod tests {
     #[cfg(feature = "embedded")]
     #[tokio::test]
     async fn registration_keeps_what_operators_set() {
-        use crate::{EmbeddedStore, Node, Store};
+        use crate::{EmbeddedStore, Node, NodeStore};
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let mut node = Node::new("edge-1");

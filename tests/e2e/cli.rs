@@ -311,9 +311,11 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
         let mut conf = cirrus_core::DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
         conf.tls.mode = cirrus_core::model::TlsMode::Manual;
-        cirrus_core::Store::put_domain(&store, &conf).await.unwrap();
+        cirrus_core::DomainStore::put_domain(&store, &conf).await.unwrap();
         let bundle = cirrus_core::model::CertBundle::new(cert.cert.pem(), cert.signing_key.serialize_pem(), None);
-        cirrus_core::Store::put_cert(&store, "a.test", &bundle).await.unwrap();
+        cirrus_core::CertStore::put_cert(&store, "a.test", &bundle)
+            .await
+            .unwrap();
     });
     let redis_url = redis.url();
     let (child, stderr, lines) = spawn(&[
@@ -407,11 +409,11 @@ fn dns_role_serves_the_zone_from_the_store() {
     rt.block_on(async {
         let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
         let conf = cirrus_core::DomainConf::new("www.example.com", "http://192.0.2.1".parse().unwrap());
-        cirrus_core::Store::put_domain(&store, &conf).await.unwrap();
+        cirrus_core::DomainStore::put_domain(&store, &conf).await.unwrap();
         for i in 1..=3u8 {
             let mut node = cirrus_core::Node::new(format!("edge-{i}"));
             node.ipv4 = Some(std::net::Ipv4Addr::new(10, 0, 0, i));
-            cirrus_core::Store::put_node(&store, &node).await.unwrap();
+            cirrus_core::NodeStore::put_node(&store, &node).await.unwrap();
         }
     });
     let redis_url = redis.url();

@@ -199,7 +199,7 @@ fn an_edge_registers_the_node_it_is_told_to() {
         .unwrap();
     let node = rt.block_on(async {
         let store = cirrus_core::EmbeddedStore::open(store).unwrap();
-        cirrus_core::Store::get_node(&store, "n1").await.unwrap().unwrap()
+        cirrus_core::NodeStore::get_node(&store, "n1").await.unwrap().unwrap()
     });
     assert_eq!(node.ipv4, Some("192.0.2.7".parse().unwrap()));
     assert_eq!(node.ipv6, Some("2001:db8::7".parse().unwrap()));

@@ -4,7 +4,7 @@
 //! no store at all. The only writes are an edge's own status: what it
 //! serves and which purges it applied.
 
-use super::{Change, Event, Store, SubscribeOptions, Subscription};
+use super::{CertStore, Change, ChangeFeed, DomainStore, Event, NodeStore, PurgeLog, SubscribeOptions, Subscription};
 use crate::Result;
 use crate::model::{CertBundle, DomainConf, EdgeReport, PurgeRequest};
 use std::collections::BTreeMap;
@@ -28,14 +28,14 @@ pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
     async fn certificate(&self, domain: &str) -> Result<Option<CertBundle>>;
     /// Changes, purges and resyncs, from the revision `options` names.
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription>;
-    /// Records what the edge on node `node` serves ([`Store::report_edge`]).
+    /// Records what the edge on node `node` serves ([`NodeStore::report_edge`]).
     /// A source with no one to tell (the default) keeps nothing and says `false`.
     async fn report_edge(&self, node: &str, report: &EdgeReport) -> Result<bool> {
         let _ = (node, report);
         Ok(false)
     }
     /// Records that the edge on node `node` applied the purge `id`
-    /// ([`Store::ack_purge`]). A source with no one to tell (the default)
+    /// ([`PurgeLog::ack_purge`]). A source with no one to tell (the default)
     /// keeps nothing and says `false`.
     async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
         let _ = (id, node, applied_ms);
@@ -44,12 +44,12 @@ pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
 }
 
 #[async_trait::async_trait]
-impl<S: Store + ?Sized> EdgeSource for S {
+impl<S: ChangeFeed + DomainStore + CertStore + NodeStore + PurgeLog + ?Sized> EdgeSource for S {
     async fn revision(&self) -> Result<u64> {
-        Store::revision(self).await
+        ChangeFeed::revision(self).await
     }
     async fn domains(&self) -> Result<Vec<DomainConf>> {
-        Store::domains(self).await
+        DomainStore::domains(self).await
     }
     async fn domain(&self, name: &str) -> Result<Option<DomainConf>> {
         self.get_domain(name).await
@@ -58,13 +58,13 @@ impl<S: Store + ?Sized> EdgeSource for S {
         self.get_cert(domain).await
     }
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription> {
-        Store::subscribe(self, options).await
+        ChangeFeed::subscribe(self, options).await
     }
     async fn report_edge(&self, node: &str, report: &EdgeReport) -> Result<bool> {
-        Store::report_edge(self, node, report).await
+        NodeStore::report_edge(self, node, report).await
     }
     async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
-        Store::ack_purge(self, id, node, applied_ms).await
+        PurgeLog::ack_purge(self, id, node, applied_ms).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! Embedded-specific behaviour: crash durability and lagging subscribers.
 
 use crate::conformance::{domain, next_event};
-use cirrus_core::{Change, EmbeddedStore, Event, Store, SubscribeOptions};
+use cirrus_core::{Change, ChangeFeed, DomainStore, EmbeddedStore, Event, SubscribeOptions};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

@@ -4,7 +4,10 @@
 use crate::conformance::{domain, expect_zone_change, next_event, node};
 use cirrus_core::auth::hash_secret;
 use cirrus_core::model::{AcmeState, CertBundle, NewJob, Scope, ServiceToken, Session, User};
-use cirrus_core::{Change, Error, Event, Lock, PurgeRequest, RedisStore, Store, SubscribeOptions};
+use cirrus_core::{
+    AccessStore, AuditLog, CertStore, ChangeFeed, DomainStore, JobQueue, LockStore, NodeStore, Ping, PurgeLog,
+};
+use cirrus_core::{Change, Error, Event, Lock, PurgeRequest, RedisStore, SubscribeOptions};
 use cirrus_test_support::{RedisServer, eventually};
 use redis::AsyncCommands;
 use std::collections::HashMap;

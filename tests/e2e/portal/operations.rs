@@ -4,7 +4,7 @@
 
 use super::Portal;
 use super::browser::{click, fill, heading, log_in, screen_cost, snap, text_of};
-use cirrus::core::Store;
+use cirrus::core::{CertStore, ChangeFeed, NodeStore};
 use fantoccini::Locator;
 
 const MASTER: &str = super::MASTER;

@@ -6,7 +6,7 @@
 //! exactly one of them; their clock is Redis's, so workers' clocks do not
 //! matter.
 
-use super::{RedisStore, decode, encode, map_err, stream_entries};
+use super::{JobQueue, RedisStore, decode, encode, map_err, stream_entries};
 use crate::model::{Job, NewJob};
 use crate::store::keys;
 use crate::{Error, Result};
@@ -236,4 +236,27 @@ fn job_from_fields(id: String, fields: &HashMap<String, String>, deliveries: u32
         job,
         attempts: before.saturating_add(deliveries),
     })
+}
+
+#[async_trait::async_trait]
+impl JobQueue for RedisStore {
+    async fn enqueue(&self, job: &NewJob) -> Result<String> {
+        self.enqueue_job(job).await
+    }
+
+    async fn claim(&self, consumer: &str, visibility: Duration) -> Result<Option<Job>> {
+        self.claim_job(consumer, visibility).await
+    }
+
+    async fn retry_later(&self, job: &Job, delay: Duration) -> Result<bool> {
+        self.defer_job(job, delay).await
+    }
+
+    async fn ack(&self, id: &str) -> Result<bool> {
+        self.ack_job(id).await
+    }
+
+    async fn queue_depth(&self) -> Result<u64> {
+        self.job_count().await
+    }
 }

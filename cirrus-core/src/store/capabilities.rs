@@ -1,0 +1,211 @@
+//! The store's capabilities: one small trait per kind of state, so a
+//! role or a function takes only what it uses (`&dyn DomainStore`, or
+//! `S: NodeStore + LockStore`), and a backend implements them one file
+//! each. [`Store`](super::Store) is all of them.
+
+use super::Write;
+use super::events::{ChangesSince, SubscribeOptions, Subscription};
+use super::keys::Lock;
+use crate::Result;
+use crate::model::{
+    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Job, NewJob, Node, NodeHealth, PurgeRecord,
+    PurgeRequest, ServiceToken, Session, User,
+};
+use std::time::Duration;
+
+/// What every capability has: the store answers, or not.
+#[async_trait::async_trait]
+pub trait Ping: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// The store-wide revision, the change log and the event subscription:
+/// every configuration write bumps the revision and is announced.
+#[async_trait::async_trait]
+pub trait ChangeFeed: Ping {
+    /// The current store-wide revision (0 before the first change).
+    async fn revision(&self) -> Result<u64>;
+    /// Changes recorded after `revision`, for resync. `complete` is false
+    /// when the change log no longer reaches back that far.
+    async fn changes_since(&self, revision: u64) -> Result<ChangesSince>;
+    /// Subscribes to purge, cname-dirty and config-changed events. Missed
+    /// events (disconnects, lag) are replayed from the change log, or
+    /// announced as [`Event::Resync`] when they cannot be.
+    async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription>;
+    /// Asks DNS servers to rebuild their zone.
+    async fn mark_cname_dirty(&self, reason: &str) -> Result<u64>;
+}
+
+/// Customer domains (revisioned and announced).
+#[async_trait::async_trait]
+pub trait DomainStore: Ping {
+    /// All domain names, sorted.
+    async fn domain_names(&self) -> Result<Vec<String>>;
+    /// One domain's configuration.
+    async fn get_domain(&self, name: &str) -> Result<Option<DomainConf>>;
+    /// Every domain's configuration, sorted by name (read concurrently;
+    /// one deleted meanwhile is left out).
+    async fn domains(&self) -> Result<Vec<DomainConf>> {
+        let names = self.domain_names().await?;
+        let confs = futures_util::future::try_join_all(names.iter().map(|n| self.get_domain(n))).await?;
+        Ok(confs.into_iter().flatten().collect())
+    }
+    /// Creates or replaces a domain (validated first).
+    async fn put_domain(&self, conf: &DomainConf) -> Result<Write>;
+    /// Creates or replaces many domains, in as few round trips as possible.
+    /// Returns the last revision.
+    async fn put_domains(&self, confs: &[DomainConf]) -> Result<u64>;
+    /// Deletes a domain; `None` when it did not exist.
+    async fn delete_domain(&self, name: &str) -> Result<Option<u64>>;
+}
+
+/// Edge nodes: operator settings, health, and what each edge serves.
+#[async_trait::async_trait]
+pub trait NodeStore: Ping {
+    /// All nodes, sorted by id.
+    async fn nodes(&self) -> Result<Vec<Node>>;
+    /// One node.
+    async fn get_node(&self, id: &str) -> Result<Option<Node>>;
+    /// Creates or replaces a node's operator settings (addresses, weight,
+    /// enabled). Health counters are kept; `active` is taken from `node`
+    /// only when the node is new.
+    async fn put_node(&self, node: &Node) -> Result<Write>;
+    /// Deletes a node; `None` when it did not exist.
+    async fn delete_node(&self, id: &str) -> Result<Option<u64>>;
+    /// Records a health probe result. When `active` flips, the revision is
+    /// bumped and cname-dirty published: returns that revision. `None` when
+    /// nothing flipped or the node no longer exists.
+    async fn record_node_health(
+        &self,
+        id: &str,
+        health: &NodeHealth,
+        active: bool,
+        last_seen: Option<u64>,
+    ) -> Result<Option<u64>>;
+    /// Records what the edge on node `id` serves. `false` when no such
+    /// node is registered (nothing is written).
+    async fn report_edge(&self, id: &str, report: &EdgeReport) -> Result<bool>;
+}
+
+/// Purges: published to every edge, recorded a day for their
+/// acknowledgements.
+#[async_trait::async_trait]
+pub trait PurgeLog: Ping {
+    /// Publishes a purge on `cdn:purge` (revisioned, so it is replayed to
+    /// edges that were disconnected). A purge with an id is also recorded
+    /// for a day, for the edges' acknowledgements ([`Store::ack_purge`]).
+    async fn publish_purge(&self, purge: &PurgeRequest) -> Result<u64>;
+    /// Records that the edge on node `node` applied the purge `id` at
+    /// `applied_ms`. `false` when the purge is unknown (published without
+    /// an id, or recorded more than a day ago).
+    async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool>;
+    /// A recorded purge and its acknowledgements.
+    async fn purge_record(&self, id: &str) -> Result<Option<PurgeRecord>>;
+    /// The purges recorded in the last day, newest first, at most `limit`
+    /// (the store keeps at most 10,000).
+    async fn recent_purges(&self, limit: usize) -> Result<Vec<PurgeRecord>>;
+}
+
+/// Certificates, ACME account and state, and the DNS-01 challenge values.
+#[async_trait::async_trait]
+pub trait CertStore: Ping {
+    /// Sets the DNS-01 challenge TXT values served for `domain` (at its
+    /// challenge name in the CDN's zone); an empty list removes them.
+    /// Announced as cname-dirty, so DNS servers rebuild the zone.
+    async fn put_challenge(&self, domain: &str, values: &[String]) -> Result<u64>;
+    /// Every domain's DNS-01 challenge TXT values.
+    async fn challenges(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>>;
+    /// A domain's certificate.
+    async fn get_cert(&self, domain: &str) -> Result<Option<CertBundle>>;
+    /// Stores a domain's certificate (announced to edges).
+    async fn put_cert(&self, domain: &str, cert: &CertBundle) -> Result<u64>;
+    /// Removes a domain's certificate; `None` when there was none.
+    async fn delete_cert(&self, domain: &str) -> Result<Option<u64>>;
+    /// Each configured domain's certificate end (`notAfter`, Unix seconds),
+    /// for the domains holding a certificate that names one, by domain.
+    async fn cert_expiries(&self) -> Result<Vec<(String, u64)>>;
+    /// A domain's ACME state.
+    async fn get_acme_state(&self, domain: &str) -> Result<Option<AcmeState>>;
+    /// Stores a domain's ACME state.
+    async fn put_acme_state(&self, domain: &str, state: &AcmeState) -> Result<()>;
+    /// The global ACME account credentials.
+    async fn get_acme_account(&self) -> Result<Option<String>>;
+    /// Stores the global ACME account credentials.
+    async fn put_acme_account(&self, credentials: &str) -> Result<()>;
+    /// The certificate private key reused across renewals of a domain.
+    async fn get_cert_key(&self, domain: &str) -> Result<Option<String>>;
+    /// Stores the certificate private key of a domain.
+    async fn put_cert_key(&self, domain: &str, pem: &str) -> Result<()>;
+}
+
+/// Named locks with an owner and a TTL, across processes.
+#[async_trait::async_trait]
+pub trait LockStore: Ping {
+    /// Takes `lock` for `owner` for `ttl` unless someone holds it.
+    async fn try_lock(&self, lock: &Lock, owner: &str, ttl: Duration) -> Result<bool>;
+    /// Makes `lock` last `ttl` from now if `owner` still holds it (a
+    /// heartbeat for long work); false otherwise.
+    async fn extend_lock(&self, lock: &Lock, owner: &str, ttl: Duration) -> Result<bool>;
+    /// Releases `lock` if `owner` holds it; false otherwise.
+    async fn unlock(&self, lock: &Lock, owner: &str) -> Result<bool>;
+    /// Who holds `lock`, if anyone.
+    async fn lock_owner(&self, lock: &Lock) -> Result<Option<String>>;
+}
+
+/// Service tokens, portal users and their sessions.
+#[async_trait::async_trait]
+pub trait AccessStore: Ping {
+    /// Stores a token's metadata and the SHA-256 of its secret.
+    async fn put_token(&self, token: &ServiceToken, secret_hash: &str) -> Result<()>;
+    /// One token by id.
+    async fn get_token(&self, id: &str) -> Result<Option<ServiceToken>>;
+    /// The token whose secret hashes to `secret_hash`.
+    async fn token_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ServiceToken>>;
+    /// All tokens, sorted by id.
+    async fn tokens(&self) -> Result<Vec<ServiceToken>>;
+    /// Revokes a token; false when it did not exist.
+    async fn delete_token(&self, id: &str) -> Result<bool>;
+    /// Creates or replaces a user.
+    async fn put_user(&self, user: &User) -> Result<()>;
+    /// One user.
+    async fn get_user(&self, name: &str) -> Result<Option<User>>;
+    /// All user names, sorted.
+    async fn user_names(&self) -> Result<Vec<String>>;
+    /// Deletes a user; false when it did not exist.
+    async fn delete_user(&self, name: &str) -> Result<bool>;
+    /// Stores a session that expires after `ttl`.
+    async fn put_session(&self, session: &Session, ttl: Duration) -> Result<()>;
+    /// A live session.
+    async fn get_session(&self, id: &str) -> Result<Option<Session>>;
+    /// Ends a session; false when it did not exist.
+    async fn delete_session(&self, id: &str) -> Result<bool>;
+}
+
+/// The durable job queue (at least once: a job is handed out again until
+/// it is acked).
+#[async_trait::async_trait]
+pub trait JobQueue: Ping {
+    /// Appends a job to the durable queue; returns its id.
+    async fn enqueue(&self, job: &NewJob) -> Result<String>;
+    /// Hands the oldest available job to `consumer`: a job claimed by a
+    /// worker that did not ack it within `visibility` comes back first.
+    async fn claim(&self, consumer: &str, visibility: Duration) -> Result<Option<Job>>;
+    /// Gives a claimed job back, to be handed out again no sooner than
+    /// `delay` from now (a retry's backoff), its attempts so far counted;
+    /// false when it was no longer in the queue (acked meanwhile).
+    async fn retry_later(&self, job: &Job, delay: Duration) -> Result<bool>;
+    /// Marks a job done; false when it was not in the queue.
+    async fn ack(&self, id: &str) -> Result<bool>;
+    /// Jobs not yet acked, those waiting to be retried included.
+    async fn queue_depth(&self) -> Result<u64>;
+}
+
+/// The capped audit stream.
+#[async_trait::async_trait]
+pub trait AuditLog: Ping {
+    /// Appends to the capped audit stream.
+    async fn append_audit(&self, record: &AuditRecord) -> Result<()>;
+    /// The newest records, newest first.
+    async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>>;
+}
