@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::solver::Dns01Solver;
-use cirrus_core::Store;
+use cirrus_core::CertStore;
 use cirrus_core::model::AcmeDnsCredentials;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::time::Duration;
 pub struct AcmeDnsSolver {
     api: String,
     http: reqwest::Client,
-    store: Arc<dyn Store>,
+    store: Arc<dyn CertStore>,
 }
 
 #[derive(Deserialize)]
@@ -32,7 +32,7 @@ struct Registration {
 impl AcmeDnsSolver {
     /// A solver for the acme-dns server at `api` (e.g.
     /// `https://auth.acme-dns.example`), keeping registrations in `store`.
-    pub fn new(api: impl Into<String>, store: Arc<dyn Store>) -> Result<Self> {
+    pub fn new(api: impl Into<String>, store: Arc<dyn CertStore>) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -125,7 +125,7 @@ mod tests {
     async fn registers_once_per_domain_and_updates_with_its_credentials() {
         let server = AcmeDnsServer::start("auth.test").await;
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let store: Arc<dyn cirrus_core::Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         let solver = AcmeDnsSolver::new(format!("{}/", server.api), store.clone()).unwrap();
         solver.present("a.test", "value-1").await.unwrap();
         solver.present("a.test", "value-2").await.unwrap();

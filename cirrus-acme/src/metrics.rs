@@ -8,9 +8,9 @@
 //! `/readyz` (a store round trip: a worker without its store takes no
 //! job) answer everyone, `/metrics` the addresses allowed.
 
-use cirrus_core::Store;
 use cirrus_core::jobs::{JobObserver, JobOutcome};
 use cirrus_core::model::AllowList;
+use cirrus_core::{CertStore, ChangeFeed, DomainStore, Store};
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry, TextEncoder};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -77,7 +77,7 @@ impl WorkerMetrics {
 
     /// Sets the expiry gauge from the store's ACME states, at `now` (Unix
     /// seconds); on a store error the previous values stay.
-    pub async fn refresh(&self, store: &dyn Store, now: u64) {
+    pub async fn refresh<S: ChangeFeed + DomainStore + CertStore + ?Sized>(&self, store: &S, now: u64) {
         let read = async {
             let mut left = Vec::new();
             for domain in store.domain_names().await? {

@@ -4,8 +4,8 @@
 //! revision, the job queue's depth, and the purges this API published that
 //! some live edge has not applied after a minute.
 
-use cirrus_core::Store;
 use cirrus_core::model::{PurgeStatus, now_ms};
+use cirrus_core::{ChangeFeed, JobQueue, NodeStore, PurgeLog};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -110,7 +110,7 @@ impl Metrics {
 
     /// Reads the store's gauges; a store that does not answer sets
     /// `cirrus_store_up` and `cirrus_ready` to 0 and leaves the others.
-    pub(crate) async fn refresh(&self, store: &dyn Store) {
+    pub(crate) async fn refresh<S: ChangeFeed + NodeStore + PurgeLog + JobQueue + ?Sized>(&self, store: &S) {
         let revision = match store.revision().await {
             Ok(revision) => revision,
             Err(e) => {
@@ -134,7 +134,7 @@ impl Metrics {
     /// How many followed purges past their grace at `now` (Unix ms) some
     /// live edge has not applied; forgets those every edge applied, and
     /// expired ones.
-    async fn unacknowledged(&self, store: &dyn Store, now: u64) -> Option<usize> {
+    async fn unacknowledged<S: NodeStore + PurgeLog + ?Sized>(&self, store: &S, now: u64) -> Option<usize> {
         let followed: Vec<(String, u64)> = self.purges.lock().ok()?.iter().map(|(k, v)| (k.clone(), *v)).collect();
         if followed.is_empty() {
             return Some(0);

@@ -8,9 +8,9 @@ use crate::login::LoginGate;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::state::{AppState, now_secs};
-use cirrus_core::Store;
 use cirrus_core::auth::{generate_token, hash_password, hash_secret};
 use cirrus_core::model::{Scope, ServiceToken, User};
+use cirrus_core::{AccessStore, Store};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -188,7 +188,7 @@ impl ApiBuilder {
 /// without one. Returns the secret when it was generated now (show it once;
 /// only its hash is kept), `None` when one already existed. A process that
 /// must show the secret before it is kept uses [`new_master_token`].
-pub async fn ensure_master_token(store: &dyn Store) -> Result<Option<String>> {
+pub async fn ensure_master_token(store: &dyn AccessStore) -> Result<Option<String>> {
     match new_master_token(store, false).await? {
         Some(token) => token.save(store).await.map(Some),
         None => Ok(None),
@@ -197,7 +197,7 @@ pub async fn ensure_master_token(store: &dyn Store) -> Result<Option<String>> {
 
 /// Replaces the stored master token (the old secret stops working at
 /// once); returns the new secret.
-pub async fn rotate_master_token(store: &dyn Store) -> Result<String> {
+pub async fn rotate_master_token(store: &dyn AccessStore) -> Result<String> {
     NewMasterToken::generate().save(store).await
 }
 
@@ -206,7 +206,7 @@ pub async fn rotate_master_token(store: &dyn Store) -> Result<String> {
 /// [`secret`](NewMasterToken::secret), then [`save`](NewMasterToken::save)
 /// it. Nothing is written here, so a start that fails before the secret
 /// was shown (a port in use) leaves no token nobody has seen.
-pub async fn new_master_token(store: &dyn Store, rotate: bool) -> Result<Option<NewMasterToken>> {
+pub async fn new_master_token(store: &dyn AccessStore, rotate: bool) -> Result<Option<NewMasterToken>> {
     if !rotate && store.get_token(MASTER_TOKEN_ID).await?.is_some() {
         return Ok(None);
     }
@@ -239,7 +239,7 @@ impl NewMasterToken {
 
     /// Stores the token's hash, replacing any master token (the old secret
     /// stops working at once); returns the secret.
-    pub async fn save(self, store: &dyn Store) -> Result<String> {
+    pub async fn save(self, store: &dyn AccessStore) -> Result<String> {
         let token = ServiceToken {
             id: MASTER_TOKEN_ID.into(),
             name: "master".into(),
@@ -258,7 +258,7 @@ impl NewMasterToken {
 
 /// Creates the portal user `name` with `password` unless it exists (an
 /// existing user keeps its password). Returns true when created.
-pub async fn bootstrap_user(store: &dyn Store, name: &str, password: &str) -> Result<bool> {
+pub async fn bootstrap_user(store: &dyn AccessStore, name: &str, password: &str) -> Result<bool> {
     let valid_name =
         (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
     if !valid_name {

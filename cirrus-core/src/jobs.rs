@@ -10,7 +10,7 @@
 
 use crate::Result;
 use crate::model::{AcmeState, AcmeStatus, Job, NewJob};
-use crate::store::Store;
+use crate::store::{CertStore, JobQueue};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub const ISSUE_CERT: &str = "issue_cert";
 /// or running, and marks the domain `queued`; returns its ACME state.
 /// Callers hold `Lock::AcmeTask(domain)`, so that the check and the
 /// enqueue are one step across processes (the API, renewal scans).
-pub async fn queue_issuance(store: &dyn Store, domain: &str) -> Result<AcmeState> {
+pub async fn queue_issuance<S: JobQueue + CertStore + ?Sized>(store: &S, domain: &str) -> Result<AcmeState> {
     let mut acme = store.get_acme_state(domain).await?.unwrap_or_default();
     let pending = matches!(acme.status, AcmeStatus::Queued | AcmeStatus::Running) && acme.job_id.is_some();
     if !pending {
@@ -143,7 +143,7 @@ pub trait JobObserver: Send + Sync + 'static {
 /// Claims and runs jobs. Build with [`JobRunner::builder`].
 #[derive(Clone)]
 pub struct JobRunner {
-    store: Arc<dyn Store>,
+    store: Arc<dyn JobQueue>,
     consumer: String,
     visibility: Duration,
     poll_interval: Duration,
@@ -221,7 +221,7 @@ impl JobRunnerBuilder {
 
 impl JobRunner {
     /// A runner claiming jobs from `store` as `consumer` (unique per worker).
-    pub fn builder(store: Arc<dyn Store>, consumer: impl Into<String>) -> JobRunnerBuilder {
+    pub fn builder(store: Arc<dyn JobQueue>, consumer: impl Into<String>) -> JobRunnerBuilder {
         JobRunnerBuilder {
             runner: JobRunner {
                 store,

@@ -10,7 +10,7 @@ use crate::state::Shared;
 use axum::Json;
 use axum::extract::State;
 use cirrus_core::model::{EdgeConvergence, PurgeList, PurgeStatus, Scope, now_ms};
-use cirrus_core::{Change, Event, Node, Store};
+use cirrus_core::{Change, ChangeFeed, Event, Node, NodeStore};
 use serde::Deserialize;
 
 /// Purges the store keeps (a day, at most this many): what a filtered
@@ -92,7 +92,7 @@ pub(crate) async fn get(
 }
 
 /// `nodes` with how many revisions each edge is behind the store.
-pub(crate) async fn with_lag(store: &dyn Store, mut nodes: Vec<Node>) -> ApiResult<Vec<Node>> {
+pub(crate) async fn with_lag(store: &dyn ChangeFeed, mut nodes: Vec<Node>) -> ApiResult<Vec<Node>> {
     if nodes.iter().any(|n| n.edge.is_some()) {
         let current = store.revision().await?;
         for report in nodes.iter_mut().filter_map(|n| n.edge.as_mut()) {
@@ -104,7 +104,10 @@ pub(crate) async fn with_lag(store: &dyn Store, mut nodes: Vec<Node>) -> ApiResu
 
 /// Each reporting edge, and whether it serves `domain`'s current
 /// configuration: its revision is at or past the domain's last change.
-pub(crate) async fn edges_serving(store: &dyn Store, domain: &str) -> ApiResult<Vec<EdgeConvergence>> {
+pub(crate) async fn edges_serving<S: ChangeFeed + NodeStore + ?Sized>(
+    store: &S,
+    domain: &str,
+) -> ApiResult<Vec<EdgeConvergence>> {
     let now = now_ms();
     let edges: Vec<(String, u64)> = store
         .nodes()

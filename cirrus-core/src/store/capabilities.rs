@@ -31,7 +31,7 @@ pub trait ChangeFeed: Ping {
     async fn changes_since(&self, revision: u64) -> Result<ChangesSince>;
     /// Subscribes to purge, cname-dirty and config-changed events. Missed
     /// events (disconnects, lag) are replayed from the change log, or
-    /// announced as [`Event::Resync`] when they cannot be.
+    /// announced as [`Event::Resync`](super::Event::Resync) when they cannot be.
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription>;
     /// Asks DNS servers to rebuild their zone.
     async fn mark_cname_dirty(&self, reason: &str) -> Result<u64>;
@@ -94,7 +94,7 @@ pub trait NodeStore: Ping {
 pub trait PurgeLog: Ping {
     /// Publishes a purge on `cdn:purge` (revisioned, so it is replayed to
     /// edges that were disconnected). A purge with an id is also recorded
-    /// for a day, for the edges' acknowledgements ([`Store::ack_purge`]).
+    /// for a day, for the edges' acknowledgements ([`PurgeLog::ack_purge`]).
     async fn publish_purge(&self, purge: &PurgeRequest) -> Result<u64>;
     /// Records that the edge on node `node` applied the purge `id` at
     /// `applied_ms`. `false` when the purge is unknown (published without

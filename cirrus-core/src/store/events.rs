@@ -93,7 +93,7 @@ impl ChangeRecord {
     }
 }
 
-/// Answer of [`Store::changes_since`].
+/// Answer of [`ChangeFeed::changes_since`](super::ChangeFeed::changes_since).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChangesSince {

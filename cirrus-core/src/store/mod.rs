@@ -47,7 +47,7 @@ pub struct Write {
 /// subscribers), secrets, locks, the job queue and the audit stream.
 ///
 /// Configuration writes bump the store-wide revision atomically with the
-/// change and publish an event carrying it; [`Store::subscribe`] turns those
+/// change and publish an event carrying it; [`ChangeFeed::subscribe`] turns those
 /// into a stream of [`Event`]s that survives reconnects (see
 /// [`Subscription`]). Names passed in must be normalized
 /// ([`crate::model::normalize_domain`]); models are validated on write and
@@ -119,7 +119,7 @@ pub(crate) const PURGE_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 pub(crate) const PURGE_RECORDS_MAX: usize = 10_000;
 
 /// A node as an operator may write it: validated, without an edge report
-/// (only the edge writes that, with [`Store::report_edge`]).
+/// (only the edge writes that, with [`NodeStore::report_edge`]).
 fn validated_node(node: &Node) -> Result<Node> {
     let mut node = node.clone().validated()?;
     node.edge = None;

@@ -3,9 +3,9 @@
 
 use crate::conformance::node;
 use cirrus_core::model::EdgeReport;
-use cirrus_core::{Node, PurgeRequest, Store};
+use cirrus_core::{CertStore, ChangeFeed, Node, NodeStore, PurgeLog, PurgeRequest};
 
-pub async fn edge_reports_and_purge_acks(store: &dyn Store) {
+pub async fn edge_reports_and_purge_acks<S: ChangeFeed + NodeStore + PurgeLog + ?Sized>(store: &S) {
     let report = EdgeReport::new(41, 1_000, 2_000);
     assert!(!store.report_edge("edge-1", &report).await.unwrap(), "not registered");
     assert!(
@@ -88,7 +88,7 @@ pub async fn edge_reports_and_purge_acks(store: &dyn Store) {
     );
 }
 
-pub async fn dns01_challenges(store: &dyn Store) {
+pub async fn dns01_challenges<S: CertStore + ChangeFeed + ?Sized>(store: &S) {
     assert!(store.challenges().await.unwrap().is_empty());
     let mut sub = store.subscribe(cirrus_core::SubscribeOptions::default()).await.unwrap();
     let values = vec!["token-a".to_string(), "token-b".to_string()];

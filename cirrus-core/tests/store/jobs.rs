@@ -4,7 +4,7 @@
 //! `max_attempts`, observers told of every run, and `run` stopping on
 //! shutdown.
 
-use cirrus_core::Store;
+use cirrus_core::JobQueue;
 use cirrus_core::jobs::{JobError, JobHandler, JobObserver, JobOutcome, JobRunner};
 use cirrus_core::model::{Job, NewJob};
 use cirrus_test_support::eventually;
@@ -45,7 +45,7 @@ async fn next(runner: &JobRunner) -> (String, JobOutcome) {
     }
 }
 
-pub async fn runner_dispatches_retries_and_reports(store: Arc<dyn Store>) {
+pub async fn runner_dispatches_retries_and_reports(store: Arc<dyn JobQueue>) {
     let seen = Arc::new(Seen::default());
     let runner = JobRunner::builder(store.clone(), "worker-1")
         .handler("ok", FailFirst(0))
@@ -80,7 +80,7 @@ pub async fn runner_dispatches_retries_and_reports(store: Arc<dyn Store>) {
     assert_eq!(seen.0.lock().unwrap().len(), 6, "observers saw every run");
 }
 
-pub async fn run_drains_the_queue_and_stops(store: Arc<dyn Store>) {
+pub async fn run_drains_the_queue_and_stops(store: Arc<dyn JobQueue>) {
     let runner = JobRunner::builder(store.clone(), "worker-1")
         .handler("ok", FailFirst(0))
         .poll_interval(Duration::from_millis(20))
@@ -118,7 +118,7 @@ impl JobHandler for AskWait {
     }
 }
 
-pub async fn retries_wait_their_backoff_and_the_wait_asked_for(store: Arc<dyn Store>) {
+pub async fn retries_wait_their_backoff_and_the_wait_asked_for(store: Arc<dyn JobQueue>) {
     let ms = Duration::from_millis;
     let runner = JobRunner::builder(store.clone(), "worker-1")
         .handler("limited", AskWait(ms(600)))
@@ -158,7 +158,7 @@ pub async fn retries_wait_their_backoff_and_the_wait_asked_for(store: Arc<dyn St
     assert_eq!(store.queue_depth().await.unwrap(), 0);
 }
 
-pub async fn a_dead_workers_job_is_reclaimed_after_the_visibility_timeout(store: Arc<dyn Store>) {
+pub async fn a_dead_workers_job_is_reclaimed_after_the_visibility_timeout(store: Arc<dyn JobQueue>) {
     store.enqueue(&NewJob::new("ok")).await.unwrap();
     let died = store
         .claim("dead-worker", Duration::from_millis(200))

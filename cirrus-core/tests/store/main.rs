@@ -3,10 +3,16 @@
 //! backend-specific behaviour (key layout, reconnects, crash durability).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
+mod access;
+mod certs;
 mod conformance;
 mod convergence;
+mod domains;
 mod embedded_only;
+mod feed;
 mod jobs;
+mod nodes;
+mod queue;
 mod redis_only;
 
 use cirrus_core::{EmbeddedStore, RedisStore, Store};
