@@ -1,6 +1,6 @@
 //! # cirrus-cli
 //!
-//! The binaries: `cirrus` (the roles `up`, `api`, `edge`, `dns` and
+//! The binaries: `cirrus` (the roles `up`, `api`, `edge`, `dns`, `worker` and
 //! `config check`) and `cirrusctl` (the operator CLI over
 //! [`cirrus_client`]). They read flags, the environment and a TOML file,
 //! then call the libraries, where each role's lifecycle lives

@@ -158,6 +158,27 @@ fn flags_beat_the_environment_which_beats_the_file() {
 }
 
 #[test]
+fn a_log_filter_tracing_cannot_read_is_refused_not_replaced() {
+    for (how, value) in [("flag", "cirrus_api=loud"), ("env", "=[")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
+        cmd.env_remove("CIRRUS_LOG");
+        match how {
+            "flag" => cmd.args(["--log", value]),
+            _ => cmd.env("CIRRUS_LOG", value),
+        };
+        let store = dir.path().to_str().unwrap();
+        let out = cmd
+            .args(["api", "--listen", "127.0.0.1:0", "--store", store])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{how}: {stderr}");
+        assert!(stderr.contains("not a log filter"), "{how}: {stderr}");
+    }
+}
+
+#[test]
 fn an_edge_registers_the_node_it_is_told_to() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("data");

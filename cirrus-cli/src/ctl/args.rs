@@ -255,7 +255,7 @@ pub(crate) struct PurgeArgs {
     #[arg(long)]
     pub(crate) soft: bool,
     /// Wait until every reporting edge applied it, and print each one's
-    /// delay; fails when some have not within --timeout.
+    /// delay; fails when some have not within --wait-timeout.
     #[arg(long)]
     pub(crate) wait: bool,
     /// How long --wait waits (`30s`, `500ms`, `2m`).

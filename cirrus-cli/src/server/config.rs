@@ -5,8 +5,8 @@
 //! and checks every value at once (`cirrus config check`).
 //!
 //! The file has top-level keys shared by the roles (`store`, `zone`, `log`,
-//! `log_format`, `threads`) and one table per role (`[api]`, `[edge]`, `[dns]`) whose
-//! keys are the role's flags with `_` for `-`.
+//! `log_format`, `threads`) and one table per role (`[api]`, `[edge]`,
+//! `[dns]`, `[worker]`) whose keys are the role's flags with `_` for `-`.
 
 use clap::{Arg, ArgAction, Command};
 use std::ffi::OsString;
@@ -99,7 +99,7 @@ impl ConfigFile {
                 .flatten()
             else {
                 errors.push(format!(
-                    "{key}: unknown key (top level: store, zone, log, log_format, threads, [api], [edge], [dns])"
+                    "{key}: unknown key (top level: store, zone, log, log_format, threads, [api], [edge], [dns], [worker])"
                 ));
                 continue;
             };

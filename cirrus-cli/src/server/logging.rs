@@ -14,7 +14,18 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Installs the subscriber; an unusable filter falls back to `info`.
+/// `--log`: a filter `tracing` understands, else refused (exit 2) rather
+/// than silently replaced.
+pub(crate) fn filter(value: &str) -> Result<String, String> {
+    match tracing_subscriber::EnvFilter::try_new(value) {
+        Ok(_) => Ok(value.to_string()),
+        Err(e) => Err(format!(
+            "not a log filter ({e}); e.g. `info` or `cirrus_api=debug,info`"
+        )),
+    }
+}
+
+/// Installs the subscriber with `filter` (checked by [`filter`]).
 pub(crate) fn init(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()

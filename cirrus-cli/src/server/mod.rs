@@ -29,7 +29,7 @@ pub struct Cli {
     #[arg(long, env = "CIRRUS_CONFIG", global = true)]
     config: Option<std::path::PathBuf>,
     /// Log filter, e.g. `info` or `cirrus_api=debug`.
-    #[arg(long, env = "CIRRUS_LOG", default_value = "info", global = true)]
+    #[arg(long, env = "CIRRUS_LOG", default_value = "info", global = true, value_parser = logging::filter)]
     log: String,
     /// Log lines as `text` (colours only on a terminal) or `json` (one
     /// object per line, for log shippers).
