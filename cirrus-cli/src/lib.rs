@@ -19,5 +19,7 @@
 //! ```
 
 pub mod ctl;
+#[cfg(test)]
+mod documented;
 mod duration;
 pub mod server;

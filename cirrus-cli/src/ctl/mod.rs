@@ -17,6 +17,12 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
+/// The command line of `cirrusctl` (for tests that parse documented lines).
+#[cfg(test)]
+pub(crate) fn command() -> clap::Command {
+    Cli::command()
+}
+
 /// Success.
 pub const EXIT_OK: i32 = 0;
 /// Any other failure (unreadable file, unexpected answer).
