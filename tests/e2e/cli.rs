@@ -337,14 +337,9 @@ fn edge_role_serves_caches_logs_and_exports_metrics() {
         url: String::new(),
     };
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let first = loop {
-        let answer = get(&edge, "/hello?utm=1");
-        if answer.starts_with("HTTP/1.1 200") || Instant::now() > deadline {
-            break answer;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let first = crate::harness::until("the domain served", Duration::from_secs(10), || {
+        Some(get(&edge, "/hello?utm=1")).filter(|a| a.starts_with("HTTP/1.1 200"))
+    });
     assert!(first.starts_with("HTTP/1.1 200") && first.ends_with("hello"), "{first}");
     let second = get(&edge, "/hello?utm=1");
     assert!(second.to_ascii_lowercase().contains("x-cache: hit"), "{second}");

@@ -192,14 +192,10 @@ impl Running {
             .status()
             .unwrap();
         assert!(sent.success(), "kill -TERM {pid}");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "still running {within:?} after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = until("the process to exit after SIGTERM", within, || {
+            self.child.try_wait().unwrap()
+        });
+        status.code().unwrap_or(-1)
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.
@@ -230,21 +226,7 @@ pub fn field<'a>(lines: &'a [String], label: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {label:?} in {lines:#?}"))
 }
 
-/// Polls `check` every 50 ms until it returns `Some`; panics with `what`
-/// after `within`.
-pub fn until<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+pub use cirrus_test_support::until;
 
 /// One raw GET that may fail (the server may not be up yet).
 pub fn try_get(addr: &str, path: &str, host: &str) -> Option<String> {

@@ -183,15 +183,13 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         "no second issuance"
     );
     store.unlock(&lock, "other-worker").await.unwrap();
-    let mut ran = None;
-    for _ in 0..50 {
-        if let Some(run) = runner.run_once().await.unwrap() {
-            ran = Some(run);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (job, outcome) = ran.expect("the job comes back after its visibility timeout");
+    let runner = &runner;
+    let (job, outcome) = eventually(
+        "the job comes back after its visibility timeout",
+        Duration::from_secs(5),
+        || async move { runner.run_once().await.unwrap() },
+    )
+    .await;
     assert_eq!(outcome, JobOutcome::Succeeded);
     let state = store.get_acme_state("queued.test").await.unwrap().unwrap();
     assert_eq!(

@@ -9,7 +9,7 @@ use crate::ca::{ca, spawn};
 use cirrus_core::jobs::{JobObserver, JobOutcome, queue_issuance};
 use cirrus_core::model::{AcmeStatus, DomainDns};
 use cirrus_core::{DomainConf, RedisStore, Store};
-use cirrus_test_support::{OwnerResolver, RedisServer, Relay, eventually, metric_value};
+use cirrus_test_support::{OwnerResolver, RedisServer, Relay, eventually, metric_value, stays};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,8 +66,10 @@ async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() 
 
     // The store is unreachable: the worker waits, the job stays queued,
     // and it says it is not ready.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!worker.is_finished(), "the worker outlives the store outage");
+    stays("the worker outlives the store outage", Duration::from_secs(1), || {
+        std::future::ready(!worker.is_finished())
+    })
+    .await;
     assert_eq!(readiness(admin_addr).await, (503, 0.0));
     assert_eq!(direct.queue_depth().await.unwrap(), 1);
     assert_eq!(status(&*direct, "shop.test").await, Some(AcmeStatus::Queued));
@@ -186,8 +188,10 @@ async fn a_killed_workers_job_is_finished_by_another_and_two_workers_issue_once(
     })
     .await;
     // Past a visibility timeout, nothing else is issued.
-    tokio::time::sleep(visibility + Duration::from_secs(1)).await;
-    assert_eq!(outcomes.count(JobOutcome::Succeeded) - before, 1, "one issuance");
+    stays("one issuance", visibility + Duration::from_secs(1), || {
+        std::future::ready(outcomes.count(JobOutcome::Succeeded) - before == 1)
+    })
+    .await;
     assert_eq!(
         store().get_cert("shared.test").await.unwrap().unwrap(),
         cert,
@@ -264,11 +268,13 @@ async fn a_rate_limited_attempt_waits_the_cas_retry_after() {
         .build();
     let (_, outcome) = runner.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, JobOutcome::Retrying);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        runner.run_once().await.unwrap().is_none(),
-        "waiting out the Retry-After"
-    );
+    let runner = &runner;
+    stays(
+        "waiting out the Retry-After",
+        Duration::from_millis(300),
+        || async move { runner.run_once().await.unwrap().is_none() },
+    )
+    .await;
     assert_eq!(store.queue_depth().await.unwrap(), 1);
     let state = store.get_acme_state("limited.test").await.unwrap().unwrap();
     assert_eq!(state.status, AcmeStatus::Failed);

@@ -35,14 +35,11 @@ impl JobObserver for Seen {
 }
 
 async fn next(runner: &JobRunner) -> (String, JobOutcome) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some((job, outcome)) = runner.run_once().await.unwrap() {
-            return (job.job.kind, outcome);
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no job came back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (job, outcome) = eventually("a job comes back", Duration::from_secs(5), || async move {
+        runner.run_once().await.unwrap()
+    })
+    .await;
+    (job.job.kind, outcome)
 }
 
 pub async fn runner_dispatches_retries_and_reports(store: Arc<dyn JobQueue>) {
@@ -137,13 +134,11 @@ pub async fn retries_wait_their_backoff_and_the_wait_asked_for(store: Arc<dyn Jo
     assert_eq!((job.attempts, outcome), (1, JobOutcome::Retrying));
     assert!(runner.run_once().await.unwrap().is_none(), "waiting its turn");
     assert_eq!(store.queue_depth().await.unwrap(), 1, "a waiting job is still queued");
-    let again = loop {
-        if let Some(job) = store.claim("worker-1", Duration::from_secs(60)).await.unwrap() {
-            break job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "the job never came back");
-        tokio::time::sleep(ms(20)).await;
-    };
+    let again = eventually("the job comes back", Duration::from_secs(5), || {
+        let store = store.clone();
+        async move { store.claim("worker-1", Duration::from_secs(60)).await.unwrap() }
+    })
+    .await;
     assert!(started.elapsed() >= ms(550), "came back after {:?}", started.elapsed());
     assert_eq!(
         (again.job.kind.as_str(), again.attempts),

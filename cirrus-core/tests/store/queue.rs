@@ -2,6 +2,7 @@
 
 use cirrus_core::model::{AuditRecord, NewJob};
 use cirrus_core::{AuditLog, JobQueue};
+use cirrus_test_support::eventually;
 use std::time::Duration;
 
 pub async fn job_queue(store: &dyn JobQueue) {
@@ -32,17 +33,10 @@ pub async fn job_queue(store: &dyn JobQueue) {
     assert!(!store.ack(&c1.id).await.unwrap());
 
     // w2 "died": after the visibility timeout its job is handed out again.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let again = loop {
-        if let Some(job) = store.claim("w3", vis).await.unwrap() {
-            break job;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the unacked job never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let again = eventually("the unacked job comes back", Duration::from_secs(5), || async move {
+        store.claim("w3", vis).await.unwrap()
+    })
+    .await;
     assert_eq!((again.id.as_str(), again.attempts), (j2.as_str(), 2));
     assert!(store.ack(&again.id).await.unwrap());
     assert_eq!(store.queue_depth().await.unwrap(), 0);

@@ -5,18 +5,17 @@
 
 use crate::{EdgeUnderTest, Origin, conf_for};
 use cirrus_edge::EdgeSettings;
+use cirrus_test_support::{eventually, stays};
 use futures_util::future::join_all;
 use std::time::{Duration, Instant};
 
 /// Waits (bounded) until the origin has seen `n` requests for `path`.
 pub async fn hits_reach(origin: &Origin, path: &str, n: usize) {
-    for _ in 0..100 {
-        if origin.hits(path) >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{path}: {} origin hits, expected {n}", origin.hits(path));
+    let what = format!("{n} origin hits for {path}");
+    eventually(&what, Duration::from_secs(2), || {
+        std::future::ready(origin.hits(path) >= n)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -41,8 +40,10 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
         "{answers:?}"
     );
     hits_reach(&origin, "/swr", 3).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(origin.hits("/swr"), 3, "one background refresh for the ten");
+    stays("one background refresh for the ten", Duration::from_millis(400), || {
+        std::future::ready(origin.hits("/swr") == 3)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! bounded in time, clicks and typing, screenshots at a desktop's and a
 //! phone's width, and the axe-core audit run in the page.
 
+use cirrus_test_support::eventually;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,43 +61,31 @@ pub async fn shot(c: &Client, name: &str) {
     std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
 }
 
-/// The text of the element `css` once it contains `wanted` (bounded wait).
+/// The text of the element `css` once it contains `wanted` (bounded wait;
+/// a failure leaves a screenshot, as the walk takes one on any panic).
 pub async fn text_of(c: &Client, css: &str, wanted: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("{css} showing {wanted:?}");
+    eventually(&what, Duration::from_secs(10), || async move {
         let text = match c.find(Locator::Css(css)).await {
             Ok(e) => e.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
-        if text.contains(wanted) {
-            return text;
-        }
-        if std::time::Instant::now() > deadline {
-            shot(c, "failure").await;
-            panic!("{css} never showed {wanted:?}; it shows {text:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        text.contains(wanted).then_some(text)
+    })
+    .await
 }
 
 /// Waits until the page's heading is exactly `title` (a page whose title
 /// merely contains it, "Edit x" for "x", does not count).
 pub async fn heading(c: &Client, title: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = match c.find(Locator::Css("main h1")).await {
-            Ok(e) => e.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text == title {
-            return;
+    let what = format!("the heading {title:?}");
+    eventually(&what, Duration::from_secs(10), || async move {
+        match c.find(Locator::Css("main h1")).await {
+            Ok(e) => e.text().await.is_ok_and(|t| t == title),
+            Err(_) => false,
         }
-        if std::time::Instant::now() > deadline {
-            shot(c, "failure").await;
-            panic!("the heading never became {title:?}; it is {text:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 /// axe-core (from npm, installed by ./scripts/test into
@@ -170,18 +159,13 @@ pub async fn log_in(c: &Client, password: &str) {
 
 /// The focused element, once it is the one with id `id` (bounded wait).
 pub async fn focused(c: &Client, id: &str) -> fantoccini::elements::Element {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("#{id} focused");
+    eventually(&what, Duration::from_secs(10), || async move {
         let active = c.active_element().await.unwrap();
-        if active.attr("id").await.unwrap().as_deref() == Some(id) {
-            return active;
-        }
-        if std::time::Instant::now() > deadline {
-            shot(c, "failure").await;
-            panic!("#{id} never had the focus");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let is = active.attr("id").await.unwrap().as_deref() == Some(id);
+        is.then_some(active)
+    })
+    .await
 }
 
 /// Follows `hash` in the loaded portal and measures, in the page, the
