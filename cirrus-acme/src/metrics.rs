@@ -4,16 +4,16 @@
 //! (`cirrus_acme_cert_expiry_seconds{domain}`: seconds to `notAfter`,
 //! negative once expired, read from the store at each scrape so it is
 //! never staler than the scrape), with `cirrus_store_up` and
-//! `cirrus_ready` (1 when that read succeeded). `/healthz` (liveness) and
-//! `/readyz` (a store round trip: a worker without its store takes no
-//! job) answer everyone, `/metrics` the addresses allowed.
+//! `cirrus_ready` (1 when that read succeeded). The admin listener is the
+//! one every role serves ([`cirrus_core::admin`]): `/healthz` and
+//! `/readyz` (a store round trip: a worker without its store takes no job)
+//! answer everyone, `/metrics` the addresses allowed.
 
+use cirrus_core::admin::AdminProbe;
 use cirrus_core::jobs::{JobObserver, JobOutcome};
-use cirrus_core::model::AllowList;
+use cirrus_core::model::Health;
 use cirrus_core::{CertStore, ChangeFeed, DomainStore, Store};
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry, TextEncoder};
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,69 +119,26 @@ impl JobObserver for WorkerMetrics {
     }
 }
 
-/// Serves `/healthz`, `/readyz` and `/metrics` (for `allow`) on
-/// `listener` until `shutdown`; the gauges are refreshed from `store` at
-/// each scrape.
-pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: WorkerMetrics,
-    store: Arc<dyn Store>,
-    allow: AllowList,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    use axum::extract::ConnectInfo;
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    let store_ready = store.clone();
-    let scrape = move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
-        let (metrics, store, allowed) = (metrics.clone(), store.clone(), allow.allows(peer.ip()));
-        async move {
-            if !allowed {
-                return (StatusCode::FORBIDDEN, "forbidden\n".to_string());
-            }
-            metrics.refresh(&*store, cirrus_core::model::now_ms() / 1000).await;
-            (StatusCode::OK, metrics.render())
-        }
-    };
-    let ready = move || {
-        let store = store_ready.clone();
-        async move {
-            match store.revision().await {
-                Ok(revision) => (
-                    StatusCode::OK,
-                    axum::Json(serde_json::json!({ "status": "ready", "revision": revision })),
-                ),
-                Err(e) => {
-                    tracing::warn!(error = %e, "readiness: the store does not answer");
-                    let body = serde_json::json!({ "status": "unavailable", "error": e.to_string() });
-                    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
-                }
-            }
-        }
-    };
-    let app = axum::Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(scrape))
-        .layer(axum::middleware::from_fn(refuse_bodies));
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Err(e) = served {
-        tracing::warn!(error = %e, "worker metrics listener failed");
-    }
+/// What the worker's admin listener ([`cirrus_core::admin`]) answers:
+/// `ok` while the store answers a round trip, else `unavailable` (503: a
+/// worker without its store takes no job); the gauges are refreshed from
+/// the store at each scrape.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    pub(crate) metrics: WorkerMetrics,
+    pub(crate) store: Arc<dyn Store>,
 }
 
-/// 413 from the head for a request announcing a body (see
-/// [`cirrus_core::lifecycle::declares_body`]).
-async fn refuse_bodies(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-    use axum::response::IntoResponse;
-    let headers = req.headers();
-    let length = headers.get(CONTENT_LENGTH).map(|v| v.as_bytes());
-    if cirrus_core::lifecycle::declares_body(length, headers.contains_key(TRANSFER_ENCODING)) {
-        let status = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-        return (status, cirrus_core::lifecycle::ADMIN_BODY_REFUSED).into_response();
+#[async_trait::async_trait]
+impl AdminProbe for Probe {
+    async fn health(&self) -> Health {
+        cirrus_core::lifecycle::store_health(&*self.store).await
     }
-    next.run(req).await
+
+    async fn metrics(&self) -> String {
+        self.metrics
+            .refresh(&*self.store, cirrus_core::model::now_ms() / 1000)
+            .await;
+        self.metrics.render()
+    }
 }

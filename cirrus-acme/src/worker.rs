@@ -238,9 +238,12 @@ impl WorkerRole {
         };
         let admin = async move {
             if let Some((listener, allow)) = self.admin {
-                crate::metrics::serve(listener, self.metrics, self.store, allow, std::future::pending()).await;
+                let probe = Arc::new(crate::metrics::Probe {
+                    metrics: self.metrics,
+                    store: self.store,
+                });
+                cirrus_core::admin::serve(listener, allow, probe, std::future::pending()).await;
             }
-            // The jobs go on without the listener (its failure is logged).
             std::future::pending::<()>().await;
         };
         tokio::select! {

@@ -54,6 +54,8 @@
 //! # fn main() {}
 //! ```
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod error;
 pub mod model;
 mod rendezvous;

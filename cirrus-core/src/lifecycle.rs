@@ -24,11 +24,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What an admin listener (the edge's, the DNS role's, the worker's)
-/// answers, with 413, to a request that announces a body: they take none,
-/// and one declared is refused from its head, before any byte is awaited.
-pub const ADMIN_BODY_REFUSED: &str = "the admin endpoints take no request body\n";
-
 /// True when a request head announces a body: a `Content-Length` other
 /// than `0`, or any `Transfer-Encoding` (the admin listeners refuse both).
 ///
@@ -170,6 +165,37 @@ where
             return;
         }
     }
+}
+
+/// How long a health check waits for the store: a probe that hangs is
+/// worse than one that says the store is slow.
+pub const STORE_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The `store` check of a health answer, asked now: a revision round trip
+/// within [`STORE_CHECK_TIMEOUT`]; with the revision when it answered.
+pub async fn check_store(store: &dyn crate::ChangeFeed) -> (crate::model::HealthCheck, Option<u64>) {
+    use crate::model::HealthCheck;
+    match tokio::time::timeout(STORE_CHECK_TIMEOUT, store.revision()).await {
+        Ok(Ok(revision)) => (HealthCheck::up(0), Some(revision)),
+        Ok(Err(e)) => (HealthCheck::down(0, Some(e.to_string())), None),
+        Err(_) => {
+            let late = format!("no answer within {} ms", STORE_CHECK_TIMEOUT.as_millis());
+            (HealthCheck::down(0, Some(late)), None)
+        }
+    }
+}
+
+/// The health of a role that serves only while its store answers (the API,
+/// the worker): `ok` with the revision, else `unavailable`.
+pub async fn store_health(store: &dyn crate::ChangeFeed) -> crate::model::Health {
+    let (check, revision) = check_store(store).await;
+    if let Some(error) = &check.error {
+        tracing::warn!(error, "health check: the store does not answer");
+    }
+    let status = if revision.is_some() { "ok" } else { "unavailable" };
+    crate::model::Health::new(status)
+        .check("store", check)
+        .revision(revision)
 }
 
 /// Adds the node `id` with these addresses, or updates the addresses of

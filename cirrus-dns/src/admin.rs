@@ -1,82 +1,48 @@
-//! The DNS role's admin listener: `/metrics` for allowed addresses,
-//! `/healthz` (liveness) and `/readyz` (a zone is served: 200 with its
-//! serial, else 503 `starting`) for everyone. At each scrape the store is
-//! asked for its revision, for `cirrus_store_up`.
+//! The DNS role's admin listener, the one every role serves
+//! ([`cirrus_core::admin`]): `/metrics` for allowed addresses, `/healthz`
+//! and `/readyz` for everyone. `ok` once a zone is served and the store
+//! answers, `degraded` (200) while the last zone is served with the store
+//! down, `starting` (503) before the first zone. Each answer and each
+//! scrape asks the store for its revision (for `cirrus_store_up`).
 
 use crate::metrics::DnsMetrics;
-use axum::Json;
-use axum::extract::ConnectInfo;
-use axum::http::StatusCode;
-use axum::routing::get;
-use cirrus_core::Store;
-use cirrus_core::model::AllowList;
-use std::future::Future;
-use std::net::SocketAddr;
+use cirrus_core::ChangeFeed;
+use cirrus_core::admin::AdminProbe;
+use cirrus_core::lifecycle::check_store;
+use cirrus_core::model::{Health, HealthCheck};
 use std::sync::Arc;
 
-/// Serves until `shutdown` completes; a failure is logged.
-pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: DnsMetrics,
-    store: Arc<dyn Store>,
-    allow: AllowList,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let readiness = metrics.clone();
-    let app = axum::Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            get(move || {
-                let (serving, serial, records) = (
-                    readiness.serving(),
-                    readiness.zone_serial.get(),
-                    readiness.zone_records.get(),
-                );
-                async move {
-                    if serving {
-                        let body = serde_json::json!({ "status": "ready", "serial": serial, "records": records });
-                        (StatusCode::OK, Json(body))
-                    } else {
-                        let body = serde_json::json!({ "status": "starting" });
-                        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
-                    }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
-                let (metrics, store, allowed) = (metrics.clone(), store.clone(), allow.allows(peer.ip()));
-                async move {
-                    if !allowed {
-                        return (StatusCode::FORBIDDEN, "forbidden\n".to_string());
-                    }
-                    metrics.store_up.set(i64::from(store.revision().await.is_ok()));
-                    metrics.ready.set(i64::from(metrics.serving()));
-                    (StatusCode::OK, metrics.render())
-                }
-            }),
-        )
-        .layer(axum::middleware::from_fn(refuse_bodies));
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Err(e) = served {
-        tracing::warn!(error = %e, "dns metrics listener failed");
-    }
+#[derive(Debug)]
+pub(crate) struct Probe {
+    pub(crate) metrics: DnsMetrics,
+    pub(crate) store: Arc<dyn ChangeFeed>,
 }
 
-/// 413 from the head for a request announcing a body (see
-/// [`cirrus_core::lifecycle::declares_body`]).
-async fn refuse_bodies(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-    use axum::response::IntoResponse;
-    let headers = req.headers();
-    let length = headers.get(CONTENT_LENGTH).map(|v| v.as_bytes());
-    if cirrus_core::lifecycle::declares_body(length, headers.contains_key(TRANSFER_ENCODING)) {
-        let status = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-        return (status, cirrus_core::lifecycle::ADMIN_BODY_REFUSED).into_response();
+#[async_trait::async_trait]
+impl AdminProbe for Probe {
+    async fn health(&self) -> Health {
+        let (store, revision) = check_store(&*self.store).await;
+        let serving = self.metrics.serving();
+        let status = match (serving, revision.is_some()) {
+            (false, _) => "starting",
+            (true, true) => "ok",
+            (true, false) => "degraded",
+        };
+        let zone = if serving {
+            HealthCheck::up(0)
+        } else {
+            HealthCheck::unknown()
+        };
+        Health::new(status)
+            .check("store", store)
+            .check("zone", zone)
+            .revision(revision)
     }
-    next.run(req).await
+
+    async fn metrics(&self) -> String {
+        let up = check_store(&*self.store).await.1.is_some();
+        self.metrics.store_up.set(i64::from(up));
+        self.metrics.ready.set(i64::from(self.metrics.serving()));
+        self.metrics.render()
+    }
 }

@@ -82,7 +82,8 @@ impl DnsRole {
         let (metrics, store) = (self.metrics.clone(), self.store.clone());
         let admin = async {
             if let Some((l, allow)) = admin {
-                crate::admin::serve(l, metrics, store, allow, shutdown.wait()).await;
+                let probe = std::sync::Arc::new(crate::admin::Probe { metrics, store });
+                cirrus_core::admin::serve(l, allow, probe, shutdown.wait()).await;
             }
         };
         let (served, ()) = tokio::join!(self.serve(udp, tcp, shutdown), admin);

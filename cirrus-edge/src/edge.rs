@@ -44,6 +44,8 @@ pub(crate) struct Inner<H> {
     pub(crate) source: Arc<dyn EdgeSource>,
     /// A [`SourceState`], shared with the metrics' readiness gauges.
     pub(crate) source_state: Arc<AtomicU8>,
+    /// When the source was last asked (Unix ms; 0: never).
+    pub(crate) source_checked_ms: std::sync::atomic::AtomicU64,
     /// The node this edge reports as, when it has a node id.
     pub(crate) reporter: Option<crate::report::Reporter>,
     pub(crate) domains: Arc<DomainTable>,
@@ -71,8 +73,11 @@ impl<H> Inner<H> {
         SourceState::load(&self.source_state)
     }
 
+    /// Records what the source answered just now.
     pub(crate) fn set_source_state(&self, state: SourceState) {
         self.source_state.store(state as u8, Ordering::Relaxed);
+        self.source_checked_ms
+            .store(cirrus_core::model::now_ms(), Ordering::Relaxed);
     }
 
     pub(crate) fn metrics(&self) -> &EdgeMetrics {
@@ -237,6 +242,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 hooks: self.hooks,
                 source: self.source,
                 source_state,
+                source_checked_ms: std::sync::atomic::AtomicU64::new(0),
                 reporter: self.node_id.map(crate::report::Reporter::new),
                 domains,
                 cache,

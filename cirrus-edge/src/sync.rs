@@ -81,8 +81,8 @@ impl<H: EdgeHooks> Edge<H> {
         let now = if answered { SourceState::Up } else { SourceState::Down };
         if self.inner.source_state() != now {
             tracing::warn!(state = ?now, "configuration source state changed");
-            self.inner.set_source_state(now);
         }
+        self.inner.set_source_state(now);
     }
 
     /// Applies `event`, written in the store at `written_ms`.

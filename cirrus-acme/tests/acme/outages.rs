@@ -9,27 +9,10 @@ use crate::ca::{ca, spawn};
 use cirrus_core::jobs::{JobObserver, JobOutcome, queue_issuance};
 use cirrus_core::model::{AcmeStatus, DomainDns};
 use cirrus_core::{DomainConf, RedisStore, Store};
-use cirrus_test_support::{OwnerResolver, RedisServer, Relay, eventually, metric_value, stays};
+use cirrus_test_support::{OwnerResolver, RedisServer, Relay, eventually, readiness, stays};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The worker's `/readyz` status and its `cirrus_store_up` gauge.
-async fn readiness(admin: SocketAddr) -> (u16, f64) {
-    let status = reqwest::get(format!("http://{admin}/readyz"))
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
-    let text = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let up = metric_value(&text, "cirrus_store_up").unwrap_or_else(|| panic!("no cirrus_store_up in {text}"));
-    (status, up)
-}
 
 async fn status(store: &dyn Store, domain: &str) -> Option<AcmeStatus> {
     store.get_acme_state(domain).await.unwrap().map(|s| s.status)
@@ -70,7 +53,8 @@ async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() 
         std::future::ready(!worker.is_finished())
     })
     .await;
-    assert_eq!(readiness(admin_addr).await, (503, 0.0));
+    let r = readiness(admin_addr).await;
+    assert_eq!((r.status, r.store_up, r.check("store")), (503, Some(0.0), Some("down")));
     assert_eq!(direct.queue_depth().await.unwrap(), 1);
     assert_eq!(status(&*direct, "shop.test").await, Some(AcmeStatus::Queued));
 
@@ -78,7 +62,8 @@ async fn the_worker_waits_out_a_store_outage_and_a_ca_outage_and_loses_no_job() 
     // the job waits for its next one.
     store_link.restore();
     eventually("ready again", Duration::from_secs(10), || async {
-        readiness(admin_addr).await == (200, 1.0)
+        let r = readiness(admin_addr).await;
+        (r.status, r.store_up) == (200, Some(1.0))
     })
     .await;
     eventually("a failed attempt recorded", Duration::from_secs(15), || {

@@ -12,48 +12,32 @@ use axum::response::{IntoResponse, Response};
 use cirrus_core::model::{AuditList, Health, Scope};
 use serde::Deserialize;
 
-/// 200 when the store answers, else 503 (the design's health check,
-/// which load balancers and the seed's monitors use).
+/// 200 `ok` when the store answers a round trip within 500 ms, else 503
+/// `unavailable` (the design's health check, which load balancers and the
+/// seed's monitors use). The same contract as every role's admin listener.
 #[utoipa::path(get, operation_id = "getHealth", path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
-    store_check(&state, "ok").await
+    store_check(&state).await
 }
 
-/// Readiness: 200 `ready` when the store answers a round trip, else 503
-/// `unavailable` (an API that cannot reach its store cannot serve).
+/// Readiness, the same answer: an API that cannot reach its store cannot
+/// serve.
 #[utoipa::path(get, operation_id = "getReadiness", path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
-    store_check(&state, "ready").await
+    store_check(&state).await
 }
 
-/// How long a health or readiness check waits for the store: a probe
-/// that hangs is worse than one that says the store is slow.
-const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// A store round trip, answered as `up` or `unavailable` (also when the
-/// store takes longer than [`STORE_CHECK_TIMEOUT`]).
-async fn store_check(state: &Shared, up: &str) -> Response {
-    let answered = tokio::time::timeout(STORE_CHECK_TIMEOUT, state.store.revision()).await;
-    match answered {
-        Ok(Ok(revision)) => Json(Health {
-            status: up.into(),
-            revision: Some(revision),
-        })
-        .into_response(),
-        failed => {
-            match failed {
-                Ok(Err(e)) => tracing::warn!(error = %e, "health check: store unavailable"),
-                _ => tracing::warn!("health check: the store did not answer within 500 ms"),
-            }
-            let body = Health {
-                status: "unavailable".into(),
-                revision: None,
-            };
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-        }
-    }
+/// The store's health: 200 or 503 with the [`Health`] body.
+async fn store_check(state: &Shared) -> Response {
+    let health = cirrus_core::lifecycle::store_health(&*state.store).await;
+    let code = if health.is_serving() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(health)).into_response()
 }
 
 /// Prometheus metrics (text format).

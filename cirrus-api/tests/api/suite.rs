@@ -589,8 +589,8 @@ pub async fn health_metrics_and_docs(backend: Backend) {
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(
-        (&body["status"], &body["revision"]),
-        (&"ready".into(), &revision.into())
+        (&body["status"], &body["revision"], &body["checks"]["store"]["state"]),
+        (&"ok".into(), &revision.into(), &"up".into())
     );
 
     // A job runner reporting to this API shows up with kind and outcome.

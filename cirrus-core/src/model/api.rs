@@ -222,15 +222,93 @@ pub struct Identity {
     pub domains: Option<Vec<String>>,
 }
 
-/// Answer of `/healthz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What `/healthz` and `/readyz` answer, on the API and on every role's
+/// admin listener: one contract (docs/operations.md says what each role
+/// checks).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
-    /// `ok` or `unavailable`.
+    /// `ok`, `degraded` (serving, but a dependency is down: an edge on its
+    /// last configuration), `starting` (not serving yet) or `unavailable`.
+    /// HTTP 200 for the first two, 503 for the others.
     pub status: String,
-    /// The store's revision, when it answered.
+    /// Each dependency checked, by name (`store`, `zone`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub checks: std::collections::BTreeMap<String, HealthCheck>,
+    /// The store's revision (the API, the worker), or the configuration
+    /// revision served (an edge), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
+}
+
+/// One dependency's state in a [`Health`] answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthCheck {
+    /// `up`, `down`, or `unknown` (not checked yet).
+    pub state: String,
+    /// Milliseconds since it was last checked (0: checked for this answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_ms_ago: Option<u64>,
+    /// What it said, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Health {
+    /// A health of `status` with no check yet.
+    pub fn new(status: impl Into<String>) -> Self {
+        Self {
+            status: status.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds the check `name`.
+    pub fn check(mut self, name: &str, check: HealthCheck) -> Self {
+        self.checks.insert(name.to_string(), check);
+        self
+    }
+
+    /// With the revision.
+    pub fn revision(mut self, revision: Option<u64>) -> Self {
+        self.revision = revision;
+        self
+    }
+
+    /// True when the answer is a 200 (`ok` or `degraded`).
+    pub fn is_serving(&self) -> bool {
+        matches!(self.status.as_str(), "ok" | "degraded")
+    }
+}
+
+impl HealthCheck {
+    /// A dependency that answered `ms_ago` milliseconds ago.
+    pub fn up(ms_ago: u64) -> Self {
+        Self {
+            state: "up".into(),
+            checked_ms_ago: Some(ms_ago),
+            error: None,
+        }
+    }
+
+    /// A dependency that failed `ms_ago` milliseconds ago with `error`.
+    pub fn down(ms_ago: u64, error: Option<String>) -> Self {
+        Self {
+            state: "down".into(),
+            checked_ms_ago: Some(ms_ago),
+            error,
+        }
+    }
+
+    /// A dependency not checked yet.
+    pub fn unknown() -> Self {
+        Self {
+            state: "unknown".into(),
+            checked_ms_ago: None,
+            error: None,
+        }
+    }
 }
 
 /// The JSON body of every error answer.

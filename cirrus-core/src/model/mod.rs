@@ -18,8 +18,8 @@ pub use access::{Scope, ServiceToken, Session, User};
 pub use allow::AllowList;
 pub use api::{
     AuditList, CertificateList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, ErrorDetail,
-    Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList, PurgeSelection, TokenList,
-    TokenRequest,
+    Health, HealthCheck, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList, PurgeSelection,
+    TokenList, TokenRequest,
 };
 pub use convergence::{
     EDGE_REPORT_EVERY_MS, EDGE_SILENT_AFTER_MS, EdgeConvergence, EdgeReport, PurgeAck, PurgeRecord, PurgeStatus, now_ms,

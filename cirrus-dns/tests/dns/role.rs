@@ -8,31 +8,12 @@ use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::AllowList;
 use cirrus_core::{RedisStore, Store};
 use cirrus_dns::DnsRole;
-use cirrus_test_support::{RedisServer, Relay, eventually, metric_value};
-use std::net::SocketAddr;
+use cirrus_test_support::{RedisServer, Relay, eventually, readiness};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `/readyz`'s status and body, and the `cirrus_ready` and `cirrus_store_up` gauges.
-async fn readiness(admin: SocketAddr) -> (u16, serde_json::Value, Option<f64>, Option<f64>) {
-    let res = reqwest::get(format!("http://{admin}/readyz")).await.unwrap();
-    let status = res.status().as_u16();
-    let body = res.json().await.unwrap();
-    let text = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let gauges = (
-        metric_value(&text, "cirrus_ready"),
-        metric_value(&text, "cirrus_store_up"),
-    );
-    (status, body, gauges.0, gauges.1)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_role_says_starting_until_its_first_zone_then_ready_with_its_serial() {
+async fn the_role_says_starting_until_its_first_zone_then_ok() {
     let redis = RedisServer::start();
     let link = Relay::start(([127, 0, 0, 1], redis.port()).into()).await;
     link.cut();
@@ -53,19 +34,21 @@ async fn the_role_says_starting_until_its_first_zone_then_ready_with_its_serial(
     let task = tokio::spawn(async move { role.run(udp, tcp, &stop).await });
 
     // The store is cut off: no zone yet, and the admin listener says so.
-    let (status, body, ready, store_up) = readiness(admin_addr).await;
-    assert_eq!((status, &body["status"]), (503, &"starting".into()), "{body}");
-    assert_eq!((ready, store_up), (Some(0.0), Some(0.0)));
+    let r = readiness(admin_addr).await;
+    assert_eq!((r.status, &r.body["status"]), (503, &"starting".into()), "{:?}", r.body);
+    assert_eq!((r.check("store"), r.check("zone")), (Some("down"), Some("unknown")));
+    assert_eq!((r.ready, r.store_up), (Some(0.0), Some(0.0)));
 
     link.restore();
     eventually("ready once the zone is built", Duration::from_secs(15), || async {
-        readiness(admin_addr).await.0 == 200
+        readiness(admin_addr).await.status == 200
     })
     .await;
-    let (_, body, ready, store_up) = readiness(admin_addr).await;
-    assert_eq!(body["status"], "ready", "{body}");
-    assert!(body["serial"].as_u64().is_some_and(|s| s > 0), "{body}");
-    assert_eq!((ready, store_up), (Some(1.0), Some(1.0)));
+    let r = readiness(admin_addr).await;
+    assert_eq!(r.body["status"], "ok", "{:?}", r.body);
+    assert_eq!((r.check("store"), r.check("zone")), (Some("up"), Some("up")));
+    assert!(r.body["revision"].as_u64().is_some(), "{:?}", r.body);
+    assert_eq!((r.ready, r.store_up), (Some(1.0), Some(1.0)));
     shutdown.trigger();
     task.await.unwrap().unwrap();
 }

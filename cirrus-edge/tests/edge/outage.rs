@@ -5,7 +5,7 @@
 use crate::{EdgeUnderTest, HOST, Origin, conf_for};
 use cirrus_core::{Node, PurgeRequest, RedisStore, Store};
 use cirrus_edge::Edge;
-use cirrus_test_support::{RedisServer, Relay, eventually, metric_value};
+use cirrus_test_support::{RedisServer, Relay, eventually, readiness};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,19 +40,6 @@ async fn health(admin: SocketAddr) -> String {
     v["status"].as_str().unwrap().to_string()
 }
 
-/// `/readyz`'s status, and the `cirrus_ready` and `cirrus_store_up` gauges.
-async fn readiness(admin: SocketAddr) -> (u16, f64, f64) {
-    let status = reqwest::get(format!("http://{admin}/readyz")).await.unwrap().status();
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let gauge = |name: &str| metric_value(&metrics, name).unwrap_or_else(|| panic!("no {name} in {metrics}"));
-    (status.as_u16(), gauge("cirrus_ready"), gauge("cirrus_store_up"))
-}
-
 async fn acks(store: &dyn Store, id: &str) -> Vec<String> {
     let record = store.purge_record(id).await.unwrap().unwrap();
     record.acks.into_keys().collect()
@@ -83,14 +70,16 @@ async fn a_purge_sent_while_an_edge_was_cut_off_is_applied_and_acknowledged_when
     };
     eventually("both edges report revision 3", Duration::from_secs(5), reporting).await;
 
-    assert_eq!(readiness(a_admin).await, (200, 1.0, 1.0));
+    let r = readiness(a_admin).await;
+    assert_eq!((r.status, r.ready, r.store_up), (200, Some(1.0), Some(1.0)));
     relay.cut();
     eventually("edge A says degraded", Duration::from_secs(10), || async {
         health(a_admin).await == "degraded"
     })
     .await;
     // Still ready (it serves), but its store is down: what the alerts read.
-    assert_eq!(readiness(a_admin).await, (200, 1.0, 0.0));
+    let r = readiness(a_admin).await;
+    assert_eq!((r.status, r.ready, r.store_up), (200, Some(1.0), Some(0.0)));
     let purge = PurgeRequest {
         id: Some("pg_cut".into()),
         ..PurgeRequest::urls(HOST, ["/cached"])
