@@ -1,6 +1,7 @@
 //! `cirrus api`: the control plane.
 
 use super::{BoxError, bind, shutdown_on_signal};
+use crate::duration::parse_duration;
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
 use clap::Args;
@@ -51,9 +52,9 @@ pub(crate) struct ApiArgs {
     /// Password checks run at once (each holds ~19 MiB while it runs); more concurrent logins get 429.
     #[arg(long, env = "CIRRUS_LOGIN_CHECKS", default_value_t = 2)]
     login_checks: usize,
-    /// Portal session lifetime in seconds.
-    #[arg(long, env = "CIRRUS_SESSION_TTL", default_value_t = 12 * 3600)]
-    session_ttl: u64,
+    /// Portal session lifetime (`12h`).
+    #[arg(long, env = "CIRRUS_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    session_ttl: Duration,
     /// The CDN's zone, under which each domain gets its CNAME target: with
     /// it, domains show the CNAMEs their owners set and
     /// `/api/v1/domains/{d}/status` checks them.
@@ -134,7 +135,7 @@ pub(crate) async fn prepare_with(
     }
     let mut builder = cirrus_api::Api::builder(store.clone())
         .body_limit(args.body_limit)
-        .session_ttl(Duration::from_secs(args.session_ttl))
+        .session_ttl(args.session_ttl)
         .secure_cookies(!args.insecure_cookies)
         .rate_limit((args.rate_limit > 0.0).then(|| cirrus_api::RateLimit::new(args.rate_limit, args.rate_burst)))
         .login_limits(cirrus_api::LoginLimits::new(

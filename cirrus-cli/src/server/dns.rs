@@ -2,6 +2,7 @@
 //! checker over the store.
 
 use super::{BoxError, bind, shutdown_on_signal};
+use crate::duration::parse_duration;
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::AllowList;
@@ -44,12 +45,12 @@ pub(crate) struct DnsArgs {
     /// Port of the nodes' health endpoint (`http://<node>:<port>/healthz`).
     #[arg(long, env = "CIRRUS_HEALTH_PORT", default_value_t = 9145)]
     health_port: u16,
-    /// Seconds between health rounds.
-    #[arg(long, env = "CIRRUS_HEALTH_INTERVAL", default_value_t = 10)]
-    health_interval: u64,
-    /// Seconds a health probe may take.
-    #[arg(long, env = "CIRRUS_HEALTH_TIMEOUT", default_value_t = 2)]
-    health_timeout: u64,
+    /// Time between health rounds (`10s`; at least 1s).
+    #[arg(long, env = "CIRRUS_HEALTH_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    health_interval: Duration,
+    /// Time a health probe may take (`2s`).
+    #[arg(long, env = "CIRRUS_HEALTH_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    health_timeout: Duration,
     /// Failed probes in a row that mark a node down.
     #[arg(long, env = "CIRRUS_HEALTH_FAIL_AFTER", default_value_t = 3)]
     fail_after: u32,
@@ -109,8 +110,8 @@ pub(crate) async fn prepare(args: DnsArgs, store: Arc<dyn Store>) -> Result<Prep
         role = role.health_checker(
             HealthChecker::builder()
                 .port(args.health_port)
-                .interval(Duration::from_secs(args.health_interval.max(1)))
-                .timeout(Duration::from_secs(args.health_timeout.max(1)))
+                .interval(args.health_interval.max(Duration::from_secs(1)))
+                .timeout(args.health_timeout.max(Duration::from_millis(100)))
                 .fail_after(args.fail_after)
                 .recover_after(args.recover_after),
         );

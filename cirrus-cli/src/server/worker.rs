@@ -1,6 +1,7 @@
 //! `cirrus worker`: runs the certificate jobs the API queues (ACME DNS-01).
 
 use super::{BoxError, shutdown_on_signal};
+use crate::duration::parse_duration;
 use cirrus_acme::{LETS_ENCRYPT, SolverChoice, WorkerRole};
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
@@ -32,31 +33,31 @@ pub(crate) struct WorkerArgs {
     /// Authoritative servers asked for a challenge value before the CA is told to look (comma-separated).
     #[arg(long, env = "CIRRUS_ACME_DNS_CHECK", value_delimiter = ',')]
     dns_check: Vec<SocketAddr>,
-    /// Seconds the challenge value may take to be visible there.
-    #[arg(long, env = "CIRRUS_ACME_DNS_CHECK_TIMEOUT", default_value_t = 60)]
-    dns_check_timeout: u64,
+    /// Time the challenge value may take to be visible there (`60s`).
+    #[arg(long, env = "CIRRUS_ACME_DNS_CHECK_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    dns_check_timeout: Duration,
     /// DNS resolver (`ip:port`) asked whether a domain's `_acme-challenge` CNAME is in place before an order
     /// is placed. Default: the first nameserver of /etc/resolv.conf.
     #[arg(long, env = "CIRRUS_RESOLVER")]
     resolver: Option<SocketAddr>,
-    /// Seconds a claimed job stays invisible to other workers: a job whose worker died comes back after it.
-    #[arg(long, env = "CIRRUS_JOB_VISIBILITY", default_value_t = 600)]
-    job_visibility: u64,
+    /// Time a claimed job stays invisible to other workers: a job whose worker died comes back after it.
+    #[arg(long, env = "CIRRUS_JOB_VISIBILITY", default_value = "10m", value_parser = parse_duration)]
+    job_visibility: Duration,
     /// Attempts per certificate job before it is dropped (its failure stays recorded).
     #[arg(long, env = "CIRRUS_ACME_MAX_ATTEMPTS", default_value_t = 5)]
     max_attempts: u32,
-    /// Seconds before a failed job's first retry; each further one waits twice as long.
-    #[arg(long, env = "CIRRUS_ACME_RETRY_FIRST", default_value_t = 30)]
-    retry_first: u64,
-    /// The longest wait between retries, in seconds (a CA's longer Retry-After is still honoured).
-    #[arg(long, env = "CIRRUS_ACME_RETRY_MAX", default_value_t = 3600)]
-    retry_max: u64,
-    /// Renew certificates ending within this many days.
-    #[arg(long, env = "CIRRUS_ACME_RENEW_DAYS", default_value_t = 30)]
-    renew_within_days: u64,
-    /// Seconds between renewal scans (the first at start).
-    #[arg(long, env = "CIRRUS_ACME_RENEW_SCAN", default_value_t = 3600)]
-    renew_scan_interval: u64,
+    /// Wait before a failed job's first retry; each further one waits twice as long.
+    #[arg(long, env = "CIRRUS_ACME_RETRY_FIRST", default_value = "30s", value_parser = parse_duration)]
+    retry_first: Duration,
+    /// The longest wait between retries (a CA's longer Retry-After is still honoured).
+    #[arg(long, env = "CIRRUS_ACME_RETRY_MAX", default_value = "1h", value_parser = parse_duration)]
+    retry_max: Duration,
+    /// Renew certificates ending within this time (`30d`).
+    #[arg(long, env = "CIRRUS_ACME_RENEW_WITHIN", default_value = "30d", value_parser = parse_duration)]
+    renew_within: Duration,
+    /// Time between renewal scans (the first at start).
+    #[arg(long, env = "CIRRUS_ACME_RENEW_SCAN", default_value = "1h", value_parser = parse_duration)]
+    renew_scan_interval: Duration,
     /// Address of `/metrics` (Prometheus), `/healthz` and `/readyz`.
     #[arg(long, env = "CIRRUS_WORKER_METRICS_LISTEN", default_value = "127.0.0.1:9155")]
     metrics_listen: SocketAddr,
@@ -110,17 +111,11 @@ pub(crate) fn prepare(
     let directory = args.acme_directory.unwrap_or_else(|| LETS_ENCRYPT.to_string());
     let mut role = WorkerRole::new(store, name, solver)
         .directory(&directory)
-        .check(check, Duration::from_secs(args.dns_check_timeout.max(1)))
+        .check(check, args.dns_check_timeout.max(Duration::from_secs(1)))
         .max_attempts(args.max_attempts)
-        .visibility(Duration::from_secs(args.job_visibility.max(1)))
-        .backoff(
-            Duration::from_secs(args.retry_first),
-            Duration::from_secs(args.retry_max.max(args.retry_first)),
-        )
-        .renew(
-            Duration::from_secs(args.renew_within_days.saturating_mul(86_400)),
-            Duration::from_secs(args.renew_scan_interval.max(1)),
-        );
+        .visibility(args.job_visibility.max(Duration::from_secs(1)))
+        .backoff(args.retry_first, args.retry_max.max(args.retry_first))
+        .renew(args.renew_within, args.renew_scan_interval.max(Duration::from_secs(1)));
     if let Some(resolver) = args.resolver {
         role = role.resolver(resolver);
     }
