@@ -20,7 +20,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = Api::builder(store).master_token(MASTER).build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(api.serve(listener, std::future::pending()));
+    let shutdown = cirrus::core::lifecycle::Shutdown::new();
+    tokio::spawn(async move { api.run(listener, &shutdown).await });
     println!("API on {url} (for as long as this example runs)");
 
     // The master token only mints tokens; automation gets a scoped one.

@@ -11,6 +11,7 @@ use crate::renew::RenewalScan;
 use crate::solver::{Dns01Solver, StoreSolver};
 use cirrus_core::Store;
 use cirrus_core::jobs::{JobObserver, JobRunner};
+use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::AllowList;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -215,9 +216,10 @@ impl WorkerRole {
     }
 
     /// Runs queued certificate jobs, and the renewal scan that queues
-    /// more, until `shutdown` completes; a store that is down is waited
+    /// more, until `shutdown` triggers; a store that is down is waited
     /// for, never a crash.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    pub async fn run(self, shutdown: &Shutdown) -> Result<()> {
+        let shutdown = shutdown.wait();
         let issuer = self.issuer()?;
         let runner = self.runner_with(issuer.clone());
         tracing::info!(consumer = %self.consumer, directory = %self.directory, "cirrus worker running certificate jobs");

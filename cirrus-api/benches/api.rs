@@ -36,7 +36,8 @@ async fn serve(store: Arc<dyn Store>) -> String {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(api.serve(listener, std::future::pending()));
+    let shutdown = cirrus_core::lifecycle::Shutdown::new();
+    tokio::spawn(async move { api.run(listener, &shutdown).await });
     url
 }
 

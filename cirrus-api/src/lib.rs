@@ -22,7 +22,7 @@
 //! let store = cirrus_core::open_store("/var/lib/cirrus")?;
 //! let api = Api::builder(store).master_token("a long random secret").build()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! api.serve(listener, std::future::pending()).await?;
+//! api.run(listener, &cirrus_core::lifecycle::Shutdown::new()).await?;
 //! # Ok(()) }
 //! ```
 

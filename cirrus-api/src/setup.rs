@@ -9,9 +9,9 @@ use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::state::{AppState, now_secs};
 use cirrus_core::auth::{generate_token, hash_password, hash_secret};
+use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::{Scope, ServiceToken, User};
 use cirrus_core::{AccessStore, Store};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,7 @@ impl Api {
     }
 
     /// The router: mount it in a bigger app or serve it yourself (serve it
-    /// with connect info, as [`Api::serve`] does, so unauthenticated callers
+    /// with connect info, as [`Api::run`] does, so unauthenticated callers
     /// are rate-limited per address).
     pub fn router(&self) -> axum::Router {
         crate::routes::router(self.state.clone())
@@ -53,15 +53,13 @@ impl Api {
         Arc::new(crate::metrics::JobMetrics(self.state.metrics.job_duration()))
     }
 
-    /// Serves on `listener` until `shutdown` completes, then finishes the
-    /// requests in flight.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<()> {
+    /// Serves on `listener` until `shutdown` triggers, then finishes the
+    /// requests in flight (the same shape as every role's `run`).
+    pub async fn run(self, listener: tokio::net::TcpListener, shutdown: &Shutdown) -> Result<()> {
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.wait())
+            .await?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! [`cirrus_client`]). They read flags, the environment and a TOML file,
 //! then call the libraries, where each role's lifecycle lives
 //! ([`cirrus_edge::Edge::run`], [`cirrus_dns::DnsRole`],
-//! [`cirrus_api::Api::serve`], [`cirrus_core::lifecycle`]); this crate
+//! [`cirrus_api::Api::run`], [`cirrus_core::lifecycle`]); this crate
 //! holds that glue so each `main` stays a few lines.
 //!
 //! ## Example

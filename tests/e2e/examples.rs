@@ -93,7 +93,8 @@ async fn onboard_domain_waits_until_the_cname_is_in_place() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(api.serve(listener, std::future::pending()));
+    let shutdown = cirrus::core::lifecycle::Shutdown::new();
+    tokio::spawn(async move { api.run(listener, &shutdown).await });
     let client = cirrus::client::Client::builder(&url)
         .token("example-master-token-0123")
         .build()

@@ -67,8 +67,12 @@ pub(crate) fn spawn(
     tokio::task::JoinHandle<cirrus_acme::Result<()>>,
 ) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(role.run(async {
+    let shutdown = cirrus_core::lifecycle::Shutdown::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
         let _ = stopped.await;
-    }));
+        trigger.trigger();
+    });
+    let task = tokio::spawn(async move { role.run(&shutdown).await });
     (stop, task)
 }

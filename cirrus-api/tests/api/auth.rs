@@ -451,7 +451,8 @@ pub async fn generated_master_token(backend: Backend) {
     let api = Api::builder(h.store.clone()).rate_limit(None).build().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(api.serve(listener, std::future::pending()));
+    let shutdown = cirrus_core::lifecycle::Shutdown::new();
+    tokio::spawn(async move { api.run(listener, &shutdown).await });
     let generated = Client::builder(&url)
         .token(&secret)
         .retry(RetryPolicy::none())

@@ -195,7 +195,7 @@ impl PreparedApi {
     /// Serves until `shutdown`, then finishes the requests in flight.
     pub(crate) async fn run(self, shutdown: &Shutdown) -> Result<(), BoxError> {
         tracing::info!("cirrus api listening on http://{}", self.listener.local_addr()?);
-        self.api.serve(self.listener, shutdown.wait()).await?;
+        self.api.run(self.listener, shutdown).await?;
         tracing::info!("cirrus api stopped");
         Ok(())
     }

@@ -140,7 +140,7 @@ impl PreparedWorker {
     /// Runs until `shutdown`.
     pub(crate) async fn run(self, shutdown: &Shutdown) -> Result<(), BoxError> {
         tracing::info!("cirrus worker metrics on http://{}", self.admin);
-        self.role.run(shutdown.wait()).await?;
+        self.role.run(shutdown).await?;
         tracing::info!("cirrus worker stopped");
         Ok(())
     }
