@@ -31,7 +31,8 @@
 //! # #[cfg(feature = "embedded")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use cirrus_core::{DomainConf, EmbeddedStore, Event, Store, SubscribeOptions, rendezvous_topk};
+//! // The store is small capability traits; bring in the ones used.
+//! use cirrus_core::{ChangeFeed, DomainConf, DomainStore, EmbeddedStore, Event, SubscribeOptions, rendezvous_topk};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = EmbeddedStore::open(dir.path())?;

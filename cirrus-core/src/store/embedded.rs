@@ -145,7 +145,7 @@ impl EmbeddedStoreBuilder {
 ///
 /// ```
 /// # async fn demo() -> cirrus_core::Result<()> {
-/// use cirrus_core::{EmbeddedStore, Store};
+/// use cirrus_core::{ChangeFeed, EmbeddedStore};
 /// let dir = std::env::temp_dir().join("cirrus-doc-embedded");
 /// let store = EmbeddedStore::open(&dir)?;
 /// assert!(store.revision().await? >= 0);

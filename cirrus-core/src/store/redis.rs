@@ -170,7 +170,7 @@ impl RedisStoreBuilder {
 ///
 /// ```no_run
 /// # async fn demo() -> cirrus_core::Result<()> {
-/// use cirrus_core::{RedisStore, Store};
+/// use cirrus_core::{DomainStore, RedisStore};
 /// let store = RedisStore::connect("redis://127.0.0.1:6379")?;
 /// println!("{} domains", store.domain_names().await?.len());
 /// # Ok(()) }
