@@ -378,7 +378,7 @@ impl Client {
             .filter_map(|v| v.split(';').next()?.trim().split_once('='))
             .find(|(name, _)| *name == SESSION_COOKIE)
             .map(|(_, value)| value.to_string())
-            .ok_or_else(|| Error::Decode("login answered without a session cookie".into()))?;
+            .ok_or_else(|| Error::decode("login answered without a session cookie", None))?;
         let login: LoginResponse = decode(res).await?;
         *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) = Auth::Session {
             id: cookie,
@@ -412,9 +412,10 @@ impl Client {
         let url = self.root_url(&["healthz"]);
         let res = self.attempts(Method::GET, url, &[], None::<&()>, &[]).await?;
         match res.status() {
-            StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE => {
-                res.json().await.map_err(|e| Error::Decode(e.to_string()))
-            }
+            StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE => res
+                .json()
+                .await
+                .map_err(|e| Error::decode("the health answer is not its JSON", Some(e.into()))),
             _ => Err(api_error(res).await),
         }
     }
@@ -423,7 +424,7 @@ impl Client {
     pub async fn metrics(&self) -> Result<String> {
         let url = self.root_url(&["metrics"]);
         let res = ok(self.attempts(Method::GET, url, &[], None::<&()>, &[]).await?).await?;
-        res.text().await.map_err(|e| Error::Transport(e.to_string()))
+        res.text().await.map_err(Error::transport)
     }
 
     /// The OpenAPI document.
@@ -542,7 +543,7 @@ impl Client {
                     tokio::time::sleep(wait).await;
                 }
                 (None, Ok(res)) => return Ok(res),
-                (None, Err(e)) => return Err(Error::Transport(e.to_string())),
+                (None, Err(e)) => return Err(Error::transport(e)),
             }
         }
     }
@@ -578,8 +579,9 @@ async fn ok(res: reqwest::Response) -> Result<reqwest::Response> {
 }
 
 async fn decode<T: DeserializeOwned>(res: reqwest::Response) -> Result<T> {
-    let bytes = res.bytes().await.map_err(|e| Error::Transport(e.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()))
+    let bytes = res.bytes().await.map_err(Error::transport)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::decode("the answer is not the JSON the API promises", Some(e.into())))
 }
 
 async fn api_error(res: reqwest::Response) -> Error {

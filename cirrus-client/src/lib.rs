@@ -29,7 +29,7 @@ mod error;
 mod retry;
 
 pub use client::{Client, ClientBuilder, Precondition, Versioned, Written};
-pub use error::{Error, Result};
+pub use error::{Error, Result, TransportKind};
 pub use retry::RetryPolicy;
 
 /// The model crate the client speaks, re-exported so users match versions.

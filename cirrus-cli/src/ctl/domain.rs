@@ -98,7 +98,7 @@ async fn set_domain(api: &Client, args: &DomainSet) -> Result<Written<DomainView
         let current = api.get_domain_versioned(&args.domain).await?;
         let etag = current
             .etag
-            .ok_or_else(|| CtlError::Client(Error::Decode("the API sent no ETag with the domain".into())))?;
+            .ok_or_else(|| CtlError::Failed("the API sent no ETag with the domain".into()))?;
         let mut conf = current.item.conf;
         apply(args, &mut conf)?;
         match api.put_domain_if(&conf, &Precondition::Unchanged(etag)).await {

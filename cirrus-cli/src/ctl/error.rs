@@ -37,7 +37,7 @@ impl CtlError {
                 500.. => EXIT_UNAVAILABLE,
                 _ => EXIT_INVALID,
             },
-            CtlError::Client(ClientError::Transport(_)) => EXIT_UNAVAILABLE,
+            CtlError::Client(ClientError::Transport { .. }) => EXIT_UNAVAILABLE,
             CtlError::Input(_) => EXIT_INVALID,
             CtlError::Client(_) | CtlError::File(_) | CtlError::Failed(_) => EXIT_FAILURE,
         }
@@ -67,7 +67,7 @@ impl CtlError {
                 };
                 (code.clone(), message, fields)
             }
-            CtlError::Client(ClientError::Transport(_)) => ("unreachable".into(), self.to_string(), Vec::new()),
+            CtlError::Client(ClientError::Transport { .. }) => ("unreachable".into(), self.to_string(), Vec::new()),
             CtlError::Client(other) => ("client".into(), other.to_string(), Vec::new()),
             CtlError::Input(m) => ("invalid_input".into(), m.clone(), Vec::new()),
             CtlError::File(m) => ("file".into(), m.clone(), Vec::new()),

@@ -316,7 +316,24 @@ mod tests {
             .map(|s| api(s).exit_code())
             .collect();
         assert_eq!(codes, [3, 3, 4, 5, 5, 5, 6, 6, 6, 7, 7]);
-        let refused = CtlError::Client(cirrus_client::Error::Transport("refused".into()));
-        assert_eq!(refused.exit_code(), EXIT_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn an_api_nobody_answers_is_unreachable() {
+        // A port nothing listens on: connection refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = Client::builder(format!("http://127.0.0.1:{port}"))
+            .retry(cirrus_client::RetryPolicy::none())
+            .build()
+            .unwrap();
+        let e = client.me().await.unwrap_err();
+        assert_eq!(e.transport_kind(), Some(cirrus_client::TransportKind::Connect), "{e}");
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        assert_eq!(CtlError::Client(e).exit_code(), EXIT_UNAVAILABLE);
     }
 }
