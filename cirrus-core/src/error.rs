@@ -2,14 +2,23 @@
 
 use crate::model::ValidationErrors;
 
+/// The error a backend raised, kept as the source of an [`Error`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors of the store and of the core primitives.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The store cannot be reached (connection refused, dropped, timed out).
     /// Callers degrade service; a retry later may succeed.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The backend's error, when one was raised.
+        #[source]
+        source: Option<Cause>,
+    },
     /// A value failed validation; every problem is listed.
     #[error("invalid input: {0}")]
     Invalid(#[from] ValidationErrors),
@@ -22,8 +31,14 @@ pub enum Error {
         reason: String,
     },
     /// The store refused an operation (a bug or a misconfigured server).
-    #[error("store error: {0}")]
-    Backend(String),
+    #[error("store error: {message}")]
+    Backend {
+        /// What failed.
+        message: String,
+        /// The backend's error, when one was raised.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Password hashing failed.
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
@@ -32,7 +47,23 @@ pub enum Error {
 impl Error {
     /// True when a later retry may succeed (the store was unreachable).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Unavailable(_))
+        matches!(self, Error::Unavailable { .. })
+    }
+
+    /// [`Error::Unavailable`] saying `message`, caused by `source`.
+    pub fn unavailable(message: impl Into<String>, source: Option<Cause>) -> Self {
+        Error::Unavailable {
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// [`Error::Backend`] saying `message`, caused by `source`.
+    pub fn backend(message: impl Into<String>, source: Option<Cause>) -> Self {
+        Error::Backend {
+            message: message.into(),
+            source,
+        }
     }
 
     #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]

@@ -74,7 +74,7 @@ pub mod resolve;
 #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]
 mod store;
 
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use model::{DomainConf, Node, PurgeRequest};
 pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
 

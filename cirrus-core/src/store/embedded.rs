@@ -105,9 +105,10 @@ impl EmbeddedStoreBuilder {
     /// Opens (or creates) the database file `cirrus.redb` in the directory.
     pub fn open(self) -> Result<EmbeddedStore> {
         std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::Backend(format!("cannot create {}: {e}", self.dir.display())))?;
+            .map_err(|e| Error::backend(format!("cannot create {}: {e}", self.dir.display()), Some(e.into())))?;
         let path = self.dir.join("cirrus.redb");
-        let db = Database::create(&path).map_err(|e| Error::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let db = Database::create(&path)
+            .map_err(|e| Error::backend(format!("cannot open {}: {e}", path.display()), Some(e.into())))?;
         let tx = db.begin_write().map_err(db_err)?;
         for t in [
             META,
@@ -178,7 +179,8 @@ impl std::fmt::Debug for EmbeddedStore {
 }
 
 fn db_err(e: impl Into<redb::Error>) -> Error {
-    Error::Backend(e.into().to_string())
+    let e: redb::Error = e.into();
+    Error::backend(e.to_string(), Some(e.into()))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(table: &str, key: &str, json: &str) -> Result<T> {
@@ -186,7 +188,7 @@ fn decode<T: serde::de::DeserializeOwned>(table: &str, key: &str, json: &str) ->
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Backend(format!("encoding failed: {e}")))
+    serde_json::to_string(value).map_err(|e| Error::backend(format!("encoding failed: {e}"), Some(e.into())))
 }
 
 fn get_str(tx: &WriteTransaction, table: StrTable, key: &str) -> Result<Option<String>> {
@@ -279,7 +281,7 @@ impl EmbeddedStore {
             f(&tx)
         })
         .await
-        .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
+        .map_err(|e| Error::backend(format!("store task failed: {e}"), Some(e.into())))?
     }
 
     /// Runs `f` in one write transaction; records it returns are broadcast
@@ -301,7 +303,7 @@ impl EmbeddedStore {
             Ok(value)
         })
         .await
-        .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
+        .map_err(|e| Error::backend(format!("store task failed: {e}"), Some(e.into())))?
     }
 
     async fn get_json<T: serde::de::DeserializeOwned + Send + 'static>(

@@ -80,7 +80,7 @@ impl<T> Store for T where
 /// ```
 /// # #[cfg(feature = "embedded")]
 /// # fn main() -> Result<(), cirrus_core::Error> {
-/// let dir = tempfile::tempdir().map_err(|e| cirrus_core::Error::Backend(e.to_string()))?;
+/// let dir = tempfile::tempdir().map_err(|e| cirrus_core::Error::backend(e.to_string(), Some(e.into())))?;
 /// let store = cirrus_core::open_store(&dir.path().display().to_string())?;
 /// # drop(store);
 /// # Ok(()) }
@@ -92,15 +92,15 @@ pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
         #[cfg(feature = "redis")]
         return Ok(std::sync::Arc::new(RedisStore::connect(spec)?));
         #[cfg(not(feature = "redis"))]
-        return Err(crate::Error::Backend("built without the `redis` feature".into()));
+        return Err(crate::Error::backend("built without the `redis` feature", None));
     }
     if spec.is_empty() {
-        return Err(crate::Error::Backend("empty store location".into()));
+        return Err(crate::Error::backend("empty store location", None));
     }
     #[cfg(feature = "embedded")]
     return Ok(std::sync::Arc::new(EmbeddedStore::open(spec)?));
     #[cfg(not(feature = "embedded"))]
-    return Err(crate::Error::Backend("built without the `embedded` feature".into()));
+    return Err(crate::Error::backend("built without the `embedded` feature", None));
 }
 
 /// Change-log entries kept for resync, unless a builder says otherwise.

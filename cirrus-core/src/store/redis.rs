@@ -140,7 +140,8 @@ impl RedisStoreBuilder {
     /// calls fail with [`Error::Unavailable`] until it is back. Must be called
     /// inside a Tokio runtime.
     pub fn build(self) -> Result<RedisStore> {
-        let client = Client::open(self.url.as_str()).map_err(|e| Error::Backend(format!("bad Redis URL: {e}")))?;
+        let client = Client::open(self.url.as_str())
+            .map_err(|e| Error::backend(format!("bad Redis URL: {e}"), Some(e.into())))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(Some(self.response_timeout))
@@ -205,9 +206,9 @@ impl fmt::Debug for RedisStore {
 
 fn map_err(e: RedisError) -> Error {
     if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
-        Error::Unavailable(e.to_string())
+        Error::unavailable(e.to_string(), Some(e.into()))
     } else {
-        Error::Backend(e.to_string())
+        Error::backend(e.to_string(), Some(e.into()))
     }
 }
 
@@ -216,7 +217,7 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> Result<T> {
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Backend(format!("encoding failed: {e}")))
+    serde_json::to_string(value).map_err(|e| Error::backend(format!("encoding failed: {e}"), Some(e.into())))
 }
 
 fn flag(b: bool) -> String {
@@ -270,11 +271,11 @@ impl RedisStore {
     /// Returns (revision, existed). Revision 0: nothing announced (guard
     /// missing, or the watched field already had the value).
     async fn commit(&self, c: Commit) -> Result<(u64, bool)> {
-        let ops = serde_json::to_string(&c.ops).map_err(|e| Error::Backend(e.to_string()))?;
+        let ops = serde_json::to_string(&c.ops).map_err(|e| Error::backend(e.to_string(), Some(e.into())))?;
         let pubs: Vec<[&str; 2]> = c.pubs.iter().map(|(ch, p)| [*ch, p.as_str()]).collect();
-        let pubs = serde_json::to_string(&pubs).map_err(|e| Error::Backend(e.to_string()))?;
+        let pubs = serde_json::to_string(&pubs).map_err(|e| Error::backend(e.to_string(), Some(e.into())))?;
         let unless = match &c.unless_field_is {
-            Some(u) => serde_json::to_string(u).map_err(|e| Error::Backend(e.to_string()))?,
+            Some(u) => serde_json::to_string(u).map_err(|e| Error::backend(e.to_string(), Some(e.into())))?,
             None => String::new(),
         };
         let (rev, existed): (u64, i64) = self
@@ -341,7 +342,7 @@ impl RedisStore {
         };
         tokio::time::timeout(self.inner.config.connection_timeout * 2, connect)
             .await
-            .map_err(|_| Error::Unavailable("timed out subscribing".into()))?
+            .map_err(|e| Error::unavailable("timed out subscribing", Some(e.into())))?
     }
 }
 

@@ -271,15 +271,22 @@ async fn redis_down_is_a_typed_error_and_recovers() {
     server.stop();
     let started = std::time::Instant::now();
     let err = store.ping().await.expect_err("redis is down");
-    assert!(matches!(err, Error::Unavailable(_)) && err.is_retryable(), "{err:?}");
+    assert!(
+        matches!(err, Error::Unavailable { .. }) && err.is_retryable(),
+        "{err:?}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the Redis error is kept as the cause"
+    );
     assert!(matches!(
         store.put_domain(&domain("x.example.com")).await,
-        Err(Error::Unavailable(_))
+        Err(Error::Unavailable { .. })
     ));
-    assert!(matches!(store.domain_names().await, Err(Error::Unavailable(_))));
+    assert!(matches!(store.domain_names().await, Err(Error::Unavailable { .. })));
     assert!(matches!(
         store.subscribe(SubscribeOptions::default()).await,
-        Err(Error::Unavailable(_))
+        Err(Error::Unavailable { .. })
     ));
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -301,11 +308,11 @@ async fn connecting_is_lazy() {
     let url = server.url();
     server.stop();
     let store = RedisStore::connect(&url).unwrap();
-    assert!(matches!(store.ping().await, Err(Error::Unavailable(_))));
+    assert!(matches!(store.ping().await, Err(Error::Unavailable { .. })));
     server.restart();
     eventually("the store to connect", Duration::from_secs(10), || async {
         store.ping().await.is_ok()
     })
     .await;
-    assert!(matches!(RedisStore::connect("not a url"), Err(Error::Backend(_))));
+    assert!(matches!(RedisStore::connect("not a url"), Err(Error::Backend { .. })));
 }

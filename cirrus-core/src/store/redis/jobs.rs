@@ -68,7 +68,7 @@ impl RedisStore {
             .await;
         match created {
             Ok(()) => {}
-            Err(Error::Backend(msg)) if msg.contains("BUSYGROUP") => {}
+            Err(Error::Backend { message: msg, .. }) if msg.contains("BUSYGROUP") => {}
             Err(e) => return Err(e),
         }
         self.inner.group_ready.store(true, Ordering::Release);
@@ -84,7 +84,7 @@ impl RedisStore {
     pub(super) async fn claim_job(&self, consumer: &str, visibility: Duration) -> Result<Option<Job>> {
         match self.claim_once(consumer, visibility).await {
             // The group vanishes when Redis restarts without persistence.
-            Err(Error::Backend(msg)) if msg.contains("NOGROUP") => {
+            Err(Error::Backend { message: msg, .. }) if msg.contains("NOGROUP") => {
                 self.inner.group_ready.store(false, Ordering::Release);
                 self.claim_once(consumer, visibility).await
             }
@@ -98,7 +98,7 @@ impl RedisStore {
             attempts: job.attempts,
             job: encode(&job.job)?,
         };
-        let member = serde_json::to_string(&member).map_err(|e| Error::Backend(e.to_string()))?;
+        let member = serde_json::to_string(&member).map_err(|e| Error::backend(e.to_string(), Some(e.into())))?;
         let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         let moved: i64 = self
             .inner
