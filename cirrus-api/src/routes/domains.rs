@@ -204,12 +204,7 @@ pub(crate) async fn purge(
     let id = format!("pg_{}", random_hex(8));
     let request = PurgeRequest {
         id: Some(id.clone()),
-        domain: domain.clone(),
-        urls: sel.urls,
-        prefixes: sel.prefixes,
-        tags: sel.tags,
-        all: sel.all,
-        soft: sel.soft,
+        ..PurgeRequest::of(domain.clone(), sel)
     }
     .validated()
     .map_err(ApiError::invalid)?;

@@ -323,7 +323,7 @@ pub async fn changes_and_purges_reach_subscribers(backend: Backend) {
         Event::Purge { revision, request } => {
             assert_eq!(revision, Some(accepted.revision));
             assert_eq!(request.id.as_deref(), Some(accepted.id.as_str()));
-            assert_eq!((request.prefixes, request.tags), (sel.prefixes, sel.tags));
+            assert_eq!(request.selection, sel);
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -332,7 +332,7 @@ pub async fn changes_and_purges_reach_subscribers(backend: Backend) {
         ..Default::default()
     };
     h.master.purge("a.com", &all).await.unwrap();
-    assert!(matches!(next_event(&mut sub).await, Event::Purge { request, .. } if request.all));
+    assert!(matches!(next_event(&mut sub).await, Event::Purge { request, .. } if request.selection.all));
 
     let e = h.master.purge("unknown.com", &all).await.unwrap_err();
     assert_eq!(e.status(), Some(404));

@@ -61,28 +61,6 @@ pub struct CertificateList {
     pub items: Vec<CertificateStatus>,
 }
 
-/// What to purge from one domain's caches (the domain is in the path).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct PurgeSelection {
-    /// Exact paths, query string included.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub urls: Vec<String>,
-    /// Path prefixes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub prefixes: Vec<String>,
-    /// Surrogate keys (tags) set by the origin.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    /// Everything cached for the domain.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub all: bool,
-    /// Mark stale instead of dropping: the next request revalidates.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub soft: bool,
-}
-
 /// A purge accepted and published to the edges.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

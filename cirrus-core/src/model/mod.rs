@@ -18,8 +18,8 @@ pub use access::{Scope, ServiceToken, Session, User};
 pub use allow::AllowList;
 pub use api::{
     AuditList, CertificateList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, ErrorBody, ErrorDetail,
-    Health, HealthCheck, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList, PurgeSelection,
-    TokenList, TokenRequest,
+    Health, HealthCheck, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList, TokenList,
+    TokenRequest,
 };
 pub use convergence::{
     EDGE_REPORT_EVERY_MS, EDGE_SILENT_AFTER_MS, EdgeConvergence, EdgeReport, PurgeAck, PurgeRecord, PurgeStatus, now_ms,
@@ -32,6 +32,6 @@ pub use glob::{MAX_GLOB_LEN, MAX_GLOB_WILDCARDS};
 pub use node::{Node, NodeHealth};
 pub use onboarding::{Delegation, DelegationCheck, DomainDns, DomainStatus, DomainView, target_label};
 pub use ops::{AuditRecord, Job, NewJob};
-pub use purge::{MAX_TAG_LEN, PurgeRequest};
+pub use purge::{MAX_TAG_LEN, PurgeRequest, PurgeSelection};
 pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle};
 pub use validate::{FieldError, ValidationErrors, is_request_id, normalize_domain, normalize_host};

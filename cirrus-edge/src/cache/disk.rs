@@ -178,7 +178,7 @@ impl DiskCache {
                 .map(|(hex, _)| hex.clone())
                 .collect()
         };
-        if !purge.soft {
+        if !purge.selection.soft {
             return self.remove_all(selected).await;
         }
         self.mark_stale(selected).await

@@ -103,7 +103,7 @@ impl MemoryCache {
     /// soft; returns how many responses it selected.
     pub fn purge(&self, purge: &PurgeRequest) -> usize {
         let selection = Selection::new(purge);
-        if purge.soft {
+        if purge.selection.soft {
             return self.mark_stale_where(|key, value| selection.selects(key, &value.tags));
         }
         let before = self.entries.len();
@@ -197,8 +197,8 @@ impl<'p> Selection<'p> {
     pub(crate) fn new(purge: &'p PurgeRequest) -> Self {
         Self {
             purge,
-            urls: purge.urls.iter().map(String::as_str).collect(),
-            tags: purge.tags.iter().map(String::as_str).collect(),
+            urls: purge.selection.urls.iter().map(String::as_str).collect(),
+            tags: purge.selection.tags.iter().map(String::as_str).collect(),
         }
     }
 
@@ -208,10 +208,14 @@ impl<'p> Selection<'p> {
         if key.host() != purge.domain {
             return false;
         }
-        purge.all
+        purge.selection.all
             || self.urls.contains(key.path_and_query())
             || self.urls.contains(key.path())
-            || purge.prefixes.iter().any(|p| key.path().starts_with(p.as_str()))
+            || purge
+                .selection
+                .prefixes
+                .iter()
+                .any(|p| key.path().starts_with(p.as_str()))
             || (!self.tags.is_empty() && tags.iter().any(|t| self.tags.contains(t.as_str())))
     }
 }

@@ -28,11 +28,7 @@ async fn miss_then_hit_then_each_kind_of_purge() {
     e.edge.cache().purge(&PurgeRequest::prefixes(HOST, ["/img/"]));
     assert_eq!(e.get("/img/a.png").await.1, "MISS");
     assert_eq!(e.get("/tagged").await.1, "HIT", "a prefix purge leaves other paths");
-    let by_tag = PurgeRequest {
-        domain: HOST.into(),
-        tags: vec!["t2".into()],
-        ..Default::default()
-    };
+    let by_tag = PurgeRequest::tags(HOST, ["t2"]);
     e.edge.cache().purge(&by_tag);
     assert_eq!(e.get("/tagged").await.1, "MISS");
     e.edge.cache().purge(&PurgeRequest::all(HOST));

@@ -7,11 +7,7 @@ use cirrus_core::PurgeRequest;
 use std::time::Duration;
 
 fn tag(t: &str) -> PurgeRequest {
-    PurgeRequest {
-        domain: HOST.into(),
-        tags: vec![t.into()],
-        ..Default::default()
-    }
+    PurgeRequest::tags(HOST, [t])
 }
 
 #[tokio::test]

@@ -88,11 +88,7 @@ fn purges_by_url_prefix_tag_and_domain() {
         "other domains are untouched"
     );
     assert_eq!(c.purge(&PurgeRequest::prefixes("a.com", ["/img/"])), 2);
-    let tags = PurgeRequest {
-        domain: "a.com".into(),
-        tags: vec!["product-42".into()],
-        ..Default::default()
-    };
+    let tags = PurgeRequest::tags("a.com", ["product-42"]);
     assert_eq!(c.purge(&tags), 1);
     c.insert(key("a.com", "/again"), &none, response("6", &[]));
     assert_eq!(c.purge(&PurgeRequest::all("a.com")), 1);
@@ -155,11 +151,7 @@ fn a_purge_of_many_tags_against_objects_of_many_tags_costs_no_product() {
     }
     let mut tags: Vec<String> = (0..999).map(|i| format!("other{i}")).collect();
     tags.push("t9999".into());
-    let purge = PurgeRequest {
-        domain: "a.com".into(),
-        tags,
-        ..Default::default()
-    };
+    let purge = PurgeRequest::tags("a.com", tags);
     let started = std::time::Instant::now();
     assert_eq!(c.purge(&purge), 100);
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
