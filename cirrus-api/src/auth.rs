@@ -75,6 +75,14 @@ impl Caller {
         }
     }
 
+    /// The domains a token is limited to; `None` for every domain.
+    pub(crate) fn domain_list(&self) -> Option<&[String]> {
+        match self {
+            Caller::Token(t) => t.domains.as_deref(),
+            _ => None,
+        }
+    }
+
     /// True when the caller may see every domain (no token domain list).
     pub(crate) fn covers_all(&self) -> bool {
         match self {

@@ -60,23 +60,28 @@ pub(crate) async fn list(
             format!("must be 1-{}", state.config.max_page),
         ));
     }
-    let names = state.store.domain_names().await?;
-    let start = args
-        .cursor
-        .as_deref()
-        .map_or(0, |c| names.partition_point(|n| n.as_str() <= c));
-    let mut page: Vec<&String> = names[start..]
-        .iter()
-        .filter(|n| caller.covers(n))
-        .take(limit + 1)
-        .collect();
+    let cursor = args.cursor.as_deref();
+    let mut page: Vec<String> = match caller.domain_list() {
+        // A token limited to some domains: its own list, in order.
+        Some(mine) => {
+            let mut mine: Vec<String> = mine
+                .iter()
+                .filter(|d| cursor.is_none_or(|c| d.as_str() > c))
+                .cloned()
+                .collect();
+            mine.sort();
+            mine.truncate(limit + 1);
+            mine
+        }
+        // Everyone else: one page of the store's sorted index.
+        None => state.store.domain_names_after(cursor, limit + 1).await?,
+    };
     let more = page.len() > limit;
     page.truncate(limit);
-    let next_cursor = if more { page.last().map(|n| n.to_string()) } else { None };
-    let store = &state.store;
-    let fetched = futures_util::future::try_join_all(page.iter().map(|n| store.get_domain(n))).await?;
+    let next_cursor = if more { page.last().cloned() } else { None };
+    let fetched = state.store.get_domains(&page).await?;
     Ok(Json(DomainPage {
-        items: fetched.into_iter().flatten().collect(),
+        items: fetched,
         next_cursor,
     }))
 }

@@ -42,8 +42,14 @@ pub trait ChangeFeed: Ping {
 pub trait DomainStore: Ping {
     /// All domain names, sorted.
     async fn domain_names(&self) -> Result<Vec<String>>;
+    /// One page of domain names in name order: at most `limit`, after
+    /// `after` (exclusive) when given. Costs the page, not every domain.
+    async fn domain_names_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
     /// One domain's configuration.
     async fn get_domain(&self, name: &str) -> Result<Option<DomainConf>>;
+    /// The configurations of `names`, in their order, in one round trip
+    /// (one deleted meanwhile is left out).
+    async fn get_domains(&self, names: &[String]) -> Result<Vec<DomainConf>>;
     /// Every domain's configuration, sorted by name (read concurrently;
     /// one deleted meanwhile is left out).
     async fn domains(&self) -> Result<Vec<DomainConf>> {

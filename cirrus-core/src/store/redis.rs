@@ -161,6 +161,7 @@ impl RedisStoreBuilder {
                 defer: Script::new(jobs::DEFER_LUA),
                 promote: Script::new(jobs::PROMOTE_LUA),
                 group_ready: AtomicBool::new(false),
+                domain_index_ready: AtomicBool::new(false),
                 config: self,
             }),
         })
@@ -192,6 +193,7 @@ struct Inner {
     defer: Script,
     promote: Script,
     group_ready: AtomicBool,
+    domain_index_ready: AtomicBool,
     config: RedisStoreBuilder,
 }
 

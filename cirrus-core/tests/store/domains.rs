@@ -33,6 +33,37 @@ pub async fn domains_crud<S: ChangeFeed + DomainStore + ?Sized>(store: &S) {
     assert_eq!(store.domain_names().await.unwrap(), ["b.example.com"]);
 }
 
+pub async fn domain_pages<S: DomainStore + ?Sized>(store: &S) {
+    let confs: Vec<DomainConf> = ["d", "a", "c", "e", "b"]
+        .iter()
+        .map(|n| domain(&format!("{n}.example.com")))
+        .collect();
+    store.put_domains(&confs).await.unwrap();
+    store.put_domain(&domain("f.example.com")).await.unwrap();
+    store.delete_domain("c.example.com").await.unwrap();
+    let first = store.domain_names_after(None, 2).await.unwrap();
+    assert_eq!(first, ["a.example.com", "b.example.com"]);
+    let next = store.domain_names_after(Some("b.example.com"), 2).await.unwrap();
+    assert_eq!(next, ["d.example.com", "e.example.com"], "the deleted one is gone");
+    let last = store.domain_names_after(Some("e.example.com"), 2).await.unwrap();
+    assert_eq!(last, ["f.example.com"]);
+    assert!(
+        store
+            .domain_names_after(Some("f.example.com"), 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let between = store.domain_names_after(Some("b.zzz"), 10).await.unwrap();
+    assert_eq!(between[0], "d.example.com", "a cursor need not be a name");
+    let names = ["e.example.com", "gone.example.com", "a.example.com"].map(String::from);
+    let got = store.get_domains(&names).await.unwrap();
+    assert_eq!(
+        got.iter().map(|d| d.domain.as_str()).collect::<Vec<_>>(),
+        ["e.example.com", "a.example.com"]
+    );
+}
+
 pub async fn invalid_input_changes_nothing<S: ChangeFeed + DomainStore + NodeStore + PurgeLog + ?Sized>(store: &S) {
     store.put_domain(&domain("ok.example.com")).await.unwrap();
     let rev = store.revision().await.unwrap();

@@ -55,7 +55,7 @@ macro_rules! battery {
     ($backend:ident, $fixture:path) => {
         mod $backend {
             battery!(@tests $fixture;
-                domains_crud, invalid_input_changes_nothing, bulk_import, nodes_and_health, certs_and_acme, locks,
+                domains_crud, domain_pages, invalid_input_changes_nothing, bulk_import, nodes_and_health, certs_and_acme, locks,
                 tokens, users_and_sessions, job_queue, audit_stream, events_carry_revisions,
                 subscription_replays_from_revision, trimmed_changelog_means_resync, edge_reports_and_purge_acks,
                 dns01_challenges

@@ -102,6 +102,7 @@ async fn key_layout_is_the_documented_one() {
         ("cdn:audit", "stream"),
         ("cdn:purge:pg_1", "hash"),
         ("cdn:purges", "zset"),
+        ("cdn:domains:index", "zset"),
         ("cdn:acme:challenges", "hash"),
     ];
     for (key, ty) in expected {
@@ -315,4 +316,24 @@ async fn connecting_is_lazy() {
     })
     .await;
     assert!(matches!(RedisStore::connect("not a url"), Err(Error::Backend { .. })));
+}
+
+/// A store written before the sorted domain index existed: the first
+/// page builds it from the set, and every write keeps both after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_domain_index_is_built_for_a_store_written_without_it() {
+    let server = RedisServer::start();
+    let mut c = raw(&server).await;
+    for name in ["b.example.com", "a.example.com"] {
+        let json = serde_json::to_string(&domain(name).validated().unwrap()).unwrap();
+        let _: () = c.set(format!("cdn:dom:{name}"), json).await.unwrap();
+        let _: () = c.sadd("cdn:domains", name).await.unwrap();
+    }
+    let store = RedisStore::connect(&server.url()).unwrap();
+    let page = store.domain_names_after(None, 10).await.unwrap();
+    assert_eq!(page, ["a.example.com", "b.example.com"]);
+    store.put_domain(&domain("c.example.com")).await.unwrap();
+    store.delete_domain("a.example.com").await.unwrap();
+    let indexed: Vec<String> = c.zrange("cdn:domains:index", 0, -1).await.unwrap();
+    assert_eq!(indexed, ["b.example.com", "c.example.com"]);
 }

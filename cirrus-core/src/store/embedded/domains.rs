@@ -8,8 +8,39 @@ impl DomainStore for EmbeddedStore {
         self.keys_of(DOMAINS).await
     }
 
+    async fn domain_names_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let after = after.map(str::to_string);
+        self.read(move |tx| {
+            let t = tx.open_table(DOMAINS).map_err(db_err)?;
+            let range = match &after {
+                Some(a) => t.range::<&str>((std::ops::Bound::Excluded(a.as_str()), std::ops::Bound::Unbounded)),
+                None => t.range::<&str>(..),
+            };
+            range
+                .map_err(db_err)?
+                .take(limit)
+                .map(|r| r.map(|(k, _)| k.value().to_string()).map_err(db_err))
+                .collect()
+        })
+        .await
+    }
+
     async fn get_domain(&self, name: &str) -> Result<Option<DomainConf>> {
         self.get_json(DOMAINS, name).await
+    }
+
+    async fn get_domains(&self, names: &[String]) -> Result<Vec<DomainConf>> {
+        let names = names.to_vec();
+        self.read(move |tx| {
+            let mut confs = Vec::with_capacity(names.len());
+            for name in &names {
+                if let Some(json) = read_str(tx, DOMAINS, name)? {
+                    confs.push(decode(DOMAINS.name(), name, &json)?);
+                }
+            }
+            Ok(confs)
+        })
+        .await
     }
 
     async fn put_domain(&self, conf: &DomainConf) -> Result<Write> {
