@@ -50,12 +50,19 @@ pub trait DomainStore: Ping {
     /// The configurations of `names`, in their order, in one round trip
     /// (one deleted meanwhile is left out).
     async fn get_domains(&self, names: &[String]) -> Result<Vec<DomainConf>>;
-    /// Every domain's configuration, sorted by name (read concurrently;
-    /// one deleted meanwhile is left out).
+    /// Every domain's configuration, sorted by name, read a page of 1,000 at
+    /// a time (one deleted meanwhile is left out).
     async fn domains(&self) -> Result<Vec<DomainConf>> {
-        let names = self.domain_names().await?;
-        let confs = futures_util::future::try_join_all(names.iter().map(|n| self.get_domain(n))).await?;
-        Ok(confs.into_iter().flatten().collect())
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let names = self.domain_names_after(after.as_deref(), 1000).await?;
+            all.extend(self.get_domains(&names).await?);
+            match names.last() {
+                Some(last) if names.len() == 1000 => after = Some(last.clone()),
+                _ => return Ok(all),
+            }
+        }
     }
     /// Creates or replaces a domain (validated first).
     async fn put_domain(&self, conf: &DomainConf) -> Result<Write>;
