@@ -96,6 +96,7 @@ fn main() {
     drop(empty_edge);
 
     // 1. Import.
+    let _runtime = rt.enter();
     let store = RedisStore::connect(&url).unwrap();
     let confs: Vec<DomainConf> = (0..n)
         .map(|i| DomainConf::new(format!("d{i:07}.example.com"), "http://192.0.2.10".parse().unwrap()))
