@@ -19,21 +19,24 @@ mod acme_dns;
 pub mod fuzz;
 mod nsd;
 mod pebble;
+mod probe;
 mod relay;
 mod resolver;
+mod wait;
 
 pub use acme_dns::AcmeDnsServer;
 pub use nsd::{Nsd, a_records};
 pub use pebble::{OwnerResolver, Pebble, txt_at};
+pub use probe::{Readiness, get_raw, readiness};
 pub use relay::Relay;
 pub use resolver::FakeResolver;
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
+pub use wait::{Ready, eventually, stays, until};
 
 /// A `redis-server` child process owned by one test.
 #[derive(Debug)]
@@ -266,151 +269,4 @@ fn ping(port: u16) -> bool {
 pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-/// What a check polled by [`eventually`] answers: `true` or `Some(value)`
-/// when the wait is over (`false` or `None` to poll again).
-pub trait Ready {
-    /// What [`eventually`] returns once ready.
-    type Value;
-    /// The value, when ready.
-    fn ready(self) -> Option<Self::Value>;
-}
-
-impl Ready for bool {
-    type Value = ();
-    fn ready(self) -> Option<()> {
-        self.then_some(())
-    }
-}
-
-impl<T> Ready for Option<T> {
-    type Value = T;
-    fn ready(self) -> Option<T> {
-        self
-    }
-}
-
-/// Polls `check` every 20 ms until it answers `true` or `Some(value)`, and
-/// returns that value; panics with `what` after `timeout`.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use std::time::Duration;
-/// let mut n = 0;
-/// let got = cirrus_test_support::eventually("the third try", Duration::from_secs(5), || {
-///     n += 1;
-///     std::future::ready((n >= 3).then_some(n))
-/// })
-/// .await;
-/// assert_eq!(got, 3);
-/// # }
-/// ```
-pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F) -> <Fut::Output as Ready>::Value
-where
-    F: FnMut() -> Fut,
-    Fut: Future,
-    Fut::Output: Ready,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await.ready() {
-            return value;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// [`eventually`] for code without a runtime: polls `check` every 20 ms
-/// (blocking the thread) until it answers `true` or `Some(value)`.
-pub fn until<R: Ready>(what: &str, timeout: Duration, mut check: impl FnMut() -> R) -> R::Value {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().ready() {
-            return value;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Checks, every 20 ms for `period`, that `check` stays true: for a test
-/// whose point is that nothing happens ("no second fetch within 300 ms").
-/// Panics with `what` the first time it is false.
-pub async fn stays<F, Fut>(what: &str, period: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + period;
-    loop {
-        assert!(check().await, "{what} did not hold for {period:?}");
-        if tokio::time::Instant::now() >= end {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// What a role's admin listener says ([`readiness`]).
-#[derive(Debug, Clone)]
-pub struct Readiness {
-    /// The HTTP status of `/readyz`.
-    pub status: u16,
-    /// Its JSON body (`status`, `checks`, `revision`).
-    pub body: serde_json::Value,
-    /// The `cirrus_ready` gauge of `/metrics`.
-    pub ready: Option<f64>,
-    /// The `cirrus_store_up` gauge of `/metrics`.
-    pub store_up: Option<f64>,
-}
-
-impl Readiness {
-    /// The state of the check `name` (`up`, `down`, `unknown`), if any.
-    pub fn check(&self, name: &str) -> Option<&str> {
-        self.body["checks"][name]["state"].as_str()
-    }
-}
-
-/// `/readyz` and the readiness gauges of the admin listener at `admin`
-/// (the same contract on every role).
-pub async fn readiness(admin: std::net::SocketAddr) -> Readiness {
-    let (status, body) = get_raw(admin, "/readyz").await;
-    let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("/readyz is not JSON ({e}): {body}"));
-    let (_, metrics) = get_raw(admin, "/metrics").await;
-    Readiness {
-        status,
-        body,
-        ready: metric_value(&metrics, "cirrus_ready"),
-        store_up: metric_value(&metrics, "cirrus_store_up"),
-    }
-}
-
-/// One `GET path` over HTTP/1.0 to `addr`: the status and the body.
-pub async fn get_raw(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-            .await?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&raw).into_owned())
-    };
-    let raw = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .unwrap_or_else(|_| panic!("GET {path} from {addr}: no answer within 10 s"))
-        .unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"));
-    let status = raw.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
