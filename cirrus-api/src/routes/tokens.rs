@@ -13,6 +13,10 @@ use axum::{Extension, Json};
 use cirrus_core::auth::{generate_token, hash_secret};
 use cirrus_core::model::{CreatedToken, ServiceToken, TokenList, TokenRequest};
 
+/// The latest expiry a token may have (Unix seconds: 9999-12-31T23:59:59Z),
+/// as the OpenAPI document says.
+const LATEST_EXPIRY: u64 = 253_402_300_799;
+
 /// Creates a service token; the secret is in this answer only.
 #[utoipa::path(post, operation_id = "createToken", path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
     responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -27,6 +31,12 @@ pub(crate) async fn create(
     let now = now_secs();
     if req.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::invalid_field("expires_at", "must be in the future"));
+    }
+    if req.expires_at.is_some_and(|e| e > LATEST_EXPIRY) {
+        return Err(ApiError::invalid_field(
+            "expires_at",
+            "must be at most 253402300799 (the end of year 9999)",
+        ));
     }
     let new = generate_token();
     let token = ServiceToken {

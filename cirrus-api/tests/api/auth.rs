@@ -322,6 +322,17 @@ pub async fn expired_and_revoked_tokens(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 422, "expiry in the past");
+    let res = h
+        .raw(Method::POST, "/api/v1/tokens")
+        .json(&json!({"name": "x", "scopes": ["read"], "expires_at": 9_223_372_036_854_775_808_u64}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        422,
+        "an expiry past the year 9999 (found by schemathesis)"
+    );
     let res = reqwest::Client::new()
         .get(format!("{}/api/v1/auth/me", h.url))
         .header("authorization", "Basic dXNlcjpwYXNz")

@@ -127,8 +127,10 @@ pub struct TokenRequest {
     /// Domains it may touch; absent: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domains: Option<Vec<String>>,
-    /// Unix seconds after which it is refused; absent: never.
+    /// Unix seconds after which it is refused (at most the end of year
+    /// 9999); absent: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 253_402_300_799_u64))]
     pub expires_at: Option<u64>,
 }
 
