@@ -28,20 +28,7 @@ async function domains(params) {
   const page = await api("GET", `/domains?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
   const items = q ? page.items.filter((d) => d.domain.startsWith(q)) : page.items;
   const more = page.next_cursor && items.length === page.items.length;
-  const search = h("input", { id: "q", name: "q", type: "search", value: q });
-  const form = h(
-    "form",
-    {
-      class: "toolbar",
-      role: "search",
-      onsubmit: (ev) => {
-        ev.preventDefault();
-        location.hash = `#/domains?q=${encodeURIComponent(search.value.trim())}`;
-      },
-    },
-    h("label", { for: "q" }, "Names starting with", search),
-    h("button", { type: "submit" }, "Search"),
-  );
+  const form = searchForm("domains", [["q", "Names starting with", q]], "Search");
   const rows = items.map((d) =>
     h(
       "tr",

@@ -104,6 +104,26 @@ function copyButton(text, label) {
   );
 }
 
+/** A search form: one labelled input per `[name, label, value]`; submitting
+ *  it follows `#/screen?name=value&…` (the screen reads its filters back). */
+function searchForm(screen, fields, button) {
+  const inputs = fields.map(([name, , value]) => h("input", { id: name, name, type: "search", value }));
+  return h(
+    "form",
+    {
+      class: "toolbar",
+      role: "search",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        const query = inputs.map((i) => `${i.name}=${encodeURIComponent(i.value.trim())}`).join("&");
+        location.hash = `#/${screen}?${query}`;
+      },
+    },
+    fields.map(([name, label], i) => h("label", { for: name }, label, inputs[i])),
+    h("button", { type: "submit" }, button),
+  );
+}
+
 /** A table in a region that scrolls sideways when the screen is narrower
  *  than the table (focusable, so the keyboard can scroll it too). */
 function table(headers, rows, empty) {

@@ -228,21 +228,13 @@ async function audit(params) {
   const resource = (params.get("resource") || "").trim();
   const list = await api("GET", "/audit?limit=1000");
   const items = list.items.filter((r) => r.actor.includes(actor) && r.resource.includes(resource));
-  const a = h("input", { id: "actor", name: "actor", value: actor });
-  const r = h("input", { id: "resource", name: "resource", value: resource });
-  const form = h(
-    "form",
-    {
-      class: "toolbar",
-      role: "search",
-      onsubmit: (ev) => {
-        ev.preventDefault();
-        location.hash = `#/audit?actor=${encodeURIComponent(a.value)}&resource=${encodeURIComponent(r.value)}`;
-      },
-    },
-    h("label", { for: "actor" }, "Actor contains", a),
-    h("label", { for: "resource" }, "Resource contains", r),
-    h("button", { type: "submit" }, "Filter"),
+  const form = searchForm(
+    "audit",
+    [
+      ["actor", "Actor contains", actor],
+      ["resource", "Resource contains", resource],
+    ],
+    "Filter",
   );
   // The API gives the newest 1,000; the page shows them 50 at a time.
   const per = 50;

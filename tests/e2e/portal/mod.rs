@@ -181,7 +181,17 @@ async fn domains_and_purge(portal: &Portal) {
         "{list}"
     );
     snap(c, axe, "domains").await;
-    c.goto(&format!("{base}/#/domains?q=shop")).await.unwrap();
+    // The search form: names starting with what is typed.
+    fill(c, "#q", "shop").await;
+    click(c, Locator::Css("form[role=search] button")).await;
+    let url = cirrus_test_support::eventually("the search followed", std::time::Duration::from_secs(10), || async {
+        c.current_url()
+            .await
+            .ok()
+            .filter(|u| u.as_str().ends_with("#/domains?q=shop"))
+    })
+    .await;
+    assert!(url.as_str().ends_with("q=shop"), "{url}");
     heading(c, "Domains").await;
     let filtered = text_of(c, "main table", "shop.example.com").await;
     assert!(!filtered.contains("\nexample.com"), "{filtered}");

@@ -136,9 +136,12 @@ pub async fn walk(portal: &Portal) {
             .unwrap();
         assert!(res.status().is_success(), "{}", res.status());
     }
-    c.goto(&format!("{base}/#/audit?actor=master&resource=edge-stuck"))
-        .await
-        .unwrap();
+    // The filter form, then the pages.
+    c.goto(&format!("{base}/#/audit")).await.unwrap();
+    heading(c, "Audit log").await;
+    fill(c, "#actor", "master").await;
+    fill(c, "#resource", "edge-stuck").await;
+    click(c, Locator::Css("form[role=search] button")).await;
     text_of(c, "main nav", "Page 1 of 2 (60 records)").await;
     click(c, Locator::LinkText("Older")).await;
     text_of(c, "main nav", "Page 2 of 2").await;
