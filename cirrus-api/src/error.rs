@@ -116,6 +116,16 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The code, message and field details, without the status (for one
+    /// item of a batch).
+    pub(crate) fn into_detail(self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.to_string(),
+            message: self.message,
+            details: self.details,
+        }
+    }
 }
 
 impl From<cirrus_core::Error> for ApiError {
@@ -133,15 +143,12 @@ impl From<cirrus_core::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let (status, retry_after) = (self.status, self.retry_after);
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_string(),
-                message: self.message,
-                details: self.details,
-            },
+            error: self.into_detail(),
         };
-        let mut res = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
+        let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res

@@ -3,9 +3,9 @@
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 use cirrus_core::model::{
-    AuditList, CertificateList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage, DomainStatus,
-    DomainView, ErrorBody, Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList,
-    PurgeSelection, PurgeStatus, TokenList, TokenRequest,
+    AuditList, BatchResult, CertificateList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage,
+    DomainStatus, DomainView, ErrorBody, Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted,
+    PurgeList, PurgeSelection, PurgeStatus, TokenList, TokenRequest,
 };
 use cirrus_core::{DomainConf, Node};
 use reqwest::{Method, StatusCode, Url, header};
@@ -182,6 +182,19 @@ impl Client {
                 None => return Ok(all),
             }
         }
+    }
+
+    /// Creates or replaces up to [`MAX_BATCH`](cirrus_core::model::MAX_BATCH)
+    /// domains in one call. Each domain gets its own result, in order: one
+    /// refused (invalid, outside the token's domains) does not stop the
+    /// others. The domains written are announced as one change.
+    pub async fn batch_domains(&self, domains: &[DomainConf]) -> Result<BatchResult> {
+        #[derive(Serialize)]
+        struct Batch<'a> {
+            domains: &'a [DomainConf],
+        }
+        self.json(Method::POST, &["domains:batch"], &[], Some(&Batch { domains }))
+            .await
     }
 
     /// One domain, with the CNAMEs its owner sets (when the API knows its

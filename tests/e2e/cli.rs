@@ -299,6 +299,65 @@ fn api_role_runs_on_redis_with_a_configured_master_token() {
 }
 
 #[test]
+fn cirrusctl_imports_domains_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, master) = start(&dir.path().join("data").display().to_string(), &[]);
+    let master = master.unwrap();
+    let c = |args: &[&str]| ctl(&server.url, &master, args);
+    // 2,500 domains, one per line; the 1,234th is invalid.
+    let mut lines: Vec<String> = (0..2500)
+        .map(|i| {
+            format!(
+                r#"{{"domain": "d{i}.example", "origins": [{{"host": "192.0.2.{}"}}]}}"#,
+                i % 250 + 1
+            )
+        })
+        .collect();
+    lines[1233] = r#"{"domain": "bad.example", "origins": []}"#.into();
+    let file = dir.path().join("domains.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = c(&["domain", "import", file.to_str().unwrap()]);
+    assert_eq!(out.code, 5, "a refused domain exits 5: {}", out.stderr);
+    assert!(
+        out.stdout.contains("refused 1234 (bad.example): origins:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("2500 domains: 2499 created, 0 updated, 0 unchanged, 1 refused"),
+        "{}",
+        out.stdout
+    );
+
+    // What `-o json domain list` prints imports back unchanged, in
+    // requests of 700.
+    let listed = ok(c(&["domain", "list", "-o", "json"]));
+    let export = dir.path().join("export.json");
+    std::fs::write(&export, &listed).unwrap();
+    let out = ok(c(&[
+        "domain",
+        "import",
+        export.to_str().unwrap(),
+        "--batch",
+        "700",
+        "-o",
+        "json",
+    ]));
+    let result: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items = result["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2499);
+    assert!(items.iter().all(|i| i["outcome"] == "unchanged"), "{out}");
+    assert_eq!(items[2498]["index"], 2498, "numbered across requests");
+
+    // A malformed file sends nothing.
+    std::fs::write(&file, "{\"domain\": \"x.example\"").unwrap();
+    let out = c(&["domain", "import", file.to_str().unwrap()]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(out.stderr.contains("not JSON"), "{}", out.stderr);
+}
+
+#[test]
 fn edge_role_serves_caches_logs_and_exports_metrics() {
     let redis = RedisServer::start();
     let origin = tiny_origin();

@@ -1,6 +1,7 @@
 //! The router, the request-id/metrics/log layer, and the OpenAPI document
 //! generated from the handlers' annotations.
 
+mod batch;
 mod certs;
 mod conditional;
 mod contract;
@@ -39,7 +40,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         cookie-authenticated POST, PUT, PATCH and DELETE need the login's CSRF token in `x-csrf-token`. \
         Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."),
     paths(
-        domains::list, domains::get, domains::put, domains::patch, domains::delete, domains::purge, purges::list, purges::get, onboarding::status,
+        domains::list, batch::batch, domains::get, domains::put, domains::patch, domains::delete, domains::purge, purges::list, purges::get, onboarding::status,
         certs::list, certs::issue, certs::status, certs::upload,
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
@@ -172,6 +173,7 @@ impl Modify for Security {
 pub(crate) fn router(state: Shared) -> Router {
     let v1 = Router::new()
         .route("/domains", get(domains::list))
+        .route("/domains:batch", post(batch::batch))
         .route(
             "/domains/{domain}",
             get(domains::get)

@@ -108,6 +108,13 @@ pub async fn matrix(backend: Backend) {
             Some("a.com"),
         ),
         ep(
+            Method::POST,
+            "/api/v1/domains:batch",
+            Some(json!({"domains": [{"domain": "b.com", "origins": [{"host": "o.com"}]}]})),
+            s(Scope::DomainsWrite),
+            None,
+        ),
+        ep(
             Method::PATCH,
             "/api/v1/domains/a.com",
             Some(json!({"enabled": true})),

@@ -25,6 +25,7 @@ macro_rules! battery {
 }
 
 mod auth;
+mod batch;
 mod contract;
 mod convergence;
 mod login;

@@ -123,6 +123,17 @@ pub(crate) enum DomainCmd {
         /// Domain name.
         domain: String,
     },
+    /// Create or replace many domains from a file (`-` for stdin): a JSON
+    /// array of domains (what `-o json domain list` prints) or one domain
+    /// per line. Sent in batches; every refused domain is listed, and the
+    /// exit code is 5 when any was.
+    Import {
+        /// The file of domains.
+        file: PathBuf,
+        /// Domains per request (1-1000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        batch: u16,
+    },
 }
 
 #[derive(Debug, Args)]

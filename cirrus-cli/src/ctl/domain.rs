@@ -1,6 +1,6 @@
 //! `cirrusctl domain …`: list, get, status, put (create, or replace with
 //! `--replace` or a file), set (read-modify-write with `If-Match`), patch,
-//! delete.
+//! delete, import.
 
 use super::args::{DomainCmd, DomainPut, DomainSet};
 use super::error::CtlError;
@@ -40,6 +40,7 @@ pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<i
             let patch: serde_json::Value = read_json(&file)?;
             out.domain(&api.patch_domain(&domain, &patch).await?, None);
         }
+        DomainCmd::Import { file, batch } => return super::import::run(api, out, &file, batch.into()).await,
         DomainCmd::Delete { domain } => {
             api.delete_domain(&domain).await?;
             out.done(&format!("deleted domain {domain}"));

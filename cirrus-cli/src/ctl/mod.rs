@@ -4,6 +4,7 @@
 mod args;
 mod domain;
 mod error;
+mod import;
 mod output;
 
 use args::{CertCmd, Cli, Command, NodeCmd, NodePut, PurgeArgs, TokenCmd};
@@ -270,7 +271,7 @@ async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), CtlErro
     Ok(())
 }
 
-fn read_text(path: &Path) -> Result<String, CtlError> {
+pub(super) fn read_text(path: &Path) -> Result<String, CtlError> {
     if path == Path::new("-") {
         return std::io::read_to_string(std::io::stdin()).map_err(|e| CtlError::File(format!("stdin: {e}")));
     }

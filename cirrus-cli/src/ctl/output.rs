@@ -4,8 +4,8 @@
 use super::args::Output;
 use crate::duration::{rfc3339, rfc3339_ms};
 use cirrus_core::model::{
-    AuditList, CertificateStatus, CreatedToken, DelegationCheck, DomainStatus, DomainView, Health, Identity,
-    PurgeAccepted, PurgeStatus, ServiceToken,
+    AuditList, BatchOutcome, BatchResult, CertificateStatus, CreatedToken, DelegationCheck, DomainStatus, DomainView,
+    Health, Identity, PurgeAccepted, PurgeStatus, ServiceToken,
 };
 use cirrus_core::{DomainConf, Node};
 use serde::Serialize;
@@ -50,6 +50,33 @@ impl Printer {
                         format!("{:?}", d.tls.mode).to_lowercase(),
                     ]
                 }),
+            );
+        }
+    }
+
+    /// A batch's refused items, one per line, then the counts.
+    pub(crate) fn batch(&self, result: &BatchResult) {
+        if self.json(result) {
+            for item in result.refused() {
+                let name = item.domain.as_deref().unwrap_or("?");
+                let why = item.error.as_ref().map(|e| {
+                    let fields: Vec<String> = e.details.iter().map(|d| format!("{}: {}", d.field, d.reason)).collect();
+                    if fields.is_empty() {
+                        e.message.clone()
+                    } else {
+                        fields.join("; ")
+                    }
+                });
+                println!("refused {} ({name}): {}", item.index + 1, why.unwrap_or_default());
+            }
+            println!(
+                "{} domains: {} created, {} updated, {} unchanged, {} refused (revision {})",
+                result.items.len(),
+                result.count(BatchOutcome::Created),
+                result.count(BatchOutcome::Updated),
+                result.count(BatchOutcome::Unchanged),
+                result.count(BatchOutcome::Refused),
+                result.revision
             );
         }
     }
