@@ -1,6 +1,6 @@
 //! Scale: a private redis-server filled with N domains (default 100,000;
-//! `BENCH_DOMAINS`), then four figures: the bulk import rate through the
-//! store (`put_domains`), the time of one `GET /api/v1/domains?limit=100`
+//! `BENCH_DOMAINS`), then four figures: the import rate of
+//! `cirrusctl domain import` into a real `cirrus api`, the time of one `GET /api/v1/domains?limit=100`
 //! page from a real `cirrus api` (the first page and one from the middle,
 //! median of 50), and a `cirrus edge`'s resident memory per domain and its
 //! time from start to ready with all of them loaded. Run by
@@ -9,7 +9,6 @@
 //! start < 5 s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cirrus_core::{DomainConf, DomainStore, RedisStore};
 use cirrus_test_support::{RedisServer, get_raw, until};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,26 +88,17 @@ fn main() {
         .unwrap_or(100_000);
     let redis = RedisServer::start();
     let url = redis.url();
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     // The edge's footprint with no domain, for the per-domain figure.
     let (empty_edge, empty_rss, _) = edge(&url);
     drop(empty_edge);
 
-    // 1. Import.
-    let _runtime = rt.enter();
-    let store = RedisStore::connect(&url).unwrap();
-    let confs: Vec<DomainConf> = (0..n)
-        .map(|i| DomainConf::new(format!("d{i:07}.example.com"), "http://192.0.2.10".parse().unwrap()))
-        .collect();
-    let started = Instant::now();
-    for chunk in confs.chunks(10_000) {
-        rt.block_on(store.put_domains(chunk)).unwrap();
-    }
-    let import = started.elapsed();
-    drop(confs);
-
-    // 2. A page of the listing, from a real API.
+    // 1. Import, through a real API, as an operator does it:
+    // `cirrusctl domain import FILE`, 1,000 domains a request.
     let api_addr = format!("127.0.0.1:{}", port());
     let _api = cirrus(&[
         "api",
@@ -138,6 +128,27 @@ fn main() {
             (ok && body["items"].as_array().is_some_and(|a| a.len() == 100)).then(|| started.elapsed())
         }
     };
+    until("the API answering", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(&api_addr).ok()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("domains.jsonl");
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"domain":"d{i:07}.example.com","origins":[{{"scheme":"http","host":"192.0.2.10"}}]}}"#))
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    drop(lines);
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_cirrusctl"))
+        .args(["domain", "import", file.to_str().unwrap()])
+        .env("CIRRUS_URL", format!("http://{api_addr}"))
+        .env("CIRRUS_TOKEN", "bench-master-token-0123456")
+        .output()
+        .unwrap();
+    let import = started.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // 2. A page of the listing.
     until("the API answering", Duration::from_secs(30), || rt.block_on(page(None)));
     let middle = Some(format!("d{:07}.example.com", n / 2));
     let first: Vec<Duration> = (0..50).map(|_| rt.block_on(page(None)).unwrap()).collect();
@@ -149,7 +160,7 @@ fn main() {
 
     println!("domains: {n}");
     println!(
-        "import (store put_domains, 10,000 a call): {:.1} s, {:.0} domains/s",
+        "import (cirrusctl domain import, 1,000 a request): {:.1} s, {:.0} domains/s",
         import.as_secs_f64(),
         n as f64 / import.as_secs_f64()
     );
