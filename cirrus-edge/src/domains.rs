@@ -4,14 +4,54 @@
 
 use cirrus_core::model::normalize_host;
 use cirrus_core::{DomainConf, EdgeSource};
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+/// Domains read from the source a page at a time on a reload.
+const LOAD_PAGE: usize = 1000;
+
+/// One served domain, found by its name: the set's key is the
+/// configuration's own `domain`, so no second copy of the name is kept
+/// (a million domains held in memory is the scale this is built for).
+#[derive(Debug, Clone)]
+struct Served(Arc<DomainConf>);
+
+impl Served {
+    /// Held without the spare capacity decoding left.
+    fn new(mut conf: DomainConf) -> Self {
+        conf.shrink_to_fit();
+        Self(Arc::new(conf))
+    }
+}
+
+impl Borrow<str> for Served {
+    fn borrow(&self) -> &str {
+        &self.0.domain
+    }
+}
+
+impl Hash for Served {
+    fn hash<S: Hasher>(&self, state: &mut S) {
+        // As `str` hashes, so lookups by `&str` find it.
+        self.0.domain.as_str().hash(state);
+    }
+}
+
+impl PartialEq for Served {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.domain == other.0.domain
+    }
+}
+
+impl Eq for Served {}
 
 /// Host → configuration, with the store revision it reflects.
 #[derive(Debug, Default)]
 pub(crate) struct DomainTable {
-    map: RwLock<HashMap<String, Arc<DomainConf>>>,
+    set: RwLock<HashSet<Served>>,
     revision: AtomicU64,
 }
 
@@ -25,13 +65,13 @@ impl DomainTable {
     /// and a trailing port or dot are ignored).
     pub(crate) fn get(&self, host: &str) -> Option<Arc<DomainConf>> {
         let host = host_only(host);
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(conf) = map.get(host) {
-            return Some(conf.clone());
+        let set = self.set.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(served) = set.get(host) {
+            return Some(served.0.clone());
         }
         // Only allocate for the rare non-canonical spelling.
         let normalized = normalize_host(host).ok()?;
-        map.get(&normalized).cloned()
+        set.get(normalized.as_str()).map(|s| s.0.clone())
     }
 
     /// The store revision the table reflects.
@@ -46,19 +86,25 @@ impl DomainTable {
 
     /// Domains served.
     pub(crate) fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.set.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Replaces the whole table with the store's domains.
+    /// Replaces the whole table with the store's domains, read a page at
+    /// a time (the table is swapped in whole once the last page is read).
     pub(crate) async fn reload(&self, source: &dyn EdgeSource) -> cirrus_core::Result<()> {
         let revision = source.revision().await?;
-        let map = source
-            .domains()
-            .await?
-            .into_iter()
-            .map(|c| (c.domain.clone(), Arc::new(c)))
-            .collect();
-        *self.map.write().unwrap_or_else(|p| p.into_inner()) = map;
+        let mut set = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = source.domain_page(after.as_deref(), LOAD_PAGE).await?;
+            set.extend(page.items.into_iter().map(Served::new));
+            match page.next_cursor {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        set.shrink_to_fit();
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
         self.revision.fetch_max(revision, Ordering::Relaxed);
         Ok(())
     }
@@ -66,20 +112,24 @@ impl DomainTable {
     /// Re-reads one domain after a change event at `revision`.
     pub(crate) async fn refresh(&self, source: &dyn EdgeSource, name: &str, revision: u64) -> cirrus_core::Result<()> {
         let conf = source.domain(name).await?;
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
         match conf {
-            Some(c) => map.insert(name.to_string(), Arc::new(c)),
-            None => map.remove(name),
-        };
-        drop(map);
+            Some(c) => {
+                set.replace(Served::new(c));
+            }
+            None => {
+                set.remove(name);
+            }
+        }
+        drop(set);
         self.revision.fetch_max(revision, Ordering::Relaxed);
         Ok(())
     }
 
     #[cfg(test)]
     pub(crate) fn insert(&self, conf: DomainConf) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        map.insert(conf.domain.clone(), Arc::new(conf));
+        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
+        set.replace(Served::new(conf));
     }
 }
 
@@ -98,6 +148,31 @@ fn host_only(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_reload_reads_every_page() {
+        let source = cirrus_core::StaticSource::new();
+        for i in 0..2500 {
+            let conf = DomainConf::new(format!("d{i}.example"), "http://192.0.2.1".parse().expect("origin"));
+            source.put_domain(conf).expect("valid");
+        }
+        let t = DomainTable::new();
+        t.insert(DomainConf::new("gone.example", "http://192.0.2.1".parse().expect("origin")));
+        t.reload(&source).await.expect("reload");
+        assert_eq!(t.len(), 2500, "three pages, and nothing from before");
+        assert_eq!(t.revision(), 2500);
+        assert!(t.get("d999.example").is_some(), "the last name of the last page");
+        assert!(t.get("gone.example").is_none());
+    }
+
+    #[test]
+    fn a_domain_is_held_without_spare_room() {
+        // Decoded, as from a store: room for four origins, one used.
+        let json = r#"{"domain": "a.example", "origins": [{"host": "192.0.2.1"}]}"#;
+        let conf: DomainConf = serde_json::from_str(json).expect("valid");
+        assert!(conf.origins.capacity() > 1);
+        assert_eq!(Served::new(conf).0.origins.capacity(), 1);
+    }
 
     #[test]
     fn hosts_are_matched_whatever_their_spelling() {

@@ -71,6 +71,19 @@ impl DomainConf {
         }
     }
 
+    /// Frees the spare capacity decoding leaves in its lists (a list of
+    /// one origin decoded from JSON holds room for four). For a holder of
+    /// many configurations, as an edge is: about a quarter of a decoded
+    /// domain's memory.
+    pub fn shrink_to_fit(&mut self) {
+        self.origins.shrink_to_fit();
+        self.cache.rules.shrink_to_fit();
+        self.cache.key.headers.shrink_to_fit();
+        self.cache.tag_headers.shrink_to_fit();
+        self.request_headers.remove.shrink_to_fit();
+        self.response_headers.remove.shrink_to_fit();
+    }
+
     /// Normalizes names (domain, origin hosts) and checks every field,
     /// returning all problems at once.
     pub fn validated(mut self) -> Result<Self, ValidationErrors> {

@@ -6,7 +6,7 @@
 
 use super::{CertStore, Change, ChangeFeed, DomainStore, Event, NodeStore, PurgeLog, SubscribeOptions, Subscription};
 use crate::Result;
-use crate::model::{CertBundle, DomainConf, EdgeReport, PurgeRequest};
+use crate::model::{CertBundle, DomainConf, DomainPage, EdgeReport, PurgeRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
@@ -22,6 +22,22 @@ pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
     async fn revision(&self) -> Result<u64>;
     /// Every domain's configuration.
     async fn domains(&self) -> Result<Vec<DomainConf>>;
+    /// The configurations after `after` (exclusive) in name order, at
+    /// most `limit`; `next_cursor` is the `after` of the next page, `None`
+    /// after the last. An edge loads with it a page at a time, so its
+    /// peak memory is the table plus one page. The default answers every
+    /// domain of [`EdgeSource::domains`] as one page.
+    async fn domain_page(&self, after: Option<&str>, limit: usize) -> Result<DomainPage> {
+        let _ = limit;
+        let items = match after {
+            None => self.domains().await?,
+            Some(_) => Vec::new(),
+        };
+        Ok(DomainPage {
+            items,
+            next_cursor: None,
+        })
+    }
     /// One domain's configuration.
     async fn domain(&self, name: &str) -> Result<Option<DomainConf>>;
     /// A domain's certificate.
@@ -51,6 +67,16 @@ impl<S: ChangeFeed + DomainStore + CertStore + NodeStore + PurgeLog + ?Sized> Ed
     async fn domains(&self) -> Result<Vec<DomainConf>> {
         DomainStore::domains(self).await
     }
+    async fn domain_page(&self, after: Option<&str>, limit: usize) -> Result<DomainPage> {
+        let names = self.domain_names_after(after, limit).await?;
+        // A full page may have a next one; the cursor is its last name
+        // even when that domain was deleted meanwhile.
+        let next_cursor = (names.len() == limit).then(|| names.last().cloned()).flatten();
+        Ok(DomainPage {
+            items: self.get_domains(&names).await?,
+            next_cursor,
+        })
+    }
     async fn domain(&self, name: &str) -> Result<Option<DomainConf>> {
         self.get_domain(name).await
     }
@@ -76,6 +102,9 @@ impl<T: EdgeSource + ?Sized> EdgeSource for Arc<T> {
     }
     async fn domains(&self) -> Result<Vec<DomainConf>> {
         (**self).domains().await
+    }
+    async fn domain_page(&self, after: Option<&str>, limit: usize) -> Result<DomainPage> {
+        (**self).domain_page(after, limit).await
     }
     async fn domain(&self, name: &str) -> Result<Option<DomainConf>> {
         (**self).domain(name).await
@@ -229,6 +258,25 @@ impl EdgeSource for StaticSource {
         Ok(state.domains.values().cloned().collect())
     }
 
+    async fn domain_page(&self, after: Option<&str>, limit: usize) -> Result<DomainPage> {
+        use std::ops::Bound;
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut items: Vec<DomainConf> = state
+            .domains
+            .range::<str, _>((from, Bound::Unbounded))
+            .take(limit.saturating_add(1))
+            .map(|(_, conf)| conf.clone())
+            .collect();
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|c| c.domain.clone())
+        } else {
+            None
+        };
+        Ok(DomainPage { items, next_cursor })
+    }
+
     async fn domain(&self, name: &str) -> Result<Option<DomainConf>> {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         Ok(state.domains.get(name).cloned())
@@ -301,5 +349,20 @@ mod tests {
             .await
             .expect("test");
         assert_eq!(late.next().await, Some(Event::Resync { revision: 3 }));
+    }
+
+    #[tokio::test]
+    async fn pages_follow_name_order() {
+        let source = StaticSource::new();
+        for name in ["c.test", "a.test", "b.test"] {
+            let conf = DomainConf::new(name, "http://192.0.2.1".parse().expect("test"));
+            source.put_domain(conf).expect("test");
+        }
+        let first = source.domain_page(None, 2).await.expect("test");
+        assert_eq!(first.items.len(), 2);
+        assert_eq!(first.next_cursor.as_deref(), Some("b.test"));
+        let last = source.domain_page(Some("b.test"), 2).await.expect("test");
+        assert_eq!(last.items[0].domain, "c.test");
+        assert_eq!(last.next_cursor, None);
     }
 }

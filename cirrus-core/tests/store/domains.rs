@@ -1,7 +1,7 @@
 //! Conformance: domains (`DomainStore`), announced on the change feed.
 
 use crate::conformance::domain;
-use cirrus_core::{ChangeFeed, DomainConf, DomainStore, Error, Node, NodeStore, PurgeLog, PurgeRequest};
+use cirrus_core::{ChangeFeed, DomainConf, DomainStore, EdgeSource, Error, Node, NodeStore, PurgeLog, PurgeRequest};
 
 pub async fn domains_crud<S: ChangeFeed + DomainStore + ?Sized>(store: &S) {
     let w1 = store.put_domain(&domain("B.example.com")).await.unwrap();
@@ -33,7 +33,7 @@ pub async fn domains_crud<S: ChangeFeed + DomainStore + ?Sized>(store: &S) {
     assert_eq!(store.domain_names().await.unwrap(), ["b.example.com"]);
 }
 
-pub async fn domain_pages<S: DomainStore + ?Sized>(store: &S) {
+pub async fn domain_pages<S: DomainStore + EdgeSource + ?Sized>(store: &S) {
     let confs: Vec<DomainConf> = ["d", "a", "c", "e", "b"]
         .iter()
         .map(|n| domain(&format!("{n}.example.com")))
@@ -56,6 +56,20 @@ pub async fn domain_pages<S: DomainStore + ?Sized>(store: &S) {
     );
     let between = store.domain_names_after(Some("b.zzz"), 10).await.unwrap();
     assert_eq!(between[0], "d.example.com", "a cursor need not be a name");
+    // An edge reads whole configurations a page at a time; the cursor of
+    // a full page leads on, the last page has none.
+    let mut read = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = EdgeSource::domain_page(store, after.as_deref(), 2).await.unwrap();
+        assert!(page.items.len() <= 2);
+        read.extend(page.items.into_iter().map(|d| d.domain));
+        match page.next_cursor {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(read, ["a", "b", "d", "e", "f"].map(|n| format!("{n}.example.com")));
     let names = ["e.example.com", "gone.example.com", "a.example.com"].map(String::from);
     let got = store.get_domains(&names).await.unwrap();
     assert_eq!(
