@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::http::CaClient;
 use crate::propagation::wait_visible;
 use crate::solver::Dns01Solver;
-use cirrus_core::Store;
 use cirrus_core::model::CertBundle;
+use cirrus_core::{CertStore, DomainStore, Store};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, Identifier, NewAccount,
     NewOrder, OrderStatus, RetryPolicy,
@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Obtains certificates from one ACME directory.
-pub struct Issuer {
-    store: Arc<dyn Store>,
+pub struct Issuer<S: ?Sized = dyn Store> {
+    store: Arc<S>,
     solver: Arc<dyn Dns01Solver>,
     directory: String,
     root: Option<PathBuf>,
@@ -33,7 +33,7 @@ pub struct Issuer {
     account: tokio::sync::OnceCell<Account>,
 }
 
-impl std::fmt::Debug for Issuer {
+impl<S: ?Sized> std::fmt::Debug for Issuer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Issuer")
             .field("directory", &self.directory)
@@ -43,10 +43,10 @@ impl std::fmt::Debug for Issuer {
     }
 }
 
-impl Issuer {
+impl<S: DomainStore + CertStore + ?Sized> Issuer<S> {
     /// An issuer for the directory at `directory` (its URL), keeping state
     /// in `store` and publishing challenges with `solver`.
-    pub fn new(store: Arc<dyn Store>, solver: Arc<dyn Dns01Solver>, directory: impl Into<String>) -> Self {
+    pub fn new(store: Arc<S>, solver: Arc<dyn Dns01Solver>, directory: impl Into<String>) -> Self {
         Self {
             store,
             solver,

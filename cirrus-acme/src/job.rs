@@ -10,7 +10,7 @@
 use crate::issuer::Issuer;
 use cirrus_core::jobs::{JobError, JobHandler};
 use cirrus_core::model::{AcmeStatus, CertBundle, Job};
-use cirrus_core::{Lock, Store};
+use cirrus_core::{CertStore, DomainStore, Lock, LockStore, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,16 +22,34 @@ pub const ISSUE_JOB: &str = cirrus_core::jobs::ISSUE_CERT;
 const LOCK_TTL: Duration = Duration::from_secs(60);
 
 /// Runs `issue_cert` jobs with an [`Issuer`].
-#[derive(Debug, Clone)]
-pub struct IssueJobs {
-    store: Arc<dyn Store>,
-    issuer: Arc<Issuer>,
+pub struct IssueJobs<S: ?Sized = dyn Store> {
+    store: Arc<S>,
+    issuer: Arc<Issuer<S>>,
     lock_ttl: Duration,
 }
 
-impl IssueJobs {
+impl<S: ?Sized> Clone for IssueJobs<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            issuer: self.issuer.clone(),
+            lock_ttl: self.lock_ttl,
+        }
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for IssueJobs<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssueJobs")
+            .field("issuer", &self.issuer)
+            .field("lock_ttl", &self.lock_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: DomainStore + CertStore + LockStore + ?Sized> IssueJobs<S> {
     /// Jobs run with `issuer`, their state kept in `store`.
-    pub fn new(store: Arc<dyn Store>, issuer: Arc<Issuer>) -> Self {
+    pub fn new(store: Arc<S>, issuer: Arc<Issuer<S>>) -> Self {
         Self {
             store,
             issuer,
@@ -88,7 +106,7 @@ impl IssueJobs {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for IssueJobs {
+impl<S: DomainStore + CertStore + LockStore + ?Sized> JobHandler for IssueJobs<S> {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         let Some(domain) = job.job.domain.as_deref() else {
             return Err(JobError::new("an issue_cert job names no domain"));

@@ -18,7 +18,7 @@ use crate::ari::{RenewalWindow, certificate_id};
 use crate::error::Result;
 use crate::issuer::Issuer;
 use cirrus_core::model::{CertBundle, TlsMode};
-use cirrus_core::{Lock, Store};
+use cirrus_core::{CertStore, DomainStore, JobQueue, Lock, LockStore, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,19 +34,40 @@ struct Asked {
 }
 
 /// Queues renewals of certificates close to their end.
-#[derive(Debug, Clone)]
-pub struct RenewalScan {
-    store: Arc<dyn Store>,
+pub struct RenewalScan<S: ?Sized = dyn Store> {
+    store: Arc<S>,
     window: Duration,
     owner: String,
-    ari: Option<Arc<Issuer>>,
+    ari: Option<Arc<Issuer<S>>>,
     asked: Arc<Mutex<HashMap<String, Asked>>>,
 }
 
-impl RenewalScan {
+impl<S: ?Sized> Clone for RenewalScan<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            window: self.window,
+            owner: self.owner.clone(),
+            ari: self.ari.clone(),
+            asked: self.asked.clone(),
+        }
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for RenewalScan<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenewalScan")
+            .field("window", &self.window)
+            .field("owner", &self.owner)
+            .field("ari", &self.ari)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: DomainStore + CertStore + LockStore + JobQueue + ?Sized> RenewalScan<S> {
     /// Scans `store` with a window of 30 days; `owner` names the scanner
     /// in the task locks it takes.
-    pub fn new(store: Arc<dyn Store>, owner: impl Into<String>) -> Self {
+    pub fn new(store: Arc<S>, owner: impl Into<String>) -> Self {
         Self {
             store,
             window: Duration::from_secs(30 * 86_400),
@@ -57,7 +78,7 @@ impl RenewalScan {
     }
 
     /// Also renews when `issuer`'s CA suggests it (ARI, RFC 9773).
-    pub fn ari(mut self, issuer: Arc<Issuer>) -> Self {
+    pub fn ari(mut self, issuer: Arc<Issuer<S>>) -> Self {
         self.ari = Some(issuer);
         self
     }

@@ -1,7 +1,7 @@
 //! DNS-01 solvers: where a challenge's TXT value is published.
 
 use crate::error::{Error, Result};
-use cirrus_core::Store;
+use cirrus_core::CertStore;
 use std::sync::Arc;
 
 /// Publishes DNS-01 challenge values for a domain and removes them.
@@ -31,13 +31,13 @@ pub trait Dns01Solver: Send + Sync + std::fmt::Debug + 'static {
 /// (`_acme-challenge.<target>`; `cirrus_core::model::DomainDns` names it).
 #[derive(Debug, Clone)]
 pub struct StoreSolver {
-    store: Arc<dyn Store>,
+    store: Arc<dyn CertStore>,
     zone: Option<String>,
 }
 
 impl StoreSolver {
     /// A solver writing to `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn CertStore>) -> Self {
         Self { store, zone: None }
     }
 
@@ -87,7 +87,7 @@ impl Dns01Solver for StoreSolver {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use cirrus_core::EmbeddedStore;
+    use cirrus_core::{EmbeddedStore, Store};
 
     #[tokio::test]
     async fn values_accumulate_per_domain_and_go_together() {

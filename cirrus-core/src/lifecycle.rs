@@ -173,7 +173,7 @@ pub const STORE_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The `store` check of a health answer, asked now: a revision round trip
 /// within [`STORE_CHECK_TIMEOUT`]; with the revision when it answered.
-pub async fn check_store(store: &dyn crate::ChangeFeed) -> (crate::model::HealthCheck, Option<u64>) {
+pub async fn check_store<S: crate::ChangeFeed + ?Sized>(store: &S) -> (crate::model::HealthCheck, Option<u64>) {
     use crate::model::HealthCheck;
     match tokio::time::timeout(STORE_CHECK_TIMEOUT, store.revision()).await {
         Ok(Ok(revision)) => (HealthCheck::up(0), Some(revision)),
@@ -187,7 +187,7 @@ pub async fn check_store(store: &dyn crate::ChangeFeed) -> (crate::model::Health
 
 /// The health of a role that serves only while its store answers (the API,
 /// the worker): `ok` with the revision, else `unavailable`.
-pub async fn store_health(store: &dyn crate::ChangeFeed) -> crate::model::Health {
+pub async fn store_health<S: crate::ChangeFeed + ?Sized>(store: &S) -> crate::model::Health {
     let (check, revision) = check_store(store).await;
     if let Some(error) = &check.error {
         tracing::warn!(error, "health check: the store does not answer");

@@ -13,13 +13,13 @@ use cirrus_core::model::{Health, HealthCheck};
 use std::sync::Arc;
 
 #[derive(Debug)]
-pub(crate) struct Probe {
+pub(crate) struct Probe<S: ?Sized> {
     pub(crate) metrics: DnsMetrics,
-    pub(crate) store: Arc<dyn ChangeFeed>,
+    pub(crate) store: Arc<S>,
 }
 
 #[async_trait::async_trait]
-impl AdminProbe for Probe {
+impl<S: ChangeFeed + ?Sized> AdminProbe for Probe<S> {
     async fn health(&self) -> Health {
         let (store, revision) = check_store(&*self.store).await;
         let serving = self.metrics.serving();

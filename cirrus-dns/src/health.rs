@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::metrics::DnsMetrics;
-use cirrus_core::{Lock, Node, Store};
+use cirrus_core::{Lock, LockStore, Node, NodeStore, Store};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,15 +24,24 @@ use std::time::{Duration, SystemTime};
 /// (`cdn:lock:health:{id}`, held for most of an interval and never
 /// released early), so each node is probed once per interval by one of
 /// them and its counters are never fought over.
-#[derive(Clone)]
-pub struct HealthChecker {
-    store: Arc<dyn Store>,
+pub struct HealthChecker<S: ?Sized = dyn Store> {
+    store: Arc<S>,
     http: reqwest::Client,
     /// What the builder was given.
     config: HealthCheckerBuilder,
 }
 
-impl std::fmt::Debug for HealthChecker {
+impl<S: ?Sized> Clone for HealthChecker<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            http: self.http.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for HealthChecker<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HealthChecker")
             .field("config", &self.config)
@@ -108,7 +117,7 @@ impl HealthCheckerBuilder {
     }
 
     /// The checker.
-    pub fn build(self, store: Arc<dyn Store>) -> Result<HealthChecker> {
+    pub fn build<S: NodeStore + LockStore + ?Sized>(self, store: Arc<S>) -> Result<HealthChecker<S>> {
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
@@ -137,7 +146,9 @@ impl HealthChecker {
             recover_after: 2,
         }
     }
+}
 
+impl<S: NodeStore + LockStore + ?Sized> HealthChecker<S> {
     /// Probes every enabled node once (those this checker can lock) and
     /// records the results.
     pub async fn round(&self) -> Result<Round> {

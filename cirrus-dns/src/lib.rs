@@ -67,7 +67,7 @@ pub use error::{Error, Result};
 pub use health::{HealthChecker, HealthCheckerBuilder, Round};
 pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone, bind};
 pub use metrics::DnsMetrics;
-pub use rebuild::{Rebuilder, next_serial};
+pub use rebuild::{Rebuilder, ZoneSource, next_serial};
 pub use role::DnsRole;
 pub use zone::{
     Lookup, NodePool, SkippedDomain, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name,

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::master::SharedZone;
 use crate::metrics::{DnsMetrics, SKIPPED_INVALID_NAME};
 use crate::zone::{Zone, ZoneInput, ZoneSettings};
-use cirrus_core::{Change, Event, Store, SubscribeOptions};
+use cirrus_core::{CertStore, Change, ChangeFeed, DomainStore, Event, NodeStore, Store, SubscribeOptions};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use std::collections::HashSet;
@@ -28,10 +28,15 @@ pub fn next_serial(previous: Option<u32>, now_unix: u64) -> u32 {
     }
 }
 
+/// What a zone is built from: domains, nodes, challenges, and the change
+/// feed that says when to build it again. Every [`Store`] is one.
+pub trait ZoneSource: ChangeFeed + DomainStore + NodeStore + CertStore {}
+
+impl<S: ChangeFeed + DomainStore + NodeStore + CertStore + ?Sized> ZoneSource for S {}
+
 /// Rebuilds the zone from the store and announces it.
-#[derive(Clone)]
-pub struct Rebuilder {
-    store: Arc<dyn Store>,
+pub struct Rebuilder<S: ?Sized = dyn Store> {
+    store: Arc<S>,
     settings: ZoneSettings,
     zone: Option<SharedZone>,
     /// The store revision the last build read (or a later one).
@@ -45,7 +50,24 @@ pub struct Rebuilder {
     skipped: HashSet<String>,
 }
 
-impl std::fmt::Debug for Rebuilder {
+impl<S: ?Sized> Clone for Rebuilder<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+            zone: self.zone.clone(),
+            built_revision: self.built_revision,
+            notify: self.notify.clone(),
+            debounce: self.debounce,
+            min_interval: self.min_interval,
+            latest: self.latest.clone(),
+            metrics: self.metrics.clone(),
+            skipped: self.skipped.clone(),
+        }
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for Rebuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rebuilder")
             .field("origin", self.settings.origin())
@@ -55,10 +77,10 @@ impl std::fmt::Debug for Rebuilder {
     }
 }
 
-impl Rebuilder {
+impl<S: ZoneSource + ?Sized> Rebuilder<S> {
     /// Rebuilds `settings`' zone from `store`. Defaults: no secondaries,
     /// 50 ms debounce, rebuilds at least 1 s apart.
-    pub fn new(store: Arc<dyn Store>, settings: ZoneSettings) -> Self {
+    pub fn new(store: Arc<S>, settings: ZoneSettings) -> Self {
         Self {
             store,
             settings,

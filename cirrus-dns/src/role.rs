@@ -6,10 +6,11 @@ use crate::health::HealthCheckerBuilder;
 use crate::master::HiddenMaster;
 use crate::metrics::DnsMetrics;
 use crate::rebuild::Rebuilder;
+use crate::rebuild::ZoneSource;
 use crate::zone::ZoneSettings;
-use cirrus_core::Store;
 use cirrus_core::lifecycle::{Backoff, Shutdown, keep_running};
 use cirrus_core::model::AllowList;
+use cirrus_core::{LockStore, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +21,9 @@ const SECONDARY_CHECK: Duration = Duration::from_secs(5);
 
 /// Everything `cirrus dns` runs, configured by its methods and started by
 /// [`DnsRole::run`].
-#[derive(Debug)]
 #[must_use]
-pub struct DnsRole {
-    store: Arc<dyn Store>,
+pub struct DnsRole<S: ?Sized = dyn Store> {
+    store: Arc<S>,
     settings: ZoneSettings,
     notify: Vec<SocketAddr>,
     allow_transfer: AllowList,
@@ -32,10 +32,21 @@ pub struct DnsRole {
     metrics: DnsMetrics,
 }
 
-impl DnsRole {
+impl<S: ?Sized> std::fmt::Debug for DnsRole<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsRole")
+            .field("settings", &self.settings)
+            .field("notify", &self.notify)
+            .field("allow_transfer", &self.allow_transfer)
+            .field("checker", &self.checker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ZoneSource + LockStore + ?Sized> DnsRole<S> {
     /// The zone `settings` built from `store`; no NOTIFY, transfers from
     /// loopback only, no health checker, no admin listener.
-    pub fn new(store: Arc<dyn Store>, settings: ZoneSettings) -> crate::Result<Self> {
+    pub fn new(store: Arc<S>, settings: ZoneSettings) -> crate::Result<Self> {
         Ok(Self {
             store,
             settings,

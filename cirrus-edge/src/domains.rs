@@ -157,7 +157,10 @@ mod tests {
             source.put_domain(conf).expect("valid");
         }
         let t = DomainTable::new();
-        t.insert(DomainConf::new("gone.example", "http://192.0.2.1".parse().expect("origin")));
+        t.insert(DomainConf::new(
+            "gone.example",
+            "http://192.0.2.1".parse().expect("origin"),
+        ));
         t.reload(&source).await.expect("reload");
         assert_eq!(t.len(), 2500, "three pages, and nothing from before");
         assert_eq!(t.revision(), 2500);
