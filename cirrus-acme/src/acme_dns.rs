@@ -36,7 +36,7 @@ impl AcmeDnsSolver {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| Error::AcmeDns(format!("HTTP client: {e}")))?;
+            .map_err(|e| Error::local("acme-dns HTTP client", e))?;
         Ok(Self {
             api: api.into().trim_end_matches('/').to_string(),
             http,
@@ -57,16 +57,19 @@ impl AcmeDnsSolver {
             .post(format!("{}/register", self.api))
             .send()
             .await
-            .map_err(|e| Error::AcmeDns(format!("register: {e}")))?;
+            .map_err(|source| Error::AcmeDnsHttp {
+                what: "register".into(),
+                source,
+            })?;
         let status = res.status();
         if !status.is_success() {
             let body = res.text().await.unwrap_or_default();
             return Err(Error::AcmeDns(format!("register: {status}: {body}")));
         }
-        let r: Registration = res
-            .json()
-            .await
-            .map_err(|e| Error::AcmeDns(format!("register: unreadable answer: {e}")))?;
+        let r: Registration = res.json().await.map_err(|source| Error::AcmeDnsHttp {
+            what: "register: unreadable answer".into(),
+            source,
+        })?;
         let creds = AcmeDnsCredentials {
             username: r.username,
             password: r.password,
@@ -91,7 +94,10 @@ impl Dns01Solver for AcmeDnsSolver {
             .json(&serde_json::json!({ "subdomain": creds.subdomain, "txt": value }))
             .send()
             .await
-            .map_err(|e| Error::AcmeDns(format!("update for {domain}: {e}")))?;
+            .map_err(|source| Error::AcmeDnsHttp {
+                what: format!("update for {domain}"),
+                source,
+            })?;
         let status = res.status();
         if status.is_success() {
             return Ok(());

@@ -20,9 +20,13 @@ pub enum Error {
         /// What the resolver found instead.
         message: String,
     },
-    /// The CA refused, failed, or could not be reached; its own words.
+    /// The CA's answer does not allow going on (an authorization
+    /// invalid, no DNS-01 challenge offered, an order failed).
     #[error("ACME: {0}")]
     Ca(String),
+    /// The CA refused or could not be reached, as the ACME client reported it.
+    #[error("ACME: {0}")]
+    Acme(#[source] instant_acme::Error),
     /// The CA asked us to come back later: a rate limit
     /// (`urn:ietf:params:acme:error:rateLimited`, 429) or a 503; `after` is
     /// its `Retry-After`, if it sent one.
@@ -33,9 +37,28 @@ pub enum Error {
         /// How long the CA asked us to wait.
         after: Option<std::time::Duration>,
     },
-    /// The acme-dns server could not be reached or refused a registration.
+    /// The acme-dns server refused a registration.
     #[error("acme-dns: {0}")]
     AcmeDns(String),
+    /// The acme-dns server could not be reached, or its answer read.
+    #[error("acme-dns: {what}: {source}")]
+    AcmeDnsHttp {
+        /// The call (`register`, `update for example.com`, …).
+        what: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Something on this side failed: the CA root file, the HTTP client, a
+    /// stored account or key, a CSR.
+    #[error("{what}: {source}")]
+    Local {
+        /// What could not be done.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A challenge could not be published or removed.
     #[error("DNS-01 challenge for {domain}: {message}")]
     Challenge {
@@ -47,6 +70,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// `what` could not be done on this side, because of `source`.
+    pub(crate) fn local(what: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Local {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
     /// How long the next attempt must wait at least, when the CA said.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {

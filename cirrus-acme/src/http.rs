@@ -29,12 +29,12 @@ impl CaClient {
     pub(crate) fn new(root: Option<&Path>) -> Result<Self> {
         let mut builder = reqwest::Client::builder().timeout(TIMEOUT);
         if let Some(root) = root {
-            let pem = std::fs::read(root).map_err(|e| Error::Ca(format!("the CA root {}: {e}", root.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| Error::Ca(format!("the CA root {}: {e}", root.display())))?;
+            let what = || format!("the CA root {}", root.display());
+            let pem = std::fs::read(root).map_err(|e| Error::local(what(), e))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::local(what(), e))?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| Error::Ca(format!("HTTP client: {e}")))?;
+        let http = builder.build().map_err(|e| Error::local("HTTP client", e))?;
         Ok(Self {
             http,
             retry_at: Arc::default(),
@@ -51,7 +51,7 @@ impl CaClient {
 /// Refuses a directory that is not `https://`, but for one on loopback
 /// (a test CA): RFC 8555 §6.1 requires TLS.
 pub(crate) fn check_directory(url: &str) -> Result<()> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Ca(format!("the directory URL {url:?}: {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::local(format!("the directory URL {url:?}"), e))?;
     let host = parsed.host_str().unwrap_or_default();
     let loopback = host == "localhost"
         || host

@@ -127,7 +127,7 @@ impl<S: DomainStore + CertStore + ?Sized> Issuer<S> {
                 let builder = Account::builder_with_http(Box::new(http.clone()));
                 if let Some(json) = self.store.get_acme_account().await? {
                     let credentials: AccountCredentials =
-                        serde_json::from_str(&json).map_err(|e| Error::Ca(format!("stored account: {e}")))?;
+                        serde_json::from_str(&json).map_err(|e| Error::local("stored account", e))?;
                     return builder.from_credentials(credentials).await.map_err(|e| self.ca(e));
                 }
                 let new = NewAccount {
@@ -139,7 +139,7 @@ impl<S: DomainStore + CertStore + ?Sized> Issuer<S> {
                     .create(&new, self.directory.clone(), None)
                     .await
                     .map_err(|e| self.ca(e))?;
-                let json = serde_json::to_string(&credentials).map_err(|e| Error::Ca(e.to_string()))?;
+                let json = serde_json::to_string(&credentials).map_err(|e| Error::local("account", e))?;
                 self.store.put_acme_account(&json).await?;
                 Ok(account)
             })
@@ -161,12 +161,9 @@ impl<S: DomainStore + CertStore + ?Sized> Issuer<S> {
         }
         result?;
         let key = self.domain_key(domain).await?;
-        let mut params =
-            rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(|e| Error::Ca(format!("CSR: {e}")))?;
+        let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(|e| Error::local("CSR", e))?;
         params.distinguished_name = rcgen::DistinguishedName::new();
-        let csr = params
-            .serialize_request(&key)
-            .map_err(|e| Error::Ca(format!("CSR: {e}")))?;
+        let csr = params.serialize_request(&key).map_err(|e| Error::local("CSR", e))?;
         order.finalize_csr(csr.der()).await.map_err(|e| self.ca(e))?;
         let chain = order.poll_certificate(&retries()).await.map_err(|e| self.ca(e))?;
         let bundle = CertBundle::new(chain.clone(), key.serialize_pem(), not_after(&chain));
@@ -268,16 +265,16 @@ impl<S: DomainStore + CertStore + ?Sized> Issuer<S> {
                 message: problem.to_string(),
                 after,
             },
-            _ => Error::Ca(e.to_string()),
+            _ => Error::Acme(e),
         }
     }
 
     /// The domain's key: the one kept in the store, else a new P-256 one, kept.
     async fn domain_key(&self, domain: &str) -> Result<rcgen::KeyPair> {
         if let Some(pem) = self.store.get_cert_key(domain).await? {
-            return rcgen::KeyPair::from_pem(&pem).map_err(|e| Error::Ca(format!("stored key of {domain}: {e}")));
+            return rcgen::KeyPair::from_pem(&pem).map_err(|e| Error::local(format!("stored key of {domain}"), e));
         }
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| Error::Ca(e.to_string()))?;
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| Error::local("key", e))?;
         self.store.put_cert_key(domain, &key.serialize_pem()).await?;
         Ok(key)
     }

@@ -169,7 +169,7 @@ impl ApiBuilder {
         {
             return Err(Error::Config(format!("zone {zone:?}: {reason}")));
         }
-        let metrics = Metrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
+        let metrics = Metrics::new()?;
         Ok(Api {
             state: Arc::new(AppState {
                 store: self.store,

@@ -13,6 +13,23 @@ pub enum Error {
     /// A socket failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A name (the zone, a nameserver, a domain's record) is not a DNS name.
+    #[error("{what} {name:?}: {source}")]
+    Name {
+        /// What the name is for (`origin`, `nameserver`, …).
+        what: String,
+        /// The name as given.
+        name: String,
+        /// Why it is not one.
+        #[source]
+        source: hickory_proto::ProtoError,
+    },
+    /// A metric could not be registered.
+    #[error("dns metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The health checker's HTTP client could not be built.
+    #[error("health checker client: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// Result with [`Error`] by default.

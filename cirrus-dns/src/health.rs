@@ -124,7 +124,7 @@ impl HealthCheckerBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()
-            .map_err(|e| Error::Config(format!("health checker client: {e}")))?;
+            .map_err(Error::HttpClient)?;
         Ok(HealthChecker {
             store,
             http,

@@ -135,10 +135,7 @@ impl HiddenMaster {
         server.register_socket(udp);
         server.register_listener(tcp, timeout, 64 * 1024);
         shutdown.await;
-        server
-            .shutdown_gracefully()
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        server.shutdown_gracefully().await.map_err(std::io::Error::other)?;
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ pub(crate) const SKIPPED_INVALID_NAME: &str = "invalid_name";
 impl DnsMetrics {
     /// A fresh registry with every DNS metric.
     pub fn new() -> crate::Result<Self> {
-        Self::try_new().map_err(|e| crate::Error::Config(format!("dns metrics: {e}")))
+        Ok(Self::try_new()?)
     }
 
     fn try_new() -> Result<Self, prometheus::Error> {

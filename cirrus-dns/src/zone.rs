@@ -150,7 +150,11 @@ impl ZoneSettingsBuilder {
 }
 
 fn fqdn(name: &str, what: &str) -> Result<Name> {
-    let mut n = Name::from_ascii(name.trim()).map_err(|e| Error::Config(format!("{what} {name:?}: {e}")))?;
+    let mut n = Name::from_ascii(name.trim()).map_err(|source| Error::Name {
+        what: what.to_string(),
+        name: name.to_string(),
+        source,
+    })?;
     n.set_fqdn(true);
     if n.is_root() {
         return Err(Error::Config(format!("{what} {name:?}: the root is not allowed")));
@@ -159,9 +163,11 @@ fn fqdn(name: &str, what: &str) -> Result<Name> {
 }
 
 fn label_under(label: &str, origin: &Name) -> Result<Name> {
-    origin
-        .prepend_label(label)
-        .map_err(|e| Error::Config(format!("{label}.{origin}: {e}")))
+    origin.prepend_label(label).map_err(|source| Error::Name {
+        what: "label".into(),
+        name: format!("{label}.{origin}"),
+        source,
+    })
 }
 
 /// The name a customer's domain points its CNAME at: a readable part (the

@@ -4,7 +4,7 @@
 
 use crate::cache::{CacheLocks, DiskCache, MemoryCache, Tiers};
 use crate::domains::DomainTable;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hooks::{DefaultHooks, EdgeHooks};
 use crate::observe::{AccessLog, EdgeMetrics, Observer, Sink};
 use crate::settings::EdgeSettings;
@@ -222,8 +222,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
         let cache = Arc::new(Tiers::new(MemoryCache::new(settings.cache_memory), self.disk));
         let registry = self.registry.unwrap_or_default();
         let source_state = Arc::new(AtomicU8::new(SourceState::Starting as u8));
-        let metrics = EdgeMetrics::register(registry, cache.clone(), domains.clone(), source_state.clone())
-            .map_err(|e| Error::Config(format!("metrics: {e}")))?;
+        let metrics = EdgeMetrics::register(registry, cache.clone(), domains.clone(), source_state.clone())?;
         let access_log = self.access_log.map(AccessLog::start).transpose()?;
         let tls = match self.certs {
             Some(certs) => {

@@ -21,9 +21,46 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A certificate, key or TLS setting could not be used.
+    #[error("{what}: {source}")]
+    Tls {
+        /// Which one (`fallback certificate`, `certificate of example.com`, …).
+        what: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// A metric could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A worker thread could not bind its own listener.
+    #[error("worker listener {addr}: {source} (bind the edge's listeners with cirrus_edge::bind_shared)")]
+    WorkerListener {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A worker thread panicked.
+    #[error("an edge worker thread panicked")]
+    WorkerPanicked,
     /// A request could not be proxied.
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+}
+
+/// A cause of any type, kept as the error's source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// A TLS error: `what` could not be used, because of `source`.
+    pub(crate) fn tls(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Tls {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Result with [`Error`] by default.

@@ -88,7 +88,7 @@ pub use cache::{CacheKey, CacheStatus, CachedResponse, DiskCache, Exchange, Memo
 pub use cirrus_core::model::AllowList;
 pub use cirrus_core::{EdgeSource, StaticSource};
 pub use edge::{Edge, EdgeBuilder};
-pub use error::{Error, ErrorKind, ProxyError, Result, Side};
+pub use error::{BoxError, Error, ErrorKind, ProxyError, Result, Side};
 pub use hooks::{DefaultHooks, EdgeHooks, HitDecision};
 /// The `http` crate whose types the hooks speak (match its version).
 pub use http;

@@ -3,7 +3,7 @@
 //! the store announces a new certificate; a fallback certificate for every
 //! other name; session resumption; ALPN `h2` and `http/1.1`.
 
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use cirrus_core::EdgeSource;
 use cirrus_core::model::{CertBundle, normalize_host};
 use rustls::crypto::aws_lc_rs;
@@ -68,7 +68,7 @@ impl std::fmt::Debug for Certificates {
 impl Certificates {
     /// Certificates whose fallback is `fallback` (PEM chain and key).
     pub fn new(fallback: &CertBundle) -> Result<Self> {
-        let fallback = certified_key(fallback).map_err(|e| Error::Config(format!("fallback certificate: {e}")))?;
+        let fallback = certified_key("fallback certificate", fallback)?;
         Ok(Self {
             inner: Arc::new(CertsInner {
                 store: None,
@@ -84,7 +84,7 @@ impl Certificates {
     /// refuses, like nginx's default server.
     pub fn self_signed() -> Result<Self> {
         let made = rcgen::generate_simple_self_signed(vec!["cirrus.invalid".to_string()])
-            .map_err(|e| Error::Config(format!("fallback certificate: {e}")))?;
+            .map_err(|e| Error::tls("fallback certificate", e))?;
         Self::new(&CertBundle::new(
             made.cert.pem(),
             made.signing_key.serialize_pem(),
@@ -105,7 +105,7 @@ impl Certificates {
 
     /// Serves `bundle` for `name` (replacing what was there).
     pub fn insert(&self, name: &str, bundle: &CertBundle) -> Result<()> {
-        let key = certified_key(bundle).map_err(|e| Error::Config(format!("certificate of {name}: {e}")))?;
+        let key = certified_key(&format!("certificate of {name}"), bundle)?;
         self.write().insert(canonical(name), Entry::Loaded(Arc::new(key)));
         Ok(())
     }
@@ -133,7 +133,7 @@ impl Certificates {
     /// Makes sure `name`'s certificate is in memory when the store has
     /// one. Errors are the store's or an unusable stored certificate; the
     /// handshake then goes on with the fallback.
-    pub(crate) async fn prepare(&self, name: &str) -> std::result::Result<(), String> {
+    pub(crate) async fn prepare(&self, name: &str) -> std::result::Result<(), BoxError> {
         let Some(store) = &self.inner.store else {
             return Ok(());
         };
@@ -143,9 +143,9 @@ impl Certificates {
             Some(Entry::Missing(at)) if at.elapsed() < MISSING_FOR => return Ok(()),
             _ => {}
         }
-        let bundle = store.certificate(&name).await.map_err(|e| e.to_string())?;
+        let bundle = store.certificate(&name).await?;
         let entry = match bundle {
-            Some(bundle) => Entry::Loaded(Arc::new(certified_key(&bundle)?)),
+            Some(bundle) => Entry::Loaded(Arc::new(certified_key(&format!("certificate of {name}"), &bundle)?)),
             None => Entry::Missing(Instant::now()),
         };
         self.write().insert(name, entry);
@@ -172,12 +172,12 @@ impl Certificates {
         let provider = Arc::new(aws_lc_rs::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(format!("tls: {e}")))?
+            .map_err(|e| Error::tls("tls protocol versions", e))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(self.clone()));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
-        config.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| Error::Config(format!("tls tickets: {e}")))?;
+        config.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| Error::tls("tls session tickets", e))?;
         Ok(Arc::new(config))
     }
 }
@@ -195,16 +195,18 @@ fn canonical(name: &str) -> String {
     normalize_host(name).unwrap_or_else(|_| name.to_ascii_lowercase())
 }
 
-/// A chain and key from PEM, the key checked against the leaf.
-fn certified_key(bundle: &CertBundle) -> std::result::Result<CertifiedKey, String> {
+/// A chain and key from PEM, the key checked against the leaf; errors
+/// name `what` and the part that failed.
+fn certified_key(what: &str, bundle: &CertBundle) -> Result<CertifiedKey> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bundle.fullchain.as_bytes())
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| format!("not PEM certificates: {e}"))?;
+        .map_err(|e| Error::tls(format!("{what}: not PEM certificates"), e))?;
     if chain.is_empty() {
-        return Err("no CERTIFICATE block".into());
+        return Err(Error::tls(what, "no CERTIFICATE block"));
     }
-    let key = PrivateKeyDer::from_pem_slice(bundle.key.as_bytes()).map_err(|e| format!("not a PEM key: {e}"))?;
-    CertifiedKey::from_der(chain, key, &aws_lc_rs::default_provider()).map_err(|e| e.to_string())
+    let key = PrivateKeyDer::from_pem_slice(bundle.key.as_bytes())
+        .map_err(|e| Error::tls(format!("{what}: not a PEM key"), e))?;
+    CertifiedKey::from_der(chain, key, &aws_lc_rs::default_provider()).map_err(|e| Error::tls(what, e))
 }
 
 /// The client configuration for HTTPS origins: the platform's trusted
@@ -213,10 +215,10 @@ pub(crate) fn origin_client_config(extra_roots: &[CertificateDer<'static>]) -> R
     let provider = Arc::new(aws_lc_rs::default_provider());
     let verifier =
         rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots.iter().cloned(), provider.clone())
-            .map_err(|e| Error::Config(format!("origin tls roots: {e}")))?;
+            .map_err(|e| Error::tls("origin tls roots", e))?;
     ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("origin tls: {e}")))
+        .map_err(|e| Error::tls("origin tls protocol versions", e))
         .map(|b| {
             b.dangerous()
                 .with_custom_certificate_verifier(Arc::new(verifier))
@@ -228,9 +230,9 @@ pub(crate) fn origin_client_config(extra_roots: &[CertificateDer<'static>]) -> R
 pub(crate) fn parse_roots(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
     let roots: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::Config(format!("trusted roots: {e}")))?;
+        .map_err(|e| Error::tls("trusted roots", e))?;
     if roots.is_empty() {
-        return Err(Error::Config("trusted roots: no CERTIFICATE block".into()));
+        return Err(Error::tls("trusted roots", "no CERTIFICATE block"));
     }
     Ok(roots)
 }
@@ -243,6 +245,22 @@ mod tests {
         let made = rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .expect("certificate");
         CertBundle::new(made.cert.pem(), made.signing_key.serialize_pem(), None)
+    }
+
+    #[test]
+    fn an_unusable_certificate_says_which_and_keeps_its_cause() {
+        let certs = Certificates::self_signed().expect("fallback");
+        let mut bad = bundle(&["a.test"]);
+        bad.key = bundle(&["other.test"]).key;
+        let e = certs.insert("a.test", &bad).expect_err("a key of another certificate");
+        assert!(
+            matches!(&e, Error::Tls { what, .. } if what == "certificate of a.test"),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        bad.fullchain = "not pem".into();
+        let e = certs.insert("a.test", &bad).expect_err("no chain");
+        assert_eq!(e.to_string(), "certificate of a.test: no CERTIFICATE block");
     }
 
     #[test]

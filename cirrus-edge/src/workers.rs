@@ -64,9 +64,7 @@ pub(crate) async fn serve<H: EdgeHooks>(
     }
     let mut result = Ok(());
     for rx in done {
-        let served = rx
-            .await
-            .unwrap_or_else(|_| Err(Error::Config("an edge worker thread panicked".into())));
+        let served = rx.await.unwrap_or_else(|_| Err(Error::WorkerPanicked));
         result = result.and(served);
     }
     result
@@ -85,13 +83,7 @@ fn worker<H: EdgeHooks>(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     crate::upstream::set_worker(index + 1);
     runtime.block_on(async {
-        let shared = |addr: SocketAddr| {
-            bind_shared(addr).map_err(|e| {
-                Error::Config(format!(
-                    "worker listener {addr}: {e} (bind the edge's listeners with cirrus_edge::bind_shared)"
-                ))
-            })
-        };
+        let shared = |addr: SocketAddr| bind_shared(addr).map_err(|source| Error::WorkerListener { addr, source });
         let (http, https) = match given {
             Some((http, https)) => (
                 TcpListener::from_std(http)?,

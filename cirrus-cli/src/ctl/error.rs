@@ -16,8 +16,14 @@ pub(crate) enum CtlError {
     #[error("{0}")]
     Input(String),
     /// A file or stdin could not be read (exit 1).
-    #[error("{0}")]
-    File(String),
+    #[error("{what}: {source}")]
+    File {
+        /// The file (or `stdin`).
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The command ran but did not get what it waited for (exit 1).
     #[error("{0}")]
     Failed(String),
@@ -39,7 +45,7 @@ impl CtlError {
             },
             CtlError::Client(ClientError::Transport { .. }) => EXIT_UNAVAILABLE,
             CtlError::Input(_) => EXIT_INVALID,
-            CtlError::Client(_) | CtlError::File(_) | CtlError::Failed(_) => EXIT_FAILURE,
+            CtlError::Client(_) | CtlError::File { .. } | CtlError::Failed(_) => EXIT_FAILURE,
         }
     }
 
@@ -70,7 +76,7 @@ impl CtlError {
             CtlError::Client(ClientError::Transport { .. }) => ("unreachable".into(), self.to_string(), Vec::new()),
             CtlError::Client(other) => ("client".into(), other.to_string(), Vec::new()),
             CtlError::Input(m) => ("invalid_input".into(), m.clone(), Vec::new()),
-            CtlError::File(m) => ("file".into(), m.clone(), Vec::new()),
+            CtlError::File { .. } => ("file".into(), self.to_string(), Vec::new()),
             CtlError::Failed(m) => ("failed".into(), m.clone(), Vec::new()),
         }
     }
@@ -168,7 +174,13 @@ mod tests {
     #[test]
     fn local_mistakes_exit_5_and_a_missing_token_says_so() {
         assert_eq!(CtlError::Input("give --origin".into()).exit_code(), EXIT_INVALID);
-        assert_eq!(CtlError::File("x: no such file".into()).exit_code(), EXIT_FAILURE);
+        let missing = CtlError::File {
+            what: "x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(missing.to_string(), "x: entity not found");
+        assert!(std::error::Error::source(&missing).is_some(), "the cause is kept");
+        assert_eq!(missing.exit_code(), EXIT_FAILURE);
         let e = refused(401, "authentication required", &[]);
         assert!(e.line(&[], false).starts_with("no token"));
         assert_eq!(e.line(&[], true), "authentication required");

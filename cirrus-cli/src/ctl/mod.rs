@@ -273,9 +273,15 @@ async fn token(api: &Client, out: &Printer, cmd: TokenCmd) -> Result<(), CtlErro
 
 pub(super) fn read_text(path: &Path) -> Result<String, CtlError> {
     if path == Path::new("-") {
-        return std::io::read_to_string(std::io::stdin()).map_err(|e| CtlError::File(format!("stdin: {e}")));
+        return std::io::read_to_string(std::io::stdin()).map_err(|source| CtlError::File {
+            what: "stdin".into(),
+            source,
+        });
     }
-    std::fs::read_to_string(path).map_err(|e| CtlError::File(format!("{}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|source| CtlError::File {
+        what: path.display().to_string(),
+        source,
+    })
 }
 
 /// An object from a JSON file whose `key` defaults to `name` (the domain or

@@ -247,3 +247,12 @@ fn bad_settings_are_refused() {
     );
     assert!(ZoneSettings::builder("bad..name").build().is_err());
 }
+
+#[test]
+fn a_name_that_is_not_one_keeps_the_parser_s_reason() {
+    let e = ZoneSettings::builder("cdn..example.net")
+        .build()
+        .expect_err("empty label");
+    assert!(matches!(&e, Error::Name { what, .. } if what == "zone"), "{e}");
+    assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+}
