@@ -36,7 +36,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-pub use wait::{Ready, eventually, stays, until};
+pub use wait::{Ready, eventually, stays, until, within};
 
 /// A `redis-server` child process owned by one test.
 #[derive(Debug)]

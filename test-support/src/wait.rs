@@ -1,4 +1,5 @@
-//! Bounded waits: poll until something holds ([`eventually`], [`until`]),
+//! Bounded waits: poll until something holds ([`eventually`], [`within`],
+//! [`until`]),
 //! or check that something keeps holding ([`stays`]); never a bare sleep.
 
 use std::future::Future;
@@ -42,7 +43,21 @@ impl<T> Ready for Option<T> {
 /// assert_eq!(got, 3);
 /// # }
 /// ```
-pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F) -> <Fut::Output as Ready>::Value
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, check: F) -> <Fut::Output as Ready>::Value
+where
+    F: FnMut() -> Fut,
+    Fut: Future,
+    Fut::Output: Ready,
+{
+    match within(timeout, check).await {
+        Some(value) => value,
+        None => panic!("timed out after {timeout:?} waiting for: {what}"),
+    }
+}
+
+/// [`eventually`] that answers `None` after `timeout` instead of
+/// panicking, for a test that says more on failure (a peer's log).
+pub async fn within<F, Fut>(timeout: Duration, mut check: F) -> Option<<Fut::Output as Ready>::Value>
 where
     F: FnMut() -> Fut,
     Fut: Future,
@@ -51,10 +66,10 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(value) = check().await.ready() {
-            return value;
+            return Some(value);
         }
         if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for: {what}");
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -84,6 +84,8 @@ async fn nodes_flip_after_consecutive_failures_and_successes() {
         async move { store.get_node(id).await.unwrap().unwrap() }
     };
     let round = || async {
+        // A round holds each node's lock for 90% of the 20 ms interval:
+        // the next round may take it once that time has passed.
         tokio::time::sleep(Duration::from_millis(25)).await;
         checker.round().await.unwrap()
     };

@@ -5,7 +5,7 @@
 use crate::{nodes, query, settings, udp};
 use cirrus_core::{DomainConf, RedisStore, Store};
 use cirrus_dns::{DnsMetrics, HiddenMaster, Rebuilder, target_name};
-use cirrus_test_support::{Nsd, RedisServer, a_records, eventually};
+use cirrus_test_support::{Nsd, RedisServer, a_records, eventually, within};
 use hickory_proto::rr::RecordType;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,19 +84,14 @@ async fn nsd_transfers_the_zone_and_follows_a_node_going_down() {
     )
     .await;
     eprintln!("master rebuilt after {:?}", marked.elapsed());
-    let nsd_ref = &nsd;
-    let followed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let ips = a_records(nsd_ref.addr, &name).await;
-            if ips.is_some_and(|ips| ips.len() == 2 && !ips.contains(&down_ip)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let followed = within(Duration::from_secs(10), || async {
+        a_records(nsd.addr, &name)
+            .await
+            .is_some_and(|ips| ips.len() == 2 && !ips.contains(&down_ip))
     })
     .await;
     assert!(
-        followed.is_ok(),
+        followed.is_some(),
         "NSD did not follow within 10 s; its log:\n{}",
         nsd.log()
     );

@@ -129,16 +129,25 @@ async fn redis_killed_under_load_costs_cached_hosts_nothing_and_is_followed_agai
 
     // Load from four clients while Redis dies and stays down.
     let e = Arc::new(e);
-    let load = |e: Arc<EdgeUnderTest>| async move {
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let load = |e: Arc<EdgeUnderTest>, answered: Arc<std::sync::atomic::AtomicUsize>| async move {
         let mut statuses = Vec::new();
         for _ in 0..150 {
             statuses.push(e.get("/cached").await.0);
+            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         statuses
     };
-    let clients: Vec<_> = (0..4).map(|_| tokio::spawn(load(e.clone()))).collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let clients: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(load(e.clone(), answered.clone())))
+        .collect();
+    // Redis dies with the load under way: 40 of the 600 requests answered.
+    eventually("the load under way", Duration::from_secs(10), || {
+        let answered = answered.clone();
+        async move { answered.load(std::sync::atomic::Ordering::Relaxed) >= 40 }
+    })
+    .await;
     redis.stop();
     let mut served = 0;
     for c in clients {
@@ -172,10 +181,26 @@ async fn redis_killed_under_load_costs_cached_hosts_nothing_and_is_followed_agai
 
 /// An edge on `store` over the disk cache in `dir`, serving and syncing
 /// until the returned sender is dropped.
-async fn disk_edge(
-    store: &Arc<dyn Store>,
-    dir: &std::path::Path,
-) -> (Edge, reqwest::Client, String, tokio::sync::oneshot::Sender<()>) {
+/// A running edge's stop switch and its tasks.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the edge and waits until its tasks ended (its disk cache let go).
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        for task in self.tasks {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the edge stops within 10 s")
+                .unwrap();
+        }
+    }
+}
+
+async fn disk_edge(store: &Arc<dyn Store>, dir: &std::path::Path) -> (Edge, reqwest::Client, String, Running) {
     let disk = cirrus_edge::DiskCache::open(dir, 1 << 30).await.unwrap();
     let edge = Edge::builder(Arc::new(store.clone())).disk_cache(disk).build().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -185,10 +210,17 @@ async fn disk_edge(
         let _ = stopped.await;
     });
     let (served, synced, s1, s2) = (edge.clone(), edge.clone(), stopped.clone(), stopped);
-    tokio::spawn(async move { served.serve(listener, s1).await });
-    tokio::spawn(async move { synced.sync(s2).await });
+    let tasks = vec![
+        tokio::spawn(async move { drop(served.serve(listener, s1).await) }),
+        tokio::spawn(async move { drop(synced.sync(s2).await) }),
+    ];
     let http = reqwest::Client::builder().resolve(HOST, addr).build().unwrap();
-    (edge, http, format!("http://{HOST}:{}", addr.port()), stop)
+    (
+        edge,
+        http,
+        format!("http://{HOST}:{}", addr.port()),
+        Running { stop, tasks },
+    )
 }
 
 async fn x_cache(http: &reqwest::Client, base: &str, path: &str) -> String {
@@ -216,9 +248,8 @@ async fn a_purge_sent_while_an_edge_was_down_reaches_its_disk_cache_when_it_star
         async move { disk.len() == 2 && std::fs::read_to_string(file).is_ok_and(|r| r == "1") }
     })
     .await;
-    drop(stop);
+    stop.stop().await;
     drop(edge);
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
     // While no edge runs, a purge of one of the two objects.
     store
