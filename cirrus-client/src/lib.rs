@@ -25,8 +25,10 @@
 //! ```
 
 mod client;
+mod endpoints;
 mod error;
 mod retry;
+mod transport;
 
 pub use client::{Client, ClientBuilder, Precondition, Versioned, Written};
 pub use error::{Error, Result, TransportKind};
