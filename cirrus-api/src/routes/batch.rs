@@ -11,15 +11,22 @@ use crate::state::{RequestId, Shared};
 use axum::extract::State;
 use axum::{Extension, Json};
 use cirrus_core::DomainConf;
-use cirrus_core::model::{BatchItem, BatchOutcome, BatchResult, DomainBatch, MAX_BATCH, Scope, normalize_domain};
+use cirrus_core::model::{BatchItem, BatchOutcome, BatchResult, MAX_BATCH, Scope, normalize_domain};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-/// The request as sent: the items stay JSON until each is decoded alone.
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/domains:batch`: domains to create or replace.
+// The items stay JSON until each is decoded alone.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = DomainBatch)]
 #[serde(deny_unknown_fields)]
-struct RawBatch {
+pub(crate) struct RawBatch {
+    /// At most 1,000 `DomainInput`s, each naming its `domain`. Each is
+    /// decoded, validated and authorized on its own, as a PUT body would
+    /// be: one that is not a valid domain is refused in its result, not by
+    /// the request, so the items are free-form here.
+    #[schema(max_items = 1000, value_type = Vec<Object>)]
     domains: Vec<Value>,
 }
 
@@ -29,7 +36,8 @@ struct RawBatch {
 /// the request's order. The domains written are one store commit,
 /// announced to edges and DNS as one change, and one audit record.
 #[utoipa::path(post, operation_id = "batchDomains", path = "/api/v1/domains:batch", tag = "domains",
-    request_body = DomainBatch,
+    request_body(content = RawBatch, description = "Domains to create or replace",
+        example = json!({"domains": [{"domain": "example.com", "origins": [{"host": "192.0.2.10"}]}]})),
     responses((status = 200, body = BatchResult, description = "Every item's result; refused items do not stop the others"),
         (status = 422, body = ErrorBody, description = "The batch itself is malformed or holds more than 1,000 items"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
@@ -46,6 +54,13 @@ pub(crate) async fn batch(
         return Err(ApiError::invalid_field(
             "domains",
             format!("at most {MAX_BATCH} domains a batch, not {}", raw.domains.len()),
+        ));
+    }
+    // An item that is not even an object is a malformed batch.
+    if let Some(i) = raw.domains.iter().position(|d| !d.is_object()) {
+        return Err(ApiError::invalid_field(
+            format!("domains[{i}]"),
+            "must be a JSON object",
         ));
     }
     let mut seen = HashSet::new();
@@ -120,7 +135,7 @@ pub(crate) async fn batch(
 /// One item, decoded, validated and authorized like the body of a PUT.
 fn item_conf(caller: &Caller, mut item: Value) -> ApiResult<DomainConf> {
     let Some(obj) = item.as_object_mut() else {
-        return Err(ApiError::invalid_field("body", "each domain must be a JSON object"));
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
     };
     // Read-only, as in a PUT: a GET's `dns` may be sent back.
     obj.remove("dns");

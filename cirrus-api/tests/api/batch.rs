@@ -123,6 +123,7 @@ pub async fn batch_limits_and_authorization(backend: Backend) {
         json!([domain("a.com")]),
         json!({"domains": domain("a.com")}),
         json!({"domains": [domain("a.com")], "mode": "create"}),
+        json!({"domains": [domain("a.com"), "b.com"]}),
     ] {
         let res = post(body.clone()).await.unwrap();
         assert_eq!(res.status(), 422, "{body}");

@@ -2,21 +2,10 @@
 //! call, each with its own result, announced as one change.
 
 use super::api::ErrorDetail;
-use super::domain::DomainConf;
 use serde::{Deserialize, Serialize};
 
 /// The most domains one batch may hold.
 pub const MAX_BATCH: usize = 1000;
-
-/// The body of `POST /api/v1/domains:batch`: domains to create or replace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct DomainBatch {
-    /// Up to [`MAX_BATCH`] domain configurations, each as a PUT would take
-    /// it (its `domain` required). One refused leaves the others written.
-    pub domains: Vec<DomainConf>,
-}
 
 /// What became of one domain of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

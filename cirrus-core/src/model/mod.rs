@@ -24,7 +24,7 @@ pub use api::{
     Health, HealthCheck, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList, TokenList,
     TokenRequest,
 };
-pub use batch::{BatchItem, BatchOutcome, BatchResult, DomainBatch, MAX_BATCH};
+pub use batch::{BatchItem, BatchOutcome, BatchResult, MAX_BATCH};
 pub use convergence::{
     EDGE_REPORT_EVERY_MS, EDGE_SILENT_AFTER_MS, EdgeConvergence, EdgeReport, PurgeAck, PurgeRecord, PurgeStatus, now_ms,
 };
