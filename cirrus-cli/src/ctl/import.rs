@@ -17,14 +17,16 @@ pub(super) async fn run(api: &Client, out: &Printer, file: &Path, batch: usize) 
         revision: 0,
         items: Vec::with_capacity(domains.len()),
     };
-    for (n, chunk) in domains.chunks(batch.max(1)).enumerate() {
+    let mut first = 0;
+    for chunk in chunks(&domains, batch.max(1), MAX_REQUEST_BYTES) {
         let result = api.batch_domains(chunk).await?;
         all.revision = result.revision;
         // Number items across the whole file, not per request.
         all.items.extend(result.items.into_iter().map(|item| BatchItem {
-            index: n * batch + item.index,
+            index: first + item.index,
             ..item
         }));
+        first += chunk.len();
     }
     out.batch(&all);
     Ok(if all.refused().next().is_some() {
@@ -32,6 +34,29 @@ pub(super) async fn run(api: &Client, out: &Printer, file: &Path, batch: usize) 
     } else {
         super::EXIT_OK
     })
+}
+
+/// A request's body is kept under half the API's default limit of 1 MiB,
+/// so domains with many rules travel in smaller batches.
+const MAX_REQUEST_BYTES: usize = 512 * 1024;
+
+/// `domains` in runs of at most `count` domains and about `bytes` of JSON
+/// (a domain larger than that alone is one run).
+fn chunks(domains: &[DomainConf], count: usize, bytes: usize) -> Vec<&[DomainConf]> {
+    let mut runs = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, d) in domains.iter().enumerate() {
+        let len = serde_json::to_vec(d).map_or(0, |j| j.len() + 1);
+        if i > start && (i - start == count || size + len > bytes) {
+            runs.push(&domains[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += len;
+    }
+    if start < domains.len() {
+        runs.push(&domains[start..]);
+    }
+    runs
 }
 
 /// The domains of a file: one JSON array of domains, or JSON values one
@@ -80,6 +105,19 @@ mod tests {
                 .collect();
             assert_eq!(names, ["a.example", "b.example"]);
         }
+    }
+
+    #[test]
+    fn batches_hold_at_most_so_many_domains_and_bytes() {
+        let domains: Vec<DomainConf> = (0..10)
+            .map(|i| DomainConf::new(format!("d{i}.example"), "http://192.0.2.1".parse().unwrap()))
+            .collect();
+        let one = serde_json::to_vec(&domains[0]).unwrap().len() + 1;
+        let sizes = |runs: Vec<&[DomainConf]>| runs.iter().map(|r| r.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(chunks(&domains, 4, usize::MAX)), [4, 4, 2]);
+        assert_eq!(sizes(chunks(&domains, 100, one * 3)), [3, 3, 3, 1]);
+        assert_eq!(sizes(chunks(&domains, 100, 1)), [1; 10], "one too large travels alone");
+        assert!(chunks(&[], 4, 100).is_empty());
     }
 
     #[test]
