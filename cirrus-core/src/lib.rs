@@ -81,8 +81,8 @@ pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
 #[cfg(feature = "store")]
 pub use store::{
     AccessStore, AuditLog, CertStore, Change, ChangeFeed, ChangeRecord, ChangesSince, DomainStore, EdgeSource, Event,
-    JobQueue, Lock, LockStore, NodeStore, Ping, PurgeLog, StaticSource, Store, SubscribeOptions, Subscription, Write,
-    channels, open_store,
+    EventLog, JobQueue, Lock, LockStore, NodeStore, Ping, PurgeLog, StaticSource, Store, SubscribeOptions,
+    Subscription, Write, channels, open_store,
 };
 #[cfg(feature = "embedded")]
 pub use store::{EmbeddedStore, EmbeddedStoreBuilder};

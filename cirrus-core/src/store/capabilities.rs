@@ -8,8 +8,8 @@ use super::events::{ChangesSince, SubscribeOptions, Subscription};
 use super::keys::Lock;
 use crate::Result;
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Job, NewJob, Node, NodeHealth, PurgeRecord,
-    PurgeRequest, ServiceToken, Session, User,
+    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, EventId, EventRecord, Job, NewEvent, NewJob, Node,
+    NodeHealth, PurgeRecord, PurgeRequest, ServiceToken, Session, User,
 };
 use std::time::Duration;
 
@@ -212,6 +212,18 @@ pub trait JobQueue: Ping {
     async fn ack(&self, id: &str) -> Result<bool>;
     /// Jobs not yet acked, those waiting to be retried included.
     async fn queue_depth(&self) -> Result<u64>;
+}
+
+/// The event stream: what happened, in order, kept up to a length and an
+/// age (both from the store's builder).
+#[async_trait::async_trait]
+pub trait EventLog: Ping {
+    /// Appends `event`, stamped with the next id and the time; returns
+    /// it as written.
+    async fn append_event(&self, event: &NewEvent) -> Result<EventRecord>;
+    /// Up to `limit` events after `after` (exclusive; from the oldest kept
+    /// when `None`), oldest first.
+    async fn events_after(&self, after: Option<EventId>, limit: usize) -> Result<Vec<EventRecord>>;
 }
 
 /// The capped audit stream.

@@ -10,12 +10,13 @@ use super::events::{
 };
 use super::keys::Lock;
 use super::{
-    AccessStore, AuditLog, CertStore, ChangeFeed, DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, DomainStore, JobQueue,
-    LockStore, NodeStore, Ping, PurgeLog, Write, now_ms, validated_domain, validated_node,
+    AccessStore, AuditLog, CertStore, ChangeFeed, DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, DEFAULT_EVENTS_AGE,
+    DEFAULT_EVENTS_LEN, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog, Write, now_ms,
+    validated_domain, validated_node,
 };
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Job, NewJob, Node, NodeHealth, PurgeRecord,
-    PurgeRequest, ServiceToken, Session, User,
+    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, EventId, EventRecord, Job, NewEvent, NewJob, Node,
+    NodeHealth, PurgeRecord, PurgeRequest, ServiceToken, Session, User,
 };
 use crate::{Error, Result};
 use redb::{
@@ -32,6 +33,7 @@ mod audit;
 mod certs;
 mod convergence;
 mod domains;
+mod events_log;
 mod feed;
 mod locks;
 mod nodes;
@@ -56,6 +58,8 @@ const LOCKS: StrTable = TableDefinition::new("locks");
 const CHANGES: SeqTable = TableDefinition::new("changes");
 const JOBS: SeqTable = TableDefinition::new("jobs");
 const AUDIT: SeqTable = TableDefinition::new("audit");
+/// Events by id (`<ms>-<n>` as the pair), as the Redis Stream orders them.
+const EVENTS: TableDefinition<'static, (u64, u64), &'static str> = TableDefinition::new("events");
 
 const REV: &str = "rev";
 const ACME_ACCOUNT: &str = "acme_account";
@@ -70,6 +74,8 @@ pub struct EmbeddedStoreBuilder {
     dir: PathBuf,
     changelog_len: usize,
     audit_len: usize,
+    events_len: usize,
+    events_age: Duration,
     event_buffer: usize,
 }
 
@@ -80,6 +86,8 @@ impl EmbeddedStoreBuilder {
             dir: dir.into(),
             changelog_len: DEFAULT_CHANGELOG_LEN,
             audit_len: DEFAULT_AUDIT_LEN,
+            events_len: DEFAULT_EVENTS_LEN,
+            events_age: DEFAULT_EVENTS_AGE,
             event_buffer: 4096,
         }
     }
@@ -93,6 +101,18 @@ impl EmbeddedStoreBuilder {
     /// Audit records kept.
     pub fn audit_len(mut self, len: usize) -> Self {
         self.audit_len = len.max(1);
+        self
+    }
+
+    /// Events kept (default 100,000).
+    pub fn events_len(mut self, len: usize) -> Self {
+        self.events_len = len.max(1);
+        self
+    }
+
+    /// How long events are kept (default 7 days).
+    pub fn events_age(mut self, age: Duration) -> Self {
+        self.events_age = age.max(Duration::from_secs(1));
         self
     }
 
@@ -129,6 +149,7 @@ impl EmbeddedStoreBuilder {
         for t in [CHANGES, JOBS, AUDIT] {
             tx.open_table(t).map_err(db_err)?;
         }
+        tx.open_table(EVENTS).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         let (events, _) = broadcast::channel(self.event_buffer);
         Ok(EmbeddedStore {

@@ -39,6 +39,8 @@ pub(crate) const JOB_GROUP: &str = "cirrus-workers";
 /// by when they are due (Unix ms), members `{id, attempts, job}` in JSON.
 pub(crate) const JOBS_DELAYED: &str = "cdn:jobs:delayed";
 pub(crate) const AUDIT: &str = "cdn:audit";
+/// The event stream (a Redis Stream).
+pub(crate) const EVENTS: &str = "cdn:events";
 pub(crate) const ACME_ACCOUNT: &str = "cdn:acmeacct:global";
 /// Purge ids of the last day scored by publication time (Unix ms).
 pub(crate) const PURGES: &str = "cdn:purges";

@@ -16,7 +16,7 @@ mod embedded;
 mod redis;
 
 pub use capabilities::{
-    AccessStore, AuditLog, CertStore, ChangeFeed, DomainStore, JobQueue, LockStore, NodeStore, Ping, PurgeLog,
+    AccessStore, AuditLog, CertStore, ChangeFeed, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog,
 };
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedStore, EmbeddedStoreBuilder};
@@ -54,7 +54,7 @@ pub struct Write {
 /// refused with [`crate::Error::Invalid`].
 #[async_trait::async_trait]
 pub trait Store:
-    ChangeFeed + DomainStore + NodeStore + PurgeLog + CertStore + LockStore + AccessStore + JobQueue + AuditLog
+    ChangeFeed + DomainStore + NodeStore + PurgeLog + CertStore + LockStore + AccessStore + JobQueue + AuditLog + EventLog
 {
 }
 
@@ -68,6 +68,7 @@ impl<T> Store for T where
         + AccessStore
         + JobQueue
         + AuditLog
+        + EventLog
         + ?Sized
 {
 }
@@ -107,6 +108,10 @@ pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
 pub(crate) const DEFAULT_CHANGELOG_LEN: usize = 10_000;
 /// Audit records kept, unless a builder says otherwise.
 pub(crate) const DEFAULT_AUDIT_LEN: usize = 100_000;
+/// Events kept, unless a builder says otherwise.
+pub(crate) const DEFAULT_EVENTS_LEN: usize = 100_000;
+/// How long events are kept, unless a builder says otherwise: a week.
+pub(crate) const DEFAULT_EVENTS_AGE: Duration = Duration::from_secs(7 * 86_400);
 
 fn validated_domain(conf: &DomainConf) -> Result<DomainConf> {
     Ok(conf.clone().validated()?)

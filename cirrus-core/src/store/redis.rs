@@ -9,12 +9,13 @@ use super::events::{
 };
 use super::keys::{self, Lock};
 use super::{
-    AccessStore, AuditLog, CertStore, ChangeFeed, DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, DomainStore, JobQueue,
-    LockStore, NodeStore, Ping, PurgeLog, Write, validated_domain, validated_node,
+    AccessStore, AuditLog, CertStore, ChangeFeed, DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, DEFAULT_EVENTS_AGE,
+    DEFAULT_EVENTS_LEN, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog, Write, validated_domain,
+    validated_node,
 };
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, Node, NodeHealth, PurgeRecord, PurgeRequest, Scope,
-    ServiceToken, Session, User,
+    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, EventId, EventRecord, NewEvent, Node, NodeHealth,
+    PurgeRecord, PurgeRequest, Scope, ServiceToken, Session, User,
 };
 use crate::store::events::Change;
 use crate::{Error, Result};
@@ -33,6 +34,7 @@ mod audit;
 mod certs;
 mod convergence;
 mod domains;
+mod events_log;
 mod feed;
 mod jobs;
 mod locks;
@@ -98,6 +100,8 @@ pub struct RedisStoreBuilder {
     connection_timeout: Duration,
     changelog_len: usize,
     audit_len: usize,
+    events_len: usize,
+    events_age: Duration,
 }
 
 impl RedisStoreBuilder {
@@ -109,6 +113,8 @@ impl RedisStoreBuilder {
             connection_timeout: Duration::from_secs(2),
             changelog_len: DEFAULT_CHANGELOG_LEN,
             audit_len: DEFAULT_AUDIT_LEN,
+            events_len: DEFAULT_EVENTS_LEN,
+            events_age: DEFAULT_EVENTS_AGE,
         }
     }
 
@@ -133,6 +139,18 @@ impl RedisStoreBuilder {
     /// Audit records kept (`cdn:audit`, approximate).
     pub fn audit_len(mut self, len: usize) -> Self {
         self.audit_len = len.max(1);
+        self
+    }
+
+    /// Events kept (`cdn:events`; default 100,000).
+    pub fn events_len(mut self, len: usize) -> Self {
+        self.events_len = len.max(1);
+        self
+    }
+
+    /// How long events are kept (default 7 days).
+    pub fn events_age(mut self, age: Duration) -> Self {
+        self.events_age = age.max(Duration::from_secs(1));
         self
     }
 

@@ -14,6 +14,7 @@ pub use crate::domains::{bulk_import, domain_pages, domains_crud, invalid_input_
 pub use crate::feed::{events_carry_revisions, subscription_replays_from_revision, trimmed_changelog_means_resync};
 pub use crate::nodes::nodes_and_health;
 pub use crate::queue::{audit_stream, job_queue};
+pub use crate::stream::events_in_order;
 
 pub fn domain(name: &str) -> DomainConf {
     DomainConf::new(name, "https://192.0.2.10".parse::<Origin>().unwrap())

@@ -1,0 +1,87 @@
+//! Conformance: the event stream (`EventLog`): ids in order, reading after
+//! an id, trimming by length and by age.
+
+use cirrus_core::model::{EventId, EventType, NewEvent};
+use cirrus_core::{EmbeddedStore, EventLog, RedisStore};
+use cirrus_test_support::RedisServer;
+use serde_json::json;
+use std::time::Duration;
+
+pub async fn events_in_order<S: EventLog + ?Sized>(store: &S) {
+    assert!(store.events_after(None, 10).await.unwrap().is_empty());
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let event = NewEvent::new(EventType::DomainCreated, format!("d{i}.example.com"))
+            .domain(format!("d{i}.example.com"))
+            .actor("master")
+            .data(json!({"n": i}));
+        let record = store.append_event(&event).await.unwrap();
+        assert_eq!(record.kind, EventType::DomainCreated);
+        assert_eq!(record.version, cirrus_core::model::EVENT_VERSION);
+        written.push(record);
+    }
+    let ids: Vec<EventId> = written.iter().map(|r| r.id.parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "increasing: {ids:?}");
+    assert!(
+        written
+            .iter()
+            .all(|r| r.at.abs_diff(cirrus_core::model::now_ms()) < 60_000)
+    );
+
+    let all = store.events_after(None, 10).await.unwrap();
+    assert_eq!(all, written, "read back as written, oldest first");
+    let next = store.events_after(Some(ids[1]), 2).await.unwrap();
+    assert_eq!(next, written[2..4], "after an id: exclusive, at most the limit");
+    assert!(store.events_after(Some(ids[4]), 10).await.unwrap().is_empty());
+    let before_all = EventId { ms: 0, seq: 0 };
+    assert_eq!(store.events_after(Some(before_all), 1).await.unwrap(), written[..1]);
+}
+
+/// Both backends with a short stream: 5 events, 1 s.
+async fn trims(store: &dyn EventLog) {
+    for i in 0..8 {
+        store
+            .append_event(&NewEvent::new(EventType::NodeUp, format!("n{i}")))
+            .await
+            .unwrap();
+    }
+    let kept: Vec<String> = store
+        .events_after(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    assert_eq!(kept, ["n3", "n4", "n5", "n6", "n7"], "the newest 5");
+    // Older than a second when the next is written: trimmed by age.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    store
+        .append_event(&NewEvent::new(EventType::NodeDown, "late"))
+        .await
+        .unwrap();
+    let kept = store.events_after(None, 100).await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].subject, "late");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_trims_events_by_length_and_age() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .events_len(5)
+        .events_age(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    trims(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_trims_events_by_length_and_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::builder(dir.path())
+        .events_len(5)
+        .events_age(Duration::from_secs(1))
+        .open()
+        .unwrap();
+    trims(&store).await;
+}
