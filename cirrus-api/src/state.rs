@@ -5,7 +5,7 @@ use crate::login::LoginGate;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use cirrus_core::Store;
-use cirrus_core::model::AuditRecord;
+use cirrus_core::model::{AuditRecord, EventType, NewEvent};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -40,6 +40,22 @@ impl AppState {
     ) -> Result<(), cirrus_core::Error> {
         let record = AuditRecord::new(now_ms(), actor, action, resource).with_request_id(request_id.0.clone());
         self.store.append_audit(&record).await
+    }
+
+    /// Appends `kind` about `subject` (concerning `domain`, when given)
+    /// by `actor` to the event stream, after the change it reports. A
+    /// failure fails the request (503 when the store is down), like a
+    /// failure to audit.
+    pub(crate) async fn event(
+        &self,
+        kind: EventType,
+        subject: &str,
+        domain: Option<&str>,
+        actor: String,
+    ) -> Result<(), cirrus_core::Error> {
+        let mut event = NewEvent::new(kind, subject).actor(actor);
+        event.domain = domain.map(str::to_string);
+        self.store.append_event(&event).await.map(drop)
     }
 }
 

@@ -86,6 +86,29 @@ pub enum Precondition {
     Absent,
 }
 
+/// What [`Client::events`] asks for: a place in the stream and filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Events after this id (an event's `id` or a page's `next_after`).
+    pub after: Option<String>,
+    /// Only these types (all when empty).
+    pub types: Vec<cirrus_core::model::EventType>,
+    /// Only events about this subject.
+    pub subject: Option<String>,
+    /// Events a page, 1-1000 (the API's default: 100).
+    pub limit: Option<usize>,
+}
+
+impl EventQuery {
+    /// Every event after `after` (from the oldest kept when `None`).
+    pub fn after(after: Option<String>) -> Self {
+        Self {
+            after,
+            ..Self::default()
+        }
+    }
+}
+
 impl ClientBuilder {
     /// Authenticates with a bearer token (master or service token).
     pub fn token(mut self, token: impl Into<String>) -> Self {

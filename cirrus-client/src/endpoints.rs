@@ -1,12 +1,12 @@
 //! One method per endpoint of the API, grouped as the API's tags are.
 
-use crate::client::{Auth, Client, Precondition, SESSION_COOKIE, Versioned, Written};
+use crate::client::{Auth, Client, EventQuery, Precondition, SESSION_COOKIE, Versioned, Written};
 use crate::error::{Error, Result};
 use crate::transport::{api_error, decode, ok};
 use cirrus_core::model::{
     AuditList, BatchResult, CertificateList, CertificateStatus, CertificateUpload, CreatedToken, DomainPage,
-    DomainStatus, DomainView, Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted, PurgeList,
-    PurgeSelection, PurgeStatus, TokenList, TokenRequest,
+    DomainStatus, DomainView, EventList, Health, Identity, LoginRequest, LoginResponse, NodeList, PurgeAccepted,
+    PurgeList, PurgeSelection, PurgeStatus, TokenList, TokenRequest,
 };
 use cirrus_core::{DomainConf, Node};
 use reqwest::{Method, StatusCode, header};
@@ -275,6 +275,27 @@ impl Client {
     pub async fn audit(&self, limit: Option<usize>) -> Result<AuditList> {
         let query: Vec<(&str, String)> = limit.map(|l| ("limit", l.to_string())).into_iter().collect();
         self.json(Method::GET, &["audit"], &query, None::<&()>).await
+    }
+
+    /// One page of the event stream after `query.after` (from the oldest
+    /// kept when `None`), oldest first, filtered as `query` says. Pass the
+    /// answer's `next_after` as the next `after` to follow the stream.
+    pub async fn events(&self, query: &EventQuery) -> Result<EventList> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if let Some(a) = &query.after {
+            q.push(("after", a.clone()));
+        }
+        if !query.types.is_empty() {
+            let types: Vec<&str> = query.types.iter().map(|t| t.as_str()).collect();
+            q.push(("type", types.join(",")));
+        }
+        if let Some(s) = &query.subject {
+            q.push(("subject", s.clone()));
+        }
+        if let Some(l) = query.limit {
+            q.push(("limit", l.to_string()));
+        }
+        self.json(Method::GET, &["events"], &q, None::<&()>).await
     }
 
     /// The API's health; a 503 (store unreachable) is an answer too.

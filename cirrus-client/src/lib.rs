@@ -30,7 +30,7 @@ mod error;
 mod retry;
 mod transport;
 
-pub use client::{Client, ClientBuilder, Precondition, Versioned, Written};
+pub use client::{Client, ClientBuilder, EventQuery, Precondition, Versioned, Written};
 pub use error::{Error, Result, TransportKind};
 pub use retry::RetryPolicy;
 

@@ -1,7 +1,8 @@
 //! `POST /api/v1/domains:batch`: up to [`MAX_BATCH`] domains created or
 //! replaced in one call. Each item is decoded, validated and authorized on
 //! its own, so one bad item is refused while the others are written; the
-//! written ones are one store commit and one change event.
+//! written ones are one store commit and one change message, then one
+//! `domain.created` or `domain.updated` event each, appended together.
 
 use super::domains::path_domain;
 use crate::auth::Caller;
@@ -11,7 +12,9 @@ use crate::state::{RequestId, Shared};
 use axum::extract::State;
 use axum::{Extension, Json};
 use cirrus_core::DomainConf;
-use cirrus_core::model::{BatchItem, BatchOutcome, BatchResult, MAX_BATCH, Scope, normalize_domain};
+use cirrus_core::model::{
+    BatchItem, BatchOutcome, BatchResult, EventType, MAX_BATCH, NewEvent, Scope, normalize_domain,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -127,6 +130,20 @@ pub(crate) async fn batch(
         state
             .audit(caller.actor(), "domain.batch", &summary(&to_write), &rid)
             .await?;
+        let actor = caller.actor();
+        let events: Vec<NewEvent> = items
+            .iter()
+            .filter_map(|item| {
+                let kind = match item.outcome {
+                    BatchOutcome::Created => EventType::DomainCreated,
+                    BatchOutcome::Updated => EventType::DomainUpdated,
+                    _ => return None,
+                };
+                let domain = item.domain.as_deref()?;
+                Some(NewEvent::new(kind, domain).domain(domain).actor(actor.clone()))
+            })
+            .collect();
+        state.store.append_events(&events).await?;
         revision
     };
     Ok(Json(BatchResult { revision, items }))

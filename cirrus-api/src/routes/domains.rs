@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::auth::random_hex;
-use cirrus_core::model::{DomainPage, DomainView, PurgeAccepted, PurgeSelection, Scope, normalize_domain, now_ms};
+use cirrus_core::model::{
+    DomainPage, DomainView, EventType, PurgeAccepted, PurgeSelection, Scope, normalize_domain, now_ms,
+};
 use cirrus_core::{DomainConf, PurgeRequest};
 use serde::Deserialize;
 use serde_json::Value;
@@ -124,12 +126,21 @@ pub(crate) async fn put(
     let conf = conf_for_path(body, &domain)?;
     let before = state.store.get_domain(&domain).await?;
     conditional::check(&headers, before.as_ref())?;
-    let created = if before.as_ref() == Some(&conf) {
+    let unchanged = before.as_ref() == Some(&conf);
+    let created = if unchanged {
         false
     } else {
         state.store.put_domain(&conf).await?.created
     };
     state.audit(caller.actor(), "domain.put", &domain, &rid).await?;
+    if !unchanged {
+        let kind = if created {
+            EventType::DomainCreated
+        } else {
+            EventType::DomainUpdated
+        };
+        state.event(kind, &domain, Some(&domain), caller.actor()).await?;
+    }
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(with_etag(
         (status, Json(view(&state, conf.clone()))).into_response(),
@@ -168,6 +179,12 @@ pub(crate) async fn patch(
         state.store.put_domain(&conf).await?;
     }
     state.audit(caller.actor(), "domain.patch", &domain, &rid).await?;
+    if conf != before {
+        let actor = caller.actor();
+        state
+            .event(EventType::DomainUpdated, &domain, Some(&domain), actor)
+            .await?;
+    }
     Ok(with_etag(Json(view(&state, conf.clone())).into_response(), &conf))
 }
 
@@ -187,6 +204,9 @@ pub(crate) async fn delete(
         return Err(ApiError::not_found(format!("unknown domain {domain}")));
     }
     state.audit(caller.actor(), "domain.delete", &domain, &rid).await?;
+    state
+        .event(EventType::DomainDeleted, &domain, Some(&domain), caller.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,6 +236,9 @@ pub(crate) async fn purge(
     let revision = state.store.publish_purge(&request).await?;
     state.metrics.follow_purge(&id, now_ms());
     state.audit(caller.actor(), "domain.purge", &domain, &rid).await?;
+    state
+        .event(EventType::PurgeRequested, &id, Some(&domain), caller.actor())
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(PurgeAccepted { id, revision })).into_response())
 }
 

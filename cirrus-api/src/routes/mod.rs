@@ -6,6 +6,7 @@ mod certs;
 mod conditional;
 mod contract;
 mod domains;
+mod events;
 mod nodes;
 mod onboarding;
 mod ops;
@@ -45,7 +46,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
         session::login, session::logout, session::me,
-        ops::audit, ops::healthz, ops::readyz, ops::metrics,
+        ops::audit, events::list, ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security, &Contract, &Shapes),
@@ -200,6 +201,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/auth/logout", post(session::logout))
         .route("/auth/me", get(session::me))
         .route("/audit", get(ops::audit))
+        .route("/events", get(events::list))
         .route_layer(from_fn_with_state(state.clone(), auth::guard));
     let body_limit = state.config.body_limit;
     Router::new()

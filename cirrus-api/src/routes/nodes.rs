@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::Node;
-use cirrus_core::model::{NodeList, Scope};
+use cirrus_core::model::{EventType, NodeList, Scope};
 use serde_json::Value;
 
 /// Fields of a node that the health checker and the edge own: ignored in
@@ -79,8 +79,22 @@ pub(crate) async fn put(
     }
     let node: Node = decode(body)?;
     let node = node.validated().map_err(ApiError::invalid)?;
+    let was_enabled = state.store.get_node(&node.id).await?.map(|n| n.enabled);
     let write = state.store.put_node(&node).await?;
     state.audit(caller.actor(), "node.put", &node.id, &rid).await?;
+    match was_enabled {
+        Some(false) if node.enabled => {
+            state
+                .event(EventType::NodeEnabled, &node.id, None, caller.actor())
+                .await?
+        }
+        Some(true) if !node.enabled => {
+            state
+                .event(EventType::NodeDisabled, &node.id, None, caller.actor())
+                .await?
+        }
+        _ => {}
+    }
     let stored = existing(&state, &node.id).await?;
     let status = if write.created {
         StatusCode::CREATED
@@ -143,11 +157,20 @@ async fn set_enabled(
 ) -> ApiResult<Json<Node>> {
     caller.require(Scope::Nodes)?;
     let mut node = existing(&state, &id).await?;
-    if node.enabled != enabled {
+    let flipped = node.enabled != enabled;
+    if flipped {
         node.enabled = enabled;
         state.store.put_node(&node).await?;
     }
     let action = if enabled { "node.enable" } else { "node.disable" };
     state.audit(caller.actor(), action, &id, &rid).await?;
+    if flipped {
+        let kind = if enabled {
+            EventType::NodeEnabled
+        } else {
+            EventType::NodeDisabled
+        };
+        state.event(kind, &id, None, caller.actor()).await?;
+    }
     Ok(Json(existing(&state, &id).await?))
 }

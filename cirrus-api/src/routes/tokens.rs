@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cirrus_core::auth::{generate_token, hash_secret};
-use cirrus_core::model::{CreatedToken, ServiceToken, TokenList, TokenRequest};
+use cirrus_core::model::{CreatedToken, EventType, ServiceToken, TokenList, TokenRequest};
 
 /// The latest expiry a token may have (Unix seconds: 9999-12-31T23:59:59Z),
 /// as the OpenAPI document says.
@@ -51,6 +51,9 @@ pub(crate) async fn create(
     .map_err(ApiError::invalid)?;
     state.store.put_token(&token, &hash_secret(&new.secret)).await?;
     state.audit(caller.actor(), "token.create", &token.id, &rid).await?;
+    state
+        .event(EventType::TokenCreated, &token.id, None, caller.actor())
+        .await?;
     let body = CreatedToken {
         token,
         secret: new.secret,
@@ -95,5 +98,6 @@ pub(crate) async fn revoke(
         return Err(ApiError::not_found(format!("unknown token {id}")));
     }
     state.audit(caller.actor(), "token.revoke", &id, &rid).await?;
+    state.event(EventType::TokenRevoked, &id, None, caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

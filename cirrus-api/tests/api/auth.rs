@@ -175,6 +175,7 @@ pub async fn matrix(backend: Backend) {
         ep(Method::POST, "/api/v1/nodes/edge-1/enable", None, s(Scope::Nodes), None),
         ep(Method::DELETE, "/api/v1/nodes/edge-del", None, s(Scope::Nodes), None),
         ep(Method::GET, "/api/v1/audit", None, s(Scope::Read), None),
+        ep(Method::GET, "/api/v1/events", None, s(Scope::Read), None),
         ep(
             Method::POST,
             "/api/v1/tokens",

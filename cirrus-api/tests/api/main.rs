@@ -28,6 +28,7 @@ mod auth;
 mod batch;
 mod contract;
 mod convergence;
+mod events;
 mod login;
 mod onboarding;
 mod openapi;

@@ -41,6 +41,7 @@ fn every_route_is_documented() {
         ("/api/v1/auth/logout", &["post"]),
         ("/api/v1/auth/me", &["get"]),
         ("/api/v1/audit", &["get"]),
+        ("/api/v1/events", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -51,7 +52,7 @@ fn every_route_is_documented() {
     }
     assert_eq!(
         paths.len(),
-        22,
+        23,
         "a route is documented that the list above does not know"
     );
 }
@@ -75,7 +76,7 @@ fn operation_ids_are_unique_and_stable() {
             }
         }
     }
-    assert_eq!(seen.len(), 30, "{seen:#?}");
+    assert_eq!(seen.len(), 31, "{seen:#?}");
     assert_eq!(seen["getDomain"], "get /api/v1/domains/{domain}");
 }
 

@@ -244,6 +244,20 @@ impl EventRecord {
     }
 }
 
+/// One page of `GET /api/v1/events`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventList {
+    /// The events of this page that match the filters.
+    pub items: Vec<EventRecord>,
+    /// Pass as `after` for what follows: the last event read, matching or
+    /// not (the request's `after` when nothing followed it; absent when
+    /// the stream is empty). Asking again later with it returns what was
+    /// written since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
 /// A place in the stream: `<ms>-<n>`, compared as the pair of numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId {

@@ -33,7 +33,7 @@ pub use domain::{
     CacheKeyOptions, CachePolicy, CacheRule, DEFAULT_TAG_HEADERS, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin,
     PathMatch, QueryKey, Scheme, TlsMode, TlsPolicy,
 };
-pub use event::{EVENT_VERSION, EventId, EventRecord, EventType, NewEvent};
+pub use event::{EVENT_VERSION, EventId, EventList, EventRecord, EventType, NewEvent};
 pub use glob::{MAX_GLOB_LEN, MAX_GLOB_WILDCARDS};
 pub use node::{Node, NodeHealth};
 pub use onboarding::{Delegation, DelegationCheck, DomainDns, DomainStatus, DomainView, target_label};

@@ -221,6 +221,9 @@ pub trait EventLog: Ping {
     /// Appends `event`, stamped with the next id and the time; returns
     /// it as written.
     async fn append_event(&self, event: &NewEvent) -> Result<EventRecord>;
+    /// Appends `events` in their order, in one round trip where the
+    /// backend allows (a batch of domains' events); returns them as written.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<EventRecord>>;
     /// Up to `limit` events after `after` (exclusive; from the oldest kept
     /// when `None`), oldest first.
     async fn events_after(&self, after: Option<EventId>, limit: usize) -> Result<Vec<EventRecord>>;

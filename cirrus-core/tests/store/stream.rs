@@ -35,6 +35,20 @@ pub async fn events_in_order<S: EventLog + ?Sized>(store: &S) {
     assert!(store.events_after(Some(ids[4]), 10).await.unwrap().is_empty());
     let before_all = EventId { ms: 0, seq: 0 };
     assert_eq!(store.events_after(Some(before_all), 1).await.unwrap(), written[..1]);
+
+    // A batch: in its order, after what was there.
+    let batch: Vec<NewEvent> = (0..3)
+        .map(|i| NewEvent::new(EventType::DomainUpdated, format!("b{i}.example.com")))
+        .collect();
+    let appended = store.append_events(&batch).await.unwrap();
+    assert_eq!(appended.len(), 3);
+    let after = store.events_after(Some(ids[4]), 10).await.unwrap();
+    assert_eq!(after, appended);
+    assert_eq!(
+        after.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>(),
+        ["b0.example.com", "b1.example.com", "b2.example.com"]
+    );
+    assert!(store.append_events(&[]).await.unwrap().is_empty());
 }
 
 /// Both backends with a short stream: 5 events, 1 s.

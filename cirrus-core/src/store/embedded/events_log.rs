@@ -8,21 +8,32 @@ use super::*;
 #[async_trait::async_trait]
 impl EventLog for EmbeddedStore {
     async fn append_event(&self, event: &NewEvent) -> Result<EventRecord> {
-        let json = encode(event)?;
-        let event = event.clone();
+        let mut written = self.append_events(std::slice::from_ref(event)).await?;
+        written.pop().ok_or_else(|| Error::backend("no event written", None))
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<EventRecord>> {
+        let encoded: Vec<(String, NewEvent)> = events
+            .iter()
+            .map(|e| Ok((encode(e)?, e.clone())))
+            .collect::<Result<_>>()?;
         self.write(move |tx, cfg| {
             let mut t = tx.open_table(EVENTS).map_err(db_err)?;
-            let last = t.last().map_err(db_err)?.map(|(k, _)| k.value());
+            let mut last = t.last().map_err(db_err)?.map(|(k, _)| k.value());
             let now = now_ms();
-            let id = match last {
-                Some((ms, seq)) if ms >= now => EventId { ms, seq: seq + 1 },
-                _ => EventId { ms: now, seq: 0 },
-            };
-            t.insert((id.ms, id.seq), json.as_str()).map_err(db_err)?;
+            let mut written = Vec::with_capacity(encoded.len());
+            for (json, event) in encoded {
+                let id = match last {
+                    Some((ms, seq)) if ms >= now => EventId { ms, seq: seq + 1 },
+                    _ => EventId { ms: now, seq: 0 },
+                };
+                t.insert((id.ms, id.seq), json.as_str()).map_err(db_err)?;
+                last = Some((id.ms, id.seq));
+                written.push(EventRecord::new(id.to_string(), id.ms, event));
+            }
             let cap = u64::try_from(cfg.events_len).unwrap_or(u64::MAX);
-            let oldest = id
-                .ms
-                .saturating_sub(u64::try_from(cfg.events_age.as_millis()).unwrap_or(u64::MAX));
+            let newest = last.map_or(now, |(ms, _)| ms);
+            let oldest = newest.saturating_sub(u64::try_from(cfg.events_age.as_millis()).unwrap_or(u64::MAX));
             loop {
                 let first = t.first().map_err(db_err)?.map(|(k, _)| k.value());
                 match first {
@@ -32,7 +43,7 @@ impl EventLog for EmbeddedStore {
                     _ => break,
                 }
             }
-            Ok((EventRecord::new(id.to_string(), id.ms, event), Vec::new()))
+            Ok((written, Vec::new()))
         })
         .await
     }

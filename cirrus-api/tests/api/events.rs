@@ -1,0 +1,166 @@
+//! `GET /api/v1/events`: what the API's writes append, in order, with
+//! their actor; filters; paging; what a domain-limited token sees.
+
+use crate::{Backend, Harness, domain};
+use cirrus_client::EventQuery;
+use cirrus_core::Node;
+use cirrus_core::model::{EventType, PurgeSelection, Scope, TokenRequest};
+use reqwest::Method;
+
+battery!(writes_append_events_in_order, events_are_filtered_paged_and_scoped);
+
+fn kinds(list: &cirrus_core::model::EventList) -> Vec<(EventType, String)> {
+    list.items.iter().map(|e| (e.kind, e.subject.clone())).collect()
+}
+
+pub async fn writes_append_events_in_order(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let mut conf = domain("a.com");
+    h.master.put_domain(&conf).await.unwrap();
+    h.master.put_domain(&conf).await.unwrap(); // unchanged: no event
+    conf.replicas = Some(2);
+    h.master.put_domain(&conf).await.unwrap();
+    h.master
+        .patch_domain("a.com", &serde_json::json!({"enabled": false}))
+        .await
+        .unwrap();
+    let purge = h
+        .master
+        .purge(
+            "a.com",
+            &PurgeSelection {
+                all: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.master
+        .batch_domains(&[domain("b.com"), domain("a.com")])
+        .await
+        .unwrap();
+    h.master.delete_domain("b.com").await.unwrap();
+    h.master
+        .put_node(&Node::new("edge-1").with_ipv4([192, 0, 2, 1].into()))
+        .await
+        .unwrap();
+    h.master.disable_node("edge-1").await.unwrap();
+    h.master.disable_node("edge-1").await.unwrap(); // already: no event
+    h.master.enable_node("edge-1").await.unwrap();
+    let token = h
+        .master
+        .create_token(&TokenRequest {
+            name: "t".into(),
+            scopes: vec![Scope::Read],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    h.master.revoke_token(&token.token.id).await.unwrap();
+
+    let all = h.master.events(&EventQuery::default()).await.unwrap();
+    use EventType::*;
+    let s = String::from;
+    assert_eq!(
+        kinds(&all),
+        [
+            (DomainCreated, s("a.com")),
+            (DomainUpdated, s("a.com")),
+            (DomainUpdated, s("a.com")),
+            (PurgeRequested, purge.id.clone()),
+            (DomainCreated, s("b.com")),
+            (DomainUpdated, s("a.com")),
+            (DomainDeleted, s("b.com")),
+            (NodeDisabled, s("edge-1")),
+            (NodeEnabled, s("edge-1")),
+            (TokenCreated, token.token.id.clone()),
+            (TokenRevoked, token.token.id.clone()),
+        ]
+    );
+    assert!(all.items.iter().all(|e| e.actor.as_deref() == Some("master")));
+    assert_eq!(
+        all.items[3].domain.as_deref(),
+        Some("a.com"),
+        "a purge concerns its domain"
+    );
+    assert_eq!(all.next_after.as_deref(), Some(all.items[10].id.as_str()));
+    // Nothing since: the same place again.
+    let since = h
+        .master
+        .events(&EventQuery::after(all.next_after.clone()))
+        .await
+        .unwrap();
+    assert!(since.items.is_empty());
+    assert_eq!(since.next_after, all.next_after);
+}
+
+pub async fn events_are_filtered_paged_and_scoped(backend: Backend) {
+    let h = Harness::start(backend).await;
+    for d in ["a.com", "b.com", "c.com"] {
+        h.master.put_domain(&domain(d)).await.unwrap();
+    }
+    h.master.delete_domain("b.com").await.unwrap();
+
+    // Pages of two, followed by next_after.
+    let mut seen = Vec::new();
+    let mut query = EventQuery {
+        limit: Some(2),
+        ..EventQuery::default()
+    };
+    loop {
+        let page = h.master.events(&query).await.unwrap();
+        assert!(page.items.len() <= 2);
+        if page.items.is_empty() {
+            break;
+        }
+        seen.extend(page.items.into_iter().map(|e| e.subject));
+        query.after = page.next_after;
+    }
+    assert_eq!(seen, ["a.com", "b.com", "c.com", "b.com"]);
+
+    let by_type = EventQuery {
+        types: vec![EventType::DomainDeleted],
+        ..EventQuery::default()
+    };
+    assert_eq!(
+        kinds(&h.master.events(&by_type).await.unwrap()),
+        [(EventType::DomainDeleted, "b.com".into())]
+    );
+    let by_subject = EventQuery {
+        subject: Some("b.com".into()),
+        ..EventQuery::default()
+    };
+    assert_eq!(h.master.events(&by_subject).await.unwrap().items.len(), 2);
+
+    // A token limited to a.com sees a.com's events only.
+    let limited = h
+        .master
+        .create_token(&TokenRequest {
+            name: "a-only".into(),
+            scopes: vec![Scope::Read],
+            domains: Some(vec!["a.com".into()]),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .secret;
+    let mine = h.client(&limited).events(&EventQuery::default()).await.unwrap();
+    assert_eq!(kinds(&mine), [(EventType::DomainCreated, "a.com".into())]);
+
+    // Bad input: 422 naming the field.
+    for (query, field) in [
+        ("after=yesterday", "after"),
+        ("type=domain.exploded", "type"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+    ] {
+        let res = h
+            .raw(Method::GET, &format!("/api/v1/events?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{query}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["details"][0]["field"], field, "{query}");
+    }
+}
