@@ -358,6 +358,71 @@ fn cirrusctl_imports_domains_in_batches() {
 }
 
 #[test]
+fn cirrusctl_lists_and_follows_events() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, master) = start(&dir.path().join("data").display().to_string(), &[]);
+    let master = master.unwrap();
+    let c = |args: &[&str]| ctl(&server.url, &master, args);
+    ok(c(&["domain", "put", "a.example", "--origin", "https://192.0.2.10"]));
+    ok(c(&["domain", "delete", "a.example"]));
+    let listed: serde_json::Value = serde_json::from_str(&ok(c(&["events", "-o", "json"]))).unwrap();
+    let items = listed["items"].as_array().unwrap();
+    let types: Vec<&str> = items.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["domain.created", "domain.deleted"]);
+    assert_eq!(items[0]["actor"], "master");
+    let table = ok(c(&["events", "--type", "domain.deleted"]));
+    assert!(
+        table.contains("domain.deleted") && !table.contains("domain.created"),
+        "{table}"
+    );
+    let bad = c(&["events", "--type", "domain.exploded"]);
+    assert_eq!(bad.code, 2, "an unknown type is a usage error: {}", bad.stderr);
+    let bad = c(&["events", "--after", "yesterday"]);
+    assert_eq!(bad.code, 5, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--after"), "{}", bad.stderr);
+
+    // --follow prints what is written from now on, one JSON object a line.
+    let last = items[1]["id"].as_str().unwrap().to_string();
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_cirrusctl"))
+        .args(["events", "--follow", "-o", "json"])
+        .env("CIRRUS_URL", &server.url)
+        .env("CIRRUS_TOKEN", &master)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Changes until one shows: the follower may still be finding the end.
+    let first = cirrus_test_support::until(
+        "cirrusctl events --follow prints a change",
+        Duration::from_secs(20),
+        || {
+            ok(c(&[
+                "domain",
+                "put",
+                "b.example",
+                "--origin",
+                "https://192.0.2.10",
+                "--replace",
+            ]));
+            lines.recv_timeout(Duration::from_millis(500)).ok()
+        },
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let event: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(event["subject"], "b.example", "{first}");
+    let id: cirrus_core::model::EventId = event["id"].as_str().unwrap().parse().unwrap();
+    assert!(id > last.parse().unwrap(), "only events after the follower started");
+}
+
+#[test]
 fn edge_role_serves_caches_logs_and_exports_metrics() {
     let redis = RedisServer::start();
     let origin = tiny_origin();

@@ -72,6 +72,9 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// The event stream: what happened, oldest first (`--follow`: from now
+    /// on, as it happens).
+    Events(EventArgs),
     /// Who the token belongs to.
     Whoami,
     /// The API's health (exit code 7 when the store is unreachable).
@@ -81,6 +84,31 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EventArgs {
+    /// Only these types (repeatable), e.g. `domain.created`.
+    #[arg(long = "type", value_parser = event_type)]
+    pub(crate) types: Vec<cirrus_core::model::EventType>,
+    /// Only events about this subject (a domain, node id, token id or purge id).
+    #[arg(long)]
+    pub(crate) subject: Option<String>,
+    /// Events after this id (an event's `id`); from the oldest kept when
+    /// absent, or from now on with `--follow`.
+    #[arg(long)]
+    pub(crate) after: Option<String>,
+    /// How many (1-1000) without `--follow`.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+    /// Keep printing events as they are written (asks every second) until
+    /// interrupted; with `-o json`, one JSON object per line.
+    #[arg(long, short)]
+    pub(crate) follow: bool,
+}
+
+fn event_type(s: &str) -> Result<cirrus_core::model::EventType, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 mod args;
 mod domain;
 mod error;
+mod events;
 mod import;
 mod output;
 
@@ -112,6 +113,7 @@ fn flag_names(command: &Command) -> FlagNames {
             ("expires_at", "--expires-at"),
         ],
         Command::Cert(_) => &[("fullchain", "--cert"), ("key", "--key")],
+        Command::Events(_) => &[("after", "--after"), ("type", "--type"), ("limit", "--limit")],
         _ => &[],
     }
 }
@@ -138,6 +140,7 @@ async fn run(cli: Cli) -> Result<i32, CtlError> {
         Command::Node(cmd) => node(&api, &out, cmd).await?,
         Command::Token(cmd) => token(&api, &out, cmd).await?,
         Command::Audit { limit } => out.audit(&api.audit(Some(limit)).await?),
+        Command::Events(args) => return events::run(&api, &out, args).await,
         Command::Whoami => out.identity(&api.me().await?),
         Command::Health => {
             let health = api.health().await?;

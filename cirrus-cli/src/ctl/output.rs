@@ -5,7 +5,7 @@ use super::args::Output;
 use crate::duration::{rfc3339, rfc3339_ms};
 use cirrus_core::model::{
     AuditList, BatchOutcome, BatchResult, CertificateStatus, CreatedToken, DelegationCheck, DomainStatus, DomainView,
-    Health, Identity, PurgeAccepted, PurgeStatus, ServiceToken,
+    EventList, Health, Identity, PurgeAccepted, PurgeStatus, ServiceToken,
 };
 use cirrus_core::{DomainConf, Node};
 use serde::Serialize;
@@ -78,6 +78,39 @@ impl Printer {
                 result.count(BatchOutcome::Refused),
                 result.revision
             );
+        }
+    }
+
+    /// A page of events: a table (its header unless `follow` goes on
+    /// from a page before), or JSON (one object a line when following).
+    pub(crate) fn events(&self, list: &EventList, follow: bool) {
+        if self.format == Output::Json && follow {
+            for e in &list.items {
+                match serde_json::to_string(e) {
+                    Ok(line) => println!("{line}"),
+                    Err(err) => eprintln!("error: cannot print an event: {err}"),
+                }
+            }
+            return;
+        }
+        if !self.json(list) {
+            return;
+        }
+        let rows = list.items.iter().map(|e| {
+            vec![
+                rfc3339_ms(e.at),
+                e.kind.to_string(),
+                e.subject.clone(),
+                e.actor.clone().unwrap_or_else(|| "-".into()),
+                e.id.clone(),
+            ]
+        });
+        if follow {
+            for row in rows {
+                println!("{}", row.join("  "));
+            }
+        } else {
+            table(&["AT", "TYPE", "SUBJECT", "ACTOR", "ID"], rows);
         }
     }
 
