@@ -175,6 +175,7 @@ impl ApiBuilder {
                 store: self.store,
                 limiter: self.config.rate_limit.map(Limiter::new),
                 login: LoginGate::new(&self.config.login),
+                streams: Arc::new(tokio::sync::Semaphore::new(crate::MAX_EVENT_STREAMS)),
                 config: self.config,
                 metrics,
             }),

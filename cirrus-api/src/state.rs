@@ -15,6 +15,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     pub(crate) limiter: Option<Limiter>,
     pub(crate) login: LoginGate,
+    /// Slots for live event streams (`GET /api/v1/events/stream`).
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// The client's address as the listener saw it (`unknown` when the router

@@ -46,7 +46,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
         session::login, session::logout, session::me,
-        ops::audit, events::list, ops::healthz, ops::readyz, ops::metrics,
+        ops::audit, events::list, events::stream, ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security, &Contract, &Shapes),
@@ -202,6 +202,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/auth/me", get(session::me))
         .route("/audit", get(ops::audit))
         .route("/events", get(events::list))
+        .route("/events/stream", get(events::stream))
         .route_layer(from_fn_with_state(state.clone(), auth::guard));
     let body_limit = state.config.body_limit;
     Router::new()

@@ -30,6 +30,21 @@ pub fn recording(router: axum::Router, log: Log) -> axum::Router {
         async move {
             let (method, path) = (req.method().to_string().to_lowercase(), req.uri().path().to_string());
             let res = next.run(req).await;
+            // A live stream never ends: recorded without its body.
+            let streaming = res
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            if streaming {
+                log.lock().unwrap().push(Recorded {
+                    method,
+                    path,
+                    status: res.status().as_u16(),
+                    json: false,
+                    body: Vec::new(),
+                });
+                return res;
+            }
             let (parts, body) = res.into_parts();
             let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
             let json = parts

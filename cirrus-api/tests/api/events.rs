@@ -7,7 +7,11 @@ use cirrus_core::Node;
 use cirrus_core::model::{EventType, PurgeSelection, Scope, TokenRequest};
 use reqwest::Method;
 
-battery!(writes_append_events_in_order, events_are_filtered_paged_and_scoped);
+battery!(
+    writes_append_events_in_order,
+    events_are_filtered_paged_and_scoped,
+    the_live_stream_starts_now_and_resumes
+);
 
 fn kinds(list: &cirrus_core::model::EventList) -> Vec<(EventType, String)> {
     list.items.iter().map(|e| (e.kind, e.subject.clone())).collect()
@@ -163,4 +167,98 @@ pub async fn events_are_filtered_paged_and_scoped(backend: Backend) {
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["error"]["details"][0]["field"], field, "{query}");
     }
+}
+
+/// One Server-Sent Event: (id, event, data), within 10 s.
+async fn next_sse(res: &mut reqwest::Response, buf: &mut String) -> (String, String, serde_json::Value) {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            };
+            // Keep-alive comments carry no event.
+            if let (Some(id), Some(event), Some(data)) = (field("id:"), field("event:"), field("data:")) {
+                return (id, event, serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), res.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+pub async fn the_live_stream_starts_now_and_resumes(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.master.put_domain(&domain("old.com")).await.unwrap();
+    let mut live = h.raw(Method::GET, "/api/v1/events/stream").send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.headers()["content-type"], "text/event-stream");
+    let mut buf = String::new();
+    h.master.put_domain(&domain("new.com")).await.unwrap();
+    h.master.delete_domain("new.com").await.unwrap();
+    let (first, kind, data) = next_sse(&mut live, &mut buf).await;
+    assert_eq!(
+        (kind.as_str(), data["subject"].as_str()),
+        ("domain.created", Some("new.com")),
+        "from now: old.com is not sent"
+    );
+    assert_eq!(data["id"], first.as_str());
+    let (_, kind, _) = next_sse(&mut live, &mut buf).await;
+    assert_eq!(kind, "domain.deleted");
+    drop(live);
+
+    // A reconnect with Last-Event-ID gets what followed that event.
+    let mut resumed = h
+        .raw(Method::GET, "/api/v1/events/stream?type=domain.deleted")
+        .header("last-event-id", &first)
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    let (_, kind, data) = next_sse(&mut resumed, &mut buf).await;
+    assert_eq!(
+        (kind.as_str(), data["subject"].as_str()),
+        ("domain.deleted", Some("new.com"))
+    );
+    drop(resumed);
+
+    // A token limited to a.com sees a.com's events only.
+    let limited = h
+        .master
+        .create_token(&TokenRequest {
+            name: "a-only".into(),
+            scopes: vec![Scope::Read],
+            domains: Some(vec!["a.com".into()]),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .secret;
+    let mut mine = reqwest::Client::new()
+        .get(format!("{}/api/v1/events/stream", h.url))
+        .bearer_auth(&limited)
+        .send()
+        .await
+        .unwrap();
+    h.master.put_domain(&domain("b.com")).await.unwrap();
+    h.master.put_domain(&domain("a.com")).await.unwrap();
+    let mut buf = String::new();
+    let (_, _, data) = next_sse(&mut mine, &mut buf).await;
+    assert_eq!(data["subject"], "a.com", "b.com's event is not shown");
+
+    // Bad input is refused before the stream opens.
+    let res = h
+        .raw(Method::GET, "/api/v1/events/stream")
+        .header("last-event-id", "x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
 }

@@ -42,6 +42,7 @@ fn every_route_is_documented() {
         ("/api/v1/auth/me", &["get"]),
         ("/api/v1/audit", &["get"]),
         ("/api/v1/events", &["get"]),
+        ("/api/v1/events/stream", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -52,7 +53,7 @@ fn every_route_is_documented() {
     }
     assert_eq!(
         paths.len(),
-        23,
+        24,
         "a route is documented that the list above does not know"
     );
 }
@@ -76,7 +77,7 @@ fn operation_ids_are_unique_and_stable() {
             }
         }
     }
-    assert_eq!(seen.len(), 31, "{seen:#?}");
+    assert_eq!(seen.len(), 32, "{seen:#?}");
     assert_eq!(seen["getDomain"], "get /api/v1/domains/{domain}");
 }
 

@@ -227,6 +227,9 @@ pub trait EventLog: Ping {
     /// Up to `limit` events after `after` (exclusive; from the oldest kept
     /// when `None`), oldest first.
     async fn events_after(&self, after: Option<EventId>, limit: usize) -> Result<Vec<EventRecord>>;
+    /// The id of the newest event kept (`None` when the stream is empty):
+    /// where a reader that wants only what comes next starts.
+    async fn newest_event(&self) -> Result<Option<EventId>>;
 }
 
 /// The capped audit stream.

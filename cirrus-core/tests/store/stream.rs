@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub async fn events_in_order<S: EventLog + ?Sized>(store: &S) {
     assert!(store.events_after(None, 10).await.unwrap().is_empty());
+    assert_eq!(store.newest_event().await.unwrap(), None);
     let mut written = Vec::new();
     for i in 0..5 {
         let event = NewEvent::new(EventType::DomainCreated, format!("d{i}.example.com"))
@@ -33,6 +34,7 @@ pub async fn events_in_order<S: EventLog + ?Sized>(store: &S) {
     let next = store.events_after(Some(ids[1]), 2).await.unwrap();
     assert_eq!(next, written[2..4], "after an id: exclusive, at most the limit");
     assert!(store.events_after(Some(ids[4]), 10).await.unwrap().is_empty());
+    assert_eq!(store.newest_event().await.unwrap(), Some(ids[4]));
     let before_all = EventId { ms: 0, seq: 0 };
     assert_eq!(store.events_after(Some(before_all), 1).await.unwrap(), written[..1]);
 

@@ -48,6 +48,15 @@ impl EventLog for EmbeddedStore {
         .await
     }
 
+    async fn newest_event(&self) -> Result<Option<EventId>> {
+        self.read(move |tx| {
+            let t = tx.open_table(EVENTS).map_err(db_err)?;
+            let last = t.last().map_err(db_err)?.map(|(k, _)| k.value());
+            Ok(last.map(|(ms, seq)| EventId { ms, seq }))
+        })
+        .await
+    }
+
     async fn events_after(&self, after: Option<EventId>, limit: usize) -> Result<Vec<EventRecord>> {
         self.read(move |tx| {
             let t = tx.open_table(EVENTS).map_err(db_err)?;

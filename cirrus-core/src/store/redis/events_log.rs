@@ -49,6 +49,20 @@ impl EventLog for RedisStore {
             .collect())
     }
 
+    async fn newest_event(&self) -> Result<Option<EventId>> {
+        let v: Value = self
+            .query(cmd("XREVRANGE").arg(keys::EVENTS).arg("+").arg("-").arg("COUNT").arg(1))
+            .await?;
+        stream_entries(v)
+            .into_iter()
+            .next()
+            .map(|(id, _)| {
+                id.parse()
+                    .map_err(|e: String| Error::corrupt(format!("{}/{id}", keys::EVENTS), e))
+            })
+            .transpose()
+    }
+
     async fn events_after(&self, after: Option<EventId>, limit: usize) -> Result<Vec<EventRecord>> {
         let start = after.map_or_else(|| "-".to_string(), |a| format!("({a}"));
         let v: Value = self
