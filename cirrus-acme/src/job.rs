@@ -9,8 +9,8 @@
 
 use crate::issuer::Issuer;
 use cirrus_core::jobs::{JobError, JobHandler};
-use cirrus_core::model::{AcmeStatus, CertBundle, Job};
-use cirrus_core::{CertStore, DomainStore, Lock, LockStore, Store};
+use cirrus_core::model::{AcmeStatus, CertBundle, EventType, Job, NewEvent};
+use cirrus_core::{CertStore, DomainStore, EventLog, Lock, LockStore, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ impl<S: ?Sized> std::fmt::Debug for IssueJobs<S> {
     }
 }
 
-impl<S: DomainStore + CertStore + LockStore + ?Sized> IssueJobs<S> {
+impl<S: DomainStore + CertStore + LockStore + EventLog + ?Sized> IssueJobs<S> {
     /// Jobs run with `issuer`, their state kept in `store`.
     pub fn new(store: Arc<S>, issuer: Arc<Issuer<S>>) -> Self {
         Self {
@@ -85,6 +85,22 @@ impl<S: DomainStore + CertStore + LockStore + ?Sized> IssueJobs<S> {
         }
     }
 
+    /// Writes `certificate.issued` (or `.renewed`) once the certificate is
+    /// stored; one that cannot be written is logged, the certificate kept.
+    async fn announce(&self, domain: &str, job: &str, renewal: bool, not_after: Option<u64>) {
+        let kind = if renewal {
+            EventType::CertificateRenewed
+        } else {
+            EventType::CertificateIssued
+        };
+        let event = NewEvent::new(kind, domain)
+            .domain(domain)
+            .data(serde_json::json!({ "job": job, "not_after": not_after }));
+        if let Err(e) = self.store.append_event(&event).await {
+            tracing::warn!(domain, job, error = %e, "the {kind} event was not written");
+        }
+    }
+
     async fn record(&self, domain: &str, job: &str, status: AcmeStatus, error: Option<String>, not_after: Option<u64>) {
         let now = cirrus_core::model::now_ms() / 1000;
         let result = async {
@@ -106,7 +122,7 @@ impl<S: DomainStore + CertStore + LockStore + ?Sized> IssueJobs<S> {
 }
 
 #[async_trait::async_trait]
-impl<S: DomainStore + CertStore + LockStore + ?Sized> JobHandler for IssueJobs<S> {
+impl<S: DomainStore + CertStore + LockStore + EventLog + ?Sized> JobHandler for IssueJobs<S> {
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         let Some(domain) = job.job.domain.as_deref() else {
             return Err(JobError::new("an issue_cert job names no domain"));
@@ -124,12 +140,14 @@ impl<S: DomainStore + CertStore + LockStore + ?Sized> JobHandler for IssueJobs<S
         }
         tracing::info!(event = "acme_issue_start", domain, job = %job.id, attempt = job.attempts, "issuing");
         self.record(domain, &job.id, AcmeStatus::Running, None, None).await;
+        let renewal = matches!(self.store.get_cert(domain).await, Ok(Some(_)));
         let result = self.issue_holding(domain, &lock, &job.id).await;
         let outcome = match &result {
             Ok(bundle) => {
                 tracing::info!(event = "acme_issued", domain, job = %job.id, not_after = ?bundle.not_after, "issued");
                 self.record(domain, &job.id, AcmeStatus::Issued, None, bundle.not_after)
                     .await;
+                self.announce(domain, &job.id, renewal, bundle.not_after).await;
                 Ok(())
             }
             Err(e) => {

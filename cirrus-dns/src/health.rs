@@ -4,7 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::metrics::DnsMetrics;
-use cirrus_core::{Lock, LockStore, Node, NodeStore, Store};
+use cirrus_core::model::{EventType, NewEvent};
+use cirrus_core::{EventLog, Lock, LockStore, Node, NodeStore, Store};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -117,7 +118,7 @@ impl HealthCheckerBuilder {
     }
 
     /// The checker.
-    pub fn build<S: NodeStore + LockStore + ?Sized>(self, store: Arc<S>) -> Result<HealthChecker<S>> {
+    pub fn build<S: NodeStore + LockStore + EventLog + ?Sized>(self, store: Arc<S>) -> Result<HealthChecker<S>> {
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
@@ -148,7 +149,7 @@ impl HealthChecker {
     }
 }
 
-impl<S: NodeStore + LockStore + ?Sized> HealthChecker<S> {
+impl<S: NodeStore + LockStore + EventLog + ?Sized> HealthChecker<S> {
     /// Probes every enabled node once (those this checker can lock) and
     /// records the results.
     pub async fn round(&self) -> Result<Round> {
@@ -233,11 +234,25 @@ impl<S: NodeStore + LockStore + ?Sized> HealthChecker<S> {
                 .with_label_values(&[node.id.as_str()])
                 .set(i64::from(health.consecutive_failures));
         }
+        let error = health.last_error.clone();
         let flipped = self
             .store
             .record_node_health(&node.id, &health, active, last_seen)
             .await?;
-        Ok(flipped.map(|_| active).filter(|_| active != node.active))
+        let flipped = flipped.map(|_| active).filter(|_| active != node.active);
+        if let Some(up) = flipped {
+            let kind = if up { EventType::NodeUp } else { EventType::NodeDown };
+            let mut event = NewEvent::new(kind, &node.id).actor(format!("checker:{}", self.config.owner));
+            if let (false, Some(error)) = (up, error) {
+                event = event.data(serde_json::json!({ "error": error }));
+            }
+            // The flip is stored: an event that cannot be written is lost,
+            // and said so.
+            if let Err(e) = self.store.append_event(&event).await {
+                tracing::warn!(node = %node.id, error = %e, "dns: the node's {kind} event was not written");
+            }
+        }
+        Ok(flipped)
     }
 
     /// Runs rounds every interval until `shutdown`; a store that is down

@@ -10,7 +10,7 @@ use crate::rebuild::ZoneSource;
 use crate::zone::ZoneSettings;
 use cirrus_core::lifecycle::{Backoff, Shutdown, keep_running};
 use cirrus_core::model::AllowList;
-use cirrus_core::{LockStore, Store};
+use cirrus_core::{EventLog, LockStore, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +43,7 @@ impl<S: ?Sized> std::fmt::Debug for DnsRole<S> {
     }
 }
 
-impl<S: ZoneSource + LockStore + ?Sized> DnsRole<S> {
+impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
     /// The zone `settings` built from `store`; no NOTIFY, transfers from
     /// loopback only, no health checker, no admin listener.
     pub fn new(store: Arc<S>, settings: ZoneSettings) -> crate::Result<Self> {

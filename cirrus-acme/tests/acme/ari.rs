@@ -119,6 +119,13 @@ async fn the_ca_s_renewal_window_renews_early_and_is_asked_again_after_its_retry
     assert_eq!(outcome, JobOutcome::Succeeded);
     let renewed = store.get_cert("ari.test").await.unwrap().unwrap();
     assert_ne!(serial_of(&renewed.fullchain), serial_of(&first.fullchain));
+    let events = store.events_after(None, 100).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.subject.as_str()),
+        (cirrus_core::model::EventType::CertificateRenewed, "ari.test"),
+        "a certificate that replaces one is a renewal"
+    );
 
     // A new certificate is asked about afresh, whatever the last answer's age.
     *ari.window.lock().unwrap() = (now + 10 * day, now + 11 * day);

@@ -200,6 +200,22 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         state.not_after,
         store.get_cert("queued.test").await.unwrap().unwrap().not_after
     );
+    // One event for the issuance, none for the failed or skipped attempts.
+    let issued: Vec<_> = store
+        .events_after(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.as_str().starts_with("certificate."))
+        .collect();
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(issued[0].kind, cirrus_core::model::EventType::CertificateIssued);
+    assert_eq!(
+        (issued[0].subject.as_str(), issued[0].domain.as_deref()),
+        ("queued.test", Some("queued.test"))
+    );
+    assert_eq!(issued[0].data["job"], job.id.as_str());
+    assert_eq!(issued[0].data["not_after"], serde_json::json!(state.not_after));
     assert!(
         store.try_lock(&lock, "x", Duration::from_secs(1)).await.unwrap(),
         "the worker released the lock"

@@ -141,6 +141,27 @@ async fn nodes_flip_after_consecutive_failures_and_successes() {
         None,
         "disabled nodes are not probed"
     );
+
+    // Each flip is an event, written by the checker: gone and b down, b up.
+    let events = store.events_after(None, 100).await.unwrap();
+    let flips: Vec<(String, &str)> = events
+        .iter()
+        .map(|e| (e.kind.to_string(), e.subject.as_str()))
+        .collect();
+    assert_eq!(
+        flips,
+        [
+            ("node.down".to_string(), "gone"),
+            ("node.down".to_string(), "b"),
+            ("node.up".to_string(), "b")
+        ]
+    );
+    assert!(events.iter().all(|e| e.actor.as_deref() == Some("checker:region-1")));
+    assert!(
+        events[1].data["error"].is_string(),
+        "a node down says why: {:?}",
+        events[1].data
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
