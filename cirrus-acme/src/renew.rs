@@ -17,8 +17,8 @@
 use crate::ari::{RenewalWindow, certificate_id};
 use crate::error::Result;
 use crate::issuer::Issuer;
-use cirrus_core::model::{CertBundle, TlsMode};
-use cirrus_core::{CertStore, DomainStore, JobQueue, Lock, LockStore, Store};
+use cirrus_core::model::{CertBundle, EventType, ExpiryWarning, NewEvent, TlsMode};
+use cirrus_core::{CertStore, DomainStore, EventLog, JobQueue, Lock, LockStore, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +32,10 @@ struct Asked {
     /// Unix seconds: ask again from then on.
     next: u64,
 }
+
+/// Days left at which `certificate.expiring` is written, once each per
+/// certificate.
+const EXPIRY_WARNINGS: [u64; 3] = [14, 7, 1];
 
 /// Queues renewals of certificates close to their end.
 pub struct RenewalScan<S: ?Sized = dyn Store> {
@@ -64,7 +68,7 @@ impl<S: ?Sized> std::fmt::Debug for RenewalScan<S> {
     }
 }
 
-impl<S: DomainStore + CertStore + LockStore + JobQueue + ?Sized> RenewalScan<S> {
+impl<S: DomainStore + CertStore + LockStore + JobQueue + EventLog + ?Sized> RenewalScan<S> {
     /// Scans `store` with a window of 30 days; `owner` names the scanner
     /// in the task locks it takes.
     pub fn new(store: Arc<S>, owner: impl Into<String>) -> Self {
@@ -100,15 +104,17 @@ impl<S: DomainStore + CertStore + LockStore + JobQueue + ?Sized> RenewalScan<S> 
     pub async fn scan(&self, now: u64) -> Result<Vec<String>> {
         let mut queued = Vec::new();
         for conf in self.store.domains().await? {
-            if conf.tls.mode != TlsMode::Acme {
-                continue;
-            }
             let Some(cert) = self.store.get_cert(&conf.domain).await? else {
                 continue;
             };
             let Some(not_after) = cert.not_after else {
                 continue;
             };
+            // Uploaded certificates too: nobody renews those for their owner.
+            self.warn_expiring(&conf.domain, not_after, now).await?;
+            if conf.tls.mode != TlsMode::Acme {
+                continue;
+            }
             let expiring = not_after.saturating_sub(now) <= self.window_of(&conf.domain);
             if !expiring && !self.ca_suggests(&conf.domain, &cert, now).await {
                 continue;
@@ -124,6 +130,33 @@ impl<S: DomainStore + CertStore + LockStore + JobQueue + ?Sized> RenewalScan<S> 
             queued.push(conf.domain);
         }
         Ok(queued)
+    }
+
+    /// Writes `certificate.expiring` when the certificate ending at
+    /// `not_after` has crossed 14, 7 or 1 days left since the last one
+    /// written for it (kept in the domain's ACME state). Two scanners
+    /// racing may both write it: at least once, as every event.
+    async fn warn_expiring(&self, domain: &str, not_after: u64, now: u64) -> Result<()> {
+        let left = not_after.saturating_sub(now);
+        let Some(days) = EXPIRY_WARNINGS.into_iter().rev().find(|d| left <= d * 86_400) else {
+            return Ok(());
+        };
+        let mut state = self.store.get_acme_state(domain).await?.unwrap_or_default();
+        let warning = ExpiryWarning { not_after, days };
+        let already = state
+            .expiry_warned
+            .is_some_and(|w| w.not_after == not_after && w.days <= days);
+        if already {
+            return Ok(());
+        }
+        let event = NewEvent::new(EventType::CertificateExpiring, domain)
+            .domain(domain)
+            .data(serde_json::json!({ "not_after": not_after, "days": days, "expired": left == 0 }));
+        self.store.append_event(&event).await?;
+        state.expiry_warned = Some(warning);
+        self.store.put_acme_state(domain, &state).await?;
+        tracing::info!(domain, not_after, days, "certificate.expiring written");
+        Ok(())
     }
 
     /// Whether the CA's suggested window for `cert` has reached the

@@ -279,3 +279,53 @@ async fn served_serial(edge: SocketAddr, name: &str, client: Arc<rustls::ClientC
     let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
     Ok(cert.raw_serial_as_string())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_certificates_are_announced_at_14_7_and_1_days_once_each() {
+    use cirrus_core::model::{CertBundle, EventType};
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    // An uploaded certificate (not ACME-managed: nobody renews it) ending
+    // in 20 days.
+    let day = 86_400;
+    let now = 1_800_000_000;
+    store
+        .put_domain(&DomainConf::new("shop.test", "http://192.0.2.10".parse().unwrap()))
+        .await
+        .unwrap();
+    let upload = |not_after: u64| CertBundle::new("chain", "key", Some(not_after));
+    store.put_cert("shop.test", &upload(now + 20 * day)).await.unwrap();
+    let scan = RenewalScan::new(store.clone(), "scanner");
+    let warned = |store: Arc<dyn Store>| async move {
+        store
+            .events_after(None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EventType::CertificateExpiring)
+            .map(|e| e.data["days"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+
+    assert!(scan.scan(now).await.unwrap().is_empty(), "not ACME-managed: no renewal");
+    assert!(warned(store.clone()).await.is_empty(), "20 days left: nothing yet");
+    scan.scan(now + 6 * day).await.unwrap();
+    scan.scan(now + 7 * day).await.unwrap();
+    assert_eq!(warned(store.clone()).await, [14], "once at 14 days");
+    scan.scan(now + 13 * day).await.unwrap();
+    scan.scan(now + 19 * day + 1).await.unwrap();
+    scan.scan(now + 19 * day + 2).await.unwrap();
+    assert_eq!(warned(store.clone()).await, [14, 7, 1]);
+    let events = store.events_after(None, 100).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.subject.as_str(), last.domain.as_deref()),
+        ("shop.test", Some("shop.test"))
+    );
+    assert_eq!(last.data["not_after"], now + 20 * day);
+
+    // A new certificate is warned about afresh.
+    store.put_cert("shop.test", &upload(now + 30 * day)).await.unwrap();
+    scan.scan(now + 17 * day).await.unwrap();
+    assert_eq!(warned(store.clone()).await, [14, 7, 1, 14]);
+}

@@ -39,5 +39,5 @@ pub use node::{Node, NodeHealth};
 pub use onboarding::{Delegation, DelegationCheck, DomainDns, DomainStatus, DomainView, target_label};
 pub use ops::{AuditRecord, Job, NewJob};
 pub use purge::{MAX_TAG_LEN, PurgeRequest, PurgeSelection};
-pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle};
+pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle, ExpiryWarning};
 pub use validate::{FieldError, ValidationErrors, is_request_id, normalize_domain, normalize_host};

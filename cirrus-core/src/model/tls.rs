@@ -77,6 +77,20 @@ pub struct AcmeState {
     /// acme-dns registration used for DNS-01.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acme_dns: Option<AcmeDnsCredentials>,
+    /// The last `certificate.expiring` event written: for which
+    /// certificate (its `not_after`) and at how many days left (14, 7 or
+    /// 1), so each is written once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warned: Option<ExpiryWarning>,
+}
+
+/// A `certificate.expiring` event written for one certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryWarning {
+    /// The certificate's end, in Unix seconds.
+    pub not_after: u64,
+    /// The days left it warned at: 14, 7 or 1.
+    pub days: u64,
 }
 
 /// Credentials of an acme-dns registration.
