@@ -79,6 +79,7 @@ pub(crate) struct ApiConfig {
     pub(crate) session_ttl: Duration,
     pub(crate) secure_cookies: bool,
     pub(crate) max_page: usize,
+    pub(crate) purge_deadline: Duration,
     /// The CDN's zone (`CNAME_BASE_DOMAIN`): where domains point their CNAME.
     pub(crate) zone: Option<String>,
     /// The resolver asked whether a customer's CNAMEs are in place.
@@ -97,6 +98,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("session_ttl", &self.session_ttl)
             .field("secure_cookies", &self.secure_cookies)
             .field("max_page", &self.max_page)
+            .field("purge_deadline", &self.purge_deadline)
             .field("zone", &self.zone)
             .field("resolver", &self.resolver)
             .field("issuance_refused", &self.issuance_refused)
@@ -114,6 +116,7 @@ impl Default for ApiConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: true,
             max_page: 1000,
+            purge_deadline: Duration::from_secs(60),
             zone: None,
             resolver: cirrus_core::resolve::system_resolver(),
             issuance_refused: None,

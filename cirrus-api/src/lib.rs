@@ -34,6 +34,7 @@ mod extract;
 mod login;
 mod metrics;
 mod portal;
+mod purge_watch;
 mod ratelimit;
 mod routes;
 mod setup;

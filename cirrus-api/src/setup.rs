@@ -53,13 +53,22 @@ impl Api {
         Arc::new(crate::metrics::JobMetrics(self.state.metrics.job_duration()))
     }
 
+    /// Follows the purges this API publishes until `shutdown` completes,
+    /// writing `purge.completed` or `purge.incomplete` for each
+    /// ([`Api::run`] does it; an embedder that serves [`Api::router`]
+    /// itself runs this beside it).
+    pub async fn follow_purges(&self, shutdown: impl std::future::Future<Output = ()>) {
+        crate::purge_watch::run(self.state.clone(), shutdown).await;
+    }
+
     /// Serves on `listener` until `shutdown` triggers, then finishes the
-    /// requests in flight (the same shape as every role's `run`).
+    /// requests in flight (the same shape as every role's `run`); follows
+    /// its purges meanwhile ([`Api::follow_purges`]).
     pub async fn run(self, listener: tokio::net::TcpListener, shutdown: &Shutdown) -> Result<()> {
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.wait())
-            .await?;
+        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
+        let (served, ()) = tokio::join!(serve.into_future(), self.follow_purges(shutdown.wait()));
+        served?;
         Ok(())
     }
 }
@@ -90,6 +99,13 @@ impl ApiBuilder {
     /// checks at once, and attempts per client address and per user name.
     pub fn login_limits(mut self, limits: LoginLimits) -> Self {
         self.config.login = limits;
+        self
+    }
+
+    /// How long a purge may wait for its edges before `purge.incomplete`
+    /// is written for it (default 60 s).
+    pub fn purge_deadline(mut self, deadline: Duration) -> Self {
+        self.config.purge_deadline = deadline;
         self
     }
 
@@ -176,6 +192,7 @@ impl ApiBuilder {
                 limiter: self.config.rate_limit.map(Limiter::new),
                 login: LoginGate::new(&self.config.login),
                 streams: Arc::new(tokio::sync::Semaphore::new(crate::MAX_EVENT_STREAMS)),
+                purges: crate::purge_watch::PurgeWatch::default(),
                 config: self.config,
                 metrics,
             }),

@@ -15,6 +15,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     pub(crate) limiter: Option<Limiter>,
     pub(crate) login: LoginGate,
+    /// The purges this API published, followed to their end.
+    pub(crate) purges: crate::purge_watch::PurgeWatch,
     /// Slots for live event streams (`GET /api/v1/events/stream`).
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }

@@ -235,6 +235,7 @@ pub(crate) async fn purge(
     .map_err(ApiError::invalid)?;
     let revision = state.store.publish_purge(&request).await?;
     state.metrics.follow_purge(&id, now_ms());
+    state.purges.follow(&id, now_ms());
     state.audit(caller.actor(), "domain.purge", &domain, &rid).await?;
     state
         .event(EventType::PurgeRequested, &id, Some(&domain), caller.actor())

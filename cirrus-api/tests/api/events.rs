@@ -10,7 +10,8 @@ use reqwest::Method;
 battery!(
     writes_append_events_in_order,
     events_are_filtered_paged_and_scoped,
-    the_live_stream_starts_now_and_resumes
+    the_live_stream_starts_now_and_resumes,
+    purges_end_in_events
 );
 
 fn kinds(list: &cirrus_core::model::EventList) -> Vec<(EventType, String)> {
@@ -62,7 +63,10 @@ pub async fn writes_append_events_in_order(backend: Backend) {
         .unwrap();
     h.master.revoke_token(&token.token.id).await.unwrap();
 
-    let all = h.master.events(&EventQuery::default()).await.unwrap();
+    let mut all = h.master.events(&EventQuery::default()).await.unwrap();
+    // With no edge reporting, the purge is complete at once: its event
+    // comes when the watcher looks (tested in purges_end_in_events).
+    all.items.retain(|e| e.kind != EventType::PurgeCompleted);
     use EventType::*;
     let s = String::from;
     assert_eq!(
@@ -261,4 +265,67 @@ pub async fn the_live_stream_starts_now_and_resumes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
+}
+
+pub async fn purges_end_in_events(backend: Backend) {
+    use cirrus_core::model::{EdgeReport, now_ms};
+    let h = crate::Harness::start_with(backend, |b| b.purge_deadline(std::time::Duration::from_secs(1))).await;
+    for (id, ip) in [("edge-a", 1), ("edge-b", 2)] {
+        h.master
+            .put_node(&Node::new(id).with_ipv4([192, 0, 2, ip].into()))
+            .await
+            .unwrap();
+    }
+    h.master.put_domain(&domain("shop.test")).await.unwrap();
+    let revision = h.store.revision().await.unwrap();
+    for edge in ["edge-a", "edge-b"] {
+        let report = EdgeReport::new(revision, now_ms(), now_ms());
+        assert!(h.store.report_edge(edge, &report).await.unwrap());
+    }
+    let all = PurgeSelection {
+        all: true,
+        ..Default::default()
+    };
+    let done = h.master.purge("shop.test", &all).await.unwrap();
+    let stuck = h.master.purge("shop.test", &all).await.unwrap();
+    let published = h.master.purge_status(&done.id).await.unwrap().published_ms;
+    for edge in ["edge-a", "edge-b"] {
+        h.store.ack_purge(&done.id, edge, published + 5).await.unwrap();
+    }
+    h.store.ack_purge(&stuck.id, "edge-a", published + 5).await.unwrap();
+
+    let ended = |id: String| {
+        let master = h.master.clone();
+        async move {
+            let query = EventQuery {
+                subject: Some(id),
+                types: vec![EventType::PurgeCompleted, EventType::PurgeIncomplete],
+                ..EventQuery::default()
+            };
+            master.events(&query).await.unwrap().items.pop()
+        }
+    };
+    let completed = cirrus_test_support::eventually("purge.completed", std::time::Duration::from_secs(10), || {
+        ended(done.id.clone())
+    })
+    .await;
+    assert_eq!(completed.kind, EventType::PurgeCompleted);
+    assert_eq!(completed.domain.as_deref(), Some("shop.test"));
+    assert_eq!(completed.data["applied"], 2);
+    let incomplete = cirrus_test_support::eventually(
+        "purge.incomplete after its 1 s deadline",
+        std::time::Duration::from_secs(10),
+        || ended(stuck.id.clone()),
+    )
+    .await;
+    assert_eq!(incomplete.kind, EventType::PurgeIncomplete);
+    assert_eq!(incomplete.data["pending"], serde_json::json!(["edge-b"]));
+    assert!(
+        incomplete.at >= stuck_published(&h, &stuck.id).await + 1000,
+        "not before its deadline"
+    );
+}
+
+async fn stuck_published(h: &crate::Harness, id: &str) -> u64 {
+    h.master.purge_status(id).await.unwrap().published_ms
 }

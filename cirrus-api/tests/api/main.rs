@@ -110,6 +110,8 @@ impl Harness {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let answers = contract::Log::default();
         let app = contract::recording(api.router(), answers.clone());
+        let following = api.clone();
+        tokio::spawn(async move { following.follow_purges(std::future::pending()).await });
         let server = tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).await.unwrap();
