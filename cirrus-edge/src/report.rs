@@ -7,7 +7,7 @@
 use crate::edge::Edge;
 use crate::hooks::EdgeHooks;
 pub(crate) use cirrus_core::model::now_ms;
-use cirrus_core::model::{EDGE_REPORT_EVERY_MS, EdgeReport};
+use cirrus_core::model::{EDGE_REPORT_EVERY_MS, EdgeReport, EventType, NewEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub(crate) struct Reporter {
     applied_ms: AtomicU64,
     /// When the last report was written (Unix ms; 0: never).
     reported_ms: AtomicU64,
+    /// Since when the source has not answered (Unix ms; 0: it answers).
+    down_since_ms: AtomicU64,
 }
 
 impl Reporter {
@@ -30,6 +32,7 @@ impl Reporter {
             node,
             applied_ms: AtomicU64::new(now_ms()),
             reported_ms: AtomicU64::new(0),
+            down_since_ms: AtomicU64::new(0),
         }
     }
 
@@ -39,6 +42,36 @@ impl Reporter {
 }
 
 impl<H: EdgeHooks> Edge<H> {
+    /// The source stopped answering (`up` false) or answers again. An
+    /// edge cannot write to a source that is down: when it answers again,
+    /// `edge.degraded` (since when) and `edge.recovered` (how long) are
+    /// written together.
+    pub(crate) async fn source_flipped(&self, up: bool) {
+        let Some(reporter) = &self.inner.reporter else {
+            return;
+        };
+        let now = now_ms();
+        if !up {
+            reporter.down_since_ms.store(now, Ordering::Relaxed);
+            return;
+        }
+        let since = reporter.down_since_ms.swap(0, Ordering::Relaxed);
+        if since == 0 {
+            return;
+        }
+        let node = reporter.node();
+        let data = serde_json::json!({ "since_ms": since, "down_ms": now.saturating_sub(since) });
+        let events = [
+            NewEvent::new(EventType::EdgeDegraded, node).data(serde_json::json!({ "since_ms": since })),
+            NewEvent::new(EventType::EdgeRecovered, node).data(data),
+        ];
+        match tokio::time::timeout(REPORT_TIMEOUT, self.inner.source.record_events(&events)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(node, error = %e, "the edge's outage events were not written"),
+            Err(_) => tracing::warn!(node, "the edge's outage events were not written in time"),
+        }
+    }
+
     /// After an event was applied, with the edge at revision `before` until
     /// then: takes `revision` as applied (an event with nothing to re-read),
     /// acknowledges the purge `purge` (when it has an id), and reports the

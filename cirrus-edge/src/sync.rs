@@ -79,10 +79,16 @@ impl<H: EdgeHooks> Edge<H> {
             .await
             .is_ok_and(|r| r.is_ok());
         let now = if answered { SourceState::Up } else { SourceState::Down };
-        if self.inner.source_state() != now {
+        let before = self.inner.source_state();
+        if before != now {
             tracing::warn!(state = ?now, "configuration source state changed");
         }
         self.inner.set_source_state(now);
+        match (before, now) {
+            (SourceState::Up, SourceState::Down) => self.source_flipped(false).await,
+            (SourceState::Down, SourceState::Up) => self.source_flipped(true).await,
+            _ => {}
+        }
     }
 
     /// Applies `event`, written in the store at `written_ms`.

@@ -4,9 +4,11 @@
 //! no store at all. The only writes are an edge's own status: what it
 //! serves and which purges it applied.
 
-use super::{CertStore, Change, ChangeFeed, DomainStore, Event, NodeStore, PurgeLog, SubscribeOptions, Subscription};
+use super::{
+    CertStore, Change, ChangeFeed, DomainStore, Event, EventLog, NodeStore, PurgeLog, SubscribeOptions, Subscription,
+};
 use crate::Result;
-use crate::model::{CertBundle, DomainConf, DomainPage, EdgeReport, PurgeRequest};
+use crate::model::{CertBundle, DomainConf, DomainPage, EdgeReport, NewEvent, PurgeRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
@@ -57,10 +59,16 @@ pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
         let _ = (id, node, applied_ms);
         Ok(false)
     }
+    /// Appends `events` to the event stream ([`EventLog::append_events`]).
+    /// A source with no stream (the default) keeps nothing and says `false`.
+    async fn record_events(&self, events: &[NewEvent]) -> Result<bool> {
+        let _ = events;
+        Ok(false)
+    }
 }
 
 #[async_trait::async_trait]
-impl<S: ChangeFeed + DomainStore + CertStore + NodeStore + PurgeLog + ?Sized> EdgeSource for S {
+impl<S: ChangeFeed + DomainStore + CertStore + NodeStore + PurgeLog + EventLog + ?Sized> EdgeSource for S {
     async fn revision(&self) -> Result<u64> {
         ChangeFeed::revision(self).await
     }
@@ -92,6 +100,9 @@ impl<S: ChangeFeed + DomainStore + CertStore + NodeStore + PurgeLog + ?Sized> Ed
     async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
         PurgeLog::ack_purge(self, id, node, applied_ms).await
     }
+    async fn record_events(&self, events: &[NewEvent]) -> Result<bool> {
+        self.append_events(events).await.map(|_| true)
+    }
 }
 
 /// A shared source is a source (`Arc<dyn Store>` from [`crate::open_store`], say).
@@ -120,6 +131,9 @@ impl<T: EdgeSource + ?Sized> EdgeSource for Arc<T> {
     }
     async fn ack_purge(&self, id: &str, node: &str, applied_ms: u64) -> Result<bool> {
         (**self).ack_purge(id, node, applied_ms).await
+    }
+    async fn record_events(&self, events: &[NewEvent]) -> Result<bool> {
+        (**self).record_events(events).await
     }
 }
 

@@ -177,10 +177,18 @@ async fn redis_killed_under_load_costs_cached_hosts_nothing_and_is_followed_agai
         e.get("/cached").await.0 == 403
     })
     .await;
+    // The outage, told once the store answers again.
+    let outage = eventually("the edge's outage events", Duration::from_secs(10), || async {
+        let events = store.events_after(None, 100).await.ok()?;
+        let kinds: Vec<String> = events.iter().map(|e| format!("{} {}", e.kind, e.subject)).collect();
+        (kinds == ["edge.degraded edge-a", "edge.recovered edge-a"]).then_some(events)
+    })
+    .await;
+    let down_ms = outage[1].data["down_ms"].as_u64().unwrap();
+    assert!(down_ms > 0, "{:?}", outage[1].data);
+    assert_eq!(outage[0].data["since_ms"], outage[1].data["since_ms"]);
 }
 
-/// An edge on `store` over the disk cache in `dir`, serving and syncing
-/// until the returned sender is dropped.
 /// A running edge's stop switch and its tasks.
 struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
@@ -200,6 +208,8 @@ impl Running {
     }
 }
 
+/// An edge on `store` over the disk cache in `dir`, serving and syncing
+/// until its `Running` is stopped.
 async fn disk_edge(store: &Arc<dyn Store>, dir: &std::path::Path) -> (Edge, reqwest::Client, String, Running) {
     let disk = cirrus_edge::DiskCache::open(dir, 1 << 30).await.unwrap();
     let edge = Edge::builder(Arc::new(store.clone())).disk_cache(disk).build().unwrap();
