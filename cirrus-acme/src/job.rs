@@ -26,6 +26,7 @@ pub struct IssueJobs<S: ?Sized = dyn Store> {
     store: Arc<S>,
     issuer: Arc<Issuer<S>>,
     lock_ttl: Duration,
+    max_attempts: u32,
 }
 
 impl<S: ?Sized> Clone for IssueJobs<S> {
@@ -34,6 +35,7 @@ impl<S: ?Sized> Clone for IssueJobs<S> {
             store: self.store.clone(),
             issuer: self.issuer.clone(),
             lock_ttl: self.lock_ttl,
+            max_attempts: self.max_attempts,
         }
     }
 }
@@ -54,7 +56,17 @@ impl<S: DomainStore + CertStore + LockStore + EventLog + ?Sized> IssueJobs<S> {
             store,
             issuer,
             lock_ttl: LOCK_TTL,
+            max_attempts: 5,
         }
+    }
+
+    /// The attempts the job runner allows (its `max_attempts`; default 5,
+    /// the runner's default): a failure at the last one writes
+    /// `certificate.failed`.
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
     }
 
     /// How long the issuance lock lives unless renewed (default 60 s; it
@@ -154,6 +166,14 @@ impl<S: DomainStore + CertStore + LockStore + EventLog + ?Sized> JobHandler for 
                 tracing::warn!(event = "acme_fail", domain, job = %job.id, error = %e, "issuance failed");
                 self.record(domain, &job.id, AcmeStatus::Failed, Some(e.to_string()), None)
                     .await;
+                if job.attempts >= self.max_attempts {
+                    let event = NewEvent::new(EventType::CertificateFailed, domain)
+                        .domain(domain)
+                        .data(serde_json::json!({ "job": job.id, "attempts": job.attempts, "error": e.to_string() }));
+                    if let Err(e) = self.store.append_event(&event).await {
+                        tracing::warn!(domain, error = %e, "the certificate.failed event was not written");
+                    }
+                }
                 let error = JobError::new(e.to_string());
                 Err(match e.retry_after() {
                     Some(wait) => error.retry_after(wait),

@@ -202,7 +202,9 @@ impl WorkerRole {
 
     /// The job runner of this role's settings, issuing with `issuer`.
     fn runner_with(&self, issuer: Arc<Issuer>) -> JobRunner {
-        let jobs = IssueJobs::new(self.store.clone(), issuer).lock_ttl(self.visibility.min(Duration::from_secs(60)));
+        let jobs = IssueJobs::new(self.store.clone(), issuer)
+            .lock_ttl(self.visibility.min(Duration::from_secs(60)))
+            .max_attempts(self.max_attempts);
         let mut runner = JobRunner::builder(self.store.clone(), self.consumer.clone())
             .handler(ISSUE_JOB, jobs)
             .max_attempts(self.max_attempts)

@@ -141,7 +141,7 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         .await
         .unwrap();
     let once = JobRunner::builder(store.clone(), "worker-0")
-        .handler(ISSUE_JOB, IssueJobs::new(store.clone(), issuer.clone()))
+        .handler(ISSUE_JOB, IssueJobs::new(store.clone(), issuer.clone()).max_attempts(1))
         .max_attempts(1)
         .build();
     let (ran, outcome) = once.run_once().await.unwrap().unwrap();
@@ -154,6 +154,19 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         "{error}"
     );
     assert!(store.get_cert("undelegated.test").await.unwrap().is_none());
+    let events = store.events_after(None, 100).await.unwrap();
+    let failed = events.last().unwrap();
+    assert_eq!(
+        (failed.kind, failed.subject.as_str()),
+        (cirrus_core::model::EventType::CertificateFailed, "undelegated.test"),
+        "failed for good: its last attempt"
+    );
+    assert!(
+        failed.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("_acme-challenge.undelegated.test")
+    );
 
     // A job queued as the API queues it, while another worker holds the
     // domain's issuance lock: it waits its turn, then issues.
@@ -200,13 +213,14 @@ async fn issues_against_pebble_with_the_built_in_solver_renews_with_the_same_key
         state.not_after,
         store.get_cert("queued.test").await.unwrap().unwrap().not_after
     );
-    // One event for the issuance, none for the failed or skipped attempts.
+    // One event for the issuance, one for the failure, none for the
+    // skipped attempt.
     let issued: Vec<_> = store
         .events_after(None, 100)
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind.as_str().starts_with("certificate."))
+        .filter(|e| e.kind == cirrus_core::model::EventType::CertificateIssued)
         .collect();
     assert_eq!(issued.len(), 1, "{issued:?}");
     assert_eq!(issued[0].kind, cirrus_core::model::EventType::CertificateIssued);
