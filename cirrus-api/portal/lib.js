@@ -21,6 +21,20 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+/** The shown screen's live event stream, closed when another screen is
+ *  shown. `types` are event types; `onEvent` runs for each such event. */
+let stream = null;
+function live(types, onEvent) {
+  stopLive();
+  stream = new EventSource(`/api/v1/events/stream?type=${types.map(encodeURIComponent).join(",")}`);
+  for (const type of types) stream.addEventListener(type, onEvent);
+}
+
+function stopLive() {
+  if (stream) stream.close();
+  stream = null;
+}
+
 function show(title, ...content) {
   document.title = `${title} · Cirrus`;
   main.replaceChildren(h("h1", {}, title), ...content);

@@ -72,6 +72,7 @@ async function overview() {
 const screens = { "": overview, domains, domain: domainPage, edit: domainForm, purge, purges, certificates, nodes, tokens, audit };
 
 async function route() {
+  stopLive();
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
   if (path === "login") return login();
   let me;

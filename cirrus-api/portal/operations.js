@@ -50,8 +50,11 @@ async function purge(params) {
 }
 
 /** The last day's purges, newest first (only the pending ones with
- *  `pending=1`), each linking to its acknowledgements. */
+ *  `pending=1`), each linking to its acknowledgements; drawn again when
+ *  a purge is requested, completed or left incomplete. */
 async function purges(params) {
+  const redraw = () => purges(params).catch((e) => show("Something went wrong", problem(e)));
+  live(["purge.requested", "purge.completed", "purge.incomplete"], redraw);
   const pending = params.get("pending") === "1";
   const list = await api("GET", `/purges?limit=200${pending ? "&pending=true" : ""}`);
   show(

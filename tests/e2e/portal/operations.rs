@@ -4,8 +4,10 @@
 
 use super::Portal;
 use super::browser::{click, fill, heading, log_in, screen_cost, snap, text_of};
-use cirrus::core::{CertStore, ChangeFeed, NodeStore};
+use cirrus::core::{CertStore, ChangeFeed, NodeStore, PurgeLog};
+use cirrus_test_support::eventually;
 use fantoccini::Locator;
+use std::time::Duration;
 
 const MASTER: &str = super::MASTER;
 
@@ -98,6 +100,24 @@ pub async fn walk(portal: &Portal) {
     click(c, Locator::LinkText(pending["id"].as_str().unwrap())).await;
     text_of(c, "#purge-state", "waiting for edges").await;
     text_of(c, "main table", "edge-stuck pending").await;
+
+    // Live: the pending list drops a purge once edge-stuck applies it
+    // (the API writes purge.completed; the page follows the event stream),
+    // without a reload.
+    c.back().await.unwrap();
+    heading(c, "Pending purges").await;
+    let id = pending["id"].as_str().unwrap();
+    text_of(c, "main table", id).await;
+    let published = pending_published(http, base, id).await;
+    assert!(store.ack_purge(id, "edge-stuck", published + 7).await.unwrap());
+    let what = format!("{id} gone from the pending purges, live");
+    eventually(&what, Duration::from_secs(10), || async move {
+        let table = c.find(Locator::Css("main table")).await.ok()?;
+        let text = table.text().await.ok()?;
+        (!text.contains(id)).then_some(())
+    })
+    .await;
+    heading(c, "Pending purges").await;
     c.goto(&format!("{base}/#/")).await.unwrap();
     heading(c, "Overview").await;
     click(c, Locator::LinkText("certificates ending within 14 days")).await;
@@ -173,4 +193,18 @@ pub async fn walk(portal: &Portal) {
     heading(c, "Log in").await;
     c.goto(&format!("{base}/#/")).await.unwrap();
     heading(c, "Log in").await;
+}
+
+/// When purge `id` was published (Unix ms), as the API says.
+async fn pending_published(http: &reqwest::Client, base: &str, id: &str) -> u64 {
+    let status: serde_json::Value = http
+        .get(format!("{base}/api/v1/purges/{id}"))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["published_ms"].as_u64().unwrap()
 }
