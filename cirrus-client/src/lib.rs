@@ -27,11 +27,13 @@
 mod client;
 mod endpoints;
 mod error;
+mod follow;
 mod retry;
 mod transport;
 
 pub use client::{Client, ClientBuilder, EventQuery, Precondition, Versioned, Written};
 pub use error::{Error, Result, TransportKind};
+pub use follow::EventFollower;
 pub use retry::RetryPolicy;
 
 /// The model crate the client speaks, re-exported so users match versions.

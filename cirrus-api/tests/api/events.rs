@@ -11,7 +11,8 @@ battery!(
     writes_append_events_in_order,
     events_are_filtered_paged_and_scoped,
     the_live_stream_starts_now_and_resumes,
-    purges_end_in_events
+    purges_end_in_events,
+    the_client_follows_the_stream
 );
 
 fn kinds(list: &cirrus_core::model::EventList) -> Vec<(EventType, String)> {
@@ -328,4 +329,40 @@ pub async fn purges_end_in_events(backend: Backend) {
 
 async fn stuck_published(h: &crate::Harness, id: &str) -> u64 {
     h.master.purge_status(id).await.unwrap().published_ms
+}
+
+pub async fn the_client_follows_the_stream(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.master.put_domain(&domain("before.com")).await.unwrap();
+    let query = EventQuery {
+        types: vec![EventType::DomainCreated, EventType::DomainDeleted],
+        ..EventQuery::default()
+    };
+    let mut follower = h.master.follow_events(query).await.unwrap();
+    h.master.put_domain(&domain("after.com")).await.unwrap();
+    h.master
+        .put_node(&Node::new("n1").with_ipv4([192, 0, 2, 1].into()))
+        .await
+        .unwrap();
+    h.master.delete_domain("after.com").await.unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    let first = tokio::time::timeout(wait, follower.next()).await.unwrap().unwrap();
+    let second = tokio::time::timeout(wait, follower.next()).await.unwrap().unwrap();
+    assert_eq!(
+        [
+            (first.kind, first.subject.as_str()),
+            (second.kind, second.subject.as_str())
+        ],
+        [
+            (EventType::DomainCreated, "after.com"),
+            (EventType::DomainDeleted, "after.com")
+        ],
+        "from now on (not before.com), filtered (not the node), in order"
+    );
+    // Resumed from the last one seen: nothing is missed.
+    h.master.put_domain(&domain("later.com")).await.unwrap();
+    let resumed = EventQuery::after(Some(first.id.clone()));
+    let mut again = h.master.follow_events(resumed).await.unwrap();
+    let seen = tokio::time::timeout(wait, again.next()).await.unwrap().unwrap();
+    assert_eq!(seen.id, second.id);
 }
