@@ -80,6 +80,7 @@ pub(crate) struct ApiConfig {
     pub(crate) secure_cookies: bool,
     pub(crate) max_page: usize,
     pub(crate) purge_deadline: Duration,
+    pub(crate) event_streams: usize,
     /// The CDN's zone (`CNAME_BASE_DOMAIN`): where domains point their CNAME.
     pub(crate) zone: Option<String>,
     /// The resolver asked whether a customer's CNAMEs are in place.
@@ -99,6 +100,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("secure_cookies", &self.secure_cookies)
             .field("max_page", &self.max_page)
             .field("purge_deadline", &self.purge_deadline)
+            .field("event_streams", &self.event_streams)
             .field("zone", &self.zone)
             .field("resolver", &self.resolver)
             .field("issuance_refused", &self.issuance_refused)
@@ -117,6 +119,7 @@ impl Default for ApiConfig {
             secure_cookies: true,
             max_page: 1000,
             purge_deadline: Duration::from_secs(60),
+            event_streams: 256,
             zone: None,
             resolver: cirrus_core::resolve::system_resolver(),
             issuance_refused: None,

@@ -42,9 +42,6 @@ mod state;
 
 pub use config::{LoginLimits, RateLimit};
 
-/// Live event streams (`GET /api/v1/events/stream`) one API process holds
-/// open at once; one more is refused with 503.
-pub const MAX_EVENT_STREAMS: usize = 256;
 pub use error::{Error, ErrorBody, ErrorDetail, Result};
 pub use setup::{
     Api, ApiBuilder, NewMasterToken, bootstrap_user, ensure_master_token, new_master_token, openapi,

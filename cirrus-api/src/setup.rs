@@ -109,6 +109,13 @@ impl ApiBuilder {
         self
     }
 
+    /// Live event streams (`GET /api/v1/events/stream`) held open at once
+    /// (default 256); one more is refused with 503.
+    pub fn event_streams(mut self, streams: usize) -> Self {
+        self.config.event_streams = streams;
+        self
+    }
+
     /// How long a portal session lasts (default 12 hours).
     pub fn session_ttl(mut self, ttl: Duration) -> Self {
         self.config.session_ttl = ttl;
@@ -191,7 +198,7 @@ impl ApiBuilder {
                 store: self.store,
                 limiter: self.config.rate_limit.map(Limiter::new),
                 login: LoginGate::new(&self.config.login),
-                streams: Arc::new(tokio::sync::Semaphore::new(crate::MAX_EVENT_STREAMS)),
+                streams: Arc::new(tokio::sync::Semaphore::new(self.config.event_streams)),
                 purges: crate::purge_watch::PurgeWatch::default(),
                 config: self.config,
                 metrics,

@@ -12,8 +12,20 @@ battery!(
     events_are_filtered_paged_and_scoped,
     the_live_stream_starts_now_and_resumes,
     purges_end_in_events,
-    the_client_follows_the_stream
+    the_client_follows_the_stream,
+    streams_past_the_limit_are_refused
 );
+
+/// A token that may read `domain` only.
+async fn read_token_for(h: &Harness, domain: &str) -> String {
+    let request = TokenRequest {
+        name: format!("{domain}-only"),
+        scopes: vec![Scope::Read],
+        domains: Some(vec![domain.into()]),
+        expires_at: None,
+    };
+    h.master.create_token(&request).await.unwrap().secret
+}
 
 fn kinds(list: &cirrus_core::model::EventList) -> Vec<(EventType, String)> {
     list.items.iter().map(|e| (e.kind, e.subject.clone())).collect()
@@ -142,17 +154,7 @@ pub async fn events_are_filtered_paged_and_scoped(backend: Backend) {
     assert_eq!(h.master.events(&by_subject).await.unwrap().items.len(), 2);
 
     // A token limited to a.com sees a.com's events only.
-    let limited = h
-        .master
-        .create_token(&TokenRequest {
-            name: "a-only".into(),
-            scopes: vec![Scope::Read],
-            domains: Some(vec!["a.com".into()]),
-            expires_at: None,
-        })
-        .await
-        .unwrap()
-        .secret;
+    let limited = read_token_for(&h, "a.com").await;
     let mine = h.client(&limited).events(&EventQuery::default()).await.unwrap();
     assert_eq!(kinds(&mine), [(EventType::DomainCreated, "a.com".into())]);
 
@@ -235,17 +237,7 @@ pub async fn the_live_stream_starts_now_and_resumes(backend: Backend) {
     drop(resumed);
 
     // A token limited to a.com sees a.com's events only.
-    let limited = h
-        .master
-        .create_token(&TokenRequest {
-            name: "a-only".into(),
-            scopes: vec![Scope::Read],
-            domains: Some(vec!["a.com".into()]),
-            expires_at: None,
-        })
-        .await
-        .unwrap()
-        .secret;
+    let limited = read_token_for(&h, "a.com").await;
     let mut mine = reqwest::Client::new()
         .get(format!("{}/api/v1/events/stream", h.url))
         .bearer_auth(&limited)
@@ -365,4 +357,16 @@ pub async fn the_client_follows_the_stream(backend: Backend) {
     let mut again = h.master.follow_events(resumed).await.unwrap();
     let seen = tokio::time::timeout(wait, again.next()).await.unwrap().unwrap();
     assert_eq!(seen.id, second.id);
+}
+
+pub async fn streams_past_the_limit_are_refused(backend: Backend) {
+    let h = crate::Harness::start_with(backend, |b| b.event_streams(1)).await;
+    let open = h.raw(Method::GET, "/api/v1/events/stream").send().await.unwrap();
+    assert_eq!(open.status(), 200);
+    let refused = h.raw(Method::GET, "/api/v1/events/stream").send().await.unwrap();
+    assert_eq!(refused.status(), 503, "one stream allowed, one open");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    // The paged list is not a stream: still served.
+    assert!(h.master.events(&EventQuery::default()).await.is_ok());
 }

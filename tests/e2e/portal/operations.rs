@@ -108,7 +108,7 @@ pub async fn walk(portal: &Portal) {
     heading(c, "Pending purges").await;
     let id = pending["id"].as_str().unwrap();
     text_of(c, "main table", id).await;
-    let published = pending_published(http, base, id).await;
+    let published = store.purge_record(id).await.unwrap().unwrap().published_ms;
     assert!(store.ack_purge(id, "edge-stuck", published + 7).await.unwrap());
     let what = format!("{id} gone from the pending purges, live");
     eventually(&what, Duration::from_secs(10), || async move {
@@ -193,18 +193,4 @@ pub async fn walk(portal: &Portal) {
     heading(c, "Log in").await;
     c.goto(&format!("{base}/#/")).await.unwrap();
     heading(c, "Log in").await;
-}
-
-/// When purge `id` was published (Unix ms), as the API says.
-async fn pending_published(http: &reqwest::Client, base: &str, id: &str) -> u64 {
-    let status: serde_json::Value = http
-        .get(format!("{base}/api/v1/purges/{id}"))
-        .bearer_auth(MASTER)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    status["published_ms"].as_u64().unwrap()
 }
