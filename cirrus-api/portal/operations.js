@@ -157,7 +157,7 @@ async function nodes() {
   );
 }
 
-const SCOPES = ["read", "domains:write", "purge", "certs", "nodes"];
+const SCOPES = ["read", "domains:write", "purge", "certs", "nodes", "webhooks"];
 
 async function tokens() {
   const list = await api("GET", "/tokens");

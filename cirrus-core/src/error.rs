@@ -42,6 +42,9 @@ pub enum Error {
     /// Password hashing failed.
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
+    /// A webhook signature did not verify, or a secret is malformed.
+    #[error("webhook signature refused: {0}")]
+    Signature(String),
 }
 
 impl Error {

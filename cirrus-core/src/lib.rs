@@ -73,6 +73,8 @@ pub mod resolve;
 #[cfg(feature = "store")]
 #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]
 mod store;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use error::{Cause, Error, Result};
 pub use model::{DomainConf, Node, PurgeRequest};
@@ -80,9 +82,9 @@ pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
 
 #[cfg(feature = "store")]
 pub use store::{
-    AccessStore, AuditLog, CertStore, Change, ChangeFeed, ChangeRecord, ChangesSince, DomainStore, EdgeSource, Event,
-    EventLog, JobQueue, Lock, LockStore, NodeStore, Ping, PurgeLog, StaticSource, Store, SubscribeOptions,
-    Subscription, Write, channels, open_store,
+    AccessStore, AuditLog, CertStore, Change, ChangeFeed, ChangeRecord, ChangesSince, DELIVERY_LOG_LEN, DomainStore,
+    EdgeSource, Event, EventLog, JobQueue, Lock, LockStore, NodeStore, Ping, PurgeLog, StaticSource, Store,
+    SubscribeOptions, Subscription, WebhookStore, Write, channels, open_store,
 };
 #[cfg(feature = "embedded")]
 pub use store::{EmbeddedStore, EmbeddedStoreBuilder};

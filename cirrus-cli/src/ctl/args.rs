@@ -389,7 +389,7 @@ pub(crate) enum TokenCmd {
         /// Human name, e.g. `ci-deploy`.
         #[arg(long)]
         name: String,
-        /// Scope: read, domains:write, purge, certs, nodes (repeatable).
+        /// Scope: read, domains:write, purge, certs, nodes, webhooks (repeatable).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
         /// Domain the token may touch (repeatable; none: all).

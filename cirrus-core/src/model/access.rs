@@ -25,16 +25,20 @@ pub enum Scope {
     /// Manage edge nodes.
     #[serde(rename = "nodes")]
     Nodes,
+    /// Manage webhooks (within the token's domains).
+    #[serde(rename = "webhooks")]
+    Webhooks,
 }
 
 impl Scope {
     /// Every scope, in API order.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Read,
         Scope::DomainsWrite,
         Scope::Purge,
         Scope::Certs,
         Scope::Nodes,
+        Scope::Webhooks,
     ];
 
     /// The name used in the API, e.g. `domains:write`.
@@ -45,6 +49,7 @@ impl Scope {
             Scope::Purge => "purge",
             Scope::Certs => "certs",
             Scope::Nodes => "nodes",
+            Scope::Webhooks => "webhooks",
         }
     }
 }
@@ -57,7 +62,7 @@ impl std::str::FromStr for Scope {
         Scope::ALL
             .into_iter()
             .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| format!("unknown scope {s:?}; use read, domains:write, purge, certs or nodes"))
+            .ok_or_else(|| format!("unknown scope {s:?}; use read, domains:write, purge, certs, nodes or webhooks"))
     }
 }
 

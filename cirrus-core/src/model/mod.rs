@@ -17,6 +17,7 @@ mod origin;
 mod purge;
 mod tls;
 mod validate;
+mod webhook;
 
 pub use access::{Scope, ServiceToken, Session, User};
 pub use allow::AllowList;
@@ -41,3 +42,7 @@ pub use ops::{AuditRecord, Job, NewJob};
 pub use purge::{MAX_TAG_LEN, PurgeRequest, PurgeSelection};
 pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle, ExpiryWarning};
 pub use validate::{FieldError, ValidationErrors, is_request_id, normalize_domain, normalize_host};
+pub use webhook::{
+    CreatedWebhook, Delivery, DeliveryList, DeliveryOutcome, MAX_WEBHOOK_DOMAINS, MAX_WEBHOOK_URL, RotatedSecret,
+    SecretRotation, Webhook, WebhookList, WebhookProgress, WebhookSecrets, WebhookSpec, WebhookUrl, is_webhook_id,
+};

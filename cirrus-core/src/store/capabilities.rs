@@ -8,8 +8,8 @@ use super::events::{ChangesSince, SubscribeOptions, Subscription};
 use super::keys::Lock;
 use crate::Result;
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, EventId, EventRecord, Job, NewEvent, NewJob, Node,
-    NodeHealth, PurgeRecord, PurgeRequest, ServiceToken, Session, User,
+    AcmeState, AuditRecord, CertBundle, Delivery, DomainConf, EdgeReport, EventId, EventRecord, Job, NewEvent, NewJob,
+    Node, NodeHealth, PurgeRecord, PurgeRequest, ServiceToken, Session, User, Webhook, WebhookProgress, WebhookSecrets,
 };
 use std::time::Duration;
 
@@ -230,6 +230,44 @@ pub trait EventLog: Ping {
     /// The id of the newest event kept (`None` when the stream is empty):
     /// where a reader that wants only what comes next starts.
     async fn newest_event(&self) -> Result<Option<EventId>>;
+}
+
+/// Webhook endpoints, their secrets, where delivery to each stands, and
+/// each one's delivery log, dead letters and replays. The log and the dead
+/// letters keep the newest [`DELIVERY_LOG_LEN`](super::DELIVERY_LOG_LEN) each.
+#[async_trait::async_trait]
+pub trait WebhookStore: Ping {
+    /// Stores a new endpoint with its secrets and starting point, at once.
+    async fn create_webhook(&self, hook: &Webhook, secrets: &WebhookSecrets, progress: &WebhookProgress) -> Result<()>;
+    /// Replaces an endpoint's settings; false when there is no such endpoint.
+    async fn update_webhook(&self, hook: &Webhook) -> Result<bool>;
+    /// One endpoint.
+    async fn get_webhook(&self, id: &str) -> Result<Option<Webhook>>;
+    /// Every endpoint, by id.
+    async fn webhooks(&self) -> Result<Vec<Webhook>>;
+    /// Deletes an endpoint and all that is kept for it; false when there was none.
+    async fn delete_webhook(&self, id: &str) -> Result<bool>;
+    /// An endpoint's signing secrets.
+    async fn webhook_secrets(&self, id: &str) -> Result<Option<WebhookSecrets>>;
+    /// Replaces an endpoint's secrets; false when there is no such endpoint.
+    async fn put_webhook_secrets(&self, id: &str, secrets: &WebhookSecrets) -> Result<bool>;
+    /// Where delivery to an endpoint stands.
+    async fn webhook_progress(&self, id: &str) -> Result<Option<WebhookProgress>>;
+    /// Records where delivery stands (ignored once the endpoint is deleted).
+    async fn put_webhook_progress(&self, id: &str, progress: &WebhookProgress) -> Result<()>;
+    /// Logs an attempt; a [`Dead`](crate::model::DeliveryOutcome::Dead)
+    /// one also goes to the dead letters.
+    async fn record_delivery(&self, id: &str, delivery: &Delivery) -> Result<()>;
+    /// The newest attempts, newest first.
+    async fn deliveries(&self, id: &str, limit: usize) -> Result<Vec<Delivery>>;
+    /// The newest events given up on, newest first.
+    async fn dead_letters(&self, id: &str, limit: usize) -> Result<Vec<Delivery>>;
+    /// Queues an earlier attempt's event to be posted once more, out of order.
+    async fn queue_replay(&self, id: &str, delivery: &Delivery) -> Result<()>;
+    /// The replays waiting, oldest first.
+    async fn replays(&self, id: &str) -> Result<Vec<Delivery>>;
+    /// Drops a replay once posted; false when it was not queued.
+    async fn remove_replay(&self, id: &str, delivery_id: &str) -> Result<bool>;
 }
 
 /// The capped audit stream.

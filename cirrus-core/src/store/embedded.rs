@@ -11,12 +11,13 @@ use super::events::{
 use super::keys::Lock;
 use super::{
     AccessStore, AuditLog, CertStore, ChangeFeed, DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, DEFAULT_EVENTS_AGE,
-    DEFAULT_EVENTS_LEN, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog, Write, now_ms,
-    validated_domain, validated_node,
+    DEFAULT_EVENTS_LEN, DELIVERY_LOG_LEN, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog,
+    WebhookStore, Write, now_ms, validated_domain, validated_node,
 };
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, EventId, EventRecord, Job, NewEvent, NewJob, Node,
-    NodeHealth, PurgeRecord, PurgeRequest, ServiceToken, Session, User,
+    AcmeState, AuditRecord, CertBundle, Delivery, DeliveryOutcome, DomainConf, EdgeReport, EventId, EventRecord, Job,
+    NewEvent, NewJob, Node, NodeHealth, PurgeRecord, PurgeRequest, ServiceToken, Session, User, Webhook,
+    WebhookProgress, WebhookSecrets, is_webhook_id,
 };
 use crate::{Error, Result};
 use redb::{
@@ -39,6 +40,7 @@ mod locks;
 mod nodes;
 mod purges;
 mod queue;
+mod webhooks;
 
 type StrTable = TableDefinition<'static, &'static str, &'static str>;
 type SeqTable = TableDefinition<'static, u64, &'static str>;
@@ -60,6 +62,14 @@ const JOBS: SeqTable = TableDefinition::new("jobs");
 const AUDIT: SeqTable = TableDefinition::new("audit");
 /// Events by id (`<ms>-<n>` as the pair), as the Redis Stream orders them.
 const EVENTS: TableDefinition<'static, (u64, u64), &'static str> = TableDefinition::new("events");
+const WEBHOOKS: StrTable = TableDefinition::new("webhooks");
+const WEBHOOK_SECRETS: StrTable = TableDefinition::new("webhook_secrets");
+const WEBHOOK_PROGRESS: StrTable = TableDefinition::new("webhook_progress");
+/// A webhook's delivery log, dead letters and replays: `(id, seq)` keys.
+type HookSeqTable = TableDefinition<'static, (&'static str, u64), &'static str>;
+const WEBHOOK_LOG: HookSeqTable = TableDefinition::new("webhook_log");
+const WEBHOOK_DEAD: HookSeqTable = TableDefinition::new("webhook_dead");
+const WEBHOOK_REPLAYS: HookSeqTable = TableDefinition::new("webhook_replays");
 
 const REV: &str = "rev";
 const ACME_ACCOUNT: &str = "acme_account";
@@ -143,6 +153,9 @@ impl EmbeddedStoreBuilder {
             USERS,
             SESSIONS,
             LOCKS,
+            WEBHOOKS,
+            WEBHOOK_SECRETS,
+            WEBHOOK_PROGRESS,
         ] {
             tx.open_table(t).map_err(db_err)?;
         }
@@ -150,6 +163,9 @@ impl EmbeddedStoreBuilder {
             tx.open_table(t).map_err(db_err)?;
         }
         tx.open_table(EVENTS).map_err(db_err)?;
+        for t in [WEBHOOK_LOG, WEBHOOK_DEAD, WEBHOOK_REPLAYS] {
+            tx.open_table(t).map_err(db_err)?;
+        }
         tx.commit().map_err(db_err)?;
         let (events, _) = broadcast::channel(self.event_buffer);
         Ok(EmbeddedStore {

@@ -11,6 +11,8 @@ pub enum Lock {
     AcmeTask(String),
     /// Health checking of a node, shared by regional checkers: `cdn:lock:health:{id}`.
     NodeHealth(String),
+    /// Delivery to a webhook endpoint, one worker at a time: `cdn:lock:webhook:{id}`.
+    Webhook(String),
 }
 
 impl Lock {
@@ -20,6 +22,7 @@ impl Lock {
             Lock::AcmeIssue(d) => format!("cdn:acme:lock:{d}"),
             Lock::AcmeTask(d) => format!("cdn:acme:task:{d}"),
             Lock::NodeHealth(id) => format!("cdn:lock:health:{id}"),
+            Lock::Webhook(id) => format!("cdn:lock:webhook:{id}"),
         }
     }
 }
@@ -45,6 +48,18 @@ pub(crate) const ACME_ACCOUNT: &str = "cdn:acmeacct:global";
 /// Purge ids of the last day scored by publication time (Unix ms).
 pub(crate) const PURGES: &str = "cdn:purges";
 pub(crate) const ACME_CHALLENGES: &str = "cdn:acme:challenges";
+/// Webhook endpoint ids (a set).
+pub(crate) const WEBHOOKS: &str = "cdn:webhooks";
+
+/// A webhook endpoint's keys: `cdn:webhook:{id}` (its settings, JSON) and
+/// `cdn:webhook:{id}:{part}` for `secrets`, `progress` (strings, JSON),
+/// `log`, `dead` (lists, newest first) and `replays` (a list, oldest first).
+pub(crate) fn webhook(id: &str, part: Option<&str>) -> String {
+    match part {
+        Some(p) => format!("cdn:webhook:{id}:{p}"),
+        None => format!("cdn:webhook:{id}"),
+    }
+}
 
 pub(crate) fn domain(name: &str) -> String {
     format!("cdn:dom:{name}")

@@ -16,7 +16,8 @@ mod embedded;
 mod redis;
 
 pub use capabilities::{
-    AccessStore, AuditLog, CertStore, ChangeFeed, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog,
+    AccessStore, AuditLog, CertStore, ChangeFeed, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping,
+    PurgeLog, WebhookStore,
 };
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedStore, EmbeddedStoreBuilder};
@@ -54,7 +55,17 @@ pub struct Write {
 /// refused with [`crate::Error::Invalid`].
 #[async_trait::async_trait]
 pub trait Store:
-    ChangeFeed + DomainStore + NodeStore + PurgeLog + CertStore + LockStore + AccessStore + JobQueue + AuditLog + EventLog
+    ChangeFeed
+    + DomainStore
+    + NodeStore
+    + PurgeLog
+    + CertStore
+    + LockStore
+    + AccessStore
+    + JobQueue
+    + AuditLog
+    + EventLog
+    + WebhookStore
 {
 }
 
@@ -69,6 +80,7 @@ impl<T> Store for T where
         + JobQueue
         + AuditLog
         + EventLog
+        + WebhookStore
         + ?Sized
 {
 }
@@ -111,6 +123,8 @@ pub(crate) const DEFAULT_AUDIT_LEN: usize = 100_000;
 /// Events kept, unless a builder says otherwise.
 pub(crate) const DEFAULT_EVENTS_LEN: usize = 100_000;
 /// How long events are kept, unless a builder says otherwise: a week.
+/// Attempts kept in each webhook's delivery log, and events in its dead letters.
+pub const DELIVERY_LOG_LEN: usize = 1000;
 pub(crate) const DEFAULT_EVENTS_AGE: Duration = Duration::from_secs(7 * 86_400);
 
 fn validated_domain(conf: &DomainConf) -> Result<DomainConf> {

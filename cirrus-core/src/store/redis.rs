@@ -10,12 +10,13 @@ use super::events::{
 use super::keys::{self, Lock};
 use super::{
     AccessStore, AuditLog, CertStore, ChangeFeed, DEFAULT_AUDIT_LEN, DEFAULT_CHANGELOG_LEN, DEFAULT_EVENTS_AGE,
-    DEFAULT_EVENTS_LEN, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog, Write, validated_domain,
-    validated_node,
+    DEFAULT_EVENTS_LEN, DELIVERY_LOG_LEN, DomainStore, EventLog, JobQueue, LockStore, NodeStore, Ping, PurgeLog,
+    WebhookStore, Write, validated_domain, validated_node,
 };
 use crate::model::{
-    AcmeState, AuditRecord, CertBundle, DomainConf, EdgeReport, EventId, EventRecord, NewEvent, Node, NodeHealth,
-    PurgeRecord, PurgeRequest, Scope, ServiceToken, Session, User,
+    AcmeState, AuditRecord, CertBundle, Delivery, DeliveryOutcome, DomainConf, EdgeReport, EventId, EventRecord,
+    NewEvent, Node, NodeHealth, PurgeRecord, PurgeRequest, Scope, ServiceToken, Session, User, Webhook,
+    WebhookProgress, WebhookSecrets, is_webhook_id,
 };
 use crate::store::events::Change;
 use crate::{Error, Result};
@@ -40,6 +41,7 @@ mod jobs;
 mod locks;
 mod nodes;
 mod purges;
+mod webhooks;
 
 /// Runs a configuration change atomically: optional guard, the operations,
 /// the revision bump, the publishes and their change-log entries.

@@ -15,6 +15,7 @@ pub use crate::feed::{events_carry_revisions, subscription_replays_from_revision
 pub use crate::nodes::nodes_and_health;
 pub use crate::queue::{audit_stream, job_queue};
 pub use crate::stream::events_in_order;
+pub use crate::webhooks::webhooks_crud_and_logs;
 
 pub fn domain(name: &str) -> DomainConf {
     DomainConf::new(name, "https://192.0.2.10".parse::<Origin>().unwrap())

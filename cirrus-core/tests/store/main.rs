@@ -15,6 +15,7 @@ mod nodes;
 mod queue;
 mod redis_only;
 mod stream;
+mod webhooks;
 
 use cirrus_core::{EmbeddedStore, RedisStore, Store};
 use cirrus_test_support::RedisServer;
@@ -59,7 +60,7 @@ macro_rules! battery {
                 domains_crud, domain_pages, invalid_input_changes_nothing, bulk_import, nodes_and_health, certs_and_acme, locks,
                 tokens, users_and_sessions, job_queue, audit_stream, events_carry_revisions,
                 subscription_replays_from_revision, trimmed_changelog_means_resync, edge_reports_and_purge_acks,
-                dns01_challenges, events_in_order
+                dns01_challenges, events_in_order, webhooks_crud_and_logs
             );
         }
     };

@@ -1,0 +1,426 @@
+//! Webhooks: HTTP endpoints the worker posts matching events to, signed
+//! per the Standard Webhooks spec, at least once and in order.
+
+use super::event::{EventRecord, EventType};
+use super::validate::{ValidationErrors, normalize_domain};
+use serde::{Deserialize, Serialize};
+
+/// Longest URL accepted.
+pub const MAX_WEBHOOK_URL: usize = 2048;
+/// Most domains one endpoint may filter on.
+pub const MAX_WEBHOOK_DOMAINS: usize = 100;
+
+/// True for an id the API hands out: `wh_` and 16 lower-case hex digits.
+pub fn is_webhook_id(id: &str) -> bool {
+    id.strip_prefix("wh_")
+        .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// What an operator registers or replaces: where to post and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Where events are posted: an `http` or `https` URL without
+    /// credentials or fragment.
+    #[cfg_attr(feature = "openapi", schema(example = "https://hooks.example.com/cirrus"))]
+    pub url: String,
+    /// Only these types; empty: every type.
+    #[serde(default)]
+    pub types: Vec<EventType>,
+    /// Only events about these domains; empty: every event, those about
+    /// no domain included. Required for a token limited to some domains,
+    /// within its own.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: String,
+    /// Delivered to when true (default).
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+impl WebhookSpec {
+    /// An enabled endpoint at `url` for every event.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            types: Vec::new(),
+            domains: Vec::new(),
+            description: String::new(),
+            enabled: true,
+        }
+    }
+
+    /// Checks the URL, normalizes the domains and sorts the types.
+    pub fn validated(mut self) -> Result<Self, ValidationErrors> {
+        let mut errs = ValidationErrors::default();
+        if let Err(reason) = WebhookUrl::parse(&self.url) {
+            errs.push("url", reason);
+        }
+        self.types.sort_by_key(|t| t.as_str());
+        self.types.dedup();
+        if self.domains.len() > MAX_WEBHOOK_DOMAINS {
+            errs.push("domains", format!("at most {MAX_WEBHOOK_DOMAINS} domains"));
+        }
+        for (i, d) in self.domains.iter_mut().enumerate() {
+            match normalize_domain(d) {
+                Ok(n) => *d = n,
+                Err(reason) => errs.push(format!("domains[{i}]"), reason),
+            }
+        }
+        self.domains.sort();
+        self.domains.dedup();
+        if self.description.len() > 256 || self.description.chars().any(char::is_control) {
+            errs.push("description", "at most 256 bytes without control characters");
+        }
+        errs.into_result(self)
+    }
+}
+
+/// A registered endpoint (its secret is never part of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Webhook {
+    /// Its id, `wh_` and 16 hex digits.
+    pub id: String,
+    /// Where, what and whether.
+    #[serde(flatten)]
+    pub spec: WebhookSpec,
+    /// Why the worker turned it off (a `410 Gone`), until it is enabled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// Unix seconds of creation.
+    pub created_at: u64,
+    /// Who created it (`master`, `token:{id}`, `user:{name}`).
+    pub created_by: String,
+}
+
+impl Webhook {
+    /// True when `event` is one this endpoint asked for (enabled or not).
+    pub fn wants(&self, event: &EventRecord) -> bool {
+        let spec = &self.spec;
+        (spec.types.is_empty() || spec.types.contains(&event.kind))
+            && (spec.domains.is_empty() || event.domain.as_ref().is_some_and(|d| spec.domains.contains(d)))
+    }
+}
+
+/// The signing secrets of an endpoint: the current one and, for a while
+/// after a rotation, the previous one (both sign during the overlap).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecrets {
+    /// `whsec_` and the base64 key.
+    pub current: String,
+    /// The secret before the last rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// Unix seconds until which `previous` still signs.
+    #[serde(default)]
+    pub previous_until: u64,
+}
+
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecrets")
+            .field("previous_until", &self.previous_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookSecrets {
+    /// Only `current`.
+    pub fn new(current: impl Into<String>) -> Self {
+        Self {
+            current: current.into(),
+            previous: None,
+            previous_until: 0,
+        }
+    }
+
+    /// The secrets that sign at `now` (Unix seconds), current first.
+    pub fn active(&self, now: u64) -> Vec<&str> {
+        let mut out = vec![self.current.as_str()];
+        if let Some(p) = &self.previous
+            && now < self.previous_until
+        {
+            out.push(p);
+        }
+        out
+    }
+}
+
+/// `POST /api/v1/webhooks` answers the endpoint and its secret, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedWebhook {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// The signing secret (`whsec_…`): keep it, it is not shown again.
+    pub secret: String,
+}
+
+/// How long the previous secret keeps signing after a rotation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotation {
+    /// Seconds, 0-604800 (default 86400: a day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_secs: Option<u64>,
+}
+
+/// A rotation's answer: the new secret, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotatedSecret {
+    /// The new signing secret (`whsec_…`).
+    pub secret: String,
+    /// Unix seconds until which the previous secret also signs.
+    pub previous_until: u64,
+}
+
+/// The endpoints a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookList {
+    /// By id.
+    pub items: Vec<Webhook>,
+}
+
+/// Where the worker is in the stream for one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookProgress {
+    /// The last event dealt with (delivered, given up or not wanted);
+    /// `None`: from the oldest kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Failed attempts at the event after the cursor.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Unix ms of the first of those failures.
+    #[serde(default)]
+    pub failing_since: u64,
+    /// Unix ms before which the next attempt waits.
+    #[serde(default)]
+    pub next_attempt_at: u64,
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// It did not; the event is tried again later.
+    Failed,
+    /// It failed for the whole retry period: the event is in the dead letters.
+    Dead,
+    /// The receiver answered `410 Gone`: the endpoint is disabled.
+    Gone,
+}
+
+impl DeliveryOutcome {
+    /// The outcome's name, e.g. `delivered` (a metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::Dead => "dead",
+            DeliveryOutcome::Gone => "gone",
+        }
+    }
+}
+
+/// One attempt to post one event, as the delivery log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Delivery {
+    /// The attempt's id (`dlv_…`): replay it by this id.
+    pub id: String,
+    /// The event posted (its id is the `webhook-id` header).
+    pub event: EventRecord,
+    /// 1 for the first attempt at this event, and so on.
+    pub attempt: u32,
+    /// True for a replay an operator asked for.
+    #[serde(default)]
+    pub replay: bool,
+    /// Unix ms the attempt started.
+    pub at: u64,
+    /// How long it took, in ms.
+    pub duration_ms: u64,
+    /// What became of it.
+    pub outcome: DeliveryOutcome,
+    /// The receiver's status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix ms of the next attempt, after a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<u64>,
+}
+
+/// Attempts, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryList {
+    /// Newest first.
+    pub items: Vec<Delivery>,
+}
+
+/// An endpoint URL taken apart: what the SSRF rule and the client need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebhookUrl {
+    /// `https` (else `http`).
+    pub https: bool,
+    /// The host, lower-case; an IPv6 address without brackets.
+    pub host: String,
+    /// The port, explicit or the scheme's.
+    pub port: u16,
+}
+
+impl WebhookUrl {
+    /// Parses an endpoint URL, refusing anything but `http(s)://host[:port][/path][?query]`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.len() > MAX_WEBHOOK_URL {
+            return Err(format!("longer than {MAX_WEBHOOK_URL} bytes"));
+        }
+        if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("contains spaces or control characters".into());
+        }
+        let lower = url.to_ascii_lowercase();
+        let (https, rest) = if let Some(r) = lower.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = lower.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err("must be an http:// or https:// URL".into());
+        };
+        if url.contains('#') {
+            return Err("must not have a fragment".into());
+        }
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err("must not carry credentials (put a token in the path or query)".into());
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (addr, after) = v6.split_once(']').ok_or("an IPv6 host lacks its ']'")?;
+            addr.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("{addr:?} is not an IPv6 address"))?;
+            (addr.to_string(), after.strip_prefix(':'))
+        } else {
+            match authority.split_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err("has no host".into());
+        }
+        let host = if host.contains(':') || host.parse::<std::net::Ipv4Addr>().is_ok() {
+            host
+        } else {
+            super::validate::normalize_host(&host).map_err(|e| format!("host {e}"))?
+        };
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("port {p:?} is not 1-65535"))?,
+            None if https => 443,
+            None => 80,
+        };
+        Ok(Self { https, host, port })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        let u = WebhookUrl::parse("https://Hooks.Example.com/x?y=1").expect("valid");
+        assert_eq!((u.https, u.host.as_str(), u.port), (true, "hooks.example.com", 443));
+        let u = WebhookUrl::parse("http://127.0.0.1:8080/").expect("valid");
+        assert_eq!((u.https, u.host.as_str(), u.port), (false, "127.0.0.1", 8080));
+        let u = WebhookUrl::parse("http://[::1]:9/p").expect("valid");
+        assert_eq!((u.host.as_str(), u.port), ("::1", 9));
+        for bad in [
+            "ftp://x.example/",
+            "https://",
+            "https://user:pw@x.example/",
+            "https://x.example/#f",
+            "https://x.example:0/",
+            "https://x.example:99999/",
+            "https://x .example/",
+            "https://[::1/",
+            "https://bad_host!/",
+            "javascript:alert(1)",
+        ] {
+            assert!(WebhookUrl::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn specs_normalize_and_filter() {
+        let mut spec = WebhookSpec::new("https://x.example/");
+        spec.domains = vec!["B.example".into(), "a.example".into(), "b.example".into()];
+        spec.types = vec![
+            EventType::PurgeCompleted,
+            EventType::DomainCreated,
+            EventType::PurgeCompleted,
+        ];
+        let spec = spec.validated().expect("valid");
+        assert_eq!(spec.domains, ["a.example", "b.example"]);
+        assert_eq!(spec.types, [EventType::DomainCreated, EventType::PurgeCompleted]);
+        let hook = Webhook {
+            id: "wh_1".into(),
+            spec,
+            disabled_reason: None,
+            created_at: 0,
+            created_by: "master".into(),
+        };
+        let event = |kind, domain: Option<&str>| EventRecord {
+            id: "1-0".into(),
+            version: 1,
+            kind,
+            at: 1,
+            subject: "s".into(),
+            domain: domain.map(Into::into),
+            actor: None,
+            data: serde_json::Value::Null,
+        };
+        assert!(hook.wants(&event(EventType::DomainCreated, Some("a.example"))));
+        assert!(!hook.wants(&event(EventType::DomainCreated, Some("c.example"))));
+        assert!(!hook.wants(&event(EventType::DomainCreated, None)));
+        assert!(!hook.wants(&event(EventType::DomainDeleted, Some("a.example"))));
+        let mut bad = WebhookSpec::new("gopher://x/");
+        bad.domains = vec!["not a domain".into()];
+        bad.description = "a\u{7}".into();
+        let errs = bad.validated().expect_err("invalid");
+        let fields: Vec<&str> = errs.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["url", "domains[0]", "description"]);
+    }
+
+    #[test]
+    fn the_previous_secret_signs_until_its_end() {
+        let mut s = WebhookSecrets::new("whsec_new");
+        s.previous = Some("whsec_old".into());
+        s.previous_until = 100;
+        assert_eq!(s.active(99), ["whsec_new", "whsec_old"]);
+        assert_eq!(s.active(100), ["whsec_new"]);
+        assert!(!format!("{s:?}").contains("whsec"));
+    }
+}
