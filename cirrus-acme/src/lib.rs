@@ -21,7 +21,9 @@
 //! a failure waits out the job runner's backoff, or the CA's
 //! `Retry-After` when it is longer. [`RenewalScan`] queues certificates
 //! close to their end, or whose CA suggests renewing them (ARI, RFC 9773,
-//! see [`RenewalWindow`]), and [`WorkerRole`] is the whole `cirrus worker`.
+//! see [`RenewalWindow`]). [`WebhookDeliverer`] posts the event stream to
+//! the registered webhook endpoints, signed, in order, at least once, and
+//! [`WorkerRole`] is the whole `cirrus worker`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -50,6 +52,7 @@ mod metrics;
 mod propagation;
 mod renew;
 mod solver;
+mod webhooks;
 mod worker;
 
 pub use acme_dns::AcmeDnsSolver;
@@ -57,7 +60,8 @@ pub use ari::RenewalWindow;
 pub use error::{Error, Result};
 pub use issuer::Issuer;
 pub use job::{ISSUE_JOB, IssueJobs};
-pub use metrics::{CERT_EXPIRY, JOB_DURATION, WorkerMetrics};
+pub use metrics::{CERT_EXPIRY, JOB_DURATION, WEBHOOK_ATTEMPTS, WEBHOOK_BACKLOG, WEBHOOK_LAG, WorkerMetrics};
 pub use renew::RenewalScan;
 pub use solver::{Dns01Solver, StoreSolver};
+pub use webhooks::{WebhookDeliverer, WebhookSettings};
 pub use worker::{LETS_ENCRYPT, SolverChoice, WorkerRole};

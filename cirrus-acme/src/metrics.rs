@@ -4,7 +4,10 @@
 //! (`cirrus_acme_cert_expiry_seconds{domain}`: seconds to `notAfter`,
 //! negative once expired, read from the store at each scrape so it is
 //! never staler than the scrape), with `cirrus_store_up` and
-//! `cirrus_ready` (1 when that read succeeded). The admin listener is the
+//! `cirrus_ready` (1 when that read succeeded); webhook attempts by outcome
+//! (`cirrus_webhook_attempt_duration_seconds{outcome}`), the time from an
+//! event to its delivery (`cirrus_webhook_delivery_lag_seconds`) and each
+//! endpoint's backlog (`cirrus_webhook_backlog{webhook}`). The admin listener is the
 //! one every role serves ([`cirrus_core::admin`]): `/healthz` and
 //! `/readyz` (a store round trip: a worker without its store takes no job)
 //! answer everyone, `/metrics` the addresses allowed.
@@ -13,7 +16,9 @@ use cirrus_core::admin::AdminProbe;
 use cirrus_core::jobs::{JobObserver, JobOutcome};
 use cirrus_core::model::Health;
 use cirrus_core::{CertStore, ChangeFeed, DomainStore, Store};
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +26,12 @@ use std::time::Duration;
 pub const JOB_DURATION: &str = "cirrus_job_duration_seconds";
 /// Seconds until each domain's certificate ends.
 pub const CERT_EXPIRY: &str = "cirrus_acme_cert_expiry_seconds";
+/// Webhook attempts by outcome (`delivered`, `failed`, `dead`, `gone`): how long each took.
+pub const WEBHOOK_ATTEMPTS: &str = "cirrus_webhook_attempt_duration_seconds";
+/// From an event being written to its delivery (2xx), per delivered event.
+pub const WEBHOOK_LAG: &str = "cirrus_webhook_delivery_lag_seconds";
+/// Events waiting for each endpoint (wanted by it, after its cursor).
+pub const WEBHOOK_BACKLOG: &str = "cirrus_webhook_backlog";
 /// 1 when the worker's store answered at the last scrape.
 pub(crate) const STORE_UP: &str = "cirrus_store_up";
 /// 1 when the worker is ready (its store answers).
@@ -34,6 +45,9 @@ pub struct WorkerMetrics {
     expiry: GaugeVec,
     store_up: IntGauge,
     ready: IntGauge,
+    pub(crate) webhook_attempts: HistogramVec,
+    pub(crate) webhook_lag: Histogram,
+    pub(crate) webhook_backlog: IntGaugeVec,
 }
 
 impl Default for WorkerMetrics {
@@ -62,6 +76,36 @@ impl WorkerMetrics {
             IntGauge::new(STORE_UP, "1 when the store answered at this scrape, else 0.").expect("valid gauge");
         let ready =
             IntGauge::new(READY, "1 when the worker can take jobs (its store answers), else 0.").expect("valid gauge");
+        let seconds = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let webhook_attempts = HistogramVec::new(
+            HistogramOpts::new(WEBHOOK_ATTEMPTS, "Webhook attempts by outcome, and how long each took.")
+                .buckets(seconds.clone()),
+            &["outcome"],
+        )
+        .expect("valid histogram");
+        let mut lag = seconds;
+        lag.extend([60.0, 300.0, 3600.0, 86_400.0]);
+        let webhook_lag = Histogram::with_opts(
+            HistogramOpts::new(WEBHOOK_LAG, "Seconds from an event being written to its delivery.").buckets(lag),
+        )
+        .expect("valid histogram");
+        let webhook_backlog = IntGaugeVec::new(
+            Opts::new(
+                WEBHOOK_BACKLOG,
+                "Events waiting for the endpoint (wanted by it, not yet delivered).",
+            ),
+            &["webhook"],
+        )
+        .expect("valid gauge");
+        registry
+            .register(Box::new(webhook_attempts.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(webhook_lag.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(webhook_backlog.clone()))
+            .expect("registered once");
         registry.register(Box::new(jobs.clone())).expect("registered once");
         registry.register(Box::new(expiry.clone())).expect("registered once");
         registry.register(Box::new(store_up.clone())).expect("registered once");
@@ -72,6 +116,9 @@ impl WorkerMetrics {
             expiry,
             store_up,
             ready,
+            webhook_attempts,
+            webhook_lag,
+            webhook_backlog,
         }
     }
 

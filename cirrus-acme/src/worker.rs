@@ -9,6 +9,7 @@ use crate::job::{ISSUE_JOB, IssueJobs};
 use crate::metrics::WorkerMetrics;
 use crate::renew::RenewalScan;
 use crate::solver::{Dns01Solver, StoreSolver};
+use crate::webhooks::{WebhookDeliverer, WebhookSettings};
 use cirrus_core::Store;
 use cirrus_core::jobs::{JobObserver, JobRunner};
 use cirrus_core::lifecycle::Shutdown;
@@ -57,6 +58,8 @@ pub struct WorkerRole {
     admin: Option<(tokio::net::TcpListener, AllowList)>,
     renew_within: Duration,
     scan_every: Duration,
+    certificates: bool,
+    webhooks: WebhookSettings,
 }
 
 impl std::fmt::Debug for WorkerRole {
@@ -91,7 +94,22 @@ impl WorkerRole {
             admin: None,
             renew_within: Duration::from_secs(30 * 86_400),
             scan_every: Duration::from_secs(3600),
+            certificates: true,
+            webhooks: WebhookSettings::default(),
         }
+    }
+
+    /// Runs certificate jobs and renewals (default); `false`: webhooks
+    /// only (a CDN without a CA: queued jobs wait for a worker that has one).
+    pub fn certificates(mut self, run: bool) -> Self {
+        self.certificates = run;
+        self
+    }
+
+    /// How webhooks are delivered (default [`WebhookSettings::default`]).
+    pub fn webhooks(mut self, settings: WebhookSettings) -> Self {
+        self.webhooks = settings;
+        self
     }
 
     /// Renews certificates ending within `window` (default 30 days), or
@@ -217,44 +235,57 @@ impl WorkerRole {
         runner.build()
     }
 
-    /// Runs queued certificate jobs, and the renewal scan that queues
-    /// more, until `shutdown` triggers; a store that is down is waited
-    /// for, never a crash.
-    pub async fn run(self, shutdown: &Shutdown) -> Result<()> {
-        let shutdown = shutdown.wait();
-        let issuer = self.issuer()?;
-        let runner = self.runner_with(issuer.clone());
-        tracing::info!(consumer = %self.consumer, directory = %self.directory, "cirrus worker running certificate jobs");
-        let scan = RenewalScan::new(self.store.clone(), self.consumer.clone())
-            .window(self.renew_within)
-            .ari(issuer);
-        let every = self.scan_every;
-        let scans = async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = cirrus_core::model::now_ms() / 1000;
-                if let Err(e) = scan.scan(now).await {
-                    tracing::warn!(error = %e, "renewal scan failed; the next one retries");
-                }
+    /// Runs queued certificate jobs, the renewal scan that queues more and
+    /// webhook delivery, until `shutdown` triggers; a store that is down is
+    /// waited for, never a crash.
+    pub async fn run(mut self, shutdown: &Shutdown) -> Result<()> {
+        let served = self.admin.take();
+        let deliverer = WebhookDeliverer::new(self.store.clone(), self.consumer.clone(), self.webhooks.clone())
+            .metrics(self.metrics.clone());
+        let webhooks = deliverer.run(shutdown.wait());
+        let certificates = async {
+            if !self.certificates {
+                tracing::info!(consumer = %self.consumer, "cirrus worker delivering webhooks (no certificate jobs)");
+                shutdown.wait().await;
+                return Ok(());
             }
+            let issuer = self.issuer()?;
+            let runner = self.runner_with(issuer.clone());
+            tracing::info!(consumer = %self.consumer, directory = %self.directory, "cirrus worker running certificate jobs");
+            let scan = RenewalScan::new(self.store.clone(), self.consumer.clone())
+                .window(self.renew_within)
+                .ari(issuer);
+            let every = self.scan_every;
+            let scans = async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let now = cirrus_core::model::now_ms() / 1000;
+                    if let Err(e) = scan.scan(now).await {
+                        tracing::warn!(error = %e, "renewal scan failed; the next one retries");
+                    }
+                }
+            };
+            tokio::select! {
+                () = runner.run(shutdown.wait()) => {}
+                () = scans => {}
+            }
+            Ok::<(), Error>(())
         };
-        let admin = async move {
-            if let Some((listener, allow)) = self.admin {
+        let admin = async {
+            if let Some((listener, allow)) = served {
                 let probe = Arc::new(crate::metrics::Probe {
-                    metrics: self.metrics,
-                    store: self.store,
+                    metrics: self.metrics.clone(),
+                    store: self.store.clone(),
                 });
                 cirrus_core::admin::serve(listener, allow, probe, std::future::pending()).await;
             }
             std::future::pending::<()>().await;
         };
         tokio::select! {
-            () = runner.run(shutdown) => {}
-            () = scans => {}
-            () = admin => {}
+            r = async { tokio::try_join!(certificates, webhooks) } => r.map(drop),
+            () = admin => Ok(()),
         }
-        Ok(())
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct ApiConfig {
     pub(crate) max_page: usize,
     pub(crate) purge_deadline: Duration,
     pub(crate) event_streams: usize,
+    /// Webhook URLs may reach private, loopback and link-local addresses.
+    pub(crate) webhook_allow_private: bool,
     /// The CDN's zone (`CNAME_BASE_DOMAIN`): where domains point their CNAME.
     pub(crate) zone: Option<String>,
     /// The resolver asked whether a customer's CNAMEs are in place.
@@ -101,6 +103,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("max_page", &self.max_page)
             .field("purge_deadline", &self.purge_deadline)
             .field("event_streams", &self.event_streams)
+            .field("webhook_allow_private", &self.webhook_allow_private)
             .field("zone", &self.zone)
             .field("resolver", &self.resolver)
             .field("issuance_refused", &self.issuance_refused)
@@ -120,6 +123,7 @@ impl Default for ApiConfig {
             max_page: 1000,
             purge_deadline: Duration::from_secs(60),
             event_streams: 256,
+            webhook_allow_private: false,
             zone: None,
             resolver: cirrus_core::resolve::system_resolver(),
             issuance_refused: None,

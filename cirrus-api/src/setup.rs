@@ -116,6 +116,14 @@ impl ApiBuilder {
         self
     }
 
+    /// Lets webhook URLs reach private, loopback and link-local addresses
+    /// (default: refused with 422, against server-side request forgery).
+    /// The worker has the same switch for delivery.
+    pub fn webhook_allow_private(mut self, allow: bool) -> Self {
+        self.config.webhook_allow_private = allow;
+        self
+    }
+
     /// How long a portal session lasts (default 12 hours).
     pub fn session_ttl(mut self, ttl: Duration) -> Self {
         self.config.session_ttl = ttl;

@@ -5,6 +5,8 @@
 //! store, so no Redis or Tokio runtime features come along), errors that
 //! carry the server's code, message and invalid fields, and retries with
 //! exponential backoff and jitter on 429 and 5xx that honor `Retry-After`.
+//! Webhook receivers verify what they get with
+//! [`core::webhook::verify`](cirrus_core::webhook::verify).
 //!
 //! ## Example
 //!
@@ -30,6 +32,7 @@ mod error;
 mod follow;
 mod retry;
 mod transport;
+mod webhooks;
 
 pub use client::{Client, ClientBuilder, EventQuery, Precondition, Versioned, Written};
 pub use error::{Error, Result, TransportKind};

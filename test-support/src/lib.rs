@@ -11,6 +11,8 @@
 //! - [`Pebble`]: a real ACME CA; [`OwnerResolver`]: a domain owner's resolver
 //!   following `_acme-challenge` CNAMEs into the CDN's zone; [`AcmeDnsServer`]:
 //!   an acme-dns-compatible server (its HTTP API and its DNS).
+//! - [`WebhookReceiver`]: a webhook endpoint that verifies every signature
+//!   and answers as told (2xx, errors, redirects, huge bodies, hangs, down).
 //!
 //! Panics here are deliberate: they fail the test with a clear message.
 #![allow(clippy::unwrap_used)]
@@ -23,6 +25,7 @@ mod probe;
 mod relay;
 mod resolver;
 mod wait;
+mod webhook;
 
 pub use acme_dns::AcmeDnsServer;
 pub use nsd::{Nsd, a_records};
@@ -37,6 +40,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 pub use wait::{Ready, eventually, stays, until, within};
+pub use webhook::{Answer, Received, WebhookReceiver};
 
 /// A `redis-server` child process owned by one test.
 #[derive(Debug)]

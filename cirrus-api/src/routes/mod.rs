@@ -5,6 +5,7 @@ mod batch;
 mod certs;
 mod conditional;
 mod contract;
+mod deliveries;
 mod domains;
 mod events;
 mod nodes;
@@ -13,6 +14,7 @@ mod ops;
 mod purges;
 mod session;
 mod tokens;
+mod webhooks;
 
 use crate::auth;
 use crate::error::ApiError;
@@ -46,6 +48,8 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         nodes::list, nodes::get, nodes::put, nodes::delete, nodes::enable, nodes::disable,
         tokens::create, tokens::list, tokens::revoke,
         session::login, session::logout, session::me,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::replace, webhooks::delete, webhooks::rotate,
+        deliveries::list, deliveries::dead_letters, deliveries::replay,
         ops::audit, events::list, events::stream, ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -56,6 +60,7 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
         (name = "nodes", description = "Edge nodes and quarantine"),
         (name = "tokens", description = "Service tokens (the master token or a portal session)"),
         (name = "auth", description = "Portal sessions"),
+        (name = "webhooks", description = "Webhook endpoints, their secrets and delivery logs"),
         (name = "operations", description = "Health, metrics, audit"),
     )
 )]
@@ -203,6 +208,15 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/audit", get(ops::audit))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get).put(webhooks::replace).delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate))
+        .route("/webhooks/{id}/deliveries", get(deliveries::list))
+        .route("/webhooks/{id}/dead-letters", get(deliveries::dead_letters))
+        .route("/webhooks/{id}/deliveries/{delivery}/replay", post(deliveries::replay))
         .route_layer(from_fn_with_state(state.clone(), auth::guard));
     let body_limit = state.config.body_limit;
     Router::new()

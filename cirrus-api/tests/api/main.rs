@@ -34,6 +34,7 @@ mod onboarding;
 mod openapi;
 mod redis_only;
 mod suite;
+mod webhooks;
 
 use cirrus_api::{Api, ApiBuilder};
 use cirrus_client::{Client, RetryPolicy};

@@ -43,6 +43,12 @@ fn every_route_is_documented() {
         ("/api/v1/audit", &["get"]),
         ("/api/v1/events", &["get"]),
         ("/api/v1/events/stream", &["get"]),
+        ("/api/v1/webhooks", &["get", "post"]),
+        ("/api/v1/webhooks/{id}", &["get", "put", "delete"]),
+        ("/api/v1/webhooks/{id}/rotate-secret", &["post"]),
+        ("/api/v1/webhooks/{id}/deliveries", &["get"]),
+        ("/api/v1/webhooks/{id}/dead-letters", &["get"]),
+        ("/api/v1/webhooks/{id}/deliveries/{delivery}/replay", &["post"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
@@ -53,7 +59,7 @@ fn every_route_is_documented() {
     }
     assert_eq!(
         paths.len(),
-        24,
+        30,
         "a route is documented that the list above does not know"
     );
 }
@@ -77,7 +83,7 @@ fn operation_ids_are_unique_and_stable() {
             }
         }
     }
-    assert_eq!(seen.len(), 32, "{seen:#?}");
+    assert_eq!(seen.len(), 41, "{seen:#?}");
     assert_eq!(seen["getDomain"], "get /api/v1/domains/{domain}");
 }
 

@@ -67,6 +67,10 @@ pub(crate) struct ApiArgs {
     /// Send the session cookie without `Secure` (portal over plain HTTP on a trusted network only).
     #[arg(long, env = "CIRRUS_INSECURE_COOKIES")]
     insecure_cookies: bool,
+    /// Accept webhook URLs on private, loopback and link-local addresses
+    /// (refused by default, against server-side request forgery).
+    #[arg(long, env = "CIRRUS_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
 }
 
 impl ApiArgs {
@@ -137,6 +141,7 @@ pub(crate) async fn prepare_with(
         .body_limit(args.body_limit)
         .session_ttl(args.session_ttl)
         .secure_cookies(!args.insecure_cookies)
+        .webhook_allow_private(args.webhook_allow_private)
         .rate_limit((args.rate_limit > 0.0).then(|| cirrus_api::RateLimit::new(args.rate_limit, args.rate_burst)))
         .login_limits(cirrus_api::LoginLimits::new(
             args.login_checks,

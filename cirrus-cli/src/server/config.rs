@@ -5,7 +5,7 @@
 //! and checks every value at once (`cirrus config check`).
 //!
 //! The file has top-level keys shared by the roles (`store`, `zone`, `log`,
-//! `log_format`, `threads`) and one table per role (`[api]`, `[edge]`,
+//! `log_format`, `threads`, `webhook_allow_private`) and one table per role (`[api]`, `[edge]`,
 //! `[dns]`, `[worker]`) whose keys are the role's flags with `_` for `-`.
 
 use clap::{Arg, ArgAction, Command};
@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Top-level keys given to every role (and root) that has the argument.
-pub(super) const SHARED: &[&str] = &["store", "zone", "log", "log_format", "threads"];
+pub(super) const SHARED: &[&str] = &["store", "zone", "log", "log_format", "threads", "webhook_allow_private"];
 /// The roles, each a table of the file.
 pub(crate) const ROLES: &[&str] = &["api", "edge", "dns", "worker"];
 /// Arguments that are actions or belong to the command line only.

@@ -1,8 +1,9 @@
-//! `cirrus worker`: runs the certificate jobs the API queues (ACME DNS-01).
+//! `cirrus worker`: runs the certificate jobs the API queues (ACME DNS-01)
+//! and delivers webhooks.
 
 use super::{BoxError, shutdown_on_signal};
 use crate::duration::parse_duration;
-use cirrus_acme::{LETS_ENCRYPT, SolverChoice, WorkerRole};
+use cirrus_acme::{LETS_ENCRYPT, SolverChoice, WebhookSettings, WorkerRole};
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::AllowList;
@@ -70,27 +71,45 @@ pub(crate) struct WorkerArgs {
     /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or a directory for the embedded store.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
     store: String,
+    /// Post webhooks to private, loopback and link-local addresses too (refused by default, against
+    /// server-side request forgery).
+    #[arg(long, env = "CIRRUS_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
+    /// The longest a webhook attempt may take, answer included.
+    #[arg(long, env = "CIRRUS_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    webhook_timeout: Duration,
+    /// Wait before a failed webhook attempt's first retry; each further one waits about twice as long.
+    #[arg(long, env = "CIRRUS_WEBHOOK_RETRY_FIRST", default_value = "5s", value_parser = parse_duration)]
+    webhook_retry_first: Duration,
+    /// The longest wait between webhook retries.
+    #[arg(long, env = "CIRRUS_WEBHOOK_RETRY_MAX", default_value = "1h", value_parser = parse_duration)]
+    webhook_retry_max: Duration,
+    /// How long an event is retried before it goes to the endpoint's dead letters.
+    #[arg(long, env = "CIRRUS_WEBHOOK_RETRY_FOR", default_value = "24h", value_parser = parse_duration)]
+    webhook_retry_for: Duration,
 }
 
 pub(crate) async fn run(args: WorkerArgs) -> Result<(), BoxError> {
     let store = cirrus_core::open_store(&args.store)?;
-    prepare(args, store, Vec::new())?.run(&shutdown_on_signal()).await
+    prepare(args, store, Vec::new(), true)?.run(&shutdown_on_signal()).await
 }
 
 /// The worker ready to run.
 pub(crate) struct PreparedWorker {
     role: WorkerRole,
-    /// The CA asked.
-    pub(crate) directory: String,
+    /// The CA asked, when it runs certificate jobs.
+    pub(crate) directory: Option<String>,
     /// Where `/metrics` and `/healthz` are served.
     pub(crate) admin: SocketAddr,
 }
 
-/// The worker for `args`; `default_check` is used when `--dns-check` names no server.
+/// The worker for `args`; `default_check` is used when `--dns-check` names
+/// no server; without `certificates`, it only delivers webhooks.
 pub(crate) fn prepare(
     args: WorkerArgs,
     store: Arc<dyn Store>,
     default_check: Vec<SocketAddr>,
+    certificates: bool,
 ) -> Result<PreparedWorker, BoxError> {
     let solver = match (args.acme_dns_api, args.zone) {
         (Some(api), _) => SolverChoice::AcmeDns { api },
@@ -115,7 +134,14 @@ pub(crate) fn prepare(
         .max_attempts(args.max_attempts)
         .visibility(args.job_visibility.max(Duration::from_secs(1)))
         .backoff(args.retry_first, args.retry_max.max(args.retry_first))
-        .renew(args.renew_within, args.renew_scan_interval.max(Duration::from_secs(1)));
+        .renew(args.renew_within, args.renew_scan_interval.max(Duration::from_secs(1)))
+        .certificates(certificates)
+        .webhooks(
+            WebhookSettings::new()
+                .allow_private(args.webhook_allow_private)
+                .timeout(args.webhook_timeout)
+                .retry(args.webhook_retry_first, args.webhook_retry_max, args.webhook_retry_for),
+        );
     if let Some(resolver) = args.resolver {
         role = role.resolver(resolver);
     }
@@ -123,7 +149,9 @@ pub(crate) fn prepare(
         role = role.directory_root(root);
     }
     // Fails now, not at the first job, on a setting that cannot work.
-    role.runner()?;
+    if certificates {
+        role.runner()?;
+    }
     let listen = args.metrics_listen;
     let bound = std::net::TcpListener::bind(listen)
         .and_then(|l| {
@@ -133,6 +161,7 @@ pub(crate) fn prepare(
         .map_err(|e| format!("worker metrics listener {listen}: {e}"))?;
     let admin = bound.local_addr()?;
     let role = role.admin(tokio::net::TcpListener::from_std(bound)?, args.metrics_allow);
+    let directory = certificates.then_some(directory);
     Ok(PreparedWorker { role, directory, admin })
 }
 

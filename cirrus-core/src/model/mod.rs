@@ -44,5 +44,6 @@ pub use tls::{AcmeDnsCredentials, AcmeState, AcmeStatus, CertBundle, ExpiryWarni
 pub use validate::{FieldError, ValidationErrors, is_request_id, normalize_domain, normalize_host};
 pub use webhook::{
     CreatedWebhook, Delivery, DeliveryList, DeliveryOutcome, MAX_WEBHOOK_DOMAINS, MAX_WEBHOOK_URL, RotatedSecret,
-    SecretRotation, Webhook, WebhookList, WebhookProgress, WebhookSecrets, WebhookSpec, WebhookUrl, is_webhook_id,
+    SecretRotation, Webhook, WebhookList, WebhookProgress, WebhookSecrets, WebhookSpec, WebhookUrl, is_public_ip,
+    is_webhook_id,
 };

@@ -89,9 +89,16 @@ impl WebhookSpec {
 pub struct Webhook {
     /// Its id, `wh_` and 16 hex digits.
     pub id: String,
-    /// Where, what and whether.
-    #[serde(flatten)]
-    pub spec: WebhookSpec,
+    /// Where events are posted.
+    pub url: String,
+    /// Only these types; empty: every type.
+    pub types: Vec<EventType>,
+    /// Only events about these domains; empty: every event.
+    pub domains: Vec<String>,
+    /// Free text for people.
+    pub description: String,
+    /// Delivered to when true.
+    pub enabled: bool,
     /// Why the worker turned it off (a `410 Gone`), until it is enabled again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
@@ -102,11 +109,39 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// A new endpoint `id` as `spec` says, created by `created_by` at `created_at`.
+    pub fn new(id: impl Into<String>, spec: WebhookSpec, created_at: u64, created_by: impl Into<String>) -> Self {
+        let mut hook = Self {
+            id: id.into(),
+            url: String::new(),
+            types: Vec::new(),
+            domains: Vec::new(),
+            description: String::new(),
+            enabled: true,
+            disabled_reason: None,
+            created_at,
+            created_by: created_by.into(),
+        };
+        hook.apply(spec);
+        hook
+    }
+
+    /// Takes `spec`'s settings; enabling clears the reason it was disabled.
+    pub fn apply(&mut self, spec: WebhookSpec) {
+        self.url = spec.url;
+        self.types = spec.types;
+        self.domains = spec.domains;
+        self.description = spec.description;
+        self.enabled = spec.enabled;
+        if self.enabled {
+            self.disabled_reason = None;
+        }
+    }
+
     /// True when `event` is one this endpoint asked for (enabled or not).
     pub fn wants(&self, event: &EventRecord) -> bool {
-        let spec = &self.spec;
-        (spec.types.is_empty() || spec.types.contains(&event.kind))
-            && (spec.domains.is_empty() || event.domain.as_ref().is_some_and(|d| spec.domains.contains(d)))
+        (self.types.is_empty() || self.types.contains(&event.kind))
+            && (self.domains.is_empty() || event.domain.as_ref().is_some_and(|d| self.domains.contains(d)))
     }
 }
 
@@ -345,6 +380,48 @@ impl WebhookUrl {
     }
 }
 
+/// True for an address on the public internet: not loopback, private,
+/// shared (CGNAT), link-local, unique-local, multicast, documentation,
+/// benchmarking, reserved or unspecified (IPv4 inside IPv6 judged as IPv4).
+/// Webhooks go only to such addresses unless the operator allows private ones.
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., a, b, c, d] = v6.octets();
+                return is_public_ip(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] == 0x2001 && seg[1] == 0xdb8)
+                || seg[..6] == [0, 0, 0, 0, 0, 0])
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,13 +462,7 @@ mod tests {
         let spec = spec.validated().expect("valid");
         assert_eq!(spec.domains, ["a.example", "b.example"]);
         assert_eq!(spec.types, [EventType::DomainCreated, EventType::PurgeCompleted]);
-        let hook = Webhook {
-            id: "wh_1".into(),
-            spec,
-            disabled_reason: None,
-            created_at: 0,
-            created_by: "master".into(),
-        };
+        let hook = Webhook::new("wh_1", spec, 0, "master");
         let event = |kind, domain: Option<&str>| EventRecord {
             id: "1-0".into(),
             version: 1,
@@ -412,6 +483,48 @@ mod tests {
         let errs = bad.validated().expect_err("invalid");
         let fields: Vec<&str> = errs.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["url", "domains[0]", "description"]);
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "::127.0.0.1",
+        ] {
+            assert!(
+                !is_public_ip(private.parse().expect(private)),
+                "{private} counted public"
+            );
+        }
+        for public in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            assert!(is_public_ip(public.parse().expect(public)), "{public} counted private");
+        }
     }
 
     #[test]

@@ -255,9 +255,10 @@ pub trait WebhookStore: Ping {
     async fn webhook_progress(&self, id: &str) -> Result<Option<WebhookProgress>>;
     /// Records where delivery stands (ignored once the endpoint is deleted).
     async fn put_webhook_progress(&self, id: &str, progress: &WebhookProgress) -> Result<()>;
-    /// Logs an attempt; a [`Dead`](crate::model::DeliveryOutcome::Dead)
-    /// one also goes to the dead letters.
-    async fn record_delivery(&self, id: &str, delivery: &Delivery) -> Result<()>;
+    /// Logs an attempt and where delivery stands after it, at once; a
+    /// [`Dead`](crate::model::DeliveryOutcome::Dead) one also goes to the
+    /// dead letters (nothing is kept once the endpoint is deleted).
+    async fn record_delivery(&self, id: &str, delivery: &Delivery, progress: &WebhookProgress) -> Result<()>;
     /// The newest attempts, newest first.
     async fn deliveries(&self, id: &str, limit: usize) -> Result<Vec<Delivery>>;
     /// The newest events given up on, newest first.

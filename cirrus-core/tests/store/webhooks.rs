@@ -7,13 +7,7 @@ use cirrus_core::model::{
 use cirrus_core::{DELIVERY_LOG_LEN, WebhookStore};
 
 fn hook(id: &str) -> Webhook {
-    Webhook {
-        id: id.into(),
-        spec: WebhookSpec::new("https://hooks.example.com/in"),
-        disabled_reason: None,
-        created_at: 1,
-        created_by: "master".into(),
-    }
+    Webhook::new(id, WebhookSpec::new("https://hooks.example.com/in"), 1, "master")
 }
 
 fn delivery(id: &str, event: &str, outcome: DeliveryOutcome) -> Delivery {
@@ -40,6 +34,13 @@ fn delivery(id: &str, event: &str, outcome: DeliveryOutcome) -> Delivery {
     }
 }
 
+fn at(i: usize) -> WebhookProgress {
+    WebhookProgress {
+        cursor: Some(format!("{i}-0")),
+        ..WebhookProgress::default()
+    }
+}
+
 pub async fn webhooks_crud_and_logs<S: WebhookStore + ?Sized>(store: &S) {
     let (a, b) = ("wh_00000000000000aa", "wh_00000000000000bb");
     assert!(store.webhooks().await.unwrap().is_empty());
@@ -62,7 +63,7 @@ pub async fn webhooks_crud_and_logs<S: WebhookStore + ?Sized>(store: &S) {
     assert_eq!(store.webhook_secrets(a).await.unwrap().unwrap().current, "whsec_a");
 
     let mut changed = hook(a);
-    changed.spec.enabled = false;
+    changed.enabled = false;
     changed.disabled_reason = Some("410 Gone".into());
     assert!(store.update_webhook(&changed).await.unwrap());
     assert_eq!(store.get_webhook(a).await.unwrap(), Some(changed));
@@ -88,10 +89,15 @@ pub async fn webhooks_crud_and_logs<S: WebhookStore + ?Sized>(store: &S) {
             DeliveryOutcome::Failed
         };
         store
-            .record_delivery(a, &delivery(&format!("dlv_{i}"), &format!("{i}-0"), outcome))
+            .record_delivery(a, &delivery(&format!("dlv_{i}"), &format!("{i}-0"), outcome), &at(i))
             .await
             .unwrap();
     }
+    assert_eq!(
+        store.webhook_progress(a).await.unwrap(),
+        Some(at(DELIVERY_LOG_LEN + 1)),
+        "with the log"
+    );
     let log = store.deliveries(a, 3).await.unwrap();
     let newest = DELIVERY_LOG_LEN + 1;
     assert_eq!(

@@ -171,7 +171,7 @@ impl WebhookStore for EmbeddedStore {
             .map(drop)
     }
 
-    async fn record_delivery(&self, id: &str, delivery: &Delivery) -> Result<()> {
+    async fn record_delivery(&self, id: &str, delivery: &Delivery, progress: &WebhookProgress) -> Result<()> {
         if !is_webhook_id(id) {
             return Ok(());
         }
@@ -180,7 +180,12 @@ impl WebhookStore for EmbeddedStore {
             encode(delivery)?,
             delivery.outcome == DeliveryOutcome::Dead,
         );
+        let progress = encode(progress)?;
         self.write(move |tx, _| {
+            if get_str(tx, WEBHOOKS, &id)?.is_none() {
+                return Ok(((), Vec::new()));
+            }
+            put_str(tx, WEBHOOK_PROGRESS, &id, &progress)?;
             push(tx, WEBHOOK_LOG, &id, &json, DELIVERY_LOG_LEN)?;
             if dead {
                 push(tx, WEBHOOK_DEAD, &id, &json, DELIVERY_LOG_LEN)?;

@@ -137,13 +137,24 @@ impl WebhookStore for RedisStore {
         Ok(())
     }
 
-    async fn record_delivery(&self, id: &str, delivery: &Delivery) -> Result<()> {
+    async fn record_delivery(&self, id: &str, delivery: &Delivery, progress: &WebhookProgress) -> Result<()> {
         if !is_webhook_id(id) {
             return Ok(());
         }
         let json = encode(delivery)?;
         let keep = i64::try_from(DELIVERY_LOG_LEN).unwrap_or(i64::MAX) - 1;
         let mut pipe = redis::pipe();
+        // Only while the endpoint exists: a deleted one's keys stay gone.
+        let exists: bool = self.query(cmd("EXISTS").arg(keys::webhook(id, None))).await?;
+        if !exists {
+            return Ok(());
+        }
+        pipe.atomic();
+        pipe.cmd("SET")
+            .arg(keys::webhook(id, Some("progress")))
+            .arg(encode(progress)?)
+            .arg("XX")
+            .ignore();
         let mut parts = vec!["log"];
         if delivery.outcome == DeliveryOutcome::Dead {
             parts.push("dead");
