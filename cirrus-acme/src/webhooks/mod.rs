@@ -152,7 +152,10 @@ impl WebhookDeliverer {
         });
         let (newest_tx, newest) = watch::channel(None::<EventId>);
         let (stop_tx, stop) = watch::channel(false);
-        let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+        // Dropped with this future (a worker stopped or killed), the set
+        // aborts every endpoint's task with it.
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut running: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
         let mut poll = tokio::time::interval(ctx.settings.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut list = tokio::time::interval(Duration::from_secs(1));
@@ -174,11 +177,12 @@ impl WebhookDeliverer {
                             continue;
                         }
                     };
+                    while tasks.try_join_next().is_some() {}
                     running.retain(|_, task| !task.is_finished());
                     for hook in hooks.into_iter().filter(|h| h.enabled) {
                         running.entry(hook.id.clone()).or_insert_with(|| {
                             let endpoint = Endpoint::new(ctx.clone(), hook.id, newest.clone(), stop.clone());
-                            tokio::spawn(endpoint.run())
+                            tasks.spawn(endpoint.run())
                         });
                     }
                 }
@@ -186,9 +190,10 @@ impl WebhookDeliverer {
         }
         // Each endpoint finishes its attempt and lets its lock go.
         let _ = stop_tx.send(true);
-        for (_, task) in running {
-            let _ = tokio::time::timeout(ctx.settings.timeout + Duration::from_secs(1), task).await;
-        }
+        let _ = tokio::time::timeout(ctx.settings.timeout + Duration::from_secs(1), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ mod acme_dns;
 mod ari;
 mod ca;
 mod outages;
+mod webhooks;
 
 const ZONE: &str = "cdn.test";
 
