@@ -2,11 +2,13 @@
 //! `cirrus dns` with a real NSD as its secondary, and three `cirrus edge`
 //! processes on 127.0.0.2, .3 and .4 that register themselves as nodes,
 //! and one `cirrus worker` issuing certificates from a real Pebble, which
-//! every edge then serves over HTTPS.
+//! every edge then serves over HTTPS, and delivering a purge's webhooks.
 
 use crate::harness::{Running, ctl, https_body, json_logged, logged, ok, pebble_root, tiny_origin, try_get, until};
 use cirrus_core::model::DomainDns;
-use cirrus_test_support::{Nsd, OwnerResolver, Pebble, RedisServer, a_records, free_port, metric_value};
+use cirrus_test_support::{
+    Nsd, OwnerResolver, Pebble, RedisServer, WebhookReceiver, a_records, free_port, metric_value,
+};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,16 @@ const ZONE: &str = "cdn.test";
 fn api(dir: &std::path::Path, store: &str) -> (Running, String, Option<String>) {
     let api = Running::cirrus(
         dir,
-        &["api", "--listen", "127.0.0.1:0", "--store", store, "--zone", ZONE],
+        &[
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store,
+            "--zone",
+            ZONE,
+            "--webhook-allow-private",
+        ],
     );
     let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
     let token = api
@@ -146,6 +157,25 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
         assert_eq!(body, "hello", "edge {n}");
     }
 
+    // A webhook for the domain's purges, registered with cirrusctl.
+    let receiver = rt.block_on(WebhookReceiver::start("whsec_AAAA"));
+    let created = ok(c(&[
+        "webhook",
+        "create",
+        "--endpoint",
+        &receiver.url(),
+        "--type",
+        "purge.completed",
+        "--type",
+        "purge.requested",
+        "--domain",
+        DOMAIN,
+        "--output",
+        "json",
+    ]));
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    receiver.set_secret(created["secret"].as_str().unwrap());
+
     // A purge reaches all three, and each acknowledges it: --wait returns
     // once all three have.
     let waited = ok(c(&[
@@ -160,6 +190,7 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
     ]));
     let status: serde_json::Value = serde_json::from_str(&waited).unwrap();
     assert_eq!(status["complete"], true, "{status}");
+    let purge_id = status["id"].as_str().unwrap().to_string();
     let acked: Vec<&str> = status["applied"]
         .as_array()
         .unwrap()
@@ -184,6 +215,30 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
             try_get(&addr(n), "/", DOMAIN).filter(|a| a.contains("x-cache: MISS"))
         });
     }
+    // The worker posts purge.requested, then purge.completed once all three
+    // acknowledged, each signed with the endpoint's secret.
+    let hooks = rt.block_on(receiver.wait_delivered(2, Duration::from_secs(20)));
+    let got: Vec<(&str, &str)> = hooks
+        .iter()
+        .map(|h| (h.body["type"].as_str().unwrap(), h.body["subject"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("purge.requested", purge_id.as_str()),
+            ("purge.completed", purge_id.as_str())
+        ]
+    );
+    assert!(hooks.iter().all(|h| h.verified), "{hooks:#?}");
+    assert_eq!(hooks[1].body["data"]["applied"], 3, "{:?}", hooks[1].body);
+    let hook_id = created["id"].as_str().unwrap();
+    let log = ok(c(&["webhook", "deliveries", hook_id]));
+    assert_eq!(log.lines().filter(|l| l.contains(" delivered ")).count(), 2, "{log}");
+    let listed = ok(c(&["webhook", "list"]));
+    assert!(
+        listed.contains(hook_id) && listed.contains("purge.completed,purge.requested"),
+        "{listed}"
+    );
 
     // NSD answers what the master answers: the three registered edges.
     let target = format!("{}.", DomainDns::for_domain(DOMAIN, ZONE).cname.target);
@@ -296,7 +351,8 @@ fn certificate(
         resolver.addr.to_string(),
         pebble.tls_cert.display().to_string(),
     );
-    let worker = Running::cirrus(
+    // Webhooks to the test's loopback receiver: allowed by the environment.
+    let mut worker = Running::command(
         dir,
         &[
             "worker",
@@ -320,6 +376,8 @@ fn certificate(
             "json",
         ],
     );
+    worker.env("CIRRUS_WEBHOOK_ALLOW_PRIVATE", "true");
+    let worker = Running::start(worker);
     let message = |line: &serde_json::Value, marker: &str| {
         let text = line["message"].as_str()?;
         text.split(marker).nth(1).map(str::to_string)

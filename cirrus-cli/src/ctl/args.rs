@@ -66,6 +66,9 @@ pub(crate) enum Command {
     /// Service tokens (master token only).
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Webhook endpoints: what the worker posts events to.
+    #[command(subcommand)]
+    Webhook(super::webhook::WebhookCmd),
     /// The newest audit records.
     Audit {
         /// How many (1-1000).

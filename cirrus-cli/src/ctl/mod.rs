@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod import;
 mod output;
+mod webhook;
 
 use args::{CertCmd, Cli, Command, NodeCmd, NodePut, PurgeArgs, TokenCmd};
 use cirrus_client::Client;
@@ -114,6 +115,14 @@ fn flag_names(command: &Command) -> FlagNames {
         ],
         Command::Cert(_) => &[("fullchain", "--cert"), ("key", "--key")],
         Command::Events(_) => &[("after", "--after"), ("type", "--type"), ("limit", "--limit")],
+        Command::Webhook(_) => &[
+            ("url", "--endpoint"),
+            ("types", "--type"),
+            ("domains", "--domain"),
+            ("description", "--description"),
+            ("overlap_secs", "--overlap"),
+            ("limit", "--limit"),
+        ],
         _ => &[],
     }
 }
@@ -139,6 +148,7 @@ async fn run(cli: Cli) -> Result<i32, CtlError> {
         Command::Cert(cmd) => cert(&api, &out, cmd).await?,
         Command::Node(cmd) => node(&api, &out, cmd).await?,
         Command::Token(cmd) => token(&api, &out, cmd).await?,
+        Command::Webhook(cmd) => webhook::run(&api, &out, cmd).await?,
         Command::Audit { limit } => out.audit(&api.audit(Some(limit)).await?),
         Command::Events(args) => return events::run(&api, &out, args).await,
         Command::Whoami => out.identity(&api.me().await?),

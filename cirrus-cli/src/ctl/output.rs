@@ -20,7 +20,7 @@ impl Printer {
     }
 
     /// In JSON mode prints `value` and returns false; else returns true.
-    fn json<T: Serialize + ?Sized>(&self, value: &T) -> bool {
+    pub(super) fn json<T: Serialize + ?Sized>(&self, value: &T) -> bool {
         if self.format == Output::Json {
             match serde_json::to_string_pretty(value) {
                 Ok(text) => println!("{text}"),
@@ -314,7 +314,7 @@ fn scopes(scopes: &[cirrus_core::model::Scope]) -> String {
 }
 
 /// Prints `rows` under `headers`, columns padded to their widest cell.
-fn table(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+pub(super) fn table(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = rows.into_iter().collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {

@@ -101,3 +101,45 @@ async fn embedded_trims_events_by_length_and_age() {
         .unwrap();
     trims(&store).await;
 }
+
+/// Redis with its append-only file: the stream, its ids and a webhook's
+/// place in it are all there after a restart, and new ids keep increasing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_and_webhook_progress_survive_a_redis_restart_from_aof() {
+    use cirrus_core::WebhookStore;
+    use cirrus_core::model::{Webhook, WebhookProgress, WebhookSecrets, WebhookSpec};
+    let mut server = RedisServer::start_with_aof();
+    let store = RedisStore::connect(&server.url()).unwrap();
+    let events: Vec<NewEvent> = (0..50)
+        .map(|i| NewEvent::new(EventType::DomainCreated, format!("d{i}.example")))
+        .collect();
+    let written = store.append_events(&events).await.unwrap();
+    let hook = Webhook::new(
+        "wh_00000000000000aa",
+        WebhookSpec::new("https://hooks.example/"),
+        1,
+        "master",
+    );
+    let progress = WebhookProgress {
+        cursor: Some(written[24].id.clone()),
+        ..WebhookProgress::default()
+    };
+    store
+        .create_webhook(&hook, &WebhookSecrets::new("whsec_AAAA"), &progress)
+        .await
+        .unwrap();
+
+    server.restart();
+    let after = cirrus_test_support::eventually("the store after the restart", Duration::from_secs(10), || async {
+        store.events_after(None, 100).await.ok()
+    })
+    .await;
+    assert_eq!(after, written, "every event, same ids, same order");
+    assert_eq!(store.webhook_progress(&hook.id).await.unwrap(), Some(progress));
+    let next = store
+        .append_event(&NewEvent::new(EventType::DomainDeleted, "d0.example"))
+        .await
+        .unwrap();
+    let (last, next_id): (EventId, EventId) = (written[49].id.parse().unwrap(), next.id.parse().unwrap());
+    assert!(next_id > last, "{next_id} after {last}");
+}
