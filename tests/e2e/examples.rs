@@ -134,3 +134,16 @@ async fn onboard_domain_waits_until_the_cname_is_in_place() {
     assert!(status.ready && status.cname.ok, "{status:?}");
     assert!(polls >= 4, "it waited: {polls} polls");
 }
+
+#[path = "../../examples/webhooks.rs"]
+mod webhooks;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_example_receives_a_signed_domain_created() {
+    let body = webhooks::demo("hooked.example.com").await.unwrap();
+    let event: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["subject"].as_str()),
+        (Some("domain.created"), Some("hooked.example.com"))
+    );
+}
