@@ -9,70 +9,17 @@
 //! send the new value. Edges are polled back to back over keep-alive.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod procs;
+
 use cirrus_client::Client;
 use cirrus_core::DomainConf;
 use cirrus_core::model::PurgeSelection;
 use cirrus_test_support::{RedisServer, free_port};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use procs::{cirrus, logged, ms, summary};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DOMAIN: &str = "bench.test";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn lines(out: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Read to the end even when nobody listens: a closed pipe would
-        // fail the process's next log line.
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
-/// Starts `cirrus args…`; returns it, its stderr and stdout.
-fn cirrus(args: &[&str]) -> (Proc, Receiver<String>, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args(args)
-        .env_remove("CIRRUS_MASTER_TOKEN")
-        .env_remove("CIRRUS_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cirrus runs");
-    let err = lines(child.stderr.take().unwrap());
-    let out = lines(child.stdout.take().unwrap());
-    (Proc(child), err, out)
-}
-
-/// What follows `marker` in the first log line holding it.
-fn logged(lines: &Receiver<String>, marker: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("no log line with {marker:?}"));
-        if let Some(i) = line.find(marker) {
-            return line[i + marker.len()..]
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_string();
-        }
-    }
-}
 
 /// An origin answering every GET with a new body, cacheable for 10 minutes.
 async fn origin() -> std::net::SocketAddr {
@@ -140,22 +87,6 @@ async fn until(http: &reqwest::Client, edge: &str, t0: Instant, done: impl Fn(&(
         }
         assert!(Instant::now() < deadline, "{edge} never converged");
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn summary(what: &str, mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
-    let (p50, p99) = (at(0.50), at(0.99));
-    println!(
-        "{what:<40} n={:<4} p50 {p50:>7.2} ms   p99 {p99:>7.2} ms   max {:>7.2} ms",
-        v.len(),
-        v[v.len() - 1]
-    );
-    p99
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

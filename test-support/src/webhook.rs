@@ -42,6 +42,8 @@ pub struct Received {
     pub signatures: usize,
     /// What the receiver answered.
     pub answered: Answer,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Debug)]
@@ -174,6 +176,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         verified,
         signatures: signature.split(' ').filter(|s| !s.is_empty()).count(),
         answered: answer.clone(),
+        at: std::time::Instant::now(),
     });
     match answer {
         Answer::Ok => StatusCode::NO_CONTENT.into_response(),
