@@ -83,6 +83,8 @@ pub(crate) struct ApiConfig {
     pub(crate) event_streams: usize,
     /// Webhook URLs may reach private, loopback and link-local addresses.
     pub(crate) webhook_allow_private: bool,
+    /// The onboarding sweep: every, and domains each time (none: off).
+    pub(crate) onboarding_sweep: Option<(Duration, usize)>,
     /// The CDN's zone (`CNAME_BASE_DOMAIN`): where domains point their CNAME.
     pub(crate) zone: Option<String>,
     /// The resolver asked whether a customer's CNAMEs are in place.
@@ -104,6 +106,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("purge_deadline", &self.purge_deadline)
             .field("event_streams", &self.event_streams)
             .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("onboarding_sweep", &self.onboarding_sweep)
             .field("zone", &self.zone)
             .field("resolver", &self.resolver)
             .field("issuance_refused", &self.issuance_refused)
@@ -124,6 +127,7 @@ impl Default for ApiConfig {
             purge_deadline: Duration::from_secs(60),
             event_streams: 256,
             webhook_allow_private: false,
+            onboarding_sweep: Some((Duration::from_secs(10), 20)),
             zone: None,
             resolver: cirrus_core::resolve::system_resolver(),
             issuance_refused: None,

@@ -36,6 +36,7 @@ mod metrics;
 mod portal;
 mod purge_watch;
 mod ratelimit;
+mod readiness;
 mod routes;
 mod setup;
 mod state;

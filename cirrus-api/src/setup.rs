@@ -61,13 +61,30 @@ impl Api {
         crate::purge_watch::run(self.state.clone(), shutdown).await;
     }
 
+    /// Runs the onboarding check of every domain, a few at a time
+    /// ([`ApiBuilder::onboarding_sweep`]), until `shutdown` completes,
+    /// writing `domain.ready` and `domain.not_ready` as domains change
+    /// ([`Api::run`] does it; an embedder serving [`Api::router`] itself
+    /// runs this beside it). Without a zone there is nothing to check.
+    pub async fn watch_onboarding(&self, shutdown: impl std::future::Future<Output = ()>) {
+        match self.state.config.onboarding_sweep {
+            Some((every, batch)) => crate::readiness::sweep(self.state.clone(), every, batch, shutdown).await,
+            None => shutdown.await,
+        }
+    }
+
     /// Serves on `listener` until `shutdown` triggers, then finishes the
     /// requests in flight (the same shape as every role's `run`); follows
-    /// its purges meanwhile ([`Api::follow_purges`]).
+    /// its purges ([`Api::follow_purges`]) and sweeps the onboarding
+    /// checks ([`Api::watch_onboarding`]) meanwhile.
     pub async fn run(self, listener: tokio::net::TcpListener, shutdown: &Shutdown) -> Result<()> {
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
-        let (served, ()) = tokio::join!(serve.into_future(), self.follow_purges(shutdown.wait()));
+        let (served, (), ()) = tokio::join!(
+            serve.into_future(),
+            self.follow_purges(shutdown.wait()),
+            self.watch_onboarding(shutdown.wait())
+        );
         served?;
         Ok(())
     }
@@ -113,6 +130,17 @@ impl ApiBuilder {
     /// (default 256); one more is refused with 503.
     pub fn event_streams(mut self, streams: usize) -> Self {
         self.config.event_streams = streams;
+        self
+    }
+
+    /// The onboarding sweep: every `every` (default 10 s), check the next
+    /// `batch` domains by name (default 20), going round, so transitions
+    /// become `domain.ready` / `domain.not_ready` events without anyone
+    /// asking (two resolver queries a domain: the default asks at most 4
+    /// a second, and a round of 100,000 domains takes about 14 hours).
+    /// `None` turns it off; checks asked for (`GET …/status`) still record.
+    pub fn onboarding_sweep(mut self, sweep: Option<(Duration, usize)>) -> Self {
+        self.config.onboarding_sweep = sweep.map(|(every, batch)| (every.max(Duration::from_millis(10)), batch.max(1)));
         self
     }
 

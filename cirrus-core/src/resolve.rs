@@ -28,12 +28,26 @@ pub async fn check(resolver: SocketAddr, delegation: &Delegation) -> DelegationC
         Ok(found) => {
             check.ok = found.iter().any(|f| f.eq_ignore_ascii_case(&delegation.target));
             if found.is_empty() {
-                check.error = Some(format!("{} has no CNAME record", delegation.name));
+                check.error = Some(format!("{} {NO_CNAME}", delegation.name));
             }
             check.found = found;
         }
     }
     check
+}
+
+const NO_CNAME: &str = "has no CNAME record";
+const NXDOMAIN: &str = "does not exist (NXDOMAIN)";
+
+/// True when `check` is an answer about the name (a CNAME, another one,
+/// none, or NXDOMAIN), false when the resolver could not tell (no answer
+/// in time, SERVFAIL, unreachable): a reason to keep what was known.
+pub fn is_conclusive(check: &DelegationCheck) -> bool {
+    check.ok
+        || check
+            .error
+            .as_deref()
+            .is_none_or(|e| e.ends_with(NO_CNAME) || e.ends_with(NXDOMAIN))
 }
 
 /// Asks `server` (a resolver, or an authoritative server) one question,
@@ -65,7 +79,7 @@ async fn cname(resolver: SocketAddr, name: &str) -> Result<Vec<String>, String> 
     let answer = query(resolver, &qname, RecordType::CNAME, true).await?;
     match answer.metadata.response_code {
         ResponseCode::NoError => {}
-        ResponseCode::NXDomain => return Err(format!("{name} does not exist (NXDOMAIN)")),
+        ResponseCode::NXDomain => return Err(format!("{name} {NXDOMAIN}")),
         other => return Err(format!("the resolver {resolver} answered {other}")),
     }
     Ok(answer

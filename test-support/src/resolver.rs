@@ -80,4 +80,11 @@ impl FakeResolver {
             t.insert(key(name), key(target));
         }
     }
+
+    /// From now on `name` has no CNAME again (NXDOMAIN).
+    pub fn remove(&self, name: &str) {
+        if let Ok(mut t) = self.records.lock() {
+            t.remove(&key(name));
+        }
+    }
 }

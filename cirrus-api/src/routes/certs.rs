@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::cert;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, QueryArgs, Segment};
-use crate::state::{RequestId, Shared, now_secs};
+use crate::state::{AppState, RequestId, Shared, now_secs};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -116,7 +116,7 @@ async fn enqueue_once(state: &Shared, domain: &str) -> ApiResult<CertificateStat
     status_of(state, domain, acme).await
 }
 
-pub(crate) async fn status_of(state: &Shared, domain: &str, acme: AcmeState) -> ApiResult<CertificateStatus> {
+pub(crate) async fn status_of(state: &AppState, domain: &str, acme: AcmeState) -> ApiResult<CertificateStatus> {
     match state.store.get_cert(domain).await? {
         Some(cert) => Ok(status_from(domain.to_string(), acme, cert.not_after)),
         None => Ok(CertificateStatus {

@@ -33,6 +33,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+pub(crate) use certs::status_of as certificate_status;
+pub(crate) use purges::edges_serving;
+
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The OpenAPI document of the control plane.

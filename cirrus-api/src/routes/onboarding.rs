@@ -1,10 +1,9 @@
 //! What a domain's owner must do: the CNAMEs shown with the domain, and
 //! `GET /api/v1/domains/{domain}/status` checking them and the certificate.
 
-use super::certs::status_of;
 use super::domains::{existing, path_domain};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::Segment;
 use crate::state::{AppState, Shared};
 use axum::Json;
@@ -23,7 +22,8 @@ pub(crate) fn view(state: &AppState, conf: DomainConf) -> DomainView {
 }
 
 /// Whether the domain is ready: its CNAME in place (asked of the API's
-/// resolver), its `_acme-challenge` delegation, its certificate.
+/// resolver), its `_acme-challenge` delegation, its certificate. A change
+/// since the last check writes `domain.ready` or `domain.not_ready`.
 #[utoipa::path(get, operation_id = "getDomainStatus", path = "/api/v1/domains/{domain}/status", tag = "domains",
     params(("domain" = String, Path, description = "A domain name, e.g. www.example.com")),
     responses((status = 200, body = DomainStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -38,33 +38,5 @@ pub(crate) async fn status(
     let domain = path_domain(&raw)?;
     caller.require_domain(Scope::Read, &domain)?;
     let conf = existing(&state, &domain).await?;
-    let Some(mut dns) = state.config.zone.as_deref().map(|z| DomainDns::for_domain(&domain, z)) else {
-        return Err(ApiError::unavailable(
-            "the API was started without a zone (--zone, CNAME_BASE_DOMAIN): CNAME targets are unknown",
-        ));
-    };
-    let dns_error = dns.name_problem();
-    let acme = state.store.get_acme_state(&domain).await?.unwrap_or_default();
-    // With the acme-dns solver, the challenge goes to the domain's
-    // registration there once the worker has made it.
-    if let Some(registration) = &acme.acme_dns {
-        dns.acme_challenge.target = registration.fulldomain.trim_end_matches('.').to_ascii_lowercase();
-    }
-    let resolver = state.config.resolver;
-    let (cname, acme_challenge) = tokio::join!(
-        cirrus_core::resolve::check(resolver, &dns.cname),
-        cirrus_core::resolve::check(resolver, &dns.acme_challenge)
-    );
-    let certificate = status_of(&state, &domain, acme).await?;
-    let edges = super::purges::edges_serving(&*state.store, &domain).await?;
-    Ok(Json(DomainStatus {
-        edges,
-        ready: conf.enabled && cname.ok && dns_error.is_none(),
-        enabled: conf.enabled,
-        dns_error,
-        domain,
-        cname,
-        acme_challenge,
-        certificate,
-    }))
+    crate::readiness::check(&state, conf).await.map(Json)
 }

@@ -154,3 +154,113 @@ async fn without_a_zone_there_are_no_targets_and_status_says_why() {
     let body: Value = res.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("zone"), "{body}");
 }
+
+/// The `(type, subject, reason)` of the readiness events so far.
+async fn readiness_events(h: &Harness) -> Vec<(String, String, Option<String>)> {
+    let query = cirrus_client::EventQuery {
+        types: vec![
+            cirrus_core::model::EventType::DomainReady,
+            cirrus_core::model::EventType::DomainNotReady,
+        ],
+        ..Default::default()
+    };
+    h.master
+        .events(&query)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| {
+            let reason = e.data["reason"].as_str().map(str::to_string);
+            (e.kind.to_string(), e.subject, reason)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_changes_are_events_once_and_the_sweep_finds_them_unasked() {
+    let resolver = FakeResolver::start().await;
+    let addr = resolver.addr();
+    let h = Harness::start_with(Backend::Redis, |b| {
+        b.zone("cdn.example.net")
+            .resolver(addr)
+            .onboarding_sweep(Some((std::time::Duration::from_millis(50), 1)))
+    })
+    .await;
+    let target = |d: &str| DomainDns::for_domain(d, "cdn.example.net").cname.target;
+    h.master.put_domain(&domain("a.test")).await.unwrap();
+
+    // Never ready: no event. Ready: one, however often it is checked.
+    assert!(!h.master.domain_status("a.test").await.unwrap().ready);
+    assert!(readiness_events(&h).await.is_empty());
+    resolver.cname("a.test", &target("a.test"));
+    for _ in 0..3 {
+        assert!(h.master.domain_status("a.test").await.unwrap().ready);
+    }
+    let ready = ("domain.ready".to_string(), "a.test".to_string(), None);
+    assert_eq!(readiness_events(&h).await, [ready.clone()]);
+
+    // The CNAME goes: not ready, with the reason, once.
+    resolver.remove("a.test");
+    h.master.domain_status("a.test").await.unwrap();
+    h.master.domain_status("a.test").await.unwrap();
+    let events = readiness_events(&h).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1].0, "domain.not_ready");
+    assert!(
+        events[1].2.as_deref().unwrap_or_default().contains("NXDOMAIN"),
+        "{events:?}"
+    );
+
+    // The sweep checks domains nobody asks about: b.test becomes ready,
+    // then a.test again.
+    h.master.put_domain(&domain("b.test")).await.unwrap();
+    resolver.cname("b.test", &target("b.test"));
+    resolver.cname("a.test", &target("a.test"));
+    let api = h.api.clone();
+    let sweep = tokio::spawn(async move { api.watch_onboarding(std::future::pending()).await });
+    let all = cirrus_test_support::eventually("the sweep's events", std::time::Duration::from_secs(10), || async {
+        let events = readiness_events(&h).await;
+        (events.len() == 4).then_some(events)
+    })
+    .await;
+    let mut last_two: Vec<&str> = all[2..].iter().map(|e| e.1.as_str()).collect();
+    last_two.sort_unstable();
+    assert_eq!(last_two, ["a.test", "b.test"]);
+    assert!(all[2..].iter().all(|e| e.0 == "domain.ready"), "{all:?}");
+    sweep.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolver_that_cannot_tell_changes_no_readiness() {
+    let resolver = FakeResolver::start().await;
+    let h = Harness::start_with(Backend::Embedded, |b| {
+        b.zone("cdn.example.net").resolver(resolver.addr())
+    })
+    .await;
+    h.master.put_domain(&domain("a.test")).await.unwrap();
+    resolver.cname(
+        "a.test",
+        &DomainDns::for_domain("a.test", "cdn.example.net").cname.target,
+    );
+    assert!(h.master.domain_status("a.test").await.unwrap().ready);
+    // The same API, asking a resolver that does not answer: still ready as far as the store knows.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deaf = Harness::start_with(Backend::Embedded, |b| {
+        b.zone("cdn.example.net").resolver(silent.local_addr().unwrap())
+    })
+    .await;
+    deaf.master.put_domain(&domain("a.test")).await.unwrap();
+    deaf.store.record_readiness("a.test", true).await.unwrap();
+    assert!(!deaf.master.domain_status("a.test").await.unwrap().ready);
+    assert!(
+        readiness_events(&deaf).await.is_empty(),
+        "no domain.not_ready for a resolver that did not answer"
+    );
+    assert_eq!(
+        deaf.store.record_readiness("a.test", true).await.unwrap(),
+        Some(true),
+        "kept"
+    );
+    assert_eq!(readiness_events(&h).await.len(), 1);
+}

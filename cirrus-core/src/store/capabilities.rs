@@ -69,8 +69,12 @@ pub trait DomainStore: Ping {
     /// Creates or replaces many domains, in as few round trips as possible.
     /// Returns the last revision.
     async fn put_domains(&self, confs: &[DomainConf]) -> Result<u64>;
-    /// Deletes a domain; `None` when it did not exist.
+    /// Deletes a domain (and its recorded readiness); `None` when it did not exist.
     async fn delete_domain(&self, name: &str) -> Result<Option<u64>>;
+    /// Records whether the onboarding check found the domain ready, and
+    /// answers what was recorded before (`None`: never checked), in one
+    /// atomic step: of two checks at once, one sees the change.
+    async fn record_readiness(&self, name: &str, ready: bool) -> Result<Option<bool>>;
 }
 
 /// Edge nodes: operator settings, health, and what each edge serves.

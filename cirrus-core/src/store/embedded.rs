@@ -47,6 +47,8 @@ type SeqTable = TableDefinition<'static, u64, &'static str>;
 
 const META: StrTable = TableDefinition::new("meta");
 const DOMAINS: StrTable = TableDefinition::new("domains");
+/// What the last onboarding check found per domain.
+const DOMAINS_READY: StrTable = TableDefinition::new("domains_ready");
 const NODES: StrTable = TableDefinition::new("nodes");
 const CERTS: StrTable = TableDefinition::new("certs");
 const ACME: StrTable = TableDefinition::new("acme");
@@ -153,6 +155,7 @@ impl EmbeddedStoreBuilder {
             USERS,
             SESSIONS,
             LOCKS,
+            DOMAINS_READY,
             WEBHOOKS,
             WEBHOOK_SECRETS,
             WEBHOOK_PROGRESS,

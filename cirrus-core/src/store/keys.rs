@@ -31,6 +31,8 @@ pub(crate) const DOMAINS: &str = "cdn:domains";
 /// The domain names again, as a sorted set (score 0, lexical order), so a
 /// page of the listing costs the page.
 pub(crate) const DOMAIN_INDEX: &str = "cdn:domains:index";
+/// What the last onboarding check found per domain (`"1"` ready, `"0"` not).
+pub(crate) const DOMAINS_READY: &str = "cdn:domains:ready";
 pub(crate) const NODES: &str = "cdn:nodes";
 pub(crate) const TOKENS: &str = "cdn:tokens";
 pub(crate) const USERS: &str = "cdn:users";

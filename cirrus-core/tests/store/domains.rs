@@ -26,8 +26,26 @@ pub async fn domains_crud<S: ChangeFeed + DomainStore + ?Sized>(store: &S) {
     assert_eq!(all[1], changed.validated().unwrap());
     assert!(store.get_domain("missing.example.com").await.unwrap().is_none());
 
+    // Readiness: the previous answer comes back; deleting forgets it.
+    assert_eq!(store.record_readiness("a.example.com", false).await.unwrap(), None);
+    assert_eq!(
+        store.record_readiness("a.example.com", true).await.unwrap(),
+        Some(false)
+    );
+    assert_eq!(store.record_readiness("a.example.com", true).await.unwrap(), Some(true));
+    assert_eq!(
+        store.record_readiness("b.example.com", true).await.unwrap(),
+        None,
+        "per domain"
+    );
+
     let deleted = store.delete_domain("a.example.com").await.unwrap();
     assert!(deleted.is_some_and(|r| r > w3.revision));
+    assert_eq!(
+        store.record_readiness("a.example.com", true).await.unwrap(),
+        None,
+        "forgotten"
+    );
     assert_eq!(store.delete_domain("a.example.com").await.unwrap(), None);
     assert!(store.get_domain("a.example.com").await.unwrap().is_none());
     assert_eq!(store.domain_names().await.unwrap(), ["b.example.com"]);

@@ -90,12 +90,23 @@ impl DomainStore for EmbeddedStore {
         .await
     }
 
+    async fn record_readiness(&self, name: &str, ready: bool) -> Result<Option<bool>> {
+        let name = name.to_string();
+        self.write(move |tx, _| {
+            let before = get_str(tx, DOMAINS_READY, &name)?.map(|b| b == "1");
+            put_str(tx, DOMAINS_READY, &name, if ready { "1" } else { "0" })?;
+            Ok((before, Vec::new()))
+        })
+        .await
+    }
+
     async fn delete_domain(&self, name: &str) -> Result<Option<u64>> {
         let name = name.to_string();
         self.write(move |tx, cfg| {
             if !remove_str(tx, DOMAINS, &name)? {
                 return Ok((None, Vec::new()));
             }
+            remove_str(tx, DOMAINS_READY, &name)?;
             let (rev, recs) = announce(
                 tx,
                 cfg.changelog_len,

@@ -94,10 +94,26 @@ impl DomainStore for RedisStore {
         c.op(&["DEL", &key])
             .op(&["SREM", keys::DOMAINS, name])
             .op(&["ZREM", keys::DOMAIN_INDEX, name])
+            .op(&["HDEL", keys::DOMAINS_READY, name])
             .announce(&Change::Domain(name.to_string()))
             .cname_dirty(&format!("domain {name} deleted"));
         let (revision, existed) = self.commit(c).await?;
         Ok(existed.then_some(revision))
+    }
+
+    async fn record_readiness(&self, name: &str, ready: bool) -> Result<Option<bool>> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HGET")
+            .arg(keys::DOMAINS_READY)
+            .arg(name)
+            .cmd("HSET")
+            .arg(keys::DOMAINS_READY)
+            .arg(name)
+            .arg(if ready { "1" } else { "0" })
+            .ignore();
+        let (before,): (Option<String>,) = pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
+        Ok(before.map(|b| b == "1"))
     }
 }
 
