@@ -198,7 +198,7 @@ async fn readiness_changes_are_events_once_and_the_sweep_finds_them_unasked() {
         assert!(h.master.domain_status("a.test").await.unwrap().ready);
     }
     let ready = ("domain.ready".to_string(), "a.test".to_string(), None);
-    assert_eq!(readiness_events(&h).await, [ready.clone()]);
+    assert_eq!(readiness_events(&h).await, [ready]);
 
     // The CNAME goes: not ready, with the reason, once.
     resolver.remove("a.test");
