@@ -55,14 +55,15 @@ async function domains(params) {
 
 /** Unix seconds or milliseconds as a local date and time. */
 
+/** A certificate's state in one line. */
+function certText(cert) {
+  return `${cert.status}${cert.has_certificate ? ", stored" : ", none stored"}${cert.not_after ? `, valid until ${when(cert.not_after * 1000)}` : ""}${cert.error ? ` — ${cert.error}` : ""}`;
+}
+
 function certificateSection(name, cert) {
   const path = `/domains/${encodeURIComponent(name)}/certificate`;
   const out = h("div", { id: "cert-result", "aria-live": "polite" });
-  const state = h(
-    "p",
-    { id: "cert-state" },
-    `${cert.status}${cert.has_certificate ? ", stored" : ", none stored"}${cert.not_after ? `, valid until ${when(cert.not_after * 1000)}` : ""}${cert.error ? ` — ${cert.error}` : ""}`,
-  );
+  const state = h("p", { id: "cert-state" }, certText(cert));
   const issue = h(
     "button",
     {
@@ -106,6 +107,33 @@ function certificateSection(name, cert) {
   return h("div", {}, state, h("p", {}, issue), h("details", {}, h("summary", {}, "Upload a certificate"), upload), out);
 }
 
+/** What a domain serves, in one line. */
+function summaryOf(view) {
+  return `Serving: ${view.enabled ? "yes" : "no"} · TLS: ${view.tls.mode} · origins: ${view.origins.map((o) => `${o.scheme}://${o.host}${o.port ? `:${o.port}` : ""}${o.backup ? " (backup)" : ""}`).join(", ")}`;
+}
+
+/** The readiness check's answer (or why there is none). */
+function readinessOf(status) {
+  if (status instanceof Error) return problem(status);
+  const check = (c) => (c.ok ? "in place" : c.error || (c.found.length ? `points to ${c.found.join(", ")}` : "not set"));
+  return h(
+    "div",
+    {},
+    h("p", { class: status.ready ? "" : "error" }, `${status.domain} is ${status.ready ? "ready" : "not ready"}.`),
+    status.dns_error ? problem({ message: `The CDN's DNS leaves it out: ${status.dns_error}` }) : null,
+    table(["Record", "State"], [["CNAME", check(status.cname)], ["_acme-challenge", check(status.acme_challenge)]], ""),
+    h("h3", {}, "Edges"),
+    table(
+      ["Edge", "Revision", "Current"],
+      status.edges.map((e) => [e.node, e.revision, e.current ? "yes" : "no"]),
+      "No edge reports yet.",
+    ),
+  );
+}
+
+/** A domain's page, kept up to date from the event stream: its summary
+ *  when it changes, its readiness when that changes, its certificate
+ *  when one is issued, renewed or fails; a note when it is deleted. */
 async function domainPage(params) {
   const name = params.get("name") || "";
   const path = `/domains/${encodeURIComponent(name)}`;
@@ -121,29 +149,14 @@ async function domainPage(params) {
         "",
       )
     : h("p", {}, "The API was started without a zone, so the records are unknown.");
-  let readiness;
-  if (status instanceof Error) {
-    readiness = problem(status);
-  } else {
-    const check = (c) => (c.ok ? "in place" : c.error || (c.found.length ? `points to ${c.found.join(", ")}` : "not set"));
-    readiness = h(
-      "div",
-      {},
-      h("p", { class: status.ready ? "" : "error" }, `${status.domain} is ${status.ready ? "ready" : "not ready"}.`),
-      status.dns_error ? problem({ message: `The CDN's DNS leaves it out: ${status.dns_error}` }) : null,
-      table(["Record", "State"], [["CNAME", check(status.cname)], ["_acme-challenge", check(status.acme_challenge)]], ""),
-      h("h3", {}, "Edges"),
-      table(
-        ["Edge", "Revision", "Current"],
-        status.edges.map((e) => [e.node, e.revision, e.current ? "yes" : "no"]),
-        "No edge reports yet.",
-      ),
-    );
-  }
+  const summary = h("p", { id: "summary" }, summaryOf(view));
+  const readiness = h("div", { id: "readiness" }, readinessOf(status));
+  const news = h("p", { id: "live-note", "aria-live": "polite" });
   const purgeLink = h("a", { href: `#/purge?domain=${encodeURIComponent(name)}` }, "Purge this domain's cache");
   show(
     view.domain,
-    h("p", {}, `Serving: ${view.enabled ? "yes" : "no"} · TLS: ${view.tls.mode} · origins: `, view.origins.map((o) => `${o.scheme}://${o.host}${o.port ? `:${o.port}` : ""}${o.backup ? " (backup)" : ""}`).join(", ")),
+    summary,
+    news,
     h("h2", {}, "Records to set in the domain's DNS"),
     records,
     h("h2", {}, "Readiness"),
@@ -159,6 +172,27 @@ async function domainPage(params) {
       return h("div", {}, ask, confirm);
     })(),
   );
+  const types = ["domain.updated", "domain.deleted", "domain.ready", "domain.not_ready",
+    "certificate.issued", "certificate.renewed", "certificate.failed"];
+  live(types, async (ev) => {
+    try {
+      if (ev.type === "domain.deleted") {
+        news.replaceChildren(problem({ message: `${name} was deleted.` }));
+        return;
+      }
+      if (ev.type === "domain.updated") summary.textContent = summaryOf(await api("GET", path));
+      if (ev.type.startsWith("domain.")) {
+        readiness.replaceChildren(readinessOf(await api("GET", `${path}/status`).catch((e) => e)));
+      }
+      if (ev.type.startsWith("certificate.")) {
+        const state = document.getElementById("cert-state");
+        if (state) state.textContent = certText(await api("GET", `${path}/certificate`));
+      }
+      news.textContent = `Updated live at ${new Date().toLocaleTimeString()} (${ev.type}).`;
+    } catch (e) {
+      news.replaceChildren(problem(e));
+    }
+  }, name);
 }
 
 async function domainForm(params) {

@@ -22,12 +22,23 @@ function h(tag, attrs, ...children) {
 }
 
 /** The shown screen's live event stream, closed when another screen is
- *  shown. `types` are event types; `onEvent` runs for each such event. */
+ *  shown. `types` are event types; `onEvent` runs for each such event
+ *  (about `subject` only, when given). */
 let stream = null;
-function live(types, onEvent) {
+function live(types, onEvent, subject) {
   stopLive();
-  stream = new EventSource(`/api/v1/events/stream?type=${types.map(encodeURIComponent).join(",")}`);
+  const about = subject ? `&subject=${encodeURIComponent(subject)}` : "";
+  stream = new EventSource(`/api/v1/events/stream?type=${types.map(encodeURIComponent).join(",")}${about}`);
   for (const type of types) stream.addEventListener(type, onEvent);
+}
+
+/** `f`, run at most once per `ms` however often it is asked for (the
+ *  last ask is never lost). */
+function coalesced(f, ms = 300) {
+  let timer = null;
+  return () => {
+    if (!timer) timer = setTimeout(() => ((timer = null), f()), ms);
+  };
 }
 
 function stopLive() {

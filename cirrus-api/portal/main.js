@@ -41,28 +41,42 @@ function login(message) {
   user.focus();
 }
 
+/** The overview's cards, drawn again (live) when domains, nodes,
+ *  certificates or purges change. */
 async function overview() {
-  const [domains, nodes, ending, pending] = await Promise.all([
-    countDomains(),
-    api("GET", "/nodes"),
-    api("GET", "/certificates?expiring_within_days=14&limit=1000"),
-    api("GET", "/purges?pending=true&limit=1000"),
-  ]);
-  const up = nodes.items.filter((n) => n.enabled && n.active).length;
-  const count = (list) => (list.items.length >= 1000 ? "1000+" : list.items.length);
-  const card = (n, what, href) =>
-    h("div", { class: "card" }, h("div", { class: "n" }, n), h("a", { class: "what", href }, what));
-  show(
-    "Overview",
-    h(
+  const draw = async () => {
+    const [domains, nodes, ending, pending] = await Promise.all([
+      countDomains(),
+      api("GET", "/nodes"),
+      api("GET", "/certificates?expiring_within_days=14&limit=1000"),
+      api("GET", "/purges?pending=true&limit=1000"),
+    ]);
+    const up = nodes.items.filter((n) => n.enabled && n.active).length;
+    const count = (list) => (list.items.length >= 1000 ? "1000+" : list.items.length);
+    const card = (n, what, href) =>
+      h("div", { class: "card" }, h("div", { class: "n" }, n), h("a", { class: "what", href }, what));
+    return h(
       "div",
       { class: "cards" },
       card(domains, domains === 1 ? "domain" : "domains", "#/domains"),
       card(`${up} / ${nodes.items.length}`, "edge nodes serving", "#/nodes"),
       card(count(ending), "certificates ending within 14 days", "#/certificates?days=14"),
       card(count(pending), "purges pending", "#/purges?pending=1"),
-    ),
-  );
+    );
+  };
+  let cards = await draw();
+  show("Overview", cards);
+  const types = ["domain.created", "domain.deleted", "node.up", "node.down", "node.enabled", "node.disabled",
+    "certificate.issued", "certificate.renewed", "purge.requested", "purge.completed", "purge.incomplete"];
+  live(types, coalesced(async () => {
+    try {
+      const fresh = await draw();
+      cards.replaceWith(fresh);
+      cards = fresh;
+    } catch {
+      // The next event draws again.
+    }
+  }));
 }
 
 /** Every domain's name, counted a page of 1,000 at a time. */

@@ -65,8 +65,8 @@ metrics_listen = "127.0.0.1:0"
     ready.push(format!("{api}/readyz"));
     assert_eq!(
         ready.len(),
-        3,
-        "edge, dns and the API (no worker without a CA): {metrics}"
+        4,
+        "edge, dns, the worker (webhooks, even without a CA) and the API: {metrics}"
     );
     for url in &ready {
         until(&format!("{url} ready"), Duration::from_secs(20), || {

@@ -141,6 +141,16 @@ async fn domains_and_purge(portal: &Portal) {
     heading(c, "Overview").await;
     text_of(c, ".cards", "2\ndomains").await;
     assert_eq!(text_of(c, "#me", "admin").await, "user admin");
+    // The cards follow the event stream: a domain created and deleted
+    // behind the page is counted and uncounted without a reload.
+    let live_domain = format!("{base}/api/v1/domains/live.example.com");
+    let put = http.put(&live_domain).bearer_auth(MASTER);
+    let put = put.json(&serde_json::json!({"origins": [{"host": "192.0.2.10"}]}));
+    assert!(put.send().await.unwrap().status().is_success());
+    text_of(c, ".cards", "3\ndomains").await;
+    let gone = http.delete(&live_domain).bearer_auth(MASTER).send().await.unwrap();
+    assert_eq!(gone.status(), 204);
+    text_of(c, ".cards", "2\ndomains").await;
     // What the first load costs (measured, printed, not asserted).
     let load = c
         .execute(
@@ -276,6 +286,15 @@ async fn domains_and_purge(portal: &Portal) {
         page.contains(&target) && page.contains("_acme-challenge.shop.example.com"),
         "{page}"
     );
+    // The page follows the domain: disabled and enabled again behind it.
+    let shop = format!("{base}/api/v1/domains/shop.example.com");
+    for (enabled, shown) in [(false, "Serving: no"), (true, "Serving: yes")] {
+        let patch = http.patch(&shop).bearer_auth(MASTER).json(&serde_json::json!({ "enabled": enabled }));
+        assert!(patch.send().await.unwrap().status().is_success());
+        text_of(c, "#summary", shown).await;
+    }
+    text_of(c, "#live-note", "Updated live").await;
+    snap(c, axe, "domain-live").await;
     assert!(page.contains("none stored"), "{page}");
     // The certificate: a request queued, a bad upload refused with its
     // reason, then an upload that takes.
