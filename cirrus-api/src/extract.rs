@@ -23,7 +23,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// An optional JSON body: none when the request has no body at all.
+/// An optional JSON body: none when the request has no body at all, or
+/// the JSON `null`.
 impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
@@ -39,7 +40,11 @@ impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for JsonBody<T>
         if !typed {
             check_content_type(&HeaderMap::new())?;
         }
-        json(&bytes).map(Some)
+        let value = parse(&bytes)?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        decode(value).map(|v| Some(JsonBody(v)))
     }
 }
 
@@ -57,10 +62,13 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     })
 }
 
+fn parse(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("malformed JSON: {e}")))
+}
+
 fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("malformed JSON: {e}")))?;
-    decode(value).map(JsonBody)
+    decode(parse(bytes)?).map(JsonBody)
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -100,6 +100,14 @@ pub async fn endpoints_are_managed_with_their_secret_shown_once(backend: Backend
         .await
         .unwrap();
     assert_eq!(no_body.status(), 200, "the body is optional");
+    let null = h
+        .raw(Method::POST, &format!("/api/v1/webhooks/{}/rotate-secret", hook.id))
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(null.status(), 200, "and may be null");
 
     // Deleting removes it and its logs; unknown and malformed ids are 404.
     h.master.delete_webhook(&hook.id).await.unwrap();

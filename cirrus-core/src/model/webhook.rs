@@ -207,6 +207,7 @@ pub struct CreatedWebhook {
 pub struct SecretRotation {
     /// Seconds, 0-604800 (default 86400: a day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604_800))]
     pub overlap_secs: Option<u64>,
 }
 

@@ -289,7 +289,10 @@ async fn domains_and_purge(portal: &Portal) {
     // The page follows the domain: disabled and enabled again behind it.
     let shop = format!("{base}/api/v1/domains/shop.example.com");
     for (enabled, shown) in [(false, "Serving: no"), (true, "Serving: yes")] {
-        let patch = http.patch(&shop).bearer_auth(MASTER).json(&serde_json::json!({ "enabled": enabled }));
+        let patch = http
+            .patch(&shop)
+            .bearer_auth(MASTER)
+            .json(&serde_json::json!({ "enabled": enabled }));
         assert!(patch.send().await.unwrap().status().is_success());
         text_of(c, "#summary", shown).await;
     }
