@@ -22,22 +22,7 @@ async fn main() {
     let (rounds, backlog) = (env("BENCH_ROUNDS", 300), env("BENCH_EVENTS", 10_000));
     let redis = RedisServer::start();
     let store = redis.url();
-    let (_api, api_err, api_out) = cirrus(&[
-        "api",
-        "--listen",
-        "127.0.0.1:0",
-        "--store",
-        &store,
-        "--rate-limit",
-        "0",
-        "--webhook-allow-private",
-    ]);
-    let url = format!("http://{}", logged(&api_err, "listening on http://"));
-    let token = api_out
-        .recv_timeout(Duration::from_secs(5))
-        .ok()
-        .and_then(|l| l.rsplit(' ').next().map(str::to_string))
-        .expect("a master token");
+    let (_api, url, token) = procs::api(&store, &["--webhook-allow-private"]);
     let (_worker, worker_err, _) = cirrus(&[
         "worker",
         "--store",

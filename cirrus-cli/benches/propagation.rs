@@ -97,13 +97,7 @@ async fn main() {
         .unwrap_or(200);
     let redis = RedisServer::start();
     let store = redis.url();
-    let (_api, api_err, api_out) = cirrus(&["api", "--listen", "127.0.0.1:0", "--store", &store, "--rate-limit", "0"]);
-    let url = format!("http://{}", logged(&api_err, "listening on http://"));
-    let token = api_out
-        .recv_timeout(Duration::from_secs(5))
-        .ok()
-        .and_then(|l| l.rsplit(' ').next().map(str::to_string))
-        .expect("a master token");
+    let (_api, url, token) = procs::api(&store, &[]);
     let mut edges = Vec::new();
     let mut addrs = Vec::new();
     for n in 1..=2 {

@@ -45,9 +45,18 @@ pub(crate) async fn list(
     Segment(id): Segment,
     QueryArgs(args): QueryArgs<LogArgs>,
 ) -> ApiResult<Json<DeliveryList>> {
+    kept(&state, &caller, &id, &args, false).await
+}
+
+/// The log (or, `dead`, the dead letters) of an endpoint `caller` may see.
+async fn kept(state: &Shared, caller: &Caller, id: &str, args: &LogArgs, dead: bool) -> ApiResult<Json<DeliveryList>> {
     let limit = args.limit()?;
-    find(&state, &caller, &id).await?;
-    let items = state.store.deliveries(&id, limit).await?;
+    find(state, caller, id).await?;
+    let items = if dead {
+        state.store.dead_letters(id, limit).await?
+    } else {
+        state.store.deliveries(id, limit).await?
+    };
     Ok(Json(DeliveryList { items }))
 }
 
@@ -64,10 +73,7 @@ pub(crate) async fn dead_letters(
     Segment(id): Segment,
     QueryArgs(args): QueryArgs<LogArgs>,
 ) -> ApiResult<Json<DeliveryList>> {
-    let limit = args.limit()?;
-    find(&state, &caller, &id).await?;
-    let items = state.store.dead_letters(&id, limit).await?;
-    Ok(Json(DeliveryList { items }))
+    kept(&state, &caller, &id, &args, true).await
 }
 
 /// Queues the event of one attempt (from the log or the dead letters) to

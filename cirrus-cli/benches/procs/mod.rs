@@ -62,6 +62,21 @@ pub(crate) fn logged(lines: &Receiver<String>, marker: &str) -> String {
     }
 }
 
+/// `cirrus api` on `store` with its rate limit off and `extra` flags:
+/// the process, its URL and the master token it printed.
+pub(crate) fn api(store: &str, extra: &[&str]) -> (Proc, String, String) {
+    let mut args = vec!["api", "--listen", "127.0.0.1:0", "--store", store, "--rate-limit", "0"];
+    args.extend_from_slice(extra);
+    let (proc, err, out) = cirrus(&args);
+    let url = format!("http://{}", logged(&err, "listening on http://"));
+    let token = out
+        .recv_timeout(Duration::from_secs(5))
+        .ok()
+        .and_then(|l| l.rsplit(' ').next().map(str::to_string))
+        .expect("a master token");
+    (proc, url, token)
+}
+
 /// Milliseconds of `d`.
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
