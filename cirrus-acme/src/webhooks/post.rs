@@ -79,15 +79,20 @@ impl Poster {
             error: Some(error),
             took: started.elapsed(),
         };
-        match WebhookUrl::parse(&hook.url) {
+        // The host as the client reads it: an address literal is connected
+        // to without the resolver, so it is checked here.
+        let checked =
+            WebhookUrl::parse(&hook.url).and_then(|_| reqwest::Url::parse(&hook.url).map_err(|e| e.to_string()));
+        let url = match checked {
+            Ok(u) => u,
             Err(e) => return failed(format!("bad URL: {e}")),
-            Ok(url) if !self.allow_private && url.host.parse().is_ok_and(|ip| !is_public_ip(ip)) => {
-                return failed(format!(
-                    "{} is not a public address (private ones are not allowed)",
-                    url.host
-                ));
-            }
-            Ok(_) => {}
+        };
+        let literal = url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = literal.filter(|ip| !self.allow_private && !is_public_ip(*ip)) {
+            return failed(format!("{ip} is not a public address (private ones are not allowed)"));
         }
         let body = match serde_json::to_vec(event) {
             Ok(b) => b,
@@ -99,7 +104,7 @@ impl Poster {
         };
         let sent = self
             .client
-            .post(&hook.url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("webhook-id", &event.id)
             .header("webhook-timestamp", now.to_string())

@@ -140,6 +140,10 @@ pub async fn bad_endpoints_are_refused_with_field_details(backend: Backend) {
         ("https://user:pw@93.184.216.34/", "credentials"),
         ("not-a-url", "http"),
         ("https://93.184.216.34/#frag", "fragment"),
+        // What URL parsers read as 127.0.0.1, past an address check.
+        ("http://2130706433/", "IPv4"),
+        ("http://127.1/", "IPv4"),
+        ("http://0x7f.0.0.1/", "IPv4"),
     ] {
         let e = h.master.create_webhook(&WebhookSpec::new(url)).await.unwrap_err();
         assert_eq!(

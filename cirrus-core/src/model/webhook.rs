@@ -365,6 +365,11 @@ impl WebhookUrl {
         }
         let host = if host.contains(':') || host.parse::<std::net::Ipv4Addr>().is_ok() {
             host
+        } else if ends_in_a_number(&host) {
+            // What a URL parser reads as IPv4 (`2130706433`, `127.1`,
+            // `0x7f.0.0.1`): only the dotted form is taken, so the address
+            // checks see the address that is connected to.
+            return Err(format!("host {host:?} reads as an IPv4 address: write it as a.b.c.d"));
         } else {
             super::validate::normalize_host(&host).map_err(|e| format!("host {e}"))?
         };
@@ -378,6 +383,18 @@ impl WebhookUrl {
             None => 80,
         };
         Ok(Self { https, host, port })
+    }
+}
+
+/// True when a URL parser (WHATWG) takes `host` for an IPv4 address: its
+/// last label is a number (decimal, or `0x` hexadecimal).
+fn ends_in_a_number(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let last = host.rsplit('.').next().unwrap_or_default();
+    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
+    match hex {
+        Some(h) => h.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()),
     }
 }
 
@@ -446,6 +463,11 @@ mod tests {
             "https://[::1/",
             "https://bad_host!/",
             "javascript:alert(1)",
+            "http://2130706433/",
+            "http://127.1/",
+            "http://0x7f.0.0.1/",
+            "http://017700000001/",
+            "http://10.0.0.010/",
         ] {
             assert!(WebhookUrl::parse(bad).is_err(), "{bad} accepted");
         }
