@@ -6,7 +6,7 @@
 //! carry the server's code, message and invalid fields, and retries with
 //! exponential backoff and jitter on 429 and 5xx that honor `Retry-After`.
 //! Webhook receivers verify what they get with
-//! [`core::webhook::verify`](cirrus_core::webhook::verify).
+//! [`core::webhook::verify`].
 //!
 //! ## Example
 //!
