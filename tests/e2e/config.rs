@@ -179,6 +179,53 @@ fn a_log_filter_tracing_cannot_read_is_refused_not_replaced() {
 }
 
 #[test]
+fn a_store_of_an_unknown_scheme_is_refused_not_made_a_directory() {
+    for role in ["api", "edge", "dns", "worker", "up"] {
+        for store in ["redi://localhost:6379", "redis+sentinel://127.0.0.1:26379/mymaster"] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+                .current_dir(dir.path())
+                .env_remove("CIRRUS_STORE")
+                .env_remove("CIRRUS_CONFIG")
+                .args([role, "--store", store])
+                .args(if role == "edge" {
+                    &[][..]
+                } else {
+                    &["--zone", "cdn.test"][..]
+                })
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{role} {store}: {stderr}");
+            assert!(stderr.contains("unknown store scheme"), "{role} {store}: {stderr}");
+            assert!(stderr.contains("redis://"), "the known schemes are named: {stderr}");
+            let made: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(made.is_empty(), "{role} {store}: created {made:?}");
+        }
+    }
+    // `config check` says so too; the embedded store may be named explicitly.
+    let dir = tempfile::tempdir().unwrap();
+    for (store, code) in [("redi://h", 2), ("embedded:./data", 0)] {
+        std::fs::write(dir.path().join("c.toml"), format!("store = \"{store}\"\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+            .current_dir(dir.path())
+            .env_remove("CIRRUS_STORE")
+            .args(["--config", "c.toml", "config", "check", "api"])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{store}: {text}");
+        if code == 2 {
+            assert!(text.contains("unknown store scheme"), "{text}");
+        }
+    }
+}
+
+#[test]
 fn an_edge_registers_the_node_it_is_told_to() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("data");

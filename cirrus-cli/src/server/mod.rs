@@ -155,6 +155,14 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
 }
 
 /// The runtime for `threads` worker threads: single-threaded for one.
+/// A `--store` value, checked: a Redis URL or an embedded store's
+/// directory, never a `scheme://` Cirrus does not know.
+fn store_location(s: &str) -> Result<String, String> {
+    cirrus_core::StoreLocation::parse(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string().trim_start_matches("store error: ").to_string())
+}
+
 fn runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = threads
         .map(std::num::NonZeroUsize::get)

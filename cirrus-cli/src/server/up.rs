@@ -11,8 +11,9 @@ use std::ffi::OsString;
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
     /// The store shared by every role: a directory for the embedded store
-    /// (created on first start), or `redis://…` / `rediss://…`.
-    #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data")]
+    /// (created on first start; also `file:PATH`, `embedded:PATH`), or
+    /// `redis://…` / `rediss://…`; any other `scheme://` is refused.
+    #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data", value_parser = super::store_location)]
     store: String,
     /// The zone under which each domain gets its CNAME target.
     #[arg(long, env = "CNAME_BASE_DOMAIN", default_value = "cdn.localhost")]
@@ -83,12 +84,15 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
     let worker_args: worker::WorkerArgs = role_args("worker", file, &args)?;
     // Data from an earlier start: the embedded store's file, or anything
     // written to Redis (every write bumps the revision).
-    let had_file = std::path::Path::new(&args.store).join("cirrus.redb").exists();
+    let location = cirrus_core::StoreLocation::parse(&args.store)?;
+    let had_file = match &location {
+        cirrus_core::StoreLocation::Embedded(dir) => dir.join("cirrus.redb").exists(),
+        _ => false,
+    };
     let store = cirrus_core::open_store(&args.store)?;
-    let existed = if args.store.contains("://") {
-        store.revision().await.unwrap_or(0) > 0
-    } else {
-        had_file
+    let existed = match location {
+        cirrus_core::StoreLocation::Embedded(_) => had_file,
+        _ => store.revision().await.unwrap_or(0) > 0,
     };
     let domains = store.domains().await.map(|d| d.len()).unwrap_or(0);
     // No CA unless one is named: a loopback setup cannot pass validation,

@@ -8,6 +8,7 @@
 mod capabilities;
 mod events;
 mod keys;
+mod location;
 mod source;
 
 #[cfg(feature = "embedded")]
@@ -23,6 +24,7 @@ pub use capabilities::{
 pub use embedded::{EmbeddedStore, EmbeddedStoreBuilder};
 pub use events::{Change, ChangeRecord, ChangesSince, Event, SubscribeOptions, Subscription, channels};
 pub use keys::Lock;
+pub use location::StoreLocation;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
 pub use source::{EdgeSource, StaticSource};
@@ -85,10 +87,12 @@ impl<T> Store for T where
 {
 }
 
-/// Opens the store named by `spec`: a `redis://`, `rediss://` or
-/// `redis+unix://` URL opens a [`RedisStore`] (lazily connected; must be
-/// called inside a Tokio runtime), anything else is the data directory of an
-/// [`EmbeddedStore`], created when missing.
+/// Opens the store named by `spec` ([`StoreLocation`]): a `redis://`,
+/// `rediss://` or `redis+unix://` URL opens a [`RedisStore`] (lazily
+/// connected; must be called inside a Tokio runtime); a path (or
+/// `file:PATH`, `embedded:PATH`) is the data directory of an
+/// [`EmbeddedStore`], created when missing. Any other `scheme://` is
+/// refused.
 ///
 /// ```
 /// # #[cfg(feature = "embedded")]
@@ -101,19 +105,17 @@ impl<T> Store for T where
 /// # fn main() {}
 /// ```
 pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
-    if spec.starts_with("redis://") || spec.starts_with("rediss://") || spec.starts_with("redis+unix://") {
+    match StoreLocation::parse(spec)? {
         #[cfg(feature = "redis")]
-        return Ok(std::sync::Arc::new(RedisStore::connect(spec)?));
-        #[cfg(not(feature = "redis"))]
-        return Err(crate::Error::backend("built without the `redis` feature", None));
+        StoreLocation::Redis(url) => Ok(std::sync::Arc::new(RedisStore::connect(&url)?)),
+        #[cfg(feature = "embedded")]
+        StoreLocation::Embedded(dir) => Ok(std::sync::Arc::new(EmbeddedStore::open(dir)?)),
+        #[allow(unreachable_patterns)]
+        other => Err(crate::Error::backend(
+            format!("{other:?}: this build lacks that store's feature (`redis` or `embedded`)"),
+            None,
+        )),
     }
-    if spec.is_empty() {
-        return Err(crate::Error::backend("empty store location", None));
-    }
-    #[cfg(feature = "embedded")]
-    return Ok(std::sync::Arc::new(EmbeddedStore::open(spec)?));
-    #[cfg(not(feature = "embedded"))]
-    return Err(crate::Error::backend("built without the `embedded` feature", None));
 }
 
 /// Change-log entries kept for resync, unless a builder says otherwise.
@@ -122,9 +124,9 @@ pub(crate) const DEFAULT_CHANGELOG_LEN: usize = 10_000;
 pub(crate) const DEFAULT_AUDIT_LEN: usize = 100_000;
 /// Events kept, unless a builder says otherwise.
 pub(crate) const DEFAULT_EVENTS_LEN: usize = 100_000;
-/// How long events are kept, unless a builder says otherwise: a week.
 /// Attempts kept in each webhook's delivery log, and events in its dead letters.
 pub const DELIVERY_LOG_LEN: usize = 1000;
+/// How long events are kept, unless a builder says otherwise: a week.
 pub(crate) const DEFAULT_EVENTS_AGE: Duration = Duration::from_secs(7 * 86_400);
 
 fn validated_domain(conf: &DomainConf) -> Result<DomainConf> {
