@@ -11,6 +11,8 @@
 //! - [`Pebble`]: a real ACME CA; [`OwnerResolver`]: a domain owner's resolver
 //!   following `_acme-challenge` CNAMEs into the CDN's zone; [`AcmeDnsServer`]:
 //!   an acme-dns-compatible server (its HTTP API and its DNS).
+//! - [`SentinelCluster`]: a Redis master, two replicas and three sentinels,
+//!   ready to fail over.
 //! - [`WebhookReceiver`]: a webhook endpoint that verifies every signature
 //!   and answers as told (2xx, errors, redirects, huge bodies, hangs, down).
 //!
@@ -24,6 +26,7 @@ mod pebble;
 mod probe;
 mod relay;
 mod resolver;
+mod sentinel;
 mod wait;
 mod webhook;
 
@@ -33,6 +36,7 @@ pub use pebble::{OwnerResolver, Pebble, txt_at};
 pub use probe::{Readiness, get_raw, readiness};
 pub use relay::Relay;
 pub use resolver::FakeResolver;
+pub use sentinel::{MASTER_NAME, SentinelCluster, cli as redis_cli};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;

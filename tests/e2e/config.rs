@@ -181,7 +181,7 @@ fn a_log_filter_tracing_cannot_read_is_refused_not_replaced() {
 #[test]
 fn a_store_of_an_unknown_scheme_is_refused_not_made_a_directory() {
     for role in ["api", "edge", "dns", "worker", "up"] {
-        for store in ["redi://localhost:6379", "redis+sentinel://127.0.0.1:26379/mymaster"] {
+        for store in ["redi://localhost:6379", "redis+sentinal://127.0.0.1:26379/mymaster"] {
             let dir = tempfile::tempdir().unwrap();
             let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
                 .current_dir(dir.path())

@@ -12,7 +12,7 @@ use std::ffi::OsString;
 pub(crate) struct UpArgs {
     /// The store shared by every role: a directory for the embedded store
     /// (created on first start; also `file:PATH`, `embedded:PATH`), or
-    /// `redis://…` / `rediss://…`; any other `scheme://` is refused.
+    /// `redis://…` / `rediss://…` / `redis+sentinel://…`; any other `scheme://` is refused.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data", value_parser = super::store_location)]
     store: String,
     /// The zone under which each domain gets its CNAME target.

@@ -8,7 +8,7 @@ use crate::{Error, Result};
 use std::path::PathBuf;
 
 /// The schemes of a Redis store.
-const REDIS: [&str; 3] = ["redis://", "rediss://", "redis+unix://"];
+const REDIS: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "redis+sentinel://"];
 /// What `StoreLocation::parse` knows, for its errors.
 const KNOWN: &str =
     "redis://, rediss:// or redis+unix:// for Redis; a path, file:PATH or embedded:PATH for the embedded store";
@@ -17,7 +17,8 @@ const KNOWN: &str =
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreLocation {
-    /// A Redis URL (`redis://`, `rediss://`, `redis+unix://`).
+    /// A Redis URL (`redis://`, `rediss://`, `redis+unix://`,
+    /// `redis+sentinel://`).
     Redis(String),
     /// The data directory of an embedded store: a path, or `file:PATH` /
     /// `embedded:PATH` (also `file:///abs/path`).
@@ -49,13 +50,8 @@ impl StoreLocation {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         {
-            let hint = if scheme == "redis+sentinel" {
-                " (Redis Sentinel is not supported yet)"
-            } else {
-                ""
-            };
             return Err(Error::backend(
-                format!("unknown store scheme {scheme:?}{hint}: give {KNOWN}"),
+                format!("unknown store scheme {scheme:?}: give {KNOWN}"),
                 None,
             ));
         }

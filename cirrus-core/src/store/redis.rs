@@ -41,6 +41,7 @@ mod jobs;
 mod locks;
 mod nodes;
 mod purges;
+mod sentinel;
 mod webhooks;
 
 /// Runs a configuration change atomically: optional guard, the operations,
@@ -104,6 +105,7 @@ pub struct RedisStoreBuilder {
     audit_len: usize,
     events_len: usize,
     events_age: Duration,
+    replica_acks: Option<(usize, Duration)>,
 }
 
 impl RedisStoreBuilder {
@@ -117,7 +119,20 @@ impl RedisStoreBuilder {
             audit_len: DEFAULT_AUDIT_LEN,
             events_len: DEFAULT_EVENTS_LEN,
             events_age: DEFAULT_EVENTS_AGE,
+            replica_acks: None,
         }
+    }
+
+    /// Acknowledges a configuration write, purge, token or job only once
+    /// `replicas` replicas have it (Redis `WAIT`), waiting at most
+    /// `timeout`; fewer in time fail the write as unavailable (it is on the
+    /// master, not yet safe from a failover; a retry is harmless). Default:
+    /// none for `redis://`, one within a second for `redis+sentinel://`
+    /// (its `acks` and `ack_timeout_ms` parameters say otherwise). The
+    /// trade-off: with no replica reachable, writes are refused.
+    pub fn replica_acks(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.replica_acks = Some((replicas, timeout));
+        self
     }
 
     /// How long a command may wait for its answer.
@@ -160,31 +175,58 @@ impl RedisStoreBuilder {
     /// calls fail with [`Error::Unavailable`] until it is back. Must be called
     /// inside a Tokio runtime.
     pub fn build(self) -> Result<RedisStore> {
-        let client = Client::open(self.url.as_str())
-            .map_err(|e| Error::backend(format!("bad Redis URL: {e}"), Some(e.into())))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connection_timeout))
-            .set_response_timeout(Some(self.response_timeout))
+        let mut config = self;
+        let (client, sentinel) = if config.url.starts_with("redis+sentinel://") {
+            let url = sentinel::SentinelUrl::parse(&config.url)?;
+            let (sentinel, client) = sentinel::resolve_now(&url)?;
+            config.replica_acks = config.replica_acks.or(Some(url.acks));
+            (client, Some(sentinel))
+        } else {
+            let client = Client::open(config.url.as_str())
+                .map_err(|e| Error::backend(format!("bad Redis URL: {e}"), Some(e.into())))?;
+            (client, None)
+        };
+        let link = Link::new(client, &config)?;
+        let inner = Arc::new(Inner {
+            link: std::sync::RwLock::new(link),
+            moved: tokio::sync::watch::Sender::new(0),
+            commit: Script::new(COMMIT_LUA),
+            unlock: Script::new(UNLOCK_LUA),
+            extend_lock: Script::new(EXTEND_LOCK_LUA),
+            delete_token: Script::new(DELETE_TOKEN_LUA),
+            hset_if_exists: Script::new(convergence::HSET_IF_EXISTS_LUA),
+            defer: Script::new(jobs::DEFER_LUA),
+            promote: Script::new(jobs::PROMOTE_LUA),
+            group_ready: AtomicBool::new(false),
+            domain_index_ready: AtomicBool::new(false),
+            config,
+        });
+        if let Some(sentinel) = sentinel {
+            tokio::spawn(sentinel::follow(Arc::downgrade(&inner), sentinel));
+        }
+        Ok(RedisStore { inner })
+    }
+}
+
+/// The server the store talks to: its client (for subscriptions) and the
+/// shared, self-reconnecting connection. Replaced when Sentinel names
+/// another master.
+#[derive(Clone)]
+struct Link {
+    client: Client,
+    conn: ConnectionManager,
+}
+
+impl Link {
+    fn new(client: Client, config: &RedisStoreBuilder) -> Result<Self> {
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_response_timeout(Some(config.response_timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(map_err)?;
-        Ok(RedisStore {
-            inner: Arc::new(Inner {
-                client,
-                conn,
-                commit: Script::new(COMMIT_LUA),
-                unlock: Script::new(UNLOCK_LUA),
-                extend_lock: Script::new(EXTEND_LOCK_LUA),
-                delete_token: Script::new(DELETE_TOKEN_LUA),
-                hset_if_exists: Script::new(convergence::HSET_IF_EXISTS_LUA),
-                defer: Script::new(jobs::DEFER_LUA),
-                promote: Script::new(jobs::PROMOTE_LUA),
-                group_ready: AtomicBool::new(false),
-                domain_index_ready: AtomicBool::new(false),
-                config: self,
-            }),
-        })
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager).map_err(map_err)?;
+        Ok(Self { client, conn })
     }
 }
 
@@ -203,8 +245,9 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: Client,
-    conn: ConnectionManager,
+    link: std::sync::RwLock<Link>,
+    /// Counts the moves to another master (subscriptions resubscribe).
+    moved: tokio::sync::watch::Sender<u64>,
     commit: Script,
     unlock: Script,
     extend_lock: Script,
@@ -217,17 +260,31 @@ struct Inner {
     config: RedisStoreBuilder,
 }
 
+impl Inner {
+    fn link(&self) -> Link {
+        self.link.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_link(&self, link: Link) {
+        *self.link.write().unwrap_or_else(|p| p.into_inner()) = link;
+        self.moved.send_modify(|n| *n += 1);
+    }
+}
+
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let info = self.inner.client.get_connection_info();
+        let link = self.inner.link();
         f.debug_struct("RedisStore")
-            .field("addr", &info.addr().to_string())
+            .field("addr", &link.client.get_connection_info().addr().to_string())
             .finish_non_exhaustive()
     }
 }
 
 fn map_err(e: RedisError) -> Error {
-    if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
+    // A master demoted to a replica answers READONLY until the store
+    // follows the new one: unavailable for now, like a dropped connection.
+    let read_only = e.code() == Some("READONLY");
+    if read_only || e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
         Error::unavailable(e.to_string(), Some(e.into()))
     } else {
         Error::backend(e.to_string(), Some(e.into()))
@@ -283,7 +340,7 @@ impl RedisStore {
     }
 
     fn conn(&self) -> ConnectionManager {
-        self.inner.conn.clone()
+        self.inner.link().conn
     }
 
     async fn query<T: redis::FromRedisValue>(&self, c: &redis::Cmd) -> Result<T> {
@@ -314,7 +371,27 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(map_err)?;
+        if rev > 0 {
+            self.replicated().await?;
+        }
         Ok((rev, existed == 1))
+    }
+
+    /// Waits until the configured number of replicas have this
+    /// connection's writes ([`RedisStoreBuilder::replica_acks`]).
+    async fn replicated(&self) -> Result<()> {
+        let Some((replicas, timeout)) = self.inner.config.replica_acks.filter(|(n, _)| *n > 0) else {
+            return Ok(());
+        };
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let acked: usize = self.query(cmd("WAIT").arg(replicas).arg(ms)).await?;
+        if acked < replicas {
+            return Err(Error::unavailable(
+                format!("the write reached {acked} of {replicas} replicas within {timeout:?}; it is not acknowledged"),
+                None,
+            ));
+        }
+        Ok(())
     }
 
     async fn hash(&self, key: &str) -> Result<HashMap<String, String>> {
@@ -356,7 +433,8 @@ impl RedisStore {
 
     async fn pubsub(&self) -> Result<PubSub> {
         let connect = async {
-            let mut p = self.inner.client.get_async_pubsub().await.map_err(map_err)?;
+            let client = self.inner.link().client;
+            let mut p = client.get_async_pubsub().await.map_err(map_err)?;
             p.subscribe(&[channels::PURGE, channels::CNAME_DIRTY, channels::CONFIG])
                 .await
                 .map_err(map_err)?;

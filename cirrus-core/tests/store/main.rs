@@ -14,6 +14,7 @@ mod jobs;
 mod nodes;
 mod queue;
 mod redis_only;
+mod sentinel;
 mod stream;
 mod webhooks;
 

@@ -31,7 +31,8 @@ impl AccessStore for RedisStore {
         }
         pipe.cmd("SADD").arg(keys::TOKENS).arg(&token.id);
         pipe.cmd("SET").arg(keys::token_hash(secret_hash)).arg(&token.id);
-        pipe.query_async::<()>(&mut self.conn()).await.map_err(map_err)
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(map_err)?;
+        self.replicated().await
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ServiceToken>> {

@@ -92,17 +92,33 @@ impl ChangeFeed for RedisStore {
     }
 }
 
-/// Reads live messages; after the connection drops, reconnects with backoff
-/// and replays what was missed before reading live messages again.
+/// Reads live messages; after the connection drops, or the master moved
+/// (Sentinel: the old one may be frozen, its connection open and silent),
+/// reconnects with backoff and replays what was missed before reading live
+/// messages again.
 async fn run_subscription(store: RedisStore, pubsub: PubSub, mut tracker: Tracker, options: SubscribeOptions) {
     let mut stream = pubsub.into_on_message();
+    let mut moved = store.inner.moved.subscribe();
     loop {
-        while let Some(msg) = stream.next().await {
-            if !tracker.live(msg.get_channel_name(), msg.get_payload_bytes()).await {
-                return;
+        loop {
+            let master_moved = async {
+                if moved.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => {
+                        if !tracker.live(msg.get_channel_name(), msg.get_payload_bytes()).await {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+                () = master_moved => break,
             }
         }
-        tracing::warn!("store subscription lost its connection; reconnecting");
+        tracing::warn!("store subscription lost its connection (or its master moved); reconnecting");
         let mut delay = options.reconnect_min;
         stream = loop {
             if tracker.is_closed() {

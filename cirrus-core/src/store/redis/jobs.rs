@@ -77,8 +77,11 @@ impl RedisStore {
 
     pub(super) async fn enqueue_job(&self, job: &NewJob) -> Result<String> {
         self.ensure_group().await?;
-        self.query(cmd("XADD").arg(keys::JOBS).arg("*").arg("job").arg(encode(job)?))
-            .await
+        let id = self
+            .query(cmd("XADD").arg(keys::JOBS).arg("*").arg("job").arg(encode(job)?))
+            .await?;
+        self.replicated().await?;
+        Ok(id)
     }
 
     pub(super) async fn claim_job(&self, consumer: &str, visibility: Duration) -> Result<Option<Job>> {
