@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod deploy;
 mod examples;
+mod failover;
 mod first_run;
 mod harness;
 mod many_boxes;
