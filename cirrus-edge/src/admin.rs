@@ -18,7 +18,8 @@ impl<H: EdgeHooks> Edge<H> {
     /// readiness: the DNS health checker takes it out of the zone while it
     /// is not ready): `status` is `starting` (503: no configuration loaded
     /// yet), `ok`, or `degraded` (still 200, so load balancers keep the
-    /// edge: the source does not answer and the edge serves its last
+    /// edge: the source does not answer, or its history went back below
+    /// the configuration served, and the edge serves its last
     /// configuration); the `store` check says when the source was last
     /// asked, and `revision` is the configuration served.
     pub async fn serve_admin(
@@ -37,8 +38,20 @@ impl<H: EdgeHooks> AdminProbe for Edge<H> {
     async fn health(&self) -> Health {
         let checked = self.inner.source_checked_ms.load(Ordering::Relaxed);
         let ago = now_ms().saturating_sub(checked);
+        let regressed = self.inner.domains.regressed();
         let (status, store) = match self.inner.source_state() {
             SourceState::Starting => ("starting", HealthCheck::unknown()),
+            SourceState::Up if regressed.is_some() => (
+                "degraded",
+                HealthCheck::down(
+                    ago,
+                    Some(format!(
+                        "the store's history went back below revision {}: serving that configuration until the \
+                         store passes it",
+                        regressed.unwrap_or_default()
+                    )),
+                ),
+            ),
             SourceState::Up => ("ok", HealthCheck::up(ago)),
             SourceState::Down => (
                 "degraded",

@@ -53,6 +53,9 @@ impl Eq for Served {}
 pub(crate) struct DomainTable {
     set: RwLock<HashSet<Served>>,
     revision: AtomicU64,
+    /// The revision served when the store's history went back below it
+    /// (0: it did not): the table is kept until the store passes it.
+    regressed_from: AtomicU64,
 }
 
 impl DomainTable {
@@ -77,6 +80,29 @@ impl DomainTable {
     /// The store revision the table reflects.
     pub(crate) fn revision(&self) -> u64 {
         self.revision.load(Ordering::Relaxed)
+    }
+
+    /// The revision this edge kept when the store's history went back
+    /// below it, while the store has not passed it again.
+    pub(crate) fn regressed(&self) -> Option<u64> {
+        Some(self.regressed_from.load(Ordering::Relaxed)).filter(|r| *r > 0)
+    }
+
+    /// Notes that the store is at `store_revision`: below the revision
+    /// served, its history went back (lost, or restored from an older
+    /// copy), and the table is kept. True when that is new.
+    pub(crate) fn note_store_revision(&self, store_revision: u64) -> bool {
+        let served = self.revision();
+        store_revision < served
+            && self
+                .regressed_from
+                .compare_exchange(0, served, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// The store passed the kept revision: its history is followed again.
+    pub(crate) fn clear_regression(&self) {
+        self.regressed_from.store(0, Ordering::Relaxed);
     }
 
     /// Takes `revision` as applied (an event with nothing to re-read).

@@ -75,9 +75,11 @@ impl<H: EdgeHooks> Edge<H> {
     }
 
     async fn probe(&self) {
-        let answered = tokio::time::timeout(PROBE_TIMEOUT, self.inner.source.revision())
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let asked = tokio::time::timeout(PROBE_TIMEOUT, self.inner.source.revision()).await;
+        let answered = matches!(asked, Ok(Ok(_)));
+        if let Ok(Ok(store)) = asked {
+            self.check_history(store).await;
+        }
         let now = if answered { SourceState::Up } else { SourceState::Down };
         let before = self.inner.source_state();
         if before != now {
@@ -91,8 +93,50 @@ impl<H: EdgeHooks> Edge<H> {
         }
     }
 
+    /// The store at `store` while this edge serves a later revision: its
+    /// history went back (Redis restarted without its data, a restore from
+    /// an older copy). The edge keeps its configuration, certificates and
+    /// cache (marked stale: purges of the lost history are lost too) rather
+    /// than adopt a store that lost them, says so on `/healthz` and in
+    /// `cirrus_store_regressed`, and follows the store again once its
+    /// revision passes the one kept.
+    async fn check_history(&self, store: u64) {
+        if self.inner.domains.note_store_revision(store) {
+            let marked = self.inner.cache.mark_all_stale().await;
+            tracing::error!(
+                store,
+                served = self.revision(),
+                marked,
+                "the store's history went back: serving the last configuration until the store passes it"
+            );
+        }
+    }
+
     /// Applies `event`, written in the store at `written_ms`.
     async fn apply(&self, event: Event, written_ms: Option<u64>) {
+        if let Some(kept) = self.inner.domains.regressed() {
+            match event.revision() {
+                // Past the kept revision: the store's new history is followed.
+                Some(r) if r > kept => {
+                    self.inner.domains.clear_regression();
+                    tracing::warn!(
+                        store = r,
+                        kept,
+                        "the store passed the kept revision: following it again"
+                    );
+                    self.apply_one(Event::Resync { revision: r }).await;
+                }
+                // Purges are always safe to apply; the rest would read
+                // from the history that lost the kept configuration.
+                _ if !matches!(event, Event::Purge { .. }) => {
+                    if let Event::Resync { revision } = event {
+                        self.check_history(revision).await;
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
         // Domain changes and resyncs move the revision when their re-read
         // succeeds; every other event is applied once handled.
         let rereads = matches!(
@@ -153,6 +197,9 @@ impl<H: EdgeHooks> Edge<H> {
             Event::Purge { request, .. } => {
                 let dropped = self.purge(&request).await;
                 tracing::info!(domain = %request.domain, dropped, "purge applied");
+            }
+            Event::Resync { revision } if revision < self.revision() => {
+                self.check_history(revision).await;
             }
             Event::Resync { .. } => {
                 // Purges in the gap may be lost with the events: nothing

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 18] = [
+pub(crate) const NAMES: [&str; 19] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -34,6 +34,7 @@ pub(crate) const NAMES: [&str; 18] = [
     "cirrus_purge_apply_seconds",
     "cirrus_ready",
     "cirrus_store_up",
+    "cirrus_store_regressed",
 ];
 
 /// Propagation takes milliseconds, or minutes when a store was away.
@@ -128,6 +129,10 @@ impl EdgeMetrics {
                 NAMES[17],
                 "1 when the edge's last read of its source succeeded; 0 while it serves its last configuration.",
             )?,
+            regressed: IntGauge::new(
+                NAMES[18],
+                "1 while the store's history is behind the configuration this edge serves (it keeps serving it).",
+            )?,
             source_state,
             tiers,
             domains,
@@ -217,6 +222,7 @@ struct LiveGauges {
     tags_ignored: IntCounter,
     ready: IntGauge,
     store_up: IntGauge,
+    regressed: IntGauge,
     /// The edge's [`SourceState`].
     source_state: Arc<AtomicU8>,
     tiers: Arc<Tiers>,
@@ -224,7 +230,7 @@ struct LiveGauges {
 }
 
 impl LiveGauges {
-    fn gauges(&self) -> [&IntGauge; 6] {
+    fn gauges(&self) -> [&IntGauge; 7] {
         [
             &self.bytes,
             &self.objects,
@@ -232,6 +238,7 @@ impl LiveGauges {
             &self.revision,
             &self.ready,
             &self.store_up,
+            &self.regressed,
         ]
     }
 }
@@ -253,6 +260,7 @@ impl Collector for LiveGauges {
         let state = SourceState::load(&self.source_state);
         self.ready.set(i64::from(state != SourceState::Starting));
         self.store_up.set(i64::from(state == SourceState::Up));
+        self.regressed.set(i64::from(self.domains.regressed().is_some()));
         // A counter kept by the cache: brought up to its count.
         let ignored = self.tiers.tags_ignored();
         self.tags_ignored

@@ -323,17 +323,19 @@ async fn health_says_starting_ok_and_degraded_as_the_store_comes_and_goes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resync_refreshes_configuration_and_revalidates_the_kept_cache() {
+async fn a_store_that_went_back_in_time_is_not_adopted_until_it_passes_the_edge() {
     let mut redis = RedisServer::start();
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
     let origin = Origin::start().await;
     let mut conf = conf_for(&origin);
     store.put_domain(&conf).await.unwrap();
     store.put_domain(&conf).await.unwrap();
+    let kept = store.revision().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let disk = cirrus_edge::DiskCache::open(dir.path(), 1 << 30).await.unwrap();
     let edge = Edge::builder(Arc::new(store.clone())).disk_cache(disk).build().unwrap();
     let e = EdgeUnderTest::serve(edge).await;
+    let admin = admin_of(&e.edge).await;
     assert_eq!(e.get("/cached").await.1, "MISS");
     let disk = e.edge.disk_cache().unwrap().clone();
     eventually("written to disk", Duration::from_secs(5), || {
@@ -341,27 +343,56 @@ async fn a_resync_refreshes_configuration_and_revalidates_the_kept_cache() {
         async move { disk.len() == 1 }
     })
     .await;
-    // A Redis restart without persistence: the store goes back in time,
-    // which the edge can only answer with a resync.
+    // Redis restarted without its data: the store lost every domain. The
+    // edge keeps serving them (no 404), says why, and revalidates its
+    // cache (purges of the lost history are lost too).
     redis.restart();
-    conf.response_headers.set.insert("x-after".into(), "resync".into());
-    eventually("the domain is written again", Duration::from_secs(10), || async {
-        store.put_domain(&conf).await.is_ok()
+    let body = eventually("degraded: the store went back", Duration::from_secs(15), || async {
+        let (status, body) = health(admin).await;
+        (status == 200 && body["status"] == "degraded" && body["checks"]["store"]["state"] == "down").then_some(body)
     })
     .await;
+    let why = body["checks"]["store"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(why.contains("went back") && why.contains(&kept.to_string()), "{body}");
+    let text = e.edge.render_metrics();
+    assert_eq!(metric_value(&text, "cirrus_store_regressed"), Some(1.0), "{text}");
+    let (status, cache, _) = e.get("/cached").await;
+    assert_eq!(status, 200, "served");
+    assert_ne!(
+        cache, "HIT",
+        "after asking the origin again: the kept copy was marked stale"
+    );
+    assert_eq!(e.get("/cached").await.0, 200);
+
+    // Writes into the new history that stay below the kept revision are
+    // not taken; once the store passes it, the edge follows it again.
+    conf.response_headers.set.insert("x-after".into(), "adopted".into());
     eventually(
-        "the resync reloads the configuration",
+        "the store passing the kept revision",
+        Duration::from_secs(10),
+        || async { store.put_domain(&conf).await.is_ok() && store.revision().await.is_ok_and(|r| r > kept) },
+    )
+    .await;
+    eventually(
+        "the edge following the store again",
         Duration::from_secs(15),
         || async {
             let res = e.http.get(e.url("/cached")).send().await.unwrap();
-            res.headers().get("x-after").is_some_and(|v| v == "resync")
+            res.headers().get("x-after").is_some_and(|v| v == "adopted")
         },
     )
     .await;
-    // A purge may have been lost in the gap: the kept object was marked
-    // stale, so the first request after the resync asked the origin.
-    assert_eq!(origin.hits("/cached"), 2, "one refresh after the resync");
-    assert_eq!(e.get("/cached").await.1, "HIT", "the refreshed object is cached");
+    eventually("ok again", Duration::from_secs(10), || async {
+        health(admin).await.1["status"] == "ok"
+    })
+    .await;
+    assert_eq!(
+        metric_value(&e.edge.render_metrics(), "cirrus_store_regressed"),
+        Some(0.0)
+    );
     assert_eq!(
         e.edge.disk_cache().unwrap().len(),
         1,
