@@ -30,6 +30,15 @@ pub enum Error {
     /// The health checker's HTTP client could not be built.
     #[error("health checker client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// The store's history went back below the zone served (Redis restarted
+    /// without its data): the zone is kept until the store passes it.
+    #[error("the store is at revision {store}, behind the zone served (built at {served}): keeping the zone")]
+    StoreWentBack {
+        /// The store's revision now.
+        store: u64,
+        /// The revision the served zone was built at.
+        served: u64,
+    },
 }
 
 /// Result with [`Error`] by default.

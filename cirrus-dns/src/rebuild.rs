@@ -39,8 +39,9 @@ pub struct Rebuilder<S: ?Sized = dyn Store> {
     store: Arc<S>,
     settings: ZoneSettings,
     zone: Option<SharedZone>,
-    /// The store revision the last build read (or a later one).
-    built_revision: u64,
+    /// The store revision the last build read (or a later one), shared by
+    /// clones: a restarted loop refuses a store behind the zone served too.
+    built_revision: Arc<std::sync::atomic::AtomicU64>,
     notify: Vec<SocketAddr>,
     debounce: Duration,
     min_interval: Duration,
@@ -56,7 +57,7 @@ impl<S: ?Sized> Clone for Rebuilder<S> {
             store: self.store.clone(),
             settings: self.settings.clone(),
             zone: self.zone.clone(),
-            built_revision: self.built_revision,
+            built_revision: self.built_revision.clone(),
             notify: self.notify.clone(),
             debounce: self.debounce,
             min_interval: self.min_interval,
@@ -85,7 +86,7 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
             store,
             settings,
             zone: None,
-            built_revision: 0,
+            built_revision: Arc::default(),
             notify: Vec::new(),
             debounce: Duration::from_millis(50),
             min_interval: Duration::from_secs(1),
@@ -121,9 +122,21 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
     /// Reads domains, nodes and challenges from the store and builds the
     /// next zone (serial from [`next_serial`]); serves it when this
     /// rebuilder has a zone to replace, then sends NOTIFYs in the background.
+    /// A store whose revision went back below the zone's (it lost its
+    /// history) is refused with [`Error::StoreWentBack`](crate::Error::StoreWentBack),
+    /// and [`Rebuilder::run`] keeps serving the zone until the store passes it.
     pub async fn rebuild(&mut self) -> Result<Arc<Zone>> {
         // Read first: a change after it is announced after it, and replayed.
         let revision = self.store.revision().await?;
+        // A store that lost its history (its domains with it) would empty
+        // the zone: the zone served is kept until the store passes it.
+        let served = self.built_revision.load(std::sync::atomic::Ordering::Relaxed);
+        if revision < served {
+            return Err(crate::Error::StoreWentBack {
+                store: revision,
+                served,
+            });
+        }
         let domains = self.store.domains().await?;
         let nodes = self.store.nodes().await?;
         let challenges = self.store.challenges().await?;
@@ -142,7 +155,8 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
             &self.settings,
             serial,
         )?;
-        self.built_revision = self.built_revision.max(revision);
+        self.built_revision
+            .fetch_max(revision, std::sync::atomic::Ordering::Relaxed);
         let _ = self.report_skipped(&zone);
         tracing::info!(
             serial,
@@ -204,7 +218,8 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
         tokio::pin!(shutdown);
         // From the revision the first build read: a change made between it
         // and this subscription is replayed, not missed.
-        let options = SubscribeOptions::default().from_revision(self.built_revision);
+        let built = self.built_revision.load(std::sync::atomic::Ordering::Relaxed);
+        let options = SubscribeOptions::default().from_revision(built);
         let mut events = self.store.subscribe(options).await?;
         let mut last = Instant::now();
         loop {

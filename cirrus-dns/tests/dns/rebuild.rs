@@ -211,3 +211,76 @@ async fn idn_domains_and_names_that_cannot_fit_never_stop_a_rebuild() {
     .unwrap_or(0.0);
     assert!(skipped >= 2.0, "counted at each rebuild: {skipped}");
 }
+
+/// Redis restarted without its data: the store lost every domain, and the
+/// zone served keeps them until the store's revision passes the zone's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_lost_its_history_does_not_empty_the_zone() {
+    let mut redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&redis.url()).unwrap());
+    for n in nodes(2) {
+        store.put_node(&n).await.unwrap();
+    }
+    let domain = |name: &str| DomainConf::new(name, "http://192.0.2.1".parse().unwrap());
+    store.put_domain(&domain("kept1.example.com")).await.unwrap();
+    let mut rebuilder = Rebuilder::new(store.clone(), settings());
+    rebuilder.rebuild().await.unwrap();
+    let zone = rebuilder.zone().unwrap().clone();
+    let mut behind = rebuilder.clone();
+    let running = tokio::spawn(rebuilder.run(std::future::pending()));
+    let answers = |name: &str| {
+        let name = LowerName::from(&target_name(name, settings().origin()).unwrap());
+        matches!(zone.get().lookup(&name, RecordType::A), Lookup::Found(_))
+    };
+    assert!(answers("kept1.example.com"));
+    // A change the loop builds: it follows the store.
+    store.put_domain(&domain("kept2.example.com")).await.unwrap();
+    let built_at = store.revision().await.unwrap();
+    eventually("the loop following the store", Duration::from_secs(10), || {
+        std::future::ready(answers("kept2.example.com"))
+    })
+    .await;
+
+    redis.restart();
+    eventually("the store back, empty", Duration::from_secs(10), || async {
+        store.revision().await.is_ok_and(|r| r == 0)
+    })
+    .await;
+    // A clone (as the role restarts its loop with) refuses it too.
+    let refused = behind.rebuild().await.unwrap_err();
+    assert!(
+        matches!(refused, cirrus_dns::Error::StoreWentBack { store: 0, served } if served == built_at),
+        "{refused}"
+    );
+    // One write below the zone's revision changes nothing served.
+    store.put_domain(&domain("new.example.com")).await.unwrap();
+    stays("the zone kept", Duration::from_millis(1_500), || {
+        std::future::ready(answers("kept1.example.com") && answers("kept2.example.com") && !answers("new.example.com"))
+    })
+    .await;
+    // Past it (the nodes written again too), the store is followed again.
+    for n in nodes(2) {
+        store.put_node(&n).await.unwrap();
+    }
+    while store.revision().await.unwrap() <= built_at {
+        store.mark_cname_dirty("catching up").await.unwrap();
+    }
+    store.put_domain(&domain("new.example.com")).await.unwrap();
+    let ok = cirrus_test_support::within(Duration::from_secs(15), || {
+        std::future::ready(answers("new.example.com") && !answers("kept1.example.com"))
+    })
+    .await;
+    let ended = if running.is_finished() {
+        format!("{:?}", running.await)
+    } else {
+        "running".into()
+    };
+    assert!(
+        ok.is_some(),
+        "not rebuilt: new {} kept1 {} serial {} store revision {:?} loop {ended}",
+        answers("new.example.com"),
+        answers("kept1.example.com"),
+        zone.get().serial(),
+        store.revision().await,
+    );
+}
