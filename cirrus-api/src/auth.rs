@@ -147,6 +147,14 @@ pub(crate) async fn guard(State(state): State<Shared>, mut req: Request, next: N
     {
         return ApiError::rate_limited(retry_after).into_response();
     }
+    if caller.is_ok()
+        && !login
+        && req.method() != Method::GET
+        && !req.uri().path().contains("/auth/")
+        && let Err(e) = history_adopted(&state).await
+    {
+        return e.into_response();
+    }
     match caller {
         Ok(Some(c)) => {
             req.extensions_mut().insert(c);
@@ -163,6 +171,28 @@ pub(crate) async fn guard(State(state): State<Shared>, mut req: Request, next: N
             res
         }
     }
+}
+
+/// 503 while edges report the store behind the configuration they serve
+/// (its history went back: Redis restarted without its data, an older
+/// restore): a write now would build on what was lost. `cirrus store
+/// adopt` takes the store as it is and lifts it.
+async fn history_adopted(state: &Shared) -> ApiResult<()> {
+    let behind = state.store.regressions().await?;
+    let Some((node, kept)) = behind.iter().max_by_key(|(_, k)| *k) else {
+        return Ok(());
+    };
+    let store = state.store.revision().await?;
+    Err(ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "store_regressed",
+        format!(
+            "the store is at revision {store} but edge {node} serves revision {kept} ({} edges report it behind): \
+             its history went back, so writes are refused; restore it from a backup, or take it as it is with \
+             `cirrus store adopt`",
+            behind.len()
+        ),
+    ))
 }
 
 async fn resolve(state: &Shared, method: &Method, headers: &HeaderMap) -> ApiResult<Caller> {

@@ -109,6 +109,18 @@ impl<H: EdgeHooks> Edge<H> {
                 marked,
                 "the store's history went back: serving the last configuration until the store passes it"
             );
+            // Told to the store, so the API refuses writes until an
+            // operator adopts it (`cirrus store adopt`).
+            if let Some(reporter) = &self.inner.reporter {
+                let told = self.inner.source.report_regression(reporter.node(), self.revision());
+                if let Err(e) | Ok(Err(e)) = tokio::time::timeout(PROBE_TIMEOUT, told)
+                    .await
+                    .map_err(|_| cirrus_core::Error::unavailable("timed out telling the store", None))
+                {
+                    tracing::warn!(error = %e, "could not tell the store it went back; telling it at the next probe");
+                    self.inner.domains.clear_regression();
+                }
+            }
         }
     }
 

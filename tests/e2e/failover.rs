@@ -203,3 +203,100 @@ fn a_sentinel_failover_under_load_loses_no_write_and_fails_no_cached_request() {
     );
     drop((api, edges, dns, worker));
 }
+
+/// Redis restarted without its data under a `cirrus api` and a `cirrus
+/// edge`: the edge keeps serving (no 404), tells the store, the API
+/// refuses writes until `cirrus store adopt --yes`, after which the edge
+/// follows the store as it is and the domain written again is served.
+#[test]
+fn a_store_that_lost_its_data_is_adopted_by_an_operator_not_by_the_edges() {
+    let mut redis = cirrus_test_support::RedisServer::start();
+    let store = redis.url();
+    let dir = tempfile::tempdir().unwrap();
+    let api = Running::cirrus(
+        dir.path(),
+        &[
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+            "--master-token",
+            "adopt-test-master-token-0123",
+        ],
+    );
+    let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
+    let c = |args: &[&str]| ctl(&url, "adopt-test-master-token-0123", args);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let edge = Running::cirrus(
+        dir.path(),
+        &[
+            "edge",
+            "--listen",
+            &addr,
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--node-id",
+            "edge-1",
+            "--node-ipv4",
+            "127.0.0.1",
+            "--store",
+            &store,
+            "--no-access-log",
+        ],
+    );
+    logged(&edge.stderr, "registered as a node");
+    let origin = tiny_origin();
+    ok(c(&["domain", "put", DOMAIN, "--origin", &format!("http://{origin}")]));
+    for filler in ["f1.test", "f2.test"] {
+        ok(c(&["domain", "put", filler, "--origin", "http://192.0.2.10"]));
+    }
+    until("the edge serving the domain", Duration::from_secs(20), || {
+        try_get(&addr, "/", DOMAIN).filter(|a| a.starts_with("HTTP/1.1 200"))
+    });
+
+    redis.restart();
+    until(
+        "the edge telling the store it went back",
+        Duration::from_secs(20),
+        || {
+            let told = cirrus_test_support::redis_cli(redis.port(), &["HGET", "cdn:regressed", "edge-1"]);
+            (!told.is_empty()).then_some(())
+        },
+    );
+    let refused = c(&["domain", "put", "other.test", "--origin", "http://192.0.2.10"]);
+    assert!(refused.stderr.contains("cirrus store adopt"), "{}", refused.stderr);
+    let answer = try_get(&addr, "/", DOMAIN).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "served from the kept configuration: {answer}"
+    );
+
+    let adopt = |yes: bool| {
+        let mut args = vec!["store", "adopt", "--store", store.as_str()];
+        if yes {
+            args.push("--yes");
+        }
+        let out = Running::command(dir.path(), &args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let asked = adopt(false);
+    assert!(
+        asked.contains("edge edge-1 serves revision") && asked.contains("--yes"),
+        "{asked}"
+    );
+    let still = c(&["domain", "put", "other.test", "--origin", "http://192.0.2.10"]);
+    assert!(
+        still.stderr.contains("cirrus store adopt"),
+        "not adopted without --yes: {}",
+        still.stderr
+    );
+    let adopted = adopt(true);
+    assert!(adopted.contains("adopted"), "{adopted}");
+    ok(c(&["domain", "put", DOMAIN, "--origin", &format!("http://{origin}")]));
+    until("the edge following the adopted store", Duration::from_secs(20), || {
+        try_get(&addr, "/", DOMAIN).filter(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    drop((api, edge));
+}

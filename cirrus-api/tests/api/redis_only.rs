@@ -59,3 +59,24 @@ async fn a_paused_store_makes_health_answer_503_within_a_second() {
     })
     .await;
 }
+
+/// Edges report the store behind them (its history went back): writes are
+/// refused with `store_regressed`, reads still answer, until the store is
+/// adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_wait_for_a_store_that_went_back_to_be_adopted() {
+    let h = Harness::start(Backend::Redis).await;
+    h.master.put_domain(&domain("a.com")).await.unwrap();
+    h.store.report_regression("edge-1", 99).await.unwrap();
+    let e = h.master.put_domain(&domain("b.com")).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(503), Some("store_regressed")), "{e}");
+    assert!(
+        e.to_string().contains("cirrus store adopt") && e.to_string().contains("edge-1"),
+        "{e}"
+    );
+    assert!(h.master.get_domain("a.com").await.is_ok(), "reads still answer");
+    assert!(h.master.me().await.is_ok());
+    let adopted = h.store.adopt_history().await.unwrap();
+    assert!(adopted > 99);
+    h.master.put_domain(&domain("b.com")).await.unwrap();
+}

@@ -10,6 +10,7 @@ mod dns;
 mod edge;
 mod logging;
 mod reference;
+mod store;
 mod up;
 mod worker;
 
@@ -59,6 +60,9 @@ enum Role {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Store tools: adopt a store whose history went back.
+    #[command(subcommand)]
+    Store(store::StoreCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +150,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         Role::Edge(args) => runtime.block_on(edge::run(args)),
         Role::Dns(args) => runtime.block_on(dns::run(args)),
         Role::Worker(args) => runtime.block_on(worker::run(args)),
+        Role::Store(cmd) => runtime.block_on(store::run(cmd)),
         Role::Config(_) => Ok(()),
     };
     match result {
@@ -154,7 +159,6 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
     }
 }
 
-/// The runtime for `threads` worker threads: single-threaded for one.
 /// A `--store` value, checked: a Redis URL or an embedded store's
 /// directory, never a `scheme://` Cirrus does not know.
 fn store_location(s: &str) -> Result<String, String> {
@@ -163,6 +167,7 @@ fn store_location(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string().trim_start_matches("store error: ").to_string())
 }
 
+/// The runtime for `threads` worker threads: single-threaded for one.
 fn runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = threads
         .map(std::num::NonZeroUsize::get)

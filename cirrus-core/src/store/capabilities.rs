@@ -35,6 +35,15 @@ pub trait ChangeFeed: Ping {
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription>;
     /// Asks DNS servers to rebuild their zone.
     async fn mark_cname_dirty(&self, reason: &str) -> Result<u64>;
+    /// Records that node `node` serves revision `kept`, above the store's:
+    /// the store's history went back (lost, or restored from an older copy).
+    async fn report_regression(&self, node: &str, kept: u64) -> Result<()>;
+    /// The nodes that found the store behind them, with the revision each kept.
+    async fn regressions(&self) -> Result<Vec<(String, u64)>>;
+    /// An operator takes the store as it is: its revision moves past every
+    /// reported one and a change is announced (so edges reload from it), and
+    /// the reports are cleared. Returns the new revision.
+    async fn adopt_history(&self) -> Result<u64>;
 }
 
 /// Customer domains (revisioned and announced).

@@ -33,6 +33,8 @@ pub(crate) const DOMAINS: &str = "cdn:domains";
 pub(crate) const DOMAIN_INDEX: &str = "cdn:domains:index";
 /// What the last onboarding check found per domain (`"1"` ready, `"0"` not).
 pub(crate) const DOMAINS_READY: &str = "cdn:domains:ready";
+/// Nodes that found the store's revision behind the one they serve: node → revision kept.
+pub(crate) const REGRESSED: &str = "cdn:regressed";
 pub(crate) const NODES: &str = "cdn:nodes";
 pub(crate) const TOKENS: &str = "cdn:tokens";
 pub(crate) const USERS: &str = "cdn:users";

@@ -65,6 +65,14 @@ pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
         let _ = events;
         Ok(false)
     }
+    /// Tells the store that the edge on `node` serves revision `kept`,
+    /// above the store's ([`ChangeFeed::report_regression`]): the API then
+    /// refuses writes until an operator adopts the store. A source with no
+    /// one to tell (the default) keeps nothing and says `false`.
+    async fn report_regression(&self, node: &str, kept: u64) -> Result<bool> {
+        let _ = (node, kept);
+        Ok(false)
+    }
 }
 
 #[async_trait::async_trait]
@@ -103,6 +111,9 @@ impl<S: ChangeFeed + DomainStore + CertStore + NodeStore + PurgeLog + EventLog +
     async fn record_events(&self, events: &[NewEvent]) -> Result<bool> {
         self.append_events(events).await.map(|_| true)
     }
+    async fn report_regression(&self, node: &str, kept: u64) -> Result<bool> {
+        ChangeFeed::report_regression(self, node, kept).await.map(|()| true)
+    }
 }
 
 /// A shared source is a source (`Arc<dyn Store>` from [`crate::open_store`], say).
@@ -134,6 +145,9 @@ impl<T: EdgeSource + ?Sized> EdgeSource for Arc<T> {
     }
     async fn record_events(&self, events: &[NewEvent]) -> Result<bool> {
         (**self).record_events(events).await
+    }
+    async fn report_regression(&self, node: &str, kept: u64) -> Result<bool> {
+        (**self).report_regression(node, kept).await
     }
 }
 

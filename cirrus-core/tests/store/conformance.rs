@@ -11,7 +11,10 @@ pub use crate::access::{locks, tokens, users_and_sessions};
 pub use crate::certs::certs_and_acme;
 pub use crate::convergence::{dns01_challenges, edge_reports_and_purge_acks};
 pub use crate::domains::{bulk_import, domain_pages, domains_crud, invalid_input_changes_nothing};
-pub use crate::feed::{events_carry_revisions, subscription_replays_from_revision, trimmed_changelog_means_resync};
+pub use crate::feed::{
+    events_carry_revisions, regressions_are_reported_and_adopted, subscription_replays_from_revision,
+    trimmed_changelog_means_resync,
+};
 pub use crate::nodes::nodes_and_health;
 pub use crate::queue::{audit_stream, job_queue};
 pub use crate::stream::events_in_order;

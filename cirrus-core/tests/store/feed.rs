@@ -73,3 +73,26 @@ pub async fn trimmed_changelog_means_resync(store: &dyn ChangeFeed) {
         .unwrap();
     assert_eq!(next_event(&mut sub).await, Event::Resync { revision: 10 });
 }
+
+/// Edges report a store behind them; adopting it moves the revision past
+/// every report, announces it, and clears the reports.
+pub async fn regressions_are_reported_and_adopted<S: ChangeFeed + ?Sized>(store: &S) {
+    assert!(store.regressions().await.unwrap().is_empty());
+    store.mark_cname_dirty("one").await.unwrap();
+    store.report_regression("edge-2", 40).await.unwrap();
+    store.report_regression("edge-1", 52).await.unwrap();
+    store.report_regression("edge-1", 53).await.unwrap();
+    assert_eq!(
+        store.regressions().await.unwrap(),
+        [("edge-1".to_string(), 53), ("edge-2".to_string(), 40)]
+    );
+    let mut sub = store.subscribe(SubscribeOptions::default()).await.unwrap();
+    let adopted = store.adopt_history().await.unwrap();
+    assert_eq!(adopted, 54, "past every kept revision");
+    assert_eq!(store.revision().await.unwrap(), 54);
+    assert_eq!(next_event(&mut sub).await, Event::CnameDirty { revision: Some(54) });
+    assert!(store.regressions().await.unwrap().is_empty(), "cleared");
+    // A store already past them only moves by one.
+    store.report_regression("edge-1", 10).await.unwrap();
+    assert_eq!(store.adopt_history().await.unwrap(), 55);
+}

@@ -61,7 +61,7 @@ macro_rules! battery {
                 domains_crud, domain_pages, invalid_input_changes_nothing, bulk_import, nodes_and_health, certs_and_acme, locks,
                 tokens, users_and_sessions, job_queue, audit_stream, events_carry_revisions,
                 subscription_replays_from_revision, trimmed_changelog_means_resync, edge_reports_and_purge_acks,
-                dns01_challenges, events_in_order, webhooks_crud_and_logs
+                dns01_challenges, events_in_order, webhooks_crud_and_logs, regressions_are_reported_and_adopted
             );
         }
     };

@@ -83,4 +83,53 @@ impl ChangeFeed for EmbeddedStore {
         })
         .await
     }
+
+    async fn report_regression(&self, node: &str, kept: u64) -> Result<()> {
+        self.put_plain(META, &format!("{REGRESSED}{node}"), kept.to_string())
+            .await
+    }
+
+    async fn regressions(&self) -> Result<Vec<(String, u64)>> {
+        self.read(|tx| {
+            read_all(tx, META)?
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let node = k.strip_prefix(REGRESSED)?.to_string();
+                    Some(
+                        v.parse()
+                            .map(|kept| (node, kept))
+                            .map_err(|_| Error::corrupt(format!("meta/{k}"), v)),
+                    )
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn adopt_history(&self) -> Result<u64> {
+        let highest = self.regressions().await?.into_iter().map(|(_, k)| k).max().unwrap_or(0);
+        let payload = cname_payload("the store's history adopted");
+        self.write(move |tx, cfg| {
+            let current = get_str(tx, META, REV)?.and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
+            if current < highest {
+                put_str(tx, META, REV, &highest.to_string())?;
+            }
+            let reported: Vec<String> = {
+                let t = tx.open_table(META).map_err(db_err)?;
+                t.iter()
+                    .map_err(db_err)?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value().to_string()))
+                    .filter(|k| k.starts_with(REGRESSED))
+                    .collect()
+            };
+            for k in reported {
+                remove_str(tx, META, &k)?;
+            }
+            announce(tx, cfg.changelog_len, &[(channels::CNAME_DIRTY, payload)])
+        })
+        .await
+    }
 }
+
+/// The prefix of the `meta` keys holding the nodes' regression reports.
+const REGRESSED: &str = "regressed:";

@@ -90,7 +90,40 @@ impl ChangeFeed for RedisStore {
         c.cname_dirty(reason);
         Ok(self.commit(c).await?.0)
     }
+
+    async fn report_regression(&self, node: &str, kept: u64) -> Result<()> {
+        self.query::<()>(cmd("HSET").arg(keys::REGRESSED).arg(node).arg(kept))
+            .await
+    }
+
+    async fn regressions(&self) -> Result<Vec<(String, u64)>> {
+        let all: HashMap<String, String> = self.hash(keys::REGRESSED).await?;
+        let mut out: Vec<(String, u64)> = all
+            .into_iter()
+            .map(|(node, kept)| {
+                let kept = parse_field(keys::REGRESSED, &node, Some(&kept))?.unwrap_or(0);
+                Ok((node, kept))
+            })
+            .collect::<Result<_>>()?;
+        out.sort();
+        Ok(out)
+    }
+
+    async fn adopt_history(&self) -> Result<u64> {
+        let highest = self.regressions().await?.into_iter().map(|(_, k)| k).max().unwrap_or(0);
+        // Only ever forward: a revision already past them stays.
+        let _: i64 = self
+            .query(cmd("EVAL").arg(RAISE_LUA).arg(1).arg(keys::REVISION).arg(highest))
+            .await?;
+        let revision = self.mark_cname_dirty("the store's history adopted").await?;
+        let _: i64 = self.query(cmd("DEL").arg(keys::REGRESSED)).await?;
+        Ok(revision)
+    }
 }
+
+/// Sets KEYS[1] to ARGV[1] when it is below it.
+const RAISE_LUA: &str = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') \
+if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 0";
 
 /// Reads live messages; after the connection drops, or the master moved
 /// (Sentinel: the old one may be frozen, its connection open and silent),
