@@ -78,6 +78,10 @@ mod tests {
             StoreLocation::parse("redis+unix:///run/redis.sock").unwrap(),
             StoreLocation::Redis(_)
         ));
+        assert_eq!(
+            StoreLocation::parse("redis+sentinel://a:26379,b:26379/mymaster").unwrap(),
+            StoreLocation::Redis("redis+sentinel://a:26379,b:26379/mymaster".into())
+        );
         for (spec, dir) in [
             ("./cirrus-data", "./cirrus-data"),
             ("/var/lib/cirrus", "/var/lib/cirrus"),
