@@ -52,6 +52,8 @@ pub(crate) struct Inner<H> {
     pub(crate) cache: Arc<Tiers>,
     pub(crate) locks: Arc<CacheLocks>,
     pub(crate) upstream: Upstream,
+    /// Connections held per client address, over every listener and worker.
+    pub(crate) per_ip: crate::downstream::PerIp,
     pub(crate) settings: EdgeSettings,
     pub(crate) observer: Observer,
     pub(crate) tls: Option<TlsState>,
@@ -247,6 +249,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 cache,
                 locks: Arc::new(CacheLocks::new(settings.cache_lock_age, settings.cache_lock_timeout)),
                 upstream,
+                per_ip: crate::downstream::PerIp::new(settings.max_connections_per_ip),
                 settings,
                 observer: Observer { metrics, access_log },
                 tls,

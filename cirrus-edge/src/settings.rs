@@ -33,6 +33,11 @@ pub struct EdgeSettings {
     /// Client connections served at once (default 16384); further ones
     /// wait in the listen backlog.
     pub max_connections: usize,
+    /// Client connections one address may hold at once (default 1024;
+    /// 0: no limit); one more is closed at accept and counted
+    /// (`cirrus_connections_refused_total`). Generous, for the many users
+    /// behind one NAT.
+    pub max_connections_per_ip: usize,
     /// Concurrent streams per HTTP/2 connection (default 128).
     pub h2_max_concurrent_streams: u32,
     /// Port of the HTTPS listener, used in `force_https` redirects
@@ -66,6 +71,7 @@ impl Default for EdgeSettings {
             origin_down_for: Duration::from_secs(10),
             origin_idle_timeout: Duration::from_secs(4),
             max_connections: 16_384,
+            max_connections_per_ip: 1024,
             h2_max_concurrent_streams: 128,
             https_port: 443,
             drain_timeout: Duration::from_secs(30),

@@ -59,6 +59,9 @@ pub(crate) struct EdgeArgs {
     /// Client connections served at once; more wait in the listen backlog.
     #[arg(long, env = "CIRRUS_MAX_CONNECTIONS", default_value_t = 16_384)]
     max_connections: usize,
+    /// Client connections one address may hold at once (0: no limit); one more is closed at accept.
+    #[arg(long, env = "CIRRUS_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    max_connections_per_ip: usize,
     /// Serve HTTP and HTTPS on this many threads, each with a runtime of
     /// one thread and its own listener on the same address (SO_REUSEPORT);
     /// the process's runtime keeps the store sync and the metrics listener
@@ -163,6 +166,7 @@ pub(crate) async fn prepare(args: EdgeArgs, store: Arc<dyn Store>) -> Result<Pre
         max_object_size: args.max_object_size,
         max_body_size: args.max_body_size,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
         drain_timeout: args.drain_timeout,
         cache_lock_age: args.cache_lock_age,
         cache_lock_timeout: args.cache_lock_timeout,

@@ -123,12 +123,17 @@ where
         };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
-            accepted = accept(&listener) => accepted,
+            accepted = accept(&listener, &inner.metrics().accept_errors) => accepted,
+        };
+        let Some(held) = inner.per_ip.hold(peer.ip()) else {
+            inner.metrics().refused_per_ip.inc();
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let connection = each(inner.clone(), stream, peer, watching.clone());
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slot = (slot, held);
             connection.await;
         });
     }
@@ -148,14 +153,65 @@ where
 }
 
 /// The next connection; accept errors (out of descriptors and the like) are
-/// logged and retried after a pause instead of spinning.
-pub(crate) async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+/// counted, logged and retried after a pause instead of spinning.
+pub(crate) async fn accept(listener: &TcpListener, errors: &prometheus::IntCounter) -> (TcpStream, SocketAddr) {
     loop {
         match listener.accept().await {
             Ok(accepted) => return accepted,
             Err(e) => {
+                errors.inc();
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Connections held per client address, capped (0: no cap).
+pub(crate) struct PerIp {
+    cap: usize,
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One connection of an address: given back when dropped.
+pub(crate) struct Held {
+    ip: std::net::IpAddr,
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl PerIp {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            held: Arc::default(),
+        }
+    }
+
+    /// A connection of `ip`, unless it holds the most allowed already.
+    pub(crate) fn hold(&self, ip: std::net::IpAddr) -> Option<Option<Held>> {
+        if self.cap == 0 {
+            return Some(None);
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(Some(Held {
+            ip,
+            held: self.held.clone(),
+        }))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
             }
         }
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 19] = [
+pub(crate) const NAMES: [&str; 21] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -35,6 +35,8 @@ pub(crate) const NAMES: [&str; 19] = [
     "cirrus_ready",
     "cirrus_store_up",
     "cirrus_store_regressed",
+    "cirrus_connections_refused_total",
+    "cirrus_accept_errors_total",
 ];
 
 /// Propagation takes milliseconds, or minutes when a store was away.
@@ -83,6 +85,10 @@ pub(crate) struct EdgeMetrics {
     pub(crate) config_apply: Histogram,
     /// Store write → this edge applied (and acknowledged) it, for purges.
     pub(crate) purge_apply: Histogram,
+    /// Connections closed at accept: their client address held the most allowed.
+    pub(crate) refused_per_ip: IntCounter,
+    /// Accept errors (out of file descriptors and the like), each followed by a pause.
+    pub(crate) accept_errors: IntCounter,
 }
 
 impl EdgeMetrics {
@@ -164,6 +170,14 @@ impl EdgeMetrics {
             NAMES[15],
             "Time from a purge written in the store to this edge applying it; the slowest edge's is the time to the last acknowledgement.",
         )?;
+        let refused_per_ip = IntCounter::new(
+            NAMES[19],
+            "Client connections closed at once: their address already held the most allowed (max_connections_per_ip).",
+        )?;
+        let accept_errors = IntCounter::new(
+            NAMES[20],
+            "Accept errors (out of file descriptors and the like); each is followed by a pause, never a busy loop.",
+        )?;
         // Every phase shows from the start, at 0, for dashboards and alerts.
         for p in [
             phase::CLIENT_HELLO,
@@ -186,6 +200,8 @@ impl EdgeMetrics {
             Box::new(handshakes.clone()),
             Box::new(config_apply.clone()),
             Box::new(purge_apply.clone()),
+            Box::new(refused_per_ip.clone()),
+            Box::new(accept_errors.clone()),
         ] {
             registry.register(c)?;
         }
@@ -200,6 +216,8 @@ impl EdgeMetrics {
             handshakes,
             config_apply,
             purge_apply,
+            refused_per_ip,
+            accept_errors,
         })
     }
 

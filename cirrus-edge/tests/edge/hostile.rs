@@ -163,6 +163,55 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
 }
 
 #[tokio::test]
+async fn one_address_holds_at_most_its_share_of_connections() {
+    let origin = Origin::start().await;
+    let settings = EdgeSettings {
+        max_connections_per_ip: 3,
+        ..EdgeSettings::default()
+    };
+    let e = EdgeUnderTest::start_with(conf_for(&origin), settings).await;
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(e.addr).await.unwrap());
+    }
+    // Held: the fourth is closed at once, unanswered, and counted.
+    let mut fourth = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    let _ = fourth
+        .write_all(b"GET /cached HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), fourth.read_to_end(&mut out)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "closed without an answer: {closed:?} {}",
+        String::from_utf8_lossy(&out)
+    );
+    let metrics = e.edge.render_metrics();
+    assert_eq!(
+        cirrus_test_support::metric_value(&metrics, "cirrus_connections_refused_total"),
+        Some(1.0),
+        "{metrics}"
+    );
+    // One given back: the address is served again.
+    drop(idle.pop());
+    let served = cirrus_test_support::eventually("a connection served again", Duration::from_secs(5), || async {
+        let mut s = tokio::net::TcpStream::connect(e.addr).await.ok()?;
+        s.write_all(b"GET /cached HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut out))
+            .await
+            .ok()?
+            .ok()?;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        text.starts_with("HTTP/1.1 200").then_some(text)
+    })
+    .await;
+    assert!(served.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
 async fn http10_bodies_are_framed_by_content_length_only() {
     let origin = Origin::start().await;
     let e = EdgeUnderTest::start(conf_for(&origin)).await;
