@@ -16,6 +16,31 @@ use std::time::{Duration, Instant};
 
 const DOMAIN: &str = "shop.test";
 
+/// `cirrus edge` as node `edge-n` on `store`, registered; its address.
+fn edge(dir: &std::path::Path, store: &str, n: u8) -> (Running, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let id = format!("edge-{n}");
+    let edge = Running::cirrus(
+        dir,
+        &[
+            "edge",
+            "--listen",
+            &addr,
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--node-id",
+            &id,
+            "--node-ipv4",
+            "127.0.0.1",
+            "--store",
+            store,
+            "--no-access-log",
+        ],
+    );
+    logged(&edge.stderr, "registered as a node");
+    (edge, addr)
+}
+
 fn ready(rt: &tokio::runtime::Runtime, admin: &str) -> bool {
     let url = format!("http://{admin}/readyz");
     rt.block_on(async { reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false) })
@@ -39,30 +64,7 @@ fn a_sentinel_failover_under_load_loses_no_write_and_fails_no_cached_request() {
         .and_then(|l| l.rsplit(' ').next().map(str::to_string))
         .expect("a master token");
     let c = |args: &[&str]| ctl(&url, &token, args);
-    let edges: Vec<(Running, String)> = (1..=2)
-        .map(|n| {
-            let addr = format!("127.0.0.1:{}", free_port());
-            let edge = Running::cirrus(
-                dir.path(),
-                &[
-                    "edge",
-                    "--listen",
-                    &addr,
-                    "--metrics-listen",
-                    "127.0.0.1:0",
-                    "--node-id",
-                    &format!("edge-{n}"),
-                    "--node-ipv4",
-                    "127.0.0.1",
-                    "--store",
-                    &store,
-                    "--no-access-log",
-                ],
-            );
-            logged(&edge.stderr, "registered as a node");
-            (edge, addr)
-        })
-        .collect();
+    let edges: Vec<(Running, String)> = (1..=2).map(|n| edge(dir.path(), &store, n)).collect();
     let dns = Running::cirrus(
         dir.path(),
         &[
@@ -227,25 +229,7 @@ fn a_store_that_lost_its_data_is_adopted_by_an_operator_not_by_the_edges() {
     );
     let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
     let c = |args: &[&str]| ctl(&url, "adopt-test-master-token-0123", args);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let edge = Running::cirrus(
-        dir.path(),
-        &[
-            "edge",
-            "--listen",
-            &addr,
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--node-id",
-            "edge-1",
-            "--node-ipv4",
-            "127.0.0.1",
-            "--store",
-            &store,
-            "--no-access-log",
-        ],
-    );
-    logged(&edge.stderr, "registered as a node");
+    let (edge, addr) = edge(dir.path(), &store, 1);
     let origin = tiny_origin();
     ok(c(&["domain", "put", DOMAIN, "--origin", &format!("http://{origin}")]));
     for filler in ["f1.test", "f2.test"] {
