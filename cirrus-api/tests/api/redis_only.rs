@@ -75,6 +75,11 @@ async fn writes_wait_for_a_store_that_went_back_to_be_adopted() {
         "{e}"
     );
     assert!(h.master.get_domain("a.com").await.is_ok(), "reads still answer");
+    let all = cirrus_core::model::PurgeSelection {
+        all: true,
+        ..Default::default()
+    };
+    assert!(h.master.purge("a.com", &all).await.is_ok(), "purges still go out");
     assert!(h.master.me().await.is_ok());
     let adopted = h.store.adopt_history().await.unwrap();
     assert!(adopted > 99);
