@@ -1,4 +1,8 @@
-//! A Redis Sentinel failover under load, with every role on
+//! The store failing under load, each scenario with its figures: a Redis
+//! Sentinel failover, a Redis that lost its data (adopted by an operator),
+//! a Redis frozen for 10 s.
+//!
+//! The failover: every role on
 //! `redis+sentinel://`: a master, two replicas and three sentinels, one
 //! `cirrus api`, two `cirrus edge` processes serving a cached domain to a
 //! steady stream of requests, one `cirrus dns` and one `cirrus worker`.
@@ -282,5 +286,105 @@ fn a_store_that_lost_its_data_is_adopted_by_an_operator_not_by_the_edges() {
     until("the edge following the adopted store", Duration::from_secs(20), || {
         try_get(&addr, "/", DOMAIN).filter(|a| a.starts_with("HTTP/1.1 200"))
     });
+    drop((api, edge));
+}
+
+/// Redis frozen (SIGSTOP) for 10 s under load, then thawed: cached traffic
+/// gets no error, the API answers 503 with `Retry-After` within its
+/// response timeout (never hangs), and the first write after the thaw is
+/// accepted and served by the edge.
+#[test]
+fn redis_paused_ten_seconds_under_load_fails_no_cached_request() {
+    let redis = cirrus_test_support::RedisServer::start_with_aof();
+    let store = redis.url();
+    let dir = tempfile::tempdir().unwrap();
+    let api = Running::cirrus(
+        dir.path(),
+        &[
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+            "--master-token",
+            "pause-test-master-token-0123",
+        ],
+    );
+    let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
+    let c = |args: &[&str]| ctl(&url, "pause-test-master-token-0123", args);
+    let (edge, addr) = edge(dir.path(), &store, 1);
+    let origin = tiny_origin();
+    ok(c(&["domain", "put", DOMAIN, "--origin", &format!("http://{origin}")]));
+    until("the edge serving from its cache", Duration::from_secs(20), || {
+        try_get(&addr, "/", DOMAIN).filter(|a| a.contains("x-cache: HIT"))
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let load = {
+        let (addr, stop, served, failed) = (addr.clone(), stop.clone(), served.clone(), failed.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match try_get(&addr, "/", DOMAIN) {
+                    Some(a) if a.starts_with("HTTP/1.1 200") => served.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    // A PUT of a domain: its status, and whether it said when to retry.
+    let http = || -> (u16, bool) {
+        rt.block_on(async {
+            let sent = client
+                .put(format!("{url}/api/v1/domains/paused.test"))
+                .bearer_auth("pause-test-master-token-0123")
+                .json(&serde_json::json!({"origins": [{"host": "192.0.2.10"}]}))
+                .send()
+                .await;
+            match sent {
+                Ok(r) => (r.status().as_u16(), r.headers().contains_key("retry-after")),
+                Err(_) => (0, false),
+            }
+        })
+    };
+    redis.pause();
+    let paused = Instant::now();
+    let mut answers = Vec::new();
+    while paused.elapsed() < Duration::from_secs(10) {
+        let asked = Instant::now();
+        let status = http();
+        answers.push((status, asked.elapsed()));
+    }
+    redis.resume();
+    let resumed = Instant::now();
+    until("a write accepted after the thaw", Duration::from_secs(20), || {
+        let status = http().0;
+        (status == 200 || status == 201).then_some(())
+    });
+    let writable_after = resumed.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let (served, failed) = (served.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert_eq!(failed, 0, "cached traffic failed {failed} times of {}", served + failed);
+    assert!(served > 100, "{served}");
+    for (status, took) in &answers {
+        assert_eq!(status.0, 503, "writes while Redis is frozen: {answers:?}");
+        assert!(status.1, "with Retry-After");
+        assert!(
+            *took < Duration::from_secs(8),
+            "answered within the response timeout, not hung: {took:?}"
+        );
+    }
+    eprintln!(
+        "redis paused 10 s: cached requests {served} served, {failed} failed; {} writes answered 503 (slowest {:?}); \
+         first write accepted {writable_after:?} after the thaw",
+        answers.len(),
+        answers.iter().map(|(_, t)| *t).max().unwrap_or_default()
+    );
     drop((api, edge));
 }
