@@ -399,16 +399,21 @@ fn cirrusctl_lists_and_follows_events() {
         }
     });
     // Changes until one shows: the follower may still be finding the end.
+    // Each is a real change (a put that changes nothing writes no event).
+    let mut ttl = 60;
     let first = cirrus_test_support::until(
         "cirrusctl events --follow prints a change",
         Duration::from_secs(20),
         || {
+            ttl += 1;
             ok(c(&[
                 "domain",
                 "put",
                 "b.example",
                 "--origin",
                 "https://192.0.2.10",
+                "--default-ttl",
+                &format!("{ttl}s"),
                 "--replace",
             ]));
             lines.recv_timeout(Duration::from_millis(500)).ok()
