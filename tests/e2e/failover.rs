@@ -45,6 +45,54 @@ fn edge(dir: &std::path::Path, store: &str, n: u8) -> (Running, String) {
     (edge, addr)
 }
 
+/// Steady cached traffic on edges (a GET of the domain, back to back with a
+/// short pause: steady, not saturating, so sentinels keep the CPU to
+/// elect), every answer counted.
+struct Load {
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// One thread per address in `addrs`.
+    fn start(addrs: &[String]) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let threads = addrs
+            .iter()
+            .map(|addr| {
+                let (addr, stop, served, failed) = (addr.clone(), stop.clone(), served.clone(), failed.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match try_get(&addr, "/", DOMAIN) {
+                            Some(a) if a.starts_with("HTTP/1.1 200") => served.fetch_add(1, Ordering::Relaxed),
+                            _ => failed.fetch_add(1, Ordering::Relaxed),
+                        };
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            served,
+            failed,
+            threads,
+        }
+    }
+
+    /// Stops it: the answers served (200) and failed.
+    fn finish(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        (self.served.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+    }
+}
+
 fn ready(rt: &tokio::runtime::Runtime, admin: &str) -> bool {
     let url = format!("http://{admin}/readyz");
     rt.block_on(async { reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false) })
@@ -115,24 +163,8 @@ fn a_sentinel_failover_under_load_loses_no_write_and_fails_no_cached_request() {
     }
 
     // Steady cached traffic on both edges, every answer counted.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let load: Vec<_> = edges
-        .iter()
-        .map(|(_, addr)| {
-            let (addr, stop, served, failed) = (addr.clone(), stop.clone(), served.clone(), failed.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match try_get(&addr, "/", DOMAIN) {
-                        Some(a) if a.starts_with("HTTP/1.1 200") => served.fetch_add(1, Ordering::Relaxed),
-                        _ => failed.fetch_add(1, Ordering::Relaxed),
-                    };
-                    // Steady, not saturating: the sentinels need the CPU to elect.
-                    std::thread::sleep(Duration::from_micros(500));
-                }
-            })
-        })
-        .collect();
+    let addrs: Vec<String> = edges.iter().map(|(_, a)| a.clone()).collect();
+    let load = Load::start(&addrs);
     std::thread::sleep(Duration::from_millis(500));
 
     let killed = Instant::now();
@@ -185,11 +217,7 @@ fn a_sentinel_failover_under_load_loses_no_write_and_fails_no_cached_request() {
     });
     let purged_after = killed.elapsed();
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    for t in load {
-        t.join().unwrap();
-    }
-    let (served, failed) = (served.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (served, failed) = load.finish();
     assert_eq!(failed, 0, "cached traffic failed {failed} times of {}", served + failed);
     assert!(served > 100, "{served} requests served");
 
@@ -320,19 +348,7 @@ fn redis_paused_ten_seconds_under_load_fails_no_cached_request() {
     until("the edge serving from its cache", Duration::from_secs(20), || {
         try_get(&addr, "/", DOMAIN).filter(|a| a.contains("x-cache: HIT"))
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let load = {
-        let (addr, stop, served, failed) = (addr.clone(), stop.clone(), served.clone(), failed.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match try_get(&addr, "/", DOMAIN) {
-                    Some(a) if a.starts_with("HTTP/1.1 200") => served.fetch_add(1, Ordering::Relaxed),
-                    _ => failed.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        })
-    };
+    let load = Load::start(std::slice::from_ref(&addr));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::builder()
@@ -369,9 +385,7 @@ fn redis_paused_ten_seconds_under_load_fails_no_cached_request() {
         (status == 200 || status == 201).then_some(())
     });
     let writable_after = resumed.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    let (served, failed) = (served.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (served, failed) = load.finish();
     assert_eq!(failed, 0, "cached traffic failed {failed} times of {}", served + failed);
     assert!(served > 100, "{served}");
     for (status, took) in &answers {
