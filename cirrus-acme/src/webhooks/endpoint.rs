@@ -142,11 +142,11 @@ impl Endpoint {
         let Some(hook) = store.get_webhook(id).await?.filter(|h| h.enabled) else {
             return Ok(Next::Stop);
         };
-        let Some(secrets) = store.webhook_secrets(id).await? else {
-            return Ok(Next::Stop);
-        };
         let mut progress = store.webhook_progress(id).await?.unwrap_or_default();
         if let Some(replay) = store.replays(id).await?.into_iter().next() {
+            let Some(secrets) = store.webhook_secrets(id).await? else {
+                return Ok(Next::Stop);
+            };
             let (attempt, _) = self.attempt(&hook, &secrets, &replay.event).await;
             let outcome = attempt.outcome;
             let mut logged = delivery(&replay.event, replay.attempt, attempt, None);
@@ -167,6 +167,11 @@ impl Endpoint {
         if batch.is_empty() {
             return Ok(Next::Idle);
         }
+        // Read after the batch: a rotation made before an event was
+        // appended signs that event with both secrets.
+        let Some(secrets) = store.webhook_secrets(id).await? else {
+            return Ok(Next::Stop);
+        };
         let busy_until = Instant::now() + self.ctx.settings.lock_ttl / 3;
         let mut moved = false;
         for event in batch {
