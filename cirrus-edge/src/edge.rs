@@ -52,8 +52,9 @@ pub(crate) struct Inner<H> {
     pub(crate) cache: Arc<Tiers>,
     pub(crate) locks: Arc<CacheLocks>,
     pub(crate) upstream: Upstream,
-    /// Connections held per client address, over every listener and worker.
-    pub(crate) per_ip: crate::downstream::PerIp,
+    /// Client connections over every listener and worker: the budget and
+    /// the cap per address.
+    pub(crate) connections: crate::downstream::Connections,
     pub(crate) settings: EdgeSettings,
     pub(crate) observer: Observer,
     pub(crate) tls: Option<TlsState>,
@@ -238,6 +239,11 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
         };
         let origin_tls = Arc::new(crate::tls::origin_client_config(&self.origin_roots)?);
         let upstream = Upstream::new(&settings, origin_tls, metrics.upstream.clone());
+        let connections =
+            crate::downstream::Connections::new(settings.max_connections, settings.max_connections_per_ip);
+        metrics
+            .connections_limit
+            .set(i64::try_from(connections.limit()).unwrap_or(i64::MAX));
         Ok(Edge {
             inner: Arc::new(Inner {
                 hooks: self.hooks,
@@ -249,7 +255,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 cache,
                 locks: Arc::new(CacheLocks::new(settings.cache_lock_age, settings.cache_lock_timeout)),
                 upstream,
-                per_ip: crate::downstream::PerIp::new(settings.max_connections_per_ip),
+                connections,
                 settings,
                 observer: Observer { metrics, access_log },
                 tls,

@@ -30,7 +30,13 @@ pub struct EdgeSettings {
     /// 4 s: below the usual origin keep-alive, so the pool never reuses a
     /// socket the origin is closing).
     pub origin_idle_timeout: Duration,
-    /// Client connections served at once (default 16384); further ones
+    /// Client connections served at once over all the edge's listeners
+    /// (default 16384), lowered at build when the process's descriptor
+    /// limit leaves no room for them (half of it after a reserve of 128:
+    /// a client connection may hold an origin one). Past it, the
+    /// connections idle the longest (no request yet, or between
+    /// keep-alive requests) are closed to make room, counted in
+    /// `cirrus_connections_reclaimed_total`; when none is idle, newcomers
     /// wait in the listen backlog.
     pub max_connections: usize,
     /// Client connections one address may hold at once (default 1024;

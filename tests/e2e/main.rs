@@ -11,6 +11,7 @@ mod deploy;
 mod examples;
 mod failover;
 mod first_run;
+mod flood;
 mod harness;
 mod many_boxes;
 mod observability;

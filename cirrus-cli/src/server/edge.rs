@@ -56,7 +56,9 @@ pub(crate) struct EdgeArgs {
     /// Largest request body forwarded, e.g. `16MiB`.
     #[arg(long, env = "CIRRUS_MAX_BODY_SIZE", default_value = "16MiB", value_parser = parse_size)]
     max_body_size: u64,
-    /// Client connections served at once; more wait in the listen backlog.
+    /// Client connections served at once, over all listeners (lowered to
+    /// what the descriptor limit leaves room for); past it, idle ones are
+    /// closed to make room, or newcomers wait in the listen backlog.
     #[arg(long, env = "CIRRUS_MAX_CONNECTIONS", default_value_t = 16_384)]
     max_connections: usize,
     /// Client connections one address may hold at once (0: no limit); one more is closed at accept.

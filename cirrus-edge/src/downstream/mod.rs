@@ -2,6 +2,7 @@
 //! graceful drain, HTTP/1.1 (the edge's own connection) and HTTP/2, and the
 //! edge as a service an embedder mounts in a server of their own.
 
+mod budget;
 pub(crate) mod h1;
 mod linger;
 mod tls;
@@ -27,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+pub(crate) use budget::{Connections, Idle};
 pub(crate) use h1::H1Body;
 pub(crate) use tls::serve_tls_connection;
 
@@ -52,8 +54,8 @@ impl<H: EdgeHooks> Edge<H> {
             &self.inner,
             listener,
             shutdown,
-            |inner, stream, peer, drain| async move {
-                serve_http1(&inner, stream, Conn { peer, tls: false }, drain).await;
+            |inner, stream, peer, drain, idle| async move {
+                serve_http1(&inner, stream, Conn { peer, tls: false }, drain, idle).await;
             },
         )
         .await
@@ -71,8 +73,8 @@ impl<H: EdgeHooks> Edge<H> {
             &self.inner,
             listener,
             shutdown,
-            |inner, stream, peer, drain| async move {
-                serve_tls_connection(&inner, stream, peer, drain).await;
+            |inner, stream, peer, drain, idle| async move {
+                serve_tls_connection(&inner, stream, peer, drain, idle).await;
             },
         )
         .await
@@ -95,9 +97,9 @@ impl<H: EdgeHooks> Edge<H> {
     }
 }
 
-/// Accepts while a connection slot is free (past the limit, clients wait
-/// in the backlog) and runs `each` on its own task per connection; on
-/// `shutdown`, drains.
+/// Accepts connections and runs `each` on its own task per connection,
+/// within the edge's connection budget ([`budget`]: past it, idle
+/// connections are reclaimed or the newcomer waits); on `shutdown`, drains.
 async fn accept_loop<H, F, Fut>(
     inner: &Arc<Inner<H>>,
     listener: TcpListener,
@@ -106,35 +108,43 @@ async fn accept_loop<H, F, Fut>(
 ) -> Result<()>
 where
     H: EdgeHooks,
-    F: Fn(Arc<Inner<H>>, TcpStream, SocketAddr, watch::Receiver<Drain>) -> Fut,
+    F: Fn(Arc<Inner<H>>, TcpStream, SocketAddr, watch::Receiver<Drain>, Arc<Idle>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::pin!(shutdown);
-    let max = inner.settings.max_connections.max(1);
+    // This listener's connections, each holding a permit: all permits
+    // back means all closed, for the drain.
+    let max = inner.connections.limit();
     let slots = Arc::new(tokio::sync::Semaphore::new(max));
     let (drain, watching) = watch::channel(Drain::Running);
+    let metrics = inner.metrics();
     loop {
-        let slot = tokio::select! {
-            () = &mut shutdown => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(s) => s,
-                Err(_) => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
-            accepted = accept(&listener, &inner.metrics().accept_errors) => accepted,
+            accepted = accept(&listener, &metrics.accept_errors) => accepted,
         };
-        let Some(held) = inner.per_ip.hold(peer.ip()) else {
-            inner.metrics().refused_per_ip.inc();
+        let Some(held) = inner.connections.hold(peer.ip()) else {
+            metrics.refused_per_ip.inc();
             drop(stream);
             continue;
         };
+        let member = tokio::select! {
+            () = &mut shutdown => break,
+            member = inner.connections.admit() => member,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Within the budget, so within this listener's share of it.
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let connection = each(inner.clone(), stream, peer, watching.clone());
+        let connection = each(inner.clone(), stream, peer, watching.clone(), member.idle());
+        let reclaimed = metrics.reclaimed.clone();
         tokio::spawn(async move {
-            let _slot = (slot, held);
-            connection.await;
+            let _held = (slot, held);
+            tokio::select! {
+                () = connection => {}
+                () = member.reclaimed() => reclaimed.inc(),
+            }
         });
     }
     drop(listener);
@@ -162,56 +172,6 @@ pub(crate) async fn accept(listener: &TcpListener, errors: &prometheus::IntCount
                 errors.inc();
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Connections held per client address, capped (0: no cap).
-pub(crate) struct PerIp {
-    cap: usize,
-    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-}
-
-/// One connection of an address: given back when dropped.
-pub(crate) struct Held {
-    ip: std::net::IpAddr,
-    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-}
-
-impl PerIp {
-    pub(crate) fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            held: Arc::default(),
-        }
-    }
-
-    /// A connection of `ip`, unless it holds the most allowed already.
-    pub(crate) fn hold(&self, ip: std::net::IpAddr) -> Option<Option<Held>> {
-        if self.cap == 0 {
-            return Some(None);
-        }
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let n = held.entry(ip).or_insert(0);
-        if *n >= self.cap {
-            return None;
-        }
-        *n += 1;
-        Some(Some(Held {
-            ip,
-            held: self.held.clone(),
-        }))
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = held.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                held.remove(&self.ip);
             }
         }
     }
@@ -265,15 +225,17 @@ where
 }
 
 /// HTTP/1.1 over `io`, on the edge's own connection ([`h1`]).
-async fn serve_http1<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>)
+async fn serve_http1<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>, idle: Arc<Idle>)
 where
     H: EdgeHooks,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    h1::serve(inner, io, conn, drain).await;
+    h1::serve(inner, io, conn, drain, &idle).await;
 }
 
-async fn serve_http2<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>)
+/// HTTP/2 over `io`: reclaimable until its first request (hyper keeps
+/// the streams; its keep-alive pings close a dead connection).
+async fn serve_http2<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, drain: watch::Receiver<Drain>, idle: Arc<Idle>)
 where
     H: EdgeHooks,
     I: Read + Write + Unpin + Send + 'static,
@@ -289,5 +251,10 @@ where
         .max_header_list_size(u32::try_from(s.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
-    drive(http.serve_connection(io, service(inner, conn)), drain, conn.peer).await;
+    let edge = service(inner, conn);
+    let service = hyper::service::service_fn(move |req| {
+        idle.busy();
+        edge.call(req)
+    });
+    drive(http.serve_connection(io, service), drain, conn.peer).await;
 }

@@ -4,7 +4,7 @@
 //! phase, then HTTP/2 or HTTP/1.1 as ALPN chose.
 
 use super::linger::Linger;
-use super::{Drain, serve_http1, serve_http2};
+use super::{Drain, Idle, serve_http1, serve_http2};
 use crate::edge::Inner;
 use crate::hooks::EdgeHooks;
 use crate::observe::phase;
@@ -46,6 +46,7 @@ pub(crate) async fn serve_tls_connection<H: EdgeHooks>(
     stream: TcpStream,
     peer: SocketAddr,
     drain: watch::Receiver<Drain>,
+    idle: Arc<Idle>,
 ) {
     let Some(tls) = &inner.tls else { return };
     let metrics = inner.metrics();
@@ -90,8 +91,8 @@ pub(crate) async fn serve_tls_connection<H: EdgeHooks>(
     let h2 = session.alpn_protocol() == Some(b"h2");
     let conn = Conn { peer, tls: true };
     if h2 {
-        serve_http2(inner, TokioIo::new(Linger::new(stream)), conn, drain).await;
+        serve_http2(inner, TokioIo::new(Linger::new(stream)), conn, drain, idle).await;
     } else {
-        serve_http1(inner, stream, conn, drain).await;
+        serve_http1(inner, stream, conn, drain, idle).await;
     }
 }

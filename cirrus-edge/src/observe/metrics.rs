@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 21] = [
+pub(crate) const NAMES: [&str; 23] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -37,6 +37,8 @@ pub(crate) const NAMES: [&str; 21] = [
     "cirrus_store_regressed",
     "cirrus_connections_refused_total",
     "cirrus_accept_errors_total",
+    "cirrus_connections_reclaimed_total",
+    "cirrus_connections_limit",
 ];
 
 /// Propagation takes milliseconds, or minutes when a store was away.
@@ -89,6 +91,10 @@ pub(crate) struct EdgeMetrics {
     pub(crate) refused_per_ip: IntCounter,
     /// Accept errors (out of file descriptors and the like), each followed by a pause.
     pub(crate) accept_errors: IntCounter,
+    /// Idle connections closed to make room for a newcomer.
+    pub(crate) reclaimed: IntCounter,
+    /// The connection budget: max_connections, or less under the descriptor limit.
+    pub(crate) connections_limit: prometheus::IntGauge,
 }
 
 impl EdgeMetrics {
@@ -178,6 +184,14 @@ impl EdgeMetrics {
             NAMES[20],
             "Accept errors (out of file descriptors and the like); each is followed by a pause, never a busy loop.",
         )?;
+        let reclaimed = IntCounter::new(
+            NAMES[21],
+            "Idle client connections (no request yet, or between keep-alive requests) closed to make room: the connection budget was spent.",
+        )?;
+        let connections_limit = prometheus::IntGauge::new(
+            NAMES[22],
+            "Client connections served at once: max_connections, or less when the descriptor limit leaves no room for it.",
+        )?;
         // Every phase shows from the start, at 0, for dashboards and alerts.
         for p in [
             phase::CLIENT_HELLO,
@@ -202,6 +216,8 @@ impl EdgeMetrics {
             Box::new(purge_apply.clone()),
             Box::new(refused_per_ip.clone()),
             Box::new(accept_errors.clone()),
+            Box::new(reclaimed.clone()),
+            Box::new(connections_limit.clone()),
         ] {
             registry.register(c)?;
         }
@@ -218,6 +234,8 @@ impl EdgeMetrics {
             purge_apply,
             refused_per_ip,
             accept_errors,
+            reclaimed,
+            connections_limit,
         })
     }
 

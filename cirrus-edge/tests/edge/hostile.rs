@@ -133,33 +133,72 @@ async fn oversized_bodies_are_refused() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+async fn past_the_budget_idle_connections_make_room_and_busy_ones_are_waited_for() {
     let origin = Origin::start().await;
     let settings = EdgeSettings {
         max_connections: 2,
         ..EdgeSettings::default()
     };
     let e = EdgeUnderTest::start_with(conf_for(&origin), settings).await;
-    let idle1 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    let _idle2 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    const SLOW: &[u8] = b"GET /slow HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+    const CACHED: &[u8] = b"GET /cached HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+    async fn answer(mut s: tokio::net::TcpStream, within: Duration) -> String {
+        let mut out = Vec::new();
+        tokio::time::timeout(within, s.read_to_end(&mut out))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    // One connection busy with a slow request, one idle: a newcomer
+    // reclaims the idle one and is served at once.
+    let mut busy = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    busy.write_all(SLOW).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let idle = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let mut third = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    third
-        .write_all(b"GET /cached HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let early = tokio::time::timeout(Duration::from_millis(300), third.read_to_end(&mut out)).await;
+    third.write_all(CACHED).await.unwrap();
+    let started = std::time::Instant::now();
+    let got = answer(third, Duration::from_secs(5)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert!(
-        early.is_err(),
-        "answered beyond the connection limit: {}",
-        String::from_utf8_lossy(&out)
+        started.elapsed() < Duration::from_millis(500),
+        "served by reclaiming the idle connection, not after the slow one: {:?}",
+        started.elapsed()
     );
-    drop(idle1);
-    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut out))
-        .await
-        .expect("served once a slot frees up")
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        answer(idle, Duration::from_secs(2)).await,
+        "",
+        "the idle connection was closed"
+    );
+    let got = answer(busy, Duration::from_secs(5)).await;
+    assert!(got.contains("slow but sure"), "the busy connection finished: {got}");
+    let metrics = e.edge.render_metrics();
+    let metric = |name| cirrus_test_support::metric_value(&metrics, name).unwrap_or(-1.0);
+    assert!(metric("cirrus_connections_reclaimed_total") >= 1.0, "{metrics}");
+    assert_eq!(metric("cirrus_connections_limit"), 2.0);
+
+    // Both busy: a newcomer waits for one to finish.
+    let mut slow1 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    slow1.write_all(SLOW).await.unwrap();
+    let mut slow2 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    slow2.write_all(SLOW).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(e.addr).await.unwrap();
+    third.write_all(CACHED).await.unwrap();
+    let started = std::time::Instant::now();
+    let got = answer(third, Duration::from_secs(5)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "waited for a busy connection to end: {:?}",
+        started.elapsed()
+    );
+    for s in [slow1, slow2] {
+        assert!(answer(s, Duration::from_secs(5)).await.contains("slow but sure"));
+    }
 }
 
 #[tokio::test]

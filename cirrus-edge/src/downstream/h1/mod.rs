@@ -15,8 +15,8 @@ mod response;
 
 pub(crate) use body::H1Body;
 
-use super::Drain;
 use super::linger::Linger;
+use super::{Drain, Idle};
 use crate::body::RequestBody;
 use crate::edge::Inner;
 use crate::headers::may_end_a_head;
@@ -41,8 +41,13 @@ const READ_BUFFER: usize = 8 * 1024;
 
 /// Serves HTTP/1.1 on `io` until either side closes, the header timeout
 /// passes, or the listener drains.
-pub(crate) async fn serve<H, I>(inner: &Arc<Inner<H>>, io: I, conn: Conn, mut drain: watch::Receiver<Drain>)
-where
+pub(crate) async fn serve<H, I>(
+    inner: &Arc<Inner<H>>,
+    io: I,
+    conn: Conn,
+    mut drain: watch::Receiver<Drain>,
+    idle: &Idle,
+) where
     H: EdgeHooks,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -58,6 +63,7 @@ where
         },
         header_timeout: inner.settings.header_timeout,
         draining: &draining,
+        idle,
     };
     // Biased: the drain flag is set before the connection looks at it.
     let linger = tokio::select! {
@@ -95,6 +101,8 @@ struct Connection<'a, I> {
     limits: Limits,
     header_timeout: Duration,
     draining: &'a AtomicBool,
+    /// Busy while a request is served, else reclaimable ([`super::budget`]).
+    idle: &'a Idle,
 }
 
 /// What waiting for a head gave.
@@ -122,7 +130,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
                 }
                 Wait::End => return !self.buf.is_empty(),
             };
-            match self.exchange(inner, conn, head).await {
+            self.idle.busy();
+            let exchanged = self.exchange(inner, conn, head).await;
+            self.idle.waiting();
+            match exchanged {
                 Ok(true) => {}
                 Ok(false) => return true,
                 Err(e) => {
