@@ -248,7 +248,9 @@ pub(crate) enum Overflow {
 
 /// Reads `body` whole if it is at most `max` bytes and arrives within
 /// `timeout`; a longer one comes back as a body that replays what was read.
-/// A body that comes in one piece is kept as it is, not copied.
+/// A body that came in one piece is copied out of the buffer it was read
+/// into: kept in a cache, a slice would hold that whole buffer (8 KiB or
+/// more, shared with the response head) for as long as the entry lives.
 pub(crate) async fn read_up_to<B>(body: B, max: u64, timeout: Duration) -> Result<Bytes, Overflow>
 where
     B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
@@ -268,7 +270,7 @@ where
         let chunk = match next {
             None => {
                 return Ok(if buf.is_empty() {
-                    first.unwrap_or_default()
+                    first.map(|b| Bytes::copy_from_slice(&b)).unwrap_or_default()
                 } else {
                     buf.freeze()
                 });
@@ -294,5 +296,26 @@ where
             let frames = read.chain(rest).map(|r| r.map(Frame::data));
             return Err(Overflow::Body(Body::wrap(http_body_util::StreamBody::new(frames))));
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_read_in_one_piece_is_copied_out_of_its_buffer() {
+        let read = Bytes::from(vec![b'y'; 8192]);
+        let range = read.as_ptr() as usize..read.as_ptr() as usize + read.len();
+        let body = http_body_util::Full::new(read.slice(100..2148));
+        let Ok(got) = read_up_to(body, 4096, Duration::from_secs(1)).await else {
+            panic!("read whole");
+        };
+        assert_eq!(got.len(), 2048);
+        assert!(
+            !range.contains(&(got.as_ptr() as usize)),
+            "not a slice of the read buffer"
+        );
     }
 }

@@ -47,14 +47,24 @@ impl Clone for StaleMark {
 impl CachedResponse {
     /// A response stored at `stored_at`, fresh for `ttl` seconds from an
     /// age of `initial_age`, without tags ([`with_tags`](Self::with_tags)).
+    /// Header values are copied into allocations of their own: parsed
+    /// from an origin connection, they are slices of its read buffer,
+    /// which a cached copy would otherwise keep alive whole.
     pub fn new(
         status: StatusCode,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
         stored_at: SystemTime,
         ttl: u64,
         initial_age: u64,
     ) -> Self {
+        for value in headers.values_mut() {
+            if let Ok(own) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                let sensitive = value.is_sensitive();
+                *value = own;
+                value.set_sensitive(sensitive);
+            }
+        }
         let vary = header_list(&headers, VARY.as_str())
             .map(|n| n.to_ascii_lowercase())
             .filter(|n| HeaderName::from_bytes(n.as_bytes()).is_ok())
@@ -139,4 +149,30 @@ fn header_list<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_response_keeps_no_slice_of_the_buffer_it_was_read_from() {
+        let read = Bytes::from(vec![b'x'; 8192]);
+        let range = read.as_ptr() as usize..read.as_ptr() as usize + read.len();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "etag",
+            http::HeaderValue::from_maybe_shared(read.slice(10..20)).unwrap(),
+        );
+        let mut secret = http::HeaderValue::from_maybe_shared(read.slice(30..40)).unwrap();
+        secret.set_sensitive(true);
+        headers.insert("set-cookie", secret);
+        let stored = CachedResponse::new(StatusCode::OK, headers, Bytes::new(), SystemTime::now(), 60, 0);
+        for value in stored.headers.values() {
+            assert!(!range.contains(&(value.as_bytes().as_ptr() as usize)));
+            assert_eq!(value.as_bytes(), &[b'x'; 10]);
+        }
+        assert!(stored.headers["set-cookie"].is_sensitive());
+    }
 }
