@@ -183,6 +183,11 @@ impl RedisServer {
         self.port
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Its data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
