@@ -244,6 +244,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
         metrics
             .connections_limit
             .set(i64::try_from(connections.limit()).unwrap_or(i64::MAX));
+        metrics.add(crate::observe::MemoryGauges::new(cache.clone(), connections.open())?)?;
         Ok(Edge {
             inner: Arc::new(Inner {
                 hooks: self.hooks,

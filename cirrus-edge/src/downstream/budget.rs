@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -38,6 +38,8 @@ pub(crate) struct Connections {
     clock: Arc<AtomicU64>,
     next_id: AtomicU64,
     live: Arc<Mutex<HashMap<u64, Arc<Idle>>>>,
+    /// Connections open, for the metrics.
+    open: Arc<AtomicUsize>,
 }
 
 /// Whether one connection is waiting for a request, and since when.
@@ -52,6 +54,7 @@ pub(crate) struct Member {
     id: u64,
     idle: Arc<Idle>,
     live: Arc<Mutex<HashMap<u64, Arc<Idle>>>>,
+    open: Arc<AtomicUsize>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -99,7 +102,13 @@ impl Connections {
             clock: Arc::default(),
             next_id: AtomicU64::new(0),
             live: Arc::default(),
+            open: Arc::default(),
         }
+    }
+
+    /// The number of client connections open, kept up to date.
+    pub(crate) fn open(&self) -> Arc<AtomicUsize> {
+        self.open.clone()
     }
 
     /// The number of client connections the edge serves at once.
@@ -147,10 +156,12 @@ impl Connections {
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         locked(&self.live).insert(id, idle.clone());
+        self.open.fetch_add(1, Ordering::Relaxed);
         Member {
             id,
             idle,
             live: self.live.clone(),
+            open: self.open.clone(),
             _slot: slot,
         }
     }
@@ -195,6 +206,7 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         locked(&self.live).remove(&self.id);
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

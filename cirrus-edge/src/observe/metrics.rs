@@ -239,6 +239,11 @@ impl EdgeMetrics {
         })
     }
 
+    /// Registers one more collector of the edge's in its registry.
+    pub(crate) fn add(&self, collector: impl Collector + 'static) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(collector))
+    }
+
     /// The text exposition of the whole registry.
     pub(crate) fn render(&self) -> String {
         let mut buf = Vec::new();

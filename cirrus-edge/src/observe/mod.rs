@@ -3,9 +3,11 @@
 //! the [`RequestSummary`]; it never changes a response.
 
 mod access_log;
+mod memory;
 mod metrics;
 
 pub(crate) use access_log::{AccessLog, Sink};
+pub(crate) use memory::MemoryGauges;
 pub(crate) use metrics::{EdgeMetrics, UpstreamMetrics, phase};
 
 use crate::session::{RequestSummary, Session};

@@ -264,3 +264,36 @@ async fn http10_bodies_are_framed_by_content_length_only() {
     assert!(answer.ends_with("POST hello"), "{answer}");
     assert_eq!(origin.hits("/echo"), 1);
 }
+
+#[tokio::test]
+async fn process_memory_is_broken_down_by_component() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    let res = e.http.get(e.url("/cached")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(tokio::net::TcpStream::connect(e.addr).await.unwrap());
+    }
+    let metric = |text: &str, component: &str| {
+        cirrus_test_support::metric_value(
+            text,
+            &format!("cirrus_process_memory_bytes{{component=\"{component}\"}}"),
+        )
+        .unwrap_or(-1.0)
+    };
+    let text = cirrus_test_support::until("the connection counted", Duration::from_secs(5), || {
+        let text = e.edge.render_metrics();
+        (metric(&text, "connections") >= 3.0 * 9216.0).then_some(text)
+    });
+    let cache = cirrus_test_support::metric_value(&text, "cirrus_cache_bytes").unwrap();
+    assert!(cache > 0.0);
+    assert_eq!(metric(&text, "cache"), cache, "{text}");
+    let resident = metric(&text, "resident");
+    assert!(resident > 1e6, "{text}");
+    assert_eq!(
+        metric(&text, "other"),
+        resident - cache - metric(&text, "connections"),
+        "{text}"
+    );
+}
