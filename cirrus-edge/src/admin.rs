@@ -20,8 +20,10 @@ impl<H: EdgeHooks> Edge<H> {
     /// yet), `ok`, or `degraded` (still 200, so load balancers keep the
     /// edge: the source does not answer, or its history went back below
     /// the configuration served, and the edge serves its last
-    /// configuration); the `store` check says when the source was last
-    /// asked, and `revision` is the configuration served.
+    /// configuration, or the disk tier's writes fail and it serves from
+    /// memory); the `store` check says when the source was last asked, the
+    /// `disk` check (with a disk tier) whether its writes work, and
+    /// `revision` is the configuration served.
     pub async fn serve_admin(
         &self,
         listener: tokio::net::TcpListener,
@@ -58,9 +60,26 @@ impl<H: EdgeHooks> AdminProbe for Edge<H> {
                 HealthCheck::down(ago, Some("the source does not answer".into())),
             ),
         };
-        Health::new(status)
-            .check("store", store)
-            .revision(Some(self.revision()))
+        let mut health = Health::new(status).check("store", store);
+        if self.inner.cache.disk.is_some() {
+            let disk = match self.inner.cache.disk_health.failing() {
+                Some((since, error)) => {
+                    if health.status == "ok" {
+                        health.status = "degraded".into();
+                    }
+                    let for_s = now_ms().saturating_sub(since) / 1000;
+                    HealthCheck::down(
+                        0,
+                        Some(format!(
+                            "disk cache writes fail, for {for_s} s ({error}); serving from memory"
+                        )),
+                    )
+                }
+                None => HealthCheck::up(0),
+            };
+            health = health.check("disk", disk);
+        }
+        health.revision(Some(self.revision()))
     }
 
     async fn metrics(&self) -> String {

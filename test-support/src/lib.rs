@@ -27,6 +27,7 @@ mod probe;
 mod relay;
 mod resolver;
 mod sentinel;
+mod small_disk;
 mod wait;
 mod webhook;
 
@@ -37,6 +38,7 @@ pub use probe::{Readiness, get_raw, readiness};
 pub use relay::Relay;
 pub use resolver::FakeResolver;
 pub use sentinel::{MASTER_NAME, SentinelCluster, cli as redis_cli};
+pub use small_disk::SmallDisk;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;

@@ -18,6 +18,50 @@ pub(crate) struct Tiers {
     pub(crate) disk: Option<DiskCache>,
     /// Origin tags ignored for the limits (cache/tags.rs), since start.
     tags_ignored: AtomicU64,
+    /// Whether the disk tier's writes work.
+    pub(crate) disk_health: Arc<DiskHealth>,
+}
+
+/// Whether the disk tier's writes work: a full or failing disk leaves the
+/// edge serving from memory, and says so in `/healthz` and the metrics.
+#[derive(Debug, Default)]
+pub(crate) struct DiskHealth {
+    /// Since when writes fail (Unix ms; 0: the last one worked).
+    failing_since_ms: AtomicU64,
+    errors: AtomicU64,
+    last_error: std::sync::Mutex<String>,
+}
+
+impl DiskHealth {
+    fn failed(&self, error: &std::io::Error) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error.to_string();
+        let now = cirrus_core::model::now_ms().max(1);
+        if self
+            .failing_since_ms
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            tracing::warn!(error = %error, "disk cache writes fail; serving from memory until they work again");
+        }
+    }
+
+    fn written(&self) {
+        if self.failing_since_ms.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!("disk cache writes work again");
+        }
+    }
+
+    /// Since when writes fail (Unix ms) and the last error, while they do.
+    pub(crate) fn failing(&self) -> Option<(u64, String)> {
+        let since = self.failing_since_ms.load(Ordering::Relaxed);
+        (since != 0).then(|| (since, self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()))
+    }
+
+    /// Disk writes that failed, since start.
+    pub(crate) fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
 }
 
 impl Tiers {
@@ -27,6 +71,7 @@ impl Tiers {
             memory,
             disk,
             tags_ignored: AtomicU64::new(0),
+            disk_health: Arc::default(),
         }
     }
 
@@ -64,9 +109,11 @@ impl Tiers {
         if let Some(disk) = &self.disk {
             // Written in the background: the client does not wait for the disk.
             let (disk, key, headers, entry) = (disk.clone(), key.clone(), headers.clone(), entry.clone());
+            let health = self.disk_health.clone();
             tokio::spawn(async move {
-                if let Err(e) = disk.insert(&key, &headers, &entry).await {
-                    tracing::warn!(error = %e, "disk cache write failed");
+                match disk.insert(&key, &headers, &entry).await {
+                    Ok(_) => health.written(),
+                    Err(e) => health.failed(&e),
                 }
             });
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 
 /// Metric names, frozen by a test.
-pub(crate) const NAMES: [&str; 23] = [
+pub(crate) const NAMES: [&str; 25] = [
     "nginx_http_requests_total",
     "nginx_http_request_duration_seconds",
     "nginx_cache_status_total",
@@ -39,6 +39,8 @@ pub(crate) const NAMES: [&str; 23] = [
     "cirrus_accept_errors_total",
     "cirrus_connections_reclaimed_total",
     "cirrus_connections_limit",
+    "cirrus_cache_disk_write_errors_total",
+    "cirrus_cache_disk_failing",
 ];
 
 /// Propagation takes milliseconds, or minutes when a store was away.
@@ -144,6 +146,14 @@ impl EdgeMetrics {
             regressed: IntGauge::new(
                 NAMES[18],
                 "1 while the store's history is behind the configuration this edge serves (it keeps serving it).",
+            )?,
+            disk_errors: IntCounter::new(
+                NAMES[23],
+                "Writes to the disk tier that failed (a full or failing disk); the memory tier keeps serving.",
+            )?,
+            disk_failing: IntGauge::new(
+                NAMES[24],
+                "1 while the disk tier's writes fail (its last write failed); /healthz says degraded.",
             )?,
             source_state,
             tiers,
@@ -264,6 +274,8 @@ struct LiveGauges {
     ready: IntGauge,
     store_up: IntGauge,
     regressed: IntGauge,
+    disk_errors: IntCounter,
+    disk_failing: IntGauge,
     /// The edge's [`SourceState`].
     source_state: Arc<AtomicU8>,
     tiers: Arc<Tiers>,
@@ -271,8 +283,9 @@ struct LiveGauges {
 }
 
 impl LiveGauges {
-    fn gauges(&self) -> [&IntGauge; 7] {
+    fn gauges(&self) -> [&IntGauge; 8] {
         [
+            &self.disk_failing,
             &self.bytes,
             &self.objects,
             &self.evictions,
@@ -288,6 +301,7 @@ impl Collector for LiveGauges {
     fn desc(&self) -> Vec<&Desc> {
         let mut desc: Vec<&Desc> = self.gauges().into_iter().flat_map(|g| g.desc()).collect();
         desc.extend(self.tags_ignored.desc());
+        desc.extend(self.disk_errors.desc());
         desc
     }
 
@@ -306,8 +320,13 @@ impl Collector for LiveGauges {
         let ignored = self.tiers.tags_ignored();
         self.tags_ignored
             .inc_by(ignored.saturating_sub(self.tags_ignored.get()));
+        let disk = &self.tiers.disk_health;
+        self.disk_failing.set(i64::from(disk.failing().is_some()));
+        self.disk_errors
+            .inc_by(disk.errors().saturating_sub(self.disk_errors.get()));
         let mut families: Vec<MetricFamily> = self.gauges().into_iter().flat_map(|g| g.collect()).collect();
         families.extend(self.tags_ignored.collect());
+        families.extend(self.disk_errors.collect());
         families
     }
 }

@@ -10,6 +10,7 @@
 )]
 
 mod cache;
+mod chaos;
 mod clients;
 mod coalesce;
 mod compress;

@@ -72,7 +72,8 @@ pub(super) fn mark_file(path: &Path, at: SystemTime) -> std::io::Result<()> {
 }
 
 /// Writes to a temporary file and renames it into place, so a crash never
-/// leaves a half-written object under its real name. Returns the size.
+/// leaves a half-written object under its real name (and a failed write,
+/// a full disk say, leaves no temporary file behind). Returns the size.
 pub(super) fn write_file(path: &Path, header: &FileHeader, mark_ms: u64, body: &[u8]) -> std::io::Result<u64> {
     let json = serde_json::to_vec(header).map_err(std::io::Error::other)?;
     let len = u32::try_from(json.len()).map_err(std::io::Error::other)?;
@@ -80,14 +81,20 @@ pub(super) fn write_file(path: &Path, header: &FileHeader, mark_ms: u64, body: &
         std::fs::create_dir_all(parent)?;
     }
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(MAGIC)?;
-    f.write_all(&mark_ms.to_le_bytes())?;
-    f.write_all(&len.to_le_bytes())?;
-    f.write_all(&json)?;
-    f.write_all(body)?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(MAGIC)?;
+        f.write_all(&mark_ms.to_le_bytes())?;
+        f.write_all(&len.to_le_bytes())?;
+        f.write_all(&json)?;
+        f.write_all(body)?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     Ok((MAGIC.len() + 8 + 4 + json.len() + body.len()) as u64)
 }
 
