@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// A tmpfs of a few bytes, unmounted on drop.
+#[derive(Debug)]
 pub struct SmallDisk {
     dir: tempfile::TempDir,
 }
