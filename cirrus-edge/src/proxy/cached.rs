@@ -175,6 +175,15 @@ impl Fetch<'_> {
             ask_to_validate(&mut headers, stale);
         }
         let targets = targets(edge, conf, session, ctx).await?;
+        // Every origin failed a moment ago (refused, timed out): a response
+        // that may be served stale on error is, at once, rather than after
+        // another wait for the origin. One request per `origin_down_for`
+        // tries the origin again.
+        if edge.upstream.all_down(&targets)
+            && let Some(res) = self.stale_if_error(conf, session, facts)
+        {
+            return Ok(res);
+        }
         let mut up = upstream_head(Method::GET, session.uri(), headers);
         edge.hooks.upstream_request_filter(session, &mut up, ctx).await?;
         // The origin exchange and the fill are boxed: their state is most

@@ -5,18 +5,58 @@
 use cirrus_core::model::Origin;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Origins that failed recently, keyed by `scheme://host:port`.
 #[derive(Debug, Default)]
 pub(crate) struct OriginHealth {
     down_until: Mutex<HashMap<String, Instant>>,
+    /// Whether `down_until` may hold anything.
+    any_down: AtomicBool,
 }
 
 impl OriginHealth {
     pub(crate) fn mark_down(&self, origin: &Origin, for_how_long: Duration) {
         let mut map = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(origin.to_string(), Instant::now() + for_how_long);
+        self.any_down.store(true, Ordering::Relaxed);
+    }
+
+    /// `origin` answered: it is up again, whatever it did before.
+    pub(crate) fn mark_up(&self, origin: &Origin) {
+        // The common case, nothing failed: no lock, no key to format.
+        if !self.any_down.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut map = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&origin.to_string());
+        if map.is_empty() {
+            self.any_down.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether every one of `origins` failed recently (none: false). When
+    /// one's time out is over, the caller gets `false` and tries it, and
+    /// the others keep seeing it down for `probe_for` more (one probe at a
+    /// time, not a crowd waiting on an origin that may still hang).
+    pub(crate) fn all_down(&self, origins: &[Origin], probe_for: Duration) -> bool {
+        if origins.is_empty() || !self.any_down.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        let mut map = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        for o in origins {
+            match map.get_mut(&o.to_string()) {
+                Some(until) if *until > now => {}
+                Some(until) => {
+                    *until = now + probe_for;
+                    return false;
+                }
+                None => return false,
+            }
+        }
+        true
     }
 
     fn is_down(&self, map: &HashMap<String, Instant>, origin: &Origin, now: Instant) -> bool {

@@ -107,6 +107,15 @@ impl Upstream {
     /// connection to the same origin when a reused one died before any byte
     /// of the answer (the keep-alive race); any other request is sent once.
     /// `waited` accumulates the time spent waiting for answers.
+    /// Whether every origin of `targets` failed recently (connect error or
+    /// timeout within `origin_down_for`, and none answered since).
+    pub(crate) fn all_down(&self, targets: &Targets<'_>) -> bool {
+        match targets {
+            Targets::Domain(origins) => self.health.all_down(origins, self.down_for),
+            Targets::Only(origin) => self.health.all_down(std::slice::from_ref(origin), self.down_for),
+        }
+    }
+
     pub(crate) async fn send(
         &self,
         targets: Targets<'_>,
@@ -136,7 +145,10 @@ impl Upstream {
             *waited = Some(waited.unwrap_or_default() + took);
             self.metrics.response.observe(took.as_secs_f64());
             let Failed { error, reused } = match outcome {
-                Ok(Ok(res)) => return Ok(res),
+                Ok(Ok(res)) => {
+                    self.health.mark_up(origin);
+                    return Ok(res);
+                }
                 Ok(Err(failed)) => failed,
                 Err(_) => Failed {
                     error: ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"),

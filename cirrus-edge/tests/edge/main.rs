@@ -11,6 +11,7 @@
 
 mod cache;
 mod chaos;
+mod chaos_origin;
 mod clients;
 mod coalesce;
 mod compress;
