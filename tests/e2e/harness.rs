@@ -25,14 +25,16 @@ pub fn spawn(args: &[&str]) -> (Child, Receiver<String>, Receiver<String>) {
 /// Waits for the log line carrying `marker` and returns what follows it.
 pub fn logged(stderr: &Receiver<String>, marker: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
         let line = stderr
             .recv_timeout(wait)
-            .unwrap_or_else(|_| panic!("no log line with {marker:?}"));
+            .unwrap_or_else(|_| panic!("no log line with {marker:?} in 20 s; the process said {seen:#?}"));
         if let Some(rest) = line.split(marker).nth(1) {
             return rest.trim().to_string();
         }
+        seen.push(line);
     }
 }
 

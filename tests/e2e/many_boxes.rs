@@ -1,4 +1,5 @@
-//! Many boxes on one machine: a Redis with AOF, one `cirrus api`, one
+//! Many boxes on one machine: a Redis with AOF (or Redis Sentinel: a
+//! master, two replicas, three sentinels), one `cirrus api`, one
 //! `cirrus dns` with a real NSD as its secondary, and three `cirrus edge`
 //! processes on 127.0.0.2, .3 and .4 that register themselves as nodes,
 //! and one `cirrus worker` issuing certificates from a real Pebble, which
@@ -7,7 +8,7 @@
 use crate::harness::{Running, ctl, https_body, json_logged, logged, ok, pebble_root, tiny_origin, try_get, until};
 use cirrus_core::model::DomainDns;
 use cirrus_test_support::{
-    Nsd, OwnerResolver, Pebble, RedisServer, WebhookReceiver, a_records, free_port, metric_value,
+    Nsd, OwnerResolver, Pebble, RedisServer, SentinelCluster, WebhookReceiver, a_records, free_port, metric_value,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -77,11 +78,49 @@ fn edge(dir: &std::path::Path, store: &str, n: u8, ports: Ports) -> Running {
     edge
 }
 
+/// The store the boxes share, and how it loses its machine.
+enum Shared {
+    /// One Redis with AOF: restarted from its file.
+    Aof(RedisServer),
+    /// A master, two replicas and three sentinels: the master is killed
+    /// and a replica promoted.
+    Sentinel(SentinelCluster),
+}
+
+impl Shared {
+    fn url(&self) -> String {
+        match self {
+            Shared::Aof(redis) => redis.url(),
+            Shared::Sentinel(cluster) => cluster.url(),
+        }
+    }
+
+    /// The store's machine goes away and the store comes back.
+    fn lose_the_master(&mut self) {
+        match self {
+            Shared::Aof(redis) => redis.restart(),
+            Shared::Sentinel(cluster) => {
+                let old = cluster.kill_master();
+                cluster.wait_failover(old, Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 #[test]
 fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_the_ca() {
+    scenario(Shared::Aof(RedisServer::start_with_aof()));
+}
+
+#[test]
+fn three_edges_and_a_worker_on_redis_sentinel_do_the_same_through_a_failover() {
+    scenario(Shared::Sentinel(SentinelCluster::start()));
+}
+
+/// The whole scenario on `shared`.
+fn scenario(mut redis: Shared) {
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut redis = RedisServer::start_with_aof();
     let store = redis.url();
     let dir = tempfile::tempdir().unwrap();
     let (mut api_proc, url, token) = api(dir.path(), &store);
@@ -299,10 +338,11 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
     answers(master, &all);
     answers(nsd.addr, &all);
 
-    // The API process is killed, Redis restarts from its AOF, the API
-    // starts again: nothing is lost and the master token still works.
+    // The API process is killed, Redis restarts from its AOF (or its
+    // master is killed and a replica promoted), the API starts again:
+    // nothing is lost and the master token still works.
     api_proc.kill();
-    redis.restart();
+    redis.lose_the_master();
     let (_api, url, again) = api(dir.path(), &store);
     assert_eq!(again, None, "no new master token");
     let got = ok(ctl(&url, &token, &["domain", "get", DOMAIN, "--output", "json"]));
@@ -317,8 +357,13 @@ fn three_edges_and_a_worker_on_one_redis_follow_the_api_the_health_checker_and_t
     }
     drop(dns);
     eprintln!(
-        "many boxes: purge acknowledged by three edges after {delays:?} ms; a dead edge left NSD's answers \
+        "many boxes on {}: purge acknowledged by three edges after {delays:?} ms; a dead edge left NSD's answers \
          after {dropped_after:?}; whole scenario {:?}",
+        if matches!(redis, Shared::Aof(_)) {
+            "Redis with AOF"
+        } else {
+            "Redis Sentinel"
+        },
         started.elapsed()
     );
 }
