@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub, dead_code)]
 
 mod certs;
+mod chaos;
 mod cli;
 mod config;
 mod deploy;

@@ -18,7 +18,7 @@ const ZONE: &str = "cdn.test";
 
 /// `cirrus api` on a free port; its URL and the master token it printed
 /// (if it generated one).
-fn api(dir: &std::path::Path, store: &str) -> (Running, String, Option<String>) {
+pub(crate) fn api(dir: &std::path::Path, store: &str) -> (Running, String, Option<String>) {
     let api = Running::cirrus(
         dir,
         &[

@@ -1,0 +1,89 @@
+//! Roles killed in the middle of their work: `cirrus api` SIGKILLed while
+//! a client writes as fast as it can. Every write it acknowledged is in
+//! the store afterwards, whole, and the store's list and its records
+//! agree.
+
+use crate::many_boxes::api;
+use cirrus_client::Client;
+use cirrus_core::DomainConf;
+use cirrus_test_support::RedisServer;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[test]
+fn the_api_killed_mid_write_loses_no_acknowledged_write() {
+    let redis = RedisServer::start_with_aof();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, url, token) = api(dir.path(), &redis.url());
+    let token = token.expect("a master token");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, failed, stop) = (acked.clone(), failed.clone(), stop.clone());
+        let client = Client::builder(&url).token(&token).build().unwrap();
+        rt.spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let name = format!("d{i}.kill.test");
+                let mut conf = DomainConf::new(&name, "http://192.0.2.10".parse().unwrap());
+                conf.replicas = Some(1 + (i % 3) as u16);
+                match client.put_domain(&conf).await {
+                    Ok(_) => acked.lock().unwrap().push(name),
+                    Err(_) => failed.lock().unwrap().push(name),
+                }
+                i += 1;
+            }
+        })
+    };
+    cirrus_test_support::until("writes acknowledged", Duration::from_secs(20), || {
+        (acked.lock().unwrap().len() >= 200).then_some(())
+    });
+    first.kill();
+    let killed = Instant::now();
+    let before_kill = acked.lock().unwrap().len();
+    cirrus_test_support::until("writes failing", Duration::from_secs(10), || {
+        (!failed.lock().unwrap().is_empty()).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(writer).unwrap();
+
+    let (_second, url, again) = api(dir.path(), &redis.url());
+    assert_eq!(again, None, "the store kept the master token");
+    let restarted = killed.elapsed();
+    let client = Client::builder(&url).token(&token).build().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let failed = failed.lock().unwrap().clone();
+    let listed: Vec<String> = rt
+        .block_on(client.all_domains())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.domain)
+        .collect();
+    for name in &acked {
+        assert!(listed.contains(name), "acknowledged {name} is listed");
+    }
+    let mut in_flight_kept = 0;
+    for name in &listed {
+        let got = rt.block_on(client.get_domain(name)).unwrap();
+        assert_eq!(got.conf.domain, *name, "every listed domain is whole");
+        assert_eq!(got.conf.origins[0].host, "192.0.2.10");
+        if failed.contains(name) {
+            in_flight_kept += 1;
+        }
+    }
+    assert!(
+        listed.len() <= acked.len() + 1,
+        "at most the one write in flight at the kill is there unacknowledged: {} listed, {} acknowledged",
+        listed.len(),
+        acked.len()
+    );
+    eprintln!(
+        "api killed mid-write: {} writes acknowledged ({before_kill} before the kill), all present; {} refused while it was down, \
+         {in_flight_kept} of them (in flight at the kill) present anyway; API back {restarted:?} after the kill",
+        acked.len(),
+        failed.len()
+    );
+}
