@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::header::VARY;
 use http::{HeaderMap, HeaderName, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A response in the cache.
 #[derive(Debug, Clone)]
@@ -33,6 +33,9 @@ pub struct CachedResponse {
     /// When a soft purge marked it stale (ms since the epoch, 0: never).
     /// Atomic so a purge marks the copy every reader shares.
     stale_since_ms: StaleMark,
+    /// `stored_at` on the monotonic clock, which no clock step moves: the
+    /// age while the wall clock is behind `stored_at` (stepped back).
+    stored_mono: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +83,11 @@ impl CachedResponse {
             vary,
             tags: Vec::new(),
             stale_since_ms: StaleMark::default(),
+            stored_mono: SystemTime::now()
+                .duration_since(stored_at)
+                .ok()
+                .and_then(|ago| Instant::now().checked_sub(ago))
+                .unwrap_or_else(Instant::now),
         }
     }
 
@@ -122,9 +130,15 @@ impl CachedResponse {
         self.stale_since().map_or(self.ttl, |at| self.ttl.min(self.age(at)))
     }
 
-    /// Its age at `now`, in seconds (RFC 9111 §4.2.3).
+    /// Its age at `now`, in seconds (RFC 9111 §4.2.3). When the wall
+    /// clock is behind `stored_at` (it was stepped back), the time since
+    /// it was stored on the monotonic clock: a step back never makes a
+    /// response younger, so never fresh for longer than its lifetime.
     pub fn age(&self, now: SystemTime) -> u64 {
-        let resident = now.duration_since(self.stored_at).unwrap_or(Duration::ZERO).as_secs();
+        let resident = now
+            .duration_since(self.stored_at)
+            .unwrap_or_else(|_| self.stored_mono.elapsed())
+            .as_secs();
         super::age::add(self.initial_age, resident)
     }
 
@@ -174,5 +188,15 @@ mod tests {
             assert_eq!(value.as_bytes(), &[b'x'; 10]);
         }
         assert!(stored.headers["set-cookie"].is_sensitive());
+    }
+
+    #[test]
+    fn a_clock_stepped_back_never_makes_a_response_younger() {
+        let stored_at = SystemTime::now() - Duration::from_secs(120);
+        let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::new(), stored_at, 60, 0);
+        assert_eq!(stored.age(stored_at + Duration::from_secs(120)), 120);
+        let stepped_back = stored_at - Duration::from_secs(3600);
+        assert!(stored.age(stepped_back) >= 120, "the monotonic clock's age");
+        assert!(!stored.is_fresh(stepped_back), "stale after its 60 s, whatever the wall clock says");
     }
 }
