@@ -87,3 +87,85 @@ fn the_api_killed_mid_write_loses_no_acknowledged_write() {
         failed.len()
     );
 }
+
+/// libfaketime for a multi-threaded process, from Debian's `faketime`.
+fn libfaketime() -> std::path::PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.exists());
+    found.expect("libfaketime (scripts/test installs Debian's faketime)")
+}
+
+#[test]
+fn an_edge_whose_clock_steps_an_hour_forward_then_back_keeps_serving_and_purging() {
+    use cirrus_core::{DomainStore, PurgeLog, PurgeRequest};
+    let redis = RedisServer::start();
+    let origin = crate::harness::tiny_origin();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(async { cirrus_core::RedisStore::connect(&redis.url()) }).unwrap();
+    let conf = DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
+    rt.block_on(store.put_domain(&conf)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = dir.path().join("faketime");
+    std::fs::write(&clock, "+0\n").unwrap();
+    let mut cmd = crate::harness::Running::command(
+        dir.path(),
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &redis.url(),
+            "--no-access-log",
+        ],
+    );
+    // The wall clock only: timers run on the monotonic one, which no step moves.
+    cmd.env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME_TIMESTAMP_FILE", &clock)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    let edge = crate::harness::Running::start(cmd);
+    let addr = crate::harness::logged(&edge.stderr, "listening on http://");
+    let x_cache = |answer: &str| {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix("x-cache: "))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    cirrus_test_support::until("the domain served", Duration::from_secs(10), || {
+        Some(crate::harness::get(&addr, "/hello")).filter(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    assert_eq!(x_cache(&crate::harness::get(&addr, "/hello")), "HIT");
+
+    let mut seen = Vec::new();
+    for (step, expect_after) in [("+1h", "EXPIRED"), ("-1h", "HIT")] {
+        std::fs::write(&clock, format!("{step}\n")).unwrap();
+        // Forward, the stored copy is an hour old: fetched again. Back, the
+        // copy fetched at +1h keeps its age (the monotonic clock's): a HIT.
+        let first = crate::harness::get(&addr, "/hello");
+        assert!(first.starts_with("HTTP/1.1 200"), "{step}: {first}");
+        assert_eq!(x_cache(&first), expect_after, "{step}: {first}");
+        let mut failed = 0;
+        for _ in 0..100 {
+            let a = crate::harness::get(&addr, "/hello");
+            failed += usize::from(!(a.starts_with("HTTP/1.1 200") && x_cache(&a) == "HIT"));
+        }
+        assert_eq!(failed, 0, "{step}: every request a HIT");
+        rt.block_on(store.publish_purge(&PurgeRequest::urls("a.test", ["/hello"])))
+            .unwrap();
+        let purged = Instant::now();
+        cirrus_test_support::until(&format!("{step}: the purge applied"), Duration::from_secs(10), || {
+            Some(crate::harness::get(&addr, "/hello")).filter(|a| x_cache(a) == "MISS")
+        });
+        seen.push(format!(
+            "{step}: {} then 100 HITs, purge applied after {:?}",
+            x_cache(&first),
+            purged.elapsed()
+        ));
+    }
+    eprintln!("clock steps on one edge: {}", seen.join("; "));
+}

@@ -197,6 +197,9 @@ mod tests {
         assert_eq!(stored.age(stored_at + Duration::from_secs(120)), 120);
         let stepped_back = stored_at - Duration::from_secs(3600);
         assert!(stored.age(stepped_back) >= 120, "the monotonic clock's age");
-        assert!(!stored.is_fresh(stepped_back), "stale after its 60 s, whatever the wall clock says");
+        assert!(
+            !stored.is_fresh(stepped_back),
+            "stale after its 60 s, whatever the wall clock says"
+        );
     }
 }
