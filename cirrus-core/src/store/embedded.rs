@@ -43,6 +43,9 @@ mod queue;
 mod webhooks;
 
 type StrTable = TableDefinition<'static, &'static str, &'static str>;
+
+/// The database's page cache, unless set.
+const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 type SeqTable = TableDefinition<'static, u64, &'static str>;
 
 const META: StrTable = TableDefinition::new("meta");
@@ -89,6 +92,7 @@ pub struct EmbeddedStoreBuilder {
     events_len: usize,
     events_age: Duration,
     event_buffer: usize,
+    cache_bytes: usize,
 }
 
 impl EmbeddedStoreBuilder {
@@ -101,7 +105,16 @@ impl EmbeddedStoreBuilder {
             events_len: DEFAULT_EVENTS_LEN,
             events_age: DEFAULT_EVENTS_AGE,
             event_buffer: 4096,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
+    }
+
+    /// Memory for the database's page cache (default 32 MiB; redb's own
+    /// default, 1 GiB, would let the process grow with the file). Reads
+    /// past it come from the operating system's page cache.
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes.max(1 << 20);
+        self
     }
 
     /// Change-log entries kept for resync.
@@ -139,7 +152,9 @@ impl EmbeddedStoreBuilder {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::backend(format!("cannot create {}: {e}", self.dir.display()), Some(e.into())))?;
         let path = self.dir.join("cirrus.redb");
-        let db = Database::create(&path)
+        let db = redb::Builder::new()
+            .set_cache_size(self.cache_bytes)
+            .create(&path)
             .map_err(|e| Error::backend(format!("cannot open {}: {e}", path.display()), Some(e.into())))?;
         let tx = db.begin_write().map_err(db_err)?;
         for t in [
