@@ -104,7 +104,9 @@ fn an_edge_whose_clock_steps_an_hour_forward_then_back_keeps_serving_and_purging
     let redis = RedisServer::start();
     let origin = crate::harness::tiny_origin();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = rt.block_on(async { cirrus_core::RedisStore::connect(&redis.url()) }).unwrap();
+    let store = rt
+        .block_on(async { cirrus_core::RedisStore::connect(&redis.url()) })
+        .unwrap();
     let conf = DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
     rt.block_on(store.put_domain(&conf)).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -30,9 +30,19 @@ pub(crate) fn lines(out: impl std::io::Read + Send + 'static) -> Receiver<String
     rx
 }
 
+/// `cirrus`, with `LD_PRELOAD` set to `SOAK_PRELOAD` when that is set (an
+/// allocator to compare, such as Debian's libjemalloc).
+pub(crate) fn cirrus_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cirrus"));
+    if let Ok(preload) = std::env::var("SOAK_PRELOAD") {
+        cmd.env("LD_PRELOAD", preload);
+    }
+    cmd
+}
+
 /// Starts `cirrus args…`; returns it, its stderr and stdout.
 pub(crate) fn cirrus(args: &[&str]) -> (Proc, Receiver<String>, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
+    let mut child = cirrus_command()
         .args(args)
         .env_remove("CIRRUS_MASTER_TOKEN")
         .env_remove("CIRRUS_CONFIG")

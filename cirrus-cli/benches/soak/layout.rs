@@ -76,7 +76,7 @@ metrics_listen = "127.0.0.1:0"
 "#
     );
     std::fs::write(dir.path().join("cirrus.toml"), config).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cirrus"))
+    let mut child = crate::procs::cirrus_command()
         .args(["--config", "cirrus.toml", "up"])
         .current_dir(dir.path())
         .env_remove("CIRRUS_MASTER_TOKEN")
@@ -143,8 +143,6 @@ fn many_boxes() -> Layout {
             "--store",
             &store,
             "--no-access-log",
-            "--log",
-            "warn",
         ]);
         logged(&err, "registered as a node");
         procs.push((format!("edge-{n}"), proc));

@@ -29,6 +29,14 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // The processes are stopped (dropped) before the exit status is set.
+    if !soak().await {
+        std::process::exit(1);
+    }
+}
+
+/// Runs the soak; whether it passed.
+async fn soak() -> bool {
     let minutes: f64 = env("SOAK_MINUTES", 60.0);
     let layout_name: String = env("SOAK_LAYOUT", "one-box".to_string());
     let rps: u64 = env("SOAK_RPS", 300);
@@ -132,7 +140,12 @@ async fn main() {
 
     let dir = std::path::Path::new(&std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("soak");
     let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("{}.csv", env("SOAK_LAYOUT", "one-box".to_string())));
+    let allocator = if std::env::var("SOAK_PRELOAD").is_ok() {
+        "-preload"
+    } else {
+        ""
+    };
+    let path = dir.join(format!("{}{allocator}.csv", env("SOAK_LAYOUT", "one-box".to_string())));
     std::fs::write(&path, csv).unwrap();
 
     let (acked, purges) = load::purges_acknowledged(&api, stats).await;
@@ -165,7 +178,5 @@ async fn main() {
     );
     pass &= cached_bad == 0 && acked == purges && purges > 0;
     println!("  {}", if pass { "PASS" } else { "FAIL" });
-    if !pass {
-        std::process::exit(1);
-    }
+    pass
 }
