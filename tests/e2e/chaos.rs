@@ -171,3 +171,79 @@ fn an_edge_whose_clock_steps_an_hour_forward_then_back_keeps_serving_and_purging
     }
     eprintln!("clock steps on one edge: {}", seen.join("; "));
 }
+
+#[test]
+fn a_secondary_cut_off_from_transfers_falls_behind_visibly_then_catches_up() {
+    use cirrus_core::DomainStore;
+    use cirrus_test_support::{Nsd, Relay, free_port, metric_value};
+    let redis = RedisServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt
+        .block_on(async { cirrus_core::RedisStore::connect(&redis.url()) })
+        .unwrap();
+    let put = |name: &str| {
+        let conf = DomainConf::new(name, "http://192.0.2.10".parse().unwrap());
+        rt.block_on(store.put_domain(&conf)).unwrap();
+    };
+    put("a.test");
+    let master = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // NSD transfers through a relay the test can cut; NOTIFYs reach it directly.
+    let relay = rt.block_on(Relay::start(master));
+    let nsd = Nsd::start("cdn.test", relay.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let dns = crate::harness::Running::cirrus(
+        dir.path(),
+        &[
+            "dns",
+            "--listen",
+            &master.to_string(),
+            "--zone",
+            "cdn.test",
+            "--notify",
+            &nsd.addr.to_string(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--no-health-check",
+            "--store",
+            &redis.url(),
+        ],
+    );
+    let admin = crate::harness::logged(&dns.stderr, "metrics on http://");
+    let secondary = format!("cirrus_dns_secondary_serial{{secondary=\"{}\"}}", nsd.addr);
+    let serials = || {
+        let text = crate::harness::raw_get(&admin, "/metrics", "localhost");
+        (
+            metric_value(&text, "cirrus_dns_zone_serial").unwrap_or(0.0),
+            metric_value(&text, &secondary).unwrap_or(0.0),
+        )
+    };
+    cirrus_test_support::until("NSD has the zone", Duration::from_secs(30), || {
+        let (zone, theirs) = serials();
+        (zone > 0.0 && zone == theirs).then_some(())
+    });
+
+    relay.cut();
+    let cut = Instant::now();
+    put("b.test");
+    let (zone, theirs) = cirrus_test_support::until("the lag in the metrics", Duration::from_secs(30), || {
+        let (zone, theirs) = serials();
+        (theirs > 0.0 && theirs < zone).then_some((zone, theirs))
+    });
+    let shown = cut.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, still) = serials();
+    assert_eq!(still, theirs, "NSD answers, but cannot transfer: it stays behind");
+
+    relay.restore();
+    let restored = Instant::now();
+    put("c.test");
+    cirrus_test_support::until("NSD caught up", Duration::from_secs(30), || {
+        let (zone, theirs) = serials();
+        (zone == theirs).then_some(())
+    });
+    eprintln!(
+        "secondary cut off from transfers: serial {theirs} behind the master's {zone} in the metrics after {shown:?} \
+         (what CirrusDnsSecondaryBehind reads); caught up {:?} after the relay came back",
+        restored.elapsed()
+    );
+}
