@@ -142,6 +142,11 @@ async fn past_the_budget_idle_connections_make_room_and_busy_ones_are_waited_for
     let e = EdgeUnderTest::start_with(conf_for(&origin), settings).await;
     const SLOW: &[u8] = b"GET /slow HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
     const CACHED: &[u8] = b"GET /cached HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+    async fn sent(addr: std::net::SocketAddr, request: &[u8]) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(request).await.unwrap();
+        s
+    }
     async fn answer(mut s: tokio::net::TcpStream, within: Duration) -> String {
         let mut out = Vec::new();
         tokio::time::timeout(within, s.read_to_end(&mut out))
@@ -153,13 +158,11 @@ async fn past_the_budget_idle_connections_make_room_and_busy_ones_are_waited_for
 
     // One connection busy with a slow request, one idle: a newcomer
     // reclaims the idle one and is served at once.
-    let mut busy = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    busy.write_all(SLOW).await.unwrap();
+    let busy = sent(e.addr, SLOW).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let idle = tokio::net::TcpStream::connect(e.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut third = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    third.write_all(CACHED).await.unwrap();
+    let third = sent(e.addr, CACHED).await;
     let started = std::time::Instant::now();
     let got = answer(third, Duration::from_secs(5)).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
@@ -181,13 +184,9 @@ async fn past_the_budget_idle_connections_make_room_and_busy_ones_are_waited_for
     assert_eq!(metric("cirrus_connections_limit"), 2.0);
 
     // Both busy: a newcomer waits for one to finish.
-    let mut slow1 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    slow1.write_all(SLOW).await.unwrap();
-    let mut slow2 = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    slow2.write_all(SLOW).await.unwrap();
+    let (slow1, slow2) = (sent(e.addr, SLOW).await, sent(e.addr, SLOW).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut third = tokio::net::TcpStream::connect(e.addr).await.unwrap();
-    third.write_all(CACHED).await.unwrap();
+    let third = sent(e.addr, CACHED).await;
     let started = std::time::Instant::now();
     let got = answer(third, Duration::from_secs(5)).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
