@@ -1,10 +1,11 @@
 //! `cirrus_process_memory_bytes{component}`: where the edge's process
 //! memory goes, read when gathered. `resident` is the process's resident
-//! set (Linux; absent elsewhere); `cache` the bytes the memory tier counts
+//! set (Linux; absent elsewhere), of which `files` is backed by files (the
+//! binary's code and the libraries, shared); `cache` the bytes the memory tier counts
 //! against its budget (bodies, headers, bookkeeping: what a cached
 //! response holds, since it owns its bytes); `connections` the buffers of
 //! the client connections open (8 KiB to read and 1 KiB to write each, at
-//! least); `other` the rest of the resident set: code, the domain table,
+//! least); `other` the rest of the anonymous memory: the domain table,
 //! TLS state, origin connections, and what the allocator keeps free.
 
 use crate::cache::Tiers;
@@ -32,7 +33,7 @@ impl MemoryGauges {
         let gauge = IntGaugeVec::new(
             Opts::new(
                 NAME,
-                "Process memory by component: resident (the whole resident set), cache (the memory tier's counted bytes), connections (client connection buffers), other (the rest of the resident set).",
+                "Process memory by component: resident (the whole resident set), files (the part backed by files: code, libraries), cache (the memory tier's counted bytes), connections (client connection buffers), other (the rest).",
             ),
             &["component"],
         )?;
@@ -40,11 +41,14 @@ impl MemoryGauges {
     }
 }
 
-/// The resident set of this process, in bytes.
-fn resident() -> Option<u64> {
+/// The resident set of this process and the part of it backed by files,
+/// in bytes.
+fn resident() -> Option<(u64, u64)> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * rustix::param::page_size() as u64)
+    let mut fields = statm.split_whitespace().skip(1).map(str::parse::<u64>);
+    let (resident, files) = (fields.next()?.ok()?, fields.next()?.ok()?);
+    let page = rustix::param::page_size() as u64;
+    Some((resident * page, files * page))
 }
 
 impl Collector for MemoryGauges {
@@ -62,9 +66,10 @@ impl Collector for MemoryGauges {
         let connections = self.open.load(Ordering::Relaxed) as u64 * PER_CONNECTION;
         set("cache", cache);
         set("connections", connections);
-        if let Some(resident) = resident() {
+        if let Some((resident, files)) = resident() {
             set("resident", resident);
-            set("other", resident.saturating_sub(cache + connections));
+            set("files", files);
+            set("other", resident.saturating_sub(files + cache + connections));
         }
         self.gauge.collect()
     }

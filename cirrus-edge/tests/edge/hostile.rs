@@ -290,9 +290,13 @@ async fn process_memory_is_broken_down_by_component() {
     assert_eq!(metric(&text, "cache"), cache, "{text}");
     let resident = metric(&text, "resident");
     assert!(resident > 1e6, "{text}");
+    assert!(
+        metric(&text, "files") > 0.0 && metric(&text, "files") < resident,
+        "{text}"
+    );
     assert_eq!(
         metric(&text, "other"),
-        resident - cache - metric(&text, "connections"),
+        resident - metric(&text, "files") - cache - metric(&text, "connections"),
         "{text}"
     );
 }
