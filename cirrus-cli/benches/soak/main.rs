@@ -2,7 +2,9 @@
 //! operator's changes going on, sampled every 30 s (each process's
 //! resident memory, descriptors, threads and sockets, the edges' cache
 //! bytes, request rate, p99 and error counts) and judged at the end:
-//! memory and descriptors flat after the warm-up (under 5 % an hour), no
+//! memory and descriptors of Cirrus's processes flat after the warm-up
+//! (under 5 % an hour; Redis's are shown, not judged: it holds the data
+//! written, kept by retention), no
 //! failed request on cached traffic, every purge acknowledged. Run by
 //! `scripts/soak [minutes] [--layout one-box|many-boxes]`; the samples
 //! also go to `$CARGO_TARGET_DIR/soak/<layout>.csv`. Exits 1 on a failed
@@ -154,8 +156,14 @@ async fn soak() -> bool {
     let mut pass = true;
     for (name, points) in &series {
         let (line, ok) = watch::verdict(name, points, warmup_min);
-        println!("  {line}");
-        pass &= ok;
+        if name == "redis" {
+            // Redis holds the data the soak writes (events for a week,
+            // purge records for a day): it grows with them by design.
+            println!("  {line} (the store's data, kept by retention: not judged)");
+        } else {
+            println!("  {line}");
+            pass &= ok;
+        }
     }
     println!(
         "  requests: {} cached ({} failed), {} uncached ({} failed), {} over HTTP/2; origin {} requests ({} answered 304)",
