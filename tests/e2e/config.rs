@@ -138,9 +138,16 @@ fn flags_beat_the_environment_which_beats_the_file() {
     edge.args(["--metrics-listen", "127.0.0.1:0", "--store", store.to_str().unwrap()])
         .env("CIRRUS_EDGE_LISTEN", "bogus");
     let edge = Running::start(edge);
-    let line = edge.stderr.recv_timeout(Duration::from_secs(20)).unwrap();
-    // --log-format json: one JSON object per line, no colour codes.
-    let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    // --log-format json: one JSON object per line, no colour codes (a line
+    // about the descriptor limit may come before the listener's).
+    let (line, json) = loop {
+        let line = edge.stderr.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert!(!line.contains('\u{1b}'), "{line}");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if json["message"].as_str().is_some_and(|m| m.contains("listening on")) {
+            break (line, json);
+        }
+    };
     assert!(
         json["message"]
             .as_str()

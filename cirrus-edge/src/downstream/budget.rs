@@ -87,7 +87,7 @@ impl Connections {
         let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
         let limit = budget_under(max, nofile);
         if limit < max {
-            tracing::warn!(
+            tracing::info!(
                 max_connections = max,
                 budget = limit,
                 nofile = nofile.unwrap_or_default(),
