@@ -116,10 +116,28 @@ impl SentinelUrl {
     }
 }
 
-/// Asks the sentinels for the master, blocking (the store is being built):
-/// its client, or what failed (no sentinel answering, an unknown master
-/// name, a master refusing the credentials).
+/// How long a role starting asks the sentinels before it gives up: during
+/// a failover they may name no usable master for a moment.
+const RESOLVE_FOR: Duration = Duration::from_secs(5);
+
+/// Asks the sentinels for the master, blocking (the store is being built),
+/// again every half second for [`RESOLVE_FOR`]: its client, or what failed
+/// (no sentinel answering, an unknown master name, a master refusing the
+/// credentials).
 pub(super) fn resolve_now(url: &SentinelUrl) -> Result<(SentinelClient, Client)> {
+    let deadline = std::time::Instant::now() + RESOLVE_FOR;
+    loop {
+        match resolve_once(url) {
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "no usable master from the sentinels yet; asking again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            resolved => return resolved,
+        }
+    }
+}
+
+fn resolve_once(url: &SentinelUrl) -> Result<(SentinelClient, Client)> {
     let mut sentinel = url.client()?;
     let client = sentinel.get_client().map_err(|e| {
         Error::unavailable(
