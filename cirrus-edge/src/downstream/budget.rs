@@ -34,7 +34,8 @@ pub(crate) struct Connections {
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     slots: Arc<Semaphore>,
     limit: usize,
-    /// Hands out the order in which connections start waiting.
+    /// Advanced once per admitted connection: the order in which
+    /// connections start waiting, to the nearest admission.
     clock: Arc<AtomicU64>,
     next_id: AtomicU64,
     live: Arc<Mutex<HashMap<u64, Arc<Idle>>>>,
@@ -216,10 +217,10 @@ impl Idle {
         self.since.store(BUSY, Ordering::Relaxed);
     }
 
-    /// Waiting for the next request: may be reclaimed.
+    /// Waiting for the next request: may be reclaimed. A load, not an
+    /// increment: no write to a line every connection shares per request.
     pub(crate) fn waiting(&self) {
-        let now = self.clock.fetch_add(1, Ordering::Relaxed);
-        self.since.store(now, Ordering::Relaxed);
+        self.since.store(self.clock.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 
