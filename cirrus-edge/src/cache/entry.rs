@@ -50,24 +50,14 @@ impl Clone for StaleMark {
 impl CachedResponse {
     /// A response stored at `stored_at`, fresh for `ttl` seconds from an
     /// age of `initial_age`, without tags ([`with_tags`](Self::with_tags)).
-    /// Header values are copied into allocations of their own: parsed
-    /// from an origin connection, they are slices of its read buffer,
-    /// which a cached copy would otherwise keep alive whole.
     pub fn new(
         status: StatusCode,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
         stored_at: SystemTime,
         ttl: u64,
         initial_age: u64,
     ) -> Self {
-        for value in headers.values_mut() {
-            if let Ok(own) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                let sensitive = value.is_sensitive();
-                *value = own;
-                value.set_sensitive(sensitive);
-            }
-        }
         let vary = header_list(&headers, VARY.as_str())
             .map(|n| n.to_ascii_lowercase())
             .filter(|n| HeaderName::from_bytes(n.as_bytes()).is_ok())
@@ -154,6 +144,19 @@ impl CachedResponse {
     }
 }
 
+/// Copies every value of `headers` into an allocation of its own. Parsed
+/// from an origin connection, values are slices of its read buffer, which
+/// a cached response would otherwise keep alive whole.
+pub(crate) fn own_values(headers: &mut HeaderMap) {
+    for value in headers.values_mut() {
+        if let Ok(own) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            let sensitive = value.is_sensitive();
+            *value = own;
+            value.set_sensitive(sensitive);
+        }
+    }
+}
+
 /// Comma-separated values of every `name` field, trimmed, non-empty.
 fn header_list<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
     headers
@@ -182,6 +185,7 @@ mod tests {
         let mut secret = http::HeaderValue::from_maybe_shared(read.slice(30..40)).unwrap();
         secret.set_sensitive(true);
         headers.insert("set-cookie", secret);
+        own_values(&mut headers);
         let stored = CachedResponse::new(StatusCode::OK, headers, Bytes::new(), SystemTime::now(), 60, 0);
         for value in stored.headers.values() {
             assert!(!range.contains(&(value.as_bytes().as_ptr() as usize)));

@@ -105,13 +105,15 @@ pub(crate) fn entry_of(
     policy: &CachePolicy,
     decision: Storability,
     status: StatusCode,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     body: bytes::Bytes,
     now: SystemTime,
 ) -> Option<CachedResponse> {
     let Storability::Store { ttl, age, revalidate } = decision else {
         return None;
     };
+    // Stored, so owned: no slice of the origin connection's buffer.
+    super::entry::own_values(&mut headers);
     let (tags, ignored) = super::tags::extract(&headers, &policy.tag_headers);
     tiers.ignore_tags(ignored);
     let entry = CachedResponse::new(status, headers, body, now, ttl, age)
