@@ -2,8 +2,9 @@
 //! ([`cirrus_core::admin`]): `/healthz` and `/readyz` for health checkers
 //! and load balancers, `/metrics` for Prometheus (allowed addresses only).
 
-use crate::edge::{Edge, SourceState};
+use crate::edge::Edge;
 use crate::hooks::EdgeHooks;
+use crate::source_state::SourceState;
 use cirrus_core::admin::AdminProbe;
 use cirrus_core::model::{AllowList, Health, HealthCheck, now_ms};
 use std::future::Future;

@@ -3,7 +3,7 @@
 //! capped, and its failures told apart from the origin's), and reading an
 //! origin body whole for the cache.
 
-use crate::downstream::H1Body;
+use crate::http1::H1Body;
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::CONTENT_LENGTH;

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::hooks::{DefaultHooks, EdgeHooks};
 use crate::observe::{AccessLog, EdgeMetrics, Observer, Sink};
 use crate::settings::EdgeSettings;
+use crate::source_state::SourceState;
 use crate::tls::Certificates;
 use crate::upstream::Upstream;
 use cirrus_core::{EdgeSource, PurgeRequest};
@@ -26,17 +27,6 @@ impl<H: EdgeHooks> Clone for Edge<H> {
             inner: self.inner.clone(),
         }
     }
-}
-
-/// The store's state as the edge last saw it, for `/healthz`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SourceState {
-    /// No configuration loaded yet.
-    Starting = 0,
-    /// Loaded, and the source answers.
-    Up = 1,
-    /// Loaded, but the source does not answer: serving the last configuration.
-    Down = 2,
 }
 
 pub(crate) struct Inner<H> {
@@ -58,17 +48,6 @@ pub(crate) struct Inner<H> {
     pub(crate) settings: EdgeSettings,
     pub(crate) observer: Observer,
     pub(crate) tls: Option<TlsState>,
-}
-
-impl SourceState {
-    /// The state kept in `cell`.
-    pub(crate) fn load(cell: &AtomicU8) -> Self {
-        match cell.load(Ordering::Relaxed) {
-            0 => SourceState::Starting,
-            1 => SourceState::Up,
-            _ => SourceState::Down,
-        }
-    }
 }
 
 impl<H> Inner<H> {

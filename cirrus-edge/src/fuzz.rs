@@ -7,9 +7,7 @@
 
 use crate::cache::control::ResponseDirectives;
 use crate::cache::range::{Ranged, ask};
-use crate::downstream::h1::request::{Limits, parse as parse_request};
-use crate::upstream::decode::{Decoder, Step};
-use crate::upstream::wire::{Framing, Parsed, parse_head};
+use crate::http1::{Decoder, Framing, Limits, Parsed, Step, parse_request, parse_response as parse_head};
 use bytes::BytesMut;
 use cirrus_test_support::fuzz::{choices, fuzz};
 use http::{HeaderMap, HeaderValue};

@@ -6,8 +6,9 @@ use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_leng
 use crate::cache::{self, CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::{framing_problem, strip_hop_by_hop};
+use crate::headers::strip_hop_by_hop;
 use crate::hooks::EdgeHooks;
+use crate::http1::framing_problem;
 use crate::route;
 use crate::session::{Conn, RequestSummary, Session};
 use crate::upstream::{Targets, origin_headers, upstream_head};

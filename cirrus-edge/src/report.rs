@@ -4,8 +4,7 @@
 //! retried: the next report says the same, and an unacknowledged purge
 //! shows as pending, which is the truth.
 
-use crate::edge::Edge;
-use crate::hooks::EdgeHooks;
+use cirrus_core::EdgeSource;
 pub(crate) use cirrus_core::model::now_ms;
 use cirrus_core::model::{EDGE_REPORT_EVERY_MS, EdgeReport, EventType, NewEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,84 +38,65 @@ impl Reporter {
     pub(crate) fn node(&self) -> &str {
         &self.node
     }
-}
 
-impl<H: EdgeHooks> Edge<H> {
     /// The source stopped answering (`up` false) or answers again. An
     /// edge cannot write to a source that is down: when it answers again,
     /// `edge.degraded` (since when) and `edge.recovered` (how long) are
     /// written together.
-    pub(crate) async fn source_flipped(&self, up: bool) {
-        let Some(reporter) = &self.inner.reporter else {
-            return;
-        };
+    pub(crate) async fn source_flipped(&self, source: &dyn EdgeSource, up: bool) {
         let now = now_ms();
         if !up {
-            reporter.down_since_ms.store(now, Ordering::Relaxed);
+            self.down_since_ms.store(now, Ordering::Relaxed);
             return;
         }
-        let since = reporter.down_since_ms.swap(0, Ordering::Relaxed);
+        let since = self.down_since_ms.swap(0, Ordering::Relaxed);
         if since == 0 {
             return;
         }
-        let node = reporter.node();
+        let node = self.node();
         let data = serde_json::json!({ "since_ms": since, "down_ms": now.saturating_sub(since) });
         let events = [
             NewEvent::new(EventType::EdgeDegraded, node).data(serde_json::json!({ "since_ms": since })),
             NewEvent::new(EventType::EdgeRecovered, node).data(data),
         ];
-        match tokio::time::timeout(REPORT_TIMEOUT, self.inner.source.record_events(&events)).await {
+        match tokio::time::timeout(REPORT_TIMEOUT, source.record_events(&events)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(node, error = %e, "the edge's outage events were not written"),
             Err(_) => tracing::warn!(node, "the edge's outage events were not written in time"),
         }
     }
 
-    /// After an event was applied, with the edge at revision `before` until
-    /// then: takes `revision` as applied (an event with nothing to re-read),
-    /// acknowledges the purge `purge` (when it has an id), and reports the
-    /// revision served.
-    pub(crate) async fn settle(&self, before: u64, revision: Option<u64>, purge: Option<&str>) {
-        if let Some(rev) = revision {
-            self.inner.domains.advance(rev);
-        }
-        let Some(reporter) = &self.inner.reporter else {
-            return;
-        };
-        let source = &*self.inner.source;
+    /// After an event was applied: acknowledges the purge `purge` (when it
+    /// has an id), notes when the served revision advanced (`advanced`),
+    /// and reports `revision` as served.
+    pub(crate) async fn settle(&self, source: &dyn EdgeSource, revision: u64, advanced: bool, purge: Option<&str>) {
         if let Some(id) = purge {
             let at = now_ms();
-            match tokio::time::timeout(REPORT_TIMEOUT, source.ack_purge(id, reporter.node(), at)).await {
+            match tokio::time::timeout(REPORT_TIMEOUT, source.ack_purge(id, self.node(), at)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(purge = id, error = %e, "could not acknowledge a purge"),
                 Err(_) => tracing::warn!(purge = id, "acknowledging a purge timed out"),
             }
         }
-        if self.revision() > before {
-            reporter.applied_ms.store(now_ms(), Ordering::Relaxed);
+        if advanced {
+            self.applied_ms.store(now_ms(), Ordering::Relaxed);
         }
-        self.report().await;
+        self.report(source, revision).await;
     }
 
     /// Reports when the last report is [`EDGE_REPORT_EVERY_MS`] old.
-    pub(crate) async fn heartbeat(&self) {
-        if let Some(reporter) = &self.inner.reporter
-            && now_ms().saturating_sub(reporter.reported_ms.load(Ordering::Relaxed)) >= EDGE_REPORT_EVERY_MS
-        {
-            self.report().await;
+    pub(crate) async fn heartbeat(&self, source: &dyn EdgeSource, revision: u64) {
+        if now_ms().saturating_sub(self.reported_ms.load(Ordering::Relaxed)) >= EDGE_REPORT_EVERY_MS {
+            self.report(source, revision).await;
         }
     }
 
-    async fn report(&self) {
-        let Some(reporter) = &self.inner.reporter else {
-            return;
-        };
+    async fn report(&self, source: &dyn EdgeSource, revision: u64) {
         let now = now_ms();
-        let report = EdgeReport::new(self.revision(), reporter.applied_ms.load(Ordering::Relaxed), now);
-        let sent = tokio::time::timeout(REPORT_TIMEOUT, self.inner.source.report_edge(reporter.node(), &report)).await;
-        match sent {
-            Ok(Ok(true)) => reporter.reported_ms.store(now, Ordering::Relaxed),
-            Ok(Ok(false)) => tracing::debug!(node = reporter.node(), "source keeps no report for this node"),
+        let report = EdgeReport::new(revision, self.applied_ms.load(Ordering::Relaxed), now);
+        match tokio::time::timeout(REPORT_TIMEOUT, source.report_edge(self.node(), &report)).await {
+            Ok(Ok(true)) => self.reported_ms.store(now, Ordering::Relaxed),
+            Ok(Ok(false)) => tracing::debug!(node = self.node(), "source keeps no report for this node"),
             Ok(Err(e)) => tracing::debug!(error = %e, "could not report to the source"),
             Err(_) => tracing::debug!("reporting to the source timed out"),
         }

@@ -3,8 +3,9 @@
 //! subscription, a reload after a resync, and a periodic check of the
 //! source so `/healthz` can say when the edge serves from its last config.
 
-use crate::edge::{Edge, SourceState};
+use crate::edge::Edge;
 use crate::hooks::EdgeHooks;
+use crate::source_state::SourceState;
 use cirrus_core::{Change, Event, SubscribeOptions};
 use std::future::Future;
 use std::time::Duration;
@@ -50,7 +51,9 @@ impl<H: EdgeHooks> Edge<H> {
                 () = &mut shutdown => return Ok(()),
                 _ = probe.tick() => {
                     self.probe().await;
-                    self.heartbeat().await;
+                    if let Some(reporter) = &self.inner.reporter {
+                        reporter.heartbeat(&*self.inner.source, self.revision()).await;
+                    }
                     self.save_revision(&mut saved_at).await;
                 }
                 event = events.next() => match event {
@@ -87,9 +90,27 @@ impl<H: EdgeHooks> Edge<H> {
         }
         self.inner.set_source_state(now);
         match (before, now) {
-            (SourceState::Up, SourceState::Down) => self.source_flipped(false).await,
-            (SourceState::Down, SourceState::Up) => self.source_flipped(true).await,
+            (SourceState::Up, SourceState::Down) | (SourceState::Down, SourceState::Up) => {
+                if let Some(reporter) = &self.inner.reporter {
+                    reporter
+                        .source_flipped(&*self.inner.source, now == SourceState::Up)
+                        .await;
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// After an event was applied, with the edge at revision `before` until
+    /// then: takes `revision` as applied (an event with nothing to re-read),
+    /// then acknowledges the purge `purge` and reports the revision served.
+    async fn settle(&self, before: u64, revision: Option<u64>, purge: Option<&str>) {
+        if let Some(rev) = revision {
+            self.inner.domains.advance(rev);
+        }
+        if let Some(reporter) = &self.inner.reporter {
+            let now = self.revision();
+            reporter.settle(&*self.inner.source, now, now > before, purge).await;
         }
     }
 

@@ -29,7 +29,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub(crate) use budget::{Connections, Idle};
-pub(crate) use h1::H1Body;
 pub(crate) use tls::serve_tls_connection;
 
 /// Where a listener is in its life; every connection watches it.

@@ -5,7 +5,7 @@
 
 use crate::cache::Tiers;
 use crate::domains::DomainTable;
-use crate::edge::SourceState;
+use crate::source_state::SourceState;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{

@@ -1,31 +1,29 @@
 //! One HTTP/1.1 connection to an origin, driven by the request's own task
 //! (no connection task, no channel between them): the request written from
-//! a reused buffer, the response head parsed from the connection's read
-//! buffer, the body decoded from it as the client reads it, and the
-//! connection handed back to its pool when the body is done — or dropped
-//! whenever anything about it is in doubt.
+//! a reused buffer and the response head parsed from the connection's read
+//! buffer; the body is decoded from the same buffer as the client reads it
+//! ([`super::body`]), and the connection is handed back to its pool when
+//! the body is done — or dropped whenever anything about it is in doubt.
 
-use super::decode::{Decoder, Step};
-use super::pool::{IdleSet, Key};
-use super::wire::{self, Parsed, RequestBody, ResponseHead};
-use crate::body::{Body, BoxError};
+use super::key::Key;
+use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::may_end_a_head;
-use bytes::{Bytes, BytesMut};
+use crate::http1::{MAX_HEAD, Parsed, RequestBody, ResponseHead, may_end_a_head, parse_response, write_head};
+use bytes::BytesMut;
 use http::HeaderValue;
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Body as _;
 use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_util::io::poll_read_buf;
 
 /// Read buffer size; a body with a known length reads up to `MAX_READ` at once.
-const READ_SIZE: usize = 8 * 1024;
-const MAX_READ: usize = 64 * 1024;
+pub(super) const READ_SIZE: usize = 8 * 1024;
+pub(super) const MAX_READ: usize = 64 * 1024;
 /// Request body chunks at most this long are copied next to their framing
 /// and written in one call; longer ones are written as they are.
 const COPY_CHUNK: usize = 16 * 1024;
@@ -81,7 +79,7 @@ pub(crate) struct Failure {
 #[derive(Debug)]
 pub(crate) struct Connection {
     stream: Stream,
-    read: BytesMut,
+    pub(super) read: BytesMut,
     write: Vec<u8>,
     /// The pool key this connection was made for.
     pub(crate) key: Arc<Key>,
@@ -115,7 +113,7 @@ impl Connection {
     }
 
     /// Reads what is available into the read buffer; `Ok(0)` at the end.
-    fn fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+    pub(super) fn fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
         if self.read.capacity() - self.read.len() < want.min(READ_SIZE) {
             self.read.reserve(want.clamp(READ_SIZE, MAX_READ));
         }
@@ -134,7 +132,7 @@ impl Connection {
             None => RequestBody::None,
             Some(b) => b.size_hint().exact().map_or(RequestBody::Chunked, RequestBody::Length),
         };
-        wire::write_head(&mut self.write, head, host, framing);
+        write_head(&mut self.write, head, host, framing);
         let written = match body {
             None => self.stream.write_all(&self.write).await.map_err(io_failure),
             Some(body) => self.send_body(body, framing).await,
@@ -149,8 +147,8 @@ impl Connection {
         let mut interim = 0;
         let mut scanned = None;
         loop {
-            if self.read.len() >= wire::MAX_HEAD || may_end_a_head(&self.read, scanned) {
-                match wire::parse_head(&mut self.read, head_request, &mut interim) {
+            if self.read.len() >= MAX_HEAD || may_end_a_head(&self.read, scanned) {
+                match parse_response(&mut self.read, head_request, &mut interim) {
                     Ok(Parsed::Head(mut head)) => {
                         head.keep_alive &= written.is_ok();
                         return Ok(head);
@@ -231,132 +229,6 @@ impl Connection {
                 answered: false,
             }),
             _ => Ok(()),
-        }
-    }
-
-    /// The body of the response whose head was just read, handing the
-    /// connection to `home` once it is done, if `keep_alive` allows.
-    pub(crate) fn into_body(mut self, head: &ResponseHead, home: Arc<IdleSet>) -> OriginBody {
-        let decoder = Decoder::new(head.framing);
-        // A small body that came with its head is taken whole, and the
-        // connection goes back at once.
-        if let Some(n) = decoder.remaining().and_then(|n| usize::try_from(n).ok())
-            && n <= self.read.len()
-        {
-            let bytes = self.read.split_to(n).freeze();
-            if head.keep_alive && self.read.is_empty() {
-                IdleSet::put(&home, self);
-            }
-            return OriginBody(State::Full(Some(bytes).filter(|b| !b.is_empty())));
-        }
-        OriginBody(State::Stream(Box::new(Streaming {
-            conn: self,
-            decoder,
-            keep_alive: head.keep_alive,
-            home,
-        })))
-    }
-}
-
-/// The body of an origin response.
-#[derive(Debug)]
-pub(crate) struct OriginBody(State);
-
-#[derive(Debug)]
-enum State {
-    /// Read whole with the head.
-    Full(Option<Bytes>),
-    /// Read from the connection as it is polled.
-    Stream(Box<Streaming>),
-    Done,
-}
-
-#[derive(Debug)]
-struct Streaming {
-    conn: Connection,
-    decoder: Decoder,
-    keep_alive: bool,
-    home: Arc<IdleSet>,
-}
-
-impl OriginBody {
-    /// Ends the stream: the connection goes home if the body ended exactly
-    /// where its framing said and the origin keeps it open.
-    fn finish(&mut self) {
-        if let State::Stream(s) = std::mem::replace(&mut self.0, State::Done) {
-            let Streaming {
-                conn, keep_alive, home, ..
-            } = *s;
-            if keep_alive && conn.read.is_empty() {
-                IdleSet::put(&home, conn);
-            }
-        }
-    }
-}
-
-impl http_body::Body for OriginBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        loop {
-            let s = match &mut this.0 {
-                State::Full(bytes) => {
-                    let bytes = bytes.take();
-                    this.0 = State::Done;
-                    return Poll::Ready(bytes.map(|b| Ok(Frame::data(b))));
-                }
-                State::Done => return Poll::Ready(None),
-                State::Stream(s) => s,
-            };
-            match s.decoder.step(&mut s.conn.read) {
-                Ok(Step::Data(b)) => return Poll::Ready(Some(Ok(Frame::data(b)))),
-                Ok(Step::Trailers(t)) => {
-                    this.finish();
-                    return Poll::Ready(Some(Ok(Frame::trailers(t))));
-                }
-                Ok(Step::Done) => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Ok(Step::More) => {}
-                Err(why) => {
-                    this.0 = State::Done;
-                    return Poll::Ready(Some(Err(why.into())));
-                }
-            }
-            let want = s
-                .decoder
-                .remaining()
-                .map_or(READ_SIZE, |n| usize::try_from(n).unwrap_or(MAX_READ));
-            match ready!(s.conn.fill(cx, want)) {
-                Ok(0) if s.decoder.ends_at_close() => {
-                    this.0 = State::Done;
-                    return Poll::Ready(None);
-                }
-                Ok(0) => {
-                    this.0 = State::Done;
-                    return Poll::Ready(Some(Err("origin closed the connection inside the body".into())));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    this.0 = State::Done;
-                    return Poll::Ready(Some(Err(e.into())));
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self.0, State::Done | State::Full(None))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.0 {
-            State::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            State::Done => SizeHint::with_exact(0),
-            State::Stream(s) => s.decoder.remaining().map_or_else(SizeHint::new, SizeHint::with_exact),
         }
     }
 }

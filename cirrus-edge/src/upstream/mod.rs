@@ -3,11 +3,11 @@
 //! which origins are tried, and the exchange with retries. Failures come
 //! back as [`ProxyError`]s; whether to try again is decided from them.
 
+mod body;
 mod choice;
 mod conn;
-pub(crate) mod decode;
+mod key;
 mod pool;
-pub(crate) mod wire;
 
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
@@ -15,18 +15,16 @@ use crate::headers::{apply_edits, strip_hop_by_hop};
 use crate::observe::UpstreamMetrics;
 use crate::session::Conn;
 use crate::settings::EdgeSettings;
+pub(crate) use body::OriginBody;
 use choice::OriginHealth;
 use cirrus_core::DomainConf;
 use cirrus_core::model::Origin;
-pub(crate) use conn::OriginBody;
-pub(crate) use decode::{Decoder, Step};
 use http::header::VIA;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 pub(crate) use pool::set_worker;
 use pool::{Failed, Pools};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-pub(crate) use wire::Framing;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");

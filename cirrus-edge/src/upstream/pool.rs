@@ -9,7 +9,9 @@
 //! bytes nobody asked for: dropped) without a syscall unless the socket
 //! became readable.
 
-use super::conn::{Connection, Failure, OriginBody, Stream};
+use super::body::{Home, OriginBody};
+use super::conn::{Connection, Failure, Stream};
+use super::key::{Key, tls_name};
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
 use crate::settings::EdgeSettings;
@@ -40,33 +42,6 @@ pub(crate) struct Pools {
     idle: Arc<IdleSet>,
     tls: TlsConnector,
     connect_timeout: Duration,
-}
-
-/// What a connection was made for: where it goes, and with which TLS name.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Key {
-    scheme: Scheme,
-    host: String,
-    port: u16,
-    tls_name: Option<String>,
-}
-
-impl Key {
-    fn of(origin: &Origin) -> Self {
-        Self {
-            scheme: origin.scheme,
-            host: origin.host.clone(),
-            port: origin.effective_port(),
-            tls_name: (origin.scheme == Scheme::Https).then(|| tls_name(origin).to_string()),
-        }
-    }
-
-    fn matches(&self, origin: &Origin) -> bool {
-        self.scheme == origin.scheme
-            && self.host == origin.host
-            && self.port == origin.effective_port()
-            && self.tls_name.as_deref() == (origin.scheme == Scheme::Https).then(|| tls_name(origin))
-    }
 }
 
 /// Idle connections by the hash of their key, each list oldest first.
@@ -127,7 +102,7 @@ impl Pools {
         };
         match conn.exchange(head, host, body).await {
             Ok(head) => {
-                let body = conn.into_body(&head, self.idle.clone());
+                let body = OriginBody::new(conn, &head, self.idle.clone());
                 Ok(Response::from_parts(head.parts, body))
             }
             Err(Failure { error, answered }) => Err(Failed {
@@ -206,11 +181,12 @@ impl IdleSet {
             }
         }
     }
+}
 
-    /// Takes `conn` back, its response done.
-    pub(crate) fn put(this: &Arc<Self>, conn: Connection) {
-        let hash = this.hash(conn.key.scheme, &conn.key.host, conn.key.port);
-        let mut lists = this.lists.lock().unwrap_or_else(|p| p.into_inner());
+impl Home for IdleSet {
+    fn put(self: Arc<Self>, conn: Connection) {
+        let hash = self.hash(conn.key.scheme, &conn.key.host, conn.key.port);
+        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
         let list = lists.entry(hash).or_default();
         if list.len() >= MAX_IDLE_PER_ORIGIN {
             list.remove(0);
@@ -220,8 +196,8 @@ impl IdleSet {
             since: Instant::now(),
         });
         drop(lists);
-        if !this.sweeping.swap(true, Ordering::Relaxed) {
-            tokio::spawn(sweep(Arc::downgrade(this)));
+        if !self.sweeping.swap(true, Ordering::Relaxed) {
+            tokio::spawn(sweep(Arc::downgrade(&self)));
         }
     }
 }
@@ -242,12 +218,4 @@ async fn sweep(set: Weak<IdleSet>) {
             !list.is_empty()
         });
     }
-}
-
-fn tls_name(origin: &Origin) -> &str {
-    origin
-        .sni
-        .as_deref()
-        .or(origin.host_header.as_deref())
-        .unwrap_or(&origin.host)
 }

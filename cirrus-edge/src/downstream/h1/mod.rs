@@ -1,7 +1,6 @@
-//! HTTP/1.1 to clients, on the edge's own connection: heads parsed in
-//! place and framed strictly ([`request`]), bodies decoded by the decoder
-//! the origin side uses ([`body`]), answers written with the edge's own
-//! framing ([`response`]). The edge's listeners serve HTTP/1.1 with it;
+//! HTTP/1.1 to clients, on the edge's own connection: heads parsed and
+//! bodies decoded by the codec the origin side uses ([`crate::http1`]),
+//! answers written with the edge's own framing ([`response`]). The edge's listeners serve HTTP/1.1 with it;
 //! [`crate::Edge::service`] stays a hyper service for embedders.
 //!
 //! A connection is one loop: wait for a head (within the header timeout,
@@ -9,22 +8,17 @@
 //! while both sides keep the connection open. Pipelined requests are read
 //! from what is already buffered, one at a time.
 
-mod body;
-pub(crate) mod request;
 mod response;
-
-pub(crate) use body::H1Body;
 
 use super::linger::Linger;
 use super::{Drain, Idle};
 use crate::body::RequestBody;
 use crate::edge::Inner;
-use crate::headers::may_end_a_head;
 use crate::hooks::EdgeHooks;
+use crate::http1::{self, Framing, Head, Limits, Refusal, may_end_a_head};
 use crate::proxy::handle;
 use crate::session::Conn;
 use bytes::BytesMut;
-use request::{Head, Limits, Refusal};
 use response::Asked;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -153,10 +147,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
             expects_continue,
         } = head;
         let mut asked = Asked::of(&request, keep_alive);
-        let (res, complete) = if body == crate::upstream::Framing::Empty {
+        let (res, complete) = if body == Framing::Empty {
             (handle(inner, request.map(|()| RequestBody::Empty), conn).await, true)
         } else {
-            let (body, mut feed) = body::channel(body, expects_continue);
+            let (body, mut feed) = http1::channel(body, expects_continue);
             let handler = handle(inner, request.map(|()| RequestBody::H1(body)), conn);
             tokio::pin!(handler);
             let res = {
@@ -185,7 +179,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
         let mut scanned = None;
         loop {
             if !self.buf.is_empty() && (self.buf.len() >= self.limits.max_bytes || may_end_a_head(&self.buf, scanned)) {
-                match request::parse(&mut self.buf, self.limits) {
+                match http1::parse_request(&mut self.buf, self.limits) {
                     Ok(Some(head)) => return Wait::Head(head),
                     Ok(None) => {}
                     Err(refusal) => return Wait::Refused(refusal),

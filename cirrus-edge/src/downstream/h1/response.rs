@@ -2,9 +2,8 @@
 //! buffer with the framing the edge decides (RFC 9112 §6), then the body,
 //! head and first data in one vectored write.
 
-use super::request::Refusal;
 use crate::body::{Body, content_length};
-use crate::headers::{connection_lists, put_field};
+use crate::http1::{Refusal, connection_lists, put_field};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};

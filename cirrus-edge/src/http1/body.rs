@@ -5,7 +5,8 @@
 //! 100-continue`, the go-ahead is sent only once the handler first asks for
 //! the body: a request refused before that never makes the client send it.
 
-use crate::upstream::{Decoder, Framing, Step};
+use super::Framing;
+use super::decode::{Decoder, Step};
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use std::pin::Pin;

@@ -1,14 +1,16 @@
-//! A client's request head, parsed in place (httparse) and framed strictly
-//! (RFC 9112 §6): whatever another hop could read two ways (a bare LF, both
-//! `Content-Length` and `Transfer-Encoding`, two lengths, a coding other
-//! than `chunked`, a folded line) is refused, since that is how requests
-//! are smuggled past a proxy.
+//! Request heads: a client's, parsed in place (httparse) and framed
+//! strictly (RFC 9112 §6): whatever another hop could read two ways (a
+//! bare LF, both `Content-Length` and `Transfer-Encoding`, two lengths, a
+//! coding other than `chunked`, a folded line) is refused, since that is
+//! how requests are smuggled past a proxy; and an origin's, written into a
+//! reused buffer with its own framing.
 
-use crate::headers::{connection_lists, decimal_length};
-use crate::upstream::Framing;
+use super::Framing;
+use super::fields::{connection_lists, decimal_length, put_field};
 use bytes::BytesMut;
 use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use std::io::Write;
 use std::mem::MaybeUninit;
 
 /// Why a head was refused: the status to answer with, and why.
@@ -183,6 +185,51 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refusal> {
     }
 }
 
+/// How a request's body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestBody {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Writes the request head into `buf` (cleared first): `head`'s method,
+/// origin-form target and fields, with `host` as `Host` and the body's own
+/// framing (the client's `Content-Length` and `Transfer-Encoding` describe
+/// the client's message, not this one).
+pub(crate) fn write_head(buf: &mut Vec<u8>, head: &http::request::Parts, host: &HeaderValue, body: RequestBody) {
+    buf.clear();
+    buf.extend_from_slice(head.method.as_str().as_bytes());
+    buf.push(b' ');
+    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    buf.extend_from_slice(if target.is_empty() { b"/" } else { target.as_bytes() });
+    buf.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    buf.extend_from_slice(host.as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    for (name, value) in &head.headers {
+        if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        put_field(buf, name.as_str().as_bytes(), value.as_bytes());
+    }
+    match body {
+        RequestBody::Length(n) => {
+            // Writing to a Vec cannot fail.
+            let _ = write!(buf, "content-length: {n}\r\n");
+        }
+        RequestBody::Chunked => buf.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        // Methods whose requests have content say it has none.
+        RequestBody::None if matches!(head.method, Method::POST | Method::PUT | Method::PATCH) => {
+            buf.extend_from_slice(b"content-length: 0\r\n");
+        }
+        RequestBody::None => {}
+    }
+    buf.extend_from_slice(b"\r\n");
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -261,5 +308,36 @@ mod tests {
         }
         let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(2000));
         assert_eq!(parse_all(long.as_bytes()).unwrap_err().status, 431);
+    }
+
+    #[test]
+    fn request_heads_carry_their_own_framing() {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("/a?b=1")
+            .header("content-length", "99")
+            .header("transfer-encoding", "chunked")
+            .header("host", "client.test")
+            .header("x-a", "1")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let mut buf = Vec::new();
+        write_head(
+            &mut buf,
+            &req,
+            &HeaderValue::from_static("o.test"),
+            RequestBody::Length(3),
+        );
+        assert_eq!(
+            String::from_utf8(buf.clone()).unwrap(),
+            "POST /a?b=1 HTTP/1.1\r\nhost: o.test\r\nx-a: 1\r\ncontent-length: 3\r\n\r\n"
+        );
+        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
+        assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\ncontent-length: 0\r\n\r\n"));
+        req.method = Method::GET;
+        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
+        assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\n\r\n"));
     }
 }

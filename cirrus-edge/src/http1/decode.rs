@@ -3,7 +3,7 @@
 //! by length, chunked (RFC 9112 §7.1, strictly: hex sizes only, CRLF
 //! everywhere, bounded lines and trailers), or until the origin closes.
 
-use super::wire::Framing;
+use super::Framing;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 

@@ -1,15 +1,13 @@
-//! HTTP/1.1 to origins, on the wire: the request head written from the
-//! upstream head into a reused buffer, the response head parsed in place
-//! (httparse), and the framing of the body that follows, decided strictly
-//! (RFC 9112 §6.3): a head that could be read two ways is refused, since
-//! that is where a proxy and an origin disagree about where one response
-//! ends and the next begins.
+//! A response head, parsed in place (httparse), and the framing of the
+//! body that follows, decided strictly (RFC 9112 §6.3): a head that could
+//! be read two ways is refused, since that is where a proxy and an origin
+//! disagree about where one response ends and the next begins.
 
-use crate::headers::{connection_lists, decimal_length, put_field};
+use super::Framing;
+use super::fields::{connection_lists, decimal_length};
 use bytes::{Buf, BytesMut};
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
-use std::io::Write;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
 /// Most header fields in an origin response head.
 const MAX_HEADERS: usize = 128;
@@ -17,64 +15,6 @@ const MAX_HEADERS: usize = 128;
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Most interim (1xx) responses before the final one.
 const MAX_INTERIM: usize = 16;
-
-/// How a request's body is framed on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RequestBody {
-    /// No body.
-    None,
-    /// `Content-Length` bytes.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-}
-
-/// Writes the request head into `buf` (cleared first): `head`'s method,
-/// origin-form target and fields, with `host` as `Host` and the body's own
-/// framing (the client's `Content-Length` and `Transfer-Encoding` describe
-/// the client's message, not this one).
-pub(crate) fn write_head(buf: &mut Vec<u8>, head: &http::request::Parts, host: &HeaderValue, body: RequestBody) {
-    buf.clear();
-    buf.extend_from_slice(head.method.as_str().as_bytes());
-    buf.push(b' ');
-    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    buf.extend_from_slice(if target.is_empty() { b"/" } else { target.as_bytes() });
-    buf.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    buf.extend_from_slice(host.as_bytes());
-    buf.extend_from_slice(b"\r\n");
-    for (name, value) in &head.headers {
-        if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
-            continue;
-        }
-        put_field(buf, name.as_str().as_bytes(), value.as_bytes());
-    }
-    match body {
-        RequestBody::Length(n) => {
-            // Writing to a Vec cannot fail.
-            let _ = write!(buf, "content-length: {n}\r\n");
-        }
-        RequestBody::Chunked => buf.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        // Methods whose requests have content say it has none.
-        RequestBody::None if matches!(head.method, Method::POST | Method::PUT | Method::PATCH) => {
-            buf.extend_from_slice(b"content-length: 0\r\n");
-        }
-        RequestBody::None => {}
-    }
-    buf.extend_from_slice(b"\r\n");
-}
-
-/// How the body of a response is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
-    /// No body (HEAD, 204, 304).
-    Empty,
-    /// Exactly this many bytes.
-    Length(u64),
-    /// Chunked, trailers allowed.
-    Chunked,
-    /// Until the origin closes the connection.
-    Close,
-}
 
 /// A final response head, parsed.
 #[derive(Debug)]
@@ -230,37 +170,6 @@ mod tests {
 
     fn framed(raw: &str) -> Result<(Framing, bool), &'static str> {
         parse(raw, false).map(|h| (h.framing, h.keep_alive))
-    }
-
-    #[test]
-    fn request_heads_carry_their_own_framing() {
-        let mut req = http::Request::builder()
-            .method("POST")
-            .uri("/a?b=1")
-            .header("content-length", "99")
-            .header("transfer-encoding", "chunked")
-            .header("host", "client.test")
-            .header("x-a", "1")
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0;
-        let mut buf = Vec::new();
-        write_head(
-            &mut buf,
-            &req,
-            &HeaderValue::from_static("o.test"),
-            RequestBody::Length(3),
-        );
-        assert_eq!(
-            String::from_utf8(buf.clone()).unwrap(),
-            "POST /a?b=1 HTTP/1.1\r\nhost: o.test\r\nx-a: 1\r\ncontent-length: 3\r\n\r\n"
-        );
-        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
-        assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\ncontent-length: 0\r\n\r\n"));
-        req.method = Method::GET;
-        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
-        assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\n\r\n"));
     }
 
     #[test]

@@ -1,0 +1,116 @@
+//! Header fields as the HTTP/1 codec reads and writes them: `Connection`
+//! tokens, `Content-Length` digits, one field line, where a head may end,
+//! and the checks that refuse a request whose framing another hop could
+//! read two ways (request smuggling, RFC 9112 §6.3 and §11.2).
+
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, Method};
+
+/// Whether `Connection` lists `token` (case-insensitive).
+pub(crate) fn connection_lists(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// A `Content-Length` value: 1 to 19 ASCII digits, nothing else.
+pub(crate) fn decimal_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Appends one `name: value` line of a message head to `buf`.
+pub(crate) fn put_field(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    buf.extend_from_slice(name);
+    buf.extend_from_slice(b": ");
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// Whether the bytes read since the last attempt (`scanned` of `buf`
+/// were there then; `None`: no attempt yet) may complete a message head:
+/// they hold an empty line (CRLF CRLF, or the bare LF forms the parsers
+/// refuse). Parsing only then keeps a peer that sends its head a byte at
+/// a time from costing a parse per read; the first attempt always parses.
+pub(crate) fn may_end_a_head(buf: &[u8], scanned: Option<usize>) -> bool {
+    let Some(scanned) = scanned else { return true };
+    let mut rest = &buf[scanned.saturating_sub(2).min(buf.len())..];
+    while let Some(lf) = rest.iter().position(|b| *b == b'\n') {
+        rest = &rest[lf + 1..];
+        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
+            return true;
+        }
+    }
+    false
+}
+
+/// Why a request's framing is refused.
+pub(crate) fn framing_problem(method: &Method, headers: &HeaderMap) -> Option<&'static str> {
+    let te = headers.get_all(TRANSFER_ENCODING).iter().count();
+    let cl: Vec<&HeaderValue> = headers.get_all(CONTENT_LENGTH).iter().collect();
+    if te > 0 && !cl.is_empty() {
+        return Some("both Content-Length and Transfer-Encoding");
+    }
+    if cl.len() > 1 {
+        return Some("more than one Content-Length");
+    }
+    if let Some(v) = cl.first()
+        && (v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_digit))
+    {
+        return Some("malformed Content-Length");
+    }
+    if te > 1
+        || headers
+            .get(TRANSFER_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+    {
+        return Some("unsupported Transfer-Encoding");
+    }
+    if headers.contains_key(UPGRADE) || *method == Method::CONNECT {
+        return Some("protocol upgrades are not supported");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(*k, HeaderValue::from_static(v));
+        }
+        m
+    }
+
+    #[test]
+    fn a_head_may_end_only_where_an_empty_line_arrived() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(may_end_a_head(b"", None), "the first attempt always parses");
+        // Every split of the head between two reads: found once the end is in.
+        for split in 1..head.len() {
+            assert!(!may_end_a_head(&head[..split], Some(0)), "{split}");
+            assert!(may_end_a_head(head, Some(split)), "{split}");
+        }
+        assert!(may_end_a_head(b"HTTP/1.1 200 OK\n\n", Some(3)), "bare LF forms too");
+        assert!(!may_end_a_head(b"HTTP/1.1 200 OK\r\nA: b\r\n", Some(0)));
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let get = &Method::GET;
+        assert!(framing_problem(get, &h(&[("content-length", "5"), ("transfer-encoding", "chunked")])).is_some());
+        assert!(framing_problem(get, &h(&[("content-length", "5"), ("content-length", "5")])).is_some());
+        assert!(framing_problem(get, &h(&[("content-length", "+5")])).is_some());
+        assert!(framing_problem(get, &h(&[("transfer-encoding", "gzip, chunked")])).is_some());
+        assert!(framing_problem(get, &h(&[("upgrade", "websocket")])).is_some());
+        assert!(framing_problem(&Method::CONNECT, &h(&[])).is_some());
+        assert_eq!(framing_problem(get, &h(&[("content-length", "5")])), None);
+        assert_eq!(framing_problem(get, &h(&[("transfer-encoding", "Chunked")])), None);
+    }
+}
