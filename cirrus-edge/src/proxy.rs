@@ -1,42 +1,36 @@
 //! The request path: each phase in order, the built-in behaviour around
-//! each hook. Phases take the components they use; this file only
-//! sequences them and turns a [`ProxyError`] into the answer.
+//! each hook. Phases take the request ([`request::Req`]) and return what
+//! they decided ([`request::Answer`]); this file sequences them, turns a
+//! [`ProxyError`] into the answer, and finishes every answer in one place.
 
 use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_length};
 use crate::cache::{self, CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::strip_hop_by_hop;
 use crate::hooks::EdgeHooks;
 use crate::http1::framing_problem;
 use crate::route;
 use crate::session::{Conn, RequestSummary, Session};
-use crate::upstream::{Targets, origin_headers, upstream_head};
 use cirrus_core::DomainConf;
 use http::header::CONNECTION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
 use http_body::Body as _;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod cached;
 mod encoded;
+mod request;
 mod sliced;
+
+use request::{Answer, Req};
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Headers that would let a client turn a cached GET into something else.
 const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
-
-/// What the phases learn on the way, for the response and the summary.
-#[derive(Debug, Default)]
-struct Facts {
-    upstream: Option<Duration>,
-    cache: Option<CacheOutcome>,
-    /// Close the client connection after the answer.
-    close: bool,
-}
 
 /// Answers one request; never fails (a failure is an error page).
 pub(crate) async fn handle<H: EdgeHooks>(
@@ -49,37 +43,51 @@ pub(crate) async fn handle<H: EdgeHooks>(
     let request_id = request_id(&mut head.headers);
     let mut session = Session::new(head, conn, request_id);
     let mut ctx = edge.hooks.new_ctx();
-    let mut facts = Facts::default();
-    let (mut res, error) = match phases(edge, &mut session, body, &mut ctx, &mut facts).await {
-        Ok(res) => (res, None),
+    let (answer, upstream, close) = phases(edge, &mut session, body, &mut ctx).await;
+    let (answer, error) = match answer {
+        Ok(answer) => (answer, None),
         Err(e) => {
-            facts.close |= e.closes_connection();
-            (edge.hooks.error_response(&session, &e, &mut ctx), Some(e))
+            let res = edge.hooks.error_response(&session, &e, &mut ctx);
+            let answer = Answer {
+                close: close || e.closes_connection(),
+                ..Answer::plain(res)
+            };
+            (answer, Some(e))
         }
     };
-    let headers = res.headers_mut();
-    if let Some(c) = facts.cache {
-        headers.insert(X_CACHE, HeaderValue::from_static(c.status.as_str()));
-        headers.insert(CACHE_STATUS, HeaderValue::from_static(c.cache_status()));
-    }
-    headers.insert(X_REQUEST_ID, session.request_id_value().clone());
-    if facts.close {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    if let Some(conf) = session.domain() {
-        route::respond_for_domain(conf, session.is_tls(), headers);
-    }
-    edge.hooks.response_filter(&session, &mut res, &mut ctx).await;
+    let cache = answer.cache.map(|c| c.status);
+    let res = finish(edge, &session, answer, &mut ctx).await;
     let summary = RequestSummary {
         status: res.status(),
-        cache: facts.cache.map(|c| c.status),
-        upstream: facts.upstream,
+        cache,
+        upstream,
         duration: started.elapsed(),
         error,
         body_bytes: res.body().size_hint().exact(),
     };
     edge.observer.record(&session, &summary);
     edge.hooks.logging(&session, &summary, &mut ctx);
+    res
+}
+
+/// The answer as the client gets it: what the cache made of the request,
+/// the request id, `Connection: close` when the connection ends, the
+/// domain's response headers, then the response hook.
+async fn finish<H: EdgeHooks>(edge: &Inner<H>, session: &Session, answer: Answer, ctx: &mut H::Ctx) -> Response<Body> {
+    let Answer { mut res, cache, close } = answer;
+    let headers = res.headers_mut();
+    if let Some(c) = cache {
+        headers.insert(X_CACHE, HeaderValue::from_static(c.status.as_str()));
+        headers.insert(CACHE_STATUS, HeaderValue::from_static(c.cache_status()));
+    }
+    headers.insert(X_REQUEST_ID, session.request_id_value().clone());
+    if close {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some(conf) = session.domain() {
+        route::respond_for_domain(conf, session.is_tls(), headers);
+    }
+    edge.hooks.response_filter(session, &mut res, ctx).await;
     res
 }
 
@@ -101,68 +109,62 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::try_from(hex).unwrap_or(HeaderValue::from_static("-"))
 }
 
+/// The phases: what they answered (or why they failed), how long origins
+/// took, and whether the client connection closes whatever the answer.
 async fn phases<H: EdgeHooks>(
     edge: &Arc<Inner<H>>,
     session: &mut Session,
     body: RequestBody,
     ctx: &mut H::Ctx,
-    facts: &mut Facts,
-) -> Result<Response<Body>, ProxyError> {
+) -> (Result<Answer, ProxyError>, Option<Duration>, bool) {
+    let conf = match routed(edge, session, ctx).await {
+        Ok(ControlFlow::Continue(conf)) => conf,
+        Ok(ControlFlow::Break(res)) => return (Ok(Answer::plain(res)), None, false),
+        Err(e) => return (Err(e), None, false),
+    };
+    let mut req = Req::new(edge, &conf, session, ctx);
+    let cacheable =
+        matches!(*req.session.method(), Method::GET | Method::HEAD) && !bypasses(&conf.cache, req.session.uri().path());
+    if !cacheable {
+        let answer = forward(&mut req, body).await;
+        return (answer, req.upstream, false);
+    }
+    // The body of a GET is never read: close an HTTP/1 connection after
+    // the answer rather than parse leftovers as a next request (HTTP/2
+    // frames each stream, so dropping the body is enough there).
+    let close = !body.is_end_stream() && req.session.version() < Version::HTTP_2;
+    drop(body);
+    let answer = match conf.slice_size {
+        Some(size) => sliced::through_slices(&mut req, size).await,
+        None => cached::through_cache(&mut req).await,
+    };
+    (answer.map(|a| Answer { close, ..a }), req.upstream, close)
+}
+
+/// The phases before the origin: framing checked, the domain found, then
+/// the redirect to HTTPS and the request hook, either of which may answer.
+async fn routed<H: EdgeHooks>(
+    edge: &Inner<H>,
+    session: &mut Session,
+    ctx: &mut H::Ctx,
+) -> Result<ControlFlow<Response<Body>, Arc<DomainConf>>, ProxyError> {
     if let Some(why) = framing_problem(session.method(), session.headers()) {
         tracing::info!(peer = %session.peer(), why, "refused request framing");
         return Err(ProxyError::new(ErrorKind::BadRequest, "bad request framing"));
     }
     let conf = route::route(&edge.domains, session)?;
     if let Some(redirect) = route::force_https(&conf, session, edge.settings.https_port) {
-        return Ok(redirect);
+        return Ok(ControlFlow::Break(redirect));
     }
     if let Some(early) = edge.hooks.request_filter(session, ctx).await? {
-        return Ok(early);
+        return Ok(ControlFlow::Break(early));
     }
-    let cacheable =
-        matches!(*session.method(), Method::GET | Method::HEAD) && !bypasses(&conf.cache, session.uri().path());
-    if !cacheable {
-        return forward(edge, &conf, session, body, ctx, facts).await;
-    }
-    // The body of a GET is never read: close an HTTP/1 connection after
-    // the answer rather than parse leftovers as a next request (HTTP/2
-    // frames each stream, so dropping the body is enough there).
-    facts.close = !body.is_end_stream() && session.version() < Version::HTTP_2;
-    drop(body);
-    match conf.slice_size {
-        Some(size) => sliced::through_slices(edge, &conf, session, ctx, facts, size).await,
-        None => cached::through_cache(edge, &conf, session, ctx, facts).await,
-    }
-}
-
-/// The origins the request may go to: the hook's choice, else the domain's.
-async fn targets<'a, H: EdgeHooks>(
-    edge: &Inner<H>,
-    conf: &'a DomainConf,
-    session: &Session,
-    ctx: &mut H::Ctx,
-) -> Result<Targets<'a>, ProxyError> {
-    Ok(match edge.hooks.select_origin(session, ctx).await? {
-        Some(origin) => Targets::Only(origin),
-        None => Targets::Domain(&conf.origins),
-    })
-}
-
-/// The headers for the origin: the client's, hop-by-hop out, forwarding in.
-fn forwarded_headers(conf: &DomainConf, session: &Session) -> HeaderMap {
-    let host = route::host(session).unwrap_or(&conf.domain);
-    origin_headers(conf, host, session.headers().clone(), session.conn())
+    Ok(ControlFlow::Continue(conf))
 }
 
 /// Requests that skip the cache: streamed both ways, the body capped.
-async fn forward<H: EdgeHooks>(
-    edge: &Inner<H>,
-    conf: &DomainConf,
-    session: &Session,
-    body: RequestBody,
-    ctx: &mut H::Ctx,
-    facts: &mut Facts,
-) -> Result<Response<Body>, ProxyError> {
+async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Result<Answer, ProxyError> {
+    let (edge, session) = (req.edge, req.session);
     let max = edge.settings.max_body_size;
     if content_length(session.headers()).is_some_and(|len| len > max) {
         return Err(ProxyError::new(ErrorKind::BodyTooLarge, "request body too large"));
@@ -173,40 +175,27 @@ async fn forward<H: EdgeHooks>(
         let (body, failure) = ClientBody::new(body, max);
         (Some(Body::wrap(body)), failure)
     };
-    let targets = targets(edge, conf, session, ctx).await?;
-    let mut up = upstream_head(
-        session.method().clone(),
-        session.uri(),
-        forwarded_headers(conf, session),
-    );
-    edge.hooks.upstream_request_filter(session, &mut up, ctx).await?;
-    let res = match Box::pin(edge.upstream.send(targets, up, body, &mut facts.upstream)).await {
+    let headers = req.forwarded_headers();
+    let res = match req.ask(session.method().clone(), headers, body, false).await?.answer() {
         Ok(res) => res,
         // The client's body broke the exchange: the client's error, not the origin's.
         Err(e) => return Err(failure.get().map_or(e, |f| f.into())),
     };
     let (mut parts, body) = res.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    edge.hooks.upstream_response_filter(session, &mut parts, ctx);
+    req.received(&mut parts);
     let target = session.path_and_query();
     Box::pin(cache::after_unsafe(
         &edge.cache,
-        conf,
+        req.conf,
         session.method(),
         target,
         parts.status,
         &parts.headers,
     ))
     .await;
-    facts.cache = Some(CacheOutcome::BYPASS);
-    let body = if *session.method() == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::wrap(body)
-    };
-    Ok(Response::from_parts(parts, body))
+    let body = if req.is_head() { Body::empty() } else { Body::wrap(body) };
+    Ok(Answer::cached(Response::from_parts(parts, body), CacheOutcome::BYPASS))
 }
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -121,6 +121,16 @@ impl CacheLocks {
         Some(self.writer(&mut table, key))
     }
 
+    /// The rounds a request for `key` goes through before it fetches:
+    /// look the key up, then ask the queue whether to look again.
+    pub(crate) fn queue<'a>(self: &'a Arc<Self>, key: &'a str) -> Queue<'a> {
+        Queue {
+            locks: self,
+            key,
+            turns: 0,
+        }
+    }
+
     /// A new writer's lock on `key`, in `table` (swept of old entries when large).
     fn writer(self: &Arc<Self>, table: &mut HashMap<String, Entry>, key: &str) -> WriteLock {
         if table.len() >= SWEEP_AT {
@@ -144,6 +154,53 @@ impl CacheLocks {
     #[cfg(test)]
     fn held(&self) -> usize {
         self.table.lock().map_or(0, |t| t.len())
+    }
+}
+
+/// Coalescing as a request sees it: after each lookup that found nothing
+/// to serve, [`Queue::next`] says whether another request just stored the
+/// key (look again) or this one fetches it, as the writer or on its own.
+/// Two turns at most: a third lookup that finds nothing fetches.
+#[derive(Debug)]
+pub(crate) struct Queue<'a> {
+    locks: &'a Arc<CacheLocks>,
+    key: &'a str,
+    turns: u8,
+}
+
+/// What to do after a lookup that found nothing to serve.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Another request fetched the key: look it up again.
+    LookAgain,
+    /// Fetch it, holding `lock` when this request is the writer; store what
+    /// comes unless `may_store` is false (the writer is still at it).
+    Fetch { lock: Option<WriteLock>, may_store: bool },
+}
+
+impl Queue<'_> {
+    /// The next step.
+    pub(crate) async fn next(&mut self) -> Next {
+        let alone = Next::Fetch {
+            lock: None,
+            may_store: true,
+        };
+        if self.turns == 2 {
+            return alone;
+        }
+        self.turns += 1;
+        match self.locks.turn(self.key).await {
+            Turn::Write(held) => Next::Fetch {
+                lock: Some(held),
+                may_store: true,
+            },
+            Turn::Waited(Outcome::Stored | Outcome::Failed) => Next::LookAgain,
+            Turn::Waited(Outcome::Pending) => Next::Fetch {
+                lock: None,
+                may_store: false,
+            },
+            Turn::Waited(Outcome::NotStored) | Turn::Alone => alone,
+        }
     }
 }
 

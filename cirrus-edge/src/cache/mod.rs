@@ -30,7 +30,7 @@ pub use status::CacheStatus;
 
 pub(crate) use encode::{compressible, encoded_key, may_be_encoded, negotiate, variant, vary_on_encoding};
 pub(crate) use invalidate::after_unsafe;
-pub(crate) use lock::{CacheLocks, Outcome, Turn, WriteLock};
+pub(crate) use lock::{CacheLocks, Next, WriteLock};
 pub(crate) use range::{Ranged, ask as ask_range};
 pub(crate) use serve::{Fill, ask_to_validate, entry_of, from_cache, not_modified};
 pub(crate) use slice::{Version, bounds, content_range, covering, slice_key};

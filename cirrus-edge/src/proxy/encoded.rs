@@ -3,25 +3,22 @@
 //! encoding the request accepts, made from the identity one on first use
 //! (on the blocking pool when large) and stored under a key of its own.
 
+use super::request::Req;
 use crate::cache::{CacheKey, CachedResponse, compressible, encoded_key, negotiate, variant};
-use crate::edge::Inner;
 use crate::hooks::EdgeHooks;
-use crate::session::Session;
-use cirrus_core::DomainConf;
 use http::header::{ACCEPT_ENCODING, RANGE};
 use std::sync::Arc;
 
 /// Bodies larger than this are compressed off the request's thread.
 const INLINE_MAX: usize = 64 * 1024;
 
-/// What to serve for `session` from `identity`, stored under `key`.
+/// What to serve for the request from `identity`, stored under `key`.
 pub(super) async fn negotiated<H: EdgeHooks>(
-    edge: &Inner<H>,
-    conf: &DomainConf,
-    session: &Session,
+    req: &mut Req<'_, H>,
     key: &CacheKey,
     identity: Arc<CachedResponse>,
 ) -> Arc<CachedResponse> {
+    let (edge, conf, session) = (req.edge, req.conf, req.session);
     // Ranges are served from the identity representation.
     if !conf.cache.compress
         || !session.headers().contains_key(ACCEPT_ENCODING)

@@ -9,26 +9,19 @@
 //! origin that does not answer a slice request with that part (a 200, an
 //! error) is passed through as it answered, not stored.
 
-use super::{Facts, METHOD_OVERRIDES, forwarded_headers, targets};
+use super::request::{Answer, Req};
 use crate::body::{Body, ChannelBody, read_up_to};
 use crate::cache::{
-    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Exchange, Outcome, Ranged, Storability, Turn, Version,
-    ask_range, bounds, content_range, covering, entry_of, not_modified, slice_key,
+    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Exchange, Next, Ranged, Storability, Version, ask_range,
+    bounds, content_range, covering, entry_of, not_modified, slice_key,
 };
-use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::{remove_where, strip_hop_by_hop};
 use crate::hooks::EdgeHooks;
-use crate::session::Session;
-use crate::upstream::upstream_head;
-use cirrus_core::DomainConf;
-use http::header::{
-    ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE,
-};
+use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use http::{HeaderValue, Method, Response, StatusCode};
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// One slice, or the origin's answer when it did not send that slice.
 enum Got {
@@ -44,40 +37,28 @@ fn protocol(why: &'static str) -> ProxyError {
     ProxyError::new(ErrorKind::OriginProtocol, why)
 }
 
-pub(super) async fn through_slices<H: EdgeHooks>(
-    edge: &Arc<Inner<H>>,
-    conf: &Arc<DomainConf>,
-    session: &Session,
-    ctx: &mut H::Ctx,
-    facts: &mut Facts,
-    size: u64,
-) -> Result<Response<Body>, ProxyError> {
-    let key = edge.hooks.cache_key(session, ctx);
+pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64) -> Result<Answer, ProxyError> {
+    let (edge, session) = (req.edge, req.session);
+    let key = edge.hooks.cache_key(session, req.ctx);
     for attempt in 0..2 {
         // The slice the answer starts in: where the client's range starts
         // when it says; else the first (which also tells the length).
-        let start = range_start(session, &key, edge).await;
-        let first = match fetch(edge, conf, session, ctx, &key, start / size, size, &mut facts.upstream).await? {
-            Got::Answer(res) => {
-                facts.cache = Some(CacheOutcome::of(CacheStatus::Miss, false));
-                return Ok(res);
-            }
+        let start = range_start(req, &key).await;
+        let first = match fetch(req, &key, start / size, size).await? {
+            Got::Answer(res) => return Ok(Answer::cached(res, CacheOutcome::of(CacheStatus::Miss, false))),
             Got::Slice { entry, version, hit } => (entry, version, hit),
         };
         let (entry, version, hit) = first;
         let total = version.total;
         let head = *session.method() == Method::HEAD;
+        let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
         if not_modified(session.headers(), &entry.headers) {
-            facts.cache = Some(CacheOutcome::of(
-                if hit { CacheStatus::Hit } else { CacheStatus::Miss },
-                !hit,
-            ));
             let mut res = Response::new(Body::empty());
             *res.status_mut() = StatusCode::NOT_MODIFIED;
             *res.headers_mut() = entry.headers.clone();
             res.headers_mut().remove(CONTENT_RANGE);
             res.headers_mut().remove(CONTENT_LENGTH);
-            return Ok(res);
+            return Ok(Answer::cached(res, CacheOutcome::of(status_of, !hit)));
         }
         let wanted = if head {
             Ranged::Full
@@ -86,8 +67,10 @@ pub(super) async fn through_slices<H: EdgeHooks>(
         };
         let (status, bytes) = match &wanted {
             Ranged::Unsatisfiable => {
-                facts.cache = Some(CacheOutcome::of(CacheStatus::Hit, false));
-                return Ok(unsatisfiable(total));
+                return Ok(Answer::cached(
+                    unsatisfiable(total),
+                    CacheOutcome::of(CacheStatus::Hit, false),
+                ));
             }
             Ranged::Full => (StatusCode::OK, 0..total),
             Ranged::Part(r) => (StatusCode::PARTIAL_CONTENT, r.clone()),
@@ -98,18 +81,17 @@ pub(super) async fn through_slices<H: EdgeHooks>(
         } else {
             // The range was not where the request said (a suffix range):
             // start again at its first slice.
-            match fetch(edge, conf, session, ctx, &key, slices.start, size, &mut facts.upstream).await? {
+            match fetch(req, &key, slices.start, size).await? {
                 Got::Slice { entry, version: v, hit } if v == version => (entry, v, hit),
                 Got::Slice { .. } if attempt == 0 => {
                     edge.cache.invalidate(&key).await;
                     continue;
                 }
                 Got::Slice { .. } => return Err(protocol("the object changed while it was read")),
-                Got::Answer(res) => return Ok(res),
+                Got::Answer(res) => return Ok(Answer::plain(res)),
             }
         };
         let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
-        facts.cache = Some(CacheOutcome::of(status_of, !hit));
         let mut res = Response::new(Body::empty());
         *res.status_mut() = status;
         *res.headers_mut() = entry.headers.clone();
@@ -125,9 +107,9 @@ pub(super) async fn through_slices<H: EdgeHooks>(
             }
         }
         if !head && !bytes.is_empty() {
-            *res.body_mut() = stream(edge, conf, session, key, entry, version, bytes, size);
+            *res.body_mut() = stream(req, key, entry, version, bytes, size);
         }
-        return Ok(res);
+        return Ok(Answer::cached(res, CacheOutcome::of(status_of, !hit)));
     }
     Err(protocol("the object changed while it was read"))
 }
@@ -135,7 +117,8 @@ pub(super) async fn through_slices<H: EdgeHooks>(
 /// Where the client's range starts, as far as it can be known before the
 /// length is: `a-` and `a-b` say; a suffix `-n` needs the length, taken
 /// from a stored first slice (else the answer starts at the first slice).
-async fn range_start<H: EdgeHooks>(session: &Session, key: &CacheKey, edge: &Inner<H>) -> u64 {
+async fn range_start<H: EdgeHooks>(req: &mut Req<'_, H>, key: &CacheKey) -> u64 {
+    let session = req.session;
     let Some(spec) = session.headers().get(RANGE).and_then(|v| v.to_str().ok()) else {
         return 0;
     };
@@ -145,7 +128,7 @@ async fn range_start<H: EdgeHooks>(session: &Session, key: &CacheKey, edge: &Inn
     match set.trim().split_once('-') {
         Some(("", n)) => {
             let Ok(n) = n.trim().parse::<u64>() else { return 0 };
-            let first = edge.cache.lookup(&slice_key(key, 0), session.headers()).await;
+            let first = req.edge.cache.lookup(&slice_key(key, 0), session.headers()).await;
             match first.and_then(|e| content_range(&e.headers)) {
                 Some((_, total)) => total.saturating_sub(n),
                 None => 0,
@@ -157,24 +140,16 @@ async fn range_start<H: EdgeHooks>(session: &Session, key: &CacheKey, edge: &Inn
 }
 
 /// Slice `index` of `key`: stored and fresh, else fetched and stored.
-#[allow(clippy::too_many_arguments)]
-async fn fetch<H: EdgeHooks>(
-    edge: &Inner<H>,
-    conf: &DomainConf,
-    session: &Session,
-    ctx: &mut H::Ctx,
-    key: &CacheKey,
-    index: u64,
-    size: u64,
-    waited: &mut Option<Duration>,
-) -> Result<Got, ProxyError> {
+async fn fetch<H: EdgeHooks>(req: &mut Req<'_, H>, key: &CacheKey, index: u64, size: u64) -> Result<Got, ProxyError> {
     let skey = slice_key(key, index);
     let now = SystemTime::now();
     // Concurrent misses of one slice make one origin fetch, as for whole
     // objects (proxy/cached.rs): a waiter looks again once it is stored.
-    let mut lock = None;
-    for round in 0..3 {
-        if let Some(found) = edge.cache.lookup_derived(key, &skey, session.headers()).await
+    // (A slice is stored whenever it can be, even past a writer that is
+    // still at it: slices of one version are interchangeable.)
+    let mut queue = req.edge.locks.queue(skey.text());
+    let lock = loop {
+        if let Some(found) = req.edge.cache.lookup_derived(key, &skey, req.session.headers()).await
             && found.is_fresh(now)
             && let Some((_, total)) = content_range(&found.headers)
         {
@@ -185,19 +160,12 @@ async fn fetch<H: EdgeHooks>(
                 hit: true,
             });
         }
-        if round == 2 {
-            break;
+        match queue.next().await {
+            Next::LookAgain => {}
+            Next::Fetch { lock, .. } => break lock,
         }
-        match edge.locks.turn(skey.text()).await {
-            Turn::Write(held) => {
-                lock = Some(held);
-                break;
-            }
-            Turn::Waited(Outcome::Stored | Outcome::Failed) => {}
-            Turn::Waited(Outcome::Pending | Outcome::NotStored) | Turn::Alone => break,
-        }
-    }
-    let got = from_origin(edge, conf, session, ctx, key, &skey, index, size, waited).await;
+    };
+    let got = from_origin(req, key, &skey, index, size).await;
     // On an error the lock is dropped unfinished: the waiters learn it failed.
     if let (Some(held), Ok((_, stored))) = (lock, &got) {
         held.finish(*stored);
@@ -207,42 +175,30 @@ async fn fetch<H: EdgeHooks>(
 
 /// Slice `index` of `key` (stored under `skey`) from the origin, and
 /// whether it was stored.
-#[allow(clippy::too_many_arguments)]
 async fn from_origin<H: EdgeHooks>(
-    edge: &Inner<H>,
-    conf: &DomainConf,
-    session: &Session,
-    ctx: &mut H::Ctx,
+    req: &mut Req<'_, H>,
     key: &CacheKey,
     skey: &CacheKey,
     index: u64,
     size: u64,
-    waited: &mut Option<Duration>,
 ) -> Result<(Got, bool), ProxyError> {
     let now = SystemTime::now();
-    let mut headers = forwarded_headers(conf, session);
-    remove_where(&mut headers, |name| {
-        [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE].contains(name) || METHOD_OVERRIDES.contains(&name.as_str())
-    });
+    let mut headers = req.fill_headers();
     let want = bounds(index, size);
     let spec = format!("bytes={}-{}", want.start, want.end - 1);
     headers.insert(RANGE, HeaderValue::from_str(&spec).map_err(|_| protocol("bad range"))?);
-    let targets = targets(edge, conf, session, ctx).await?;
-    let mut up = upstream_head(Method::GET, session.uri(), headers);
-    edge.hooks.upstream_request_filter(session, &mut up, ctx).await?;
-    let res = Box::pin(edge.upstream.send(targets, up, None, waited)).await?;
+    let res = req.ask(Method::GET, headers, None, false).await?.answer()?;
     let (mut parts, body) = res.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    edge.hooks.upstream_response_filter(session, &mut parts, ctx);
+    req.received(&mut parts);
     let part = (parts.status == StatusCode::PARTIAL_CONTENT)
         .then(|| content_range(&parts.headers))
         .flatten()
         .filter(|(got, total)| got.start == want.start && got.end == want.end.min(*total));
     let Some((got, total)) = part else {
-        let head = *session.method() == Method::HEAD;
-        let body = if head { Body::empty() } else { Body::wrap(body) };
+        let body = if req.is_head() { Body::empty() } else { Body::wrap(body) };
         return Ok((Got::Answer(Response::from_parts(parts, body)), false));
     };
+    let (edge, conf, session) = (req.edge, req.conf, req.session);
     let bytes = read_up_to(body, size, edge.settings.origin_timeout)
         .await
         .map_err(|_| protocol("a slice's body failed or overran"))?;
@@ -294,11 +250,8 @@ fn unsatisfiable(total: u64) -> Response<Body> {
 
 /// The body for `bytes`: `first` (the slice they start in), then each
 /// following slice, fetched by a task as the client reads.
-#[allow(clippy::too_many_arguments)]
 fn stream<H: EdgeHooks>(
-    edge: &Arc<Inner<H>>,
-    conf: &Arc<DomainConf>,
-    session: &Session,
+    req: &Req<'_, H>,
     key: CacheKey,
     first: Arc<CachedResponse>,
     version: Version,
@@ -307,16 +260,16 @@ fn stream<H: EdgeHooks>(
 ) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let len = bytes.end - bytes.start;
-    let (edge, conf, session) = (edge.clone(), conf.clone(), session.detached());
+    let (edge, conf, session) = (req.edge.clone(), req.conf.clone(), req.session.detached());
     tokio::spawn(async move {
         let mut ctx = edge.hooks.new_ctx();
+        let mut req = Req::new(&edge, &conf, &session, &mut ctx);
         let slices = covering(&bytes, size);
         for index in slices {
             let entry = if index == bytes.start / size {
                 first.clone()
             } else {
-                let mut waited = None;
-                match fetch(&edge, &conf, &session, &mut ctx, &key, index, size, &mut waited).await {
+                match fetch(&mut req, &key, index, size).await {
                     Ok(Got::Slice { entry, version: v, .. }) if v == version => entry,
                     Ok(Got::Slice { .. }) => {
                         // Another version: what was sent cannot be taken back.

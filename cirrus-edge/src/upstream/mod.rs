@@ -99,12 +99,6 @@ impl Upstream {
         }
     }
 
-    /// Sends `head` (with an origin-form target) and `body` until an origin
-    /// answers. An idempotent request without a body goes to the next
-    /// origin after an error that allows a retry, and once more on a new
-    /// connection to the same origin when a reused one died before any byte
-    /// of the answer (the keep-alive race); any other request is sent once.
-    /// `waited` accumulates the time spent waiting for answers.
     /// Whether every origin of `targets` failed recently (connect error or
     /// timeout within `origin_down_for`, and none answered since).
     pub(crate) fn all_down(&self, targets: &Targets<'_>) -> bool {
@@ -114,6 +108,12 @@ impl Upstream {
         }
     }
 
+    /// Sends `head` (with an origin-form target) and `body` until an origin
+    /// answers. An idempotent request without a body goes to the next
+    /// origin after an error that allows a retry, and once more on a new
+    /// connection to the same origin when a reused one died before any byte
+    /// of the answer (the keep-alive race); any other request is sent once.
+    /// `waited` accumulates the time spent waiting for answers.
     pub(crate) async fn send(
         &self,
         targets: Targets<'_>,

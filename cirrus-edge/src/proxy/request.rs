@@ -1,0 +1,166 @@
+//! One request on its way through the phases ([`Req`]): the edge, the
+//! domain it is for, the client's request and the hooks' context, passed
+//! whole instead of piece by piece; and the one way every phase asks an
+//! origin ([`Req::ask`], [`Req::received`]).
+
+use super::METHOD_OVERRIDES;
+use crate::body::Body;
+use crate::cache::CacheOutcome;
+use crate::edge::Inner;
+use crate::error::{ErrorKind, ProxyError};
+use crate::headers::{remove_where, strip_hop_by_hop};
+use crate::hooks::EdgeHooks;
+use crate::route;
+use crate::session::Session;
+use crate::upstream::{OriginBody, Targets, origin_headers, upstream_head};
+use cirrus_core::DomainConf;
+use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
+use http::{HeaderMap, Method, Response};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a phase decided: the response, what the cache made of the request
+/// (`None`: the cache had no part in it), and whether the client connection
+/// closes after it.
+#[derive(Debug)]
+pub(super) struct Answer {
+    pub(super) res: Response<Body>,
+    pub(super) cache: Option<CacheOutcome>,
+    pub(super) close: bool,
+}
+
+impl Answer {
+    /// `res`, which the cache had no part in.
+    pub(super) fn plain(res: Response<Body>) -> Self {
+        Self {
+            res,
+            cache: None,
+            close: false,
+        }
+    }
+
+    /// `res`, and what the cache made of the request.
+    pub(super) fn cached(res: Response<Body>, cache: CacheOutcome) -> Self {
+        Self {
+            res,
+            cache: Some(cache),
+            close: false,
+        }
+    }
+}
+
+/// What asking the origin came to.
+pub(super) enum Asked {
+    /// Its answer's head (hop-by-hop fields and the response hook not yet
+    /// applied: see [`Req::received`]) and body.
+    Answered(Response<OriginBody>),
+    /// Not asked: every origin failed a moment ago, and the caller said it
+    /// has something to serve instead.
+    Spared,
+    /// No origin answered.
+    Failed(ProxyError),
+}
+
+impl Asked {
+    /// The answer, or why there is none.
+    pub(super) fn answer(self) -> Result<Response<OriginBody>, ProxyError> {
+        match self {
+            Asked::Answered(res) => Ok(res),
+            Asked::Failed(e) => Err(e),
+            Asked::Spared => Err(all_down()),
+        }
+    }
+}
+
+/// Why an origin was not asked: every one failed a moment ago.
+pub(super) fn all_down() -> ProxyError {
+    ProxyError::new(ErrorKind::OriginConnect, "every origin is down")
+}
+
+/// A request in the phases.
+pub(super) struct Req<'a, H: EdgeHooks> {
+    pub(super) edge: &'a Arc<Inner<H>>,
+    pub(super) conf: &'a Arc<DomainConf>,
+    pub(super) session: &'a Session,
+    pub(super) ctx: &'a mut H::Ctx,
+    /// How long origins took to answer, when one was asked.
+    pub(super) upstream: Option<Duration>,
+}
+
+impl<'a, H: EdgeHooks> Req<'a, H> {
+    pub(super) fn new(
+        edge: &'a Arc<Inner<H>>,
+        conf: &'a Arc<DomainConf>,
+        session: &'a Session,
+        ctx: &'a mut H::Ctx,
+    ) -> Self {
+        Self {
+            edge,
+            conf,
+            session,
+            ctx,
+            upstream: None,
+        }
+    }
+
+    /// The client asked for the head only.
+    pub(super) fn is_head(&self) -> bool {
+        *self.session.method() == Method::HEAD
+    }
+
+    /// The client's headers for the origin: hop-by-hop out, forwarding in.
+    pub(super) fn forwarded_headers(&self) -> HeaderMap {
+        let host = route::host(self.session).unwrap_or(&self.conf.domain);
+        origin_headers(self.conf, host, self.session.headers().clone(), self.session.conn())
+    }
+
+    /// The headers of a GET that fills the cache: the forwarded ones
+    /// without the client's conditionals, range and method overrides (what
+    /// is stored answers a plain GET).
+    pub(super) fn fill_headers(&self) -> HeaderMap {
+        let mut headers = self.forwarded_headers();
+        remove_where(&mut headers, |name| {
+            [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE].contains(name)
+                || METHOD_OVERRIDES.contains(&name.as_str())
+        });
+        headers
+    }
+
+    /// Asks an origin (the hook's choice, else the domain's) `method` for
+    /// the request's target with `headers` and `body`, through the request
+    /// hook. With `spare`, an origin is not asked when every one failed a
+    /// moment ago. An error is the hooks' or the route's; a failed exchange
+    /// is [`Asked::Failed`].
+    pub(super) async fn ask(
+        &mut self,
+        method: Method,
+        headers: HeaderMap,
+        body: Option<Body>,
+        spare: bool,
+    ) -> Result<Asked, ProxyError> {
+        let conf: &'a DomainConf = self.conf;
+        let targets = match self.edge.hooks.select_origin(self.session, self.ctx).await? {
+            Some(origin) => Targets::Only(origin),
+            None => Targets::Domain(&conf.origins),
+        };
+        if spare && self.edge.upstream.all_down(&targets) {
+            return Ok(Asked::Spared);
+        }
+        let mut up = upstream_head(method, self.session.uri(), headers);
+        self.edge
+            .hooks
+            .upstream_request_filter(self.session, &mut up, self.ctx)
+            .await?;
+        // Boxed: the origin exchange's state is most of a request's, and a
+        // HIT should not carry (and move) it.
+        let sent = Box::pin(self.edge.upstream.send(targets, up, body, &mut self.upstream)).await;
+        Ok(sent.map_or_else(Asked::Failed, Asked::Answered))
+    }
+
+    /// An origin's answer head as the rest of the edge sees it: hop-by-hop
+    /// fields out, then the response hook.
+    pub(super) fn received(&mut self, parts: &mut http::response::Parts) {
+        strip_hop_by_hop(&mut parts.headers);
+        self.edge.hooks.upstream_response_filter(self.session, parts, self.ctx);
+    }
+}
