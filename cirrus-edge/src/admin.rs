@@ -62,8 +62,8 @@ impl<H: EdgeHooks> AdminProbe for Edge<H> {
             ),
         };
         let mut health = Health::new(status).check("store", store);
-        if self.inner.cache.disk.is_some() {
-            let disk = match self.inner.cache.disk_health.failing() {
+        if self.inner.cache.tiers().disk.is_some() {
+            let disk = match self.inner.cache.tiers().disk_health.failing() {
                 Some((since, error)) => {
                     if health.status == "ok" {
                         health.status = "degraded".into();

@@ -2,7 +2,7 @@
 //! shared by every connection. The request path lives in `proxy` and the
 //! phase modules; this file owns construction and the public accessors.
 
-use crate::cache::{CacheLocks, DiskCache, MemoryCache, Tiers};
+use crate::cache::{Cache, CacheLocks, DiskCache, MemoryCache, Tiers};
 use crate::domains::DomainTable;
 use crate::error::Result;
 use crate::hooks::{DefaultHooks, EdgeHooks};
@@ -39,8 +39,7 @@ pub(crate) struct Inner<H> {
     /// The node this edge reports as, when it has a node id.
     pub(crate) reporter: Option<crate::report::Reporter>,
     pub(crate) domains: Arc<DomainTable>,
-    pub(crate) cache: Arc<Tiers>,
-    pub(crate) locks: Arc<CacheLocks>,
+    pub(crate) cache: Cache,
     pub(crate) upstream: Upstream,
     /// Client connections over every listener and worker: the budget and
     /// the cap per address.
@@ -78,7 +77,7 @@ impl<H: EdgeHooks> std::fmt::Debug for Edge<H> {
         f.debug_struct("Edge")
             .field("source", &self.inner.source)
             .field("domains", &self.inner.domains.len())
-            .field("cache", &self.inner.cache.memory)
+            .field("cache", &self.inner.cache.tiers().memory)
             .field("tls", &self.inner.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -232,8 +231,10 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 source_checked_ms: std::sync::atomic::AtomicU64::new(0),
                 reporter: self.node_id.map(crate::report::Reporter::new),
                 domains,
-                cache,
-                locks: Arc::new(CacheLocks::new(settings.cache_lock_age, settings.cache_lock_timeout)),
+                cache: Cache::new(
+                    cache,
+                    CacheLocks::new(settings.cache_lock_age, settings.cache_lock_timeout),
+                ),
                 upstream,
                 connections,
                 settings,
@@ -285,22 +286,22 @@ impl<H: EdgeHooks> Edge<H> {
 
     /// The memory cache.
     pub fn cache(&self) -> &MemoryCache {
-        &self.inner.cache.memory
+        &self.inner.cache.tiers().memory
     }
 
     /// The disk cache, if any.
     pub fn disk_cache(&self) -> Option<&DiskCache> {
-        self.inner.cache.disk.as_ref()
+        self.inner.cache.tiers().disk.as_ref()
     }
 
     /// Drops what `purge` selects from every tier; returns how many
     /// responses were dropped.
     pub async fn purge(&self, purge: &PurgeRequest) -> usize {
-        self.inner.cache.purge(purge).await
+        self.inner.cache.tiers().purge(purge).await
     }
 
     /// Empties every tier.
     pub async fn clear_cache(&self) {
-        self.inner.cache.clear().await;
+        self.inner.cache.tiers().clear().await;
     }
 }

@@ -4,7 +4,7 @@
 //! [`ProxyError`] into the answer, and finishes every answer in one place.
 
 use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_length};
-use crate::cache::{self, CacheOutcome, bypasses};
+use crate::cache::{CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::hooks::EdgeHooks;
@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod cached;
-mod encoded;
 mod request;
 mod sliced;
 
@@ -184,14 +183,10 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
     let (mut parts, body) = res.into_parts();
     req.received(&mut parts);
     let target = session.path_and_query();
-    Box::pin(cache::after_unsafe(
-        &edge.cache,
-        req.conf,
-        session.method(),
-        target,
-        parts.status,
-        &parts.headers,
-    ))
+    Box::pin(
+        edge.cache
+            .after_unsafe(req.conf, session.method(), target, parts.status, &parts.headers),
+    )
     .await;
     let body = if req.is_head() { Body::empty() } else { Body::wrap(body) };
     Ok(Answer::cached(Response::from_parts(parts, body), CacheOutcome::BYPASS))

@@ -123,7 +123,7 @@ impl<H: EdgeHooks> Edge<H> {
     /// revision passes the one kept.
     async fn check_history(&self, store: u64) {
         if self.inner.domains.note_store_revision(store) {
-            let marked = self.inner.cache.mark_all_stale().await;
+            let marked = self.inner.cache.tiers().mark_all_stale().await;
             tracing::error!(
                 store,
                 served = self.revision(),
@@ -237,7 +237,7 @@ impl<H: EdgeHooks> Edge<H> {
             Event::Resync { .. } => {
                 // Purges in the gap may be lost with the events: nothing
                 // stored is trusted as fresh until revalidated.
-                let marked = self.inner.cache.mark_all_stale().await;
+                let marked = self.inner.cache.tiers().mark_all_stale().await;
                 tracing::warn!(marked, "events were lost: every cached response marked stale");
                 if let Err(e) = self.inner.domains.reload(source).await {
                     tracing::warn!(error = %e, "reload after resync failed; serving the last known domains");

@@ -124,7 +124,6 @@ pub(crate) fn entry_of(
 
 /// What the cache knows of a request whose answer comes from the origin.
 pub(crate) struct Fill<'a> {
-    pub(crate) tiers: &'a Tiers,
     pub(crate) policy: &'a CachePolicy,
     pub(crate) key: &'a CacheKey,
     /// The client's request headers (for `Vary` and storability).
@@ -165,6 +164,7 @@ impl Fill<'_> {
     /// Stores the response as `decision` says; returns it as stored.
     fn keep(
         &self,
+        tiers: &Tiers,
         decision: Storability,
         status: StatusCode,
         mut headers: HeaderMap,
@@ -177,8 +177,8 @@ impl Fill<'_> {
         if status == StatusCode::OK && !headers.contains_key(ACCEPT_RANGES) {
             headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         }
-        let entry = entry_of(self.tiers, self.policy, decision, status, headers, body, self.now)?;
-        self.tiers.store(self.key, self.request, entry)
+        let entry = entry_of(tiers, self.policy, decision, status, headers, body, self.now)?;
+        tiers.store(self.key, self.request, entry)
     }
 
     /// Decides on the origin's answer: a 304 for a stale entry refreshes
@@ -186,11 +186,12 @@ impl Fill<'_> {
     /// streams through.
     pub(crate) async fn answer(
         self,
+        tiers: &Tiers,
         mut parts: http::response::Parts,
         body: OriginBody,
     ) -> Result<(Response<Body>, CacheOutcome), ProxyError> {
         if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, parts.status) {
-            return Ok(self.revalidated(stale.clone(), &parts.headers));
+            return Ok(self.revalidated(tiers, stale.clone(), &parts.headers));
         }
         forward_age(&mut parts.headers);
         let decision = self.decide(parts.status, &parts.headers);
@@ -214,7 +215,7 @@ impl Fill<'_> {
             parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         }
         // Only the added Content-Length differs from what was decided on.
-        let kept = self.keep(decision, parts.status, parts.headers.clone(), bytes.clone());
+        let kept = self.keep(tiers, decision, parts.status, parts.headers.clone(), bytes.clone());
         if let Some(entry) = &kept
             && self.request.contains_key(RANGE)
         {
@@ -227,7 +228,12 @@ impl Fill<'_> {
 
     /// The stored body with the origin's fresh headers (RFC 9111 §3.2),
     /// except those that describe the body itself.
-    fn revalidated(&self, stale: Arc<CachedResponse>, fresh: &HeaderMap) -> (Response<Body>, CacheOutcome) {
+    fn revalidated(
+        &self,
+        tiers: &Tiers,
+        stale: Arc<CachedResponse>,
+        fresh: &HeaderMap,
+    ) -> (Response<Body>, CacheOutcome) {
         let mut merged = stale.headers.clone();
         for name in fresh.keys() {
             if *name != CONTENT_LENGTH {
@@ -240,7 +246,7 @@ impl Fill<'_> {
             }
         }
         let decision = self.decide(stale.status, &merged);
-        if let Some(refreshed) = self.keep(decision, stale.status, merged, stale.body.clone()) {
+        if let Some(refreshed) = self.keep(tiers, decision, stale.status, merged, stale.body.clone()) {
             let res = from_cache(&refreshed, self.request, self.head, self.now);
             return (res, CacheOutcome::of(CacheStatus::Revalidated, true));
         }

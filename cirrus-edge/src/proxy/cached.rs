@@ -2,11 +2,10 @@
 //! misses (cache/lock.rs), stale serving (cache/stale.rs) with its
 //! background refresh, and the origin fetch that fills the cache.
 
-use super::encoded::negotiated;
 use super::request::{Answer, Asked, Req, all_down};
 use crate::cache::{
-    CacheKey, CacheOutcome, CachedResponse, Fill, Next, StaleUse, WriteLock, ask_to_validate, from_cache,
-    may_be_encoded, may_serve, vary_on_encoding,
+    CacheKey, CacheOutcome, CachedResponse, Fill, Next, StaleUse, WriteLock, ask_to_validate, may_be_encoded,
+    may_serve, vary_on_encoding,
 };
 use crate::error::ProxyError;
 use crate::hooks::{EdgeHooks, HitDecision};
@@ -33,13 +32,13 @@ async fn lookup_or_fetch<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, P
     // Concurrent misses for one key make one origin fetch: a waiter looks
     // again once the writer stored, takes over when it failed, and goes
     // to the origin itself otherwise.
-    let mut queue = edge.locks.queue(key.text());
+    let mut queue = edge.cache.queue(&key);
     let (lock, may_store) = loop {
         if let Some(found) = edge.cache.lookup(&key, session.headers()).await {
             match edge.hooks.cache_hit_filter(session, &found, req.ctx) {
                 HitDecision::Serve if found.is_fresh(now) => {
-                    let served = negotiated(req, &key, found).await;
-                    let res = from_cache(&served, session.headers(), head, now);
+                    let served = edge.cache.encoded(&conf.cache, &key, session.headers(), found).await;
+                    let res = edge.cache.serve(&served, session.headers(), head, now);
                     return Ok(Answer::cached(res, CacheOutcome::HIT));
                 }
                 HitDecision::Miss => {}
@@ -60,11 +59,14 @@ async fn lookup_or_fetch<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, P
         && may_serve(found, &conf.cache, StaleUse::WhileRevalidate, now)
     {
         // Stale at once; one background refresh per key.
-        if let Some(held) = edge.locks.try_write(key.text()) {
+        if let Some(held) = edge.cache.refresh_lock(&key) {
             refresh(req, key.clone(), found.clone(), held);
         }
-        let served = negotiated(req, &key, found.clone()).await;
-        let res = from_cache(&served, session.headers(), head, now);
+        let served = edge
+            .cache
+            .encoded(&conf.cache, &key, session.headers(), found.clone())
+            .await;
+        let res = edge.cache.serve(&served, session.headers(), head, now);
         return Ok(Answer::cached(res, CacheOutcome::UPDATING));
     }
     let fetch = Fetch {
@@ -81,9 +83,12 @@ async fn lookup_or_fetch<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, P
         && session.headers().contains_key(ACCEPT_ENCODING)
         && let Some(stored) = edge.cache.lookup(&key, session.headers()).await
     {
-        let served = negotiated(req, &key, stored.clone()).await;
+        let served = edge
+            .cache
+            .encoded(&conf.cache, &key, session.headers(), stored.clone())
+            .await;
         if !Arc::ptr_eq(&served, &stored) {
-            let res = from_cache(&served, session.headers(), head, now);
+            let res = edge.cache.serve(&served, session.headers(), head, now);
             return Ok(Answer { res, ..answer });
         }
     }
@@ -152,7 +157,6 @@ impl Fetch<'_> {
         req.received(&mut parts);
         let (edge, conf) = (req.edge, req.conf);
         let fill = Fill {
-            tiers: &edge.cache,
             policy: &conf.cache,
             key: self.key,
             request: req.session.headers(),
@@ -164,7 +168,7 @@ impl Fetch<'_> {
             may_store: self.may_store,
         };
         // Boxed, as the exchange is: a HIT should not carry its state.
-        let (res, outcome) = Box::pin(fill.answer(parts, body)).await?;
+        let (res, outcome) = Box::pin(edge.cache.admit(fill, parts, body)).await?;
         if let Some(lock) = self.lock {
             lock.finish(outcome.stored);
         }
@@ -187,6 +191,6 @@ impl Fetch<'_> {
 
 /// `stale` served in place of the origin's answer.
 fn stale_answer<H: EdgeHooks>(req: &Req<'_, H>, stale: &CachedResponse, now: SystemTime) -> Answer {
-    let res = from_cache(stale, req.session.headers(), req.is_head(), now);
+    let res = req.edge.cache.serve(stale, req.session.headers(), req.is_head(), now);
     Answer::cached(res, CacheOutcome::STALE)
 }

@@ -12,8 +12,8 @@
 use super::request::{Answer, Req};
 use crate::body::{Body, ChannelBody, read_up_to};
 use crate::cache::{
-    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Exchange, Next, Ranged, Storability, Version, ask_range,
-    bounds, content_range, covering, entry_of, not_modified, slice_key,
+    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Next, Ranged, SliceAnswer, Version, ask_range, bounds,
+    content_range, covering, not_modified, slice_key,
 };
 use crate::error::{ErrorKind, ProxyError};
 use crate::hooks::EdgeHooks;
@@ -128,9 +128,8 @@ async fn range_start<H: EdgeHooks>(req: &mut Req<'_, H>, key: &CacheKey) -> u64 
     match set.trim().split_once('-') {
         Some(("", n)) => {
             let Ok(n) = n.trim().parse::<u64>() else { return 0 };
-            let first = req.edge.cache.lookup(&slice_key(key, 0), session.headers()).await;
-            match first.and_then(|e| content_range(&e.headers)) {
-                Some((_, total)) => total.saturating_sub(n),
+            match req.edge.cache.sliced_length(key, session.headers()).await {
+                Some(total) => total.saturating_sub(n),
                 None => 0,
             }
         }
@@ -147,13 +146,10 @@ async fn fetch<H: EdgeHooks>(req: &mut Req<'_, H>, key: &CacheKey, index: u64, s
     // objects (proxy/cached.rs): a waiter looks again once it is stored.
     // (A slice is stored whenever it can be, even past a writer that is
     // still at it: slices of one version are interchangeable.)
-    let mut queue = req.edge.locks.queue(skey.text());
+    let cache = &req.edge.cache;
+    let mut queue = cache.queue(&skey);
     let lock = loop {
-        if let Some(found) = req.edge.cache.lookup_derived(key, &skey, req.session.headers()).await
-            && found.is_fresh(now)
-            && let Some((_, total)) = content_range(&found.headers)
-        {
-            let version = Version::of(&found.headers, total);
+        if let Some((found, version)) = cache.lookup_slice(key, &skey, req.session.headers(), now).await {
             return Ok(Got::Slice {
                 entry: found,
                 version,
@@ -205,29 +201,14 @@ async fn from_origin<H: EdgeHooks>(
     if bytes.len() as u64 != got.end - got.start {
         return Err(protocol("a slice's body does not match its Content-Range"));
     }
-    // Stored as its whole response would be (a 206 never is otherwise).
-    let exchange = Exchange {
-        method: &Method::GET,
-        path: key.path(),
-        request: session.headers(),
-        status: StatusCode::OK,
-        response: &parts.headers,
-    };
-    let decision = Storability::of(&conf.cache, &exchange, now);
     let version = Version::of(&parts.headers, total);
-    let status = parts.status;
-    let stored = entry_of(
-        &edge.cache,
-        &conf.cache,
-        decision,
-        status,
-        parts.headers.clone(),
-        bytes.clone(),
-        now,
-    )
-    .and_then(|entry| edge.cache.store_derived(key, skey, session.headers(), entry));
-    let kept = stored.is_some();
-    let entry = stored.unwrap_or_else(|| Arc::new(CachedResponse::new(status, parts.headers, bytes, now, 0, 0)));
+    let slice = SliceAnswer {
+        key,
+        slice: skey,
+        parts,
+        bytes,
+    };
+    let (entry, kept) = edge.cache.admit_slice(&conf.cache, session.headers(), slice, now);
     Ok((
         Got::Slice {
             entry,
