@@ -3,6 +3,7 @@
 //! default). The cache, revision and readiness gauges are read when
 //! gathered.
 
+use super::series::Series;
 use crate::cache::Tiers;
 use crate::domains::DomainTable;
 use crate::source_state::SourceState;
@@ -78,9 +79,8 @@ pub(crate) struct UpstreamMetrics {
 #[derive(Debug, Clone)]
 pub(crate) struct EdgeMetrics {
     registry: Registry,
-    pub(crate) requests: IntCounterVec,
-    pub(crate) duration: HistogramVec,
-    pub(crate) cache_status: IntCounterVec,
+    /// The request and cache-status series, resolved once per domain.
+    pub(crate) series: Arc<Series>,
     pub(crate) upstream: UpstreamMetrics,
     pub(crate) access_log_dropped: IntCounter,
     pub(crate) handshake_errors: IntCounterVec,
@@ -233,9 +233,7 @@ impl EdgeMetrics {
         }
         Ok(Self {
             registry,
-            requests,
-            duration,
-            cache_status,
+            series: Arc::new(Series::new(requests, duration, cache_status)),
             upstream,
             access_log_dropped,
             handshake_errors,
@@ -342,9 +340,12 @@ mod tests {
         let state = Arc::new(AtomicU8::new(SourceState::Starting as u8));
         let m = EdgeMetrics::register(registry.clone(), tiers, Arc::new(DomainTable::new()), state).expect("registers");
         // Vectors without a label value are not gathered.
-        m.requests.with_label_values(&["a.test", "200"]).inc();
-        m.duration.with_label_values(&["a.test"]).observe(0.1);
-        m.cache_status.with_label_values(&["HIT"]).inc();
+        let conf = Arc::new(cirrus_core::DomainConf::new(
+            "a.test",
+            "http://192.0.2.1".parse().expect("origin"),
+        ));
+        m.series
+            .count(Some(&conf), 200, 0.1, Some(crate::cache::CacheStatus::Hit));
         m.handshakes.with_label_values(&["true"]).inc();
         let mut names: Vec<String> = registry.gather().iter().map(|f| f.name().to_string()).collect();
         names.sort();

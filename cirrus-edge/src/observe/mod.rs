@@ -5,6 +5,7 @@
 mod access_log;
 mod memory;
 mod metrics;
+mod series;
 
 pub(crate) use access_log::{AccessLog, Sink};
 pub(crate) use memory::MemoryGauges;
@@ -23,18 +24,13 @@ pub(crate) struct Observer {
 impl Observer {
     /// Counts one answered request and writes its access log line.
     pub(crate) fn record(&self, session: &Session, summary: &RequestSummary) {
-        let host = session.domain().map_or("unknown", |c| c.domain.as_str());
         let status = summary.status.as_u16();
         let m = &self.metrics;
-        m.requests.with_label_values(&[host, status_label(status)]).inc();
-        m.duration
-            .with_label_values(&[host])
-            .observe(summary.duration.as_secs_f64());
-        let cache = summary.cache.map(|c| c.as_str());
-        if let Some(c) = cache {
-            m.cache_status.with_label_values(&[c]).inc();
-        }
+        let seconds = summary.duration.as_secs_f64();
+        m.series.count(session.domain(), status, seconds, summary.cache);
         let Some(log) = &self.access_log else { return };
+        let host = session.domain().map_or("unknown", |c| c.domain.as_str());
+        let cache = summary.cache.map(|c| c.as_str());
         let now = SystemTime::now();
         let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let line = LAST_TIME.with_borrow_mut(|(ms, time)| {

@@ -1,0 +1,157 @@
+//! The request series resolved once per domain: a label lookup hashes the
+//! labels, takes the vector's lock and clones the series; a request only
+//! finds its domain's handles (by the address of the configuration it was
+//! routed with, which the table holds on to) and increments them.
+
+use super::status_label;
+use crate::cache::CacheStatus;
+use cirrus_core::DomainConf;
+use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// Domains whose handles are kept; past it the table starts again (the
+/// handles stay registered: only the shortcut to them goes).
+const KEPT: usize = 4096;
+/// `status_label`'s labels, each with a handle slot.
+const STATUSES: [&str; 19] = [
+    "200", "204", "206", "301", "302", "304", "400", "403", "404", "413", "500", "502", "503", "504", "1xx", "2xx",
+    "3xx", "4xx", "5xx",
+];
+/// Every cache status, in the order of its handle slot.
+const CACHE: [CacheStatus; 7] = [
+    CacheStatus::Hit,
+    CacheStatus::Miss,
+    CacheStatus::Expired,
+    CacheStatus::Revalidated,
+    CacheStatus::Bypass,
+    CacheStatus::Stale,
+    CacheStatus::Updating,
+];
+
+/// One domain's handles; a status's counter made on its first request (a
+/// series appears when it is first counted, as with label lookups).
+#[derive(Debug)]
+struct Handles {
+    /// Held so the address it is found by is not reused by another.
+    _conf: Arc<DomainConf>,
+    duration: Histogram,
+    requests: [OnceLock<IntCounter>; STATUSES.len()],
+}
+
+/// The series of `nginx_http_requests_total`, its duration histogram and
+/// `nginx_cache_status_total`, with shortcuts to them.
+#[derive(Debug)]
+pub(crate) struct Series {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    cache_status: IntCounterVec,
+    cache: [OnceLock<IntCounter>; CACHE.len()],
+    domains: RwLock<HashMap<usize, Handles>>,
+}
+
+impl Series {
+    pub(crate) fn new(requests: IntCounterVec, duration: HistogramVec, cache_status: IntCounterVec) -> Self {
+        Self {
+            requests,
+            duration,
+            cache_status,
+            cache: Default::default(),
+            domains: RwLock::default(),
+        }
+    }
+
+    /// Counts one answer: its domain (`None`: no domain was found), its
+    /// status, how long it took and what the cache made of it.
+    pub(crate) fn count(&self, conf: Option<&Arc<DomainConf>>, status: u16, seconds: f64, cache: Option<CacheStatus>) {
+        if let Some(c) = cache {
+            let slot = CACHE.iter().position(|s| *s == c).unwrap_or(0);
+            self.cache[slot]
+                .get_or_init(|| self.cache_status.with_label_values(&[c.as_str()]))
+                .inc();
+        }
+        let label = status_label(status);
+        let Some(conf) = conf else {
+            self.requests.with_label_values(&["unknown", label]).inc();
+            self.duration.with_label_values(&["unknown"]).observe(seconds);
+            return;
+        };
+        let slot = STATUSES.iter().position(|s| *s == label).unwrap_or(0);
+        let key = Arc::as_ptr(conf) as usize;
+        {
+            let domains = self.domains.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(h) = domains.get(&key) {
+                self.counted(h, conf, slot, seconds);
+                return;
+            }
+        }
+        let mut domains = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        if domains.len() >= KEPT {
+            domains.clear();
+        }
+        let h = domains.entry(key).or_insert_with(|| Handles {
+            _conf: conf.clone(),
+            duration: self.duration.with_label_values(&[conf.domain.as_str()]),
+            requests: Default::default(),
+        });
+        self.counted(h, conf, slot, seconds);
+    }
+
+    fn counted(&self, h: &Handles, conf: &DomainConf, slot: usize, seconds: f64) {
+        h.requests[slot]
+            .get_or_init(|| self.requests.with_label_values(&[conf.domain.as_str(), STATUSES[slot]]))
+            .inc();
+        h.duration.observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{HistogramOpts, Opts};
+
+    fn series() -> Series {
+        Series::new(
+            IntCounterVec::new(Opts::new("r", "r"), &["host", "status"]).expect("valid"),
+            HistogramVec::new(HistogramOpts::new("d", "d"), &["host"]).expect("valid"),
+            IntCounterVec::new(Opts::new("c", "c"), &["status"]).expect("valid"),
+        )
+    }
+
+    #[test]
+    fn every_label_has_a_slot() {
+        for status in [100, 200, 201, 206, 299, 304, 308, 404, 418, 502, 599] {
+            assert!(STATUSES.contains(&status_label(status)), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_replaced_configuration_counts_into_the_same_series() {
+        let s = series();
+        let origin = "http://192.0.2.1".parse().expect("origin");
+        let old = Arc::new(DomainConf::new("a.test", origin));
+        let new = Arc::new((*old).clone());
+        s.count(Some(&old), 200, 0.1, Some(CacheStatus::Hit));
+        s.count(Some(&new), 200, 0.1, Some(CacheStatus::Miss));
+        s.count(Some(&new), 418, 0.1, None);
+        s.count(None, 404, 0.1, None);
+        assert_eq!(s.requests.with_label_values(&["a.test", "200"]).get(), 2);
+        assert_eq!(s.requests.with_label_values(&["a.test", "4xx"]).get(), 1);
+        assert_eq!(s.requests.with_label_values(&["unknown", "404"]).get(), 1);
+        assert_eq!(s.duration.with_label_values(&["a.test"]).get_sample_count(), 3);
+        assert_eq!(s.cache_status.with_label_values(&["HIT"]).get(), 1);
+        assert_eq!(s.cache_status.with_label_values(&["MISS"]).get(), 1);
+    }
+
+    #[test]
+    fn the_shortcuts_are_bounded() {
+        let s = series();
+        let origin: cirrus_core::model::Origin = "http://192.0.2.1".parse().expect("origin");
+        for i in 0..KEPT + 10 {
+            let conf = Arc::new(DomainConf::new(format!("d{i}.test"), origin.clone()));
+            s.count(Some(&conf), 200, 0.0, None);
+        }
+        assert!(s.domains.read().expect("lock").len() <= KEPT);
+        assert_eq!(s.requests.with_label_values(&["d1.test", "200"]).get(), 1);
+    }
+}
