@@ -84,7 +84,8 @@ impl CacheLocks {
         if self.wait.is_zero() {
             return Turn::Alone;
         }
-        let give_up = Instant::now() + self.wait;
+        // Read the clock only when there is a writer to wait for.
+        let mut give_up = None;
         loop {
             let (mut outcome, expires) = {
                 let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
@@ -96,6 +97,7 @@ impl CacheLocks {
                     _ => return Turn::Write(self.writer(&mut table, key)),
                 }
             };
+            let give_up = *give_up.get_or_insert_with(|| Instant::now() + self.wait);
             let until = expires.min(give_up);
             let done = tokio::time::timeout_at(until, outcome.wait_for(|o| *o != Outcome::Pending)).await;
             match done {

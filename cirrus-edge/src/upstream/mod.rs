@@ -24,7 +24,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 pub(crate) use pool::set_worker;
 use pool::{Failed, Pools};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -136,9 +136,10 @@ impl Upstream {
                 continue;
             }
             let host = host_for(origin, &head.headers);
-            let asked = Instant::now();
+            // One clock read for the deadline and the timing.
+            let asked = tokio::time::Instant::now();
             let sent = self.pools.send(origin, &head, &host, body.take(), fresh);
-            let outcome = tokio::time::timeout(self.timeout, sent).await;
+            let outcome = tokio::time::timeout_at(asked + self.timeout, sent).await;
             let took = asked.elapsed();
             *waited = Some(waited.unwrap_or_default() + took);
             self.metrics.response.observe(took.as_secs_f64());
