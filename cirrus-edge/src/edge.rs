@@ -43,7 +43,7 @@ pub(crate) struct Inner<H> {
     pub(crate) upstream: Upstream,
     /// Client connections over every listener and worker: the budget and
     /// the cap per address.
-    pub(crate) connections: crate::downstream::Connections,
+    pub(crate) connections: crate::connections::Connections,
     pub(crate) settings: EdgeSettings,
     pub(crate) observer: Observer,
     pub(crate) tls: Option<TlsState>,
@@ -218,7 +218,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
         let origin_tls = Arc::new(crate::tls::origin_client_config(&self.origin_roots)?);
         let upstream = Upstream::new(&settings, origin_tls, metrics.upstream.clone());
         let connections =
-            crate::downstream::Connections::new(settings.max_connections, settings.max_connections_per_ip);
+            crate::connections::Connections::new(settings.max_connections, settings.max_connections_per_ip);
         metrics
             .connections_limit
             .set(i64::try_from(connections.limit()).unwrap_or(i64::MAX));

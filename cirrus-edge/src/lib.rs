@@ -62,6 +62,7 @@
 mod admin;
 mod body;
 mod cache;
+mod connections;
 mod domains;
 mod downstream;
 mod edge;

@@ -14,9 +14,8 @@ use super::serve::{Fill, entry_of, from_cache};
 use super::slice::{Version, content_range, slice_key};
 use super::status::CacheOutcome;
 use super::tiers::Tiers;
-use crate::body::Body;
+use crate::body::{Body, BoxError};
 use crate::error::ProxyError;
-use crate::upstream::OriginBody;
 use bytes::Bytes;
 use cirrus_core::DomainConf;
 use cirrus_core::model::CachePolicy;
@@ -99,12 +98,16 @@ impl Cache {
     /// Decides on an origin's answer to `fill`'s request: a 304 refreshes
     /// the stale entry, a storable answer is read whole and stored,
     /// anything else streams through.
-    pub(crate) async fn admit(
+    pub(crate) async fn admit<B>(
         &self,
         fill: Fill<'_>,
         parts: http::response::Parts,
-        body: OriginBody,
-    ) -> Result<(Response<Body>, CacheOutcome), ProxyError> {
+        body: B,
+    ) -> Result<(Response<Body>, CacheOutcome), ProxyError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
         fill.answer(&self.tiers, parts, body).await
     }
 

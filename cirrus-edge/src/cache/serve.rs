@@ -10,9 +10,9 @@ use super::policy::{Exchange, Storability};
 use super::range::{self, Ranged};
 use super::status::{CacheOutcome, CacheStatus};
 use super::tiers::Tiers;
-use crate::body::{Body, Overflow, content_length, read_up_to};
+use crate::body::{Body, BoxError, Overflow, content_length, read_up_to};
 use crate::error::{ErrorKind, ProxyError};
-use crate::upstream::OriginBody;
+use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
 use http::header::{
     ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RANGE,
@@ -184,12 +184,16 @@ impl Fill<'_> {
     /// Decides on the origin's answer: a 304 for a stale entry refreshes
     /// it; a storable answer is read whole and stored; anything else
     /// streams through.
-    pub(crate) async fn answer(
+    pub(crate) async fn answer<B>(
         self,
         tiers: &Tiers,
         mut parts: http::response::Parts,
-        body: OriginBody,
-    ) -> Result<(Response<Body>, CacheOutcome), ProxyError> {
+        body: B,
+    ) -> Result<(Response<Body>, CacheOutcome), ProxyError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
         if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, parts.status) {
             return Ok(self.revalidated(tiers, stale.clone(), &parts.headers));
         }

@@ -2,7 +2,6 @@
 //! graceful drain, HTTP/1.1 (the edge's own connection) and HTTP/2, and the
 //! edge as a service an embedder mounts in a server of their own.
 
-mod budget;
 pub(crate) mod h1;
 mod linger;
 mod tls;
@@ -28,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub(crate) use budget::{Connections, Idle};
+pub(crate) use crate::connections::Idle;
 pub(crate) use tls::serve_tls_connection;
 
 /// Where a listener is in its life; every connection watches it.

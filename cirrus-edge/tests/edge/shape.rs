@@ -269,6 +269,36 @@ fn no_module_imports_one_that_imports_it_back() {
     assert!(found.is_empty(), "import circles in cirrus-edge:{found}");
 }
 
+/// The same at the crate's top level: a module and everything under it
+/// is one layer, and no two layers import each other.
+#[test]
+fn no_top_level_module_imports_one_that_imports_it_back() {
+    let krate = Crate::read(&crate_dir().join("src"));
+    let top = |m: &Vec<String>| m.first().cloned().into_iter().collect::<Vec<String>>();
+    let mut collapsed: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (from, to) in krate.edges() {
+        let from = top(from);
+        let to: BTreeSet<Vec<String>> = to.iter().map(top).filter(|t| *t != from && !t.is_empty()).collect();
+        collapsed.entry(from).or_default().extend(to);
+    }
+    let edges: BTreeMap<&Vec<String>, BTreeSet<Vec<String>>> = collapsed.iter().map(|(k, v)| (k, v.clone())).collect();
+    let mut found = String::new();
+    for circle in circles(&edges) {
+        for m in &circle {
+            let to: Vec<String> = edges[&vec![m.clone()]]
+                .iter()
+                .map(|t| t.join("::"))
+                .filter(|t| circle.contains(t))
+                .collect();
+            found.push_str(&format!("\n  {m} imports {to:?}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "import circles between cirrus-edge's top-level modules:{found}"
+    );
+}
+
 #[test]
 fn no_file_is_over_400_lines() {
     let mut files = Vec::new();
