@@ -65,14 +65,7 @@ pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(*k, HeaderValue::from_static(v));
-        }
-        m
-    }
+    use crate::http1::header_map as h;
 
     #[test]
     fn hop_by_hop_headers_do_not_cross() {

@@ -76,17 +76,21 @@ pub(crate) fn framing_problem(method: &Method, headers: &HeaderMap) -> Option<&'
     None
 }
 
+/// A header map of `pairs`, in order, for tests.
+#[cfg(test)]
+pub(crate) fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut m = HeaderMap::new();
+    for (k, v) in pairs {
+        m.append(*k, HeaderValue::from_static(v));
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(*k, HeaderValue::from_static(v));
-        }
-        m
-    }
+    use header_map as h;
 
     #[test]
     fn a_head_may_end_only_where_an_empty_line_arrived() {
