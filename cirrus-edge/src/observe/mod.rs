@@ -102,34 +102,3 @@ fn rfc3339_ms(now: SystemTime) -> String {
         t.millisecond()
     )
 }
-
-/// Status codes as static labels (no allocation per request); rare codes
-/// are counted by class.
-fn status_label(status: u16) -> &'static str {
-    const KNOWN: [(u16, &str); 14] = [
-        (200, "200"),
-        (204, "204"),
-        (206, "206"),
-        (301, "301"),
-        (302, "302"),
-        (304, "304"),
-        (400, "400"),
-        (403, "403"),
-        (404, "404"),
-        (413, "413"),
-        (500, "500"),
-        (502, "502"),
-        (503, "503"),
-        (504, "504"),
-    ];
-    if let Some((_, label)) = KNOWN.iter().find(|(code, _)| *code == status) {
-        return label;
-    }
-    match status / 100 {
-        1 => "1xx",
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        _ => "5xx",
-    }
-}
