@@ -43,19 +43,15 @@ pub(crate) async fn handle<H: EdgeHooks>(
     let mut session = Session::new(head, conn, request_id);
     let mut ctx = edge.hooks.new_ctx();
     let (answer, upstream, close) = phases(edge, &mut session, body, &mut ctx).await;
-    let (answer, error) = match answer {
-        Ok(answer) => (answer, None),
+    let (answer, close, error) = match answer {
+        Ok(answer) => (answer, close, None),
         Err(e) => {
             let res = edge.hooks.error_response(&session, &e, &mut ctx);
-            let answer = Answer {
-                close: close || e.closes_connection(),
-                ..Answer::plain(res)
-            };
-            (answer, Some(e))
+            (Answer::plain(res), close || e.closes_connection(), Some(e))
         }
     };
     let cache = answer.cache.map(|c| c.status);
-    let res = finish(edge, &session, answer, &mut ctx).await;
+    let res = finish(edge, &session, answer, close, &mut ctx).await;
     let summary = RequestSummary {
         status: res.status(),
         cache,
@@ -70,10 +66,16 @@ pub(crate) async fn handle<H: EdgeHooks>(
 }
 
 /// The answer as the client gets it: what the cache made of the request,
-/// the request id, `Connection: close` when the connection ends, the
-/// domain's response headers, then the response hook.
-async fn finish<H: EdgeHooks>(edge: &Inner<H>, session: &Session, answer: Answer, ctx: &mut H::Ctx) -> Response<Body> {
-    let Answer { mut res, cache, close } = answer;
+/// the request id, `Connection: close` when the connection ends (`close`),
+/// the domain's response headers, then the response hook.
+async fn finish<H: EdgeHooks>(
+    edge: &Inner<H>,
+    session: &Session,
+    answer: Answer,
+    close: bool,
+    ctx: &mut H::Ctx,
+) -> Response<Body> {
+    let Answer { mut res, cache } = answer;
     let headers = res.headers_mut();
     if let Some(c) = cache {
         headers.insert(X_CACHE, HeaderValue::from_static(c.status.as_str()));
@@ -137,7 +139,7 @@ async fn phases<H: EdgeHooks>(
         Some(size) => sliced::through_slices(&mut req, size).await,
         None => cached::through_cache(&mut req).await,
     };
-    (answer.map(|a| Answer { close, ..a }), req.upstream, close)
+    (answer, req.upstream, close)
 }
 
 /// The phases before the origin: framing checked, the domain found, then

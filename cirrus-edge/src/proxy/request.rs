@@ -19,24 +19,18 @@ use http::{HeaderMap, Method, Response};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What a phase decided: the response, what the cache made of the request
-/// (`None`: the cache had no part in it), and whether the client connection
-/// closes after it.
+/// What a phase decided: the response, and what the cache made of the
+/// request (`None`: the cache had no part in it).
 #[derive(Debug)]
 pub(super) struct Answer {
     pub(super) res: Response<Body>,
     pub(super) cache: Option<CacheOutcome>,
-    pub(super) close: bool,
 }
 
 impl Answer {
     /// `res`, which the cache had no part in.
     pub(super) fn plain(res: Response<Body>) -> Self {
-        Self {
-            res,
-            cache: None,
-            close: false,
-        }
+        Self { res, cache: None }
     }
 
     /// `res`, and what the cache made of the request.
@@ -44,7 +38,6 @@ impl Answer {
         Self {
             res,
             cache: Some(cache),
-            close: false,
         }
     }
 }

@@ -12,13 +12,13 @@
 use super::request::{Answer, Req};
 use crate::body::{Body, ChannelBody, read_up_to};
 use crate::cache::{
-    CacheKey, CacheOutcome, CacheStatus, CachedResponse, Next, Ranged, SliceAnswer, Version, ask_range, bounds,
+    Cache, CacheKey, CacheOutcome, CacheStatus, CachedResponse, Next, Ranged, SliceAnswer, Version, ask_range, bounds,
     content_range, covering, not_modified, slice_key,
 };
 use crate::error::{ErrorKind, ProxyError};
 use crate::hooks::EdgeHooks;
 use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -43,14 +43,14 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
     for attempt in 0..2 {
         // The slice the answer starts in: where the client's range starts
         // when it says; else the first (which also tells the length).
-        let start = range_start(req, &key).await;
+        let start = range_start(&edge.cache, session.headers(), &key).await;
         let first = match fetch(req, &key, start / size, size).await? {
             Got::Answer(res) => return Ok(Answer::cached(res, CacheOutcome::of(CacheStatus::Miss, false))),
             Got::Slice { entry, version, hit } => (entry, version, hit),
         };
         let (entry, version, hit) = first;
         let total = version.total;
-        let head = *session.method() == Method::HEAD;
+        let head = req.is_head();
         let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
         if not_modified(session.headers(), &entry.headers) {
             let mut res = Response::new(Body::empty());
@@ -117,9 +117,8 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
 /// Where the client's range starts, as far as it can be known before the
 /// length is: `a-` and `a-b` say; a suffix `-n` needs the length, taken
 /// from a stored first slice (else the answer starts at the first slice).
-async fn range_start<H: EdgeHooks>(req: &mut Req<'_, H>, key: &CacheKey) -> u64 {
-    let session = req.session;
-    let Some(spec) = session.headers().get(RANGE).and_then(|v| v.to_str().ok()) else {
+async fn range_start(cache: &Cache, request: &HeaderMap, key: &CacheKey) -> u64 {
+    let Some(spec) = request.get(RANGE).and_then(|v| v.to_str().ok()) else {
         return 0;
     };
     let Some(set) = spec.trim().strip_prefix("bytes=").filter(|s| !s.contains(',')) else {
@@ -128,7 +127,7 @@ async fn range_start<H: EdgeHooks>(req: &mut Req<'_, H>, key: &CacheKey) -> u64 
     match set.trim().split_once('-') {
         Some(("", n)) => {
             let Ok(n) = n.trim().parse::<u64>() else { return 0 };
-            match req.edge.cache.sliced_length(key, session.headers()).await {
+            match cache.sliced_length(key, request).await {
                 Some(total) => total.saturating_sub(n),
                 None => 0,
             }
