@@ -1,12 +1,12 @@
 //! The cache as the request path uses it, one component: look up (whole
 //! objects, slices), take a turn at a key (coalescing), admit what an
 //! origin answered, serve a stored response (in the encoding the request
-//! accepts), invalidate. The tiers, the locks and the policy code behind
-//! it stay private to the cache.
+//! accepts), invalidate (by key here; after an unsafe method, in
+//! invalidate.rs). The tiers, the locks and the policy code behind it stay
+//! private to the cache.
 
 use super::encode::{compressible, encoded_key, negotiate, variant};
 use super::entry::CachedResponse;
-use super::invalidate;
 use super::key::CacheKey;
 use super::lock::{CacheLocks, Queue, WriteLock};
 use super::policy::{Exchange, Storability};
@@ -17,7 +17,6 @@ use super::tiers::Tiers;
 use crate::body::{Body, BoxError};
 use crate::error::ProxyError;
 use bytes::Bytes;
-use cirrus_core::DomainConf;
 use cirrus_core::model::CachePolicy;
 use http::header::{ACCEPT_ENCODING, RANGE};
 use http::{HeaderMap, Method, Response, StatusCode};
@@ -210,18 +209,5 @@ impl Cache {
     /// Drops every stored response of the resource `key`.
     pub(crate) async fn invalidate(&self, key: &CacheKey) -> usize {
         self.tiers.invalidate(key).await
-    }
-
-    /// Drops what an unsafe request's answer (`status`, `response`
-    /// headers) to `target` made stale (RFC 9111 §4.4); returns how many.
-    pub(crate) async fn after_unsafe(
-        &self,
-        conf: &DomainConf,
-        method: &Method,
-        target: &str,
-        status: StatusCode,
-        response: &HeaderMap,
-    ) -> usize {
-        invalidate::after_unsafe(&self.tiers, conf, method, target, status, response).await
     }
 }

@@ -2,8 +2,8 @@
 //! to a request that may change the resource drops what is stored for its
 //! target, and for same-host `Location` and `Content-Location`.
 
+use super::front::Cache;
 use super::key::CacheKey;
-use super::tiers::Tiers;
 use cirrus_core::DomainConf;
 use http::header::{CONTENT_LOCATION, LOCATION};
 use http::{HeaderMap, Method, StatusCode};
@@ -13,30 +13,32 @@ fn safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 
-/// Drops the stored responses an unsafe request's answer made stale;
-/// returns how many.
-pub(crate) async fn after_unsafe(
-    tiers: &Tiers,
-    conf: &DomainConf,
-    method: &Method,
-    target: &str,
-    status: StatusCode,
-    response: &HeaderMap,
-) -> usize {
-    if safe(method) || !(status.is_success() || status.is_redirection()) {
-        return 0;
+impl Cache {
+    /// Drops what an unsafe request's answer (`status`, `response`
+    /// headers) to `target` made stale; returns how many.
+    pub(crate) async fn after_unsafe(
+        &self,
+        conf: &DomainConf,
+        method: &Method,
+        target: &str,
+        status: StatusCode,
+        response: &HeaderMap,
+    ) -> usize {
+        if safe(method) || !(status.is_success() || status.is_redirection()) {
+            return 0;
+        }
+        let related = [LOCATION, CONTENT_LOCATION]
+            .into_iter()
+            .filter_map(|name| response.get(name)?.to_str().ok())
+            .filter_map(|uri| same_host_target(uri, &conf.domain));
+        let mut dropped = 0;
+        for target in std::iter::once(target.to_string()).chain(related) {
+            // Keyed headers do not matter: every variant of the target goes.
+            let key = CacheKey::new(&conf.domain, &target, &HeaderMap::new(), &conf.cache.key);
+            dropped += self.invalidate(&key).await;
+        }
+        dropped
     }
-    let related = [LOCATION, CONTENT_LOCATION]
-        .into_iter()
-        .filter_map(|name| response.get(name)?.to_str().ok())
-        .filter_map(|uri| same_host_target(uri, &conf.domain));
-    let mut dropped = 0;
-    for target in std::iter::once(target.to_string()).chain(related) {
-        // Keyed headers do not matter: every variant of the target goes.
-        let key = CacheKey::new(&conf.domain, &target, &HeaderMap::new(), &conf.cache.key);
-        dropped += tiers.invalidate(&key).await;
-    }
-    dropped
 }
 
 /// The path and query of `uri` when it names a resource of `domain`: an
@@ -65,10 +67,13 @@ mod tests {
         assert_eq!(same_host_target("relative", "a.test"), None);
     }
 
+    use std::time::Duration;
+
     #[tokio::test]
     async fn unsafe_methods_with_non_error_answers_invalidate() {
-        use crate::cache::{CachedResponse, MemoryCache};
-        let tiers = Tiers::new(MemoryCache::new(1 << 20), None);
+        use crate::cache::{CacheLocks, CachedResponse, MemoryCache, Tiers};
+        let tiers = std::sync::Arc::new(Tiers::new(MemoryCache::new(1 << 20), None));
+        let cache = Cache::new(tiers.clone(), CacheLocks::new(Duration::ZERO, Duration::ZERO));
         let conf = DomainConf::new("a.test", "http://192.0.2.1".parse().expect("origin"));
         let none = HeaderMap::new();
         let store = |path: &str| {
@@ -91,23 +96,27 @@ mod tests {
         located.insert(CONTENT_LOCATION, "http://a.test/c".parse().expect("value"));
         let post = Method::POST;
         assert_eq!(
-            after_unsafe(&tiers, &conf, &Method::GET, "/a", StatusCode::OK, &none).await,
+            cache
+                .after_unsafe(&conf, &Method::GET, "/a", StatusCode::OK, &none)
+                .await,
             0
         );
         let failed = StatusCode::INTERNAL_SERVER_ERROR;
         assert_eq!(
-            after_unsafe(&tiers, &conf, &post, "/a", failed, &none).await,
+            cache.after_unsafe(&conf, &post, "/a", failed, &none).await,
             0,
             "errors invalidate nothing"
         );
         let weird = Method::from_bytes(b"PURGEIT").expect("method");
         assert_eq!(
-            after_unsafe(&tiers, &conf, &weird, "/d", StatusCode::OK, &none).await,
+            cache.after_unsafe(&conf, &weird, "/d", StatusCode::OK, &none).await,
             1,
             "unknown methods are unsafe"
         );
         assert_eq!(
-            after_unsafe(&tiers, &conf, &post, "/a", StatusCode::CREATED, &located).await,
+            cache
+                .after_unsafe(&conf, &post, "/a", StatusCode::CREATED, &located)
+                .await,
             3
         );
         assert!(tiers.memory.is_empty());

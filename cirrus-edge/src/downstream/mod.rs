@@ -7,6 +7,7 @@ mod linger;
 mod tls;
 
 use crate::body::{Body, RequestBody};
+use crate::connections::Idle;
 use crate::edge::{Edge, Inner};
 use crate::error::{Error, Result};
 use crate::hooks::EdgeHooks;
@@ -27,7 +28,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub(crate) use crate::connections::Idle;
 pub(crate) use tls::serve_tls_connection;
 
 /// Where a listener is in its life; every connection watches it.

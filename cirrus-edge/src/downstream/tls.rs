@@ -4,7 +4,8 @@
 //! phase, then HTTP/2 or HTTP/1.1 as ALPN chose.
 
 use super::linger::Linger;
-use super::{Drain, Idle, serve_http1, serve_http2};
+use super::{Drain, serve_http1, serve_http2};
+use crate::connections::Idle;
 use crate::edge::Inner;
 use crate::hooks::EdgeHooks;
 use crate::observe::phase;

@@ -10,9 +10,10 @@
 
 mod response;
 
+use super::Drain;
 use super::linger::Linger;
-use super::{Drain, Idle};
 use crate::body::RequestBody;
+use crate::connections::Idle;
 use crate::edge::Inner;
 use crate::hooks::EdgeHooks;
 use crate::http1::{self, Framing, Head, Limits, Refusal, may_end_a_head};
