@@ -20,25 +20,6 @@ use std::time::{Duration, Instant};
 
 const DOMAIN: &str = "shop.test";
 
-/// `cirrus api` on `store` with a master token of the test's own: the
-/// process and its URL.
-fn api_with_token(dir: &std::path::Path, store: &str, token: &str) -> (Running, String) {
-    let api = Running::cirrus(
-        dir,
-        &[
-            "api",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            store,
-            "--master-token",
-            token,
-        ],
-    );
-    let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
-    (api, url)
-}
-
 /// `cirrus edge` as node `edge-n` on `store`, registered; its address.
 fn edge(dir: &std::path::Path, store: &str, n: u8) -> (Running, String) {
     let addr = format!("127.0.0.1:{}", free_port());
@@ -123,11 +104,7 @@ fn a_sentinel_failover_under_load_loses_no_write_and_fails_no_cached_request() {
     let mut cluster = SentinelCluster::start();
     let store = cluster.url();
     let dir = tempfile::tempdir().unwrap();
-    let api = Running::cirrus(
-        dir.path(),
-        &["api", "--listen", "127.0.0.1:0", "--store", &store, "--rate-limit", "0"],
-    );
-    let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
+    let (api, url) = Running::api(dir.path(), &store, &["--rate-limit", "0"]);
     let token = api
         .stdout
         .recv_timeout(Duration::from_secs(5))
@@ -268,7 +245,7 @@ fn a_store_that_lost_its_data_is_adopted_by_an_operator_not_by_the_edges() {
     let mut redis = cirrus_test_support::RedisServer::start();
     let store = redis.url();
     let dir = tempfile::tempdir().unwrap();
-    let (api, url) = api_with_token(dir.path(), &store, "adopt-test-master-token-0123");
+    let (api, url) = Running::api(dir.path(), &store, &["--master-token", "adopt-test-master-token-0123"]);
     let c = |args: &[&str]| ctl(&url, "adopt-test-master-token-0123", args);
     let (edge, addr) = edge(dir.path(), &store, 1);
     let origin = tiny_origin();
@@ -335,7 +312,7 @@ fn redis_paused_ten_seconds_under_load_fails_no_cached_request() {
     let redis = cirrus_test_support::RedisServer::start_with_aof();
     let store = redis.url();
     let dir = tempfile::tempdir().unwrap();
-    let (api, url) = api_with_token(dir.path(), &store, "pause-test-master-token-0123");
+    let (api, url) = Running::api(dir.path(), &store, &["--master-token", "pause-test-master-token-0123"]);
     let c = |args: &[&str]| ctl(&url, "pause-test-master-token-0123", args);
     let (edge, addr) = edge(dir.path(), &store, 1);
     let origin = tiny_origin();

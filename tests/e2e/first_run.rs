@@ -80,14 +80,10 @@ fn five_hundred_concurrent_wrong_logins_leave_memory_flat() {
     let dir = tempfile::tempdir().unwrap();
     // Every rate limit off: only the bound on password checks at once
     // stands between the flood and the allocator.
-    let api = Running::cirrus(
+    let (api, url) = Running::api(
         dir.path(),
+        "data",
         &[
-            "api",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "data",
             "--rate-limit",
             "0",
             "--login-rate-limit",
@@ -96,7 +92,6 @@ fn five_hundred_concurrent_wrong_logins_leave_memory_flat() {
             "0",
         ],
     );
-    let url = format!("http://{}", crate::harness::logged(&api.stderr, "listening on http://"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     let login = |user: String| {

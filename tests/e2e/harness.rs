@@ -163,6 +163,16 @@ impl Running {
         Self::start(Self::command(dir, args))
     }
 
+    /// `cirrus api` in `dir` on a free port of 127.0.0.1, on `store`, with
+    /// `flags`; started, with its URL once it listens.
+    pub fn api(dir: &std::path::Path, store: &str, flags: &[&str]) -> (Self, String) {
+        let mut args = vec!["api", "--listen", "127.0.0.1:0", "--store", store];
+        args.extend_from_slice(flags);
+        let api = Self::cirrus(dir, &args);
+        let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
+        (api, url)
+    }
+
     /// The stdout lines up to and including the first holding `marker`.
     pub fn stdout_until(&self, marker: &str, within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;

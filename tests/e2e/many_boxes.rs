@@ -19,20 +19,7 @@ const ZONE: &str = "cdn.test";
 /// `cirrus api` on a free port; its URL and the master token it printed
 /// (if it generated one).
 pub(crate) fn api(dir: &std::path::Path, store: &str) -> (Running, String, Option<String>) {
-    let api = Running::cirrus(
-        dir,
-        &[
-            "api",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            store,
-            "--zone",
-            ZONE,
-            "--webhook-allow-private",
-        ],
-    );
-    let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
+    let (api, url) = Running::api(dir, store, &["--zone", ZONE, "--webhook-allow-private"]);
     let token = api
         .stdout
         .recv_timeout(Duration::from_millis(300))

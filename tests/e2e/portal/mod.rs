@@ -25,14 +25,10 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
     // acknowledges purges.
     let redis = cirrus_test_support::RedisServer::start();
     let store = redis.url();
-    let api = Running::cirrus(
+    let (api, base) = Running::api(
         dir.path(),
+        &store,
         &[
-            "api",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            &store,
             "--master-token",
             MASTER,
             "--admin-user",
@@ -45,7 +41,6 @@ fn the_portal_logs_in_and_walks_domains_purge_nodes_and_audit() {
             "127.0.0.1:9",
         ],
     );
-    let base = format!("http://{}", logged(&api.stderr, "listening on http://"));
     let edge = Running::cirrus(
         dir.path(),
         &[
