@@ -281,6 +281,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_queue_looks_again_after_a_store_and_fetches_after_two_turns() {
+        let shared = locks(5_000, 5_000);
+        // The first request is the writer.
+        let mut first = shared.queue("k");
+        let Next::Fetch {
+            lock: Some(writer),
+            may_store: true,
+        } = first.next().await
+        else {
+            panic!("the first request writes")
+        };
+        // A second waits, learns it was stored, and looks again.
+        let waiter = tokio::spawn({
+            let shared = shared.clone();
+            async move { matches!(shared.queue("k").next().await, Next::LookAgain) }
+        });
+        tokio::task::yield_now().await;
+        writer.finish(true);
+        assert!(waiter.await.unwrap(), "a stored key is looked up again");
+        // Past two turns a request fetches on its own, lock or not.
+        let mut late = shared.queue("k");
+        let _held = match late.next().await {
+            Next::Fetch { lock: Some(held), .. } => held,
+            other => panic!("the key is free again: {other:?}"),
+        };
+        let mut third = shared.queue("k");
+        third.turns = 2;
+        assert!(matches!(
+            third.next().await,
+            Next::Fetch {
+                lock: None,
+                may_store: true
+            }
+        ));
+        // A waiter past its wait limit fetches without storing.
+        let impatient = locks(5_000, 20);
+        let Next::Fetch { lock: Some(_slow), .. } = impatient.queue("k").next().await else {
+            panic!("the first request writes")
+        };
+        assert!(matches!(
+            impatient.queue("k").next().await,
+            Next::Fetch {
+                lock: None,
+                may_store: false
+            }
+        ));
+    }
+
+    #[tokio::test]
     async fn a_dropped_writer_is_a_failure_and_an_old_lock_is_taken_over() {
         let locks = locks(100, 5_000);
         let Turn::Write(writer) = locks.turn("k").await else {
