@@ -167,6 +167,13 @@ fn store_location(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string().trim_start_matches("store error: ").to_string())
 }
 
+/// How long an idle blocking thread (the embedded store's writes, the disk
+/// tier, password hashing) waits for more work before it exits. Tokio's
+/// default of 10 s makes a steady trickle of store writes start and stop
+/// threads all day, and each new thread leaves its stack and allocator
+/// caches behind (docs/operations.md#soak); an hour keeps the set stable.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The runtime for `threads` worker threads: single-threaded for one.
 fn runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = threads
@@ -180,7 +187,7 @@ fn runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<tokio::ru
         b.worker_threads(threads);
         b
     };
-    builder.enable_all().build()
+    builder.enable_all().thread_keep_alive(BLOCKING_KEEP_ALIVE).build()
 }
 
 /// The command line with the file's values as defaults; every unknown key
