@@ -67,6 +67,7 @@ mod domains;
 mod downstream;
 mod edge;
 mod error;
+pub mod head;
 mod headers;
 mod hooks;
 mod http1;

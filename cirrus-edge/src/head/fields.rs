@@ -1,0 +1,287 @@
+//! [`Fields`]: a message head's header fields, in order, as spans over the
+//! bytes they arrived in.
+
+use super::names::{NAMES, lookup};
+use bytes::Bytes;
+use std::fmt;
+
+/// Where some bytes of a head live: in the bytes it was parsed from, or
+/// in the bytes added since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    added: bool,
+    start: u32,
+    len: u32,
+}
+
+/// A field name: an index in the interned table, or the bytes as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    Known(u8),
+    Other(Span),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    name: Name,
+    value: Span,
+}
+
+/// Why a field was not added: its name is not a token, or its value holds
+/// a byte a field value may not (CR, LF, NUL or another control byte but
+/// tab, RFC 9110 §5.5), which is how responses are split and requests
+/// smuggled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// The name is empty or holds a byte a token may not.
+    #[error("invalid header field name")]
+    Name,
+    /// The value holds a control byte other than tab.
+    #[error("invalid header field value")]
+    Value,
+    /// The fields added to one head passed 4 GiB.
+    #[error("header fields too large")]
+    TooLarge,
+}
+
+/// The header fields of a request or response head, in the order they
+/// came, repeated names kept apart.
+///
+/// A parsed head's fields are spans over the bytes it arrived in: no copy
+/// and no reference count per field, and the names the edge meets on
+/// nearly every request (`host`, `cache-control`, …) are interned. Fields
+/// added or changed later go to a second buffer of the head's own (kept
+/// until the head is dropped, so a value replaced still takes room). Names
+/// compare case-insensitively; values are bytes (`as_str` for text).
+///
+/// ```
+/// use cirrus_edge::head::Fields;
+///
+/// let mut fields = Fields::new();
+/// fields.append("Cache-Control", "max-age=60").unwrap();
+/// fields.append("x-tag", "a").unwrap();
+/// fields.append("X-Tag", "b").unwrap();
+/// assert_eq!(fields.get("cache-control"), Some(&b"max-age=60"[..]));
+/// assert_eq!(fields.get_all("x-tag").collect::<Vec<_>>(), [&b"a"[..], b"b"]);
+/// assert!(fields.append("x-bad", "a\r\nb").is_err());
+/// ```
+#[derive(Clone, Default)]
+pub struct Fields {
+    parsed: Bytes,
+    added: Vec<u8>,
+    lines: Vec<Line>,
+}
+
+impl Fields {
+    /// No fields.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The fields httparse found in a head that starts at `base`, to be
+    /// read from that head's bytes once they are handed over with
+    /// [`Fields::attach`]. httparse checked names as tokens and values as
+    /// field values; heads are far under 4 GiB.
+    pub(crate) fn parsed(base: &[u8], found: &[httparse::Header<'_>]) -> Self {
+        let at = base.as_ptr() as usize;
+        let span = |part: &[u8]| Span {
+            added: false,
+            start: (part.as_ptr() as usize - at) as u32,
+            len: part.len() as u32,
+        };
+        let lines = found
+            .iter()
+            .map(|h| Line {
+                name: lookup(h.name.as_bytes()).map_or_else(|| Name::Other(span(h.name.as_bytes())), Name::Known),
+                value: span(h.value),
+            })
+            .collect();
+        Self {
+            parsed: Bytes::new(),
+            added: Vec::new(),
+            lines,
+        }
+    }
+
+    /// Hands over the head's bytes, starting where `base` did.
+    pub(crate) fn attach(&mut self, head: Bytes) {
+        self.parsed = head;
+    }
+
+    fn bytes(&self, span: Span) -> &[u8] {
+        let from = if span.added { &self.added[..] } else { &self.parsed[..] };
+        &from[span.start as usize..(span.start + span.len) as usize]
+    }
+
+    fn name_of(&self, name: Name) -> &[u8] {
+        match name {
+            Name::Known(i) => NAMES[usize::from(i)].as_bytes(),
+            Name::Other(span) => self.bytes(span),
+        }
+    }
+
+    /// Whether `line` has `name`, whose interned index is `known`.
+    fn has(&self, line: &Line, name: &[u8], known: Option<u8>) -> bool {
+        match (line.name, known) {
+            (Name::Known(i), Some(k)) => i == k,
+            (Name::Other(span), None) => self.bytes(span).eq_ignore_ascii_case(name),
+            _ => false,
+        }
+    }
+
+    /// The number of field lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether there is no field.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The first value of `name` (any case).
+    pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&[u8]> {
+        self.get_all(name).next()
+    }
+
+    /// The first value of `name` as text, when it is visible ASCII.
+    pub fn get_str(&self, name: impl AsRef<[u8]>) -> Option<&str> {
+        self.get(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .filter(|v| v.is_ascii())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<N: AsRef<[u8]>>(&self, name: N) -> impl Iterator<Item = &[u8]> {
+        let known = lookup(name.as_ref());
+        self.lines
+            .iter()
+            .filter(move |line| self.has(line, name.as_ref(), known))
+            .map(|line| self.bytes(line.value))
+    }
+
+    /// Whether `name` is present.
+    pub fn contains(&self, name: impl AsRef<[u8]>) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Every field, in order: its name (interned ones lowercase, others as
+    /// given) and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.lines
+            .iter()
+            .map(|line| (self.name_of(line.name), self.bytes(line.value)))
+    }
+
+    /// Adds a field after the others.
+    pub fn append(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), FieldError> {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if name.is_empty() || !name.iter().all(|b| is_token_byte(*b)) {
+            return Err(FieldError::Name);
+        }
+        if !value.iter().all(|b| is_value_byte(*b)) {
+            return Err(FieldError::Value);
+        }
+        if self.added.len() + name.len() + value.len() > u32::MAX as usize {
+            return Err(FieldError::TooLarge);
+        }
+        let name = match lookup(name) {
+            Some(i) => Name::Known(i),
+            None => Name::Other(self.add(name)),
+        };
+        let value = self.add(value);
+        self.lines.push(Line { name, value });
+        Ok(())
+    }
+
+    /// Sets `name` to `value` alone: its other values are removed.
+    pub fn insert(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), FieldError> {
+        let name = name.as_ref();
+        self.remove(name);
+        self.append(name, value)
+    }
+
+    /// Removes every value of `name`; whether there was one.
+    pub fn remove(&mut self, name: impl AsRef<[u8]>) -> bool {
+        let (name, before) = (name.as_ref(), self.lines.len());
+        let known = lookup(name);
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.retain(|line| !self.has(line, name, known));
+        self.lines = lines;
+        self.lines.len() != before
+    }
+
+    /// Keeps the fields for which `keep(name, value)` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.retain(|line| keep(self.name_of(line.name), self.bytes(line.value)));
+        self.lines = lines;
+    }
+
+    fn add(&mut self, bytes: &[u8]) -> Span {
+        let span = Span {
+            added: true,
+            start: self.added.len() as u32,
+            len: bytes.len() as u32,
+        };
+        self.added.extend_from_slice(bytes);
+        span
+    }
+
+    /// Writes every field as an HTTP/1.1 field line (`name: value` CRLF).
+    pub fn write_to(&self, buf: &mut Vec<u8>) {
+        for (name, value) in self.iter() {
+            buf.extend_from_slice(name);
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(value);
+            buf.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// The fields as an `http` header map, for code written against the
+    /// `http` crate. Every field added through [`Fields::append`] or
+    /// parsed by the edge converts; the error is for neither.
+    pub fn to_header_map(&self) -> Result<http::HeaderMap, FieldError> {
+        let mut map = http::HeaderMap::with_capacity(self.len());
+        for (name, value) in self.iter() {
+            let name = http::HeaderName::from_bytes(name).map_err(|_| FieldError::Name)?;
+            let value = http::HeaderValue::from_bytes(value).map_err(|_| FieldError::Value)?;
+            map.append(name, value);
+        }
+        Ok(map)
+    }
+}
+
+impl From<&http::HeaderMap> for Fields {
+    fn from(map: &http::HeaderMap) -> Self {
+        let mut fields = Fields::new();
+        fields.lines.reserve(map.len());
+        for (name, value) in map {
+            // A header map holds only valid names and values.
+            let _ = fields.append(name.as_str(), value.as_bytes());
+        }
+        fields
+    }
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.iter()
+                    .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v))),
+            )
+            .finish()
+    }
+}
+
+/// A `tchar` of RFC 9110 §5.6.2.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A byte a field value may hold: visible, space, tab or obs-text.
+fn is_value_byte(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}

@@ -1,0 +1,17 @@
+//! The edge's own message heads: [`RequestHead`] and [`ResponseHead`],
+//! whose [`Fields`] are spans over the bytes a head arrived in, with the
+//! common field names interned. A parsed head costs one buffer and one
+//! line table, not an allocation and a reference count per field as an
+//! `http::HeaderMap` does. Conversions to and from the `http` crate's
+//! parts are there for code written against it. This module imports
+//! nothing else of the crate.
+
+mod fields;
+mod message;
+mod names;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+pub use fields::{FieldError, Fields};
+pub use message::{HeadError, MAX_FIELDS, RequestHead, ResponseHead};

@@ -1,0 +1,121 @@
+use super::*;
+use bytes::BytesMut;
+use http::{Method, StatusCode, Version};
+
+const REQUEST: &[u8] = b"GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test/1\r\n\
+X-Custom: one\r\nAccept: */*\r\nx-custom: two\r\nCache-Control: no-cache\r\n\r\nBODY";
+
+#[test]
+fn a_parsed_request_keeps_order_repeats_and_case_insensitive_names() {
+    let mut buf = BytesMut::from(REQUEST);
+    let head = RequestHead::parse(&mut buf).unwrap().unwrap();
+    assert_eq!(&buf[..], b"BODY", "only the head is consumed");
+    assert_eq!(head.method, Method::GET);
+    assert_eq!(head.uri, "/a/b?c=d");
+    assert_eq!(head.version, Version::HTTP_11);
+    let f = &head.fields;
+    assert_eq!(f.len(), 6);
+    assert_eq!(f.get("HOST"), Some(&b"example.com"[..]));
+    assert_eq!(f.get_str("cache-control"), Some("no-cache"));
+    assert_eq!(f.get_all("X-CUSTOM").collect::<Vec<_>>(), [&b"one"[..], b"two"]);
+    assert!(f.contains("accept") && !f.contains("accept-encoding") && !f.contains("x-custo"));
+    let names: Vec<&[u8]> = f.iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            &b"host"[..],
+            b"user-agent",
+            b"X-Custom",
+            b"accept",
+            b"x-custom",
+            b"cache-control"
+        ],
+        "interned names are lowercase, others as sent"
+    );
+}
+
+#[test]
+fn a_partial_head_asks_for_more_and_a_malformed_one_is_refused() {
+    let mut buf = BytesMut::from(&REQUEST[..30]);
+    assert!(RequestHead::parse(&mut buf).unwrap().is_none());
+    assert_eq!(buf.len(), 30, "nothing consumed");
+    let mut bad = BytesMut::from(&b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"[..]);
+    assert!(matches!(RequestHead::parse(&mut bad), Err(HeadError::Malformed(_))));
+    let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+    for i in 0..=MAX_FIELDS {
+        many.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    assert_eq!(
+        RequestHead::parse(&mut BytesMut::from(&many[..])).unwrap_err(),
+        HeadError::TooManyFields
+    );
+}
+
+#[test]
+fn edits_mix_parsed_and_added_fields_and_refuse_injection() {
+    let mut buf = BytesMut::from(REQUEST);
+    let mut head = RequestHead::parse(&mut buf).unwrap().unwrap();
+    let f = &mut head.fields;
+    assert!(f.remove("x-custom"));
+    assert!(!f.remove("x-custom"));
+    f.insert("Host", "origin.test").unwrap();
+    f.append("X-Forwarded-For", "192.0.2.1").unwrap();
+    f.retain(|name, _| name != b"user-agent");
+    assert_eq!(f.append("x-a", "v\r\nx-injected: 1"), Err(FieldError::Value));
+    assert_eq!(f.append("x a", "v"), Err(FieldError::Name));
+    assert_eq!(f.append("", "v"), Err(FieldError::Name));
+    f.append("x-tab", "a\tb").unwrap();
+    let mut wire = Vec::new();
+    head.write_to(&mut wire);
+    assert_eq!(
+        String::from_utf8(wire).unwrap(),
+        "GET /a/b?c=d HTTP/1.1\r\naccept: */*\r\ncache-control: no-cache\r\nhost: origin.test\r\n\
+         x-forwarded-for: 192.0.2.1\r\nx-tab: a\tb\r\n\r\n"
+    );
+}
+
+#[test]
+fn a_response_head_parses_writes_and_converts_both_ways() {
+    let mut buf =
+        BytesMut::from(&b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nVary: Accept\r\nX-Y: z\r\n\r\nabc"[..]);
+    let head = ResponseHead::parse(&mut buf).unwrap().unwrap();
+    assert_eq!(&buf[..], b"abc");
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    let parts = head.to_parts().unwrap();
+    assert_eq!(parts.headers.len(), 3);
+    assert_eq!(parts.headers["x-y"], "z");
+    let back = ResponseHead::from(&parts);
+    assert_eq!(back.fields.get("content-length"), Some(&b"3"[..]));
+    let mut wire = Vec::new();
+    back.write_to(&mut wire);
+    assert!(
+        wire.starts_with(b"HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\n"),
+        "{wire:?}"
+    );
+    assert!(wire.ends_with(b"x-y: z\r\n\r\n"));
+    let mut short = BytesMut::from(&b"HTTP/1.1 200 OK\r\nA: b\r\n"[..]);
+    assert!(ResponseHead::parse(&mut short).unwrap().is_none());
+}
+
+#[test]
+fn request_parts_round_trip() {
+    let mut buf = BytesMut::from(REQUEST);
+    let head = RequestHead::parse(&mut buf).unwrap().unwrap();
+    let parts = head.to_parts().unwrap();
+    assert_eq!(parts.headers.get_all("x-custom").iter().count(), 2);
+    let again = RequestHead::from(&parts);
+    assert_eq!(again.method, Method::GET);
+    assert_eq!(again.uri, "/a/b?c=d");
+    // A header map groups a name's values, so compare the fields as sets.
+    let sorted = |f: &Fields| {
+        let mut all: Vec<_> = f.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec())).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(sorted(&head.fields), sorted(&again.fields));
+    let built = RequestHead::new(Method::HEAD, "/x".parse().unwrap());
+    let mut wire = Vec::new();
+    built.write_to(&mut wire);
+    assert_eq!(wire, b"HEAD /x HTTP/1.1\r\n\r\n");
+}
