@@ -3,10 +3,26 @@
 //! checks that refuse ambiguous framing live with the codec, in
 //! [`crate::http1`].
 
+use crate::head::Fields;
 use crate::http1::connection_lists;
 use cirrus_core::model::HeaderEdits;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
+
+/// The client's fields that may go on to an origin: every one but the
+/// hop-by-hop ones, copied in one pass into the edge's own head (`extra`:
+/// room for the fields the caller adds).
+pub(crate) fn forwardable(headers: &HeaderMap, extra: usize) -> Fields {
+    let hop = headers.keys().any(is_hop_by_hop);
+    let mut fields = Fields::with_capacity(headers.len() + extra);
+    for (name, value) in headers {
+        if hop && (is_hop_by_hop(name) || connection_lists(headers, name.as_str())) {
+            continue;
+        }
+        fields.append_valid(name.as_str().as_bytes(), value.as_bytes());
+    }
+    fields
+}
 
 /// Removes hop-by-hop headers, including those named in `Connection`.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -41,15 +57,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// Removes every field whose name `unwanted` picks, in one pass over the
-/// names when there is none.
-pub(crate) fn remove_where(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
-    let found: Vec<HeaderName> = headers.keys().filter(|n| unwanted(n)).cloned().collect();
-    for name in found {
-        headers.remove(name);
-    }
-}
-
 /// Applies a domain's header edits: removals, then sets.
 pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
     for name in &edits.remove {
@@ -59,6 +66,18 @@ pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
             headers.insert(n, v);
         }
+    }
+}
+
+/// [`apply_edits`] on the edge's own head (the request to the origin).
+pub(crate) fn apply_field_edits(fields: &mut Fields, edits: &HeaderEdits) {
+    for name in &edits.remove {
+        fields.remove(name);
+    }
+    for (name, value) in &edits.set {
+        // The model refuses invalid names and values; one that got by is
+        // left out, as the header map version does.
+        let _ = fields.insert(name, value);
     }
 }
 

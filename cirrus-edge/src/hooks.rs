@@ -5,6 +5,7 @@
 use crate::body::Body;
 use crate::cache::{CacheKey, CachedResponse};
 use crate::error::ProxyError;
+use crate::head::RequestHead;
 use crate::session::{RequestSummary, Session};
 use cirrus_core::model::Origin;
 use http::Response;
@@ -108,7 +109,7 @@ pub trait EdgeHooks: Send + Sync + 'static {
     fn upstream_request_filter(
         &self,
         session: &Session,
-        request: &mut http::request::Parts,
+        request: &mut RequestHead,
         ctx: &mut Self::Ctx,
     ) -> impl Future<Output = Result<(), ProxyError>> + Send {
         let _ = (session, request, ctx);

@@ -176,8 +176,8 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
         let (body, failure) = ClientBody::new(body, max);
         (Some(Body::wrap(body)), failure)
     };
-    let headers = req.forwarded_headers();
-    let res = match req.ask(session.method().clone(), headers, body, false).await?.answer() {
+    let fields = req.forwarded_fields();
+    let res = match req.ask(session.method().clone(), fields, body, false).await?.answer() {
         Ok(res) => res,
         // The client's body broke the exchange: the client's error, not the origin's.
         Err(e) => return Err(failure.get().map_or(e, |f| f.into())),

@@ -12,11 +12,10 @@ use super::status::{CacheOutcome, CacheStatus};
 use super::tiers::Tiers;
 use crate::body::{Body, BoxError, Overflow, content_length, read_up_to};
 use crate::error::{ErrorKind, ProxyError};
+use crate::head::Fields;
 use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
-use http::header::{
-    ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RANGE,
-};
+use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_NONE_MATCH, LAST_MODIFIED, RANGE};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -89,12 +88,13 @@ fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
 }
 
 /// Makes the request to the origin conditional on `stale`'s validators.
-pub(crate) fn ask_to_validate(headers: &mut HeaderMap, stale: &CachedResponse) {
+pub(crate) fn ask_to_validate(fields: &mut Fields, stale: &CachedResponse) {
+    // Stored values are valid field values.
     if let Some(etag) = stale.headers.get(ETAG) {
-        headers.insert(IF_NONE_MATCH, etag.clone());
+        let _ = fields.insert("if-none-match", etag.as_bytes());
     }
     if let Some(lm) = stale.headers.get(LAST_MODIFIED) {
-        headers.insert(IF_MODIFIED_SINCE, lm.clone());
+        let _ = fields.insert("if-modified-since", lm.as_bytes());
     }
 }
 

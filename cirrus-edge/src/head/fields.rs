@@ -130,6 +130,25 @@ impl Fields {
         }
     }
 
+    /// No fields, with room for `n` lines.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            lines: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a field whose name and value are known to be valid (from an
+    /// `http` header map), skipping the checks.
+    pub(crate) fn append_valid(&mut self, name: &[u8], value: &[u8]) {
+        let name = match lookup(name) {
+            Some(i) => Name::Known(i),
+            None => Name::Other(self.add(name)),
+        };
+        let value = self.add(value);
+        self.lines.push(Line { name, value });
+    }
+
     /// The number of field lines.
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -186,12 +205,7 @@ impl Fields {
         if self.added.len() + name.len() + value.len() > u32::MAX as usize {
             return Err(FieldError::TooLarge);
         }
-        let name = match lookup(name) {
-            Some(i) => Name::Known(i),
-            None => Name::Other(self.add(name)),
-        };
-        let value = self.add(value);
-        self.lines.push(Line { name, value });
+        self.append_valid(name, value);
         Ok(())
     }
 
@@ -255,11 +269,10 @@ impl Fields {
 
 impl From<&http::HeaderMap> for Fields {
     fn from(map: &http::HeaderMap) -> Self {
-        let mut fields = Fields::new();
-        fields.lines.reserve(map.len());
+        let mut fields = Fields::with_capacity(map.len());
         for (name, value) in map {
             // A header map holds only valid names and values.
-            let _ = fields.append(name.as_str(), value.as_bytes());
+            fields.append_valid(name.as_str().as_bytes(), value.as_bytes());
         }
         fields
     }

@@ -7,6 +7,7 @@
 
 use super::Framing;
 use super::fields::{connection_lists, decimal_length, put_field};
+use crate::head::RequestHead;
 use bytes::BytesMut;
 use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
@@ -200,20 +201,23 @@ pub(crate) enum RequestBody {
 /// origin-form target and fields, with `host` as `Host` and the body's own
 /// framing (the client's `Content-Length` and `Transfer-Encoding` describe
 /// the client's message, not this one).
-pub(crate) fn write_head(buf: &mut Vec<u8>, head: &http::request::Parts, host: &HeaderValue, body: RequestBody) {
+pub(crate) fn write_head(buf: &mut Vec<u8>, head: &RequestHead, host: &[u8], body: RequestBody) {
     buf.clear();
     buf.extend_from_slice(head.method.as_str().as_bytes());
     buf.push(b' ');
     let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
     buf.extend_from_slice(if target.is_empty() { b"/" } else { target.as_bytes() });
     buf.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    buf.extend_from_slice(host.as_bytes());
+    buf.extend_from_slice(host);
     buf.extend_from_slice(b"\r\n");
-    for (name, value) in &head.headers {
-        if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+    for (name, value) in head.fields.iter() {
+        if [&b"host"[..], b"content-length", b"transfer-encoding"]
+            .iter()
+            .any(|framing| name.eq_ignore_ascii_case(framing))
+        {
             continue;
         }
-        put_field(buf, name.as_str().as_bytes(), value.as_bytes());
+        put_field(buf, name, value);
     }
     match body {
         RequestBody::Length(n) => {
@@ -312,7 +316,7 @@ mod tests {
 
     #[test]
     fn request_heads_carry_their_own_framing() {
-        let mut req = http::Request::builder()
+        let req = http::Request::builder()
             .method("POST")
             .uri("/a?b=1")
             .header("content-length", "99")
@@ -323,21 +327,17 @@ mod tests {
             .unwrap()
             .into_parts()
             .0;
+        let mut req = RequestHead::from(&req);
         let mut buf = Vec::new();
-        write_head(
-            &mut buf,
-            &req,
-            &HeaderValue::from_static("o.test"),
-            RequestBody::Length(3),
-        );
+        write_head(&mut buf, &req, b"o.test", RequestBody::Length(3));
         assert_eq!(
             String::from_utf8(buf.clone()).unwrap(),
             "POST /a?b=1 HTTP/1.1\r\nhost: o.test\r\nx-a: 1\r\ncontent-length: 3\r\n\r\n"
         );
-        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
+        write_head(&mut buf, &req, b"o.test", RequestBody::None);
         assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\ncontent-length: 0\r\n\r\n"));
         req.method = Method::GET;
-        write_head(&mut buf, &req, &HeaderValue::from_static("o.test"), RequestBody::None);
+        write_head(&mut buf, &req, b"o.test", RequestBody::None);
         assert!(String::from_utf8_lossy(&buf).ends_with("x-a: 1\r\n\r\n"));
     }
 }

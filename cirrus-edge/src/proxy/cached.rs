@@ -130,16 +130,16 @@ impl Fetch<'_> {
     async fn run<H: EdgeHooks>(self, req: &mut Req<'_, H>) -> Result<Answer, ProxyError> {
         // One GET for the whole response (conditional when a stale one can
         // be revalidated): what is stored answers a plain GET.
-        let mut headers = req.fill_headers();
+        let mut fields = req.fill_fields();
         if let Some(stale) = &self.stale {
-            ask_to_validate(&mut headers, stale);
+            ask_to_validate(&mut fields, stale);
         }
         // Every origin failed a moment ago (refused, timed out): a response
         // that may be served stale on error is, at once, rather than after
         // another wait for the origin. One request per `origin_down_for`
         // tries the origin again.
         let spare = self.stale_allowed(req);
-        let res = match req.ask(Method::GET, headers, None, spare.is_some()).await? {
+        let res = match req.ask(Method::GET, fields, None, spare.is_some()).await? {
             Asked::Answered(res) => res,
             Asked::Spared => {
                 return spare

@@ -8,14 +8,14 @@ use crate::body::Body;
 use crate::cache::CacheOutcome;
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::{remove_where, strip_hop_by_hop};
+use crate::head::Fields;
+use crate::headers::strip_hop_by_hop;
 use crate::hooks::EdgeHooks;
 use crate::route;
 use crate::session::Session;
-use crate::upstream::{OriginBody, Targets, origin_headers, upstream_head};
+use crate::upstream::{OriginBody, Targets, origin_fields, upstream_head};
 use cirrus_core::DomainConf;
-use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
-use http::{HeaderMap, Method, Response};
+use http::{Method, Response};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,33 +101,36 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
         *self.session.method() == Method::HEAD
     }
 
-    /// The client's headers for the origin: hop-by-hop out, forwarding in.
-    pub(super) fn forwarded_headers(&self) -> HeaderMap {
+    /// The client's fields for the origin: hop-by-hop out, forwarding in.
+    pub(super) fn forwarded_fields(&self) -> Fields {
         let host = route::host(self.session).unwrap_or(&self.conf.domain);
-        origin_headers(self.conf, host, self.session.headers().clone(), self.session.conn())
+        origin_fields(self.conf, host, self.session.headers(), self.session.conn())
     }
 
-    /// The headers of a GET that fills the cache: the forwarded ones
+    /// The fields of a GET that fills the cache: the forwarded ones
     /// without the client's conditionals, range and method overrides (what
     /// is stored answers a plain GET).
-    pub(super) fn fill_headers(&self) -> HeaderMap {
-        let mut headers = self.forwarded_headers();
-        remove_where(&mut headers, |name| {
-            [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE, RANGE].contains(name)
-                || METHOD_OVERRIDES.contains(&name.as_str())
+    pub(super) fn fill_fields(&self) -> Fields {
+        const NOT_FOR_A_FILL: [&str; 4] = ["if-none-match", "if-modified-since", "if-range", "range"];
+        let mut fields = self.forwarded_fields();
+        fields.retain(|name, _| {
+            !NOT_FOR_A_FILL
+                .iter()
+                .chain(&METHOD_OVERRIDES)
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
         });
-        headers
+        fields
     }
 
     /// Asks an origin (the hook's choice, else the domain's) `method` for
-    /// the request's target with `headers` and `body`, through the request
+    /// the request's target with `fields` and `body`, through the request
     /// hook. With `spare`, an origin is not asked when every one failed a
     /// moment ago. An error is the hooks' or the route's; a failed exchange
     /// is [`Asked::Failed`].
     pub(super) async fn ask(
         &mut self,
         method: Method,
-        headers: HeaderMap,
+        fields: Fields,
         body: Option<Body>,
         spare: bool,
     ) -> Result<Asked, ProxyError> {
@@ -139,7 +142,7 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
         if spare && self.edge.upstream.all_down(&targets) {
             return Ok(Asked::Spared);
         }
-        let mut up = upstream_head(method, self.session.uri(), headers);
+        let mut up = upstream_head(method, self.session.uri(), fields);
         self.edge
             .hooks
             .upstream_request_filter(self.session, &mut up, self.ctx)

@@ -178,11 +178,11 @@ async fn from_origin<H: EdgeHooks>(
     size: u64,
 ) -> Result<(Got, bool), ProxyError> {
     let now = SystemTime::now();
-    let mut headers = req.fill_headers();
+    let mut fields = req.fill_fields();
     let want = bounds(index, size);
     let spec = format!("bytes={}-{}", want.start, want.end - 1);
-    headers.insert(RANGE, HeaderValue::from_str(&spec).map_err(|_| protocol("bad range"))?);
-    let res = req.ask(Method::GET, headers, None, false).await?.answer()?;
+    fields.insert("range", spec).map_err(|_| protocol("bad range"))?;
+    let res = req.ask(Method::GET, fields, None, false).await?.answer()?;
     let (mut parts, body) = res.into_parts();
     req.received(&mut parts);
     let part = (parts.status == StatusCode::PARTIAL_CONTENT)

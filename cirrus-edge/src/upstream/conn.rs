@@ -8,9 +8,9 @@
 use super::key::Key;
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
+use crate::head::RequestHead;
 use crate::http1::{MAX_HEAD, Parsed, RequestBody, ResponseHead, may_end_a_head, parse_response, write_head};
 use bytes::BytesMut;
-use http::HeaderValue;
 use http_body::Body as _;
 use std::io::{self, Write as _};
 use std::pin::Pin;
@@ -124,8 +124,8 @@ impl Connection {
     /// and reads up to the final response head.
     pub(crate) async fn exchange(
         &mut self,
-        head: &http::request::Parts,
-        host: &HeaderValue,
+        head: &RequestHead,
+        host: &[u8],
         body: Option<Body>,
     ) -> Result<ResponseHead, Failure> {
         let framing = match &body {

@@ -11,7 +11,8 @@ mod pool;
 
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
-use crate::headers::{apply_edits, strip_hop_by_hop};
+use crate::head::{Fields, RequestHead};
+use crate::headers::{apply_field_edits, forwardable};
 use crate::observe::UpstreamMetrics;
 use crate::session::Conn;
 use crate::settings::EdgeSettings;
@@ -19,54 +20,44 @@ pub(crate) use body::OriginBody;
 use choice::OriginHealth;
 use cirrus_core::DomainConf;
 use cirrus_core::model::Origin;
-use http::header::VIA;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http::{HeaderMap, Method, Response};
 pub(crate) use pool::set_worker;
 use pool::{Failed, Pools};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub(crate) const VIA_VALUE: &str = "1.1 cirrus";
 
-/// The headers sent to the origin: the client's, minus hop-by-hop ones,
-/// with forwarding headers and the domain's edits.
-pub(crate) fn origin_headers(conf: &DomainConf, host: &str, mut headers: HeaderMap, conn: Conn) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
-    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {}", conn.peer.ip()),
-        None => conn.peer.ip().to_string(),
+/// The fields sent to the origin: the client's `headers`, minus hop-by-hop
+/// ones, with forwarding fields and the domain's edits.
+pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &HeaderMap, conn: Conn) -> Fields {
+    let mut fields = forwardable(headers, 4);
+    let peer = conn.peer.ip().to_string();
+    // A prior value that is not text is replaced, as one that is invalid.
+    let xff = match fields.get_str("x-forwarded-for") {
+        Some(prior) => format!("{prior}, {peer}"),
+        None => peer,
     };
-    if let Ok(v) = HeaderValue::try_from(xff) {
-        headers.insert(X_FORWARDED_FOR, v);
-    }
     let proto = if conn.tls { "https" } else { "http" };
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    // The client's own `Host` value when it is the host (shared, not copied).
-    let value = match headers.get(http::header::HOST) {
-        Some(v) if v.as_bytes() == host.as_bytes() => Some(v.clone()),
-        _ => HeaderValue::from_str(host).ok(),
-    };
-    if let Some(v) = value {
-        headers.insert(X_FORWARDED_HOST, v);
-    }
-    headers.append(VIA, HeaderValue::from_static(VIA_VALUE));
-    apply_edits(&mut headers, &conf.request_headers);
-    headers
+    // The values are an address, a scheme and the routed host name: valid.
+    let _ = fields.insert("x-forwarded-for", xff);
+    let _ = fields.insert("x-forwarded-proto", proto);
+    let _ = fields.insert("x-forwarded-host", host);
+    let _ = fields.append("via", VIA_VALUE);
+    apply_field_edits(&mut fields, &conf.request_headers);
+    fields
 }
 
 /// The head of a request to the origin: `method`, the origin-form of
-/// `target` (path and query), `headers`.
-pub(crate) fn upstream_head(method: Method, target: &http::Uri, headers: HeaderMap) -> http::request::Parts {
-    let mut req = Request::new(());
-    *req.method_mut() = method;
+/// `target` (path and query), `fields`.
+pub(crate) fn upstream_head(method: Method, target: &http::Uri, fields: Fields) -> RequestHead {
+    let mut head = RequestHead::new(method, http::Uri::from_static("/"));
     if let Some(pq) = target.path_and_query() {
-        *req.uri_mut() = http::Uri::from(pq.clone());
+        head.uri = http::Uri::from(pq.clone());
     }
-    *req.headers_mut() = headers;
-    req.into_parts().0
+    head.fields = fields;
+    head
 }
 
 /// Which origins a request may go to.
@@ -117,7 +108,7 @@ impl Upstream {
     pub(crate) async fn send(
         &self,
         targets: Targets<'_>,
-        head: http::request::Parts,
+        head: RequestHead,
         body: Option<Body>,
         waited: &mut Option<Duration>,
     ) -> Result<Response<OriginBody>, ProxyError> {
@@ -135,7 +126,7 @@ impl Upstream {
             if fresh && !(replayable && raced) {
                 continue;
             }
-            let host = host_for(origin, &head.headers);
+            let host = host_for(origin, &head.fields);
             // One clock read for the deadline and the timing.
             let asked = tokio::time::Instant::now();
             let sent = self.pools.send(origin, &head, &host, body.take(), fresh);
@@ -173,19 +164,27 @@ impl Upstream {
     }
 }
 
-/// The `Host` sent to `origin`: its `host_header`, else the client's, else
-/// the origin's address.
-fn host_for(origin: &Origin, headers: &HeaderMap) -> HeaderValue {
-    origin
-        .host_header
-        .as_ref()
-        .and_then(|h| HeaderValue::from_str(h).ok())
-        .or_else(|| headers.get(X_FORWARDED_HOST).cloned())
-        .or_else(|| {
-            let o = origin.to_string();
-            HeaderValue::from_str(o.split_once("://").map_or(o.as_str(), |(_, authority)| authority)).ok()
-        })
-        .unwrap_or(HeaderValue::from_static("localhost"))
+/// The `Host` sent to `origin`: its `host_header`, else the client's (as
+/// forwarded in `X-Forwarded-Host`), else the origin's address.
+fn host_for<'a>(origin: &'a Origin, fields: &'a Fields) -> Cow<'a, [u8]> {
+    if let Some(h) = origin.host_header.as_deref().filter(|h| valid_host(h.as_bytes())) {
+        return Cow::Borrowed(h.as_bytes());
+    }
+    if let Some(h) = fields.get("x-forwarded-host") {
+        return Cow::Borrowed(h);
+    }
+    let o = origin.to_string();
+    let authority = o.split_once("://").map_or(o.as_str(), |(_, authority)| authority);
+    if valid_host(authority.as_bytes()) {
+        Cow::Owned(authority.as_bytes().to_vec())
+    } else {
+        Cow::Borrowed(b"localhost")
+    }
+}
+
+/// A value that may be written as a field value (no control byte).
+fn valid_host(h: &[u8]) -> bool {
+    http::HeaderValue::from_bytes(h).is_ok()
 }
 
 fn idempotent(method: &Method) -> bool {

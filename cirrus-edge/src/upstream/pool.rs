@@ -14,9 +14,10 @@ use super::conn::{Connection, Failure, Stream};
 use super::key::{Key, tls_name};
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
+use crate::head::RequestHead;
 use crate::settings::EdgeSettings;
 use cirrus_core::model::{Origin, Scheme};
-use http::{HeaderValue, Response};
+use http::Response;
 use rustls_pki_types::ServerName;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -89,8 +90,8 @@ impl Pools {
     pub(crate) async fn send(
         &self,
         origin: &Origin,
-        head: &http::request::Parts,
-        host: &HeaderValue,
+        head: &RequestHead,
+        host: &[u8],
         body: Option<Body>,
         fresh: bool,
     ) -> Result<Response<OriginBody>, Failed> {

@@ -5,7 +5,7 @@ use crate::{EdgeUnderTest, Origin, conf_for};
 use cirrus_core::StaticSource;
 use cirrus_edge::{
     Body, CacheKey, CacheStatus, CachedResponse, Edge, EdgeHooks, ErrorKind, HitDecision, ProxyError, RequestSummary,
-    Session,
+    Session, head::RequestHead,
 };
 use http::{HeaderValue, Response, StatusCode};
 use std::sync::{Arc, Mutex};
@@ -83,11 +83,11 @@ impl EdgeHooks for Probe {
     async fn upstream_request_filter(
         &self,
         _: &Session,
-        request: &mut http::request::Parts,
+        request: &mut RequestHead,
         ctx: &mut Self::Ctx,
     ) -> Result<(), ProxyError> {
         ctx.push("upstream-request");
-        request.headers.insert("x-from-hook", HeaderValue::from_static("1"));
+        request.fields.insert("x-from-hook", "1").expect("a valid field");
         Ok(())
     }
 
