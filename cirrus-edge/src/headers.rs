@@ -4,7 +4,7 @@
 //! [`crate::http1`].
 
 use crate::head::Fields;
-use crate::http1::connection_lists;
+use crate::http1::{connection_lists, lists};
 use cirrus_core::model::HeaderEdits;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
@@ -24,36 +24,43 @@ pub(crate) fn forwardable(headers: &HeaderMap, extra: usize) -> Fields {
     fields
 }
 
-/// Removes hop-by-hop headers, including those named in `Connection`.
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names (usually there is nothing to remove but an
-    // origin's `Connection: keep-alive`), no lookup per name and no header
-    // name built from `Connection`'s tokens.
-    if !headers.keys().any(is_hop_by_hop) {
+/// Removes hop-by-hop fields (RFC 9110 §7.6.1), including those named in
+/// `Connection`, from an origin's answer.
+pub(crate) fn strip_hop_by_hop_fields(fields: &mut Fields) {
+    // Most answers carry only `Connection: keep-alive`: one pass to see
+    // whether anything goes, then one to drop what goes.
+    if !fields.iter().any(|(name, _)| is_hop_by_hop_name(name)) {
         return;
     }
-    let found: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| is_hop_by_hop(n) || connection_lists(headers, n.as_str()))
-        .cloned()
+    let doomed: Vec<bool> = fields
+        .iter()
+        .map(|(name, _)| is_hop_by_hop_name(name) || lists(fields.get_all("connection"), name))
         .collect();
-    for name in found {
-        headers.remove(name);
-    }
+    let mut at = 0;
+    fields.retain(|_, _| {
+        at += 1;
+        !doomed[at - 1]
+    });
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
+    is_hop_by_hop_name(name.as_str().as_bytes())
+}
+
+/// Hop-by-hop names, lowercase (all interned, so a parsed head gives them
+/// lowercase too).
+fn is_hop_by_hop_name(name: &[u8]) -> bool {
     matches!(
-        name.as_str(),
-        "connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authorization"
-            | "proxy-authenticate"
-            | "keep-alive"
-            | "proxy-connection"
+        name,
+        b"connection"
+            | b"te"
+            | b"trailer"
+            | b"transfer-encoding"
+            | b"upgrade"
+            | b"proxy-authorization"
+            | b"proxy-authenticate"
+            | b"keep-alive"
+            | b"proxy-connection"
     )
 }
 
@@ -82,21 +89,41 @@ pub(crate) fn apply_field_edits(fields: &mut Fields, edits: &HeaderEdits) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::http1::header_map as h;
 
+    const HOP: [(&str, &str); 7] = [
+        ("connection", "keep-alive, X-Secret"),
+        ("x-secret", "1"),
+        ("keep-alive", "timeout=5"),
+        ("x-kept", "1"),
+        ("te", "trailers"),
+        ("upgrade", "h2c"),
+        ("proxy-connection", "keep-alive"),
+    ];
+
     #[test]
-    fn hop_by_hop_headers_do_not_cross() {
-        let mut m = h(&[
-            ("connection", "keep-alive, x-secret"),
-            ("x-secret", "1"),
-            ("keep-alive", "timeout=5"),
-            ("te", "trailers"),
-            ("upgrade", "h2c"),
-            ("x-kept", "1"),
-        ]);
-        strip_hop_by_hop(&mut m);
-        assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
+    fn hop_by_hop_fields_do_not_cross_either_way() {
+        let forwarded = forwardable(&h(&HOP), 0);
+        assert_eq!(forwarded.iter().map(|(n, _)| n).collect::<Vec<_>>(), [b"x-kept"]);
+        let mut answer = crate::head::Fields::new();
+        for (name, value) in HOP {
+            answer.append(name, value).unwrap();
+        }
+        answer.append("X-Kept-Too", "2").unwrap();
+        strip_hop_by_hop_fields(&mut answer);
+        let kept: Vec<_> = answer.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+        assert_eq!(
+            kept,
+            [
+                (b"x-kept".to_vec(), b"1".to_vec()),
+                (b"X-Kept-Too".to_vec(), b"2".to_vec())
+            ]
+        );
+        let mut plain = forwardable(&h(&[("a", "1"), ("b", "2")]), 0);
+        strip_hop_by_hop_fields(&mut plain);
+        assert_eq!(plain.len(), 2);
     }
 }

@@ -5,7 +5,7 @@
 use crate::body::Body;
 use crate::cache::{CacheKey, CachedResponse};
 use crate::error::ProxyError;
-use crate::head::RequestHead;
+use crate::head::{RequestHead, ResponseHead};
 use crate::session::{RequestSummary, Session};
 use cirrus_core::model::Origin;
 use http::Response;
@@ -116,9 +116,10 @@ pub trait EdgeHooks: Send + Sync + 'static {
         async { Ok(()) }
     }
 
-    /// The origin's response head, before the cache decides on it: what
-    /// this leaves is what gets stored. Default: unchanged.
-    fn upstream_response_filter(&self, session: &Session, response: &mut http::response::Parts, ctx: &mut Self::Ctx) {
+    /// The origin's response head (hop-by-hop fields removed), before the
+    /// cache decides on it: what this leaves is what gets stored. Default:
+    /// unchanged.
+    fn upstream_response_filter(&self, session: &Session, response: &mut ResponseHead, ctx: &mut Self::Ctx) {
         let _ = (session, response, ctx);
     }
 

@@ -182,8 +182,7 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
         // The client's body broke the exchange: the client's error, not the origin's.
         Err(e) => return Err(failure.get().map_or(e, |f| f.into())),
     };
-    let (mut parts, body) = res.into_parts();
-    req.received(&mut parts);
+    let (parts, body) = req.received(res)?.into_parts();
     let target = session.path_and_query();
     Box::pin(
         edge.cache

@@ -1,7 +1,7 @@
 //! [`Fields`]: a message head's header fields, in order, as spans over the
 //! bytes they arrived in.
 
-use super::names::{NAMES, lookup};
+use super::names::{HTTP_NAMES, NAMES, lookup};
 use bytes::Bytes;
 use std::fmt;
 
@@ -254,14 +254,23 @@ impl Fields {
     }
 
     /// The fields as an `http` header map, for code written against the
-    /// `http` crate. Every field added through [`Fields::append`] or
-    /// parsed by the edge converts; the error is for neither.
+    /// `http` crate: parsed values are shared with the head's bytes, not
+    /// copied. Every field added through [`Fields::append`] or parsed by
+    /// the edge converts; the error is for neither.
     pub fn to_header_map(&self) -> Result<http::HeaderMap, FieldError> {
         let mut map = http::HeaderMap::with_capacity(self.len());
-        for (name, value) in self.iter() {
-            let name = http::HeaderName::from_bytes(name).map_err(|_| FieldError::Name)?;
-            let value = http::HeaderValue::from_bytes(value).map_err(|_| FieldError::Value)?;
-            map.append(name, value);
+        for line in &self.lines {
+            let name = match line.name {
+                Name::Known(i) => HTTP_NAMES[usize::from(i)].clone(),
+                Name::Other(span) => http::HeaderName::from_bytes(self.bytes(span)).map_err(|_| FieldError::Name)?,
+            };
+            let Span { added, start, len } = line.value;
+            let value = if added {
+                http::HeaderValue::from_bytes(self.bytes(line.value))
+            } else {
+                http::HeaderValue::from_maybe_shared(self.parsed.slice(start as usize..(start + len) as usize))
+            };
+            map.append(name, value.map_err(|_| FieldError::Value)?);
         }
         Ok(map)
     }

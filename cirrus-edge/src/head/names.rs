@@ -70,6 +70,10 @@ pub(super) const NAMES: [&str; 64] = [
     "cache-status",
 ];
 
+/// The interned names as `http` header names, for conversions.
+pub(super) static HTTP_NAMES: std::sync::LazyLock<Vec<http::HeaderName>> =
+    std::sync::LazyLock::new(|| NAMES.iter().map(|n| http::HeaderName::from_static(n)).collect());
+
 /// Longest interned name.
 const LONGEST: usize = 27;
 

@@ -8,10 +8,18 @@ use http::{HeaderMap, Method};
 
 /// Whether `Connection` lists `token` (case-insensitive).
 pub(crate) fn connection_lists(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    lists(
+        headers.get_all(CONNECTION).iter().map(HeaderValue::as_bytes),
+        token.as_bytes(),
+    )
+}
+
+/// Whether one of a list field's `values` (comma-separated tokens) is
+/// `token` (case-insensitive).
+pub(crate) fn lists<'a>(mut values: impl Iterator<Item = &'a [u8]>, token: &[u8]) -> bool {
+    values.any(|v| {
+        v.split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
     })
 }
 

@@ -4,7 +4,8 @@
 //! length, chunks or close ([`decode`]) and handed over with back-pressure
 //! ([`body`]), and the field checks that refuse smuggling ([`fields`]).
 //! The client side (`downstream::h1`) and the origin side (`upstream`)
-//! both use it; it imports nothing else of the crate.
+//! both use it; it imports nothing else of the crate but the heads it
+//! reads and writes ([`crate::head`]).
 
 mod body;
 mod decode;
@@ -16,9 +17,9 @@ pub(crate) use body::{H1Body, channel};
 pub(crate) use decode::{Decoder, Step};
 #[cfg(test)]
 pub(crate) use fields::header_map;
-pub(crate) use fields::{connection_lists, framing_problem, may_end_a_head, put_field};
+pub(crate) use fields::{connection_lists, framing_problem, lists, may_end_a_head, put_field};
 pub(crate) use request::{Head, Limits, Refusal, RequestBody, parse as parse_request, write_head};
-pub(crate) use response::{MAX_HEAD, Parsed, ResponseHead, parse_head as parse_response};
+pub(crate) use response::{MAX_HEAD, Parsed, Received, parse_head as parse_response};
 
 /// How the body of a response is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,10 @@
 //! disagree about where one response ends and the next begins.
 
 use super::Framing;
-use super::fields::{connection_lists, decimal_length};
+use super::fields::{decimal_length, lists};
+use crate::head::{Fields, ResponseHead};
 use bytes::{Buf, BytesMut};
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http::{StatusCode, Version};
 
 /// Most header fields in an origin response head.
 const MAX_HEADERS: usize = 128;
@@ -16,10 +16,10 @@ pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Most interim (1xx) responses before the final one.
 const MAX_INTERIM: usize = 16;
 
-/// A final response head, parsed.
+/// A final response head, parsed, and how its body is framed.
 #[derive(Debug)]
-pub(crate) struct ResponseHead {
-    pub(crate) parts: http::response::Parts,
+pub(crate) struct Received {
+    pub(crate) head: ResponseHead,
     pub(crate) framing: Framing,
     /// The connection may carry another request after this response.
     pub(crate) keep_alive: bool,
@@ -31,7 +31,7 @@ pub(crate) enum Parsed {
     /// More bytes are needed.
     Partial,
     /// The final head (its bytes are gone from the buffer).
-    Head(ResponseHead),
+    Head(Received),
 }
 
 /// Parses the response head at the start of `buf`, skipping interim (1xx)
@@ -68,28 +68,17 @@ pub(crate) fn parse_head(buf: &mut BytesMut, head_request: bool, interim: &mut u
         } else {
             Version::HTTP_11
         };
-        // Values are kept as slices of the head's bytes, not copied.
-        let mut spans = Vec::with_capacity(res.headers.len());
-        let base = buf.as_ptr() as usize;
-        for field in res.headers.iter() {
-            let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| "malformed field name")?;
-            let start = field.value.as_ptr() as usize - base;
-            spans.push((name, start, start + field.value.len()));
-        }
-        let bytes = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len());
-        for (name, start, end) in spans {
-            let value = HeaderValue::from_maybe_shared(bytes.slice(start..end)).map_err(|_| "malformed field value")?;
-            headers.append(name, value);
-        }
-        let (framing, reusable) = framing(status, version, head_request, &headers)?;
-        let keep_alive = reusable && persistent(version, &headers);
-        let mut parts = http::Response::new(()).into_parts().0;
-        parts.status = status;
-        parts.version = version;
-        parts.headers = headers;
-        return Ok(Parsed::Head(ResponseHead {
-            parts,
+        // Fields stay in the head's bytes, not copied.
+        let mut fields = Fields::parsed(buf, res.headers);
+        fields.attach(buf.split_to(len).freeze());
+        let (framing, reusable) = framing(status, version, head_request, &fields)?;
+        let keep_alive = reusable && persistent(version, &fields);
+        return Ok(Parsed::Head(Received {
+            head: ResponseHead {
+                status,
+                version,
+                fields,
+            },
             framing,
             keep_alive,
         }));
@@ -102,17 +91,15 @@ fn framing(
     status: StatusCode,
     version: Version,
     head_request: bool,
-    headers: &HeaderMap,
+    fields: &Fields,
 ) -> Result<(Framing, bool), &'static str> {
-    let length = content_length(headers)?;
-    let codings = headers.get_all(TRANSFER_ENCODING);
-    let chunked = match codings.iter().next() {
+    let length = content_length(fields)?;
+    let mut codings = fields.get_all("transfer-encoding");
+    let chunked = match codings.next() {
         None => false,
         Some(_) if length.is_some() => return Err("both Transfer-Encoding and Content-Length"),
         Some(_) if version == Version::HTTP_10 => return Err("Transfer-Encoding in an HTTP/1.0 response"),
-        Some(only) if codings.iter().count() == 1 && only.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => {
-            true
-        }
+        Some(only) if codings.next().is_none() && only.trim_ascii().eq_ignore_ascii_case(b"chunked") => true,
         Some(_) => return Err("unsupported Transfer-Encoding"),
     };
     if head_request || status == StatusCode::NOT_MODIFIED {
@@ -133,10 +120,10 @@ fn framing(
 /// The `Content-Length`: absent, or one number however often repeated
 /// (RFC 9110 §8.6 lets a recipient fold identical copies); anything else
 /// is malformed.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+fn content_length(fields: &Fields) -> Result<Option<u64>, &'static str> {
     let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|b| *b == b',') {
+    for value in fields.get_all("content-length") {
+        for item in value.split(|b| *b == b',') {
             let n = decimal_length(item.trim_ascii()).ok_or("malformed Content-Length")?;
             if length.is_some_and(|prior| prior != n) {
                 return Err("conflicting Content-Length values");
@@ -148,11 +135,12 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
 }
 
 /// Whether the origin keeps the connection open after this response.
-fn persistent(version: Version, headers: &HeaderMap) -> bool {
-    if connection_lists(headers, "close") {
+fn persistent(version: Version, fields: &Fields) -> bool {
+    let connection = || fields.get_all("connection");
+    if lists(connection(), b"close") {
         return false;
     }
-    version == Version::HTTP_11 || connection_lists(headers, "keep-alive")
+    version == Version::HTTP_11 || lists(connection(), b"keep-alive")
 }
 
 #[cfg(test)]
@@ -160,7 +148,7 @@ fn persistent(version: Version, headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(raw: &str, head_request: bool) -> Result<ResponseHead, &'static str> {
+    fn parse(raw: &str, head_request: bool) -> Result<Received, &'static str> {
         let mut buf = BytesMut::from(raw);
         match parse_head(&mut buf, head_request, &mut 0)? {
             Parsed::Head(head) => Ok(head),
@@ -243,7 +231,7 @@ mod tests {
         let Parsed::Head(head) = parse_head(&mut buf, false, &mut 0).unwrap() else {
             panic!("complete")
         };
-        assert_eq!(head.parts.status, 200);
+        assert_eq!(head.head.status, 200);
         assert_eq!(&buf[..], b"ok");
         let many = "HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM + 1);
         assert!(parse_head(&mut BytesMut::from(many.as_str()), false, &mut 0).is_err());

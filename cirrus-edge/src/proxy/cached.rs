@@ -148,13 +148,12 @@ impl Fetch<'_> {
             }
             Asked::Failed(e) => return self.stale_if_error(req).ok_or(e),
         };
-        let (mut parts, body) = res.into_parts();
-        if parts.status.is_server_error()
+        if res.head.status.is_server_error()
             && let Some(answer) = self.stale_if_error(req)
         {
             return Ok(answer);
         }
-        req.received(&mut parts);
+        let (parts, body) = req.received(res)?.into_parts();
         let (edge, conf) = (req.edge, req.conf);
         let fill = Fill {
             policy: &conf.cache,

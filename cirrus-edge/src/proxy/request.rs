@@ -9,11 +9,11 @@ use crate::cache::CacheOutcome;
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::Fields;
-use crate::headers::strip_hop_by_hop;
+use crate::headers::strip_hop_by_hop_fields;
 use crate::hooks::EdgeHooks;
 use crate::route;
 use crate::session::Session;
-use crate::upstream::{OriginBody, Targets, origin_fields, upstream_head};
+use crate::upstream::{OriginBody, OriginResponse, Targets, origin_fields, upstream_head};
 use cirrus_core::DomainConf;
 use http::{Method, Response};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ impl Answer {
 pub(super) enum Asked {
     /// Its answer's head (hop-by-hop fields and the response hook not yet
     /// applied: see [`Req::received`]) and body.
-    Answered(Response<OriginBody>),
+    Answered(OriginResponse),
     /// Not asked: every origin failed a moment ago, and the caller said it
     /// has something to serve instead.
     Spared,
@@ -56,7 +56,7 @@ pub(super) enum Asked {
 
 impl Asked {
     /// The answer, or why there is none.
-    pub(super) fn answer(self) -> Result<Response<OriginBody>, ProxyError> {
+    pub(super) fn answer(self) -> Result<OriginResponse, ProxyError> {
         match self {
             Asked::Answered(res) => Ok(res),
             Asked::Failed(e) => Err(e),
@@ -153,10 +153,18 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
         Ok(sent.map_or_else(Asked::Failed, Asked::Answered))
     }
 
-    /// An origin's answer head as the rest of the edge sees it: hop-by-hop
-    /// fields out, then the response hook.
-    pub(super) fn received(&mut self, parts: &mut http::response::Parts) {
-        strip_hop_by_hop(&mut parts.headers);
-        self.edge.hooks.upstream_response_filter(self.session, parts, self.ctx);
+    /// An origin's answer as the rest of the edge sees it: hop-by-hop
+    /// fields out, then the response hook; the head built once into the
+    /// response the cache and the client side take.
+    pub(super) fn received(&mut self, res: OriginResponse) -> Result<Response<OriginBody>, ProxyError> {
+        let OriginResponse { mut head, body } = res;
+        strip_hop_by_hop_fields(&mut head.fields);
+        self.edge
+            .hooks
+            .upstream_response_filter(self.session, &mut head, self.ctx);
+        let parts = head
+            .to_parts()
+            .map_err(|e| ProxyError::new(ErrorKind::Internal, format!("origin response head: {e}")))?;
+        Ok(Response::from_parts(parts, body))
     }
 }

@@ -183,8 +183,7 @@ async fn from_origin<H: EdgeHooks>(
     let spec = format!("bytes={}-{}", want.start, want.end - 1);
     fields.insert("range", spec).map_err(|_| protocol("bad range"))?;
     let res = req.ask(Method::GET, fields, None, false).await?.answer()?;
-    let (mut parts, body) = res.into_parts();
-    req.received(&mut parts);
+    let (parts, body) = req.received(res)?.into_parts();
     let part = (parts.status == StatusCode::PARTIAL_CONTENT)
         .then(|| content_range(&parts.headers))
         .flatten()

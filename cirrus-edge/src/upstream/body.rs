@@ -4,7 +4,7 @@
 
 use super::conn::{Connection, MAX_READ, READ_SIZE};
 use crate::body::BoxError;
-use crate::http1::{Decoder, ResponseHead, Step};
+use crate::http1::{Decoder, Received, Step};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use std::pin::Pin;
@@ -41,7 +41,7 @@ struct Streaming {
 impl OriginBody {
     /// The body of the response whose head `conn` just read, handing the
     /// connection to `home` once it is done, if `keep_alive` allows.
-    pub(crate) fn new(mut conn: Connection, head: &ResponseHead, home: Arc<dyn Home>) -> Self {
+    pub(crate) fn new(mut conn: Connection, head: &Received, home: Arc<dyn Home>) -> Self {
         let decoder = Decoder::new(head.framing);
         // A small body that came with its head is taken whole, and the
         // connection goes back at once.

@@ -9,7 +9,7 @@ use super::key::Key;
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::RequestHead;
-use crate::http1::{MAX_HEAD, Parsed, RequestBody, ResponseHead, may_end_a_head, parse_response, write_head};
+use crate::http1::{MAX_HEAD, Parsed, Received, RequestBody, may_end_a_head, parse_response, write_head};
 use bytes::BytesMut;
 use http_body::Body as _;
 use std::io::{self, Write as _};
@@ -127,7 +127,7 @@ impl Connection {
         head: &RequestHead,
         host: &[u8],
         body: Option<Body>,
-    ) -> Result<ResponseHead, Failure> {
+    ) -> Result<Received, Failure> {
         let framing = match &body {
             None => RequestBody::None,
             Some(b) => b.size_hint().exact().map_or(RequestBody::Chunked, RequestBody::Length),

@@ -11,7 +11,7 @@ mod pool;
 
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::{Fields, RequestHead};
+use crate::head::{Fields, RequestHead, ResponseHead};
 use crate::headers::{apply_field_edits, forwardable};
 use crate::observe::UpstreamMetrics;
 use crate::session::Conn;
@@ -20,7 +20,7 @@ pub(crate) use body::OriginBody;
 use choice::OriginHealth;
 use cirrus_core::DomainConf;
 use cirrus_core::model::Origin;
-use http::{HeaderMap, Method, Response};
+use http::{HeaderMap, Method};
 pub(crate) use pool::set_worker;
 use pool::{Failed, Pools};
 use std::borrow::Cow;
@@ -58,6 +58,13 @@ pub(crate) fn upstream_head(method: Method, target: &http::Uri, fields: Fields) 
     }
     head.fields = fields;
     head
+}
+
+/// An origin's answer: its head (hop-by-hop fields still in) and body.
+#[derive(Debug)]
+pub(crate) struct OriginResponse {
+    pub(crate) head: ResponseHead,
+    pub(crate) body: OriginBody,
 }
 
 /// Which origins a request may go to.
@@ -111,7 +118,7 @@ impl Upstream {
         head: RequestHead,
         body: Option<Body>,
         waited: &mut Option<Duration>,
-    ) -> Result<Response<OriginBody>, ProxyError> {
+    ) -> Result<OriginResponse, ProxyError> {
         let ordered = match &targets {
             Targets::Domain(origins) => self.health.order(origins, rand::random::<f64>()),
             Targets::Only(origin) => vec![origin],

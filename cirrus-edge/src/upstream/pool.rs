@@ -9,6 +9,7 @@
 //! bytes nobody asked for: dropped) without a syscall unless the socket
 //! became readable.
 
+use super::OriginResponse;
 use super::body::{Home, OriginBody};
 use super::conn::{Connection, Failure, Stream};
 use super::key::{Key, tls_name};
@@ -17,7 +18,6 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::head::RequestHead;
 use crate::settings::EdgeSettings;
 use cirrus_core::model::{Origin, Scheme};
-use http::Response;
 use rustls_pki_types::ServerName;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -94,7 +94,7 @@ impl Pools {
         host: &[u8],
         body: Option<Body>,
         fresh: bool,
-    ) -> Result<Response<OriginBody>, Failed> {
+    ) -> Result<OriginResponse, Failed> {
         let idle = if fresh { None } else { self.idle.take(origin) };
         let reused = idle.is_some();
         let mut conn = match idle {
@@ -102,9 +102,12 @@ impl Pools {
             None => self.connect(origin).await.map_err(|error| Failed { error, reused })?,
         };
         match conn.exchange(head, host, body).await {
-            Ok(head) => {
-                let body = OriginBody::new(conn, &head, self.idle.clone());
-                Ok(Response::from_parts(head.parts, body))
+            Ok(received) => {
+                let body = OriginBody::new(conn, &received, self.idle.clone());
+                Ok(OriginResponse {
+                    head: received.head,
+                    body,
+                })
             }
             Err(Failure { error, answered }) => Err(Failed {
                 error,

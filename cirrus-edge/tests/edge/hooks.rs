@@ -5,7 +5,8 @@ use crate::{EdgeUnderTest, Origin, conf_for};
 use cirrus_core::StaticSource;
 use cirrus_edge::{
     Body, CacheKey, CacheStatus, CachedResponse, Edge, EdgeHooks, ErrorKind, HitDecision, ProxyError, RequestSummary,
-    Session, head::RequestHead,
+    Session,
+    head::{RequestHead, ResponseHead},
 };
 use http::{HeaderValue, Response, StatusCode};
 use std::sync::{Arc, Mutex};
@@ -91,12 +92,13 @@ impl EdgeHooks for Probe {
         Ok(())
     }
 
-    fn upstream_response_filter(&self, session: &Session, response: &mut http::response::Parts, ctx: &mut Self::Ctx) {
+    fn upstream_response_filter(&self, session: &Session, response: &mut ResponseHead, ctx: &mut Self::Ctx) {
         ctx.push("upstream-response");
         if session.uri().path() == "/nostore" {
             response
-                .headers
-                .insert("cache-control", HeaderValue::from_static("max-age=60"));
+                .fields
+                .insert("cache-control", "max-age=60")
+                .expect("a valid field");
         }
     }
 
