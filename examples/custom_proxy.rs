@@ -31,7 +31,7 @@ impl EdgeHooks for Custom {
     }
 
     async fn select_origin(&self, s: &Session, _: &mut ()) -> Result<Option<Origin>, ProxyError> {
-        Ok(s.headers().contains_key("x-canary").then(|| self.canary.clone()))
+        Ok(s.headers().contains("x-canary").then(|| self.canary.clone()))
     }
 
     /// The canary answers differently from the main origin, so its answers
@@ -40,7 +40,7 @@ impl EdgeHooks for Custom {
     /// visitor (cache poisoning). Whatever picks the origin must be in the key.
     fn cache_key(&self, s: &Session, _: &mut ()) -> CacheKey {
         let key = CacheKey::for_session(s);
-        if s.headers().contains_key("x-canary") {
+        if s.headers().contains("x-canary") {
             key.variant(&["x-canary".into()], s.headers())
         } else {
             key

@@ -22,7 +22,7 @@ const LIMITS: Limits = Limits {
 fn request_outcome(bytes: &[u8]) -> (String, usize) {
     let mut buf = BytesMut::from(bytes);
     let outcome = match parse_request(&mut buf, LIMITS) {
-        Ok(Some(head)) => format!("{:?} {:?} {:?}", head.request.method(), head.request.uri(), head.body),
+        Ok(Some(head)) => format!("{:?} {:?} {:?}", head.request.method, head.request.uri, head.body),
         Ok(None) => "partial".into(),
         Err(refusal) => format!("refused {}", refusal.status),
     };
@@ -182,9 +182,10 @@ fn ranges_stay_inside_the_object() {
         b"bytes=18446744073709551615-18446744073709551616",
     ];
     fuzz("range", seeds, |input| {
-        let Some(request) = headers_with("range", input) else {
+        let mut request = crate::head::Fields::new();
+        if request.insert("range", input).is_err() {
             return;
-        };
+        }
         let len = choices(input).gen_range(0..20_000u64);
         if let Ranged::Part(r) = ask(&request, &HeaderMap::new(), len) {
             assert!(r.start < r.end && r.end <= len, "{r:?} of {len} from {input:?}");

@@ -4,31 +4,17 @@
 //! [`crate::http1`].
 
 use crate::head::Fields;
-use crate::http1::{connection_lists, lists};
+use crate::http1::lists;
 use cirrus_core::model::HeaderEdits;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
-/// The client's fields that may go on to an origin: every one but the
-/// hop-by-hop ones, copied in one pass into the edge's own head (`extra`:
-/// room for the fields the caller adds).
-pub(crate) fn forwardable(headers: &HeaderMap, extra: usize) -> Fields {
-    let hop = headers.keys().any(is_hop_by_hop);
-    let mut fields = Fields::with_capacity(headers.len() + extra);
-    for (name, value) in headers {
-        if hop && (is_hop_by_hop(name) || connection_lists(headers, name.as_str())) {
-            continue;
-        }
-        fields.append_valid(name.as_str().as_bytes(), value.as_bytes());
-    }
-    fields
-}
-
 /// Removes hop-by-hop fields (RFC 9110 §7.6.1), including those named in
-/// `Connection`, from an origin's answer.
-pub(crate) fn strip_hop_by_hop_fields(fields: &mut Fields) {
-    // Most answers carry only `Connection: keep-alive`: one pass to see
-    // whether anything goes, then one to drop what goes.
+/// `Connection`: from the client's fields going to an origin, and from an
+/// origin's answer.
+pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
+    // Most heads carry nothing of the kind but `Connection: keep-alive`:
+    // one pass to see whether anything goes, then one to drop what goes.
     if !fields.iter().any(|(name, _)| is_hop_by_hop_name(name)) {
         return;
     }
@@ -41,10 +27,6 @@ pub(crate) fn strip_hop_by_hop_fields(fields: &mut Fields) {
         at += 1;
         !doomed[at - 1]
     });
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    is_hop_by_hop_name(name.as_str().as_bytes())
 }
 
 /// Hop-by-hop names, lowercase (all interned, so a parsed head gives them
@@ -106,14 +88,12 @@ mod tests {
 
     #[test]
     fn hop_by_hop_fields_do_not_cross_either_way() {
-        let forwarded = forwardable(&h(&HOP), 0);
-        assert_eq!(forwarded.iter().map(|(n, _)| n).collect::<Vec<_>>(), [b"x-kept"]);
-        let mut answer = crate::head::Fields::new();
+        let mut answer = Fields::new();
         for (name, value) in HOP {
             answer.append(name, value).unwrap();
         }
         answer.append("X-Kept-Too", "2").unwrap();
-        strip_hop_by_hop_fields(&mut answer);
+        strip_hop_by_hop(&mut answer);
         let kept: Vec<_> = answer.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
         assert_eq!(
             kept,
@@ -122,8 +102,8 @@ mod tests {
                 (b"X-Kept-Too".to_vec(), b"2".to_vec())
             ]
         );
-        let mut plain = forwardable(&h(&[("a", "1"), ("b", "2")]), 0);
-        strip_hop_by_hop_fields(&mut plain);
+        let mut plain = Fields::from(&h(&[("a", "1"), ("b", "2")]));
+        strip_hop_by_hop(&mut plain);
         assert_eq!(plain.len(), 2);
     }
 }

@@ -157,14 +157,7 @@ impl CacheKey {
         let default = cirrus_core::model::CacheKeyOptions::default();
         let (host, options) = match session.domain() {
             Some(conf) => (conf.domain.as_str(), &conf.cache.key),
-            None => (
-                session
-                    .headers()
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or(""),
-                &default,
-            ),
+            None => (session.headers().get_str("host").unwrap_or(""), &default),
         };
         Self::new(host, session.path_and_query(), session.headers(), options)
     }

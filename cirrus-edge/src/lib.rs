@@ -50,7 +50,7 @@
 //! let exchange = Exchange {
 //!     method: &Method::GET,
 //!     path: "/logo.png",
-//!     request: &HeaderMap::new(),
+//!     request: &cirrus_edge::head::Fields::new(),
 //!     status: StatusCode::OK,
 //!     response: &response,
 //! };

@@ -3,17 +3,18 @@
 //! they decided ([`request::Answer`]); this file sequences them, turns a
 //! [`ProxyError`] into the answer, and finishes every answer in one place.
 
-use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_length};
+use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody};
 use crate::cache::{CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
+use crate::head::{Fields, RequestHead};
 use crate::hooks::EdgeHooks;
 use crate::http1::framing_problem;
 use crate::route;
 use crate::session::{Conn, RequestSummary, Session};
 use cirrus_core::DomainConf;
 use http::header::CONNECTION;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
+use http::{HeaderName, HeaderValue, Method, Response, Version};
 use http_body::Body as _;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -34,12 +35,12 @@ const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", 
 /// Answers one request; never fails (a failure is an error page).
 pub(crate) async fn handle<H: EdgeHooks>(
     edge: &Arc<Inner<H>>,
-    req: Request<RequestBody>,
+    mut head: RequestHead,
+    body: RequestBody,
     conn: Conn,
 ) -> Response<Body> {
     let started = Instant::now();
-    let (mut head, body) = req.into_parts();
-    let request_id = request_id(&mut head.headers);
+    let request_id = request_id(&mut head.fields);
     let mut session = Session::new(head, conn, request_id);
     let mut ctx = edge.hooks.new_ctx();
     let (answer, upstream, close) = phases(edge, &mut session, body, &mut ctx).await;
@@ -93,14 +94,20 @@ async fn finish<H: EdgeHooks>(
 }
 
 /// The client's `X-Request-Id` when well formed, else a new one; set on the request.
-fn request_id(headers: &mut HeaderMap) -> HeaderValue {
-    let id = headers
-        .get(&X_REQUEST_ID)
-        .filter(|v| v.to_str().is_ok_and(cirrus_core::model::is_request_id))
-        .cloned()
-        .unwrap_or_else(new_request_id);
-    headers.insert(X_REQUEST_ID, id.clone());
-    id
+fn request_id(fields: &mut Fields) -> HeaderValue {
+    let given = fields
+        .get_str("x-request-id")
+        .filter(|v| cirrus_core::model::is_request_id(v));
+    match given.and_then(|v| HeaderValue::from_str(v).ok()) {
+        Some(id) if fields.get_all("x-request-id").nth(1).is_none() => id,
+        // The origin gets one value: the client's alone, or a new one.
+        id => {
+            let id = id.unwrap_or_else(new_request_id);
+            // An id is visible ASCII: a valid value.
+            let _ = fields.insert("x-request-id", id.as_bytes());
+            id
+        }
+    }
 }
 
 /// 128 random bits in lowercase hex (the thread's generator: no system
@@ -167,7 +174,11 @@ async fn routed<H: EdgeHooks>(
 async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Result<Answer, ProxyError> {
     let (edge, session) = (req.edge, req.session);
     let max = edge.settings.max_body_size;
-    if content_length(session.headers()).is_some_and(|len| len > max) {
+    let declared = session
+        .headers()
+        .get_str("content-length")
+        .and_then(|n| n.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max) {
         return Err(ProxyError::new(ErrorKind::BodyTooLarge, "request body too large"));
     }
     let (body, failure) = if body.is_end_stream() {

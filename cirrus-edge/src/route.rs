@@ -10,7 +10,7 @@ use crate::headers::apply_edits;
 use crate::session::Session;
 use crate::upstream::VIA_VALUE;
 use cirrus_core::DomainConf;
-use http::header::{HOST, LOCATION, STRICT_TRANSPORT_SECURITY, VIA};
+use http::header::{LOCATION, STRICT_TRANSPORT_SECURITY, VIA};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// A request with more than one `Host`, none at all, or one that is not
 /// text is refused.
 pub(crate) fn host(session: &Session) -> Result<&str, ProxyError> {
-    let mut hosts = session.headers().get_all(HOST).iter();
+    let mut hosts = session.headers().get_all("host");
     let (first, second) = (hosts.next(), hosts.next());
     if second.is_some() {
         return Err(ProxyError::new(ErrorKind::BadRequest, "more than one Host header"));
@@ -27,8 +27,8 @@ pub(crate) fn host(session: &Session) -> Result<&str, ProxyError> {
     if let Some(authority) = session.uri().authority() {
         return Ok(authority.as_str());
     }
-    match first.map(HeaderValue::to_str) {
-        Some(Ok(host)) if !host.is_empty() => Ok(host),
+    match first.map(std::str::from_utf8) {
+        Some(Ok(host)) if !host.is_empty() && host.is_ascii() => Ok(host),
         Some(_) => Err(ProxyError::new(ErrorKind::BadRequest, "malformed Host header")),
         None => Err(ProxyError::new(ErrorKind::BadRequest, "missing Host header")),
     }

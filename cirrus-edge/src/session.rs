@@ -5,8 +5,9 @@
 
 use crate::cache::CacheStatus;
 use crate::error::ProxyError;
+use crate::head::{Fields, RequestHead};
 use cirrus_core::DomainConf;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{HeaderValue, Method, StatusCode, Uri, Version};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,14 +26,14 @@ pub(crate) struct Conn {
 /// follows (the cache key, the request to the origin) sees the change.
 #[derive(Debug)]
 pub struct Session {
-    head: http::request::Parts,
+    head: RequestHead,
     conn: Conn,
     request_id: HeaderValue,
     domain: Option<Arc<DomainConf>>,
 }
 
 impl Session {
-    pub(crate) fn new(head: http::request::Parts, conn: Conn, request_id: HeaderValue) -> Self {
+    pub(crate) fn new(head: RequestHead, conn: Conn, request_id: HeaderValue) -> Self {
         Self {
             head,
             conn,
@@ -66,14 +67,19 @@ impl Session {
         self.head.version
     }
 
-    /// The client's request headers (with `X-Request-Id` set).
-    pub fn headers(&self) -> &HeaderMap {
-        &self.head.headers
+    /// The client's request header fields (with `X-Request-Id` set).
+    pub fn headers(&self) -> &Fields {
+        &self.head.fields
     }
 
-    /// The request headers, to change what is keyed and forwarded.
-    pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.head.headers
+    /// The request header fields, to change what is keyed and forwarded.
+    pub fn headers_mut(&mut self) -> &mut Fields {
+        &mut self.head.fields
+    }
+
+    /// The client's request head: method, target, version and fields.
+    pub fn head(&self) -> &RequestHead {
+        &self.head
     }
 
     /// The client's address.
@@ -100,13 +106,8 @@ impl Session {
     /// A copy of the request head, for work that outlives the request (a
     /// background refresh).
     pub(crate) fn detached(&self) -> Self {
-        let mut req = http::Request::new(());
-        *req.method_mut() = self.head.method.clone();
-        *req.uri_mut() = self.head.uri.clone();
-        *req.version_mut() = self.head.version;
-        *req.headers_mut() = self.head.headers.clone();
         Self {
-            head: req.into_parts().0,
+            head: self.head.clone(),
             conn: self.conn,
             request_id: self.request_id.clone(),
             domain: self.domain.clone(),

@@ -13,9 +13,9 @@
 use super::entry::CachedResponse;
 use super::key::CacheKey;
 use super::memory::Selection;
+use crate::head::Fields;
 use cirrus_core::PurgeRequest;
 use file::{FileHeader, epoch_ms, mark_file, read_file, rebuild, to_response, write_file};
-use http::HeaderMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,7 +92,7 @@ impl DiskCache {
     }
 
     /// The stored response for a request with `headers` to the resource `key`.
-    pub async fn get(&self, key: &CacheKey, headers: &HeaderMap) -> Option<CachedResponse> {
+    pub async fn get(&self, key: &CacheKey, headers: &Fields) -> Option<CachedResponse> {
         let hex = {
             let mut index = self.lock();
             let hex = match index.vary.get(&key.hex()) {
@@ -116,7 +116,7 @@ impl DiskCache {
     }
 
     /// Stores `response` for the resource `key` as requested with `headers`.
-    pub async fn insert(&self, key: &CacheKey, headers: &HeaderMap, response: &CachedResponse) -> std::io::Result<()> {
+    pub async fn insert(&self, key: &CacheKey, headers: &Fields, response: &CachedResponse) -> std::io::Result<()> {
         let (stored_key, primary) = if response.vary.is_empty() {
             (key.clone(), None)
         } else {

@@ -6,8 +6,9 @@
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
+use crate::head::Fields;
 use bytes::Bytes;
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use std::io::Write;
 
@@ -32,10 +33,12 @@ impl Encoding {
 
 /// The encoding a request with `headers` accepts, best first: `br`, then
 /// `gzip` (or `x-gzip`, or `*`); `None` when it accepts neither.
-pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Encoding> {
+pub(crate) fn negotiate(headers: &Fields) -> Option<Encoding> {
     let (mut br, mut gzip, mut any) = (None, None, None);
-    for value in headers.get_all(ACCEPT_ENCODING) {
-        let Ok(value) = value.to_str() else { continue };
+    for value in headers.get_all("accept-encoding") {
+        let Ok(value) = std::str::from_utf8(value) else {
+            continue;
+        };
         for item in value.split(',') {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -224,7 +227,7 @@ mod tests {
 
     #[test]
     fn negotiation_prefers_brotli_and_honours_q_zero() {
-        let ae = |v: &str| negotiate(&h(&[("accept-encoding", v)]));
+        let ae = |v: &str| negotiate(&crate::head::fields(&[("accept-encoding", v)]));
         assert_eq!(ae("gzip, deflate, br"), Some(Encoding::Brotli));
         assert_eq!(ae("gzip"), Some(Encoding::Gzip));
         assert_eq!(ae("br;q=0, gzip;q=0.5"), Some(Encoding::Gzip));
@@ -232,7 +235,7 @@ mod tests {
         assert_eq!(ae("gzip;q=0, *"), None);
         assert_eq!(ae("identity"), None);
         assert_eq!(ae("deflate"), None);
-        assert_eq!(negotiate(&HeaderMap::new()), None);
+        assert_eq!(negotiate(&crate::head::Fields::new()), None);
     }
 
     #[test]

@@ -16,10 +16,10 @@ use super::status::CacheOutcome;
 use super::tiers::Tiers;
 use crate::body::{Body, BoxError};
 use crate::error::ProxyError;
+use crate::head::Fields;
 use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
-use http::header::{ACCEPT_ENCODING, RANGE};
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -58,7 +58,7 @@ impl Cache {
 
     /// The stored response for a request with `request` headers to `key`,
     /// fresh or not.
-    pub(crate) async fn lookup(&self, key: &CacheKey, request: &HeaderMap) -> Option<Arc<CachedResponse>> {
+    pub(crate) async fn lookup(&self, key: &CacheKey, request: &Fields) -> Option<Arc<CachedResponse>> {
         self.tiers.lookup(key, request).await
     }
 
@@ -68,7 +68,7 @@ impl Cache {
         &self,
         key: &CacheKey,
         slice: &CacheKey,
-        request: &HeaderMap,
+        request: &Fields,
         now: SystemTime,
     ) -> Option<(Arc<CachedResponse>, Version)> {
         let found = self.tiers.lookup_derived(key, slice, request).await?;
@@ -78,7 +78,7 @@ impl Cache {
     }
 
     /// The complete length of `key`'s object, when its first slice is stored.
-    pub(crate) async fn sliced_length(&self, key: &CacheKey, request: &HeaderMap) -> Option<u64> {
+    pub(crate) async fn sliced_length(&self, key: &CacheKey, request: &Fields) -> Option<u64> {
         let first = self.tiers.lookup(&slice_key(key, 0), request).await?;
         content_range(&first.headers).map(|(_, total)| total)
     }
@@ -115,7 +115,7 @@ impl Cache {
     pub(crate) fn admit_slice(
         &self,
         policy: &CachePolicy,
-        request: &HeaderMap,
+        request: &Fields,
         slice: SliceAnswer<'_>,
         now: SystemTime,
     ) -> (Arc<CachedResponse>, bool) {
@@ -154,7 +154,7 @@ impl Cache {
     pub(crate) fn serve(
         &self,
         entry: &CachedResponse,
-        request: &HeaderMap,
+        request: &Fields,
         head: bool,
         now: SystemTime,
     ) -> Response<Body> {
@@ -169,13 +169,13 @@ impl Cache {
         &self,
         policy: &CachePolicy,
         key: &CacheKey,
-        request: &HeaderMap,
+        request: &Fields,
         identity: Arc<CachedResponse>,
     ) -> Arc<CachedResponse> {
         // Ranges are served from the identity representation.
         if !policy.compress
-            || !request.contains_key(ACCEPT_ENCODING)
-            || request.contains_key(RANGE)
+            || !request.contains("accept-encoding")
+            || request.contains("range")
             || !compressible(identity.status, &identity.headers, identity.body.len())
         {
             return identity;

@@ -4,6 +4,7 @@
 
 use super::front::Cache;
 use super::key::CacheKey;
+use crate::head::Fields;
 use cirrus_core::DomainConf;
 use http::header::{CONTENT_LOCATION, LOCATION};
 use http::{HeaderMap, Method, StatusCode};
@@ -34,7 +35,7 @@ impl Cache {
         let mut dropped = 0;
         for target in std::iter::once(target.to_string()).chain(related) {
             // Keyed headers do not matter: every variant of the target goes.
-            let key = CacheKey::new(&conf.domain, &target, &HeaderMap::new(), &conf.cache.key);
+            let key = CacheKey::new(&conf.domain, &target, &Fields::new(), &conf.cache.key);
             dropped += self.invalidate(&key).await;
         }
         dropped
@@ -75,7 +76,7 @@ mod tests {
         let tiers = std::sync::Arc::new(Tiers::new(MemoryCache::new(1 << 20), None));
         let cache = Cache::new(tiers.clone(), CacheLocks::new(Duration::ZERO, Duration::ZERO));
         let conf = DomainConf::new("a.test", "http://192.0.2.1".parse().expect("origin"));
-        let none = HeaderMap::new();
+        let none = Fields::new();
         let store = |path: &str| {
             let key = CacheKey::new("a.test", path, &none, &conf.cache.key);
             let entry = CachedResponse::new(
@@ -97,19 +98,21 @@ mod tests {
         let post = Method::POST;
         assert_eq!(
             cache
-                .after_unsafe(&conf, &Method::GET, "/a", StatusCode::OK, &none)
+                .after_unsafe(&conf, &Method::GET, "/a", StatusCode::OK, &HeaderMap::new())
                 .await,
             0
         );
         let failed = StatusCode::INTERNAL_SERVER_ERROR;
         assert_eq!(
-            cache.after_unsafe(&conf, &post, "/a", failed, &none).await,
+            cache.after_unsafe(&conf, &post, "/a", failed, &HeaderMap::new()).await,
             0,
             "errors invalidate nothing"
         );
         let weird = Method::from_bytes(b"PURGEIT").expect("method");
         assert_eq!(
-            cache.after_unsafe(&conf, &weird, "/d", StatusCode::OK, &none).await,
+            cache
+                .after_unsafe(&conf, &weird, "/d", StatusCode::OK, &HeaderMap::new())
+                .await,
             1,
             "unknown methods are unsafe"
         );

@@ -4,8 +4,8 @@
 //! its own keyed hasher; the key's SHA-256, computed only when asked for,
 //! names the disk tier's files, never the URL itself.
 
+use crate::head::Fields;
 use cirrus_core::model::{CacheKeyOptions, QueryKey};
-use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -18,7 +18,7 @@ pub struct CacheKey {
 
 impl CacheKey {
     /// Builds the key of a request for `host` and `path_and_query`.
-    pub fn new(host: &str, path_and_query: &str, headers: &HeaderMap, options: &CacheKeyOptions) -> Self {
+    pub fn new(host: &str, path_and_query: &str, headers: &Fields, options: &CacheKeyOptions) -> Self {
         let (path, query) = match path_and_query.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (path_and_query, None),
@@ -57,7 +57,7 @@ impl CacheKey {
 
     /// The key of one variant of this resource: the request's values of the
     /// response's `Vary` headers appended.
-    pub fn variant(&self, vary: &[String], headers: &HeaderMap) -> Self {
+    pub fn variant(&self, vary: &[String], headers: &Fields) -> Self {
         let mut text = self.text.clone();
         for name in vary {
             text.push_str("\nvary:");
@@ -101,12 +101,12 @@ impl CacheKey {
 }
 
 /// Appends the values of every `name` field, comma-separated.
-fn push_values(text: &mut String, headers: &HeaderMap, name: &str) {
-    for (i, v) in headers.get_all(name).iter().enumerate() {
+fn push_values(text: &mut String, headers: &Fields, name: &str) {
+    for (i, v) in headers.get_all(name).enumerate() {
         if i > 0 {
             text.push(',');
         }
-        text.push_str(&String::from_utf8_lossy(v.as_bytes()));
+        text.push_str(&String::from_utf8_lossy(v));
     }
 }
 
@@ -119,9 +119,9 @@ impl fmt::Debug for CacheKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use crate::head::fields;
 
-    fn key(pq: &str, headers: &HeaderMap, query: QueryKey, keyed: &[&str]) -> CacheKey {
+    fn key(pq: &str, headers: &Fields, query: QueryKey, keyed: &[&str]) -> CacheKey {
         let options = CacheKeyOptions {
             query,
             headers: keyed.iter().map(|h| h.to_string()).collect(),
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn query_options() {
-        let h = HeaderMap::new();
+        let h = Fields::new();
         let inc = |pq| key(pq, &h, QueryKey::Include, &[]);
         assert_ne!(inc("/a?x=1&y=2"), inc("/a?y=2&x=1"));
         let sort = |pq| key(pq, &h, QueryKey::Sort, &[]);
@@ -145,12 +145,9 @@ mod tests {
 
     #[test]
     fn only_keyed_headers_change_the_key() {
-        let mut a = HeaderMap::new();
-        a.insert("accept-language", HeaderValue::from_static("fr"));
-        a.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
-        let mut b = HeaderMap::new();
-        b.insert("accept-language", HeaderValue::from_static("de"));
-        let none = HeaderMap::new();
+        let a = fields(&[("accept-language", "fr"), ("x-forwarded-host", "evil.example")]);
+        let b = fields(&[("accept-language", "de")]);
+        let none = Fields::new();
         assert_eq!(
             key("/", &a, QueryKey::Include, &[]),
             key("/", &none, QueryKey::Include, &[]),

@@ -5,8 +5,8 @@
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
+use crate::head::Fields;
 use cirrus_core::PurgeRequest;
-use http::HeaderMap;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::collections::HashSet;
@@ -78,7 +78,7 @@ impl MemoryCache {
 
     /// The stored response for a request with `headers` to the resource
     /// `key`, if any (fresh or not: the caller decides).
-    pub fn get(&self, key: &CacheKey, headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
+    pub fn get(&self, key: &CacheKey, headers: &Fields) -> Option<Arc<CachedResponse>> {
         match self.vary.get(key) {
             Some(names) => self.entries.get(&key.variant(&names, headers)),
             None => self.entries.get(key),
@@ -86,7 +86,7 @@ impl MemoryCache {
     }
 
     /// Stores `response` for the resource `key` as requested with `headers`.
-    pub fn insert(&self, key: CacheKey, headers: &HeaderMap, response: CachedResponse) {
+    pub fn insert(&self, key: CacheKey, headers: &Fields, response: CachedResponse) {
         let response = Arc::new(response);
         if response.vary.is_empty() {
             self.vary.remove(&key);

@@ -3,8 +3,9 @@
 //! (CPDoS) and web cache deception.
 
 use super::control::ResponseDirectives;
+use crate::head::Fields;
 use cirrus_core::model::{CachePolicy, CacheRule, MAX_TTL_SECS};
-use http::header::{AUTHORIZATION, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
 use std::time::SystemTime;
 
@@ -85,7 +86,7 @@ pub struct Exchange<'a> {
     /// Request path (without the query string).
     pub path: &'a str,
     /// Request headers.
-    pub request: &'a HeaderMap,
+    pub request: &'a Fields,
     /// Response status.
     pub status: StatusCode,
     /// Response headers.
@@ -127,7 +128,7 @@ pub(crate) fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTim
     if x.response.contains_key(SET_COOKIE) {
         return DoNotStore(NotStored::SetCookie);
     }
-    if x.request.contains_key(AUTHORIZATION) && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
+    if x.request.contains("authorization") && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
         return DoNotStore(NotStored::Authorization);
     }
     if vary_all(x.response) {

@@ -4,8 +4,9 @@
 //! whole, as RFC 9110 §14.2 allows: several ranges, units other than
 //! bytes, a malformed `Range`, or an `If-Range` that does not match.
 
+use crate::head::Fields;
 use http::HeaderMap;
-use http::header::{ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use http::header::{ETAG, LAST_MODIFIED};
 use std::ops::Range;
 
 /// What a request's `Range` asks of a representation.
@@ -20,12 +21,12 @@ pub(crate) enum Ranged {
 }
 
 /// The range `request` asks of the stored `stored` headers' body of `len` bytes.
-pub(crate) fn ask(request: &HeaderMap, stored: &HeaderMap, len: u64) -> Ranged {
-    let Some(spec) = request.get(RANGE).and_then(|v| v.to_str().ok()) else {
+pub(crate) fn ask(request: &Fields, stored: &HeaderMap, len: u64) -> Ranged {
+    let Some(spec) = request.get_str("range") else {
         return Ranged::Full;
     };
-    if let Some(if_range) = request.get(IF_RANGE)
-        && !if_range_matches(if_range.as_bytes(), stored)
+    if let Some(if_range) = request.get("if-range")
+        && !if_range_matches(if_range, stored)
     {
         return Ranged::Full;
     }
@@ -82,7 +83,7 @@ mod tests {
 
     #[test]
     fn single_byte_ranges() {
-        let ask1 = |spec: &'static str| ask(&h(&[("range", spec)]), &HeaderMap::new(), 100);
+        let ask1 = |spec: &'static str| ask(&crate::head::fields(&[("range", spec)]), &HeaderMap::new(), 100);
         assert_eq!(ask1("bytes=0-9"), Ranged::Part(0..10));
         assert_eq!(ask1("bytes=90-200"), Ranged::Part(90..100));
         assert_eq!(ask1("bytes=95-"), Ranged::Part(95..100));
@@ -106,7 +107,13 @@ mod tests {
     #[test]
     fn if_range_needs_a_strong_match() {
         let stored = h(&[("etag", "\"v1\""), ("last-modified", "Tue, 01 Dec 2026 10:00:00 GMT")]);
-        let ask2 = |if_range: &'static str| ask(&h(&[("range", "bytes=0-0"), ("if-range", if_range)]), &stored, 10);
+        let ask2 = |if_range: &'static str| {
+            ask(
+                &crate::head::fields(&[("range", "bytes=0-0"), ("if-range", if_range)]),
+                &stored,
+                10,
+            )
+        };
         assert_eq!(ask2("\"v1\""), Ranged::Part(0..1));
         assert_eq!(ask2("\"v2\""), Ranged::Full);
         assert_eq!(ask2("W/\"v1\""), Ranged::Full);

@@ -15,7 +15,7 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::head::Fields;
 use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
-use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_NONE_MATCH, LAST_MODIFIED, RANGE};
+use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,10 +23,10 @@ use std::time::{Duration, SystemTime};
 /// Answers from a stored response: `Age` is its age now, a matching
 /// `If-None-Match` is answered 304, one byte range of a 200 with 206 or 416
 /// (cache/range.rs).
-pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool, now: SystemTime) -> Response<Body> {
+pub(crate) fn from_cache(entry: &CachedResponse, request: &Fields, head: bool, now: SystemTime) -> Response<Body> {
     let not_modified = not_modified(request, &entry.headers);
     let len = entry.body.len() as u64;
-    let ranged = if !not_modified && !head && entry.status == StatusCode::OK && request.contains_key(RANGE) {
+    let ranged = if !not_modified && !head && entry.status == StatusCode::OK && request.contains("range") {
         range::ask(request, &entry.headers, len)
     } else {
         Ranged::Full
@@ -69,8 +69,8 @@ pub(crate) fn from_cache(entry: &CachedResponse, request: &HeaderMap, head: bool
 }
 
 /// True when the request's `If-None-Match` matches the stored `ETag`.
-pub(crate) fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
-    match (request.get(IF_NONE_MATCH), stored.get(ETAG)) {
+pub(crate) fn not_modified(request: &Fields, stored: &HeaderMap) -> bool {
+    match (request.get_str("if-none-match"), stored.get(ETAG)) {
         (Some(inm), Some(etag)) => etag_matches(inm, etag),
         _ => false,
     }
@@ -78,9 +78,9 @@ pub(crate) fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
 
 /// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal to the
 /// stored one once `W/` is dropped.
-fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+fn etag_matches(list: &str, etag: &HeaderValue) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    let (Ok(list), Ok(etag)) = (if_none_match.to_str(), etag.to_str()) else {
+    let Ok(etag) = etag.to_str() else {
         return false;
     };
     let etag = strip(etag);
@@ -127,7 +127,7 @@ pub(crate) struct Fill<'a> {
     pub(crate) policy: &'a CachePolicy,
     pub(crate) key: &'a CacheKey,
     /// The client's request headers (for `Vary` and storability).
-    pub(crate) request: &'a HeaderMap,
+    pub(crate) request: &'a Fields,
     pub(crate) head: bool,
     /// The stored response that was stale (or set aside), if any.
     pub(crate) stale: Option<Arc<CachedResponse>>,
@@ -221,7 +221,7 @@ impl Fill<'_> {
         // Only the added Content-Length differs from what was decided on.
         let kept = self.keep(tiers, decision, parts.status, parts.headers.clone(), bytes.clone());
         if let Some(entry) = &kept
-            && self.request.contains_key(RANGE)
+            && self.request.contains("range")
         {
             return Ok((from_cache(entry, self.request, self.head, self.now), self.status(true)));
         }

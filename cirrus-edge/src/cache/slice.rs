@@ -107,7 +107,12 @@ mod tests {
             Version::of(&h(&[("etag", "W/\"a\""), ("last-modified", "x")]), 1).validator,
             Some(b"x".to_vec())
         );
-        let key = CacheKey::new("a.test", "/big?x=1", &HeaderMap::new(), &CacheKeyOptions::default());
+        let key = CacheKey::new(
+            "a.test",
+            "/big?x=1",
+            &crate::head::Fields::new(),
+            &CacheKeyOptions::default(),
+        );
         let k = slice_key(&key, 7);
         assert_eq!((k.host(), k.path_and_query()), ("a.test", "/big?x=1"));
         assert_ne!(k, slice_key(&key, 8));

@@ -6,8 +6,8 @@ use super::disk::DiskCache;
 use super::entry::CachedResponse;
 use super::key::CacheKey;
 use super::memory::MemoryCache;
+use crate::head::Fields;
 use cirrus_core::PurgeRequest;
-use http::HeaderMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -88,7 +88,7 @@ impl Tiers {
     }
 
     /// The stored response for a request with `headers` to `key`, fresh or not.
-    pub(crate) async fn lookup(&self, key: &CacheKey, headers: &HeaderMap) -> Option<Arc<CachedResponse>> {
+    pub(crate) async fn lookup(&self, key: &CacheKey, headers: &Fields) -> Option<Arc<CachedResponse>> {
         if let Some(found) = self.memory.get(key, headers) {
             return Some(found);
         }
@@ -100,12 +100,7 @@ impl Tiers {
     }
 
     /// Stores `entry` in every tier; returns it as stored in memory.
-    pub(crate) fn store(
-        &self,
-        key: &CacheKey,
-        headers: &HeaderMap,
-        entry: CachedResponse,
-    ) -> Option<Arc<CachedResponse>> {
+    pub(crate) fn store(&self, key: &CacheKey, headers: &Fields, entry: CachedResponse) -> Option<Arc<CachedResponse>> {
         if let Some(disk) = &self.disk {
             // Written in the background: the client does not wait for the disk.
             let (disk, key, headers, entry) = (disk.clone(), key.clone(), headers.clone(), entry.clone());
@@ -127,7 +122,7 @@ impl Tiers {
         &self,
         key: &CacheKey,
         derived: &CacheKey,
-        headers: &HeaderMap,
+        headers: &Fields,
     ) -> Option<Arc<CachedResponse>> {
         let found = self.lookup(derived, headers).await?;
         self.memory.note_derived(key);
@@ -139,7 +134,7 @@ impl Tiers {
         &self,
         key: &CacheKey,
         derived: &CacheKey,
-        headers: &HeaderMap,
+        headers: &Fields,
         entry: CachedResponse,
     ) -> Option<Arc<CachedResponse>> {
         self.memory.note_derived(key);

@@ -10,6 +10,7 @@ use crate::body::{Body, RequestBody};
 use crate::connections::Idle;
 use crate::edge::{Edge, Inner};
 use crate::error::{Error, Result};
+use crate::head::RequestHead;
 use crate::hooks::EdgeHooks;
 use crate::proxy::handle;
 use crate::session::Conn;
@@ -186,7 +187,10 @@ fn service<H: EdgeHooks>(
     let inner = inner.clone();
     hyper::service::service_fn(move |req| {
         let inner = inner.clone();
-        async move { Ok::<_, Infallible>(handle(&inner, req.map(RequestBody::Hyper), conn).await) }
+        async move {
+            let (parts, body) = req.into_parts();
+            Ok::<_, Infallible>(handle(&inner, RequestHead::from(parts), RequestBody::Hyper(body), conn).await)
+        }
     })
 }
 

@@ -139,13 +139,13 @@ impl RequestHead {
     }
 }
 
-impl From<&http::request::Parts> for RequestHead {
-    fn from(parts: &http::request::Parts) -> Self {
+impl From<http::request::Parts> for RequestHead {
+    fn from(parts: http::request::Parts) -> Self {
         Self {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            version: parts.version,
             fields: Fields::from(&parts.headers),
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
         }
     }
 }
@@ -205,8 +205,8 @@ impl ResponseHead {
     }
 }
 
-impl From<&http::response::Parts> for ResponseHead {
-    fn from(parts: &http::response::Parts) -> Self {
+impl From<http::response::Parts> for ResponseHead {
+    fn from(parts: http::response::Parts) -> Self {
         Self {
             status: parts.status,
             version: parts.version,

@@ -14,4 +14,15 @@ mod names;
 mod tests;
 
 pub use fields::{FieldError, Fields};
+
+/// Fields of `pairs`, in order, for tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn fields(pairs: &[(&str, &str)]) -> Fields {
+    let mut f = Fields::new();
+    for (name, value) in pairs {
+        f.append(name, value).unwrap();
+    }
+    f
+}
 pub use message::{HeadError, MAX_FIELDS, RequestHead, ResponseHead};

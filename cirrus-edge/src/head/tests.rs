@@ -85,7 +85,7 @@ fn a_response_head_parses_writes_and_converts_both_ways() {
     let parts = head.to_parts().unwrap();
     assert_eq!(parts.headers.len(), 3);
     assert_eq!(parts.headers["x-y"], "z");
-    let back = ResponseHead::from(&parts);
+    let back = ResponseHead::from(parts.clone());
     assert_eq!(back.fields.get("content-length"), Some(&b"3"[..]));
     let mut wire = Vec::new();
     back.write_to(&mut wire);
@@ -104,7 +104,7 @@ fn request_parts_round_trip() {
     let head = RequestHead::parse(&mut buf).unwrap().unwrap();
     let parts = head.to_parts().unwrap();
     assert_eq!(parts.headers.get_all("x-custom").iter().count(), 2);
-    let again = RequestHead::from(&parts);
+    let again = RequestHead::from(parts.clone());
     assert_eq!(again.method, Method::GET);
     assert_eq!(again.uri, "/a/b?c=d");
     // A header map groups a name's values, so compare the fields as sets.

@@ -3,7 +3,8 @@
 //! and the checks that refuse a request whose framing another hop could
 //! read two ways (request smuggling, RFC 9112 §6.3 and §11.2).
 
-use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue, TRANSFER_ENCODING, UPGRADE};
+use crate::head::Fields;
+use http::header::{CONNECTION, HeaderValue};
 use http::{HeaderMap, Method};
 
 /// Whether `Connection` lists `token` (case-insensitive).
@@ -57,28 +58,27 @@ pub(crate) fn may_end_a_head(buf: &[u8], scanned: Option<usize>) -> bool {
 }
 
 /// Why a request's framing is refused.
-pub(crate) fn framing_problem(method: &Method, headers: &HeaderMap) -> Option<&'static str> {
-    let te = headers.get_all(TRANSFER_ENCODING).iter().count();
-    let cl: Vec<&HeaderValue> = headers.get_all(CONTENT_LENGTH).iter().collect();
-    if te > 0 && !cl.is_empty() {
+pub(crate) fn framing_problem(method: &Method, fields: &Fields) -> Option<&'static str> {
+    let te = fields.get_all("transfer-encoding").count();
+    let mut lengths = fields.get_all("content-length");
+    let (length, more) = (lengths.next(), lengths.next().is_some());
+    if te > 0 && length.is_some() {
         return Some("both Content-Length and Transfer-Encoding");
     }
-    if cl.len() > 1 {
+    if more {
         return Some("more than one Content-Length");
     }
-    if let Some(v) = cl.first()
-        && (v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_digit))
-    {
+    if length.is_some_and(|v| v.is_empty() || !v.iter().all(u8::is_ascii_digit)) {
         return Some("malformed Content-Length");
     }
     if te > 1
-        || headers
-            .get(TRANSFER_ENCODING)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+        || fields
+            .get("transfer-encoding")
+            .is_some_and(|v| !v.eq_ignore_ascii_case(b"chunked"))
     {
         return Some("unsupported Transfer-Encoding");
     }
-    if headers.contains_key(UPGRADE) || *method == Method::CONNECT {
+    if fields.contains("upgrade") || *method == Method::CONNECT {
         return Some("protocol upgrades are not supported");
     }
     None
@@ -115,14 +115,15 @@ mod tests {
 
     #[test]
     fn ambiguous_framing_is_refused() {
+        let f = |pairs: &[(&'static str, &'static str)]| Fields::from(&h(pairs));
         let get = &Method::GET;
-        assert!(framing_problem(get, &h(&[("content-length", "5"), ("transfer-encoding", "chunked")])).is_some());
-        assert!(framing_problem(get, &h(&[("content-length", "5"), ("content-length", "5")])).is_some());
-        assert!(framing_problem(get, &h(&[("content-length", "+5")])).is_some());
-        assert!(framing_problem(get, &h(&[("transfer-encoding", "gzip, chunked")])).is_some());
-        assert!(framing_problem(get, &h(&[("upgrade", "websocket")])).is_some());
-        assert!(framing_problem(&Method::CONNECT, &h(&[])).is_some());
-        assert_eq!(framing_problem(get, &h(&[("content-length", "5")])), None);
-        assert_eq!(framing_problem(get, &h(&[("transfer-encoding", "Chunked")])), None);
+        assert!(framing_problem(get, &f(&[("content-length", "5"), ("transfer-encoding", "chunked")])).is_some());
+        assert!(framing_problem(get, &f(&[("content-length", "5"), ("content-length", "5")])).is_some());
+        assert!(framing_problem(get, &f(&[("content-length", "+5")])).is_some());
+        assert!(framing_problem(get, &f(&[("transfer-encoding", "gzip, chunked")])).is_some());
+        assert!(framing_problem(get, &f(&[("upgrade", "websocket")])).is_some());
+        assert!(framing_problem(&Method::CONNECT, &f(&[])).is_some());
+        assert_eq!(framing_problem(get, &f(&[("content-length", "5")])), None);
+        assert_eq!(framing_problem(get, &f(&[("transfer-encoding", "Chunked")])), None);
     }
 }

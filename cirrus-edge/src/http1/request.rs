@@ -6,11 +6,10 @@
 //! reused buffer with its own framing.
 
 use super::Framing;
-use super::fields::{connection_lists, decimal_length, put_field};
-use crate::head::RequestHead;
+use super::fields::{decimal_length, lists, put_field};
+use crate::head::{Fields, RequestHead};
 use bytes::BytesMut;
-use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use http::{Method, StatusCode, Uri, Version};
 use std::io::Write;
 use std::mem::MaybeUninit;
 
@@ -31,7 +30,7 @@ const fn bad(why: &'static str) -> Refusal {
 /// A parsed request head and what the connection needs to know of it.
 #[derive(Debug)]
 pub(crate) struct Head {
-    pub(crate) request: Request<()>,
+    pub(crate) request: RequestHead,
     /// How the body that follows is framed (never close-delimited).
     pub(crate) body: Framing,
     /// The client asked to keep the connection open after the answer.
@@ -92,23 +91,20 @@ pub(crate) fn parse(buf: &mut BytesMut, limits: Limits) -> Result<Option<Head>, 
     } else {
         Version::HTTP_11
     };
-    // Names are checked now; values become slices of the head's bytes.
+    // Names and values were checked by httparse; they stay in the head's
+    // bytes.
     let base = buf.as_ptr() as usize;
     let target = span(base, req.path.unwrap_or_default().as_bytes());
-    let mut spans = Vec::with_capacity(req.headers.len());
-    for field in req.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| bad("malformed field name"))?;
-        spans.push((name, span(base, field.value)));
-    }
+    let mut fields = Fields::parsed(buf, req.headers);
     let bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(bytes.slice(target.0..target.1)).map_err(|_| bad("malformed request target"))?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
-    for (name, (start, end)) in spans {
-        let value =
-            HeaderValue::from_maybe_shared(bytes.slice(start..end)).map_err(|_| bad("malformed field value"))?;
-        headers.append(name, value);
-    }
-    head(method, uri, version, headers)
+    fields.attach(bytes);
+    head(RequestHead {
+        method,
+        uri,
+        version,
+        fields,
+    })
 }
 
 fn too_large() -> Refusal {
@@ -131,25 +127,22 @@ fn bare_lf(head: &[u8]) -> bool {
         .any(|(i, b)| *b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
 }
 
-fn head(method: Method, uri: Uri, version: Version, headers: HeaderMap) -> Result<Option<Head>, Refusal> {
-    let hosts = headers.get_all(HOST).iter().count();
+fn head(request: RequestHead) -> Result<Option<Head>, Refusal> {
+    let (version, fields) = (request.version, &request.fields);
+    let hosts = fields.get_all("host").count();
     if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
         // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
         return Err(bad("a request needs exactly one Host field"));
     }
-    let body = framing(version, &headers)?;
-    let keep_alive = !connection_lists(&headers, "close")
-        && (version == Version::HTTP_11 || connection_lists(&headers, "keep-alive"));
+    let body = framing(version, fields)?;
+    let connection = || fields.get_all("connection");
+    let keep_alive =
+        !lists(connection(), b"close") && (version == Version::HTTP_11 || lists(connection(), b"keep-alive"));
     let expects_continue = version == Version::HTTP_11
         && body != Framing::Empty
-        && headers
-            .get(EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = version;
-    *request.headers_mut() = headers;
+        && fields
+            .get("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
     Ok(Some(Head {
         request,
         body,
@@ -161,9 +154,9 @@ fn head(method: Method, uri: Uri, version: Version, headers: HeaderMap) -> Resul
 /// RFC 9112 §6.3 for requests, with no leniency: one `Content-Length` of
 /// digits only, or `Transfer-Encoding: chunked` alone (HTTP/1.1 only),
 /// never both.
-fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refusal> {
-    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
-    let mut codings = headers.get_all(TRANSFER_ENCODING).iter();
+fn framing(version: Version, fields: &Fields) -> Result<Framing, Refusal> {
+    let mut lengths = fields.get_all("content-length");
+    let mut codings = fields.get_all("transfer-encoding");
     match (lengths.next(), codings.next()) {
         (None, None) => Ok(Framing::Empty),
         (Some(_), Some(_)) => Err(bad("both Content-Length and Transfer-Encoding")),
@@ -171,14 +164,14 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refusal> {
             if lengths.next().is_some() {
                 return Err(bad("more than one Content-Length"));
             }
-            let n = decimal_length(length.as_bytes()).ok_or(bad("malformed Content-Length"))?;
+            let n = decimal_length(length).ok_or(bad("malformed Content-Length"))?;
             Ok(if n == 0 { Framing::Empty } else { Framing::Length(n) })
         }
         (None, Some(coding)) => {
             if version == Version::HTTP_10 {
                 return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
             }
-            if codings.next().is_some() || !coding.as_bytes().eq_ignore_ascii_case(b"chunked") {
+            if codings.next().is_some() || !coding.eq_ignore_ascii_case(b"chunked") {
                 return Err(bad("unsupported Transfer-Encoding"));
             }
             Ok(Framing::Chunked)
@@ -252,9 +245,9 @@ mod tests {
     fn heads_are_parsed_and_framed() {
         let mut buf = BytesMut::from(&b"\r\nPOST /a?b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET"[..]);
         let head = parse(&mut buf, LIMITS).unwrap().unwrap();
-        assert_eq!(head.request.method(), Method::POST);
-        assert_eq!(head.request.uri(), "/a?b");
-        assert_eq!(head.request.headers()["host"], "x");
+        assert_eq!(head.request.method, Method::POST);
+        assert_eq!(head.request.uri, "/a?b");
+        assert_eq!(head.request.fields.get("host"), Some(&b"x"[..]));
         assert_eq!(head.body, Framing::Length(3));
         assert!(head.keep_alive && !head.expects_continue);
         assert_eq!(&buf[..], b"abcGET", "the body and what follows stay buffered");
@@ -263,7 +256,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(head.keep_alive);
-        assert_eq!(head.request.version(), Version::HTTP_10);
+        assert_eq!(head.request.version, Version::HTTP_10);
         let head = parse_all(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!head.keep_alive, "HTTP/1.0 closes unless asked not to");
         let head =
@@ -327,7 +320,7 @@ mod tests {
             .unwrap()
             .into_parts()
             .0;
-        let mut req = RequestHead::from(&req);
+        let mut req = RequestHead::from(req);
         let mut buf = Vec::new();
         write_head(&mut buf, &req, b"o.test", RequestBody::Length(3));
         assert_eq!(

@@ -10,7 +10,6 @@ use crate::cache::{
 use crate::error::ProxyError;
 use crate::hooks::{EdgeHooks, HitDecision};
 use http::Method;
-use http::header::ACCEPT_ENCODING;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -80,7 +79,7 @@ async fn lookup_or_fetch<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, P
     // What was just stored is served in the negotiated encoding too.
     if answer.cache.is_some_and(|c| c.stored)
         && conf.cache.compress
-        && session.headers().contains_key(ACCEPT_ENCODING)
+        && session.headers().contains("accept-encoding")
         && let Some(stored) = edge.cache.lookup(&key, session.headers()).await
     {
         let served = edge

@@ -9,7 +9,7 @@ use crate::cache::CacheOutcome;
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::Fields;
-use crate::headers::strip_hop_by_hop_fields;
+use crate::headers::strip_hop_by_hop;
 use crate::hooks::EdgeHooks;
 use crate::route;
 use crate::session::Session;
@@ -158,7 +158,7 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
     /// response the cache and the client side take.
     pub(super) fn received(&mut self, res: OriginResponse) -> Result<Response<OriginBody>, ProxyError> {
         let OriginResponse { mut head, body } = res;
-        strip_hop_by_hop_fields(&mut head.fields);
+        strip_hop_by_hop(&mut head.fields);
         self.edge
             .hooks
             .upstream_response_filter(self.session, &mut head, self.ctx);

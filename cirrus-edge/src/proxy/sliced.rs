@@ -16,9 +16,10 @@ use crate::cache::{
     content_range, covering, not_modified, slice_key,
 };
 use crate::error::{ErrorKind, ProxyError};
+use crate::head::Fields;
 use crate::hooks::EdgeHooks;
-use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE};
+use http::{HeaderValue, Method, Response, StatusCode};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -117,8 +118,8 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
 /// Where the client's range starts, as far as it can be known before the
 /// length is: `a-` and `a-b` say; a suffix `-n` needs the length, taken
 /// from a stored first slice (else the answer starts at the first slice).
-async fn range_start(cache: &Cache, request: &HeaderMap, key: &CacheKey) -> u64 {
-    let Some(spec) = request.get(RANGE).and_then(|v| v.to_str().ok()) else {
+async fn range_start(cache: &Cache, request: &Fields, key: &CacheKey) -> u64 {
+    let Some(spec) = request.get_str("range") else {
         return 0;
     };
     let Some(set) = spec.trim().strip_prefix("bytes=").filter(|s| !s.contains(',')) else {

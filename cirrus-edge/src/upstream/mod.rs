@@ -12,7 +12,7 @@ mod pool;
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::{Fields, RequestHead, ResponseHead};
-use crate::headers::{apply_field_edits, forwardable};
+use crate::headers::{apply_field_edits, strip_hop_by_hop};
 use crate::observe::UpstreamMetrics;
 use crate::session::Conn;
 use crate::settings::EdgeSettings;
@@ -20,7 +20,7 @@ pub(crate) use body::OriginBody;
 use choice::OriginHealth;
 use cirrus_core::DomainConf;
 use cirrus_core::model::Origin;
-use http::{HeaderMap, Method};
+use http::Method;
 pub(crate) use pool::set_worker;
 use pool::{Failed, Pools};
 use std::borrow::Cow;
@@ -31,8 +31,9 @@ pub(crate) const VIA_VALUE: &str = "1.1 cirrus";
 
 /// The fields sent to the origin: the client's `headers`, minus hop-by-hop
 /// ones, with forwarding fields and the domain's edits.
-pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &HeaderMap, conn: Conn) -> Fields {
-    let mut fields = forwardable(headers, 4);
+pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, conn: Conn) -> Fields {
+    let mut fields = headers.clone();
+    strip_hop_by_hop(&mut fields);
     let peer = conn.peer.ip().to_string();
     // A prior value that is not text is replaced, as one that is invalid.
     let xff = match fields.get_str("x-forwarded-for") {

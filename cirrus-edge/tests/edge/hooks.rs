@@ -23,7 +23,7 @@ struct Probe {
 }
 
 fn asked(session: &Session, name: &str) -> bool {
-    session.headers().contains_key(name)
+    session.headers().contains(name)
 }
 
 impl EdgeHooks for Probe {

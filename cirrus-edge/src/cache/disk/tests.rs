@@ -1,10 +1,11 @@
 use super::*;
+use crate::head::Fields;
 use bytes::Bytes;
 use cirrus_core::model::CacheKeyOptions;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 fn key(pq: &str) -> CacheKey {
-    CacheKey::new("a.com", pq, &HeaderMap::new(), &CacheKeyOptions::default())
+    CacheKey::new("a.com", pq, &Fields::new(), &CacheKeyOptions::default())
 }
 
 fn response(body: Vec<u8>, headers: &[(&'static str, &'static str)]) -> CachedResponse {
@@ -27,7 +28,7 @@ fn response(body: Vec<u8>, headers: &[(&'static str, &'static str)]) -> CachedRe
 async fn round_trip_and_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = DiskCache::open(dir.path(), 1 << 30).await.expect("open");
-    let none = HeaderMap::new();
+    let none = Fields::new();
     let r = response(vec![7; 5000], &[("content-type", "image/png"), ("cache-tag", "t1")]);
     cache.insert(&key("/a.png?x=1"), &none, &r).await.expect("insert");
     let got = cache.get(&key("/a.png?x=1"), &none).await.expect("hit");
@@ -66,11 +67,7 @@ fn walk(dir: &Path) -> Vec<String> {
 async fn variants_purges_and_damaged_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = DiskCache::open(dir.path(), 1 << 30).await.expect("open");
-    let lang = |v: &'static str| {
-        let mut h = HeaderMap::new();
-        h.insert("accept-language", HeaderValue::from_static(v));
-        h
-    };
+    let lang = |v: &'static str| crate::head::fields(&[("accept-language", v)]);
     cache
         .insert(
             &key("/v"),
@@ -103,7 +100,7 @@ async fn variants_purges_and_damaged_files() {
 
     // A damaged file is dropped at open, not served.
     cache
-        .insert(&key("/x"), &HeaderMap::new(), &response(b"x".to_vec(), &[]))
+        .insert(&key("/x"), &Fields::new(), &response(b"x".to_vec(), &[]))
         .await
         .expect("insert");
     let path = DiskCache::path_of(dir.path(), &key("/x").hex());
@@ -112,14 +109,14 @@ async fn variants_purges_and_damaged_files() {
     drop(cache);
     let cache = DiskCache::open(dir.path(), 1 << 30).await.expect("reopen");
     assert!(cache.is_empty());
-    assert!(cache.get(&key("/x"), &HeaderMap::new()).await.is_none());
+    assert!(cache.get(&key("/x"), &Fields::new()).await.is_none());
 }
 
 #[tokio::test]
 async fn evicts_the_least_recently_used_within_capacity() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = DiskCache::open(dir.path(), 100_000).await.expect("open");
-    let none = HeaderMap::new();
+    let none = Fields::new();
     for i in 0..5 {
         cache
             .insert(&key(&format!("/{i}")), &none, &response(vec![0; 15_000], &[]))
@@ -147,7 +144,7 @@ async fn evicts_the_least_recently_used_within_capacity() {
 async fn a_soft_purge_marks_files_stale_in_place_and_the_mark_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = DiskCache::open(dir.path(), 1 << 30).await.expect("open");
-    let none = HeaderMap::new();
+    let none = Fields::new();
     for p in ["/a", "/b"] {
         cache
             .insert(&key(p), &none, &response(vec![1; 100], &[("cache-tag", "t")]))

@@ -1,11 +1,12 @@
 use super::*;
+use crate::head::Fields;
 use bytes::Bytes;
 use cirrus_core::model::CacheKeyOptions;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use std::time::{Duration, SystemTime};
 
 fn key(host: &str, pq: &str) -> CacheKey {
-    CacheKey::new(host, pq, &HeaderMap::new(), &CacheKeyOptions::default())
+    CacheKey::new(host, pq, &Fields::new(), &CacheKeyOptions::default())
 }
 
 fn response(body: &'static str, headers: &[(&'static str, &'static str)]) -> CachedResponse {
@@ -30,10 +31,10 @@ fn hit_returns_the_same_bytes_without_copying() {
     let c = MemoryCache::new(1 << 20);
     let body = Bytes::from(vec![7u8; 4096]);
     let r = CachedResponse::new(StatusCode::OK, HeaderMap::new(), body.clone(), SystemTime::now(), 60, 0);
-    c.insert(key("a.com", "/x"), &HeaderMap::new(), r);
-    let hit = c.get(&key("a.com", "/x"), &HeaderMap::new()).expect("hit");
+    c.insert(key("a.com", "/x"), &Fields::new(), r);
+    let hit = c.get(&key("a.com", "/x"), &Fields::new()).expect("hit");
     assert_eq!(hit.body.as_ptr(), body.as_ptr(), "a HIT shares the stored buffer");
-    assert!(c.get(&key("a.com", "/y"), &HeaderMap::new()).is_none());
+    assert!(c.get(&key("a.com", "/y"), &Fields::new()).is_none());
     assert_eq!(c.len(), 1);
 }
 
@@ -41,8 +42,8 @@ fn hit_returns_the_same_bytes_without_copying() {
 fn variants_follow_vary() {
     let c = MemoryCache::new(1 << 20);
     let lang = |v: &'static str| {
-        let mut h = HeaderMap::new();
-        h.insert("accept-language", HeaderValue::from_static(v));
+        let mut h = Fields::new();
+        h.insert("accept-language", v).expect("valid");
         h
     };
     c.insert(
@@ -72,7 +73,7 @@ fn variants_follow_vary() {
 #[test]
 fn purges_by_url_prefix_tag_and_domain() {
     let c = MemoryCache::new(1 << 20);
-    let none = HeaderMap::new();
+    let none = Fields::new();
     c.insert(key("a.com", "/index.html"), &none, response("1", &[]));
     c.insert(key("a.com", "/img/1.png?v=2"), &none, response("2", &[]));
     c.insert(key("a.com", "/img/2.png"), &none, response("3", &[]));
@@ -107,7 +108,7 @@ fn stays_within_its_byte_budget_and_counts_evictions() {
             60,
             0,
         );
-        c.insert(key("a.com", &format!("/{i}")), &HeaderMap::new(), r);
+        c.insert(key("a.com", &format!("/{i}")), &Fields::new(), r);
     }
     assert!(c.bytes() <= 256 * 1024, "{} bytes", c.bytes());
     assert!(c.evictions() > 0);
@@ -126,7 +127,7 @@ fn freshness_counts_the_age_it_arrived_with() {
 #[test]
 fn a_soft_purge_marks_stale_and_keeps_the_object() {
     let cache = MemoryCache::new(1 << 20);
-    let none = HeaderMap::new();
+    let none = Fields::new();
     cache.insert(key("a.com", "/x"), &none, response("x", &[]));
     cache.insert(key("a.com", "/y"), &none, response("y", &[]));
     let held = cache.get(&key("a.com", "/x"), &none).expect("stored");
@@ -143,7 +144,7 @@ fn a_purge_of_many_tags_against_objects_of_many_tags_costs_no_product() {
     // 100 objects with 10,000 tags each, a purge naming 1,000 tags of which
     // one matches: compared pairwise this is 10^9 string comparisons.
     let c = MemoryCache::new(64 << 20);
-    let none = HeaderMap::new();
+    let none = Fields::new();
     let many: Vec<String> = (0..10_000).map(|i| format!("t{i}")).collect();
     for i in 0..100 {
         let entry = response("x", &[]).with_tags(many.clone());

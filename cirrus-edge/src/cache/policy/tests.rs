@@ -15,7 +15,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 fn decide(policy: &CachePolicy, path: &str, status: u16, req: &[(&str, &str)], res: &[(&str, &str)]) -> Storability {
-    let (request, response) = (headers(req), headers(res));
+    let (request, response) = (crate::head::fields(req), headers(res));
     let x = Exchange {
         method: &Method::GET,
         path,
@@ -249,7 +249,7 @@ fn rules_match_by_prefix_glob_and_extension_first_wins() {
 #[test]
 fn only_get_is_stored() {
     let p = CachePolicy::default();
-    let (req, res) = (HeaderMap::new(), headers(&[("cache-control", "max-age=60")]));
+    let (req, res) = (crate::head::Fields::new(), headers(&[("cache-control", "max-age=60")]));
     let x = Exchange {
         method: &Method::POST,
         path: "/",

@@ -149,10 +149,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
         } = head;
         let mut asked = Asked::of(&request, keep_alive);
         let (res, complete) = if body == Framing::Empty {
-            (handle(inner, request.map(|()| RequestBody::Empty), conn).await, true)
+            (handle(inner, request, RequestBody::Empty, conn).await, true)
         } else {
             let (body, mut feed) = http1::channel(body, expects_continue);
-            let handler = handle(inner, request.map(|()| RequestBody::H1(body)), conn);
+            let handler = handle(inner, request, RequestBody::H1(body), conn);
             tokio::pin!(handler);
             let res = {
                 let fed = feed.run(&mut self.io, &mut self.buf);

@@ -3,6 +3,7 @@
 //! head and first data in one vectored write.
 
 use crate::body::{Body, content_length};
+use crate::head::RequestHead;
 use crate::http1::{Refusal, connection_lists, put_field};
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -37,10 +38,10 @@ pub(crate) struct Asked {
 }
 
 impl Asked {
-    pub(crate) fn of(request: &http::Request<()>, keep_alive: bool) -> Self {
+    pub(crate) fn of(request: &RequestHead, keep_alive: bool) -> Self {
         Self {
-            version: request.version(),
-            head: request.method() == Method::HEAD,
+            version: request.version,
+            head: request.method == Method::HEAD,
             keep_alive,
         }
     }
