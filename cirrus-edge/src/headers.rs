@@ -3,7 +3,7 @@
 //! checks that refuse ambiguous framing live with the codec, in
 //! [`crate::http1`].
 
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use crate::http1::lists;
 use cirrus_core::model::HeaderEdits;
 use http::HeaderMap;
@@ -20,7 +20,7 @@ pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
     }
     let doomed: Vec<bool> = fields
         .iter()
-        .map(|(name, _)| is_hop_by_hop_name(name) || lists(fields.get_all("connection"), name))
+        .map(|(name, _)| is_hop_by_hop_name(name) || lists(fields.get_all(Known::Connection), name))
         .collect();
     let mut at = 0;
     fields.retain(|_, _| {

@@ -5,7 +5,7 @@
 use crate::body::Body;
 use crate::cache::{CacheKey, CachedResponse};
 use crate::error::ProxyError;
-use crate::head::{RequestHead, ResponseHead};
+use crate::head::{Known, RequestHead, ResponseHead};
 use crate::session::{RequestSummary, Session};
 use cirrus_core::model::Origin;
 use http::Response;
@@ -157,7 +157,7 @@ impl CacheKey {
         let default = cirrus_core::model::CacheKeyOptions::default();
         let (host, options) = match session.domain() {
             Some(conf) => (conf.domain.as_str(), &conf.cache.key),
-            None => (session.headers().get_str("host").unwrap_or(""), &default),
+            None => (session.headers().get_str(Known::Host).unwrap_or(""), &default),
         };
         Self::new(host, session.path_and_query(), session.headers(), options)
     }

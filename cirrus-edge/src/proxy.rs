@@ -7,7 +7,7 @@ use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody};
 use crate::cache::{CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::{Fields, RequestHead};
+use crate::head::{Fields, Known, RequestHead};
 use crate::hooks::EdgeHooks;
 use crate::http1::framing_problem;
 use crate::route;
@@ -96,15 +96,15 @@ async fn finish<H: EdgeHooks>(
 /// The client's `X-Request-Id` when well formed, else a new one; set on the request.
 fn request_id(fields: &mut Fields) -> HeaderValue {
     let given = fields
-        .get_str("x-request-id")
+        .get_str(Known::XRequestId)
         .filter(|v| cirrus_core::model::is_request_id(v));
     match given.and_then(|v| HeaderValue::from_str(v).ok()) {
-        Some(id) if fields.get_all("x-request-id").nth(1).is_none() => id,
+        Some(id) if fields.get_all(Known::XRequestId).nth(1).is_none() => id,
         // The origin gets one value: the client's alone, or a new one.
         id => {
             let id = id.unwrap_or_else(new_request_id);
             // An id is visible ASCII: a valid value.
-            let _ = fields.insert("x-request-id", id.as_bytes());
+            let _ = fields.insert(Known::XRequestId, id.as_bytes());
             id
         }
     }
@@ -176,7 +176,7 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
     let max = edge.settings.max_body_size;
     let declared = session
         .headers()
-        .get_str("content-length")
+        .get_str(Known::ContentLength)
         .and_then(|n| n.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max) {
         return Err(ProxyError::new(ErrorKind::BodyTooLarge, "request body too large"));

@@ -6,6 +6,7 @@
 use crate::body::{Body, text};
 use crate::domains::DomainTable;
 use crate::error::{ErrorKind, ProxyError};
+use crate::head::Known;
 use crate::headers::apply_edits;
 use crate::session::Session;
 use crate::upstream::VIA_VALUE;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 /// A request with more than one `Host`, none at all, or one that is not
 /// text is refused.
 pub(crate) fn host(session: &Session) -> Result<&str, ProxyError> {
-    let mut hosts = session.headers().get_all("host");
+    let mut hosts = session.headers().get_all(Known::Host);
     let (first, second) = (hosts.next(), hosts.next());
     if second.is_some() {
         return Err(ProxyError::new(ErrorKind::BadRequest, "more than one Host header"));

@@ -6,7 +6,7 @@
 
 use super::entry::CachedResponse;
 use super::key::CacheKey;
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -35,7 +35,7 @@ impl Encoding {
 /// `gzip` (or `x-gzip`, or `*`); `None` when it accepts neither.
 pub(crate) fn negotiate(headers: &Fields) -> Option<Encoding> {
     let (mut br, mut gzip, mut any) = (None, None, None);
-    for value in headers.get_all("accept-encoding") {
+    for value in headers.get_all(Known::AcceptEncoding) {
         let Ok(value) = std::str::from_utf8(value) else {
             continue;
         };

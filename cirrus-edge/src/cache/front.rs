@@ -16,7 +16,7 @@ use super::status::CacheOutcome;
 use super::tiers::Tiers;
 use crate::body::{Body, BoxError};
 use crate::error::ProxyError;
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
 use http::{Method, Response, StatusCode};
@@ -174,8 +174,8 @@ impl Cache {
     ) -> Arc<CachedResponse> {
         // Ranges are served from the identity representation.
         if !policy.compress
-            || !request.contains("accept-encoding")
-            || request.contains("range")
+            || !request.contains(Known::AcceptEncoding)
+            || request.contains(Known::Range)
             || !compressible(identity.status, &identity.headers, identity.body.len())
         {
             return identity;

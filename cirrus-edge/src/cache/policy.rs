@@ -3,7 +3,7 @@
 //! (CPDoS) and web cache deception.
 
 use super::control::ResponseDirectives;
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use cirrus_core::model::{CachePolicy, CacheRule, MAX_TTL_SECS};
 use http::header::{DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::{HeaderMap, Method, StatusCode};
@@ -128,7 +128,7 @@ pub(crate) fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTim
     if x.response.contains_key(SET_COOKIE) {
         return DoNotStore(NotStored::SetCookie);
     }
-    if x.request.contains("authorization") && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
+    if x.request.contains(Known::Authorization) && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
         return DoNotStore(NotStored::Authorization);
     }
     if vary_all(x.response) {

@@ -4,7 +4,7 @@
 //! whole, as RFC 9110 §14.2 allows: several ranges, units other than
 //! bytes, a malformed `Range`, or an `If-Range` that does not match.
 
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use http::HeaderMap;
 use http::header::{ETAG, LAST_MODIFIED};
 use std::ops::Range;
@@ -22,10 +22,10 @@ pub(crate) enum Ranged {
 
 /// The range `request` asks of the stored `stored` headers' body of `len` bytes.
 pub(crate) fn ask(request: &Fields, stored: &HeaderMap, len: u64) -> Ranged {
-    let Some(spec) = request.get_str("range") else {
+    let Some(spec) = request.get_str(Known::Range) else {
         return Ranged::Full;
     };
-    if let Some(if_range) = request.get("if-range")
+    if let Some(if_range) = request.get(Known::IfRange)
         && !if_range_matches(if_range, stored)
     {
         return Ranged::Full;

@@ -12,7 +12,7 @@ use super::status::{CacheOutcome, CacheStatus};
 use super::tiers::Tiers;
 use crate::body::{Body, BoxError, Overflow, content_length, read_up_to};
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
 use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LAST_MODIFIED};
@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 pub(crate) fn from_cache(entry: &CachedResponse, request: &Fields, head: bool, now: SystemTime) -> Response<Body> {
     let not_modified = not_modified(request, &entry.headers);
     let len = entry.body.len() as u64;
-    let ranged = if !not_modified && !head && entry.status == StatusCode::OK && request.contains("range") {
+    let ranged = if !not_modified && !head && entry.status == StatusCode::OK && request.contains(Known::Range) {
         range::ask(request, &entry.headers, len)
     } else {
         Ranged::Full
@@ -70,7 +70,7 @@ pub(crate) fn from_cache(entry: &CachedResponse, request: &Fields, head: bool, n
 
 /// True when the request's `If-None-Match` matches the stored `ETag`.
 pub(crate) fn not_modified(request: &Fields, stored: &HeaderMap) -> bool {
-    match (request.get_str("if-none-match"), stored.get(ETAG)) {
+    match (request.get_str(Known::IfNoneMatch), stored.get(ETAG)) {
         (Some(inm), Some(etag)) => etag_matches(inm, etag),
         _ => false,
     }
@@ -91,10 +91,10 @@ fn etag_matches(list: &str, etag: &HeaderValue) -> bool {
 pub(crate) fn ask_to_validate(fields: &mut Fields, stale: &CachedResponse) {
     // Stored values are valid field values.
     if let Some(etag) = stale.headers.get(ETAG) {
-        let _ = fields.insert("if-none-match", etag.as_bytes());
+        let _ = fields.insert(Known::IfNoneMatch, etag.as_bytes());
     }
     if let Some(lm) = stale.headers.get(LAST_MODIFIED) {
-        let _ = fields.insert("if-modified-since", lm.as_bytes());
+        let _ = fields.insert(Known::IfModifiedSince, lm.as_bytes());
     }
 }
 
@@ -221,7 +221,7 @@ impl Fill<'_> {
         // Only the added Content-Length differs from what was decided on.
         let kept = self.keep(tiers, decision, parts.status, parts.headers.clone(), bytes.clone());
         if let Some(entry) = &kept
-            && self.request.contains("range")
+            && self.request.contains(Known::Range)
         {
             return Ok((from_cache(entry, self.request, self.head, self.now), self.status(true)));
         }

@@ -1,7 +1,7 @@
 //! [`Fields`]: a message head's header fields, in order, as spans over the
 //! bytes they arrived in.
 
-use super::names::{HTTP_NAMES, NAMES, lookup};
+use super::names::{FieldName, HTTP_NAMES, NAMES, lookup};
 use bytes::Bytes;
 use std::fmt;
 
@@ -160,28 +160,28 @@ impl Fields {
     }
 
     /// The first value of `name` (any case).
-    pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&[u8]> {
+    pub fn get(&self, name: impl FieldName) -> Option<&[u8]> {
         self.get_all(name).next()
     }
 
     /// The first value of `name` as text, when it is visible ASCII.
-    pub fn get_str(&self, name: impl AsRef<[u8]>) -> Option<&str> {
+    pub fn get_str(&self, name: impl FieldName) -> Option<&str> {
         self.get(name)
             .and_then(|v| std::str::from_utf8(v).ok())
             .filter(|v| v.is_ascii())
     }
 
     /// Every value of `name`, in order.
-    pub fn get_all<N: AsRef<[u8]>>(&self, name: N) -> impl Iterator<Item = &[u8]> {
-        let known = lookup(name.as_ref());
+    pub fn get_all<N: FieldName>(&self, name: N) -> impl Iterator<Item = &[u8]> {
+        let known = name.interned();
         self.lines
             .iter()
-            .filter(move |line| self.has(line, name.as_ref(), known))
+            .filter(move |line| self.has(line, name.name_bytes(), known))
             .map(|line| self.bytes(line.value))
     }
 
     /// Whether `name` is present.
-    pub fn contains(&self, name: impl AsRef<[u8]>) -> bool {
+    pub fn contains(&self, name: impl FieldName) -> bool {
         self.get(name).is_some()
     }
 
@@ -194,9 +194,9 @@ impl Fields {
     }
 
     /// Adds a field after the others.
-    pub fn append(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), FieldError> {
-        let (name, value) = (name.as_ref(), value.as_ref());
-        if name.is_empty() || !name.iter().all(|b| is_token_byte(*b)) {
+    pub fn append(&mut self, name: impl FieldName, value: impl AsRef<[u8]>) -> Result<(), FieldError> {
+        let (known, name, value) = (name.interned(), name.name_bytes(), value.as_ref());
+        if known.is_none() && (name.is_empty() || !name.iter().all(|b| is_token_byte(*b))) {
             return Err(FieldError::Name);
         }
         if !value.iter().all(|b| is_value_byte(*b)) {
@@ -205,21 +205,25 @@ impl Fields {
         if self.added.len() + name.len() + value.len() > u32::MAX as usize {
             return Err(FieldError::TooLarge);
         }
-        self.append_valid(name, value);
+        let name = match known {
+            Some(i) => Name::Known(i),
+            None => Name::Other(self.add(name)),
+        };
+        let value = self.add(value);
+        self.lines.push(Line { name, value });
         Ok(())
     }
 
     /// Sets `name` to `value` alone: its other values are removed.
-    pub fn insert(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), FieldError> {
-        let name = name.as_ref();
-        self.remove(name);
+    pub fn insert(&mut self, name: impl FieldName, value: impl AsRef<[u8]>) -> Result<(), FieldError> {
+        self.remove(&name);
         self.append(name, value)
     }
 
     /// Removes every value of `name`; whether there was one.
-    pub fn remove(&mut self, name: impl AsRef<[u8]>) -> bool {
-        let (name, before) = (name.as_ref(), self.lines.len());
-        let known = lookup(name);
+    pub fn remove(&mut self, name: impl FieldName) -> bool {
+        let (known, before) = (name.interned(), self.lines.len());
+        let name = name.name_bytes();
         let mut lines = std::mem::take(&mut self.lines);
         lines.retain(|line| !self.has(line, name, known));
         self.lines = lines;

@@ -14,6 +14,7 @@ mod names;
 mod tests;
 
 pub use fields::{FieldError, Fields};
+pub use names::{FieldName, Known};
 
 /// Fields of `pairs`, in order, for tests.
 #[cfg(test)]

@@ -2,73 +2,155 @@
 //! name in this table is stored as its index, compared as a number and
 //! written from the table, so a parsed head keeps no copy of it.
 
-/// The interned names, lowercase, the most frequent first.
-pub(super) const NAMES: [&str; 64] = [
-    "host",
-    "user-agent",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "connection",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "cache-control",
-    "date",
-    "etag",
-    "last-modified",
-    "expires",
-    "age",
-    "vary",
-    "server",
-    "set-cookie",
-    "cookie",
-    "if-none-match",
-    "if-modified-since",
-    "range",
-    "content-range",
-    "content-encoding",
-    "location",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
-    "via",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "pragma",
-    "authorization",
-    "referer",
-    "origin",
-    "accept-ranges",
-    "strict-transport-security",
-    "x-request-id",
-    "cdn-cache-control",
-    "surrogate-control",
-    "if-range",
-    "if-match",
-    "if-unmodified-since",
-    "expect",
-    "forwarded",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "www-authenticate",
-    "content-disposition",
-    "content-language",
-    "content-location",
-    "access-control-allow-origin",
-    "x-content-type-options",
-    "x-frame-options",
-    "sec-fetch-mode",
-    "sec-fetch-site",
-    "sec-fetch-dest",
-    "upgrade-insecure-requests",
-    "dnt",
-    "cache-status",
-];
+/// Makes [`Known`] and [`NAMES`] from one list, so they cannot disagree.
+macro_rules! interned {
+    ($($variant:ident = $name:literal,)*) => {
+        /// A field name the edge interns, named ahead of time: looking one
+        /// up in [`Fields`](super::Fields) compares a number, with no
+        /// string work (`fields.get(Known::CacheControl)`). Any name also
+        /// works as a string, found in the table when it is in it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        #[non_exhaustive]
+        pub enum Known {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        /// The interned names, lowercase, in [`Known`]'s order.
+        pub(super) const NAMES: &[&str] = &[$($name),*];
+    };
+}
+
+interned! {
+    Host = "host",
+    UserAgent = "user-agent",
+    Accept = "accept",
+    AcceptEncoding = "accept-encoding",
+    AcceptLanguage = "accept-language",
+    Connection = "connection",
+    ContentLength = "content-length",
+    ContentType = "content-type",
+    TransferEncoding = "transfer-encoding",
+    CacheControl = "cache-control",
+    Date = "date",
+    Etag = "etag",
+    LastModified = "last-modified",
+    Expires = "expires",
+    Age = "age",
+    Vary = "vary",
+    Server = "server",
+    SetCookie = "set-cookie",
+    Cookie = "cookie",
+    IfNoneMatch = "if-none-match",
+    IfModifiedSince = "if-modified-since",
+    Range = "range",
+    ContentRange = "content-range",
+    ContentEncoding = "content-encoding",
+    Location = "location",
+    XForwardedFor = "x-forwarded-for",
+    XForwardedProto = "x-forwarded-proto",
+    XForwardedHost = "x-forwarded-host",
+    XRealIp = "x-real-ip",
+    Via = "via",
+    KeepAlive = "keep-alive",
+    Upgrade = "upgrade",
+    Te = "te",
+    Trailer = "trailer",
+    Pragma = "pragma",
+    Authorization = "authorization",
+    Referer = "referer",
+    Origin = "origin",
+    AcceptRanges = "accept-ranges",
+    StrictTransportSecurity = "strict-transport-security",
+    XRequestId = "x-request-id",
+    CdnCacheControl = "cdn-cache-control",
+    SurrogateControl = "surrogate-control",
+    IfRange = "if-range",
+    IfMatch = "if-match",
+    IfUnmodifiedSince = "if-unmodified-since",
+    Expect = "expect",
+    Forwarded = "forwarded",
+    ProxyConnection = "proxy-connection",
+    ProxyAuthenticate = "proxy-authenticate",
+    ProxyAuthorization = "proxy-authorization",
+    WwwAuthenticate = "www-authenticate",
+    ContentDisposition = "content-disposition",
+    ContentLanguage = "content-language",
+    ContentLocation = "content-location",
+    AccessControlAllowOrigin = "access-control-allow-origin",
+    XContentTypeOptions = "x-content-type-options",
+    XFrameOptions = "x-frame-options",
+    SecFetchMode = "sec-fetch-mode",
+    SecFetchSite = "sec-fetch-site",
+    SecFetchDest = "sec-fetch-dest",
+    UpgradeInsecureRequests = "upgrade-insecure-requests",
+    Dnt = "dnt",
+    CacheStatus = "cache-status",
+}
+
+impl Known {
+    /// The name, lowercase.
+    pub fn as_str(self) -> &'static str {
+        NAMES[self as usize]
+    }
+}
+
+/// A field name as [`Fields`](super::Fields) takes it: a [`Known`] name,
+/// or any string or bytes (compared case-insensitively).
+pub trait FieldName {
+    /// The name's index among the interned ones, if it is one.
+    fn interned(&self) -> Option<u8>;
+    /// The name's bytes.
+    fn name_bytes(&self) -> &[u8];
+}
+
+impl FieldName for Known {
+    fn interned(&self) -> Option<u8> {
+        Some(*self as u8)
+    }
+    fn name_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+}
+
+impl FieldName for str {
+    fn interned(&self) -> Option<u8> {
+        lookup(self.as_bytes())
+    }
+    fn name_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl FieldName for [u8] {
+    fn interned(&self) -> Option<u8> {
+        lookup(self)
+    }
+    fn name_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl FieldName for String {
+    fn interned(&self) -> Option<u8> {
+        lookup(self.as_bytes())
+    }
+    fn name_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl<T: FieldName + ?Sized> FieldName for &T {
+    fn interned(&self) -> Option<u8> {
+        (**self).interned()
+    }
+    fn name_bytes(&self) -> &[u8] {
+        (**self).name_bytes()
+    }
+}
 
 /// The interned names as `http` header names, for conversions.
 pub(super) static HTTP_NAMES: std::sync::LazyLock<Vec<http::HeaderName>> =

@@ -119,3 +119,18 @@ fn request_parts_round_trip() {
     built.write_to(&mut wire);
     assert_eq!(wire, b"HEAD /x HTTP/1.1\r\n\r\n");
 }
+
+#[test]
+fn known_names_find_what_strings_find() {
+    let mut buf = BytesMut::from(REQUEST);
+    let mut head = RequestHead::parse(&mut buf).unwrap().unwrap();
+    let f = &mut head.fields;
+    assert_eq!(f.get(Known::CacheControl), f.get("CACHE-CONTROL"));
+    assert_eq!(f.get(Known::Host), Some(&b"example.com"[..]));
+    assert_eq!(Known::XForwardedFor.as_str(), "x-forwarded-for");
+    assert!(!f.contains(Known::Range));
+    assert_eq!(f.append(Known::Via, "1.1 a\r\n"), Err(FieldError::Value));
+    f.insert(Known::Via, "1.1 cirrus").unwrap();
+    assert_eq!(f.get("via"), Some(&b"1.1 cirrus"[..]));
+    assert!(f.remove(Known::Via) && !f.contains("Via"));
+}

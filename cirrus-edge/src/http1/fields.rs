@@ -3,7 +3,7 @@
 //! and the checks that refuse a request whose framing another hop could
 //! read two ways (request smuggling, RFC 9112 §6.3 and §11.2).
 
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use http::header::{CONNECTION, HeaderValue};
 use http::{HeaderMap, Method};
 
@@ -59,8 +59,8 @@ pub(crate) fn may_end_a_head(buf: &[u8], scanned: Option<usize>) -> bool {
 
 /// Why a request's framing is refused.
 pub(crate) fn framing_problem(method: &Method, fields: &Fields) -> Option<&'static str> {
-    let te = fields.get_all("transfer-encoding").count();
-    let mut lengths = fields.get_all("content-length");
+    let te = fields.get_all(Known::TransferEncoding).count();
+    let mut lengths = fields.get_all(Known::ContentLength);
     let (length, more) = (lengths.next(), lengths.next().is_some());
     if te > 0 && length.is_some() {
         return Some("both Content-Length and Transfer-Encoding");
@@ -73,12 +73,12 @@ pub(crate) fn framing_problem(method: &Method, fields: &Fields) -> Option<&'stat
     }
     if te > 1
         || fields
-            .get("transfer-encoding")
+            .get(Known::TransferEncoding)
             .is_some_and(|v| !v.eq_ignore_ascii_case(b"chunked"))
     {
         return Some("unsupported Transfer-Encoding");
     }
-    if fields.contains("upgrade") || *method == Method::CONNECT {
+    if fields.contains(Known::Upgrade) || *method == Method::CONNECT {
         return Some("protocol upgrades are not supported");
     }
     None

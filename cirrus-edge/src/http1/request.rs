@@ -7,7 +7,7 @@
 
 use super::Framing;
 use super::fields::{decimal_length, lists, put_field};
-use crate::head::{Fields, RequestHead};
+use crate::head::{Fields, Known, RequestHead};
 use bytes::BytesMut;
 use http::{Method, StatusCode, Uri, Version};
 use std::io::Write;
@@ -129,19 +129,19 @@ fn bare_lf(head: &[u8]) -> bool {
 
 fn head(request: RequestHead) -> Result<Option<Head>, Refusal> {
     let (version, fields) = (request.version, &request.fields);
-    let hosts = fields.get_all("host").count();
+    let hosts = fields.get_all(Known::Host).count();
     if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
         // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
         return Err(bad("a request needs exactly one Host field"));
     }
     let body = framing(version, fields)?;
-    let connection = || fields.get_all("connection");
+    let connection = || fields.get_all(Known::Connection);
     let keep_alive =
         !lists(connection(), b"close") && (version == Version::HTTP_11 || lists(connection(), b"keep-alive"));
     let expects_continue = version == Version::HTTP_11
         && body != Framing::Empty
         && fields
-            .get("expect")
+            .get(Known::Expect)
             .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
     Ok(Some(Head {
         request,
@@ -155,8 +155,8 @@ fn head(request: RequestHead) -> Result<Option<Head>, Refusal> {
 /// digits only, or `Transfer-Encoding: chunked` alone (HTTP/1.1 only),
 /// never both.
 fn framing(version: Version, fields: &Fields) -> Result<Framing, Refusal> {
-    let mut lengths = fields.get_all("content-length");
-    let mut codings = fields.get_all("transfer-encoding");
+    let mut lengths = fields.get_all(Known::ContentLength);
+    let mut codings = fields.get_all(Known::TransferEncoding);
     match (lengths.next(), codings.next()) {
         (None, None) => Ok(Framing::Empty),
         (Some(_), Some(_)) => Err(bad("both Content-Length and Transfer-Encoding")),

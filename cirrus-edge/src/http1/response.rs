@@ -5,7 +5,7 @@
 
 use super::Framing;
 use super::fields::{decimal_length, lists};
-use crate::head::{Fields, ResponseHead};
+use crate::head::{Fields, Known, ResponseHead};
 use bytes::{Buf, BytesMut};
 use http::{StatusCode, Version};
 
@@ -94,7 +94,7 @@ fn framing(
     fields: &Fields,
 ) -> Result<(Framing, bool), &'static str> {
     let length = content_length(fields)?;
-    let mut codings = fields.get_all("transfer-encoding");
+    let mut codings = fields.get_all(Known::TransferEncoding);
     let chunked = match codings.next() {
         None => false,
         Some(_) if length.is_some() => return Err("both Transfer-Encoding and Content-Length"),
@@ -122,7 +122,7 @@ fn framing(
 /// is malformed.
 fn content_length(fields: &Fields) -> Result<Option<u64>, &'static str> {
     let mut length = None;
-    for value in fields.get_all("content-length") {
+    for value in fields.get_all(Known::ContentLength) {
         for item in value.split(|b| *b == b',') {
             let n = decimal_length(item.trim_ascii()).ok_or("malformed Content-Length")?;
             if length.is_some_and(|prior| prior != n) {
@@ -136,7 +136,7 @@ fn content_length(fields: &Fields) -> Result<Option<u64>, &'static str> {
 
 /// Whether the origin keeps the connection open after this response.
 fn persistent(version: Version, fields: &Fields) -> bool {
-    let connection = || fields.get_all("connection");
+    let connection = || fields.get_all(Known::Connection);
     if lists(connection(), b"close") {
         return false;
     }

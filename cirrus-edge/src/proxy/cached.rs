@@ -8,6 +8,7 @@ use crate::cache::{
     may_serve, vary_on_encoding,
 };
 use crate::error::ProxyError;
+use crate::head::Known;
 use crate::hooks::{EdgeHooks, HitDecision};
 use http::Method;
 use std::sync::Arc;
@@ -79,7 +80,7 @@ async fn lookup_or_fetch<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, P
     // What was just stored is served in the negotiated encoding too.
     if answer.cache.is_some_and(|c| c.stored)
         && conf.cache.compress
-        && session.headers().contains("accept-encoding")
+        && session.headers().contains(Known::AcceptEncoding)
         && let Some(stored) = edge.cache.lookup(&key, session.headers()).await
     {
         let served = edge

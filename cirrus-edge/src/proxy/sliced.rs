@@ -16,7 +16,7 @@ use crate::cache::{
     content_range, covering, not_modified, slice_key,
 };
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use crate::hooks::EdgeHooks;
 use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE};
 use http::{HeaderValue, Method, Response, StatusCode};
@@ -119,7 +119,7 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
 /// length is: `a-` and `a-b` say; a suffix `-n` needs the length, taken
 /// from a stored first slice (else the answer starts at the first slice).
 async fn range_start(cache: &Cache, request: &Fields, key: &CacheKey) -> u64 {
-    let Some(spec) = request.get_str("range") else {
+    let Some(spec) = request.get_str(Known::Range) else {
         return 0;
     };
     let Some(set) = spec.trim().strip_prefix("bytes=").filter(|s| !s.contains(',')) else {
@@ -182,7 +182,7 @@ async fn from_origin<H: EdgeHooks>(
     let mut fields = req.fill_fields();
     let want = bounds(index, size);
     let spec = format!("bytes={}-{}", want.start, want.end - 1);
-    fields.insert("range", spec).map_err(|_| protocol("bad range"))?;
+    fields.insert(Known::Range, spec).map_err(|_| protocol("bad range"))?;
     let res = req.ask(Method::GET, fields, None, false).await?.answer()?;
     let (parts, body) = req.received(res)?.into_parts();
     let part = (parts.status == StatusCode::PARTIAL_CONTENT)

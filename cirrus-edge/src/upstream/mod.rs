@@ -11,7 +11,7 @@ mod pool;
 
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::{Fields, RequestHead, ResponseHead};
+use crate::head::{Fields, Known, RequestHead, ResponseHead};
 use crate::headers::{apply_field_edits, strip_hop_by_hop};
 use crate::observe::UpstreamMetrics;
 use crate::session::Conn;
@@ -36,16 +36,16 @@ pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, con
     strip_hop_by_hop(&mut fields);
     let peer = conn.peer.ip().to_string();
     // A prior value that is not text is replaced, as one that is invalid.
-    let xff = match fields.get_str("x-forwarded-for") {
+    let xff = match fields.get_str(Known::XForwardedFor) {
         Some(prior) => format!("{prior}, {peer}"),
         None => peer,
     };
     let proto = if conn.tls { "https" } else { "http" };
     // The values are an address, a scheme and the routed host name: valid.
-    let _ = fields.insert("x-forwarded-for", xff);
-    let _ = fields.insert("x-forwarded-proto", proto);
-    let _ = fields.insert("x-forwarded-host", host);
-    let _ = fields.append("via", VIA_VALUE);
+    let _ = fields.insert(Known::XForwardedFor, xff);
+    let _ = fields.insert(Known::XForwardedProto, proto);
+    let _ = fields.insert(Known::XForwardedHost, host);
+    let _ = fields.append(Known::Via, VIA_VALUE);
     apply_field_edits(&mut fields, &conf.request_headers);
     fields
 }
@@ -178,7 +178,7 @@ fn host_for<'a>(origin: &'a Origin, fields: &'a Fields) -> Cow<'a, [u8]> {
     if let Some(h) = origin.host_header.as_deref().filter(|h| valid_host(h.as_bytes())) {
         return Cow::Borrowed(h.as_bytes());
     }
-    if let Some(h) = fields.get("x-forwarded-host") {
+    if let Some(h) = fields.get(Known::XForwardedHost) {
         return Cow::Borrowed(h);
     }
     let o = origin.to_string();
