@@ -149,6 +149,13 @@ impl Fields {
         self.lines.push(Line { name, value });
     }
 
+    /// Makes room for `lines` more fields holding `bytes` more bytes of
+    /// names and values, so adding them does not grow the head piecemeal.
+    pub fn reserve(&mut self, lines: usize, bytes: usize) {
+        self.lines.reserve(lines);
+        self.added.reserve(bytes);
+    }
+
     /// The number of field lines.
     pub fn len(&self) -> usize {
         self.lines.len()

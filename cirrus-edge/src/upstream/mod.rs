@@ -34,6 +34,11 @@ pub(crate) const VIA_VALUE: &str = "1.1 cirrus";
 pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, conn: Conn) -> Fields {
     let mut fields = headers.clone();
     strip_hop_by_hop(&mut fields);
+    // Room for what is added below, in one allocation: four fields, the
+    // prior forwarding chain, an address, the host and the edits.
+    let prior = fields.get(Known::XForwardedFor).map_or(0, <[u8]>::len);
+    let edits: usize = conf.request_headers.set.iter().map(|(n, v)| n.len() + v.len()).sum();
+    fields.reserve(4 + conf.request_headers.set.len(), 96 + prior + host.len() + edits);
     let peer = conn.peer.ip().to_string();
     // A prior value that is not text is replaced, as one that is invalid.
     let xff = match fields.get_str(Known::XForwardedFor) {
