@@ -300,3 +300,37 @@ async fn process_memory_is_broken_down_by_component() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn what_reaches_the_origin_is_the_clients_head_without_hop_by_hop_fields_and_with_forwarding() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    let request = b"GET /nostore HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, X-Secret\r\n\
+X-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n\
+X-Forwarded-For: 203.0.113.9\r\nX-Request-Id: 0123456789abcdef0123456789abcdef\r\n\
+X-Request-Id: fedcba9876543210fedcba9876543210\r\nX-Custom: One\r\nx-custom: two\r\n\
+Connection: close\r\n\r\n";
+    let answer = raw(&e, request).await;
+    assert_eq!(first_status(&answer), "200", "{answer}");
+    let sent = origin
+        .last_headers
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the origin was asked");
+    for gone in ["x-secret", "keep-alive", "te", "proxy-connection"] {
+        assert!(!sent.contains_key(gone), "{gone} crossed: {sent:?}");
+    }
+    assert_eq!(sent["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(sent["x-forwarded-proto"], "http");
+    assert_eq!(sent["x-forwarded-host"], "a.test");
+    assert!(sent["via"].to_str().unwrap().contains("cirrus"));
+    let ids: Vec<_> = sent.get_all("x-request-id").iter().collect();
+    assert_eq!(ids, ["0123456789abcdef0123456789abcdef"], "one id: the client's first");
+    let custom: Vec<_> = sent.get_all("x-custom").iter().collect();
+    assert_eq!(custom, ["One", "two"], "repeated fields keep their order");
+    assert!(
+        answer.contains("x-request-id: 0123456789abcdef0123456789abcdef"),
+        "{answer}"
+    );
+}
