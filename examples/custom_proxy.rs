@@ -1,14 +1,17 @@
 //! An edge with logic of its own, on configuration in memory (no store):
 //! answers get `X-Served-By`, `/admin` gets 403, `X-Canary` picks the canary
-//! (cached apart from the main origin's answers).
+//! (cached apart from the main origin's answers), the origin is told which
+//! proxy asks, and `/static/` answers lose their `Set-Cookie` so they can
+//! be cached (the origin-side hooks work on the edge's own heads).
 //!
 //! Run: `cargo run --example custom_proxy -- 127.0.0.1:8080 http://127.0.0.1:9000 http://127.0.0.1:9001`,
 //! then `curl -i -H 'Host: example.test' http://127.0.0.1:8080/`.
 
 use cirrus::core::model::Origin;
 use cirrus::core::{DomainConf, StaticSource};
+use cirrus::edge::head::{Known, RequestHead, ResponseHead};
 use cirrus::edge::http::{HeaderValue, Response, StatusCode};
-use cirrus::edge::{Body, CacheKey, Edge, EdgeHooks, ProxyError, Session};
+use cirrus::edge::{Body, CacheKey, Edge, EdgeHooks, ErrorKind, ProxyError, Session};
 use std::sync::Arc;
 
 /// The logic: a tag on every answer, a blocked path, a canary origin.
@@ -44,6 +47,22 @@ impl EdgeHooks for Custom {
             key.variant(&["x-canary".into()], s.headers())
         } else {
             key
+        }
+    }
+
+    /// The origin learns which proxy asks. A field that could not be a
+    /// header (CR, LF) is refused, so nothing a hook adds can split the head.
+    async fn upstream_request_filter(&self, _: &Session, head: &mut RequestHead, _: &mut ()) -> Result<(), ProxyError> {
+        head.fields
+            .insert("x-proxy", "custom-proxy")
+            .map_err(|e| ProxyError::new(ErrorKind::Internal, e.to_string()))
+    }
+
+    /// Static files are the same for everyone: a cookie the origin sets on
+    /// them would keep them out of the shared cache, so it goes.
+    fn upstream_response_filter(&self, s: &Session, head: &mut ResponseHead, _: &mut ()) {
+        if s.uri().path().starts_with("/static/") {
+            head.fields.remove(Known::SetCookie);
         }
     }
 

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An origin answering every request with `name` (cacheable for a
-/// minute), one request per connection.
+/// minute; `/static/` answers set a cookie), saying in `X-Asked-By` which
+/// proxy asked, one request per connection.
 async fn origin(name: &'static str) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -23,8 +24,19 @@ async fn origin(name: &'static str) -> SocketAddr {
                         _ => return,
                     }
                 }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let asked_by = if head.contains("\r\nx-proxy: custom-proxy\r\n") {
+                    "custom-proxy"
+                } else {
+                    "-"
+                };
+                let cookie = if head.starts_with("get /static/") {
+                    "Set-Cookie: s=1\r\n"
+                } else {
+                    ""
+                };
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                    "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n{cookie}X-Asked-By: {asked_by}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
                     name.len()
                 );
                 let _ = s.write_all(answer.as_bytes()).await;
@@ -70,6 +82,15 @@ async fn custom_proxy_tags_blocks_and_picks_the_canary() {
         let res = http.get(url("/")).header("x-canary", "1").send().await.unwrap();
         assert_eq!(res.text().await.unwrap(), "canary");
     }
+
+    // The origin-side hooks: the origin saw the proxy's field, and a static
+    // file's cookie is dropped so the file is cached.
+    let res = http.get(url("/static/app.js")).send().await.unwrap();
+    assert_eq!(res.headers()["x-asked-by"], "custom-proxy");
+    assert!(res.headers().get("set-cookie").is_none());
+    assert_eq!(res.headers()["x-cache"], "MISS");
+    let res = http.get(url("/static/app.js")).send().await.unwrap();
+    assert_eq!(res.headers()["x-cache"], "HIT");
 
     let res = http.get(url("/admin/users")).send().await.unwrap();
     assert_eq!(res.status(), 403);
