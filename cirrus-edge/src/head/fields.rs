@@ -53,7 +53,8 @@ pub enum FieldError {
 /// nearly every request (`host`, `cache-control`, …) are interned. Fields
 /// added or changed later go to a second buffer of the head's own (kept
 /// until the head is dropped, so a value replaced still takes room). Names
-/// compare case-insensitively; values are bytes (`as_str` for text).
+/// compare case-insensitively; values are bytes ([`Fields::get_str`] for
+/// text).
 ///
 /// ```
 /// use cirrus_edge::head::Fields;

@@ -116,7 +116,8 @@ impl RequestHead {
         }))
     }
 
-    /// Writes the head as HTTP/1.1 bytes (request line, fields, empty line).
+    /// Writes the head as HTTP/1.1 bytes: the request line with the
+    /// target's origin form (path and query), the fields, the empty line.
     pub fn write_to(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(self.method.as_str().as_bytes());
         buf.push(b' ');
