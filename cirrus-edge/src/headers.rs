@@ -18,15 +18,27 @@ pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
     if !fields.iter().any(|(name, _)| is_hop_by_hop_name(name)) {
         return;
     }
-    let doomed: Vec<bool> = fields
-        .iter()
-        .map(|(name, _)| is_hop_by_hop_name(name) || lists(fields.get_all(Known::Connection), name))
-        .collect();
-    let mut at = 0;
-    fields.retain(|_, _| {
-        at += 1;
-        !doomed[at - 1]
-    });
+    let goes = |name: &[u8]| is_hop_by_hop_name(name) || lists(fields.get_all(Known::Connection), name);
+    // Which lines go, as bits (no allocation) when there are at most 128.
+    if fields.len() <= 128 {
+        let doomed = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, _))| goes(name))
+            .fold(0u128, |bits, (i, _)| bits | 1 << i);
+        let mut at = 0;
+        fields.retain(|_, _| {
+            at += 1;
+            doomed & (1 << (at - 1)) == 0
+        });
+    } else {
+        let doomed: Vec<bool> = fields.iter().map(|(name, _)| goes(name)).collect();
+        let mut at = 0;
+        fields.retain(|_, _| {
+            at += 1;
+            !doomed[at - 1]
+        });
+    }
 }
 
 /// Hop-by-hop names, lowercase (all interned, so a parsed head gives them
@@ -105,5 +117,16 @@ mod tests {
         let mut plain = Fields::from(&h(&[("a", "1"), ("b", "2")]));
         strip_hop_by_hop(&mut plain);
         assert_eq!(plain.len(), 2);
+        // More fields than the bit set holds: the same result.
+        let mut many = Fields::new();
+        for i in 0..200 {
+            many.append(format!("x-{i}"), "v").unwrap();
+        }
+        for (name, value) in HOP {
+            many.append(name, value).unwrap();
+        }
+        strip_hop_by_hop(&mut many);
+        assert_eq!(many.len(), 201);
+        assert!(!many.contains("x-secret") && many.contains("x-kept") && many.contains("x-199"));
     }
 }
