@@ -85,6 +85,7 @@ async fn soak() -> bool {
         let mut series: Vec<(String, Vec<(f64, watch::Sample)>)> =
             layout.pids().into_iter().map(|(n, _)| (n, Vec::new())).collect();
         let mut csv = String::from("minute,process,rss_kib,fds,threads,sockets\n");
+        let mut alloc_csv = String::from(watch::ALLOCATOR_CSV_HEADER);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut last = (Instant::now(), 0u64);
         loop {
@@ -105,11 +106,13 @@ async fn soak() -> bool {
                 );
             }
             let mut cache = 0.0;
-            for edge in &layout.edges {
+            let mut heap = String::new();
+            for (i, edge) in layout.edges.iter().enumerate() {
                 if let Ok(r) = probe.get(format!("http://{}/metrics", edge.admin)).send().await
                     && let Ok(text) = r.text().await
                 {
                     cache += cirrus_test_support::metric_value(&text, "cirrus_cache_bytes").unwrap_or(0.0);
+                    heap += &watch::allocator(&text, t, i, &mut alloc_csv);
                 }
             }
             let done = stats.cached_ok.load(Ordering::Relaxed) + stats.uncached_ok.load(Ordering::Relaxed);
@@ -117,7 +120,7 @@ async fn soak() -> bool {
             last = (Instant::now(), done);
             let (_, p99) = watch::percentiles(std::mem::take(&mut *stats.latencies_ms.lock().unwrap()));
             println!(
-                "{line} cache {:.1} MiB | {rate:.0} req/s p99 {p99:.1} ms | failed cached {} uncached {} dns {} control {} | purges {}",
+                "{line} cache {:.1} MiB |{heap} {rate:.0} req/s p99 {p99:.1} ms | failed cached {} uncached {} dns {} control {} | purges {}",
                 cache / 1048576.0,
                 stats.cached_bad.load(Ordering::Relaxed),
                 stats.uncached_bad.load(Ordering::Relaxed),
@@ -129,11 +132,11 @@ async fn soak() -> bool {
                 println!("        last error: {e}");
             }
             if Instant::now() >= until {
-                return (series, csv);
+                return (series, csv, alloc_csv);
             }
         }
     };
-    let (_, _, _, (series, csv)) = tokio::join!(
+    let (_, _, _, (series, csv, alloc_csv)) = tokio::join!(
         load::traffic(layout, ca, stats, rps, until),
         load::dns(layout, stats, until),
         load::control(api_ref, ca, origin, stats, until),
@@ -149,6 +152,9 @@ async fn soak() -> bool {
     };
     let path = dir.join(format!("{}{allocator}.csv", env("SOAK_LAYOUT", "one-box".to_string())));
     std::fs::write(&path, csv).unwrap();
+    if alloc_csv.lines().count() > 1 {
+        std::fs::write(path.with_extension("allocator.csv"), alloc_csv).unwrap();
+    }
 
     let (acked, purges) = load::purges_acknowledged(&api, stats).await;
     let cached_bad = stats.cached_bad.load(Ordering::Relaxed);

@@ -37,6 +37,32 @@ pub(crate) fn sample(pid: u32) -> Option<Sample> {
     })
 }
 
+/// The columns of the allocator's figures.
+pub(crate) const ALLOCATOR_CSV_HEADER: &str = "minute,edge,allocated,active,resident,metadata,retained\n";
+
+/// The edge's jemalloc figures (`cirrus_allocator_bytes`) from its
+/// metrics `text` at minute `t`: appended to `csv`, and returned as a
+/// short text (empty when the edge exports none).
+pub(crate) fn allocator(text: &str, t: f64, edge: usize, csv: &mut String) -> String {
+    let kinds = ["allocated", "active", "resident", "metadata", "retained"];
+    let values: Option<Vec<f64>> = kinds
+        .iter()
+        .map(|k| cirrus_test_support::metric_value(text, &format!("cirrus_allocator_bytes{{kind=\"{k}\"}}")))
+        .collect();
+    let Some(v) = values else {
+        return String::new();
+    };
+    let mib = |b: f64| b / 1048576.0;
+    csv.push_str(&format!("{t:.2},{edge},{},{},{},{},{}\n", v[0], v[1], v[2], v[3], v[4]));
+    format!(
+        " heap {:.1}/{:.1}/{:.1}/{:.1} MiB",
+        mib(v[0]),
+        mib(v[1]),
+        mib(v[2]),
+        mib(v[3])
+    )
+}
+
 /// Growth in % of the first value per hour, by a least-squares line
 /// through `(minutes, value)` points.
 pub(crate) fn growth_per_hour(points: &[(f64, f64)]) -> f64 {

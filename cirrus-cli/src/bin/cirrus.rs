@@ -6,5 +6,6 @@
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
+    cirrus_cli::server::allocator::jemalloc_is_global();
     std::process::exit(cirrus_cli::server::main());
 }

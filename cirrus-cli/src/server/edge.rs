@@ -175,6 +175,11 @@ pub(crate) async fn prepare(args: EdgeArgs, store: Arc<dyn Store>) -> Result<Pre
         ..EdgeSettings::default()
     };
     let mut builder = Edge::builder(Arc::new(store.clone()));
+    if let Some(gauges) = super::allocator::collector() {
+        let registry = prometheus::Registry::new();
+        registry.register(gauges)?;
+        builder = builder.registry(registry);
+    }
     if let Some(id) = &args.node_id {
         builder = builder.node_id(id);
     }

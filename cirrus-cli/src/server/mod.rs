@@ -4,6 +4,7 @@
 //! and `cirrus config check`. Settings come from flags, the environment, a
 //! TOML file and defaults, in that order ([`config`](self)).
 
+pub mod allocator;
 mod api;
 mod config;
 mod dns;
