@@ -10,7 +10,7 @@
 use cirrus::core::model::Origin;
 use cirrus::core::{DomainConf, StaticSource};
 use cirrus::edge::head::{Known, RequestHead, ResponseHead};
-use cirrus::edge::http::{HeaderValue, Response, StatusCode};
+use cirrus::edge::http::{Response, StatusCode};
 use cirrus::edge::{Body, CacheKey, Edge, EdgeHooks, ErrorKind, ProxyError, Session};
 use std::sync::Arc;
 
@@ -66,9 +66,8 @@ impl EdgeHooks for Custom {
         }
     }
 
-    async fn response_filter(&self, _: &Session, res: &mut Response<Body>, _: &mut ()) {
-        res.headers_mut()
-            .insert("x-served-by", HeaderValue::from_static("custom-proxy"));
+    async fn response_filter(&self, _: &Session, res: &mut ResponseHead, _: &mut ()) {
+        res.fields.insert("x-served-by", "custom-proxy").expect("a valid field");
     }
 }
 

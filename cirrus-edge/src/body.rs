@@ -3,10 +3,9 @@
 //! capped, and its failures told apart from the origin's), and reading an
 //! origin body whole for the cache.
 
+use crate::head::{Fields, Known};
 use crate::http1::H1Body;
 use bytes::Bytes;
-use http::HeaderMap;
-use http::header::CONTENT_LENGTH;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
@@ -118,8 +117,8 @@ pub(crate) fn text(status: http::StatusCode, message: &str) -> http::Response<Bo
 }
 
 /// The declared `Content-Length`, when it is a number.
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+pub(crate) fn content_length(headers: &Fields) -> Option<u64> {
+    headers.get_str(Known::ContentLength)?.parse().ok()
 }
 
 /// A client's request body as a connection delivers it: none, hyper's

@@ -6,8 +6,6 @@
 use crate::head::{Fields, Known};
 use crate::http1::lists;
 use cirrus_core::model::HeaderEdits;
-use http::HeaderMap;
-use http::header::{HeaderName, HeaderValue};
 
 /// Removes hop-by-hop fields (RFC 9110 §7.6.1), including those named in
 /// `Connection`: from the client's fields going to an origin, and from an
@@ -59,25 +57,13 @@ fn is_hop_by_hop_name(name: &[u8]) -> bool {
 }
 
 /// Applies a domain's header edits: removals, then sets.
-pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: &HeaderEdits) {
-    for name in &edits.remove {
-        headers.remove(name.as_str());
-    }
-    for (name, value) in &edits.set {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            headers.insert(n, v);
-        }
-    }
-}
-
-/// [`apply_edits`] on the edge's own head (the request to the origin).
-pub(crate) fn apply_field_edits(fields: &mut Fields, edits: &HeaderEdits) {
+pub(crate) fn apply_edits(fields: &mut Fields, edits: &HeaderEdits) {
     for name in &edits.remove {
         fields.remove(name);
     }
     for (name, value) in &edits.set {
         // The model refuses invalid names and values; one that got by is
-        // left out, as the header map version does.
+        // left out.
         let _ = fields.insert(name, value);
     }
 }
@@ -86,7 +72,6 @@ pub(crate) fn apply_field_edits(fields: &mut Fields, edits: &HeaderEdits) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::http1::header_map as h;
 
     const HOP: [(&str, &str); 7] = [
         ("connection", "keep-alive, X-Secret"),
@@ -114,7 +99,7 @@ mod tests {
                 (b"X-Kept-Too".to_vec(), b"2".to_vec())
             ]
         );
-        let mut plain = Fields::from(&h(&[("a", "1"), ("b", "2")]));
+        let mut plain = crate::head::fields(&[("a", "1"), ("b", "2")]);
         strip_hop_by_hop(&mut plain);
         assert_eq!(plain.len(), 2);
         // More fields than the bit set holds: the same result.

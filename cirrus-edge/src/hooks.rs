@@ -33,6 +33,7 @@ pub enum HitDecision {
 /// never block.
 ///
 /// ```
+/// use cirrus_edge::head::ResponseHead;
 /// use cirrus_edge::{Body, EdgeHooks, ProxyError, Session};
 /// use http::{Response, StatusCode};
 ///
@@ -52,8 +53,8 @@ pub enum HitDecision {
 ///         Ok(None)
 ///     }
 ///
-///     async fn response_filter(&self, _: &Session, res: &mut Response<Body>, _: &mut ()) {
-///         res.headers_mut().insert("x-guarded", http::HeaderValue::from_static("1"));
+///     async fn response_filter(&self, _: &Session, res: &mut ResponseHead, _: &mut ()) {
+///         res.fields.insert("x-guarded", "1").expect("a valid field");
 ///     }
 /// }
 /// ```
@@ -123,12 +124,13 @@ pub trait EdgeHooks: Send + Sync + 'static {
         let _ = (session, response, ctx);
     }
 
-    /// Every response about to go to the client, hits and error pages
-    /// included. Default: unchanged.
+    /// The head of every response about to go to the client, hits and
+    /// error pages included (the domain's response header edits, `Via`
+    /// and HSTS already applied). Default: unchanged.
     fn response_filter(
         &self,
         session: &Session,
-        response: &mut Response<Body>,
+        response: &mut ResponseHead,
         ctx: &mut Self::Ctx,
     ) -> impl Future<Output = ()> + Send {
         let _ = (session, response, ctx);

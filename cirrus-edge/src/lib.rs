@@ -35,7 +35,8 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use cirrus_core::{DomainConf, StaticSource};
 //! use cirrus_edge::{Edge, Exchange, Storability};
-//! use http::{HeaderMap, HeaderValue, Method, StatusCode};
+//! use cirrus_edge::head::Fields;
+//! use http::{Method, StatusCode};
 //! use std::sync::Arc;
 //!
 //! // An edge for one domain, configured in memory (no store).
@@ -45,12 +46,12 @@
 //! assert_eq!(edge.domain_count(), 1);
 //!
 //! // What its cache would do with a response.
-//! let mut response = HeaderMap::new();
-//! response.insert("cache-control", HeaderValue::from_static("public, max-age=300"));
+//! let mut response = Fields::new();
+//! response.insert("cache-control", "public, max-age=300")?;
 //! let exchange = Exchange {
 //!     method: &Method::GET,
 //!     path: "/logo.png",
-//!     request: &cirrus_edge::head::Fields::new(),
+//!     request: &Fields::new(),
 //!     status: StatusCode::OK,
 //!     response: &response,
 //! };
@@ -73,6 +74,7 @@ mod hooks;
 mod http1;
 mod observe;
 mod proxy;
+mod reply;
 mod report;
 mod role;
 mod route;

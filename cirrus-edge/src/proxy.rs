@@ -3,18 +3,18 @@
 //! they decided ([`request::Answer`]); this file sequences them, turns a
 //! [`ProxyError`] into the answer, and finishes every answer in one place.
 
-use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody};
+use crate::body::{Body, ClientBody, ClientBodyFailure, RequestBody, content_length};
 use crate::cache::{CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::{Fields, Known, RequestHead};
 use crate::hooks::EdgeHooks;
 use crate::http1::framing_problem;
+use crate::reply::Reply;
 use crate::route;
 use crate::session::{Conn, RequestSummary, Session};
 use cirrus_core::DomainConf;
-use http::header::CONNECTION;
-use http::{HeaderName, HeaderValue, Method, Response, Version};
+use http::{HeaderValue, Method, Version};
 use http_body::Body as _;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -26,9 +26,6 @@ mod sliced;
 
 use request::{Answer, Req};
 
-const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Headers that would let a client turn a cached GET into something else.
 const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
@@ -38,7 +35,7 @@ pub(crate) async fn handle<H: EdgeHooks>(
     mut head: RequestHead,
     body: RequestBody,
     conn: Conn,
-) -> Response<Body> {
+) -> Reply {
     let started = Instant::now();
     let request_id = request_id(&mut head.fields);
     let mut session = Session::new(head, conn, request_id);
@@ -54,12 +51,12 @@ pub(crate) async fn handle<H: EdgeHooks>(
     let cache = answer.cache.map(|c| c.status);
     let res = finish(edge, &session, answer, close, &mut ctx).await;
     let summary = RequestSummary {
-        status: res.status(),
+        status: res.head.status,
         cache,
         upstream,
         duration: started.elapsed(),
         error,
-        body_bytes: res.body().size_hint().exact(),
+        body_bytes: res.body.size_hint().exact(),
     };
     edge.observer.record(&session, &summary);
     edge.hooks.logging(&session, &summary, &mut ctx);
@@ -75,21 +72,23 @@ async fn finish<H: EdgeHooks>(
     answer: Answer,
     close: bool,
     ctx: &mut H::Ctx,
-) -> Response<Body> {
+) -> Reply {
     let Answer { mut res, cache } = answer;
-    let headers = res.headers_mut();
+    let fields = &mut res.head.fields;
+    fields.reserve(6, 160);
+    // The values below are constant tokens or a checked request id: valid.
     if let Some(c) = cache {
-        headers.insert(X_CACHE, HeaderValue::from_static(c.status.as_str()));
-        headers.insert(CACHE_STATUS, HeaderValue::from_static(c.cache_status()));
+        let _ = fields.insert(Known::XCache, c.status.as_str());
+        let _ = fields.insert(Known::CacheStatus, c.cache_status());
     }
-    headers.insert(X_REQUEST_ID, session.request_id_value().clone());
+    let _ = fields.insert(Known::XRequestId, session.request_id_value().as_bytes());
     if close {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        let _ = fields.insert(Known::Connection, "close");
     }
     if let Some(conf) = session.domain() {
-        route::respond_for_domain(conf, session.is_tls(), headers);
+        route::respond_for_domain(conf, session.is_tls(), fields);
     }
-    edge.hooks.response_filter(session, &mut res, ctx).await;
+    edge.hooks.response_filter(session, &mut res.head, ctx).await;
     res
 }
 
@@ -155,17 +154,17 @@ async fn routed<H: EdgeHooks>(
     edge: &Inner<H>,
     session: &mut Session,
     ctx: &mut H::Ctx,
-) -> Result<ControlFlow<Response<Body>, Arc<DomainConf>>, ProxyError> {
+) -> Result<ControlFlow<Reply, Arc<DomainConf>>, ProxyError> {
     if let Some(why) = framing_problem(session.method(), session.headers()) {
         tracing::info!(peer = %session.peer(), why, "refused request framing");
         return Err(ProxyError::new(ErrorKind::BadRequest, "bad request framing"));
     }
     let conf = route::route(&edge.domains, session)?;
     if let Some(redirect) = route::force_https(&conf, session, edge.settings.https_port) {
-        return Ok(ControlFlow::Break(redirect));
+        return Ok(ControlFlow::Break(redirect.into()));
     }
     if let Some(early) = edge.hooks.request_filter(session, ctx).await? {
-        return Ok(ControlFlow::Break(early));
+        return Ok(ControlFlow::Break(early.into()));
     }
     Ok(ControlFlow::Continue(conf))
 }
@@ -174,10 +173,7 @@ async fn routed<H: EdgeHooks>(
 async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Result<Answer, ProxyError> {
     let (edge, session) = (req.edge, req.session);
     let max = edge.settings.max_body_size;
-    let declared = session
-        .headers()
-        .get_str(Known::ContentLength)
-        .and_then(|n| n.parse::<u64>().ok());
+    let declared = content_length(session.headers());
     if declared.is_some_and(|len| len > max) {
         return Err(ProxyError::new(ErrorKind::BodyTooLarge, "request body too large"));
     }
@@ -193,15 +189,15 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
         // The client's body broke the exchange: the client's error, not the origin's.
         Err(e) => return Err(failure.get().map_or(e, |f| f.into())),
     };
-    let (parts, body) = req.received(res)?.into_parts();
+    let (head, body) = req.received(res);
     let target = session.path_and_query();
     Box::pin(
         edge.cache
-            .after_unsafe(req.conf, session.method(), target, parts.status, &parts.headers),
+            .after_unsafe(req.conf, session.method(), target, head.status, &head.fields),
     )
     .await;
     let body = if req.is_head() { Body::empty() } else { Body::wrap(body) };
-    Ok(Answer::cached(Response::from_parts(parts, body), CacheOutcome::BYPASS))
+    Ok(Answer::cached(Reply::new(head, body), CacheOutcome::BYPASS))
 }
 #[cfg(test)]
 mod tests {

@@ -6,13 +6,13 @@
 use crate::body::{Body, text};
 use crate::domains::DomainTable;
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::Known;
+use crate::head::{Fields, Known};
 use crate::headers::apply_edits;
 use crate::session::Session;
 use crate::upstream::VIA_VALUE;
 use cirrus_core::DomainConf;
-use http::header::{LOCATION, STRICT_TRANSPORT_SECURITY, VIA};
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::header::LOCATION;
+use http::{HeaderValue, Method, Response, StatusCode};
 use std::sync::Arc;
 
 /// The host a request names: the target's authority, which wins over
@@ -84,12 +84,12 @@ pub(crate) fn force_https(conf: &DomainConf, session: &Session, https_port: u16)
 /// The domain's part of every response: its own targeted cache field
 /// removed (it is meant for this edge), its response header edits, `Via`,
 /// and HSTS over TLS.
-pub(crate) fn respond_for_domain(conf: &DomainConf, tls: bool, headers: &mut HeaderMap) {
+pub(crate) fn respond_for_domain(conf: &DomainConf, tls: bool, headers: &mut Fields) {
     if let Some(field) = &conf.cache.targeted_field {
         headers.remove(field.as_str());
     }
     apply_edits(headers, &conf.response_headers);
-    headers.append(VIA, HeaderValue::from_static(VIA_VALUE));
+    let _ = headers.append(Known::Via, VIA_VALUE);
     if tls && let Some(hsts) = &conf.tls.hsts {
         let mut value = format!("max-age={}", hsts.max_age);
         if hsts.include_subdomains {
@@ -98,8 +98,6 @@ pub(crate) fn respond_for_domain(conf: &DomainConf, tls: bool, headers: &mut Hea
         if hsts.preload {
             value.push_str("; preload");
         }
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(STRICT_TRANSPORT_SECURITY, v);
-        }
+        let _ = headers.insert(Known::StrictTransportSecurity, value);
     }
 }

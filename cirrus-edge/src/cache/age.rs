@@ -1,20 +1,24 @@
 //! `Age` (RFC 9111 §5.1, §4.2.3): what a response arrives with and what
 //! the edge sends on. Ages are delta-seconds, capped at 2^31 (§1.2.2).
 
-use http::HeaderMap;
-use http::header::AGE;
+use crate::head::{Fields, Known};
 
 /// The greatest age the edge represents; larger values and overflows become it.
 pub(crate) const MAX_AGE: u64 = 1 << 31;
 
 /// The `Age` a response arrived with: the first member of the field,
 /// ignored (`None`) when it is not a non-negative integer, capped at 2^31.
-pub(crate) fn received(headers: &HeaderMap) -> Option<u64> {
-    let first = headers.get(AGE)?.to_str().ok()?.split(',').next()?.trim();
-    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+pub(crate) fn received(headers: &Fields) -> Option<u64> {
+    let first = headers.get(Known::Age)?.split(|b| *b == b',').next()?.trim_ascii();
+    if first.is_empty() || !first.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(first.parse::<u64>().map_or(MAX_AGE, |a| a.min(MAX_AGE)))
+    Some(
+        first
+            .iter()
+            .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .map_or(MAX_AGE, |a| a.min(MAX_AGE)),
+    )
 }
 
 /// `initial` plus `resident` seconds, without overflow.
@@ -25,12 +29,11 @@ pub(crate) fn add(initial: u64, resident: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn age(values: &[&str]) -> Option<u64> {
-        let mut h = HeaderMap::new();
+        let mut h = Fields::new();
         for v in values {
-            h.append(AGE, HeaderValue::from_str(v).expect("test value"));
+            h.append(Known::Age, v).expect("test value");
         }
         received(&h)
     }

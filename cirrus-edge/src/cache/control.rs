@@ -1,8 +1,7 @@
 //! `Cache-Control` (RFC 9111 §5.2) as a shared cache reads it, and the
 //! targeted fields (RFC 9213) that take its place for the edge.
 
-use http::HeaderMap;
-use http::header::{CACHE_CONTROL, CDN_CACHE_CONTROL};
+use crate::head::{Fields, Known};
 
 /// The response directives a shared cache acts on. Unknown directives are
 /// ignored; a malformed delta-seconds value counts as 0 (stale at once),
@@ -27,27 +26,29 @@ impl ResponseDirectives {
     /// present with a usable value (the domain's own `targeted`, then
     /// `CDN-Cache-Control`), else `Cache-Control`. The flag is true when a
     /// targeted field was used: `Expires` is then ignored too (RFC 9213 §2.2).
-    pub(crate) fn for_edge(headers: &HeaderMap, targeted: Option<&str>) -> (Self, bool) {
-        let fields = targeted.into_iter().chain([CDN_CACHE_CONTROL.as_str()]);
-        for field in fields {
-            if headers.get_all(field).iter().any(|v| usable(v.as_bytes())) {
-                return (Self::parse_field(headers, field), true);
-            }
+    pub(crate) fn for_edge(headers: &Fields, targeted: Option<&str>) -> (Self, bool) {
+        if let Some(field) = targeted
+            && headers.get_all(field).any(usable)
+        {
+            return (Self::parse_field(headers, field), true);
+        }
+        if headers.get_all(Known::CdnCacheControl).any(usable) {
+            return (Self::parse_field(headers, Known::CdnCacheControl), true);
         }
         (Self::parse(headers), false)
     }
 
     /// Reads every `Cache-Control` field of `headers`. When a directive
     /// appears twice, the most restrictive value wins.
-    pub(crate) fn parse(headers: &HeaderMap) -> Self {
-        Self::parse_field(headers, CACHE_CONTROL.as_str())
+    pub(crate) fn parse(headers: &Fields) -> Self {
+        Self::parse_field(headers, Known::CacheControl)
     }
 
-    fn parse_field(headers: &HeaderMap, field: &str) -> Self {
+    fn parse_field(headers: &Fields, field: impl crate::head::FieldName) -> Self {
         let mut d = Self::default();
         for value in headers.get_all(field) {
-            // Non-UTF-8 bytes: not a directive we could act on.
-            let Ok(text) = value.to_str() else {
+            // Not visible ASCII: not a directive we could act on.
+            let Some(text) = std::str::from_utf8(value).ok().filter(|t| t.is_ascii()) else {
                 d.no_store = true;
                 continue;
             };
@@ -123,14 +124,14 @@ fn directives(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn parse(values: &[&str]) -> ResponseDirectives {
-        let mut h = HeaderMap::new();
+        let mut h = Fields::new();
         for v in values {
-            h.append(CACHE_CONTROL, HeaderValue::from_str(v).expect("test value"));
+            h.append(Known::CacheControl, v).expect("test value");
         }
         ResponseDirectives::parse(&h)
     }
@@ -159,20 +160,20 @@ mod tests {
 
     #[test]
     fn targeted_fields_take_precedence_in_order() {
-        let mut h = HeaderMap::new();
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=10"));
+        let mut h = Fields::new();
+        h.insert(Known::CacheControl, "max-age=10").unwrap();
         let (d, targeted) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
         assert_eq!((d.max_age, targeted), (Some(10), false));
-        h.insert(CDN_CACHE_CONTROL, HeaderValue::from_static("max-age=600"));
+        h.insert(Known::CdnCacheControl, "max-age=600").unwrap();
         let (d, targeted) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
         assert_eq!((d.max_age, targeted), (Some(600), true));
-        h.insert("x-cdn-cc", HeaderValue::from_static("no-store"));
+        h.insert("x-cdn-cc", "no-store").unwrap();
         let (d, _) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
         assert!(d.no_store && d.max_age.is_none(), "the domain's own field first");
-        h.insert("x-cdn-cc", HeaderValue::from_static(" , "));
+        h.insert("x-cdn-cc", " , ").unwrap();
         let (d, _) = ResponseDirectives::for_edge(&h, Some("x-cdn-cc"));
         assert_eq!(d.max_age, Some(600), "an empty targeted field is skipped");
-        h.insert(CDN_CACHE_CONTROL, HeaderValue::from_static("\"garbled"));
+        h.insert(Known::CdnCacheControl, "\"garbled").unwrap();
         let (d, targeted) = ResponseDirectives::for_edge(&h, None);
         assert_eq!((d.max_age, targeted), (Some(10), false), "an unparsable one too");
     }

@@ -129,7 +129,12 @@ impl DiskCache {
             headers: response
                 .headers
                 .iter()
-                .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .filter_map(|(n, v)| {
+                    Some((
+                        std::str::from_utf8(n).ok()?.to_string(),
+                        std::str::from_utf8(v).ok()?.to_string(),
+                    ))
+                })
                 .collect(),
             stored_at_ms: epoch_ms(response.stored_at),
             ttl: response.ttl,

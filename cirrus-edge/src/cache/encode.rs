@@ -8,8 +8,7 @@ use super::entry::CachedResponse;
 use super::key::CacheKey;
 use crate::head::{Fields, Known};
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::StatusCode;
 use std::io::Write;
 
 /// Smaller bodies are not worth the bytes of the header.
@@ -97,52 +96,40 @@ fn compressible_type(content_type: &str) -> bool {
 
 /// True when a response with `status`, `headers` and a body of `len`
 /// bytes is compressed for clients that accept it.
-pub(crate) fn compressible(status: StatusCode, headers: &HeaderMap, len: usize) -> bool {
+pub(crate) fn compressible(status: StatusCode, headers: &Fields, len: usize) -> bool {
     status == StatusCode::OK
         && len >= MIN_LEN
         && headers
-            .get(CONTENT_ENCODING)
-            .is_none_or(|e| e.as_bytes().eq_ignore_ascii_case(b"identity"))
-        && headers
-            .get(CONTENT_TYPE)
-            .and_then(|t| t.to_str().ok())
-            .is_some_and(compressible_type)
+            .get(Known::ContentEncoding)
+            .is_none_or(|e| e.eq_ignore_ascii_case(b"identity"))
+        && headers.get_str(Known::ContentType).is_some_and(compressible_type)
         && !no_transform(headers)
 }
 
 /// `Cache-Control: no-transform` (RFC 9111 §5.2.2.6): intermediaries do
 /// not change the content, encoding included.
-fn no_transform(headers: &HeaderMap) -> bool {
+fn no_transform(headers: &Fields) -> bool {
     headers
-        .get_all(http::header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|d| d.trim().eq_ignore_ascii_case("no-transform"))
+        .get_list(Known::CacheControl)
+        .any(|d| d.eq_ignore_ascii_case(b"no-transform"))
 }
 
 /// True for a response that the edge may serve compressed to another
 /// client: a text-like type, not compressed by the origin, no
 /// `no-transform` (its `Vary` must then name `Accept-Encoding`).
-pub(crate) fn may_be_encoded(headers: &HeaderMap) -> bool {
-    headers.get(CONTENT_ENCODING).is_none()
-        && headers
-            .get(CONTENT_TYPE)
-            .and_then(|t| t.to_str().ok())
-            .is_some_and(compressible_type)
+pub(crate) fn may_be_encoded(headers: &Fields) -> bool {
+    !headers.contains(Known::ContentEncoding)
+        && headers.get_str(Known::ContentType).is_some_and(compressible_type)
         && !no_transform(headers)
 }
 
 /// Adds `Accept-Encoding` to `Vary` unless it is there.
-pub(crate) fn vary_on_encoding(headers: &mut HeaderMap) {
+pub(crate) fn vary_on_encoding(headers: &mut Fields) {
     let listed = headers
-        .get_all(VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|n| n.trim() == "*" || n.trim().eq_ignore_ascii_case("accept-encoding"));
+        .get_list(Known::Vary)
+        .any(|n| n == b"*" || n.eq_ignore_ascii_case(b"accept-encoding"));
     if !listed {
-        headers.append(VARY, HeaderValue::from_static("Accept-Encoding"));
+        let _ = headers.append(Known::Vary, "Accept-Encoding");
     }
 }
 
@@ -182,17 +169,18 @@ pub(crate) fn variant(identity: &CachedResponse, encoding: Encoding) -> CachedRe
     vary_on_encoding(&mut headers);
     let body = match compress(&identity.body, encoding) {
         Ok(out) if out.len() < identity.body.len() => {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding.token()));
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
-            if let Some(etag) = headers.get(ETAG).filter(|e| !e.as_bytes().starts_with(b"W/"))
-                && let Ok(weak) = HeaderValue::from_bytes(&[b"W/", etag.as_bytes()].concat())
-            {
-                headers.insert(ETAG, weak);
+            let _ = headers.insert(Known::ContentEncoding, encoding.token());
+            headers.insert_number(Known::ContentLength, out.len() as u64);
+            if let Some(etag) = headers.get(Known::Etag).filter(|e| !e.starts_with(b"W/")) {
+                let weak = [b"W/", etag].concat();
+                let _ = headers.insert(Known::Etag, weak);
             }
             Bytes::from(out)
         }
         _ => identity.body.clone(),
     };
+    // One buffer of its own, as every stored head.
+    let headers = headers.detached();
     let mut out = CachedResponse::new(
         identity.status,
         headers,
@@ -218,12 +206,7 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-            .collect()
-    }
+    use crate::head::fields as h;
 
     #[test]
     fn negotiation_prefers_brotli_and_honours_q_zero() {
@@ -278,9 +261,9 @@ mod tests {
             0,
         );
         let gz = variant(&identity, Encoding::Gzip);
-        assert_eq!(gz.headers["content-encoding"], "gzip");
-        assert_eq!(gz.headers["etag"], "W/\"e1\"");
-        assert_eq!(gz.headers["vary"], "Accept-Encoding");
+        assert_eq!(gz.headers.get_str(Known::ContentEncoding), Some("gzip"));
+        assert_eq!(gz.headers.get_str(Known::Etag), Some("W/\"e1\""));
+        assert_eq!(gz.headers.get_str(Known::Vary), Some("Accept-Encoding"));
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&gz.body[..])
             .read_to_end(&mut out)
@@ -304,7 +287,7 @@ mod tests {
             .collect();
         let random = CachedResponse::new(
             StatusCode::OK,
-            HeaderMap::new(),
+            Fields::new(),
             noise.into(),
             std::time::SystemTime::now(),
             60,

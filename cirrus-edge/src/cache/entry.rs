@@ -1,9 +1,9 @@
 //! A stored response: status, headers and body (as `Bytes`, so a HIT clones
 //! a pointer), with what freshness and purges need.
 
+use crate::head::{Fields, Known};
 use bytes::Bytes;
-use http::header::VARY;
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderName, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,7 @@ pub struct CachedResponse {
     /// Status.
     pub status: StatusCode,
     /// Headers as received from the origin (hop-by-hop ones removed).
-    pub headers: HeaderMap,
+    pub headers: Fields,
     /// Body.
     pub body: Bytes,
     /// When it was stored.
@@ -52,15 +52,16 @@ impl CachedResponse {
     /// age of `initial_age`, without tags ([`with_tags`](Self::with_tags)).
     pub fn new(
         status: StatusCode,
-        headers: HeaderMap,
+        headers: Fields,
         body: Bytes,
         stored_at: SystemTime,
         ttl: u64,
         initial_age: u64,
     ) -> Self {
-        let vary = header_list(&headers, VARY.as_str())
-            .map(|n| n.to_ascii_lowercase())
-            .filter(|n| HeaderName::from_bytes(n.as_bytes()).is_ok())
+        let vary = headers
+            .get_list(Known::Vary)
+            .filter(|n| HeaderName::from_bytes(n).is_ok())
+            .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
             .collect();
         Self {
             status,
@@ -139,33 +140,9 @@ impl CachedResponse {
 
     /// Bytes it costs in memory (body, headers, bookkeeping).
     pub fn weight(&self) -> u64 {
-        let headers: usize = self.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum();
+        let headers = self.headers.text_len() + self.headers.len() * 32;
         (self.body.len() + headers + 256) as u64
     }
-}
-
-/// Copies every value of `headers` into an allocation of its own. Parsed
-/// from an origin connection, values are slices of its read buffer, which
-/// a cached response would otherwise keep alive whole.
-pub(crate) fn own_values(headers: &mut HeaderMap) {
-    for value in headers.values_mut() {
-        if let Ok(own) = http::HeaderValue::from_bytes(value.as_bytes()) {
-            let sensitive = value.is_sensitive();
-            *value = own;
-            value.set_sensitive(sensitive);
-        }
-    }
-}
-
-/// Comma-separated values of every `name` field, trimmed, non-empty.
-fn header_list<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -175,29 +152,31 @@ mod tests {
 
     #[test]
     fn a_stored_response_keeps_no_slice_of_the_buffer_it_was_read_from() {
-        let read = Bytes::from(vec![b'x'; 8192]);
+        let mut read =
+            bytes::BytesMut::from(&b"HTTP/1.1 200 OK\r\netag: \"xxxxxxxx\"\r\nx-own: yyyyyyyyyy\r\n\r\n"[..]);
+        read.extend_from_slice(&[b'z'; 8192]);
         let range = read.as_ptr() as usize..read.as_ptr() as usize + read.len();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "etag",
-            http::HeaderValue::from_maybe_shared(read.slice(10..20)).unwrap(),
+        let head = crate::head::ResponseHead::parse(&mut read).unwrap().unwrap();
+        let stored = CachedResponse::new(
+            StatusCode::OK,
+            head.fields.detached(),
+            Bytes::new(),
+            SystemTime::now(),
+            60,
+            0,
         );
-        let mut secret = http::HeaderValue::from_maybe_shared(read.slice(30..40)).unwrap();
-        secret.set_sensitive(true);
-        headers.insert("set-cookie", secret);
-        own_values(&mut headers);
-        let stored = CachedResponse::new(StatusCode::OK, headers, Bytes::new(), SystemTime::now(), 60, 0);
-        for value in stored.headers.values() {
-            assert!(!range.contains(&(value.as_bytes().as_ptr() as usize)));
-            assert_eq!(value.as_bytes(), &[b'x'; 10]);
+        for (name, value) in stored.headers.iter() {
+            assert!(!range.contains(&(name.as_ptr() as usize)));
+            assert!(!range.contains(&(value.as_ptr() as usize)));
         }
-        assert!(stored.headers["set-cookie"].is_sensitive());
+        assert_eq!(stored.headers.get("x-own"), Some(&b"yyyyyyyyyy"[..]));
+        assert_eq!(stored.headers.get(Known::Etag), Some(&b"\"xxxxxxxx\""[..]));
     }
 
     #[test]
     fn a_clock_stepped_back_never_makes_a_response_younger() {
         let stored_at = SystemTime::now() - Duration::from_secs(120);
-        let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::new(), stored_at, 60, 0);
+        let stored = CachedResponse::new(StatusCode::OK, Fields::new(), Bytes::new(), stored_at, 60, 0);
         assert_eq!(stored.age(stored_at + Duration::from_secs(120)), 120);
         let stepped_back = stored_at - Duration::from_secs(3600);
         assert!(stored.age(stepped_back) >= 120, "the monotonic clock's age");

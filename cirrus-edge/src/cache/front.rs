@@ -14,12 +14,13 @@ use super::serve::{Fill, entry_of, from_cache};
 use super::slice::{Version, content_range, slice_key};
 use super::status::CacheOutcome;
 use super::tiers::Tiers;
-use crate::body::{Body, BoxError};
+use crate::body::BoxError;
 use crate::error::ProxyError;
-use crate::head::{Fields, Known};
+use crate::head::{Fields, Known, ResponseHead};
+use crate::reply::Reply;
 use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -32,7 +33,7 @@ const INLINE_MAX: usize = 64 * 1024;
 pub(crate) struct SliceAnswer<'a> {
     pub(crate) key: &'a CacheKey,
     pub(crate) slice: &'a CacheKey,
-    pub(crate) parts: http::response::Parts,
+    pub(crate) head: ResponseHead,
     pub(crate) bytes: Bytes,
 }
 
@@ -100,14 +101,14 @@ impl Cache {
     pub(crate) async fn admit<B>(
         &self,
         fill: Fill<'_>,
-        parts: http::response::Parts,
+        head: ResponseHead,
         body: B,
-    ) -> Result<(Response<Body>, CacheOutcome), ProxyError>
+    ) -> Result<(Reply, CacheOutcome), ProxyError>
     where
         B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        fill.answer(&self.tiers, parts, body).await
+        fill.answer(&self.tiers, head, body).await
     }
 
     /// Stores `slice` as its whole response would be stored (a 206 never
@@ -122,7 +123,7 @@ impl Cache {
         let SliceAnswer {
             key,
             slice,
-            parts,
+            head,
             bytes,
         } = slice;
         let exchange = Exchange {
@@ -130,34 +131,28 @@ impl Cache {
             path: key.path(),
             request,
             status: StatusCode::OK,
-            response: &parts.headers,
+            response: &head.fields,
         };
         let decision = Storability::of(policy, &exchange, now);
-        let status = parts.status;
+        let (status, headers) = (head.status, head.fields.detached());
         let stored = entry_of(
             &self.tiers,
             policy,
             decision,
             status,
-            parts.headers.clone(),
+            headers.clone(),
             bytes.clone(),
             now,
         )
         .and_then(|entry| self.tiers.store_derived(key, slice, request, entry));
         let kept = stored.is_some();
-        let entry = stored.unwrap_or_else(|| Arc::new(CachedResponse::new(status, parts.headers, bytes, now, 0, 0)));
+        let entry = stored.unwrap_or_else(|| Arc::new(CachedResponse::new(status, headers, bytes, now, 0, 0)));
         (entry, kept)
     }
 
     /// A stored response as the answer to a request with `request` headers
     /// (`Age`, conditionals, one byte range); `head`: no body.
-    pub(crate) fn serve(
-        &self,
-        entry: &CachedResponse,
-        request: &Fields,
-        head: bool,
-        now: SystemTime,
-    ) -> Response<Body> {
+    pub(crate) fn serve(&self, entry: &CachedResponse, request: &Fields, head: bool, now: SystemTime) -> Reply {
         from_cache(entry, request, head, now)
     }
 

@@ -4,10 +4,9 @@
 
 use super::front::Cache;
 use super::key::CacheKey;
-use crate::head::Fields;
+use crate::head::{Fields, Known};
 use cirrus_core::DomainConf;
-use http::header::{CONTENT_LOCATION, LOCATION};
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 
 /// Methods that cannot change a resource (RFC 9110 §9.2.1).
 fn safe(method: &Method) -> bool {
@@ -23,14 +22,14 @@ impl Cache {
         method: &Method,
         target: &str,
         status: StatusCode,
-        response: &HeaderMap,
+        response: &Fields,
     ) -> usize {
         if safe(method) || !(status.is_success() || status.is_redirection()) {
             return 0;
         }
-        let related = [LOCATION, CONTENT_LOCATION]
+        let related = [Known::Location, Known::ContentLocation]
             .into_iter()
-            .filter_map(|name| response.get(name)?.to_str().ok())
+            .filter_map(|name| response.get_str(name))
             .filter_map(|uri| same_host_target(uri, &conf.domain));
         let mut dropped = 0;
         for target in std::iter::once(target.to_string()).chain(related) {
@@ -81,7 +80,7 @@ mod tests {
             let key = CacheKey::new("a.test", path, &none, &conf.cache.key);
             let entry = CachedResponse::new(
                 StatusCode::OK,
-                HeaderMap::new(),
+                Fields::new(),
                 bytes::Bytes::from_static(b"x"),
                 std::time::SystemTime::now(),
                 60,
@@ -92,26 +91,24 @@ mod tests {
         for p in ["/a", "/b", "/c", "/d"] {
             store(p);
         }
-        let mut located = HeaderMap::new();
-        located.insert(LOCATION, "/b".parse().expect("value"));
-        located.insert(CONTENT_LOCATION, "http://a.test/c".parse().expect("value"));
+        let located = crate::head::fields(&[("location", "/b"), ("content-location", "http://a.test/c")]);
         let post = Method::POST;
         assert_eq!(
             cache
-                .after_unsafe(&conf, &Method::GET, "/a", StatusCode::OK, &HeaderMap::new())
+                .after_unsafe(&conf, &Method::GET, "/a", StatusCode::OK, &Fields::new())
                 .await,
             0
         );
         let failed = StatusCode::INTERNAL_SERVER_ERROR;
         assert_eq!(
-            cache.after_unsafe(&conf, &post, "/a", failed, &HeaderMap::new()).await,
+            cache.after_unsafe(&conf, &post, "/a", failed, &Fields::new()).await,
             0,
             "errors invalidate nothing"
         );
         let weird = Method::from_bytes(b"PURGEIT").expect("method");
         assert_eq!(
             cache
-                .after_unsafe(&conf, &weird, "/d", StatusCode::OK, &HeaderMap::new())
+                .after_unsafe(&conf, &weird, "/d", StatusCode::OK, &Fields::new())
                 .await,
             1,
             "unknown methods are unsafe"

@@ -5,8 +5,7 @@
 use super::control::ResponseDirectives;
 use crate::head::{Fields, Known};
 use cirrus_core::model::{CachePolicy, CacheRule, MAX_TTL_SECS};
-use http::header::{DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use std::time::SystemTime;
 
 /// What the cache does with a response.
@@ -90,7 +89,7 @@ pub struct Exchange<'a> {
     /// Response status.
     pub status: StatusCode,
     /// Response headers.
-    pub response: &'a HeaderMap,
+    pub response: &'a Fields,
 }
 
 /// Decides whether the response of `exchange` is stored under `policy`
@@ -125,7 +124,7 @@ pub(crate) fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTim
     if cc.private {
         return DoNotStore(NotStored::Private);
     }
-    if x.response.contains_key(SET_COOKIE) {
+    if x.response.contains(Known::SetCookie) {
         return DoNotStore(NotStored::SetCookie);
     }
     if x.request.contains(Known::Authorization) && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
@@ -149,7 +148,7 @@ pub(crate) fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTim
             NotStored::NoFreshness
         });
     };
-    let has_validator = x.response.contains_key(ETAG) || x.response.contains_key(LAST_MODIFIED);
+    let has_validator = x.response.contains(Known::Etag) || x.response.contains(Known::LastModified);
     if cc.no_cache && !has_validator {
         return DoNotStore(NotStored::NoCacheWithoutValidator);
     }
@@ -166,26 +165,23 @@ pub(crate) fn storability(policy: &CachePolicy, x: &Exchange<'_>, now: SystemTim
 
 /// `Expires` minus `Date` (or now); an unparsable `Expires` means already
 /// expired (RFC 9111 §5.3).
-fn expires_ttl(headers: &HeaderMap, now: SystemTime) -> Option<u64> {
-    let expires = headers.get(EXPIRES)?;
-    let Some(expires) = expires.to_str().ok().and_then(|v| httpdate::parse_http_date(v).ok()) else {
+fn expires_ttl(headers: &Fields, now: SystemTime) -> Option<u64> {
+    headers.get(Known::Expires)?;
+    let Some(expires) = headers
+        .get_str(Known::Expires)
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    else {
         return Some(0);
     };
     let date = headers
-        .get(DATE)
-        .and_then(|v| v.to_str().ok())
+        .get_str(Known::Date)
         .and_then(|v| httpdate::parse_http_date(v).ok())
         .unwrap_or(now);
     Some(expires.duration_since(date).map_or(0, |d| d.as_secs()))
 }
 
-fn vary_all(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|name| name.trim() == "*")
+fn vary_all(headers: &Fields) -> bool {
+    headers.get_list(Known::Vary).any(|name| name == b"*")
 }
 
 #[cfg(test)]

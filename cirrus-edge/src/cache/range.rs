@@ -5,8 +5,6 @@
 //! bytes, a malformed `Range`, or an `If-Range` that does not match.
 
 use crate::head::{Fields, Known};
-use http::HeaderMap;
-use http::header::{ETAG, LAST_MODIFIED};
 use std::ops::Range;
 
 /// What a request's `Range` asks of a representation.
@@ -21,7 +19,7 @@ pub(crate) enum Ranged {
 }
 
 /// The range `request` asks of the stored `stored` headers' body of `len` bytes.
-pub(crate) fn ask(request: &Fields, stored: &HeaderMap, len: u64) -> Ranged {
+pub(crate) fn ask(request: &Fields, stored: &Fields, len: u64) -> Ranged {
     let Some(spec) = request.get_str(Known::Range) else {
         return Ranged::Full;
     };
@@ -59,31 +57,25 @@ pub(crate) fn ask(request: &Fields, stored: &HeaderMap, len: u64) -> Ranged {
 
 /// RFC 9110 §13.1.5: an entity tag matches by strong comparison, a date
 /// when it is exactly the stored `Last-Modified`.
-fn if_range_matches(if_range: &[u8], stored: &HeaderMap) -> bool {
+fn if_range_matches(if_range: &[u8], stored: &Fields) -> bool {
     if if_range.starts_with(b"\"") || if_range.starts_with(b"W/") {
         return !if_range.starts_with(b"W/")
             && stored
-                .get(ETAG)
-                .is_some_and(|etag| !etag.as_bytes().starts_with(b"W/") && etag.as_bytes() == if_range);
+                .get(Known::Etag)
+                .is_some_and(|etag| !etag.starts_with(b"W/") && etag == if_range);
     }
-    stored.get(LAST_MODIFIED).is_some_and(|lm| lm.as_bytes() == if_range)
+    stored.get(Known::LastModified) == Some(if_range)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-            .collect()
-    }
+    use crate::head::fields as h;
 
     #[test]
     fn single_byte_ranges() {
-        let ask1 = |spec: &'static str| ask(&crate::head::fields(&[("range", spec)]), &HeaderMap::new(), 100);
+        let ask1 = |spec: &'static str| ask(&crate::head::fields(&[("range", spec)]), &Fields::new(), 100);
         assert_eq!(ask1("bytes=0-9"), Ranged::Part(0..10));
         assert_eq!(ask1("bytes=90-200"), Ranged::Part(90..100));
         assert_eq!(ask1("bytes=95-"), Ranged::Part(95..100));

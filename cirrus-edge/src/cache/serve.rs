@@ -12,18 +12,18 @@ use super::status::{CacheOutcome, CacheStatus};
 use super::tiers::Tiers;
 use crate::body::{Body, BoxError, Overflow, content_length, read_up_to};
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::{Fields, Known};
+use crate::head::{Fields, Known, ResponseHead};
+use crate::reply::Reply;
 use bytes::Bytes;
 use cirrus_core::model::CachePolicy;
-use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LAST_MODIFIED};
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Answers from a stored response: `Age` is its age now, a matching
 /// `If-None-Match` is answered 304, one byte range of a 200 with 206 or 416
 /// (cache/range.rs).
-pub(crate) fn from_cache(entry: &CachedResponse, request: &Fields, head: bool, now: SystemTime) -> Response<Body> {
+pub(crate) fn from_cache(entry: &CachedResponse, request: &Fields, head: bool, now: SystemTime) -> Reply {
     let not_modified = not_modified(request, &entry.headers);
     let len = entry.body.len() as u64;
     let ranged = if !not_modified && !head && entry.status == StatusCode::OK && request.contains(Known::Range) {
@@ -48,29 +48,27 @@ pub(crate) fn from_cache(entry: &CachedResponse, request: &Fields, head: bool, n
         Ranged::Full if head => (entry.status, Body::empty(), None),
         Ranged::Full => (entry.status, Body::full(entry.body.clone()), None),
     };
-    let mut res = Response::new(body);
-    *res.status_mut() = status;
-    *res.headers_mut() = entry.headers.clone();
-    let headers = res.headers_mut();
+    let mut res = ResponseHead::new(status);
+    res.fields = entry.headers.clone();
+    let fields = &mut res.fields;
     match range {
         Some((content_range, part_len)) => {
-            if let Ok(v) = HeaderValue::from_str(&content_range) {
-                headers.insert(CONTENT_RANGE, v);
-            }
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(part_len));
+            // Digits, spaces, a dash and a slash: a valid value.
+            let _ = fields.insert(Known::ContentRange, content_range);
+            fields.insert_number(Known::ContentLength, part_len);
         }
         None if not_modified => {
-            headers.remove(CONTENT_LENGTH);
+            fields.remove(Known::ContentLength);
         }
         None => {}
     }
-    headers.insert(AGE, HeaderValue::from(entry.age(now)));
-    res
+    fields.insert_number(Known::Age, entry.age(now));
+    Reply::new(res, body)
 }
 
 /// True when the request's `If-None-Match` matches the stored `ETag`.
-pub(crate) fn not_modified(request: &Fields, stored: &HeaderMap) -> bool {
-    match (request.get_str(Known::IfNoneMatch), stored.get(ETAG)) {
+pub(crate) fn not_modified(request: &Fields, stored: &Fields) -> bool {
+    match (request.get_str(Known::IfNoneMatch), stored.get_str(Known::Etag)) {
         (Some(inm), Some(etag)) => etag_matches(inm, etag),
         _ => false,
     }
@@ -78,11 +76,8 @@ pub(crate) fn not_modified(request: &Fields, stored: &HeaderMap) -> bool {
 
 /// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag equal to the
 /// stored one once `W/` is dropped.
-fn etag_matches(list: &str, etag: &HeaderValue) -> bool {
+fn etag_matches(list: &str, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    let Ok(etag) = etag.to_str() else {
-        return false;
-    };
     let etag = strip(etag);
     list.split(',').any(|t| t.trim() == "*" || strip(t) == etag)
 }
@@ -90,30 +85,30 @@ fn etag_matches(list: &str, etag: &HeaderValue) -> bool {
 /// Makes the request to the origin conditional on `stale`'s validators.
 pub(crate) fn ask_to_validate(fields: &mut Fields, stale: &CachedResponse) {
     // Stored values are valid field values.
-    if let Some(etag) = stale.headers.get(ETAG) {
-        let _ = fields.insert(Known::IfNoneMatch, etag.as_bytes());
+    if let Some(etag) = stale.headers.get(Known::Etag) {
+        let _ = fields.insert(Known::IfNoneMatch, etag);
     }
-    if let Some(lm) = stale.headers.get(LAST_MODIFIED) {
-        let _ = fields.insert(Known::IfModifiedSince, lm.as_bytes());
+    if let Some(lm) = stale.headers.get(Known::LastModified) {
+        let _ = fields.insert(Known::IfModifiedSince, lm);
     }
 }
 
 /// The entry `decision` makes of a response (`None`: not to be stored),
 /// its tags read from the domain's tag fields (the ignored ones counted).
+/// `headers` are kept as they are: detached from any read buffer
+/// ([`Fields::detached`]) by the caller.
 pub(crate) fn entry_of(
     tiers: &Tiers,
     policy: &CachePolicy,
     decision: Storability,
     status: StatusCode,
-    mut headers: HeaderMap,
+    headers: Fields,
     body: bytes::Bytes,
     now: SystemTime,
 ) -> Option<CachedResponse> {
     let Storability::Store { ttl, age, revalidate } = decision else {
         return None;
     };
-    // Stored, so owned: no slice of the origin connection's buffer.
-    super::entry::own_values(&mut headers);
     let (tags, ignored) = super::tags::extract(&headers, &policy.tag_headers);
     tiers.ignore_tags(ignored);
     let entry = CachedResponse::new(status, headers, body, now, ttl, age)
@@ -150,7 +145,7 @@ impl Fill<'_> {
     }
 
     /// Whether a response with `status` and `headers` may be stored.
-    fn decide(&self, status: StatusCode, headers: &HeaderMap) -> Storability {
+    fn decide(&self, status: StatusCode, headers: &Fields) -> Storability {
         let exchange = Exchange {
             method: &Method::GET,
             path: self.key.path(),
@@ -161,22 +156,25 @@ impl Fill<'_> {
         Storability::of(self.policy, &exchange, self.now)
     }
 
-    /// Stores the response as `decision` says; returns it as stored.
+    /// Stores the response as `decision` says, its headers in a buffer
+    /// of their own; returns it as stored.
     fn keep(
         &self,
         tiers: &Tiers,
         decision: Storability,
         status: StatusCode,
-        mut headers: HeaderMap,
+        headers: &Fields,
         body: bytes::Bytes,
     ) -> Option<Arc<CachedResponse>> {
         if !matches!(decision, Storability::Store { .. }) || !self.may_store {
             return None;
         }
+        let mut headers = headers.clone();
         // Ranges are served from what is stored (cache/range.rs): said once, here.
-        if status == StatusCode::OK && !headers.contains_key(ACCEPT_RANGES) {
-            headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        if status == StatusCode::OK && !headers.contains(Known::AcceptRanges) {
+            let _ = headers.append(Known::AcceptRanges, "bytes");
         }
+        let headers = headers.detached();
         let entry = entry_of(tiers, self.policy, decision, status, headers, body, self.now)?;
         tiers.store(self.key, self.request, entry)
     }
@@ -187,39 +185,39 @@ impl Fill<'_> {
     pub(crate) async fn answer<B>(
         self,
         tiers: &Tiers,
-        mut parts: http::response::Parts,
+        mut head: ResponseHead,
         body: B,
-    ) -> Result<(Response<Body>, CacheOutcome), ProxyError>
+    ) -> Result<(Reply, CacheOutcome), ProxyError>
     where
         B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, parts.status) {
-            return Ok(self.revalidated(tiers, stale.clone(), &parts.headers));
+        if let (Some(stale), StatusCode::NOT_MODIFIED) = (&self.stale, head.status) {
+            return Ok(self.revalidated(tiers, stale.clone(), &head.fields));
         }
-        forward_age(&mut parts.headers);
-        let decision = self.decide(parts.status, &parts.headers);
+        forward_age(&mut head.fields);
+        let decision = self.decide(head.status, &head.fields);
         let storable = matches!(decision, Storability::Store { .. });
-        let declared = content_length(&parts.headers);
+        let declared = content_length(&head.fields);
         if !storable || declared.is_some_and(|len| len > self.max_object_size) {
             let body = if self.head { Body::empty() } else { Body::wrap(body) };
-            return Ok((Response::from_parts(parts, body), self.status(false)));
+            return Ok((Reply::new(head, body), self.status(false)));
         }
         let bytes = match read_up_to(body, self.max_object_size, self.body_timeout).await {
             Ok(bytes) => bytes,
             Err(Overflow::Body(rest)) => {
                 // Larger than a cacheable object: passed through, not stored.
                 let body = if self.head { Body::empty() } else { rest };
-                return Ok((Response::from_parts(parts, body), self.status(false)));
+                return Ok((Reply::new(head, body), self.status(false)));
             }
             Err(Overflow::Failed) => return Err(ProxyError::new(ErrorKind::OriginProtocol, "origin body failed")),
         };
         if declared.is_none() {
             // Stored with its real length; the chunked framing was hop-by-hop.
-            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            head.fields.insert_number(Known::ContentLength, bytes.len() as u64);
         }
         // Only the added Content-Length differs from what was decided on.
-        let kept = self.keep(tiers, decision, parts.status, parts.headers.clone(), bytes.clone());
+        let kept = self.keep(tiers, decision, head.status, &head.fields, bytes.clone());
         if let Some(entry) = &kept
             && self.request.contains(Known::Range)
         {
@@ -227,53 +225,48 @@ impl Fill<'_> {
         }
         let kept = kept.is_some();
         let body = if self.head { Body::empty() } else { Body::full(bytes) };
-        Ok((Response::from_parts(parts, body), self.status(kept)))
+        Ok((Reply::new(head, body), self.status(kept)))
     }
 
     /// The stored body with the origin's fresh headers (RFC 9111 §3.2),
     /// except those that describe the body itself.
-    fn revalidated(
-        &self,
-        tiers: &Tiers,
-        stale: Arc<CachedResponse>,
-        fresh: &HeaderMap,
-    ) -> (Response<Body>, CacheOutcome) {
+    fn revalidated(&self, tiers: &Tiers, stale: Arc<CachedResponse>, fresh: &Fields) -> (Reply, CacheOutcome) {
         let mut merged = stale.headers.clone();
-        for name in fresh.keys() {
-            if *name != CONTENT_LENGTH {
-                merged.remove(name);
-            }
+        let fresh_lines = || {
+            fresh
+                .iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case(b"content-length"))
+        };
+        for (name, _) in fresh_lines() {
+            merged.remove(name);
         }
-        for (name, value) in fresh {
-            if *name != CONTENT_LENGTH {
-                merged.append(name.clone(), value.clone());
-            }
+        for (name, value) in fresh_lines() {
+            // Parsed from the origin: valid names and values.
+            let _ = merged.append(name, value);
         }
         let decision = self.decide(stale.status, &merged);
-        if let Some(refreshed) = self.keep(tiers, decision, stale.status, merged, stale.body.clone()) {
+        if let Some(refreshed) = self.keep(tiers, decision, stale.status, &merged, stale.body.clone()) {
             let res = from_cache(&refreshed, self.request, self.head, self.now);
             return (res, CacheOutcome::of(CacheStatus::Revalidated, true));
         }
-        let mut res = Response::new(if self.head {
+        let body = if self.head {
             Body::empty()
         } else {
             Body::full(stale.body.clone())
-        });
-        *res.status_mut() = stale.status;
-        *res.headers_mut() = stale.headers.clone();
-        (res, CacheOutcome::of(CacheStatus::Expired, false))
+        };
+        let mut head = ResponseHead::new(stale.status);
+        head.fields = stale.headers.clone();
+        (Reply::new(head, body), CacheOutcome::of(CacheStatus::Expired, false))
     }
 }
 
 /// The origin's `Age` goes on as received (the edge adds nothing: the
 /// response is new); an unusable one is dropped, an overflowing one capped.
-fn forward_age(headers: &mut HeaderMap) {
+fn forward_age(headers: &mut Fields) {
     match age::received(headers) {
-        Some(a) => {
-            headers.insert(AGE, HeaderValue::from(a));
-        }
+        Some(a) => headers.insert_number(Known::Age, a),
         None => {
-            headers.remove(AGE);
+            headers.remove(Known::Age);
         }
     }
 }

@@ -5,8 +5,7 @@
 //! slices belong to one version of the object.
 
 use super::key::CacheKey;
-use http::HeaderMap;
-use http::header::{CONTENT_RANGE, ETAG, LAST_MODIFIED};
+use crate::head::{Fields, Known};
 use std::ops::Range;
 
 /// The key of slice `index` of the resource `key`: same host and path, so
@@ -30,8 +29,8 @@ pub(crate) fn covering(bytes: &Range<u64>, size: u64) -> Range<u64> {
 }
 
 /// `Content-Range: bytes a-b/total` of a part: `(a..b+1, total)`.
-pub(crate) fn content_range(headers: &HeaderMap) -> Option<(Range<u64>, u64)> {
-    let v = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+pub(crate) fn content_range(headers: &Fields) -> Option<(Range<u64>, u64)> {
+    let v = headers.get_str(Known::ContentRange)?;
     let (unit, rest) = v.trim().split_once(' ')?;
     if !unit.eq_ignore_ascii_case("bytes") {
         return None;
@@ -52,12 +51,12 @@ pub(crate) struct Version {
 
 impl Version {
     /// The version a slice response with `headers` (and its `total`) is of.
-    pub(crate) fn of(headers: &HeaderMap, total: u64) -> Self {
+    pub(crate) fn of(headers: &Fields, total: u64) -> Self {
         let validator = headers
-            .get(ETAG)
-            .filter(|e| !e.as_bytes().starts_with(b"W/"))
-            .or_else(|| headers.get(LAST_MODIFIED))
-            .map(|v| v.as_bytes().to_vec());
+            .get(Known::Etag)
+            .filter(|e| !e.starts_with(b"W/"))
+            .or_else(|| headers.get(Known::LastModified))
+            .map(<[u8]>::to_vec);
         Self { total, validator }
     }
 }
@@ -80,12 +79,7 @@ mod tests {
 
     #[test]
     fn content_ranges_and_versions() {
-        let h = |pairs: &[(&str, &str)]| -> HeaderMap {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-                .collect()
-        };
+        let h = crate::head::fields;
         assert_eq!(
             content_range(&h(&[("content-range", "bytes 0-99/1000")])),
             Some((0..100, 1000))

@@ -40,12 +40,11 @@ pub(crate) fn may_serve(entry: &CachedResponse, policy: &CachePolicy, why: Stale
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use http::{HeaderMap, HeaderValue, StatusCode};
+    use http::StatusCode;
     use std::time::Duration;
 
     fn entry(cache_control: &str, ttl: u64, stored_secs_ago: u64) -> CachedResponse {
-        let mut headers = HeaderMap::new();
-        headers.insert("cache-control", HeaderValue::from_str(cache_control).unwrap());
+        let headers = crate::head::fields(&[("cache-control", cache_control)]);
         let stored = SystemTime::now() - Duration::from_secs(stored_secs_ago);
         CachedResponse::new(StatusCode::OK, headers, bytes::Bytes::new(), stored, ttl, 0)
     }

@@ -4,7 +4,7 @@
 //! bytes, or lying past the first [`MAX_FIELD_LEN`] bytes of a field, is
 //! ignored and counted; repeated tags are kept once.
 
-use http::HeaderMap;
+use crate::head::Fields;
 
 pub(crate) use cirrus_core::model::MAX_TAG_LEN;
 
@@ -13,13 +13,13 @@ pub(crate) const MAX_FIELD_LEN: usize = 16 * 1024;
 
 /// The tags of a response with `headers`, read from the fields `names`,
 /// and how many were ignored for the limits.
-pub(crate) fn extract<S: AsRef<str>>(headers: &HeaderMap, names: &[S]) -> (Vec<String>, u64) {
+pub(crate) fn extract<S: AsRef<str>>(headers: &Fields, names: &[S]) -> (Vec<String>, u64) {
     let mut tags: Vec<String> = Vec::new();
     let mut ignored = 0;
     for name in names {
         let mut read = 0;
         for value in headers.get_all(name.as_ref()) {
-            let Ok(value) = value.to_str() else {
+            let Some(value) = std::str::from_utf8(value).ok().filter(|v| v.is_ascii()) else {
                 ignored += 1;
                 continue;
             };
@@ -41,15 +41,7 @@ pub(crate) fn extract<S: AsRef<str>>(headers: &HeaderMap, names: &[S]) -> (Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
-
-    fn headers(fields: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (n, v) in fields {
-            h.append(*n, HeaderValue::from_str(v).expect("value"));
-        }
-        h
-    }
+    use crate::head::fields as headers;
 
     #[test]
     fn spaces_and_commas_separate_tags_in_every_named_field() {

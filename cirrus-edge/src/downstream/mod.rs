@@ -189,7 +189,8 @@ fn service<H: EdgeHooks>(
         let inner = inner.clone();
         async move {
             let (parts, body) = req.into_parts();
-            Ok::<_, Infallible>(handle(&inner, RequestHead::from(parts), RequestBody::Hyper(body), conn).await)
+            let reply = handle(&inner, RequestHead::from(parts), RequestBody::Hyper(body), conn).await;
+            Ok::<_, Infallible>(reply.into_response())
         }
     })
 }

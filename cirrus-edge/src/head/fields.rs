@@ -188,6 +188,15 @@ impl Fields {
             .map(|line| self.bytes(line.value))
     }
 
+    /// Every member of the comma-separated list fields `name` (RFC 9110
+    /// §5.6.1), in order, trimmed, empty ones skipped.
+    pub fn get_list<N: FieldName>(&self, name: N) -> impl Iterator<Item = &[u8]> {
+        self.get_all(name)
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|m| !m.is_empty())
+    }
+
     /// Whether `name` is present.
     pub fn contains(&self, name: impl FieldName) -> bool {
         self.get(name).is_some()
@@ -228,6 +237,23 @@ impl Fields {
         self.append(name, value)
     }
 
+    /// Sets `name` to the decimal `n` alone.
+    pub(crate) fn insert_number(&mut self, name: impl FieldName, n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        // Digits are a valid value.
+        let _ = self.insert(name, &digits[at..]);
+    }
+
     /// Removes every value of `name`; whether there was one.
     pub fn remove(&mut self, name: impl FieldName) -> bool {
         let (known, before) = (name.interned(), self.lines.len());
@@ -243,6 +269,40 @@ impl Fields {
         let mut lines = std::mem::take(&mut self.lines);
         lines.retain(|line| keep(self.name_of(line.name), self.bytes(line.value)));
         self.lines = lines;
+    }
+
+    /// The fields copied into one buffer of their own: what is kept for long
+    /// (a cached response) holds no slice of the bytes it was parsed
+    /// from, such as a connection's read buffer, which it would otherwise
+    /// keep alive whole.
+    pub fn detached(&self) -> Fields {
+        let mut own = Fields::with_capacity(self.len());
+        let mut bytes = Vec::with_capacity(self.text_len());
+        let mut keep = |part: &[u8]| {
+            let span = Span {
+                added: false,
+                start: bytes.len() as u32,
+                len: part.len() as u32,
+            };
+            bytes.extend_from_slice(part);
+            span
+        };
+        for line in &self.lines {
+            let name = match line.name {
+                Name::Known(i) => Name::Known(i),
+                Name::Other(span) => Name::Other(keep(self.bytes(span))),
+            };
+            let value = keep(self.bytes(line.value));
+            own.lines.push(Line { name, value });
+        }
+        // Shared by clones (a HIT's copy of the head is one count).
+        own.parsed = Bytes::from(bytes);
+        own
+    }
+
+    /// The bytes of every name and value, as written (without separators).
+    pub fn text_len(&self) -> usize {
+        self.iter().map(|(n, v)| n.len() + v.len()).sum()
     }
 
     fn add(&mut self, bytes: &[u8]) -> Span {

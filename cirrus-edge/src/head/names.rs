@@ -89,6 +89,9 @@ interned! {
     UpgradeInsecureRequests = "upgrade-insecure-requests",
     Dnt = "dnt",
     CacheStatus = "cache-status",
+    XCache = "x-cache",
+    SurrogateKey = "surrogate-key",
+    CacheTag = "cache-tag",
 }
 
 impl Known {

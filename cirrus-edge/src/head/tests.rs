@@ -134,3 +134,44 @@ fn known_names_find_what_strings_find() {
     assert_eq!(f.get("via"), Some(&b"1.1 cirrus"[..]));
     assert!(f.remove(Known::Via) && !f.contains("Via"));
 }
+
+#[test]
+fn detached_fields_own_their_bytes_and_keep_order() {
+    let mut buf = BytesMut::from(REQUEST);
+    let mut head = RequestHead::parse(&mut buf).unwrap().unwrap();
+    head.fields.append("x-added", "late").unwrap();
+    let own = head.fields.detached();
+    let parsed = head
+        .fields
+        .iter()
+        .map(|(n, v)| (n.to_vec(), v.to_vec()))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        own.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect::<Vec<_>>(),
+        parsed
+    );
+    assert_eq!(own.text_len(), head.fields.text_len());
+    // Nothing of the parsed head is referenced: its bytes may go.
+    let span = head.fields.get(Known::Host).unwrap().as_ptr() as usize;
+    let host = own.get(Known::Host).unwrap().as_ptr() as usize;
+    assert_ne!(span, host);
+    drop(head);
+    assert_eq!(own.get(Known::Host), Some(&b"example.com"[..]));
+    assert_eq!(own.get("x-added"), Some(&b"late"[..]));
+}
+
+#[test]
+fn lists_numbers_and_sizes() {
+    let mut f = super::fields(&[("vary", "Accept-Encoding, ,cookie"), ("Vary", " x-a ")]);
+    let members: Vec<_> = f.get_list(Known::Vary).collect();
+    assert_eq!(members, [&b"Accept-Encoding"[..], b"cookie", b"x-a"]);
+    for n in [0, 7, 10, 1234567890, u64::MAX] {
+        f.insert_number(Known::Age, n);
+        assert_eq!(f.get_str(Known::Age), Some(n.to_string().as_str()));
+        assert_eq!(f.get_all(Known::Age).count(), 1);
+    }
+    assert_eq!(
+        f.text_len(),
+        "vary".len() * 2 + "Accept-Encoding, ,cookie".len() + " x-a ".len() + "age".len() + 20
+    );
+}

@@ -4,16 +4,7 @@
 //! read two ways (request smuggling, RFC 9112 §6.3 and §11.2).
 
 use crate::head::{Fields, Known};
-use http::header::{CONNECTION, HeaderValue};
-use http::{HeaderMap, Method};
-
-/// Whether `Connection` lists `token` (case-insensitive).
-pub(crate) fn connection_lists(headers: &HeaderMap, token: &str) -> bool {
-    lists(
-        headers.get_all(CONNECTION).iter().map(HeaderValue::as_bytes),
-        token.as_bytes(),
-    )
-}
+use http::Method;
 
 /// Whether one of a list field's `values` (comma-separated tokens) is
 /// `token` (case-insensitive).
@@ -84,21 +75,9 @@ pub(crate) fn framing_problem(method: &Method, fields: &Fields) -> Option<&'stat
     None
 }
 
-/// A header map of `pairs`, in order, for tests.
-#[cfg(test)]
-pub(crate) fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-    let mut m = HeaderMap::new();
-    for (k, v) in pairs {
-        m.append(*k, HeaderValue::from_static(v));
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use header_map as h;
 
     #[test]
     fn a_head_may_end_only_where_an_empty_line_arrived() {
@@ -115,7 +94,7 @@ mod tests {
 
     #[test]
     fn ambiguous_framing_is_refused() {
-        let f = |pairs: &[(&'static str, &'static str)]| Fields::from(&h(pairs));
+        let f = crate::head::fields;
         let get = &Method::GET;
         assert!(framing_problem(get, &f(&[("content-length", "5"), ("transfer-encoding", "chunked")])).is_some());
         assert!(framing_problem(get, &f(&[("content-length", "5"), ("content-length", "5")])).is_some());

@@ -15,9 +15,7 @@ mod response;
 
 pub(crate) use body::{H1Body, channel};
 pub(crate) use decode::{Decoder, Step};
-#[cfg(test)]
-pub(crate) use fields::header_map;
-pub(crate) use fields::{connection_lists, framing_problem, lists, may_end_a_head, put_field};
+pub(crate) use fields::{framing_problem, lists, may_end_a_head, put_field};
 pub(crate) use request::{Head, Limits, Refusal, RequestBody, parse as parse_request, write_head};
 pub(crate) use response::{MAX_HEAD, Parsed, Received, parse_head as parse_response};
 

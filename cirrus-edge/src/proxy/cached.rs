@@ -16,9 +16,9 @@ use std::time::SystemTime;
 
 pub(super) async fn through_cache<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, ProxyError> {
     let mut answer = lookup_or_fetch(req).await?;
-    if req.conf.cache.compress && may_be_encoded(answer.res.headers()) {
+    if req.conf.cache.compress && may_be_encoded(&answer.res.head.fields) {
         // Served compressed or not depending on the request: say so.
-        vary_on_encoding(answer.res.headers_mut());
+        vary_on_encoding(&mut answer.res.head.fields);
     }
     Ok(answer)
 }
@@ -153,7 +153,7 @@ impl Fetch<'_> {
         {
             return Ok(answer);
         }
-        let (parts, body) = req.received(res)?.into_parts();
+        let (head, body) = req.received(res);
         let (edge, conf) = (req.edge, req.conf);
         let fill = Fill {
             policy: &conf.cache,
@@ -167,7 +167,7 @@ impl Fetch<'_> {
             may_store: self.may_store,
         };
         // Boxed, as the exchange is: a HIT should not carry its state.
-        let (res, outcome) = Box::pin(edge.cache.admit(fill, parts, body)).await?;
+        let (res, outcome) = Box::pin(edge.cache.admit(fill, head, body)).await?;
         if let Some(lock) = self.lock {
             lock.finish(outcome.stored);
         }

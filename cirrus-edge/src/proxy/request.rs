@@ -8,14 +8,15 @@ use crate::body::Body;
 use crate::cache::CacheOutcome;
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::Fields;
+use crate::head::{Fields, ResponseHead};
 use crate::headers::strip_hop_by_hop;
 use crate::hooks::EdgeHooks;
+use crate::reply::Reply;
 use crate::route;
 use crate::session::Session;
 use crate::upstream::{OriginBody, OriginResponse, Targets, origin_fields, upstream_head};
 use cirrus_core::DomainConf;
-use http::{Method, Response};
+use http::Method;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,18 +24,21 @@ use std::time::Duration;
 /// request (`None`: the cache had no part in it).
 #[derive(Debug)]
 pub(super) struct Answer {
-    pub(super) res: Response<Body>,
+    pub(super) res: Reply,
     pub(super) cache: Option<CacheOutcome>,
 }
 
 impl Answer {
     /// `res`, which the cache had no part in.
-    pub(super) fn plain(res: Response<Body>) -> Self {
-        Self { res, cache: None }
+    pub(super) fn plain(res: impl Into<Reply>) -> Self {
+        Self {
+            res: res.into(),
+            cache: None,
+        }
     }
 
     /// `res`, and what the cache made of the request.
-    pub(super) fn cached(res: Response<Body>, cache: CacheOutcome) -> Self {
+    pub(super) fn cached(res: Reply, cache: CacheOutcome) -> Self {
         Self {
             res,
             cache: Some(cache),
@@ -154,17 +158,13 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
     }
 
     /// An origin's answer as the rest of the edge sees it: hop-by-hop
-    /// fields out, then the response hook; the head built once into the
-    /// response the cache and the client side take.
-    pub(super) fn received(&mut self, res: OriginResponse) -> Result<Response<OriginBody>, ProxyError> {
+    /// fields out, then the response hook.
+    pub(super) fn received(&mut self, res: OriginResponse) -> (ResponseHead, OriginBody) {
         let OriginResponse { mut head, body } = res;
         strip_hop_by_hop(&mut head.fields);
         self.edge
             .hooks
             .upstream_response_filter(self.session, &mut head, self.ctx);
-        let parts = head
-            .to_parts()
-            .map_err(|e| ProxyError::new(ErrorKind::Internal, format!("origin response head: {e}")))?;
-        Ok(Response::from_parts(parts, body))
+        (head, body)
     }
 }

@@ -16,10 +16,10 @@ use crate::cache::{
     content_range, covering, not_modified, slice_key,
 };
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::{Fields, Known};
+use crate::head::{Fields, Known, ResponseHead};
 use crate::hooks::EdgeHooks;
-use http::header::{ACCEPT_RANGES, AGE, CONTENT_LENGTH, CONTENT_RANGE};
-use http::{HeaderValue, Method, Response, StatusCode};
+use crate::reply::Reply;
+use http::{Method, StatusCode};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -31,7 +31,7 @@ enum Got {
         version: Version,
         hit: bool,
     },
-    Answer(Response<Body>),
+    Answer(Reply),
 }
 
 fn protocol(why: &'static str) -> ProxyError {
@@ -54,12 +54,14 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
         let head = req.is_head();
         let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
         if not_modified(session.headers(), &entry.headers) {
-            let mut res = Response::new(Body::empty());
-            *res.status_mut() = StatusCode::NOT_MODIFIED;
-            *res.headers_mut() = entry.headers.clone();
-            res.headers_mut().remove(CONTENT_RANGE);
-            res.headers_mut().remove(CONTENT_LENGTH);
-            return Ok(Answer::cached(res, CacheOutcome::of(status_of, !hit)));
+            let mut res = ResponseHead::new(StatusCode::NOT_MODIFIED);
+            res.fields = entry.headers.clone();
+            res.fields.remove(Known::ContentRange);
+            res.fields.remove(Known::ContentLength);
+            return Ok(Answer::cached(
+                Reply::new(res, Body::empty()),
+                CacheOutcome::of(status_of, !hit),
+            ));
         }
         let wanted = if head {
             Ranged::Full
@@ -93,24 +95,23 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
             }
         };
         let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
-        let mut res = Response::new(Body::empty());
-        *res.status_mut() = status;
-        *res.headers_mut() = entry.headers.clone();
-        let headers = res.headers_mut();
-        headers.remove(CONTENT_RANGE);
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.end - bytes.start));
-        headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        headers.insert(AGE, HeaderValue::from(entry.age(SystemTime::now())));
+        let mut res = ResponseHead::new(status);
+        res.fields = entry.headers.clone();
+        let fields = &mut res.fields;
+        fields.remove(Known::ContentRange);
+        fields.insert_number(Known::ContentLength, bytes.end - bytes.start);
+        let _ = fields.insert(Known::AcceptRanges, "bytes");
+        fields.insert_number(Known::Age, entry.age(SystemTime::now()));
         if status == StatusCode::PARTIAL_CONTENT {
             let range = format!("bytes {}-{}/{total}", bytes.start, bytes.end - 1);
-            if let Ok(v) = HeaderValue::from_str(&range) {
-                headers.insert(CONTENT_RANGE, v);
-            }
+            let _ = fields.insert(Known::ContentRange, range);
         }
-        if !head && !bytes.is_empty() {
-            *res.body_mut() = stream(req, key, entry, version, bytes, size);
-        }
-        return Ok(Answer::cached(res, CacheOutcome::of(status_of, !hit)));
+        let body = if !head && !bytes.is_empty() {
+            stream(req, key, entry, version, bytes, size)
+        } else {
+            Body::empty()
+        };
+        return Ok(Answer::cached(Reply::new(res, body), CacheOutcome::of(status_of, !hit)));
     }
     Err(protocol("the object changed while it was read"))
 }
@@ -184,14 +185,14 @@ async fn from_origin<H: EdgeHooks>(
     let spec = format!("bytes={}-{}", want.start, want.end - 1);
     fields.insert(Known::Range, spec).map_err(|_| protocol("bad range"))?;
     let res = req.ask(Method::GET, fields, None, false).await?.answer()?;
-    let (parts, body) = req.received(res)?.into_parts();
-    let part = (parts.status == StatusCode::PARTIAL_CONTENT)
-        .then(|| content_range(&parts.headers))
+    let (head, body) = req.received(res);
+    let part = (head.status == StatusCode::PARTIAL_CONTENT)
+        .then(|| content_range(&head.fields))
         .flatten()
         .filter(|(got, total)| got.start == want.start && got.end == want.end.min(*total));
     let Some((got, total)) = part else {
         let body = if req.is_head() { Body::empty() } else { Body::wrap(body) };
-        return Ok((Got::Answer(Response::from_parts(parts, body)), false));
+        return Ok((Got::Answer(Reply::new(head, body)), false));
     };
     let (edge, conf, session) = (req.edge, req.conf, req.session);
     let bytes = read_up_to(body, size, edge.settings.origin_timeout)
@@ -200,11 +201,11 @@ async fn from_origin<H: EdgeHooks>(
     if bytes.len() as u64 != got.end - got.start {
         return Err(protocol("a slice's body does not match its Content-Range"));
     }
-    let version = Version::of(&parts.headers, total);
+    let version = Version::of(&head.fields, total);
     let slice = SliceAnswer {
         key,
         slice: skey,
-        parts,
+        head,
         bytes,
     };
     let (entry, kept) = edge.cache.admit_slice(&conf.cache, session.headers(), slice, now);
@@ -219,13 +220,10 @@ async fn from_origin<H: EdgeHooks>(
 }
 
 /// A 416 for an object of `total` bytes.
-fn unsatisfiable(total: u64) -> Response<Body> {
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
-        res.headers_mut().insert(CONTENT_RANGE, v);
-    }
-    res
+fn unsatisfiable(total: u64) -> Reply {
+    let mut res = ResponseHead::new(StatusCode::RANGE_NOT_SATISFIABLE);
+    let _ = res.fields.insert(Known::ContentRange, format!("bytes */{total}"));
+    Reply::new(res, Body::empty())
 }
 
 /// The body for `bytes`: `first` (the slice they start in), then each
@@ -259,7 +257,7 @@ fn stream<H: EdgeHooks>(
                         return;
                     }
                     Ok(Got::Answer(res)) => {
-                        tracing::warn!(key = key.text(), index, status = %res.status(), "origin did not send a slice");
+                        tracing::warn!(key = key.text(), index, status = %res.head.status, "origin did not send a slice");
                         let _ = tx.send(Err("the origin did not send a slice".into())).await;
                         return;
                     }

@@ -12,7 +12,7 @@ mod pool;
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::{Fields, Known, RequestHead, ResponseHead};
-use crate::headers::{apply_field_edits, strip_hop_by_hop};
+use crate::headers::{apply_edits, strip_hop_by_hop};
 use crate::observe::UpstreamMetrics;
 use crate::session::Conn;
 use crate::settings::EdgeSettings;
@@ -51,7 +51,7 @@ pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, con
     let _ = fields.insert(Known::XForwardedProto, proto);
     let _ = fields.insert(Known::XForwardedHost, host);
     let _ = fields.append(Known::Via, VIA_VALUE);
-    apply_field_edits(&mut fields, &conf.request_headers);
+    apply_edits(&mut fields, &conf.request_headers);
     fields
 }
 

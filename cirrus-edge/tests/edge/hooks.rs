@@ -8,7 +8,7 @@ use cirrus_edge::{
     Session,
     head::{RequestHead, ResponseHead},
 };
-use http::{HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,11 +102,12 @@ impl EdgeHooks for Probe {
         }
     }
 
-    async fn response_filter(&self, _: &Session, response: &mut Response<Body>, ctx: &mut Self::Ctx) {
+    async fn response_filter(&self, _: &Session, response: &mut ResponseHead, ctx: &mut Self::Ctx) {
         ctx.push("response");
-        if let Ok(v) = HeaderValue::from_str(&ctx.join(",")) {
-            response.headers_mut().insert("x-phases", v);
-        }
+        response
+            .fields
+            .insert("x-phases", ctx.join(","))
+            .expect("a valid field");
     }
 
     fn error_response(&self, _: &Session, error: &ProxyError, ctx: &mut Self::Ctx) -> Response<Body> {

@@ -5,8 +5,9 @@
 use crate::{HOST, Origin, conf_for};
 use cirrus_core::StaticSource;
 use cirrus_core::lifecycle::Shutdown;
+use cirrus_edge::head::ResponseHead;
 use cirrus_edge::{Body, Edge, EdgeHooks, EdgeListeners, ProxyError, Session};
-use http::{HeaderValue, Response};
+use http::Response;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +24,9 @@ impl EdgeHooks for Threads {
         Ok(None)
     }
 
-    async fn response_filter(&self, _: &Session, res: &mut Response<Body>, (): &mut ()) {
+    async fn response_filter(&self, _: &Session, res: &mut ResponseHead, (): &mut ()) {
         let name = std::thread::current().name().unwrap_or("unnamed").to_string();
-        res.headers_mut()
-            .insert("x-thread", HeaderValue::try_from(name).unwrap());
+        res.fields.insert("x-thread", name).unwrap();
     }
 }
 

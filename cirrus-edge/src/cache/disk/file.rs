@@ -4,8 +4,9 @@
 use super::{Index, Indexed};
 use crate::cache::entry::CachedResponse;
 use crate::cache::key::CacheKey;
+use crate::head::Fields;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -33,12 +34,12 @@ pub(super) struct FileHeader {
 }
 
 pub(super) fn to_response(h: FileHeader, mark_ms: u64, body: Bytes) -> CachedResponse {
-    let mut headers = HeaderMap::with_capacity(h.headers.len());
+    let mut headers = Fields::with_capacity(h.headers.len());
     for (n, v) in h.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n.as_bytes()), HeaderValue::from_str(&v)) {
-            headers.append(n, v);
-        }
+        // A field the file should not hold (written by hand) is skipped.
+        let _ = headers.append(n, v);
     }
+    let headers = headers.detached();
     let stored_at = UNIX_EPOCH + Duration::from_millis(h.stored_at_ms);
     let status = StatusCode::from_u16(h.status).unwrap_or(StatusCode::OK);
     let response = CachedResponse::new(status, headers, body, stored_at, h.ttl, h.initial_age)

@@ -2,22 +2,17 @@ use super::*;
 use crate::head::Fields;
 use bytes::Bytes;
 use cirrus_core::model::CacheKeyOptions;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::StatusCode;
 
 fn key(pq: &str) -> CacheKey {
     CacheKey::new("a.com", pq, &Fields::new(), &CacheKeyOptions::default())
 }
 
 fn response(body: Vec<u8>, headers: &[(&'static str, &'static str)]) -> CachedResponse {
-    let mut h = HeaderMap::new();
-    for (k, v) in headers {
-        h.append(*k, HeaderValue::from_static(v));
-    }
+    let h = crate::head::fields(headers);
     let tags = h
         .get_all("cache-tag")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(String::from)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
         .collect();
     CachedResponse::new(StatusCode::OK, h, Bytes::from(body), SystemTime::now(), 60, 3)
         .revalidated_when_stale(true)
@@ -36,7 +31,7 @@ async fn round_trip_and_survives_a_restart() {
         (got.status, got.body.len(), got.ttl, got.initial_age, got.revalidate),
         (StatusCode::OK, 5000, 60, 3, true)
     );
-    assert_eq!(got.headers["content-type"], "image/png");
+    assert_eq!(got.headers.get_str("content-type"), Some("image/png"));
     assert!(cache.get(&key("/a.png"), &none).await.is_none());
     drop(cache);
 

@@ -2,7 +2,7 @@ use super::*;
 use crate::head::Fields;
 use bytes::Bytes;
 use cirrus_core::model::CacheKeyOptions;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::StatusCode;
 use std::time::{Duration, SystemTime};
 
 fn key(host: &str, pq: &str) -> CacheKey {
@@ -10,10 +10,7 @@ fn key(host: &str, pq: &str) -> CacheKey {
 }
 
 fn response(body: &'static str, headers: &[(&'static str, &'static str)]) -> CachedResponse {
-    let mut h = HeaderMap::new();
-    for (k, v) in headers {
-        h.append(*k, HeaderValue::from_static(v));
-    }
+    let h = crate::head::fields(headers);
     let (tags, _) = crate::cache::tags::extract(&h, &["cache-tag"]);
     CachedResponse::new(
         StatusCode::OK,
@@ -30,7 +27,7 @@ fn response(body: &'static str, headers: &[(&'static str, &'static str)]) -> Cac
 fn hit_returns_the_same_bytes_without_copying() {
     let c = MemoryCache::new(1 << 20);
     let body = Bytes::from(vec![7u8; 4096]);
-    let r = CachedResponse::new(StatusCode::OK, HeaderMap::new(), body.clone(), SystemTime::now(), 60, 0);
+    let r = CachedResponse::new(StatusCode::OK, Fields::new(), body.clone(), SystemTime::now(), 60, 0);
     c.insert(key("a.com", "/x"), &Fields::new(), r);
     let hit = c.get(&key("a.com", "/x"), &Fields::new()).expect("hit");
     assert_eq!(hit.body.as_ptr(), body.as_ptr(), "a HIT shares the stored buffer");
@@ -102,7 +99,7 @@ fn stays_within_its_byte_budget_and_counts_evictions() {
     for i in 0..200 {
         let r = CachedResponse::new(
             StatusCode::OK,
-            HeaderMap::new(),
+            Fields::new(),
             Bytes::from(vec![0u8; 8192]),
             SystemTime::now(),
             60,
@@ -118,7 +115,7 @@ fn stays_within_its_byte_budget_and_counts_evictions() {
 #[test]
 fn freshness_counts_the_age_it_arrived_with() {
     let stored = SystemTime::now();
-    let r = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::new(), stored, 60, 50);
+    let r = CachedResponse::new(StatusCode::OK, Fields::new(), Bytes::new(), stored, 60, 50);
     assert_eq!(r.age(stored + Duration::from_secs(5)), 55);
     assert!(r.is_fresh(stored + Duration::from_secs(9)));
     assert!(!r.is_fresh(stored + Duration::from_secs(10)));

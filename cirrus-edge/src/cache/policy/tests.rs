@@ -1,18 +1,7 @@
 use super::*;
+use crate::head::fields as headers;
 use cirrus_core::model::PathMatch;
-use http::HeaderValue;
 use std::time::{Duration, UNIX_EPOCH};
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            http::HeaderName::from_bytes(k.as_bytes()).expect("test value"),
-            HeaderValue::from_str(v).expect("test value"),
-        );
-    }
-    h
-}
 
 fn decide(policy: &CachePolicy, path: &str, status: u16, req: &[(&str, &str)], res: &[(&str, &str)]) -> Storability {
     let (request, response) = (crate::head::fields(req), headers(res));

@@ -2,13 +2,13 @@
 //! buffer with the framing the edge decides (RFC 9112 §6), then the body,
 //! head and first data in one vectored write.
 
-use crate::body::{Body, content_length};
-use crate::head::RequestHead;
-use crate::http1::{Refusal, connection_lists, put_field};
+use crate::body::content_length;
+use crate::head::{Known, RequestHead};
+use crate::http1::{Refusal, lists, put_field};
+use crate::reply::Reply;
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{Method, Response, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use std::cell::RefCell;
@@ -51,13 +51,13 @@ impl Asked {
 pub(crate) async fn write<I: AsyncWrite + Unpin>(
     io: &mut I,
     out: &mut Vec<u8>,
-    res: Response<Body>,
+    res: Reply,
     asked: Asked,
 ) -> io::Result<bool> {
-    let (parts, mut body) = res.into_parts();
-    let status = parts.status;
-    let mut keep = asked.keep_alive && !connection_lists(&parts.headers, "close");
-    let declared = content_length(&parts.headers);
+    let Reply { head, mut body } = res;
+    let (status, fields) = (head.status, &head.fields);
+    let mut keep = asked.keep_alive && !lists(fields.get_all(Known::Connection), b"close");
+    let declared = content_length(fields);
     let framing = if asked.head || status.is_informational() || matches!(status.as_u16(), 204 | 304) {
         Out::None
     } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
@@ -73,13 +73,15 @@ pub(crate) async fn write<I: AsyncWrite + Unpin>(
     // The length the edge frames with is written once, by the edge; a HEAD
     // or 304 keeps the length of the body it stands for.
     let keep_length = framing == Out::None && !status.is_informational() && status != StatusCode::NO_CONTENT;
-    for (name, value) in &parts.headers {
-        if name == CONNECTION || name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && !keep_length) {
+    // The framing names are interned: written lowercase whatever case
+    // they were given in.
+    for (name, value) in fields.iter() {
+        if name == b"connection" || name == b"transfer-encoding" || (name == b"content-length" && !keep_length) {
             continue;
         }
-        put_field(out, name.as_str().as_bytes(), value.as_bytes());
+        put_field(out, name, value);
     }
-    if !parts.headers.contains_key(DATE) {
+    if !fields.contains(Known::Date) {
         DATE_NOW.with_borrow_mut(|d| put_field(out, b"date", d.get()));
     }
     match framing {
@@ -238,6 +240,8 @@ thread_local! {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::body::Body;
+    use http::Response;
     use http_body_util::StreamBody;
     use tokio::io::AsyncReadExt;
 
@@ -249,7 +253,9 @@ mod tests {
             head,
             keep_alive: true,
         };
-        let keep = write(&mut ours, &mut Vec::new(), res, asked).await.unwrap();
+        let keep = write(&mut ours, &mut Vec::new(), Reply::from(res), asked)
+            .await
+            .unwrap();
         drop(ours);
         let mut out = String::new();
         theirs.read_to_string(&mut out).await.unwrap();
