@@ -112,8 +112,13 @@ fn request_id(fields: &mut Fields) -> HeaderValue {
 /// 128 random bits in lowercase hex (the thread's generator: no system
 /// call per request, unlike the OS generator behind `auth::random_hex`).
 fn new_request_id() -> HeaderValue {
-    let hex = cirrus_core::auth::hex(&rand::random::<[u8; 16]>());
-    HeaderValue::try_from(hex).unwrap_or(HeaderValue::from_static("-"))
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 32];
+    for (i, b) in rand::random::<[u8; 16]>().into_iter().enumerate() {
+        hex[2 * i] = DIGITS[usize::from(b >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// The phases: what they answered (or why they failed), how long origins

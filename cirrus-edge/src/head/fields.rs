@@ -5,6 +5,11 @@ use super::names::{FieldName, HTTP_NAMES, NAMES, lookup};
 use bytes::Bytes;
 use std::fmt;
 
+/// Lines a parsed head has room for beyond its own.
+const LINES_ADDED: usize = 8;
+/// Bytes the first field added to a head makes room for.
+const BYTES_ADDED: usize = 256;
+
 /// Where some bytes of a head live: in the bytes it was parsed from, or
 /// in the bytes added since.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,13 +96,14 @@ impl Fields {
             start: (part.as_ptr() as usize - at) as u32,
             len: part.len() as u32,
         };
-        let lines = found
-            .iter()
-            .map(|h| Line {
-                name: lookup(h.name.as_bytes()).map_or_else(|| Name::Other(span(h.name.as_bytes())), Name::Known),
-                value: span(h.value),
-            })
-            .collect();
+        // Room for the few fields the edge adds to nearly every head
+        // (forwarding fields, the request id, `X-Cache`, `Via`): adding
+        // them does not move the lines.
+        let mut lines = Vec::with_capacity(found.len() + LINES_ADDED);
+        lines.extend(found.iter().map(|h| Line {
+            name: lookup(h.name.as_bytes()).map_or_else(|| Name::Other(span(h.name.as_bytes())), Name::Known),
+            value: span(h.value),
+        }));
         Self {
             parsed: Bytes::new(),
             added: Vec::new(),
@@ -148,6 +154,20 @@ impl Fields {
         };
         let value = self.add(value);
         self.lines.push(Line { name, value });
+    }
+
+    /// A copy with room for `lines` more fields holding `bytes` more
+    /// bytes: one allocation each, where a clone then a reserve make two.
+    pub(crate) fn clone_with_room(&self, lines: usize, bytes: usize) -> Fields {
+        let mut added = Vec::with_capacity(self.added.len() + bytes.max(BYTES_ADDED));
+        added.extend_from_slice(&self.added);
+        let mut copied = Vec::with_capacity(self.lines.len() + lines);
+        copied.extend_from_slice(&self.lines);
+        Fields {
+            parsed: self.parsed.clone(),
+            added,
+            lines: copied,
+        }
     }
 
     /// Makes room for `lines` more fields holding `bytes` more bytes of
@@ -306,6 +326,10 @@ impl Fields {
     }
 
     fn add(&mut self, bytes: &[u8]) -> Span {
+        if self.added.capacity() == 0 {
+            // One allocation for what is usually added, not a doubling per field.
+            self.added.reserve(bytes.len().max(BYTES_ADDED));
+        }
         let span = Span {
             added: true,
             start: self.added.len() as u32,

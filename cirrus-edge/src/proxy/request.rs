@@ -8,7 +8,7 @@ use crate::body::Body;
 use crate::cache::CacheOutcome;
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::{Fields, ResponseHead};
+use crate::head::{Fields, Known, ResponseHead};
 use crate::headers::strip_hop_by_hop;
 use crate::hooks::EdgeHooks;
 use crate::reply::Reply;
@@ -115,14 +115,14 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
     /// without the client's conditionals, range and method overrides (what
     /// is stored answers a plain GET).
     pub(super) fn fill_fields(&self) -> Fields {
-        const NOT_FOR_A_FILL: [&str; 4] = ["if-none-match", "if-modified-since", "if-range", "range"];
+        const NOT_FOR_A_FILL: [Known; 4] = [Known::IfNoneMatch, Known::IfModifiedSince, Known::IfRange, Known::Range];
         let mut fields = self.forwarded_fields();
-        fields.retain(|name, _| {
-            !NOT_FOR_A_FILL
-                .iter()
-                .chain(&METHOD_OVERRIDES)
-                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-        });
+        for name in NOT_FOR_A_FILL {
+            fields.remove(name);
+        }
+        for name in METHOD_OVERRIDES {
+            fields.remove(name);
+        }
         fields
     }
 

@@ -32,27 +32,65 @@ pub(crate) const VIA_VALUE: &str = "1.1 cirrus";
 /// The fields sent to the origin: the client's `headers`, minus hop-by-hop
 /// ones, with forwarding fields and the domain's edits.
 pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, conn: Conn) -> Fields {
-    let mut fields = headers.clone();
-    strip_hop_by_hop(&mut fields);
     // Room for what is added below, in one allocation: four fields, the
     // prior forwarding chain, an address, the host and the edits.
-    let prior = fields.get(Known::XForwardedFor).map_or(0, <[u8]>::len);
+    let prior = headers.get(Known::XForwardedFor).map_or(0, <[u8]>::len);
     let edits: usize = conf.request_headers.set.iter().map(|(n, v)| n.len() + v.len()).sum();
-    fields.reserve(4 + conf.request_headers.set.len(), 96 + prior + host.len() + edits);
-    let peer = conn.peer.ip().to_string();
+    let mut fields = headers.clone_with_room(4 + conf.request_headers.set.len(), 96 + prior + host.len() + edits);
+    strip_hop_by_hop(&mut fields);
+    let mut ip = [0u8; 45];
+    let peer = ip_text(conn.peer.ip(), &mut ip);
     // A prior value that is not text is replaced, as one that is invalid.
-    let xff = match fields.get_str(Known::XForwardedFor) {
-        Some(prior) => format!("{prior}, {peer}"),
-        None => peer,
-    };
-    let proto = if conn.tls { "https" } else { "http" };
     // The values are an address, a scheme and the routed host name: valid.
-    let _ = fields.insert(Known::XForwardedFor, xff);
+    match fields.get_str(Known::XForwardedFor) {
+        Some(prior) => {
+            let chain = [prior.as_bytes(), b", ", peer].concat();
+            let _ = fields.insert(Known::XForwardedFor, chain);
+        }
+        None => {
+            let _ = fields.insert(Known::XForwardedFor, peer);
+        }
+    }
+    let proto = if conn.tls { "https" } else { "http" };
     let _ = fields.insert(Known::XForwardedProto, proto);
     let _ = fields.insert(Known::XForwardedHost, host);
     let _ = fields.append(Known::Via, VIA_VALUE);
     apply_edits(&mut fields, &conf.request_headers);
     fields
+}
+
+/// `ip` as text in `buf`: an IPv4 address digit by digit (every MISS
+/// writes the client's), an IPv6 one through its `Display`.
+fn ip_text(ip: std::net::IpAddr, buf: &mut [u8; 45]) -> &[u8] {
+    use std::io::Write;
+    let mut at = 0;
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[at] = b'.';
+                    at += 1;
+                }
+                if octet >= 100 {
+                    buf[at] = b'0' + octet / 100;
+                    at += 1;
+                }
+                if octet >= 10 {
+                    buf[at] = b'0' + octet / 10 % 10;
+                    at += 1;
+                }
+                buf[at] = b'0' + octet % 10;
+                at += 1;
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            let mut w = &mut buf[..];
+            // 45 bytes hold the longest IPv6 text.
+            let _ = write!(w, "{v6}");
+            at = 45 - w.len();
+        }
+    }
+    &buf[..at]
 }
 
 /// The head of a request to the origin: `method`, the origin-form of
@@ -205,4 +243,29 @@ fn idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::IpAddr;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let mut cases: Vec<IpAddr> = ["0.0.0.0", "255.255.255.255", "10.0.100.9", "1.20.199.7", "::", "::1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        cases.push(IpAddr::V6(std::net::Ipv6Addr::new(
+            0xffff, 0xabcd, 1, 2, 3, 4, 5, 0xffff,
+        )));
+        for _ in 0..1000 {
+            cases.push(IpAddr::V4(rand::random::<u32>().into()));
+            cases.push(IpAddr::V6(rand::random::<u128>().into()));
+        }
+        for ip in cases {
+            let mut buf = [0u8; 45];
+            assert_eq!(super::ip_text(ip, &mut buf), ip.to_string().as_bytes(), "{ip}");
+        }
+    }
 }
