@@ -67,9 +67,14 @@ impl OriginBody {
     fn finish(&mut self) {
         if let State::Stream(s) = std::mem::replace(&mut self.0, State::Done) {
             let Streaming {
-                conn, keep_alive, home, ..
+                mut conn,
+                keep_alive,
+                home,
+                ..
             } = *s;
             if keep_alive && conn.read.is_empty() {
+                // A streamed body may have taken long: idle from now.
+                conn.sent_at = std::time::Instant::now();
                 home.put(conn);
             }
         }

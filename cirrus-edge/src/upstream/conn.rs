@@ -83,15 +83,21 @@ pub(crate) struct Connection {
     write: Vec<u8>,
     /// The pool key this connection was made for.
     pub(crate) key: Arc<Key>,
+    /// When its last request was sent: back in the pool with a body that
+    /// came with its head, it counts as idle from then (a little early,
+    /// never late), so that return reads no clock; a streamed body sets
+    /// it when it ends.
+    pub(crate) sent_at: std::time::Instant,
 }
 
 impl Connection {
-    pub(crate) fn new(stream: Stream, key: Arc<Key>) -> Self {
+    pub(crate) fn new(stream: Stream, key: Arc<Key>, sent_at: std::time::Instant) -> Self {
         Self {
             stream,
             read: BytesMut::with_capacity(READ_SIZE),
             write: Vec::with_capacity(1024),
             key,
+            sent_at,
         }
     }
 

@@ -180,7 +180,9 @@ impl Upstream {
             let host = host_for(origin, &head.fields);
             // One clock read for the deadline and the timing.
             let asked = tokio::time::Instant::now();
-            let sent = self.pools.send(origin, &head, &host, body.take(), fresh);
+            let sent = self
+                .pools
+                .send(origin, &head, &host, body.take(), fresh, asked.into_std());
             let outcome = tokio::time::timeout_at(asked + self.timeout, sent).await;
             let took = asked.elapsed();
             *waited = Some(waited.unwrap_or_default() + took);

@@ -86,7 +86,7 @@ impl Pools {
 
     /// Sends `head` (origin-form target) with `host` as its `Host`, and
     /// `body`, to `origin`: on an idle connection unless `fresh`, else on
-    /// a new one.
+    /// a new one. `now` is the caller's clock reading, when it asked.
     pub(crate) async fn send(
         &self,
         origin: &Origin,
@@ -94,13 +94,18 @@ impl Pools {
         host: &[u8],
         body: Option<Body>,
         fresh: bool,
+        now: Instant,
     ) -> Result<OriginResponse, Failed> {
-        let idle = if fresh { None } else { self.idle.take(origin) };
+        let idle = if fresh { None } else { self.idle.take(origin, now) };
         let reused = idle.is_some();
         let mut conn = match idle {
             Some(conn) => conn,
-            None => self.connect(origin).await.map_err(|error| Failed { error, reused })?,
+            None => self
+                .connect(origin, now)
+                .await
+                .map_err(|error| Failed { error, reused })?,
         };
+        conn.sent_at = now;
         match conn.exchange(head, host, body).await {
             Ok(received) => {
                 let body = OriginBody::new(conn, &received, self.idle.clone());
@@ -117,7 +122,7 @@ impl Pools {
     }
 
     /// A new connection to `origin`.
-    async fn connect(&self, origin: &Origin) -> Result<Connection, ProxyError> {
+    async fn connect(&self, origin: &Origin, now: Instant) -> Result<Connection, ProxyError> {
         let unreachable = |e: std::io::Error| {
             tracing::debug!(origin = %origin, error = %e, "origin: connect failed");
             ProxyError::new(ErrorKind::OriginConnect, "origin unreachable")
@@ -136,7 +141,7 @@ impl Pools {
             }
             _ => Stream::Plain(tcp),
         };
-        Ok(Connection::new(stream, Arc::new(Key::of(origin))))
+        Ok(Connection::new(stream, Arc::new(Key::of(origin)), now))
     }
 }
 
@@ -170,8 +175,9 @@ impl IdleSet {
             .hash_one((scheme == Scheme::Https, host, port, WORKER.get()))
     }
 
-    /// The newest idle connection for `origin` that can take a request.
-    fn take(&self, origin: &Origin) -> Option<Connection> {
+    /// The newest idle connection for `origin` that can take a request
+    /// `now`.
+    fn take(&self, origin: &Origin, now: Instant) -> Option<Connection> {
         let hash = self.hash(origin.scheme, &origin.host, origin.effective_port());
         loop {
             let mut idle = {
@@ -180,7 +186,7 @@ impl IdleSet {
                 let at = list.iter().rposition(|i| i.conn.key.matches(origin))?;
                 list.remove(at)
             };
-            if idle.since.elapsed() < self.timeout && idle.conn.is_usable() {
+            if now.saturating_duration_since(idle.since) < self.timeout && idle.conn.is_usable() {
                 return Some(idle.conn);
             }
         }
@@ -195,10 +201,8 @@ impl Home for IdleSet {
         if list.len() >= MAX_IDLE_PER_ORIGIN {
             list.remove(0);
         }
-        list.push(Idle {
-            conn,
-            since: Instant::now(),
-        });
+        let since = conn.sent_at;
+        list.push(Idle { conn, since });
         drop(lists);
         if !self.sweeping.swap(true, Ordering::Relaxed) {
             tokio::spawn(sweep(Arc::downgrade(&self)));
