@@ -49,7 +49,7 @@ pub(crate) fn from_cache(entry: &CachedResponse, request: &Fields, head: bool, n
         Ranged::Full => (entry.status, Body::full(entry.body.clone()), None),
     };
     let mut res = ResponseHead::new(status);
-    res.fields = entry.headers.clone();
+    res.fields = entry.headers.to_answer();
     let fields = &mut res.fields;
     match range {
         Some((content_range, part_len)) => {
@@ -255,7 +255,7 @@ impl Fill<'_> {
             Body::full(stale.body.clone())
         };
         let mut head = ResponseHead::new(stale.status);
-        head.fields = stale.headers.clone();
+        head.fields = stale.headers.to_answer();
         (Reply::new(head, body), CacheOutcome::of(CacheStatus::Expired, false))
     }
 }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use std::fmt;
 
 mod convert;
+mod copy;
 
 /// Lines a parsed head has room for beyond its own.
 const LINES_ADDED: usize = 8;
@@ -79,6 +80,19 @@ pub struct Fields {
     parsed: Bytes,
     added: Vec<u8>,
     lines: Vec<Line>,
+    /// Which interned names have a line (bit `i` for [`NAMES`]`[i]`): most
+    /// lookups are for a field that is not there, answered without a scan.
+    known: u128,
+}
+
+// Every interned name has its bit.
+const _: () = assert!(NAMES.len() <= 128);
+
+fn bit(name: Name) -> u128 {
+    match name {
+        Name::Known(i) => 1 << i,
+        Name::Other(_) => 0,
+    }
 }
 
 impl Fields {
@@ -106,10 +120,12 @@ impl Fields {
             name: lookup(h.name.as_bytes()).map_or_else(|| Name::Other(span(h.name.as_bytes())), Name::Known),
             value: span(h.value),
         }));
+        let known = lines.iter().fold(0, |k, l| k | bit(l.name));
         Self {
             parsed: Bytes::new(),
             added: Vec::new(),
             lines,
+            known,
         }
     }
 
@@ -155,21 +171,7 @@ impl Fields {
             None => Name::Other(self.add(name)),
         };
         let value = self.add(value);
-        self.lines.push(Line { name, value });
-    }
-
-    /// A copy with room for `lines` more fields holding `bytes` more
-    /// bytes: one allocation each, where a clone then a reserve make two.
-    pub(crate) fn clone_with_room(&self, lines: usize, bytes: usize) -> Fields {
-        let mut added = Vec::with_capacity(self.added.len() + bytes.max(BYTES_ADDED));
-        added.extend_from_slice(&self.added);
-        let mut copied = Vec::with_capacity(self.lines.len() + lines);
-        copied.extend_from_slice(&self.lines);
-        Fields {
-            parsed: self.parsed.clone(),
-            added,
-            lines: copied,
-        }
+        self.push(Line { name, value });
     }
 
     /// Makes room for `lines` more fields holding `bytes` more bytes of
@@ -204,7 +206,11 @@ impl Fields {
     /// Every value of `name`, in order.
     pub fn get_all<N: FieldName>(&self, name: N) -> impl Iterator<Item = &[u8]> {
         let known = name.interned();
-        self.lines
+        let lines = match known {
+            Some(k) if self.known & (1 << k) == 0 => &self.lines[..0],
+            _ => &self.lines[..],
+        };
+        lines
             .iter()
             .filter(move |line| self.has(line, name.name_bytes(), known))
             .map(|line| self.bytes(line.value))
@@ -249,7 +255,7 @@ impl Fields {
             None => Name::Other(self.add(name)),
         };
         let value = self.add(value);
-        self.lines.push(Line { name, value });
+        self.push(Line { name, value });
         Ok(())
     }
 
@@ -279,6 +285,12 @@ impl Fields {
     /// Removes every value of `name`; whether there was one.
     pub fn remove(&mut self, name: impl FieldName) -> bool {
         let (known, before) = (name.interned(), self.lines.len());
+        if let Some(k) = known {
+            if self.known & (1 << k) == 0 {
+                return false;
+            }
+            self.known &= !(1 << k);
+        }
         let name = name.name_bytes();
         let mut lines = std::mem::take(&mut self.lines);
         lines.retain(|line| !self.has(line, name, known));
@@ -290,41 +302,13 @@ impl Fields {
     pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
         let mut lines = std::mem::take(&mut self.lines);
         lines.retain(|line| keep(self.name_of(line.name), self.bytes(line.value)));
+        self.known = lines.iter().fold(0, |k, l| k | bit(l.name));
         self.lines = lines;
     }
 
-    /// The fields copied into one buffer of their own: what is kept for long
-    /// (a cached response) holds no slice of the bytes it was parsed
-    /// from, such as a connection's read buffer, which it would otherwise
-    /// keep alive whole.
-    pub fn detached(&self) -> Fields {
-        let mut own = Fields::with_capacity(self.len());
-        let mut bytes = Vec::with_capacity(self.text_len());
-        let mut keep = |part: &[u8]| {
-            let span = Span {
-                added: false,
-                start: bytes.len() as u32,
-                len: part.len() as u32,
-            };
-            bytes.extend_from_slice(part);
-            span
-        };
-        for line in &self.lines {
-            let name = match line.name {
-                Name::Known(i) => Name::Known(i),
-                Name::Other(span) => Name::Other(keep(self.bytes(span))),
-            };
-            let value = keep(self.bytes(line.value));
-            own.lines.push(Line { name, value });
-        }
-        // Shared by clones (a HIT's copy of the head is one count).
-        own.parsed = Bytes::from(bytes);
-        own
-    }
-
-    /// The bytes of every name and value, as written (without separators).
-    pub fn text_len(&self) -> usize {
-        self.iter().map(|(n, v)| n.len() + v.len()).sum()
+    fn push(&mut self, line: Line) {
+        self.known |= bit(line.name);
+        self.lines.push(line);
     }
 
     fn add(&mut self, bytes: &[u8]) -> Span {

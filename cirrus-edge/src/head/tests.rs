@@ -175,3 +175,25 @@ fn lists_numbers_and_sizes() {
         "vary".len() * 2 + "Accept-Encoding, ,cookie".len() + " x-a ".len() + "age".len() + 20
     );
 }
+
+#[test]
+fn interned_names_are_found_after_every_kind_of_edit() {
+    let mut f = super::fields(&[("Age", "1"), ("x-a", "2"), ("age", "3")]);
+    assert_eq!(f.get_all(Known::Age).count(), 2);
+    f.retain(|_, v| v != b"1");
+    assert_eq!(f.get(Known::Age), Some(&b"3"[..]));
+    f.retain(|name, _| name != b"age");
+    assert!(!f.contains(Known::Age) && !f.remove(Known::Age));
+    f.append("AGE", "4").unwrap();
+    assert_eq!(f.get("age"), Some(&b"4"[..]));
+    let copy = f.detached();
+    assert!(f.remove(Known::Age) && !f.contains(Known::Age));
+    assert_eq!(copy.get(Known::Age), Some(&b"4"[..]));
+    assert_eq!(
+        Fields::from(&copy.to_header_map().unwrap()).get(Known::Age),
+        Some(&b"4"[..])
+    );
+    let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nETag: \"e\"\r\n\r\n"[..]);
+    let parsed = ResponseHead::parse(&mut buf).unwrap().unwrap();
+    assert!(parsed.fields.contains(Known::Etag) && !parsed.fields.contains(Known::Age));
+}

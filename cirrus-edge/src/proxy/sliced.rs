@@ -55,7 +55,7 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
         let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
         if not_modified(session.headers(), &entry.headers) {
             let mut res = ResponseHead::new(StatusCode::NOT_MODIFIED);
-            res.fields = entry.headers.clone();
+            res.fields = entry.headers.to_answer();
             res.fields.remove(Known::ContentRange);
             res.fields.remove(Known::ContentLength);
             return Ok(Answer::cached(
@@ -96,7 +96,7 @@ pub(super) async fn through_slices<H: EdgeHooks>(req: &mut Req<'_, H>, size: u64
         };
         let status_of = if hit { CacheStatus::Hit } else { CacheStatus::Miss };
         let mut res = ResponseHead::new(status);
-        res.fields = entry.headers.clone();
+        res.fields = entry.headers.to_answer();
         let fields = &mut res.fields;
         fields.remove(Known::ContentRange);
         fields.insert_number(Known::ContentLength, bytes.end - bytes.start);
