@@ -100,8 +100,9 @@ impl Pools {
         let reused = idle.is_some();
         let mut conn = match idle {
             Some(conn) => conn,
-            None => self
-                .connect(origin, now)
+            // Boxed: a TLS handshake's state is large, and most requests
+            // take a pooled connection.
+            None => Box::pin(self.connect(origin, now))
                 .await
                 .map_err(|error| Failed { error, reused })?,
         };
