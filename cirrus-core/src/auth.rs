@@ -37,13 +37,25 @@ impl std::fmt::Debug for NewToken {
 /// assert_eq!(cirrus_core::auth::hex(&[0x0f, 0xa0]), "0fa0");
 /// ```
 pub fn hex(bytes: &[u8]) -> String {
+    let mut hex = vec![0; bytes.len() * 2];
+    write_hex(bytes, &mut hex);
+    hex.into_iter().map(char::from).collect()
+}
+
+/// Writes `bytes` as lowercase hex into the first `2 * bytes.len()` bytes
+/// of `out` (no allocation: the edge's request ids).
+///
+/// ```
+/// let mut out = [0u8; 4];
+/// cirrus_core::auth::write_hex(&[0x0f, 0xa0], &mut out);
+/// assert_eq!(&out, b"0fa0");
+/// ```
+pub fn write_hex(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(b & 15)]));
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    hex
 }
 
 /// `bytes` random bytes from the OS generator, as lowercase hex: ids for

@@ -112,12 +112,8 @@ fn request_id(fields: &mut Fields) -> HeaderValue {
 /// 128 random bits in lowercase hex (the thread's generator: no system
 /// call per request, unlike the OS generator behind `auth::random_hex`).
 fn new_request_id() -> HeaderValue {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = [0u8; 32];
-    for (i, b) in rand::random::<[u8; 16]>().into_iter().enumerate() {
-        hex[2 * i] = DIGITS[usize::from(b >> 4)];
-        hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
-    }
+    cirrus_core::auth::write_hex(&rand::random::<[u8; 16]>(), &mut hex);
     HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("-"))
 }
 

@@ -169,12 +169,11 @@ impl Fill<'_> {
         if !matches!(decision, Storability::Store { .. }) || !self.may_store {
             return None;
         }
-        let mut headers = headers.clone();
+        let mut headers = headers.detached();
         // Ranges are served from what is stored (cache/range.rs): said once, here.
         if status == StatusCode::OK && !headers.contains(Known::AcceptRanges) {
             let _ = headers.append(Known::AcceptRanges, "bytes");
         }
-        let headers = headers.detached();
         let entry = entry_of(tiers, self.policy, decision, status, headers, body, self.now)?;
         tiers.store(self.key, self.request, entry)
     }
