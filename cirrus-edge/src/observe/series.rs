@@ -1,7 +1,9 @@
 //! The request series resolved once per domain: a label lookup hashes the
 //! labels, takes the vector's lock and clones the series; a request only
 //! finds its domain's handles (by the address of the configuration it was
-//! routed with, which the table holds on to) and increments them.
+//! routed with, which the table holds on to) and increments them. A
+//! replaced configuration's entry goes when its successor's comes: the
+//! table holds one configuration per domain, never a history of them.
 
 use crate::cache::CacheStatus;
 use cirrus_core::DomainConf;
@@ -58,7 +60,16 @@ pub(crate) struct Series {
     duration: HistogramVec,
     cache_status: IntCounterVec,
     cache: [OnceLock<IntCounter>; CACHE.len()],
-    domains: RwLock<HashMap<usize, Handles>>,
+    domains: RwLock<Table>,
+}
+
+/// The handles by configuration, at most one configuration per domain.
+#[derive(Debug, Default)]
+struct Table {
+    /// By the address of the configuration, which the entry holds.
+    by_conf: HashMap<usize, Handles>,
+    /// Each domain's key in `by_conf`.
+    by_name: HashMap<String, usize>,
 }
 
 impl Series {
@@ -89,22 +100,40 @@ impl Series {
         };
         let key = Arc::as_ptr(conf) as usize;
         {
-            let domains = self.domains.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(h) = domains.get(&key) {
+            let table = self.domains.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(h) = table.by_conf.get(&key) {
                 self.counted(h, conf, slot, seconds);
                 return;
             }
         }
-        let mut domains = self.domains.write().unwrap_or_else(|p| p.into_inner());
-        if domains.len() >= KEPT {
-            domains.clear();
+        let mut guard = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        let table = &mut *guard;
+        if !table.by_conf.contains_key(&key) {
+            if table.by_conf.len() >= KEPT {
+                *table = Table::default();
+            }
+            // The domain's previous configuration: its series go on, its
+            // entry (and the configuration it holds) goes.
+            let previous = table
+                .by_name
+                .insert(conf.domain.clone(), key)
+                .and_then(|old| table.by_conf.remove(&old));
+            let handles = match previous {
+                Some(p) => Handles {
+                    _conf: conf.clone(),
+                    ..p
+                },
+                None => Handles {
+                    _conf: conf.clone(),
+                    duration: self.duration.with_label_values(&[conf.domain.as_str()]),
+                    requests: Default::default(),
+                },
+            };
+            table.by_conf.insert(key, handles);
         }
-        let h = domains.entry(key).or_insert_with(|| Handles {
-            _conf: conf.clone(),
-            duration: self.duration.with_label_values(&[conf.domain.as_str()]),
-            requests: Default::default(),
-        });
-        self.counted(h, conf, slot, seconds);
+        if let Some(h) = table.by_conf.get(&key) {
+            self.counted(h, conf, slot, seconds);
+        }
     }
 
     fn counted(&self, h: &Handles, conf: &DomainConf, slot: usize, seconds: f64) {
@@ -170,6 +199,24 @@ mod tests {
     }
 
     #[test]
+    fn a_replaced_configuration_is_let_go() {
+        let s = series();
+        let origin: cirrus_core::model::Origin = "http://192.0.2.1".parse().expect("origin");
+        let first = Arc::new(DomainConf::new("a.test", origin.clone()));
+        s.count(Some(&first), 200, 0.0, None);
+        for _ in 0..100 {
+            let next = Arc::new(DomainConf::new("a.test", origin.clone()));
+            s.count(Some(&next), 200, 0.0, None);
+        }
+        let other = Arc::new(DomainConf::new("b.test", origin));
+        s.count(Some(&other), 200, 0.0, None);
+        assert_eq!(Arc::strong_count(&first), 1, "the table let the first configuration go");
+        let table = s.domains.read().expect("lock");
+        assert_eq!((table.by_conf.len(), table.by_name.len()), (2, 2));
+        assert_eq!(s.requests.with_label_values(&["a.test", "200"]).get(), 101);
+    }
+
+    #[test]
     fn the_shortcuts_are_bounded() {
         let s = series();
         let origin: cirrus_core::model::Origin = "http://192.0.2.1".parse().expect("origin");
@@ -177,7 +224,7 @@ mod tests {
             let conf = Arc::new(DomainConf::new(format!("d{i}.test"), origin.clone()));
             s.count(Some(&conf), 200, 0.0, None);
         }
-        assert!(s.domains.read().expect("lock").len() <= KEPT);
+        assert!(s.domains.read().expect("lock").by_conf.len() <= KEPT);
         assert_eq!(s.requests.with_label_values(&["d1.test", "200"]).get(), 1);
     }
 }
