@@ -83,8 +83,8 @@ pub use rendezvous::{RendezvousTable, Weighted, rendezvous_topk, stable_hash};
 #[cfg(feature = "store")]
 pub use store::{
     AccessStore, AuditLog, CertStore, Change, ChangeFeed, ChangeRecord, ChangesSince, DELIVERY_LOG_LEN, DomainStore,
-    EdgeSource, Event, EventLog, JobQueue, Lock, LockStore, NodeStore, Ping, PurgeLog, StaticSource, Store,
-    StoreLocation, SubscribeOptions, Subscription, WebhookStore, Write, channels, open_store,
+    EdgeSource, EmbeddedSettings, Event, EventLog, JobQueue, Lock, LockStore, NodeStore, Ping, PurgeLog, StaticSource,
+    Store, StoreLocation, SubscribeOptions, Subscription, WebhookStore, Write, channels, open_store,
 };
 #[cfg(feature = "embedded")]
 pub use store::{EmbeddedStore, EmbeddedStoreBuilder};

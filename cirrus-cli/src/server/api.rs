@@ -15,7 +15,7 @@ pub(crate) struct ApiArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "CIRRUS_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
-    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis+unix://…`, `redis+sentinel://host:port,…/master`, or the embedded store's directory (a path, `file:PATH` or `embedded:PATH`); any other `scheme://` is refused.
+    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis+unix://…`, `redis+sentinel://host:port,…/master`, or the embedded store's directory (a path, or `file:PATH` / `embedded:PATH` with settings such as `?cache=8MiB&purge_records=1000`, docs/operations.md#the-embedded-stores-memory); any other `scheme://` is refused.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data", value_parser = super::store_location)]
     store: String,
     /// The master token (at least 16 characters). Unset: one is generated

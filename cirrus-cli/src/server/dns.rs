@@ -63,7 +63,7 @@ pub(crate) struct DnsArgs {
     /// Addresses and CIDR blocks allowed to read `/metrics` (comma-separated).
     #[arg(long, env = "CIRRUS_DNS_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
     metrics_allow: AllowList,
-    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis+unix://…`, `redis+sentinel://host:port,…/master`, or the embedded store's directory (a path, `file:PATH` or `embedded:PATH`); any other `scheme://` is refused.
+    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis+unix://…`, `redis+sentinel://host:port,…/master`, or the embedded store's directory (a path, or `file:PATH` / `embedded:PATH` with settings such as `?cache=8MiB&purge_records=1000`, docs/operations.md#the-embedded-stores-memory); any other `scheme://` is refused.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data", value_parser = super::store_location)]
     store: String,
 }

@@ -11,7 +11,8 @@ use std::ffi::OsString;
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
     /// The store shared by every role: a directory for the embedded store
-    /// (created on first start; also `file:PATH`, `embedded:PATH`), or
+    /// (created on first start; also `file:PATH`, `embedded:PATH`, with
+    /// settings such as `?cache=8MiB&purge_records=1000`), or
     /// `redis://…` / `rediss://…` / `redis+sentinel://…`; any other `scheme://` is refused.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data", value_parser = super::store_location)]
     store: String,
@@ -86,12 +87,12 @@ pub(crate) async fn run(args: UpArgs, file: &super::ConfigFile) -> Result<(), Bo
     // written to Redis (every write bumps the revision).
     let location = cirrus_core::StoreLocation::parse(&args.store)?;
     let had_file = match &location {
-        cirrus_core::StoreLocation::Embedded(dir) => dir.join("cirrus.redb").exists(),
+        cirrus_core::StoreLocation::Embedded { dir, .. } => dir.join("cirrus.redb").exists(),
         _ => false,
     };
     let store = cirrus_core::open_store(&args.store)?;
     let existed = match location {
-        cirrus_core::StoreLocation::Embedded(_) => had_file,
+        cirrus_core::StoreLocation::Embedded { .. } => had_file,
         _ => store.revision().await.unwrap_or(0) > 0,
     };
     let domains = store.domains().await.map(|d| d.len()).unwrap_or(0);

@@ -68,7 +68,7 @@ pub(crate) struct WorkerArgs {
     /// This worker's name in the job queue (unique per process; default: host and process id).
     #[arg(long, env = "CIRRUS_WORKER_NAME")]
     name: Option<String>,
-    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis+unix://…`, `redis+sentinel://host:port,…/master`, or the embedded store's directory (a path, `file:PATH` or `embedded:PATH`); any other `scheme://` is refused.
+    /// The store: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis+unix://…`, `redis+sentinel://host:port,…/master`, or the embedded store's directory (a path, or `file:PATH` / `embedded:PATH` with settings such as `?cache=8MiB&purge_records=1000`, docs/operations.md#the-embedded-stores-memory); any other `scheme://` is refused.
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data", value_parser = super::store_location)]
     store: String,
     /// Post webhooks to private, loopback and link-local addresses too (refused by default, against

@@ -93,6 +93,7 @@ pub struct EmbeddedStoreBuilder {
     events_age: Duration,
     event_buffer: usize,
     cache_bytes: usize,
+    purge_records: usize,
 }
 
 impl EmbeddedStoreBuilder {
@@ -106,6 +107,7 @@ impl EmbeddedStoreBuilder {
             events_age: DEFAULT_EVENTS_AGE,
             event_buffer: 4096,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            purge_records: crate::store::PURGE_RECORDS_MAX,
         }
     }
 
@@ -114,6 +116,13 @@ impl EmbeddedStoreBuilder {
     /// past it come from the operating system's page cache.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes.max(1 << 20);
+        self
+    }
+
+    /// Purge records kept in memory for acknowledgements (default 10,000;
+    /// each also goes after a day).
+    pub fn purge_records(mut self, len: usize) -> Self {
+        self.purge_records = len.max(1);
         self
     }
 

@@ -3,6 +3,11 @@
 //! Cirrus does not know is refused, never taken for a directory named
 //! after it (a typo such as `redi://…` would otherwise run on an empty
 //! private store that no other role sees).
+//!
+//! An embedded store named with `file:` or `embedded:` may carry its
+//! memory and retention settings as a query:
+//! `embedded:/var/lib/cirrus?cache=8MiB&purge_records=1000&events=50000&audit=50000`
+//! (a bare path is taken whole, `?` included).
 
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -21,8 +26,95 @@ pub enum StoreLocation {
     /// `redis+sentinel://`).
     Redis(String),
     /// The data directory of an embedded store: a path, or `file:PATH` /
-    /// `embedded:PATH` (also `file:///abs/path`).
-    Embedded(PathBuf),
+    /// `embedded:PATH` (also `file:///abs/path`), with the settings its
+    /// query gave.
+    Embedded {
+        /// The data directory.
+        dir: PathBuf,
+        /// What the query set; the rest keeps the builder's defaults.
+        settings: EmbeddedSettings,
+    },
+}
+
+/// The settings an embedded store's location may carry (each `None`
+/// keeps the default of [`EmbeddedStoreBuilder`](crate::EmbeddedStoreBuilder)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EmbeddedSettings {
+    /// `cache=SIZE`: memory for the database's page cache (`B`, `KiB`,
+    /// `MiB`, `GiB` suffixes; at least 1 MiB).
+    pub cache_bytes: Option<usize>,
+    /// `purge_records=N`: purge records kept for acknowledgements.
+    pub purge_records: Option<usize>,
+    /// `events=N`: events kept.
+    pub events: Option<usize>,
+    /// `audit=N`: audit records kept.
+    pub audit: Option<usize>,
+}
+
+impl EmbeddedSettings {
+    /// Reads `key=value&…`, refusing an unknown key or a bad value.
+    fn parse(query: &str) -> Result<Self> {
+        let mut settings = Self::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let bad = |what: &str| Error::backend(format!("store setting {pair:?}: {what}"), None);
+            let count = || {
+                value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("expected a positive number"))
+            };
+            match key {
+                "cache" => {
+                    let bytes = size(value).ok_or_else(|| bad("expected a size such as 8MiB"))?;
+                    if bytes < 1 << 20 {
+                        return Err(bad("the page cache takes at least 1MiB"));
+                    }
+                    settings.cache_bytes = Some(bytes);
+                }
+                "purge_records" => settings.purge_records = Some(count()?),
+                "events" => settings.events = Some(count()?),
+                "audit" => settings.audit = Some(count()?),
+                _ => return Err(bad("unknown setting (cache, purge_records, events, audit)")),
+            }
+        }
+        Ok(settings)
+    }
+
+    /// A builder of the store in `dir` with these settings.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn builder(&self, dir: PathBuf) -> crate::EmbeddedStoreBuilder {
+        let mut b = crate::EmbeddedStoreBuilder::new(dir);
+        if let Some(n) = self.cache_bytes {
+            b = b.cache_bytes(n);
+        }
+        if let Some(n) = self.purge_records {
+            b = b.purge_records(n);
+        }
+        if let Some(n) = self.events {
+            b = b.events_len(n);
+        }
+        if let Some(n) = self.audit {
+            b = b.audit_len(n);
+        }
+        b
+    }
+}
+
+/// `512`, `64KiB`, `8MiB`, `1GiB` in bytes.
+fn size(s: &str) -> Option<usize> {
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: usize = s[..digits].parse().ok()?;
+    let unit = match &s[digits..] {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 impl StoreLocation {
@@ -38,10 +130,14 @@ impl StoreLocation {
         }
         for prefix in ["file://", "file:", "embedded:"] {
             if let Some(path) = spec.strip_prefix(prefix) {
+                let (path, query) = path.split_once('?').unwrap_or((path, ""));
                 if path.is_empty() {
                     return Err(Error::backend(format!("{spec:?} names no directory"), None));
                 }
-                return Ok(StoreLocation::Embedded(PathBuf::from(path)));
+                return Ok(StoreLocation::Embedded {
+                    dir: PathBuf::from(path),
+                    settings: EmbeddedSettings::parse(query)?,
+                });
             }
         }
         if let Some((scheme, _)) = spec.split_once("://")
@@ -55,7 +151,10 @@ impl StoreLocation {
                 None,
             ));
         }
-        Ok(StoreLocation::Embedded(PathBuf::from(spec)))
+        Ok(StoreLocation::Embedded {
+            dir: PathBuf::from(spec),
+            settings: EmbeddedSettings::default(),
+        })
     }
 }
 
@@ -92,7 +191,10 @@ mod tests {
         ] {
             assert_eq!(
                 StoreLocation::parse(spec).unwrap(),
-                StoreLocation::Embedded(dir.into()),
+                StoreLocation::Embedded {
+                    dir: dir.into(),
+                    settings: EmbeddedSettings::default()
+                },
                 "{spec}"
             );
         }
@@ -103,9 +205,44 @@ mod tests {
             "http://redis:6379",
             "",
             "file:",
+            "file:?cache=8MiB",
         ] {
             let e = StoreLocation::parse(bad).unwrap_err().to_string();
             assert!(e.contains("redis://") || e.contains("no directory"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_embedded_location_carries_its_settings() {
+        let StoreLocation::Embedded { dir, settings } =
+            StoreLocation::parse("embedded:/srv/c?cache=8MiB&purge_records=600&events=10&audit=20").unwrap()
+        else {
+            panic!("not embedded");
+        };
+        assert_eq!(dir, PathBuf::from("/srv/c"));
+        assert_eq!(
+            (
+                settings.cache_bytes,
+                settings.purge_records,
+                settings.events,
+                settings.audit
+            ),
+            (Some(8 << 20), Some(600), Some(10), Some(20))
+        );
+        // A bare path keeps its `?`: only a named embedded store has a query.
+        assert!(matches!(
+            StoreLocation::parse("./data?x").unwrap(),
+            StoreLocation::Embedded { dir, settings } if dir == std::path::Path::new("./data?x") && settings == EmbeddedSettings::default()
+        ));
+        for (bad, says) in [
+            ("file:d?cache=1KiB", "at least 1MiB"),
+            ("file:d?cache=lots", "a size"),
+            ("file:d?purge_records=0", "positive"),
+            ("file:d?events=-1", "positive"),
+            ("file:d?colour=blue", "unknown setting"),
+        ] {
+            let e = StoreLocation::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 }

@@ -24,7 +24,7 @@ pub use capabilities::{
 pub use embedded::{EmbeddedStore, EmbeddedStoreBuilder};
 pub use events::{Change, ChangeRecord, ChangesSince, Event, SubscribeOptions, Subscription, channels};
 pub use keys::Lock;
-pub use location::StoreLocation;
+pub use location::{EmbeddedSettings, StoreLocation};
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
 pub use source::{EdgeSource, StaticSource};
@@ -90,7 +90,8 @@ impl<T> Store for T where
 /// Opens the store named by `spec` ([`StoreLocation`]): a `redis://`,
 /// `rediss://` or `redis+unix://` URL opens a [`RedisStore`] (lazily
 /// connected; must be called inside a Tokio runtime); a path (or
-/// `file:PATH`, `embedded:PATH`) is the data directory of an
+/// `file:PATH`, `embedded:PATH`, the latter two with settings such as
+/// `?cache=8MiB&purge_records=1000`) is the data directory of an
 /// [`EmbeddedStore`], created when missing. Any other `scheme://` is
 /// refused.
 ///
@@ -109,7 +110,7 @@ pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
         #[cfg(feature = "redis")]
         StoreLocation::Redis(url) => Ok(std::sync::Arc::new(RedisStore::connect(&url)?)),
         #[cfg(feature = "embedded")]
-        StoreLocation::Embedded(dir) => Ok(std::sync::Arc::new(EmbeddedStore::open(dir)?)),
+        StoreLocation::Embedded { dir, settings } => Ok(std::sync::Arc::new(settings.builder(dir).open()?)),
         #[allow(unreachable_patterns)]
         other => Err(crate::Error::backend(
             format!("{other:?}: this build lacks that store's feature (`redis` or `embedded`)"),

@@ -7,7 +7,8 @@ impl PurgeLog for EmbeddedStore {
     async fn publish_purge(&self, purge: &PurgeRequest) -> Result<u64> {
         let purge = purge.clone().validated()?;
         if let Some(id) = &purge.id {
-            self.live().record_purge(id, &purge.domain, now_ms());
+            self.live()
+                .record_purge(id, &purge.domain, now_ms(), self.inner.config.purge_records);
         }
         let payload = encode(&purge)?;
         self.write(move |tx, cfg| {
