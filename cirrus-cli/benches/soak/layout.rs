@@ -31,6 +31,11 @@ pub(crate) struct Layout {
 
 const ZONE: &str = "cdn.soak.test";
 
+/// The one-box store, with caps an hour's load reaches within the warm-up
+/// (a 2 MiB page cache, 300 purge records: five minutes of purges), so
+/// that memory still growing after it is growth beyond every cap.
+pub(crate) const ONE_BOX_STORE: &str = "embedded:cirrus-data?cache=2MiB&purge_records=300";
+
 impl Layout {
     /// Starts `one-box` or `many-boxes`.
     pub(crate) fn start(name: &str) -> Self {
@@ -58,6 +63,7 @@ fn one_box() -> Layout {
     let config = format!(
         r#"log = "warn"
 zone = "{ZONE}"
+store = "{ONE_BOX_STORE}"
 [api]
 listen = "127.0.0.1:0"
 rate_limit = 0

@@ -9,6 +9,7 @@ use crate::layout::Layout;
 use cirrus_client::Client;
 use cirrus_core::DomainConf;
 use cirrus_core::model::{CertificateUpload, PurgeSelection, TlsMode};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +29,10 @@ pub(crate) struct Stats {
     pub(crate) latencies_ms: Mutex<Vec<f32>>,
     pub(crate) dns_ok: AtomicU64,
     pub(crate) dns_bad: AtomicU64,
-    pub(crate) purge_ids: Mutex<Vec<String>>,
+    /// Purges sent and not yet seen acknowledged, with when they were sent.
+    pub(crate) purges_pending: Mutex<VecDeque<(String, Instant)>>,
+    pub(crate) purges_sent: AtomicU64,
+    pub(crate) purges_acked: AtomicU64,
     pub(crate) control_errors: AtomicU64,
     pub(crate) config_changes: AtomicU64,
     pub(crate) cert_uploads: AtomicU64,
@@ -244,7 +248,14 @@ pub(crate) async fn control(
             )
             .await
         {
-            Ok(accepted) => stats.purge_ids.lock().unwrap().push(accepted.id),
+            Ok(accepted) => {
+                stats.purges_sent.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .purges_pending
+                    .lock()
+                    .unwrap()
+                    .push_back((accepted.id, Instant::now()));
+            }
             Err(e) => stats.failed(&stats.control_errors, format!("purge: {e}")),
         }
         if second.is_multiple_of(5) {
@@ -287,23 +298,43 @@ pub(crate) async fn control(
     }
 }
 
-/// The purges no live edge left pending, after waiting up to 30 s for
-/// the last ones: `(acknowledged, all)`.
-pub(crate) async fn purges_acknowledged(api: &Client, stats: &Stats) -> (usize, usize) {
-    let ids = stats.purge_ids.lock().unwrap().clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut done = 0;
-    for id in &ids {
-        loop {
-            match api.purge_status(id).await {
-                Ok(s) if s.complete => {
-                    done += 1;
-                    break;
-                }
-                _ if Instant::now() > deadline => break,
-                _ => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
+/// Follows the purges as they are sent: every second, asks the status of
+/// those sent at least 2 s ago, oldest first, until one is still
+/// pending (records are kept by count, so each is checked while it is
+/// kept, not only at the end).
+pub(crate) async fn follow_purges(api: &Client, stats: &Stats, until: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while Instant::now() < until {
+        tick.tick().await;
+        settle_purges(api, stats, Duration::from_secs(2)).await;
     }
-    (done, ids.len())
+}
+
+/// Counts the pending purges at least `age` old that are complete, oldest
+/// first, stopping at the first that is not.
+async fn settle_purges(api: &Client, stats: &Stats, age: Duration) {
+    loop {
+        let Some((id, sent)) = stats.purges_pending.lock().unwrap().front().cloned() else {
+            return;
+        };
+        if sent.elapsed() < age || !api.purge_status(&id).await.is_ok_and(|s| s.complete) {
+            return;
+        }
+        stats.purges_pending.lock().unwrap().pop_front();
+        stats.purges_acked.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The purges every live edge acknowledged, after waiting up to 30 s for
+/// the last ones: `(acknowledged, sent)`.
+pub(crate) async fn purges_acknowledged(api: &Client, stats: &Stats) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stats.purges_pending.lock().unwrap().is_empty() && Instant::now() < deadline {
+        settle_purges(api, stats, Duration::ZERO).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (
+        stats.purges_acked.load(Ordering::Relaxed),
+        stats.purges_sent.load(Ordering::Relaxed),
+    )
 }

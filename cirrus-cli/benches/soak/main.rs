@@ -4,8 +4,9 @@
 //! bytes, request rate, p99 and error counts) and judged at the end:
 //! memory and descriptors of Cirrus's processes flat after the warm-up
 //! (under 5 % an hour; Redis's are shown, not judged: it holds the data
-//! written, kept by retention), no
-//! failed request on cached traffic, every purge acknowledged. Run by
+//! written, kept by retention; the one-box store runs with caps it
+//! reaches within the warm-up), no failed request on cached traffic,
+//! every purge acknowledged (each checked while the store keeps it). Run by
 //! `scripts/soak [minutes] [--layout one-box|many-boxes]`; the samples
 //! also go to `$CARGO_TARGET_DIR/soak/<layout>.csv`. Exits 1 on a failed
 //! verdict.
@@ -70,9 +71,14 @@ async fn soak() -> bool {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    let name = env("SOAK_LAYOUT", "one-box".to_string());
+    let store = if name == "one-box" {
+        layout::ONE_BOX_STORE
+    } else {
+        "Redis"
+    };
     println!(
-        "soak: {minutes} min on {} ({} processes), {rps} requests/s, warm-up {warmup_min:.1} min",
-        env("SOAK_LAYOUT", "one-box".to_string()),
+        "soak: {minutes} min on {name} ({} processes, store {store}), {rps} requests/s, warm-up {warmup_min:.1} min",
         layout.pids().len()
     );
 
@@ -105,6 +111,11 @@ async fn soak() -> bool {
                     s.sockets
                 );
             }
+            // Scraped as Prometheus would: the API forgets the purges it
+            // follows for `cirrus_purges_unacknowledged` on a scrape.
+            if let Ok(r) = probe.get(format!("{}/metrics", layout.api)).send().await {
+                let _ = r.bytes().await;
+            }
             let mut cache = 0.0;
             let mut heap = String::new();
             for (i, edge) in layout.edges.iter().enumerate() {
@@ -126,7 +137,7 @@ async fn soak() -> bool {
                 stats.uncached_bad.load(Ordering::Relaxed),
                 stats.dns_bad.load(Ordering::Relaxed),
                 stats.control_errors.load(Ordering::Relaxed),
-                stats.purge_ids.lock().unwrap().len(),
+                stats.purges_sent.load(Ordering::Relaxed),
             );
             if let Some(e) = stats.last_error.lock().unwrap().take() {
                 println!("        last error: {e}");
@@ -136,10 +147,11 @@ async fn soak() -> bool {
             }
         }
     };
-    let (_, _, _, (series, csv, alloc_csv)) = tokio::join!(
+    let (_, _, _, _, (series, csv, alloc_csv)) = tokio::join!(
         load::traffic(layout, ca, stats, rps, until),
         load::dns(layout, stats, until),
         load::control(api_ref, ca, origin, stats, until),
+        load::follow_purges(api_ref, stats, until),
         sampler,
     );
 
