@@ -114,3 +114,30 @@ async fn data_persists_across_reopen() {
     assert!(store.get_domain("kept.example.com").await.unwrap().is_some());
     assert_eq!(store.revision().await.unwrap(), 1);
 }
+
+/// The settings of an embedded store's location reach the store: with
+/// `purge_records=2`, a third purge makes the first one's record go.
+#[tokio::test]
+async fn a_location_s_settings_reach_the_store() {
+    use cirrus_core::PurgeRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("embedded:{}?purge_records=2&cache=4MiB", dir.path().display());
+    let store = cirrus_core::open_store(&spec).unwrap();
+    for n in 1..=3 {
+        let purge = PurgeRequest {
+            id: Some(format!("pg_{n}")),
+            ..PurgeRequest::all("a.example.com")
+        };
+        store.publish_purge(&purge).await.unwrap();
+    }
+    assert!(store.purge_record("pg_1").await.unwrap().is_none(), "beyond the cap");
+    assert!(store.purge_record("pg_2").await.unwrap().is_some());
+    assert!(store.purge_record("pg_3").await.unwrap().is_some());
+    let bad = format!("embedded:{}?purge_records=none", dir.path().display());
+    assert!(
+        cirrus_core::open_store(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("purge_records")
+    );
+}
