@@ -17,26 +17,24 @@ pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
         return;
     }
     let goes = |name: &[u8]| is_hop_by_hop_name(name) || lists(fields.get_all(Known::Connection), name);
-    // Which lines go, as bits (no allocation) when there are at most 128.
-    if fields.len() <= 128 {
-        let doomed = fields
-            .iter()
-            .enumerate()
-            .filter(|(_, (name, _))| goes(name))
-            .fold(0u128, |bits, (i, _)| bits | 1 << i);
-        let mut at = 0;
-        fields.retain(|_, _| {
-            at += 1;
-            doomed & (1 << (at - 1)) == 0
-        });
+    // Which lines go, as bits: on the stack for up to 128 lines.
+    let (mut stack, mut heap) = ([0u128; 1], Vec::new());
+    let doomed: &mut [u128] = if fields.len() <= 128 {
+        &mut stack
     } else {
-        let doomed: Vec<bool> = fields.iter().map(|(name, _)| goes(name)).collect();
-        let mut at = 0;
-        fields.retain(|_, _| {
-            at += 1;
-            !doomed[at - 1]
-        });
+        heap.resize(fields.len().div_ceil(128), 0u128);
+        &mut heap
+    };
+    for (i, (name, _)) in fields.iter().enumerate() {
+        if goes(name) {
+            doomed[i / 128] |= 1 << (i % 128);
+        }
     }
+    let mut at = 0;
+    fields.retain(|_, _| {
+        at += 1;
+        doomed[(at - 1) / 128] & (1 << ((at - 1) % 128)) == 0
+    });
 }
 
 /// Hop-by-hop names, lowercase (all interned, so a parsed head gives them
