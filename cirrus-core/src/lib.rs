@@ -73,6 +73,7 @@ pub mod resolve;
 #[cfg(feature = "store")]
 #[cfg_attr(not(any(feature = "redis", feature = "embedded")), allow(dead_code))]
 mod store;
+pub mod units;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

@@ -42,19 +42,19 @@ pub(crate) struct EdgeArgs {
     #[arg(long, env = "CIRRUS_STORE", default_value = "./cirrus-data", value_parser = super::store_location)]
     store: String,
     /// Memory cache size, e.g. `256MiB`, `2GiB`.
-    #[arg(long, env = "CIRRUS_CACHE_MEM", default_value = "256MiB", value_parser = parse_size)]
+    #[arg(long, env = "CIRRUS_CACHE_MEM", default_value = "256MiB", value_parser = cirrus_core::units::parse_size)]
     cache_mem: u64,
     /// Directory of the disk cache tier (kept across restarts); none: memory only.
     #[arg(long, env = "CIRRUS_CACHE_DIR")]
     cache_dir: Option<std::path::PathBuf>,
     /// Disk cache size, e.g. `10GiB`.
-    #[arg(long, env = "CIRRUS_CACHE_DISK", default_value = "10GiB", value_parser = parse_size)]
+    #[arg(long, env = "CIRRUS_CACHE_DISK", default_value = "10GiB", value_parser = cirrus_core::units::parse_size)]
     cache_disk: u64,
     /// Largest response cached, e.g. `16MiB`.
-    #[arg(long, env = "CIRRUS_MAX_OBJECT_SIZE", default_value = "16MiB", value_parser = parse_size)]
+    #[arg(long, env = "CIRRUS_MAX_OBJECT_SIZE", default_value = "16MiB", value_parser = cirrus_core::units::parse_size)]
     max_object_size: u64,
     /// Largest request body forwarded, e.g. `16MiB`.
-    #[arg(long, env = "CIRRUS_MAX_BODY_SIZE", default_value = "16MiB", value_parser = parse_size)]
+    #[arg(long, env = "CIRRUS_MAX_BODY_SIZE", default_value = "16MiB", value_parser = cirrus_core::units::parse_size)]
     max_body_size: u64,
     /// Client connections served at once, over all listeners (lowered to
     /// what the descriptor limit leaves room for); past it, idle ones are
@@ -101,23 +101,6 @@ pub(crate) struct EdgeArgs {
     /// IPv6 address published for this node (with --node-id).
     #[arg(long, env = "CIRRUS_NODE_IPV6", requires = "node_id")]
     node_ipv6: Option<Ipv6Addr>,
-}
-
-/// `512`, `64KiB`, `256MiB`, `10GiB` (also `k`, `M`, `G`, `KB`, … as powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size like 256MiB"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("{s:?}: unknown unit (use KiB, MiB, GiB)")),
-    };
-    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn read(path: &std::path::Path) -> Result<String, BoxError> {
@@ -247,21 +230,5 @@ impl PreparedEdge {
         let (_, served) = tokio::join!(register, self.edge.run(self.listeners, shutdown));
         tracing::info!("cirrus edge stopped");
         Ok(served?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
-        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
-        assert_eq!(parse_size("512"), Ok(512));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("5PB").is_err());
-        assert!(parse_size("99999999999GiB").is_err());
     }
 }

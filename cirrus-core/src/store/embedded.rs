@@ -115,7 +115,7 @@ impl EmbeddedStoreBuilder {
     /// default, 1 GiB, would let the process grow with the file). Reads
     /// past it come from the operating system's page cache.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
-        self.cache_bytes = bytes.max(1 << 20);
+        self.cache_bytes = bytes.max(crate::store::MIN_STORE_CACHE);
         self
     }
 

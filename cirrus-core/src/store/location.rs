@@ -68,8 +68,9 @@ impl EmbeddedSettings {
             };
             match key {
                 "cache" => {
-                    let bytes = size(value).ok_or_else(|| bad("expected a size such as 8MiB"))?;
-                    if bytes < 1 << 20 {
+                    let bytes = crate::units::parse_size(value).map_err(|e| bad(&e))?;
+                    let bytes = usize::try_from(bytes).map_err(|_| bad("too large"))?;
+                    if bytes < super::MIN_STORE_CACHE {
                         return Err(bad("the page cache takes at least 1MiB"));
                     }
                     settings.cache_bytes = Some(bytes);
@@ -101,20 +102,6 @@ impl EmbeddedSettings {
         }
         b
     }
-}
-
-/// `512`, `64KiB`, `8MiB`, `1GiB` in bytes.
-fn size(s: &str) -> Option<usize> {
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n: usize = s[..digits].parse().ok()?;
-    let unit = match &s[digits..] {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(unit)
 }
 
 impl StoreLocation {
@@ -234,9 +221,22 @@ mod tests {
             StoreLocation::parse("./data?x").unwrap(),
             StoreLocation::Embedded { dir, settings } if dir == std::path::Path::new("./data?x") && settings == EmbeddedSettings::default()
         ));
+        // Each setting reaches its own knob of the builder.
+        #[cfg(feature = "embedded")]
+        assert_eq!(
+            format!("{:?}", settings.builder(dir.clone())),
+            format!(
+                "{:?}",
+                crate::EmbeddedStoreBuilder::new(dir)
+                    .cache_bytes(8 << 20)
+                    .purge_records(600)
+                    .events_len(10)
+                    .audit_len(20)
+            )
+        );
         for (bad, says) in [
             ("file:d?cache=1KiB", "at least 1MiB"),
-            ("file:d?cache=lots", "a size"),
+            ("file:d?cache=lots", "not a size"),
             ("file:d?purge_records=0", "positive"),
             ("file:d?events=-1", "positive"),
             ("file:d?colour=blue", "unknown setting"),

@@ -119,6 +119,8 @@ pub fn open_store(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
     }
 }
 
+/// The smallest page cache an embedded store takes.
+pub(crate) const MIN_STORE_CACHE: usize = 1 << 20;
 /// Change-log entries kept for resync, unless a builder says otherwise.
 pub(crate) const DEFAULT_CHANGELOG_LEN: usize = 10_000;
 /// Audit records kept, unless a builder says otherwise.
