@@ -39,7 +39,8 @@ impl std::fmt::Debug for NewToken {
 pub fn hex(bytes: &[u8]) -> String {
     let mut hex = vec![0; bytes.len() * 2];
     write_hex(bytes, &mut hex);
-    hex.into_iter().map(char::from).collect()
+    // Hex digits are ASCII: the conversion cannot fail.
+    String::from_utf8(hex).unwrap_or_default()
 }
 
 /// Writes `bytes` as lowercase hex into the first `2 * bytes.len()` bytes
