@@ -31,7 +31,6 @@ pub(crate) struct Stats {
     pub(crate) dns_bad: AtomicU64,
     /// Purges sent and not yet seen acknowledged, with when they were sent.
     pub(crate) purges_pending: Mutex<VecDeque<(String, Instant)>>,
-    pub(crate) purges_sent: AtomicU64,
     pub(crate) purges_acked: AtomicU64,
     pub(crate) control_errors: AtomicU64,
     pub(crate) config_changes: AtomicU64,
@@ -41,6 +40,11 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// Purges sent: those acknowledged and those still pending.
+    pub(crate) fn purges_sent(&self) -> u64 {
+        self.purges_acked.load(Ordering::Relaxed) + self.purges_pending.lock().unwrap().len() as u64
+    }
+
     fn failed(&self, counter: &AtomicU64, what: String) {
         counter.fetch_add(1, Ordering::Relaxed);
         *self.last_error.lock().unwrap() = Some(what);
@@ -249,7 +253,6 @@ pub(crate) async fn control(
             .await
         {
             Ok(accepted) => {
-                stats.purges_sent.fetch_add(1, Ordering::Relaxed);
                 stats
                     .purges_pending
                     .lock()
@@ -333,8 +336,5 @@ pub(crate) async fn purges_acknowledged(api: &Client, stats: &Stats) -> (u64, u6
         settle_purges(api, stats, Duration::ZERO).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (
-        stats.purges_acked.load(Ordering::Relaxed),
-        stats.purges_sent.load(Ordering::Relaxed),
-    )
+    (stats.purges_acked.load(Ordering::Relaxed), stats.purges_sent())
 }

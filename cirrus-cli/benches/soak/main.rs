@@ -137,7 +137,7 @@ async fn soak() -> bool {
                 stats.uncached_bad.load(Ordering::Relaxed),
                 stats.dns_bad.load(Ordering::Relaxed),
                 stats.control_errors.load(Ordering::Relaxed),
-                stats.purges_sent.load(Ordering::Relaxed),
+                stats.purges_sent(),
             );
             if let Some(e) = stats.last_error.lock().unwrap().take() {
                 println!("        last error: {e}");
