@@ -2,10 +2,10 @@
 //! process so no request waits on the store, refreshed from change events
 //! and reloaded whole after a resync.
 
+use crate::hashing::Set;
 use cirrus_core::model::normalize_host;
 use cirrus_core::{DomainConf, EdgeSource};
 use std::borrow::Borrow;
-use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -51,7 +51,7 @@ impl Eq for Served {}
 /// Host → configuration, with the store revision it reflects.
 #[derive(Debug, Default)]
 pub(crate) struct DomainTable {
-    set: RwLock<HashSet<Served>>,
+    set: RwLock<Set<Served>>,
     revision: AtomicU64,
     /// The revision served when the store's history went back below it
     /// (0: it did not): the table is kept until the store passes it.
@@ -119,7 +119,7 @@ impl DomainTable {
     /// a time (the table is swapped in whole once the last page is read).
     pub(crate) async fn reload(&self, source: &dyn EdgeSource) -> cirrus_core::Result<()> {
         let revision = source.revision().await?;
-        let mut set = HashSet::new();
+        let mut set = Set::default();
         let mut after: Option<String> = None;
         loop {
             let page = source.domain_page(after.as_deref(), LOAD_PAGE).await?;

@@ -68,6 +68,7 @@ mod domains;
 mod downstream;
 mod edge;
 mod error;
+mod hashing;
 pub mod head;
 mod headers;
 mod hooks;

@@ -9,7 +9,7 @@
 //! requests for it go to the origin at once, side by side, instead of
 //! queueing behind each other's fetches (Varnish's hit-for-miss).
 
-use std::collections::HashMap;
+use crate::hashing::Map;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -36,7 +36,7 @@ const SWEEP_AT: usize = 4096;
 /// The locks of one edge, by cache key.
 #[derive(Debug)]
 pub(crate) struct CacheLocks {
-    table: Mutex<HashMap<String, Entry>>,
+    table: Mutex<Map<String, Entry>>,
     age: Duration,
     wait: Duration,
 }
@@ -73,7 +73,7 @@ impl CacheLocks {
     /// for at most `wait` (zero: no coalescing).
     pub(crate) fn new(age: Duration, wait: Duration) -> Self {
         Self {
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(Map::default()),
             age,
             wait,
         }
@@ -134,7 +134,7 @@ impl CacheLocks {
     }
 
     /// A new writer's lock on `key`, in `table` (swept of old entries when large).
-    fn writer(self: &Arc<Self>, table: &mut HashMap<String, Entry>, key: &str) -> WriteLock {
+    fn writer(self: &Arc<Self>, table: &mut Map<String, Entry>, key: &str) -> WriteLock {
         if table.len() >= SWEEP_AT {
             table.retain(|_, e| match e {
                 Entry::Fetching(l) => l.started.elapsed() < self.age,

@@ -6,9 +6,9 @@
 //! table holds one configuration per domain, never a history of them.
 
 use crate::cache::CacheStatus;
+use crate::hashing::Map;
 use cirrus_core::DomainConf;
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// Domains whose handles are kept; past it the table starts again (the
@@ -67,9 +67,9 @@ pub(crate) struct Series {
 #[derive(Debug, Default)]
 struct Table {
     /// By the address of the configuration, which the entry holds.
-    by_conf: HashMap<usize, Handles>,
+    by_conf: Map<usize, Handles>,
     /// Each domain's key in `by_conf`.
-    by_name: HashMap<String, usize>,
+    by_name: Map<String, usize>,
 }
 
 impl Series {

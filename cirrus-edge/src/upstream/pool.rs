@@ -15,12 +15,11 @@ use super::conn::{Connection, Failure, Stream};
 use super::key::{Key, tls_name};
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
+use crate::hashing::{Hasher, Map};
 use crate::head::RequestHead;
 use crate::settings::EdgeSettings;
 use cirrus_core::model::{Origin, Scheme};
 use rustls_pki_types::ServerName;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -48,8 +47,8 @@ pub(crate) struct Pools {
 /// Idle connections by the hash of their key, each list oldest first.
 #[derive(Debug)]
 pub(crate) struct IdleSet {
-    lists: Mutex<HashMap<u64, Vec<Idle>>>,
-    hasher: RandomState,
+    lists: Mutex<Map<u64, Vec<Idle>>>,
+    hasher: Hasher,
     timeout: Duration,
     sweeping: AtomicBool,
 }
@@ -74,8 +73,8 @@ impl Pools {
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Self {
             idle: Arc::new(IdleSet {
-                lists: Mutex::new(HashMap::new()),
-                hasher: RandomState::new(),
+                lists: Mutex::new(Map::default()),
+                hasher: Hasher::new(),
                 timeout: settings.origin_idle_timeout,
                 sweeping: AtomicBool::new(false),
             }),
