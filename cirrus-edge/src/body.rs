@@ -118,7 +118,7 @@ pub(crate) fn text(status: http::StatusCode, message: &str) -> http::Response<Bo
 
 /// The declared `Content-Length`, when it is a number.
 pub(crate) fn content_length(headers: &Fields) -> Option<u64> {
-    headers.get_str(Known::ContentLength)?.parse().ok()
+    headers.get(Known::ContentLength).and_then(crate::http1::decimal_length)
 }
 
 /// A client's request body as a connection delivers it: none, hyper's

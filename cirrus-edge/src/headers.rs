@@ -3,17 +3,37 @@
 //! checks that refuse ambiguous framing live with the codec, in
 //! [`crate::http1`].
 
-use crate::head::{Fields, Known};
+use crate::head::{Fields, Known, KnownSet};
 use crate::http1::lists;
 use cirrus_core::model::HeaderEdits;
+
+/// The hop-by-hop names (RFC 9110 §7.6.1), all interned.
+const HOP_BY_HOP: KnownSet = KnownSet::of(&[
+    Known::Connection,
+    Known::Te,
+    Known::Trailer,
+    Known::TransferEncoding,
+    Known::Upgrade,
+    Known::ProxyAuthorization,
+    Known::ProxyAuthenticate,
+    Known::KeepAlive,
+    Known::ProxyConnection,
+]);
 
 /// Removes hop-by-hop fields (RFC 9110 §7.6.1), including those named in
 /// `Connection`: from the client's fields going to an origin, and from an
 /// origin's answer.
 pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
-    // Most heads carry nothing of the kind but `Connection: keep-alive`:
-    // one pass to see whether anything goes, then one to drop what goes.
-    if !fields.iter().any(|(name, _)| is_hop_by_hop_name(name)) {
+    // Most heads carry nothing of the kind but `Connection: keep-alive`
+    // or `close`: their hop-by-hop fields go in one pass over the lines.
+    if !fields.has_any(HOP_BY_HOP) {
+        return;
+    }
+    let names_others = fields
+        .get_list(Known::Connection)
+        .any(|name| !name.eq_ignore_ascii_case(b"close") && !is_hop_by_hop_name(name));
+    if !names_others {
+        fields.remove_all(HOP_BY_HOP);
         return;
     }
     let goes = |name: &[u8]| is_hop_by_hop_name(name) || lists(fields.get_all(Known::Connection), name);
@@ -37,21 +57,9 @@ pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
     });
 }
 
-/// Hop-by-hop names, lowercase (all interned, so a parsed head gives them
-/// lowercase too).
+/// Whether `name` (any case) is a hop-by-hop name.
 fn is_hop_by_hop_name(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"connection"
-            | b"te"
-            | b"trailer"
-            | b"transfer-encoding"
-            | b"upgrade"
-            | b"proxy-authorization"
-            | b"proxy-authenticate"
-            | b"keep-alive"
-            | b"proxy-connection"
-    )
+    crate::head::interned(name).is_some_and(|i| HOP_BY_HOP.has_index(i))
 }
 
 /// Applies a domain's header edits: removals, then sets.

@@ -12,9 +12,9 @@ use crate::hooks::EdgeHooks;
 use crate::http1::framing_problem;
 use crate::reply::Reply;
 use crate::route;
-use crate::session::{Conn, RequestSummary, Session};
+use crate::session::{Conn, RequestId, RequestSummary, Session};
 use cirrus_core::DomainConf;
-use http::{HeaderValue, Method, Version};
+use http::{Method, Version};
 use http_body::Body as _;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -25,9 +25,6 @@ mod request;
 mod sliced;
 
 use request::{Answer, Req};
-
-/// Headers that would let a client turn a cached GET into something else.
-const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
 /// Answers one request; never fails (a failure is an error page).
 pub(crate) async fn handle<H: EdgeHooks>(
@@ -78,12 +75,12 @@ async fn finish<H: EdgeHooks>(
     fields.reserve(6, 160);
     // The values below are constant tokens or a checked request id: valid.
     if let Some(c) = cache {
-        let _ = fields.insert(Known::XCache, c.status.as_str());
-        let _ = fields.insert(Known::CacheStatus, c.cache_status());
+        fields.insert_own(Known::XCache, c.status.as_str().as_bytes());
+        fields.insert_own(Known::CacheStatus, c.cache_status().as_bytes());
     }
-    let _ = fields.insert(Known::XRequestId, session.request_id_value().as_bytes());
+    fields.insert_own(Known::XRequestId, session.request_id_value().as_bytes());
     if close {
-        let _ = fields.insert(Known::Connection, "close");
+        fields.insert_own(Known::Connection, b"close");
     }
     if let Some(conf) = session.domain() {
         route::respond_for_domain(conf, session.is_tls(), fields);
@@ -93,28 +90,20 @@ async fn finish<H: EdgeHooks>(
 }
 
 /// The client's `X-Request-Id` when well formed, else a new one; set on the request.
-fn request_id(fields: &mut Fields) -> HeaderValue {
+fn request_id(fields: &mut Fields) -> RequestId {
     let given = fields
         .get_str(Known::XRequestId)
-        .filter(|v| cirrus_core::model::is_request_id(v));
-    match given.and_then(|v| HeaderValue::from_str(v).ok()) {
-        Some(id) if fields.get_all(Known::XRequestId).nth(1).is_none() => id,
+        .filter(|v| cirrus_core::model::is_request_id(v))
+        .map(Box::<str>::from);
+    match given {
+        Some(id) if fields.get_all(Known::XRequestId).nth(1).is_none() => RequestId::Given(id),
         // The origin gets one value: the client's alone, or a new one.
         id => {
-            let id = id.unwrap_or_else(new_request_id);
-            // An id is visible ASCII: a valid value.
-            let _ = fields.insert(Known::XRequestId, id.as_bytes());
+            let id = id.map_or_else(RequestId::new, RequestId::Given);
+            fields.insert_own(Known::XRequestId, id.as_bytes());
             id
         }
     }
-}
-
-/// 128 random bits in lowercase hex (the thread's generator: no system
-/// call per request, unlike the OS generator behind `auth::random_hex`).
-fn new_request_id() -> HeaderValue {
-    let mut hex = [0u8; 32];
-    cirrus_core::auth::write_hex(&rand::random::<[u8; 16]>(), &mut hex);
-    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// The phases: what they answered (or why they failed), how long origins
@@ -204,11 +193,11 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
 mod tests {
     #[test]
     fn new_request_ids_are_128_random_bits_in_hex() {
-        let (a, b) = (super::new_request_id(), super::new_request_id());
-        let a = a.to_str().unwrap_or_default();
+        let (a, b) = (super::RequestId::new(), super::RequestId::new());
+        let a = a.as_str();
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert!(cirrus_core::model::is_request_id(a));
-        assert_ne!(Some(a), b.to_str().ok());
+        assert_ne!(a, b.as_str());
     }
 }

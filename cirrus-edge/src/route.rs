@@ -89,7 +89,7 @@ pub(crate) fn respond_for_domain(conf: &DomainConf, tls: bool, headers: &mut Fie
         headers.remove(field.as_str());
     }
     apply_edits(headers, &conf.response_headers);
-    let _ = headers.append(Known::Via, VIA_VALUE);
+    headers.append_own(Known::Via, VIA_VALUE.as_bytes());
     if tls && let Some(hsts) = &conf.tls.hsts {
         let mut value = format!("max-age={}", hsts.max_age);
         if hsts.include_subdomains {

@@ -7,7 +7,7 @@ use crate::cache::CacheStatus;
 use crate::error::ProxyError;
 use crate::head::{Fields, RequestHead};
 use cirrus_core::DomainConf;
-use http::{HeaderValue, Method, StatusCode, Uri, Version};
+use http::{Method, StatusCode, Uri, Version};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,12 +28,12 @@ pub(crate) struct Conn {
 pub struct Session {
     head: RequestHead,
     conn: Conn,
-    request_id: HeaderValue,
+    request_id: RequestId,
     domain: Option<Arc<DomainConf>>,
 }
 
 impl Session {
-    pub(crate) fn new(head: RequestHead, conn: Conn, request_id: HeaderValue) -> Self {
+    pub(crate) fn new(head: RequestHead, conn: Conn, request_id: RequestId) -> Self {
         Self {
             head,
             conn,
@@ -94,7 +94,7 @@ impl Session {
 
     /// The request id: the client's `X-Request-Id` when well formed, else one made here.
     pub fn request_id(&self) -> &str {
-        self.request_id.to_str().unwrap_or("-")
+        self.request_id.as_str()
     }
 
     /// The domain serving the request; `None` only before routing found
@@ -122,8 +122,44 @@ impl Session {
         self.conn
     }
 
-    pub(crate) fn request_id_value(&self) -> &HeaderValue {
+    pub(crate) fn request_id_value(&self) -> &RequestId {
         &self.request_id
+    }
+}
+
+/// A request's id: one made here, or the client's `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub(crate) enum RequestId {
+    /// 128 random bits in lowercase hex.
+    Made([u8; 32]),
+    /// The client's, checked with [`cirrus_core::model::is_request_id`].
+    Given(Box<str>),
+}
+
+impl RequestId {
+    /// A new id: 128 bits from the thread's generator (no system call per
+    /// request, unlike the OS generator behind `auth::random_hex`), in hex.
+    pub(crate) fn new() -> Self {
+        let mut hex = [0u8; 32];
+        cirrus_core::auth::write_hex(&rand::random::<[u8; 16]>(), &mut hex);
+        Self::Made(hex)
+    }
+
+    /// The id as text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Hex digits are text.
+            Self::Made(hex) => std::str::from_utf8(hex).unwrap_or("-"),
+            Self::Given(id) => id,
+        }
+    }
+
+    /// The id's bytes: visible ASCII, a valid field value.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Made(hex) => hex,
+            Self::Given(id) => id.as_bytes(),
+        }
     }
 }
 

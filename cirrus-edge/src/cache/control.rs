@@ -53,19 +53,27 @@ impl ResponseDirectives {
                 continue;
             };
             for (name, arg) in directives(text) {
-                match name.to_ascii_lowercase().as_str() {
-                    "max-age" => d.max_age = min(d.max_age, seconds(arg)),
-                    "s-maxage" => d.s_maxage = min(d.s_maxage, seconds(arg)),
-                    "no-store" => d.no_store = true,
-                    // The qualified forms (`no-cache="Set-Cookie"`) are read
-                    // as the unqualified ones: stricter, never wrong.
-                    "no-cache" => d.no_cache = true,
-                    "private" => d.private = true,
-                    "public" => d.public = true,
-                    "must-revalidate" | "proxy-revalidate" => d.must_revalidate = true,
-                    "stale-while-revalidate" => d.stale_while_revalidate = min(d.stale_while_revalidate, seconds(arg)),
-                    "stale-if-error" => d.stale_if_error = min(d.stale_if_error, seconds(arg)),
-                    _ => {}
+                let is = |directive: &str| name.eq_ignore_ascii_case(directive);
+                if is("max-age") {
+                    d.max_age = min(d.max_age, seconds(arg));
+                } else if is("s-maxage") {
+                    d.s_maxage = min(d.s_maxage, seconds(arg));
+                } else if is("no-store") {
+                    d.no_store = true;
+                } else if is("no-cache") {
+                    // The qualified form (`no-cache="Set-Cookie"`) is read
+                    // as the unqualified one: stricter, never wrong.
+                    d.no_cache = true;
+                } else if is("private") {
+                    d.private = true;
+                } else if is("public") {
+                    d.public = true;
+                } else if is("must-revalidate") || is("proxy-revalidate") {
+                    d.must_revalidate = true;
+                } else if is("stale-while-revalidate") {
+                    d.stale_while_revalidate = min(d.stale_while_revalidate, seconds(arg));
+                } else if is("stale-if-error") {
+                    d.stale_if_error = min(d.stale_if_error, seconds(arg));
                 }
             }
         }
@@ -96,30 +104,39 @@ fn seconds(arg: Option<&str>) -> u64 {
     digits.parse::<u64>().unwrap_or(u64::MAX).min(1 << 31)
 }
 
-/// Splits `a, b=1, c="x, y"` into `(name, argument)` pairs, honoring quotes.
+/// Splits `a, b=1, c="x, y"` into `(name, argument)` pairs, honoring
+/// quotes; no allocation (it runs on every origin answer).
 fn directives(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(&text[start..i]);
-                start = i + 1;
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        loop {
+            let left = rest?;
+            let mut quoted = false;
+            // A comma outside quotes ends a directive; both are ASCII, so
+            // the split falls between characters.
+            let end = left.bytes().position(|b| {
+                quoted ^= b == b'"';
+                b == b',' && !quoted
+            });
+            let part = match end {
+                Some(i) => {
+                    rest = Some(&left[i + 1..]);
+                    &left[..i]
+                }
+                None => {
+                    rest = None;
+                    left
+                }
+            };
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
             }
-            _ => {}
+            return Some(match part.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim())),
+                None => (part, None),
+            });
         }
-    }
-    parts.push(&text[start..]);
-    parts.into_iter().filter_map(|p| {
-        let p = p.trim();
-        if p.is_empty() {
-            return None;
-        }
-        Some(match p.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim())),
-            None => (p, None),
-        })
     })
 }
 

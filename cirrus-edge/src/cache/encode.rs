@@ -129,7 +129,7 @@ pub(crate) fn vary_on_encoding(headers: &mut Fields) {
         .get_list(Known::Vary)
         .any(|n| n == b"*" || n.eq_ignore_ascii_case(b"accept-encoding"));
     if !listed {
-        let _ = headers.append(Known::Vary, "Accept-Encoding");
+        headers.append_own(Known::Vary, b"Accept-Encoding");
     }
 }
 

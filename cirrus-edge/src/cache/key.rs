@@ -85,13 +85,19 @@ impl CacheKey {
 
     /// The path, without query string (for prefix purges).
     pub fn path(&self) -> &str {
-        let rest = self.text.split('\n').nth(1).unwrap_or("");
-        rest.split_once('?').map_or(rest, |(p, _)| p)
+        let pq = self.path_and_query();
+        pq.bytes().position(|b| b == b'?').map_or(pq, |at| &pq[..at])
     }
 
     /// The path with the keyed query string (for exact-URL purges).
     pub fn path_and_query(&self) -> &str {
-        self.text.split('\n').nth(1).unwrap_or("")
+        // Byte scans: the lines are split at ASCII newlines, and the path
+        // is read a few times per request.
+        let Some(start) = self.text.bytes().position(|b| b == b'\n') else {
+            return "";
+        };
+        let rest = &self.text[start + 1..];
+        rest.bytes().position(|b| b == b'\n').map_or(rest, |end| &rest[..end])
     }
 
     /// Lowercase hex SHA-256 of the key: the disk tier's file name.

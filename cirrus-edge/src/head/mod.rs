@@ -15,6 +15,7 @@ mod tests;
 
 pub use fields::{FieldError, Fields};
 pub use names::{FieldName, Known};
+pub(crate) use names::{KnownSet, lookup as interned};
 
 /// Fields of `pairs`, in order, for tests.
 #[cfg(test)]

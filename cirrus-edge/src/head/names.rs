@@ -92,12 +92,38 @@ interned! {
     XCache = "x-cache",
     SurrogateKey = "surrogate-key",
     CacheTag = "cache-tag",
+    XHttpMethodOverride = "x-http-method-override",
+    XHttpMethod = "x-http-method",
+    XMethodOverride = "x-method-override",
 }
 
 impl Known {
     /// The name, lowercase.
     pub fn as_str(self) -> &'static str {
         NAMES[self as usize]
+    }
+}
+
+/// A set of [`Known`] names, one bit each: what [`Fields`](super::Fields)
+/// drops or looks for in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KnownSet(pub(super) u128);
+
+impl KnownSet {
+    /// The set of `names`.
+    pub(crate) const fn of(names: &[Known]) -> Self {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < names.len() {
+            bits |= 1 << names[i] as u8;
+            i += 1;
+        }
+        Self(bits)
+    }
+
+    /// Whether the name at `index` in [`NAMES`] is in the set.
+    pub(crate) const fn has_index(self, index: u8) -> bool {
+        self.0 & (1 << index) != 0
     }
 }
 
@@ -162,9 +188,32 @@ pub(super) static HTTP_NAMES: std::sync::LazyLock<Vec<http::HeaderName>> =
 /// Longest interned name.
 const LONGEST: usize = 27;
 
+/// A name of at most 32 bytes, lowercase and zero-padded, as four words:
+/// two names compare as four numbers.
+type Words = [u64; 4];
+
+/// The interned names as [`Words`], in [`NAMES`]' order.
+const WORDS: [Words; NAMES.len()] = table_words();
+
+const fn table_words() -> [Words; NAMES.len()] {
+    let mut table = [[0; 4]; NAMES.len()];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let n = NAMES[i].as_bytes();
+        let mut b = 0;
+        while b < n.len() {
+            table[i][b / 8] |= (n[b] as u64) << (8 * (b % 8));
+            b += 1;
+        }
+        i += 1;
+    }
+    table
+}
+
 /// An open-addressed table of [`NAMES`] by a hash of a name's length and
 /// its first and last bytes (lowercase): a lookup costs one or two
-/// comparisons. Built at compile time; `EMPTY` marks a free slot.
+/// comparisons of four words. Built at compile time; `EMPTY` marks a free
+/// slot.
 const SLOTS: [u8; 256] = slots();
 const EMPTY: u8 = u8::MAX;
 
@@ -187,19 +236,38 @@ const fn slots() -> [u8; 256] {
     table
 }
 
+/// The ASCII letters of eight bytes lowercased at once; every other byte
+/// (digits, punctuation, non-ASCII) as it was.
+const fn lowercase(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = x & (0x7f * ONES);
+    // Bit 7 of each byte: its low seven bits are at least `A`, above `Z`.
+    let from_a = low7 + (0x80 - b'A' as u64) * ONES;
+    let past_z = low7 + (0x7f - b'Z' as u64) * ONES;
+    let upper = from_a & !past_z & !x & (0x80 * ONES);
+    x | (upper >> 2)
+}
+
 /// The index of `name` (any case) in [`NAMES`].
-pub(super) fn lookup(name: &[u8]) -> Option<u8> {
-    let (Some(first), Some(last)) = (name.first(), name.last()) else {
-        return None;
-    };
-    if name.len() > LONGEST {
+pub(crate) fn lookup(name: &[u8]) -> Option<u8> {
+    let len = name.len();
+    if len == 0 || len > LONGEST {
         return None;
     }
-    let mut at = slot(name.len(), first.to_ascii_lowercase(), last.to_ascii_lowercase());
+    let mut padded = [0u8; 32];
+    padded[..len].copy_from_slice(name);
+    let mut words: Words = [0; 4];
+    for (word, bytes) in words.iter_mut().zip(padded.chunks_exact(8)) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(bytes);
+        *word = lowercase(u64::from_le_bytes(eight));
+    }
+    let byte = |i: usize| (words[i / 8] >> (8 * (i % 8))) as u8;
+    let mut at = slot(len, byte(0), byte(len - 1));
     loop {
         let index = SLOTS[at];
-        let known = NAMES.get(usize::from(index))?;
-        if known.as_bytes().eq_ignore_ascii_case(name) {
+        let known = WORDS.get(usize::from(index))?;
+        if *known == words && NAMES[usize::from(index)].len() == len {
             return Some(index);
         }
         at = (at + 1) & 255;
@@ -222,5 +290,18 @@ mod tests {
         assert_eq!(lookup(b"hos"), None);
         assert_eq!(lookup(b""), None);
         assert_eq!(lookup(&[b'a'; 300]), None);
+        // Bytes one bit away from a letter's case are not that letter.
+        assert_eq!(lookup(b"hos\x14"), None);
+        assert_eq!(lookup(b"x^cache"), None);
+        assert_eq!(lookup(b"x\rcache"), None);
+        assert_eq!(lookup("hos\u{f4}".as_bytes()), None);
+        for n in 0u8..=255 {
+            let lower = n.to_ascii_lowercase();
+            assert_eq!(
+                lowercase(u64::from(n) * 0x0101_0101_0101_0101),
+                u64::from(lower) * 0x0101_0101_0101_0101,
+                "{n}"
+            );
+        }
     }
 }

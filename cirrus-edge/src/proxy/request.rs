@@ -3,12 +3,11 @@
 //! whole instead of piece by piece; and the one way every phase asks an
 //! origin ([`Req::ask`], [`Req::received`]).
 
-use super::METHOD_OVERRIDES;
 use crate::body::Body;
 use crate::cache::CacheOutcome;
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
-use crate::head::{Fields, Known, ResponseHead};
+use crate::head::{Fields, Known, KnownSet, ResponseHead};
 use crate::headers::strip_hop_by_hop;
 use crate::hooks::EdgeHooks;
 use crate::reply::Reply;
@@ -115,14 +114,18 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
     /// without the client's conditionals, range and method overrides (what
     /// is stored answers a plain GET).
     pub(super) fn fill_fields(&self) -> Fields {
-        const NOT_FOR_A_FILL: [Known; 4] = [Known::IfNoneMatch, Known::IfModifiedSince, Known::IfRange, Known::Range];
+        const NOT_FOR_A_FILL: KnownSet = KnownSet::of(&[
+            Known::IfNoneMatch,
+            Known::IfModifiedSince,
+            Known::IfRange,
+            Known::Range,
+            // These would let a client turn a cached GET into something else.
+            Known::XHttpMethodOverride,
+            Known::XHttpMethod,
+            Known::XMethodOverride,
+        ]);
         let mut fields = self.forwarded_fields();
-        for name in NOT_FOR_A_FILL {
-            fields.remove(name);
-        }
-        for name in METHOD_OVERRIDES {
-            fields.remove(name);
-        }
+        fields.remove_all(NOT_FOR_A_FILL);
         fields
     }
 

@@ -41,20 +41,19 @@ pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, con
     let mut ip = [0u8; 45];
     let peer = ip_text(conn.peer.ip(), &mut ip);
     // A prior value that is not text is replaced, as one that is invalid.
-    // The values are an address, a scheme and the routed host name: valid.
+    // The values are an address, a scheme, the routed host name (read
+    // from a parsed head) and a constant: valid.
     match fields.get_str(Known::XForwardedFor) {
         Some(prior) => {
             let chain = [prior.as_bytes(), b", ", peer].concat();
-            let _ = fields.insert(Known::XForwardedFor, chain);
+            fields.insert_own(Known::XForwardedFor, &chain);
         }
-        None => {
-            let _ = fields.insert(Known::XForwardedFor, peer);
-        }
+        None => fields.insert_own(Known::XForwardedFor, peer),
     }
-    let proto = if conn.tls { "https" } else { "http" };
-    let _ = fields.insert(Known::XForwardedProto, proto);
-    let _ = fields.insert(Known::XForwardedHost, host);
-    let _ = fields.append(Known::Via, VIA_VALUE);
+    let proto: &[u8] = if conn.tls { b"https" } else { b"http" };
+    fields.insert_own(Known::XForwardedProto, proto);
+    fields.insert_own(Known::XForwardedHost, host.as_bytes());
+    fields.append_own(Known::Via, VIA_VALUE.as_bytes());
     apply_edits(&mut fields, &conf.request_headers);
     fields
 }
