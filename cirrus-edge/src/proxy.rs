@@ -190,14 +190,23 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
     Ok(Answer::cached(Reply::new(head, body), CacheOutcome::BYPASS))
 }
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
-    fn new_request_ids_are_128_random_bits_in_hex() {
-        let (a, b) = (super::RequestId::new(), super::RequestId::new());
-        let a = a.as_str();
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
-        assert!(cirrus_core::model::is_request_id(a));
-        assert_ne!(a, b.as_str());
+    fn new_request_ids_are_128_bits_in_hex_and_never_repeat() {
+        let ids: std::collections::HashSet<String> = (0..10_000)
+            .map(|_| super::RequestId::new().as_str().to_string())
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in &ids {
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+            assert!(cirrus_core::model::is_request_id(id));
+        }
+        // Another thread starts its sequence elsewhere.
+        let other = std::thread::spawn(|| super::RequestId::new().as_str().to_string())
+            .join()
+            .unwrap();
+        assert!(!ids.contains(&other));
     }
 }

@@ -48,31 +48,31 @@ impl ResponseDirectives {
         let mut d = Self::default();
         for value in headers.get_all(field) {
             // Not visible ASCII: not a directive we could act on.
-            let Some(text) = std::str::from_utf8(value).ok().filter(|t| t.is_ascii()) else {
+            if !value.is_ascii() {
                 d.no_store = true;
                 continue;
-            };
-            for (name, arg) in directives(text) {
-                let is = |directive: &str| name.eq_ignore_ascii_case(directive);
-                if is("max-age") {
+            }
+            for (name, arg) in directives(value) {
+                let is = |directive: &[u8]| name.eq_ignore_ascii_case(directive);
+                if is(b"max-age") {
                     d.max_age = min(d.max_age, seconds(arg));
-                } else if is("s-maxage") {
+                } else if is(b"s-maxage") {
                     d.s_maxage = min(d.s_maxage, seconds(arg));
-                } else if is("no-store") {
+                } else if is(b"no-store") {
                     d.no_store = true;
-                } else if is("no-cache") {
+                } else if is(b"no-cache") {
                     // The qualified form (`no-cache="Set-Cookie"`) is read
                     // as the unqualified one: stricter, never wrong.
                     d.no_cache = true;
-                } else if is("private") {
+                } else if is(b"private") {
                     d.private = true;
-                } else if is("public") {
+                } else if is(b"public") {
                     d.public = true;
-                } else if is("must-revalidate") || is("proxy-revalidate") {
+                } else if is(b"must-revalidate") || is(b"proxy-revalidate") {
                     d.must_revalidate = true;
-                } else if is("stale-while-revalidate") {
+                } else if is(b"stale-while-revalidate") {
                     d.stale_while_revalidate = min(d.stale_while_revalidate, seconds(arg));
-                } else if is("stale-if-error") {
+                } else if is(b"stale-if-error") {
                     d.stale_if_error = min(d.stale_if_error, seconds(arg));
                 }
             }
@@ -85,8 +85,9 @@ impl ResponseDirectives {
 /// and is text (an empty or garbled one falls back to `Cache-Control`).
 fn usable(value: &[u8]) -> bool {
     std::str::from_utf8(value).is_ok_and(|text| {
+        let text = text.as_bytes();
         directives(text).next().is_some()
-            && directives(text).all(|(name, _)| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            && directives(text).all(|(name, _)| name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-'))
     })
 }
 
@@ -96,25 +97,31 @@ fn min(a: Option<u64>, b: u64) -> Option<u64> {
 
 /// delta-seconds; anything else is 0. Values beyond 2^31 are capped there
 /// (RFC 9111 §1.2.2).
-fn seconds(arg: Option<&str>) -> u64 {
-    let digits = arg.unwrap_or("").trim_matches('"');
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+fn seconds(arg: Option<&[u8]>) -> u64 {
+    let arg = arg.unwrap_or_default();
+    // Quotes around the number are dropped, however many.
+    let start = arg.iter().position(|&b| b != b'"').unwrap_or(arg.len());
+    let end = arg.iter().rposition(|&b| b != b'"').map_or(start, |last| last + 1);
+    let digits = &arg[start..end.max(start)];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return 0;
     }
-    digits.parse::<u64>().unwrap_or(u64::MAX).min(1 << 31)
+    digits
+        .iter()
+        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        .unwrap_or(u64::MAX)
+        .min(1 << 31)
 }
 
 /// Splits `a, b=1, c="x, y"` into `(name, argument)` pairs, honoring
-/// quotes; no allocation (it runs on every origin answer).
-fn directives(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+/// quotes, trimmed; no allocation (it runs on every origin answer).
+fn directives(text: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         loop {
             let left = rest?;
             let mut quoted = false;
-            // A comma outside quotes ends a directive; both are ASCII, so
-            // the split falls between characters.
-            let end = left.bytes().position(|b| {
+            let end = left.iter().position(|&b| {
                 quoted ^= b == b'"';
                 b == b',' && !quoted
             });
@@ -128,12 +135,12 @@ fn directives(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
                     left
                 }
             };
-            let part = part.trim();
+            let part = part.trim_ascii();
             if part.is_empty() {
                 continue;
             }
-            return Some(match part.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.trim())),
+            return Some(match part.iter().position(|&b| b == b'=') {
+                Some(at) => (part[..at].trim_ascii(), Some(part[at + 1..].trim_ascii())),
                 None => (part, None),
             });
         }

@@ -66,31 +66,37 @@ pub(crate) fn negotiate(headers: &Fields) -> Option<Encoding> {
 /// True for media types that compress well (text, JSON, XML, JavaScript,
 /// SVG, WebAssembly, fonts without their own compression). No allocation:
 /// it runs for every answer on the cacheable path.
-fn compressible_type(content_type: &str) -> bool {
-    const EXACT: [&str; 11] = [
-        "application/json",
-        "application/javascript",
-        "application/x-javascript",
-        "application/ecmascript",
-        "application/xml",
-        "application/wasm",
-        "application/vnd.ms-fontobject",
-        "image/svg+xml",
-        "image/x-icon",
-        "font/ttf",
-        "font/otf",
+fn compressible_type(content_type: &[u8]) -> bool {
+    const EXACT: [&[u8]; 11] = [
+        b"application/json",
+        b"application/javascript",
+        b"application/x-javascript",
+        b"application/ecmascript",
+        b"application/xml",
+        b"application/wasm",
+        b"application/vnd.ms-fontobject",
+        b"image/svg+xml",
+        b"image/x-icon",
+        b"font/ttf",
+        b"font/otf",
     ];
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    let ends_with = |suffix: &str| {
+    let essence = content_type
+        .iter()
+        .position(|&b| b == b';')
+        .map_or(content_type, |at| &content_type[..at])
+        .trim_ascii();
+    if !essence.is_ascii() {
+        return false;
+    }
+    let ends_with = |suffix: &[u8]| {
         essence
             .len()
             .checked_sub(suffix.len())
-            .and_then(|at| essence.get(at..))
-            .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+            .is_some_and(|at| essence[at..].eq_ignore_ascii_case(suffix))
     };
-    essence.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("text/"))
-        || ends_with("+json")
-        || ends_with("+xml")
+    essence.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"text/"))
+        || ends_with(b"+json")
+        || ends_with(b"+xml")
         || EXACT.iter().any(|t| t.eq_ignore_ascii_case(essence))
 }
 
@@ -102,7 +108,7 @@ pub(crate) fn compressible(status: StatusCode, headers: &Fields, len: usize) -> 
         && headers
             .get(Known::ContentEncoding)
             .is_none_or(|e| e.eq_ignore_ascii_case(b"identity"))
-        && headers.get_str(Known::ContentType).is_some_and(compressible_type)
+        && headers.get(Known::ContentType).is_some_and(compressible_type)
         && !no_transform(headers)
 }
 
@@ -119,7 +125,7 @@ fn no_transform(headers: &Fields) -> bool {
 /// `no-transform` (its `Vary` must then name `Accept-Encoding`).
 pub(crate) fn may_be_encoded(headers: &Fields) -> bool {
     !headers.contains(Known::ContentEncoding)
-        && headers.get_str(Known::ContentType).is_some_and(compressible_type)
+        && headers.get(Known::ContentType).is_some_and(compressible_type)
         && !no_transform(headers)
 }
 

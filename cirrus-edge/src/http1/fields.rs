@@ -23,6 +23,23 @@ pub(crate) fn decimal_length(digits: &[u8]) -> Option<u64> {
     Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
+/// Appends `n` in decimal to `buf` (without the formatting machinery:
+/// every answer with a length writes one).
+pub(crate) fn put_decimal(buf: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
 /// Appends one `name: value` line of a message head to `buf`.
 pub(crate) fn put_field(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     buf.extend_from_slice(name);

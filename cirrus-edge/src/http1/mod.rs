@@ -15,7 +15,7 @@ mod response;
 
 pub(crate) use body::{H1Body, channel};
 pub(crate) use decode::{Decoder, Step};
-pub(crate) use fields::{decimal_length, framing_problem, lists, may_end_a_head, put_field};
+pub(crate) use fields::{decimal_length, framing_problem, lists, may_end_a_head, put_decimal, put_field};
 pub(crate) use request::{Head, Limits, Refusal, RequestBody, parse as parse_request, write_head};
 pub(crate) use response::{MAX_HEAD, Parsed, Received, parse_head as parse_response};
 

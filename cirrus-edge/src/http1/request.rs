@@ -6,11 +6,10 @@
 //! reused buffer with its own framing.
 
 use super::Framing;
-use super::fields::{decimal_length, lists, put_field};
+use super::fields::{decimal_length, lists, put_decimal, put_field};
 use crate::head::{Fields, Known, RequestHead};
 use bytes::BytesMut;
 use http::{Method, StatusCode, Uri, Version};
-use std::io::Write;
 use std::mem::MaybeUninit;
 
 /// Why a head was refused: the status to answer with, and why.
@@ -214,8 +213,9 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, head: &RequestHead, host: &[u8], bod
     }
     match body {
         RequestBody::Length(n) => {
-            // Writing to a Vec cannot fail.
-            let _ = write!(buf, "content-length: {n}\r\n");
+            buf.extend_from_slice(b"content-length: ");
+            put_decimal(buf, n);
+            buf.extend_from_slice(b"\r\n");
         }
         RequestBody::Chunked => buf.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         // Methods whose requests have content say it has none.

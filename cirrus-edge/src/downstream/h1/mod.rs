@@ -22,7 +22,7 @@ use crate::session::Conn;
 use bytes::BytesMut;
 use response::Asked;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
@@ -60,11 +60,26 @@ pub(crate) async fn serve<H, I>(
         draining: &draining,
         idle,
     };
-    // Biased: the drain flag is set before the connection looks at it.
-    let linger = tokio::select! {
-        biased;
-        () = watch_drain(&mut drain, &draining) => false,
-        linger = connection.run(inner, conn) => linger,
+    // The drain is watched from this task: after its first poll (which
+    // registers the task's waker) it is polled again only when the
+    // listener's state changed, one atomic load per wake-up where a poll
+    // of the watch would take its lock twice a request. Before the
+    // connection, so the drain flag is set before the connection looks.
+    let linger = {
+        let mut seen = drain.clone();
+        let mut watched = pin!(watch_drain(&mut drain, &draining));
+        let mut run = pin!(connection.run(inner, conn));
+        let mut first = true;
+        poll_fn(|cx| {
+            if std::mem::take(&mut first) || seen.has_changed().unwrap_or(true) {
+                seen.mark_unchanged();
+                if watched.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+            }
+            run.as_mut().poll(cx)
+        })
+        .await
     };
     if linger {
         drop(Linger::new(connection.io));

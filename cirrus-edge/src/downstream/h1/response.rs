@@ -4,7 +4,7 @@
 
 use crate::body::content_length;
 use crate::head::{Known, RequestHead};
-use crate::http1::{Refusal, lists, put_field};
+use crate::http1::{Refusal, lists, put_decimal, put_field};
 use crate::reply::Reply;
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -86,7 +86,9 @@ pub(crate) async fn write<I: AsyncWrite + Unpin>(
     }
     match framing {
         Out::Length(n) => {
-            let _ = write!(out, "content-length: {n}\r\n");
+            out.extend_from_slice(b"content-length: ");
+            put_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
         }
         Out::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         _ => {}
