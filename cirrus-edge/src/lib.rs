@@ -64,6 +64,7 @@ mod admin;
 mod body;
 mod cache;
 mod connections;
+mod deadline;
 mod domains;
 mod downstream;
 mod edge;

@@ -134,11 +134,13 @@ impl Fields {
         self.parsed = head;
     }
 
+    #[inline]
     fn bytes(&self, span: Span) -> &[u8] {
         let from = if span.added { &self.added[..] } else { &self.parsed[..] };
         &from[span.start as usize..(span.start + span.len) as usize]
     }
 
+    #[inline]
     fn name_of(&self, name: Name) -> &[u8] {
         match name {
             Name::Known(i) => NAMES[usize::from(i)].as_bytes(),
@@ -147,6 +149,7 @@ impl Fields {
     }
 
     /// Whether `line` has `name`, whose interned index is `known`.
+    #[inline]
     fn has(&self, line: &Line, name: &[u8], known: Option<u8>) -> bool {
         match (line.name, known) {
             (Name::Known(i), Some(k)) => i == k,

@@ -7,6 +7,7 @@
 
 use super::key::Key;
 use crate::body::Body;
+use crate::deadline::Deadline;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::RequestHead;
 use crate::http1::{MAX_HEAD, Parsed, Received, RequestBody, may_end_a_head, parse_response, write_head};
@@ -83,6 +84,8 @@ pub(crate) struct Connection {
     write: Vec<u8>,
     /// The pool key this connection was made for.
     pub(crate) key: Arc<Key>,
+    /// The timer of its answers' timeout, kept across requests.
+    pub(super) timer: Deadline,
     /// When its last request was sent: back in the pool with a body that
     /// came with its head, it counts as idle from then (a little early,
     /// never late), so that return reads no clock; a streamed body sets
@@ -96,6 +99,7 @@ impl Connection {
             stream,
             read: BytesMut::with_capacity(READ_SIZE),
             write: Vec::with_capacity(1024),
+            timer: Deadline::default(),
             key,
             sent_at,
         }

@@ -124,7 +124,6 @@ pub(crate) enum Targets<'a> {
 pub(crate) struct Upstream {
     pools: Pools,
     health: OriginHealth,
-    timeout: Duration,
     down_for: Duration,
     metrics: UpstreamMetrics,
 }
@@ -134,7 +133,6 @@ impl Upstream {
         Self {
             pools: Pools::new(settings, tls),
             health: OriginHealth::default(),
-            timeout: settings.origin_timeout,
             down_for: settings.origin_down_for,
             metrics,
         }
@@ -177,25 +175,18 @@ impl Upstream {
                 continue;
             }
             let host = host_for(origin, &head.fields);
-            // One clock read for the deadline and the timing.
+            // One clock read for the deadline (the pool's) and the timing.
             let asked = tokio::time::Instant::now();
-            let sent = self
-                .pools
-                .send(origin, &head, &host, body.take(), fresh, asked.into_std());
-            let outcome = tokio::time::timeout_at(asked + self.timeout, sent).await;
+            let outcome = self.pools.send(origin, &head, &host, body.take(), fresh, asked).await;
             let took = asked.elapsed();
             *waited = Some(waited.unwrap_or_default() + took);
             self.metrics.response.observe(took.as_secs_f64());
             let Failed { error, reused } = match outcome {
-                Ok(Ok(res)) => {
+                Ok(res) => {
                     self.health.mark_up(origin);
                     return Ok(res);
                 }
-                Ok(Err(failed)) => failed,
-                Err(_) => Failed {
-                    error: ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"),
-                    reused: false,
-                },
+                Err(failed) => failed,
             };
             match error.kind() {
                 ErrorKind::OriginTimeout => self.metrics.timeouts.inc(),

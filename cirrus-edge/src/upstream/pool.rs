@@ -42,6 +42,8 @@ pub(crate) struct Pools {
     idle: Arc<IdleSet>,
     tls: TlsConnector,
     connect_timeout: Duration,
+    /// How long an origin has to answer (`origin_timeout`).
+    timeout: Duration,
 }
 
 /// Idle connections by the hash of their key, each list oldest first.
@@ -80,12 +82,14 @@ impl Pools {
             }),
             tls: TlsConnector::from(Arc::new(tls)),
             connect_timeout: settings.origin_connect_timeout,
+            timeout: settings.origin_timeout,
         }
     }
 
     /// Sends `head` (origin-form target) with `host` as its `Host`, and
     /// `body`, to `origin`: on an idle connection unless `fresh`, else on
-    /// a new one. `now` is the caller's clock reading, when it asked.
+    /// a new one. `asked` is the caller's clock reading, when it asked:
+    /// the answer's head must come within the origin timeout from then.
     pub(crate) async fn send(
         &self,
         origin: &Origin,
@@ -93,20 +97,29 @@ impl Pools {
         host: &[u8],
         body: Option<Body>,
         fresh: bool,
-        now: Instant,
+        asked: tokio::time::Instant,
     ) -> Result<OriginResponse, Failed> {
+        let (now, deadline) = (asked.into_std(), asked + self.timeout);
         let idle = if fresh { None } else { self.idle.take(origin, now) };
         let reused = idle.is_some();
         let mut conn = match idle {
             Some(conn) => conn,
             // Boxed: a TLS handshake's state is large, and most requests
             // take a pooled connection.
-            None => Box::pin(self.connect(origin, now))
-                .await
-                .map_err(|error| Failed { error, reused })?,
+            None => match tokio::time::timeout_at(deadline, Box::pin(self.connect(origin, now))).await {
+                Ok(made) => made.map_err(|error| Failed { error, reused })?,
+                Err(_) => return Err(timed_out()),
+            },
         };
         conn.sent_at = now;
-        match conn.exchange(head, host, body).await {
+        // The connection's own timer: no timer registered per request.
+        let mut timer = std::mem::take(&mut conn.timer);
+        let exchanged = timer.within(deadline, conn.exchange(head, host, body)).await;
+        conn.timer = timer;
+        let Some(exchanged) = exchanged else {
+            return Err(timed_out());
+        };
+        match exchanged {
             Ok(received) => {
                 let body = OriginBody::new(conn, &received, self.idle.clone());
                 Ok(OriginResponse {
@@ -121,7 +134,8 @@ impl Pools {
         }
     }
 
-    /// A new connection to `origin`.
+    /// A new connection to `origin` (made within the deadline of the
+    /// request that asked for it).
     async fn connect(&self, origin: &Origin, now: Instant) -> Result<Connection, ProxyError> {
         let unreachable = |e: std::io::Error| {
             tracing::debug!(origin = %origin, error = %e, "origin: connect failed");
@@ -142,6 +156,14 @@ impl Pools {
             _ => Stream::Plain(tcp),
         };
         Ok(Connection::new(stream, Arc::new(Key::of(origin)), now))
+    }
+}
+
+/// No answer before the deadline.
+fn timed_out() -> Failed {
+    Failed {
+        error: ProxyError::new(ErrorKind::OriginTimeout, "origin timed out"),
+        reused: false,
     }
 }
 

@@ -14,6 +14,7 @@ use super::Drain;
 use super::linger::Linger;
 use crate::body::RequestBody;
 use crate::connections::Idle;
+use crate::deadline::Deadline;
 use crate::edge::Inner;
 use crate::hooks::EdgeHooks;
 use crate::http1::{self, Framing, Head, Limits, Refusal, may_end_a_head};
@@ -29,7 +30,7 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 /// Read buffer to start with; it grows up to the head limit.
 const READ_BUFFER: usize = 8 * 1024;
@@ -51,7 +52,7 @@ pub(crate) async fn serve<H, I>(
         io,
         buf: BytesMut::with_capacity(READ_BUFFER),
         out: Vec::with_capacity(1024),
-        timer: None,
+        timer: Deadline::default(),
         limits: Limits {
             max_bytes: inner.settings.max_header_bytes.max(1024),
             max_headers: inner.settings.max_headers.max(1),
@@ -105,9 +106,8 @@ struct Connection<'a, I> {
     io: I,
     buf: BytesMut,
     out: Vec<u8>,
-    /// The header timeout's timer, made on the first wait and re-armed
-    /// only when it fires early (so a request costs no timer update).
-    timer: Option<Pin<Box<Sleep>>>,
+    /// The header timeout's timer, kept across requests.
+    timer: Deadline,
     limits: Limits,
     header_timeout: Duration,
     draining: &'a AtomicBool,
@@ -214,14 +214,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection<'_, I> {
                 if let Poll::Ready(read) = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf) {
                     return Poll::Ready(Some(read));
                 }
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                while timer.as_mut().poll(cx).is_ready() {
-                    if timer.deadline() >= deadline {
-                        return Poll::Ready(Some(Err(std::io::ErrorKind::TimedOut.into())));
-                    }
-                    timer.as_mut().reset(deadline);
+                if self.timer.poll_passed(cx, deadline) {
+                    return Poll::Ready(Some(Err(std::io::ErrorKind::TimedOut.into())));
                 }
                 Poll::Pending
             })
