@@ -1,12 +1,13 @@
 //! [`Fields`]: a message head's header fields, in order, as spans over the
 //! bytes they arrived in.
 
-use super::names::{FieldName, Known, KnownSet, NAMES, lookup};
+use super::names::{FieldName, NAMES, lookup};
 use bytes::Bytes;
 use std::fmt;
 
 mod convert;
 mod copy;
+mod own;
 
 /// Lines a parsed head has room for beyond its own.
 const LINES_ADDED: usize = 8;
@@ -127,6 +128,12 @@ impl Fields {
             lines,
             known,
         }
+    }
+
+    /// The bytes of the head these fields were parsed from (empty for
+    /// fields that were not parsed).
+    pub(crate) fn source(&self) -> &[u8] {
+        &self.parsed
     }
 
     /// Hands over the head's bytes, starting where `base` did.
@@ -262,28 +269,6 @@ impl Fields {
         Ok(())
     }
 
-    /// Adds a field the edge wrote itself, with a value it knows to be
-    /// valid (digits, a token, a hex id, an address, a value it read from
-    /// a parsed head): without [`Fields::append`]'s check of every byte.
-    pub(crate) fn append_own(&mut self, name: Known, value: &[u8]) {
-        debug_assert!(value.iter().all(|b| is_value_byte(*b)), "{value:?}");
-        if self.added.len() + value.len() > u32::MAX as usize {
-            return;
-        }
-        let value = self.add(value);
-        self.push(Line {
-            name: Name::Known(name as u8),
-            value,
-        });
-    }
-
-    /// Sets `name` to `value` alone, a value the edge knows to be valid
-    /// (see [`Fields::append_own`]).
-    pub(crate) fn insert_own(&mut self, name: Known, value: &[u8]) {
-        self.remove(name);
-        self.append_own(name, value);
-    }
-
     /// Sets `name` to `value` alone: its other values are removed.
     pub fn insert(&mut self, name: impl FieldName, value: impl AsRef<[u8]>) -> Result<(), FieldError> {
         self.remove(&name);
@@ -321,21 +306,6 @@ impl Fields {
         lines.retain(|line| !self.has(line, name, known));
         self.lines = lines;
         self.lines.len() != before
-    }
-
-    /// Whether a field of one of `names` is present.
-    pub(crate) fn has_any(&self, names: KnownSet) -> bool {
-        self.known & names.0 != 0
-    }
-
-    /// Removes every field of `names`, in one pass (none when absent).
-    pub(crate) fn remove_all(&mut self, names: KnownSet) {
-        if !self.has_any(names) {
-            return;
-        }
-        self.lines
-            .retain(|line| !matches!(line.name, Name::Known(i) if names.has_index(i)));
-        self.known &= !names.0;
     }
 
     /// Keeps the fields for which `keep(name, value)` holds.

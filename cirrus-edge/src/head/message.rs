@@ -91,9 +91,22 @@ impl RequestHead {
     /// `Ok(None)` when more bytes are needed. The fields stay in the
     /// bytes they came in: nothing is copied per field.
     pub fn parse(buf: &mut BytesMut) -> Result<Option<Self>, HeadError> {
-        let mut slots = [const { MaybeUninit::uninit() }; MAX_FIELDS];
+        Self::parse_at_most(buf, MAX_FIELDS)
+    }
+
+    /// [`RequestHead::parse`] with room for `max_fields` fields (the
+    /// codec's limit; more is [`HeadError::TooManyFields`]).
+    pub(crate) fn parse_at_most(buf: &mut BytesMut, max_fields: usize) -> Result<Option<Self>, HeadError> {
+        let mut stack = [const { MaybeUninit::uninit() }; MAX_FIELDS];
+        let mut heap = Vec::new();
+        let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if max_fields <= MAX_FIELDS {
+            &mut stack[..max_fields]
+        } else {
+            heap.resize_with(max_fields, MaybeUninit::uninit);
+            &mut heap
+        };
         let mut req = httparse::Request::new(&mut []);
-        let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, &mut slots) {
+        let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, slots) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(httparse_error(e)),

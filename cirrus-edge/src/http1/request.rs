@@ -7,10 +7,9 @@
 
 use super::Framing;
 use super::fields::{decimal_length, lists, put_decimal, put_field};
-use crate::head::{Fields, Known, RequestHead};
+use crate::head::{Fields, HeadError, Known, RequestHead};
 use bytes::BytesMut;
-use http::{Method, StatusCode, Uri, Version};
-use std::mem::MaybeUninit;
+use http::{Method, StatusCode, Version};
 
 /// Why a head was refused: the status to answer with, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,57 +52,35 @@ pub(crate) fn parse(buf: &mut BytesMut, limits: Limits) -> Result<Option<Head>, 
     if skip > 0 {
         let _ = buf.split_to(skip);
     }
-    let mut stack = [const { MaybeUninit::uninit() }; 100];
-    let mut heap = Vec::new();
-    let fields: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= stack.len() {
-        &mut stack[..limits.max_headers]
-    } else {
-        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
-        &mut heap
-    };
-    let mut req = httparse::Request::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, fields) {
-        Ok(httparse::Status::Complete(len)) if len > limits.max_bytes => return Err(too_large()),
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() >= limits.max_bytes => return Err(too_large()),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
+    let request = match RequestHead::parse_at_most(buf, limits.max_headers) {
+        Ok(Some(request)) => request,
+        Ok(None) if buf.len() >= limits.max_bytes => return Err(too_large()),
+        Ok(None) => return Ok(None),
+        Err(HeadError::TooManyFields) => {
             return Err(Refusal {
                 status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 why: "too many header fields",
             });
         }
-        Err(httparse::Error::Version) => {
+        Err(HeadError::Malformed("version")) => {
             return Err(Refusal {
                 status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
                 why: "HTTP version not supported",
             });
         }
+        Err(HeadError::Malformed("method")) => return Err(bad("malformed method")),
+        Err(HeadError::Malformed("target")) => return Err(bad("malformed request target")),
         Err(_) => return Err(bad("malformed request head")),
     };
-    if bare_lf(&buf[..len]) {
+    // The head's bytes, as parsed (the fields are spans over them).
+    let raw = request.fields.source();
+    if raw.len() > limits.max_bytes {
+        return Err(too_large());
+    }
+    if bare_lf(raw) {
         return Err(bad("bare LF in the request head"));
     }
-    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|_| bad("malformed method"))?;
-    let version = if req.version == Some(0) {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    // Names and values were checked by httparse; they stay in the head's
-    // bytes.
-    let base = buf.as_ptr() as usize;
-    let target = span(base, req.path.unwrap_or_default().as_bytes());
-    let mut fields = Fields::parsed(buf, req.headers);
-    let bytes = buf.split_to(len).freeze();
-    let uri = Uri::from_maybe_shared(bytes.slice(target.0..target.1)).map_err(|_| bad("malformed request target"))?;
-    fields.attach(bytes);
-    head(RequestHead {
-        method,
-        uri,
-        version,
-        fields,
-    })
+    head(request)
 }
 
 fn too_large() -> Refusal {
@@ -111,12 +88,6 @@ fn too_large() -> Refusal {
         status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         why: "request head too large",
     }
-}
-
-/// Where `part` (a slice of the buffer starting at `base`) lies in it.
-fn span(base: usize, part: &[u8]) -> (usize, usize) {
-    let start = part.as_ptr() as usize - base;
-    (start, start + part.len())
 }
 
 /// A line feed without the carriage return before it.

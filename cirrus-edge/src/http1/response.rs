@@ -5,12 +5,10 @@
 
 use super::Framing;
 use super::fields::{decimal_length, lists};
-use crate::head::{Fields, Known, ResponseHead};
-use bytes::{Buf, BytesMut};
+use crate::head::{Fields, HeadError, Known, ResponseHead};
+use bytes::BytesMut;
 use http::{StatusCode, Version};
 
-/// Most header fields in an origin response head.
-const MAX_HEADERS: usize = 128;
 /// Largest origin response head, interim (1xx) heads included.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Most interim (1xx) responses before the final one.
@@ -40,45 +38,28 @@ pub(crate) enum Parsed {
 /// is malformed; the connection cannot be used further.
 pub(crate) fn parse_head(buf: &mut BytesMut, head_request: bool, interim: &mut usize) -> Result<Parsed, &'static str> {
     loop {
-        let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
-        let mut res = httparse::Response::new(&mut []);
-        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut fields)
-        {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err("response head too large"),
-            Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-            Err(httparse::Error::TooManyHeaders) => return Err("too many response header fields"),
+        // Fields stay in the head's bytes, not copied.
+        let head = match ResponseHead::parse(buf) {
+            Ok(Some(head)) => head,
+            Ok(None) if buf.len() >= MAX_HEAD => return Err("response head too large"),
+            Ok(None) => return Ok(Parsed::Partial),
+            Err(HeadError::TooManyFields) => return Err("too many response header fields"),
             Err(_) => return Err("malformed response head"),
         };
-        let code = res.code.unwrap_or(0);
-        let status = StatusCode::from_u16(code).map_err(|_| "malformed status code")?;
-        if status.is_informational() {
-            if status == StatusCode::SWITCHING_PROTOCOLS {
+        if head.status.is_informational() {
+            if head.status == StatusCode::SWITCHING_PROTOCOLS {
                 return Err("unrequested protocol switch");
             }
             *interim += 1;
             if *interim > MAX_INTERIM {
                 return Err("too many interim responses");
             }
-            buf.advance(len);
             continue;
         }
-        let version = if res.version == Some(0) {
-            Version::HTTP_10
-        } else {
-            Version::HTTP_11
-        };
-        // Fields stay in the head's bytes, not copied.
-        let mut fields = Fields::parsed(buf, res.headers);
-        fields.attach(buf.split_to(len).freeze());
-        let (framing, reusable) = framing(status, version, head_request, &fields)?;
-        let keep_alive = reusable && persistent(version, &fields);
+        let (framing, reusable) = framing(head.status, head.version, head_request, &head.fields)?;
+        let keep_alive = reusable && persistent(head.version, &head.fields);
         return Ok(Parsed::Head(Received {
-            head: ResponseHead {
-                status,
-                version,
-                fields,
-            },
+            head,
             framing,
             keep_alive,
         }));
