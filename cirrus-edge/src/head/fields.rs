@@ -277,19 +277,8 @@ impl Fields {
 
     /// Sets `name` to the decimal `n` alone.
     pub(crate) fn insert_number(&mut self, name: impl FieldName, n: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = n;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
         // Digits are a valid value.
-        let _ = self.insert(name, &digits[at..]);
+        let _ = self.insert(name, decimal(n, &mut [0; 20]));
     }
 
     /// Removes every value of `name`; whether there was one.
@@ -355,6 +344,22 @@ impl fmt::Debug for Fields {
             )
             .finish()
     }
+}
+
+/// `n` in decimal, written at the end of `digits` (no formatting
+/// machinery: heads carry lengths and ages on every request).
+pub(crate) fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &digits[at..]
 }
 
 /// A `tchar` of RFC 9110 §5.6.2.

@@ -13,6 +13,7 @@ mod names;
 #[allow(clippy::unwrap_used)]
 mod tests;
 
+pub(crate) use fields::decimal;
 pub use fields::{FieldError, Fields};
 pub use names::{FieldName, Known};
 pub(crate) use names::{KnownSet, lookup as interned};

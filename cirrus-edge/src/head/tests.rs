@@ -197,3 +197,27 @@ fn interned_names_are_found_after_every_kind_of_edit() {
     let parsed = ResponseHead::parse(&mut buf).unwrap().unwrap();
     assert!(parsed.fields.contains(Known::Etag) && !parsed.fields.contains(Known::Age));
 }
+
+#[test]
+fn numbers_are_written_in_decimal_as_display_writes_them() {
+    for n in [0, 7, 10, 1024, 99_999, u64::MAX]
+        .into_iter()
+        .chain((0..1000).map(|_| rand::random::<u64>() >> (rand::random::<u32>() % 64)))
+    {
+        assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes(), "{n}");
+    }
+}
+
+#[test]
+fn the_edge_s_own_fields_and_name_sets() {
+    let mut f = Fields::new();
+    f.append_own(Known::Via, b"1.1 cirrus");
+    f.append("x-other", "1").unwrap();
+    f.insert_own(Known::Via, b"1.1 edge");
+    assert_eq!(f.get_all(Known::Via).collect::<Vec<_>>(), [&b"1.1 edge"[..]]);
+    let set = KnownSet::of(&[Known::Via, Known::Range]);
+    assert!(f.has_any(set));
+    f.remove_all(set);
+    assert!(!f.has_any(set) && f.get(Known::Via).is_none());
+    assert_eq!(f.iter().count(), 1, "the others stay");
+}

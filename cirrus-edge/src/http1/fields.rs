@@ -3,7 +3,7 @@
 //! and the checks that refuse a request whose framing another hop could
 //! read two ways (request smuggling, RFC 9112 §6.3 and §11.2).
 
-use crate::head::{Fields, Known};
+use crate::head::{Fields, Known, decimal};
 use http::Method;
 
 /// Whether one of a list field's `values` (comma-separated tokens) is
@@ -26,18 +26,7 @@ pub(crate) fn decimal_length(digits: &[u8]) -> Option<u64> {
 /// Appends `n` in decimal to `buf` (without the formatting machinery:
 /// every answer with a length writes one).
 pub(crate) fn put_decimal(buf: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
+    buf.extend_from_slice(decimal(n, &mut [0; 20]));
 }
 
 /// Appends one `name: value` line of a message head to `buf`.
