@@ -179,3 +179,27 @@ async fn idle_origin_connections_are_reused_then_closed_after_the_idle_timeout()
         "a new connection after the timeout"
     );
 }
+
+/// A pooled connection keeps one answer timer across its requests (armed
+/// for the first one's deadline): a later request on it still gets the
+/// whole origin timeout from its own start, not the rest of the first's.
+#[tokio::test]
+async fn a_reused_connection_waits_a_whole_origin_timeout_for_each_request() {
+    let origin = crate::chaos_origin::ChaosOrigin::start().await;
+    let settings = cirrus_edge::EdgeSettings {
+        origin_timeout: Duration::from_millis(800),
+        ..cirrus_edge::EdgeSettings::default()
+    };
+    let e = edge_for(origin.addr, settings).await;
+    // The connection's timer is armed for 800 ms from now.
+    assert_eq!(e.get("/ns/first").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    origin.set(crate::chaos_origin::Mode::Hung);
+    let asked = std::time::Instant::now();
+    assert_eq!(e.get("/ns/second").await.0, 504);
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(750) && took < Duration::from_secs(3),
+        "timed out after {took:?}, not the origin timeout (800 ms) from the request"
+    );
+}
