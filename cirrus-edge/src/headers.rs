@@ -4,7 +4,6 @@
 //! [`crate::http1`].
 
 use crate::head::{Fields, Known, KnownSet};
-use crate::http1::lists;
 use cirrus_core::model::HeaderEdits;
 
 /// The hop-by-hop names (RFC 9110 §7.6.1), all interned.
@@ -24,37 +23,21 @@ const HOP_BY_HOP: KnownSet = KnownSet::of(&[
 /// `Connection`: from the client's fields going to an origin, and from an
 /// origin's answer.
 pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
-    // Most heads carry nothing of the kind but `Connection: keep-alive`
-    // or `close`: their hop-by-hop fields go in one pass over the lines.
     if !fields.has_any(HOP_BY_HOP) {
         return;
     }
-    let names_others = fields
+    // The names `Connection` lists besides the hop-by-hop ones (most
+    // heads list only `keep-alive`: nothing is allocated), then every
+    // hop-by-hop field in one pass over the lines.
+    let listed: Vec<Box<[u8]>> = fields
         .get_list(Known::Connection)
-        .any(|name| !name.eq_ignore_ascii_case(b"close") && !is_hop_by_hop_name(name));
-    if !names_others {
-        fields.remove_all(HOP_BY_HOP);
-        return;
+        .filter(|name| !is_hop_by_hop_name(name))
+        .map(Box::from)
+        .collect();
+    for name in &listed {
+        fields.remove(&**name);
     }
-    let goes = |name: &[u8]| is_hop_by_hop_name(name) || lists(fields.get_all(Known::Connection), name);
-    // Which lines go, as bits: on the stack for up to 128 lines.
-    let (mut stack, mut heap) = ([0u128; 1], Vec::new());
-    let doomed: &mut [u128] = if fields.len() <= 128 {
-        &mut stack
-    } else {
-        heap.resize(fields.len().div_ceil(128), 0u128);
-        &mut heap
-    };
-    for (i, (name, _)) in fields.iter().enumerate() {
-        if goes(name) {
-            doomed[i / 128] |= 1 << (i % 128);
-        }
-    }
-    let mut at = 0;
-    fields.retain(|_, _| {
-        at += 1;
-        doomed[(at - 1) / 128] & (1 << ((at - 1) % 128)) == 0
-    });
+    fields.remove_all(HOP_BY_HOP);
 }
 
 /// Whether `name` (any case) is a hop-by-hop name.
@@ -108,7 +91,7 @@ mod tests {
         let mut plain = crate::head::fields(&[("a", "1"), ("b", "2")]);
         strip_hop_by_hop(&mut plain);
         assert_eq!(plain.len(), 2);
-        // More fields than the bit set holds: the same result.
+        // Past 128 fields (the size of the set of interned names): the same result.
         let mut many = Fields::new();
         for i in 0..200 {
             many.append(format!("x-{i}"), "v").unwrap();

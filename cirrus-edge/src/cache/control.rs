@@ -84,11 +84,9 @@ impl ResponseDirectives {
 /// A targeted field's value is used when it names at least one directive
 /// and is text (an empty or garbled one falls back to `Cache-Control`).
 fn usable(value: &[u8]) -> bool {
-    std::str::from_utf8(value).is_ok_and(|text| {
-        let text = text.as_bytes();
-        directives(text).next().is_some()
-            && directives(text).all(|(name, _)| name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-'))
-    })
+    std::str::from_utf8(value).is_ok()
+        && directives(value).next().is_some()
+        && directives(value).all(|(name, _)| name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-'))
 }
 
 fn min(a: Option<u64>, b: u64) -> Option<u64> {
