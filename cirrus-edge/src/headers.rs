@@ -27,15 +27,20 @@ pub(crate) fn strip_hop_by_hop(fields: &mut Fields) {
         return;
     }
     // The names `Connection` lists besides the hop-by-hop ones (most
-    // heads list only `keep-alive`: nothing is allocated), then every
-    // hop-by-hop field in one pass over the lines.
-    let listed: Vec<Box<[u8]>> = fields
-        .get_list(Known::Connection)
-        .filter(|name| !is_hop_by_hop_name(name))
-        .map(Box::from)
-        .collect();
-    for name in &listed {
-        fields.remove(&**name);
+    // heads say only `keep-alive`: nothing to parse, nothing allocated),
+    // then every hop-by-hop field in one pass over the lines.
+    let only_keep_alive = fields
+        .get_all(Known::Connection)
+        .all(|v| v.eq_ignore_ascii_case(b"keep-alive"));
+    if !only_keep_alive {
+        let listed: Vec<Box<[u8]>> = fields
+            .get_list(Known::Connection)
+            .filter(|name| !is_hop_by_hop_name(name))
+            .map(Box::from)
+            .collect();
+        for name in &listed {
+            fields.remove(&**name);
+        }
     }
     fields.remove_all(HOP_BY_HOP);
 }
@@ -88,6 +93,23 @@ mod tests {
                 (b"X-Kept-Too".to_vec(), b"2".to_vec())
             ]
         );
+        // `Connection: keep-alive` alone (the common case) and `close`,
+        // whose field of that name goes too.
+        for (connection, close) in [("Keep-Alive", "x"), ("close", "x"), ("keep-alive", "")] {
+            let mut answer = crate::head::fields(&[
+                ("connection", connection),
+                ("keep-alive", "timeout=5"),
+                ("close", close),
+                ("x-kept", "1"),
+            ]);
+            strip_hop_by_hop(&mut answer);
+            let names: Vec<_> = answer.iter().map(|(n, _)| n.to_vec()).collect();
+            if connection == "close" {
+                assert_eq!(names, [b"x-kept".to_vec()], "{connection}");
+            } else {
+                assert_eq!(names, [b"close".to_vec(), b"x-kept".to_vec()], "{connection}");
+            }
+        }
         let mut plain = crate::head::fields(&[("a", "1"), ("b", "2")]);
         strip_hop_by_hop(&mut plain);
         assert_eq!(plain.len(), 2);

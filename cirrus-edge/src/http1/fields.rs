@@ -10,6 +10,10 @@ use http::Method;
 /// `token` (case-insensitive).
 pub(crate) fn lists<'a>(mut values: impl Iterator<Item = &'a [u8]>, token: &[u8]) -> bool {
     values.any(|v| {
+        // Most values are one token (`keep-alive`, `close`): no split.
+        if !v.contains(&b',') {
+            return v.trim_ascii().eq_ignore_ascii_case(token);
+        }
         v.split(|b| *b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
     })
@@ -96,6 +100,16 @@ mod tests {
         }
         assert!(may_end_a_head(b"HTTP/1.1 200 OK\n\n", Some(3)), "bare LF forms too");
         assert!(!may_end_a_head(b"HTTP/1.1 200 OK\r\nA: b\r\n", Some(0)));
+    }
+
+    #[test]
+    fn list_tokens_are_found_in_one_token_values_and_in_lists() {
+        let has = |values: &[&str], token: &[u8]| lists(values.iter().map(|v| v.as_bytes()), token);
+        assert!(has(&[" Close "], b"close"));
+        assert!(has(&["keep-alive", "upgrade, CLOSE"], b"close"));
+        assert!(!has(&["keep-alive"], b"close"));
+        assert!(!has(&["closed", "x-close, "], b"close"));
+        assert!(!has(&[], b"close"));
     }
 
     #[test]

@@ -154,9 +154,7 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
             .hooks
             .upstream_request_filter(self.session, &mut up, self.ctx)
             .await?;
-        // Boxed: the origin exchange's state is most of a request's, and a
-        // HIT should not carry (and move) it.
-        let sent = Box::pin(self.edge.upstream.send(targets, up, body, &mut self.upstream)).await;
+        let sent = self.edge.upstream.send(targets, up, body, &mut self.upstream).await;
         Ok(sent.map_or_else(Asked::Failed, Asked::Answered))
     }
 
