@@ -103,6 +103,10 @@ pub enum ErrorKind {
     OriginProtocol,
     /// The origin's TLS server name is not a DNS name or IP address.
     OriginTlsName,
+    /// The request has already passed through this CDN more often than a
+    /// chain of edges needs (`CDN-Loop`, RFC 8586): a domain whose origin
+    /// leads back to the edges. Answered 508.
+    LoopDetected,
     /// Refused by an embedder's hook, or a failure inside the edge.
     Internal,
 }
@@ -130,6 +134,7 @@ impl ProxyError {
             ErrorKind::BadRequest | ErrorKind::ClientBody => StatusCode::BAD_REQUEST,
             ErrorKind::UnknownHost => StatusCode::NOT_FOUND,
             ErrorKind::DomainDisabled => StatusCode::FORBIDDEN,
+            ErrorKind::LoopDetected => StatusCode::LOOP_DETECTED,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::OriginTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::OriginConnect
@@ -164,7 +169,8 @@ impl ProxyError {
             | ErrorKind::UnknownHost
             | ErrorKind::DomainDisabled
             | ErrorKind::BodyTooLarge
-            | ErrorKind::ClientBody => Side::Client,
+            | ErrorKind::ClientBody
+            | ErrorKind::LoopDetected => Side::Client,
             ErrorKind::OriginConnect
             | ErrorKind::OriginClosed
             | ErrorKind::OriginTimeout
@@ -231,6 +237,7 @@ mod tests {
             (ErrorKind::UnknownHost, Side::Client, 404, false),
             (ErrorKind::BodyTooLarge, Side::Client, 413, false),
             (ErrorKind::ClientBody, Side::Client, 400, false),
+            (ErrorKind::LoopDetected, Side::Client, 508, false),
             (ErrorKind::OriginConnect, Side::Origin, 502, true),
             (ErrorKind::OriginClosed, Side::Origin, 502, true),
             (ErrorKind::OriginTimeout, Side::Origin, 504, true),

@@ -1,5 +1,6 @@
 //! Header hygiene between client, edge and origin: hop-by-hop headers
-//! removed (RFC 9110 §7.6.1) and a domain's header edits applied. The
+//! removed (RFC 9110 §7.6.1), a domain's header edits applied, and the
+//! `CDN-Loop` field that stops a request going round (RFC 8586). The
 //! checks that refuse ambiguous framing live with the codec, in
 //! [`crate::http1`].
 
@@ -50,6 +51,26 @@ fn is_hop_by_hop_name(name: &[u8]) -> bool {
     crate::head::interned(name).is_some_and(|i| HOP_BY_HOP.has_index(i))
 }
 
+/// The edge's member of `CDN-Loop` (RFC 8586), added to every request it
+/// sends to an origin.
+pub(crate) const CDN_LOOP_ID: &[u8] = b"cirrus";
+
+/// How many times a request may already have passed through Cirrus edges
+/// (a chain of tiers); one more is a loop, refused with 508.
+pub(crate) const CDN_LOOP_LIMIT: usize = 2;
+
+/// How many members of the request's `CDN-Loop` fields name Cirrus (the
+/// CDN id before any `;` parameters, any case).
+pub(crate) fn cdn_loop_passes(fields: &Fields) -> usize {
+    fields
+        .get_list(Known::CdnLoop)
+        .filter(|member| {
+            let id = member.split(|b| *b == b';').next().unwrap_or_default();
+            id.trim_ascii().eq_ignore_ascii_case(CDN_LOOP_ID)
+        })
+        .count()
+}
+
 /// Applies a domain's header edits: removals, then sets.
 pub(crate) fn apply_edits(fields: &mut Fields, edits: &HeaderEdits) {
     for name in &edits.remove {
@@ -76,6 +97,17 @@ mod tests {
         ("upgrade", "h2c"),
         ("proxy-connection", "keep-alive"),
     ];
+
+    #[test]
+    fn cdn_loop_members_naming_cirrus_are_counted() {
+        let f = crate::head::fields(&[
+            ("CDN-Loop", "other-cdn, Cirrus; v=1 ,cirrus"),
+            ("cdn-loop", "cirrus-not, example.com:443"),
+            ("cdn-loop", " cirrus "),
+        ]);
+        assert_eq!(cdn_loop_passes(&f), 3);
+        assert_eq!(cdn_loop_passes(&crate::head::fields(&[("x", "cirrus")])), 0);
+    }
 
     #[test]
     fn hop_by_hop_fields_do_not_cross_either_way() {

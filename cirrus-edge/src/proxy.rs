@@ -8,6 +8,7 @@ use crate::cache::{CacheOutcome, bypasses};
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::{Fields, Known, RequestHead};
+use crate::headers::{CDN_LOOP_LIMIT, cdn_loop_passes};
 use crate::hooks::EdgeHooks;
 use crate::http1::framing_problem;
 use crate::reply::Reply;
@@ -148,6 +149,14 @@ async fn routed<H: EdgeHooks>(
     if let Some(why) = framing_problem(session.method(), session.headers()) {
         tracing::info!(peer = %session.peer(), why, "refused request framing");
         return Err(ProxyError::new(ErrorKind::BadRequest, "bad request framing"));
+    }
+    let passes = cdn_loop_passes(session.headers());
+    if passes > CDN_LOOP_LIMIT {
+        tracing::info!(peer = %session.peer(), passes, "refused a request that looped through the edges");
+        return Err(ProxyError::new(
+            ErrorKind::LoopDetected,
+            "loop detected: this request already went through Cirrus edges too many times (CDN-Loop)",
+        ));
     }
     let conf = route::route(&edge.domains, session)?;
     if let Some(redirect) = route::force_https(&conf, session, edge.settings.https_port) {

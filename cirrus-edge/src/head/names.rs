@@ -95,6 +95,7 @@ interned! {
     XHttpMethodOverride = "x-http-method-override",
     XHttpMethod = "x-http-method",
     XMethodOverride = "x-method-override",
+    CdnLoop = "cdn-loop",
 }
 
 impl Known {

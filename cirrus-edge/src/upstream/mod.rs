@@ -12,7 +12,7 @@ mod pool;
 use crate::body::Body;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::{Fields, Known, RequestHead, ResponseHead};
-use crate::headers::{apply_edits, strip_hop_by_hop};
+use crate::headers::{CDN_LOOP_ID, apply_edits, strip_hop_by_hop};
 use crate::observe::UpstreamMetrics;
 use crate::session::Conn;
 use crate::settings::EdgeSettings;
@@ -32,11 +32,11 @@ pub(crate) const VIA_VALUE: &str = "1.1 cirrus";
 /// The fields sent to the origin: the client's `headers`, minus hop-by-hop
 /// ones, with forwarding fields and the domain's edits.
 pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, conn: Conn) -> Fields {
-    // Room for what is added below, in one allocation: four fields, the
+    // Room for what is added below, in one allocation: five fields, the
     // prior forwarding chain, an address, the host and the edits.
     let prior = headers.get(Known::XForwardedFor).map_or(0, <[u8]>::len);
     let edits: usize = conf.request_headers.set.iter().map(|(n, v)| n.len() + v.len()).sum();
-    let mut fields = headers.clone_with_room(4 + conf.request_headers.set.len(), 96 + prior + host.len() + edits);
+    let mut fields = headers.clone_with_room(5 + conf.request_headers.set.len(), 112 + prior + host.len() + edits);
     strip_hop_by_hop(&mut fields);
     let mut ip = [0u8; 45];
     let peer = ip_text(conn.peer.ip(), &mut ip);
@@ -55,6 +55,9 @@ pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, con
     fields.insert_own(Known::XForwardedHost, host.as_bytes());
     fields.append_own(Known::Via, VIA_VALUE.as_bytes());
     apply_edits(&mut fields, &conf.request_headers);
+    // After the client's members (another CDN in front), as RFC 8586
+    // asks, and after the domain's edits, which may not remove it.
+    fields.append_own(Known::CdnLoop, CDN_LOOP_ID);
     fields
 }
 

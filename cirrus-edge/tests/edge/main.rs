@@ -21,6 +21,7 @@ mod framing;
 mod health;
 mod hooks;
 mod hostile;
+mod loops;
 mod outage;
 mod purge;
 mod ranges;

@@ -1,0 +1,92 @@
+//! `CDN-Loop` (RFC 8586): every request to an origin carries the edge's
+//! member, after any the client sent; a request that already passed
+//! through Cirrus edges more than a chain of tiers needs is refused with
+//! 508, so a domain whose origin leads back to the edges ends at once
+//! instead of looping until connections run out.
+
+use crate::{EdgeUnderTest, HOST, Origin, conf_for};
+use cirrus_core::{DomainConf, StaticSource};
+use cirrus_edge::{Edge, EdgeSettings};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test]
+async fn the_origin_gets_the_edge_member_after_the_clients() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    e.get("/cached").await;
+    let sent = origin.last_headers.lock().unwrap().clone().unwrap();
+    let members: Vec<_> = sent.get_all("cdn-loop").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(members, ["cirrus"]);
+
+    let res = e
+        .http
+        .get(e.url("/nostore"))
+        .header("cdn-loop", "other-cdn; v=2, cirrus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "one pass through Cirrus before is a chain, not a loop"
+    );
+    let sent = origin.last_headers.lock().unwrap().clone().unwrap();
+    let members: Vec<_> = sent.get_all("cdn-loop").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(members, ["other-cdn; v=2, cirrus", "cirrus"]);
+}
+
+#[tokio::test]
+async fn a_request_that_passed_through_too_often_is_refused_with_508() {
+    let origin = Origin::start().await;
+    let e = EdgeUnderTest::start(conf_for(&origin)).await;
+    let before = origin.hits("/cached");
+    for looped in ["cirrus, cirrus, Cirrus", "cirrus;x=1, a.example", "cirrus, cirrus"] {
+        let res = e
+            .http
+            .get(e.url("/cached"))
+            .header("cdn-loop", looped)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let passes = looped.to_ascii_lowercase().matches("cirrus").count();
+        if passes > 2 {
+            assert_eq!(status, 508, "{looped}");
+            assert!(res.text().await.unwrap().contains("loop detected"));
+        } else {
+            assert_eq!(status, 200, "{looped}");
+        }
+    }
+    // The refused request never reached the origin (the others: one fetch, then HITs).
+    assert_eq!(origin.hits("/cached") - before, 1);
+}
+
+#[tokio::test]
+async fn a_domain_whose_origin_is_the_edge_itself_ends_in_508() {
+    // The edge's own address as the domain's origin: each pass adds a
+    // member, and the fourth arrival is refused; the refusal travels back.
+    // A GET's second pass waits for the first pass's cache lock (which
+    // waits for it): the lock timeout is short here.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conf = DomainConf::new(HOST, format!("http://{addr}").parse().unwrap());
+    let source = StaticSource::new().with_domain(conf).unwrap();
+    let settings = EdgeSettings {
+        cache_lock_timeout: Duration::from_millis(200),
+        ..EdgeSettings::default()
+    };
+    let edge: Edge = Edge::builder(Arc::new(source)).settings(settings).build().unwrap();
+    edge.load().await.unwrap();
+    tokio::spawn(async move { edge.serve(listener, std::future::pending()).await });
+    let http = reqwest::Client::builder().resolve(HOST, addr).build().unwrap();
+    let url = format!("http://{HOST}:{}/anything", addr.port());
+    for method in [http::Method::GET, http::Method::POST] {
+        let res = tokio::time::timeout(Duration::from_secs(10), http.request(method.clone(), &url).send())
+            .await
+            .expect("the loop ends")
+            .unwrap();
+        assert_eq!(res.status(), 508, "{method}");
+        assert!(res.text().await.unwrap().contains("loop detected"));
+    }
+}
