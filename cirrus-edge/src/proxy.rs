@@ -77,7 +77,8 @@ async fn finish<H: EdgeHooks>(
     // The values below are constant tokens or a checked request id: valid.
     if let Some(c) = cache {
         fields.insert_own(Known::XCache, c.status.as_str().as_bytes());
-        fields.insert_own(Known::CacheStatus, c.cache_status().as_bytes());
+        // After the members of the caches before this one (RFC 9211 §2).
+        fields.append_own(Known::CacheStatus, c.cache_status().as_bytes());
     }
     fields.insert_own(Known::XRequestId, session.request_id_value().as_bytes());
     if close {

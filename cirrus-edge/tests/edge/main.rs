@@ -10,6 +10,7 @@
 )]
 
 mod cache;
+mod chain;
 mod chaos;
 mod chaos_origin;
 mod clients;
@@ -21,7 +22,6 @@ mod framing;
 mod health;
 mod hooks;
 mod hostile;
-mod loops;
 mod outage;
 mod purge;
 mod ranges;
