@@ -166,7 +166,8 @@ impl Fetch<'_> {
             body_timeout: edge.settings.origin_timeout,
             may_store: self.may_store,
         };
-        let (res, outcome) = edge.cache.admit(fill, head, body).await?;
+        // Boxed, as the exchange is: a HIT should not carry its state.
+        let (res, outcome) = Box::pin(edge.cache.admit(fill, head, body)).await?;
         if let Some(lock) = self.lock {
             lock.finish(outcome.stored);
         }

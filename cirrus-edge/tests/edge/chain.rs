@@ -80,12 +80,10 @@ async fn a_domain_whose_origin_is_the_edge_itself_ends_in_508() {
         ..EdgeSettings::default()
     };
     let edge: Edge = Edge::builder(Arc::new(source)).settings(settings).build().unwrap();
-    edge.load().await.unwrap();
-    tokio::spawn(async move { edge.serve(listener, std::future::pending()).await });
-    let http = reqwest::Client::builder().resolve(HOST, addr).build().unwrap();
-    let url = format!("http://{HOST}:{}/anything", addr.port());
+    let e = EdgeUnderTest::serve_on(listener, edge).await;
     for method in [http::Method::GET, http::Method::POST] {
-        let res = tokio::time::timeout(Duration::from_secs(10), http.request(method.clone(), &url).send())
+        let asked = e.http.request(method.clone(), e.url("/anything")).send();
+        let res = tokio::time::timeout(Duration::from_secs(10), asked)
             .await
             .expect("the loop ends")
             .unwrap();

@@ -364,10 +364,13 @@ impl EdgeUnderTest {
 }
 
 impl<H: cirrus_edge::EdgeHooks> EdgeUnderTest<H> {
-    /// Serves `edge` once its configuration is loaded, and keeps it in
-    /// step with its source.
+    /// Serves `edge` once its configuration is loaded, and keeps it in step with its source.
     pub async fn serve(edge: Edge<H>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), edge).await
+    }
+
+    /// [`EdgeUnderTest::serve`] on a listener bound before the edge (whose origin may be itself).
+    pub async fn serve_on(listener: tokio::net::TcpListener, edge: Edge<H>) -> Self {
         let addr = listener.local_addr().unwrap();
         let _ = edge.load().await;
         let (served, synced) = (edge.clone(), edge.clone());
@@ -385,11 +388,8 @@ impl<H: cirrus_edge::EdgeHooks> EdgeUnderTest<H> {
     pub async fn get(&self, path: &str) -> (u16, String, String) {
         let res = self.http.get(self.url(path)).send().await.unwrap();
         let status = res.status().as_u16();
-        let x_cache = res
-            .headers()
-            .get("x-cache")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
+        let x_cache = res.headers().get("x-cache").map(|v| v.to_str().unwrap().to_string());
+        let x_cache = x_cache.unwrap_or_default();
         (status, x_cache, res.text().await.unwrap())
     }
 }
