@@ -64,6 +64,42 @@ impl http_body::Body for Body {
     }
 }
 
+/// A body whose data bytes are added to a counter as they pass.
+#[derive(Debug)]
+pub(crate) struct Counted<B> {
+    inner: B,
+    bytes: prometheus::IntCounter,
+}
+
+impl<B> Counted<B> {
+    pub(crate) fn new(inner: B, bytes: prometheus::IntCounter) -> Self {
+        Self { inner, bytes }
+    }
+}
+
+impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for Counted<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes.inc_by(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A body fed by a task through a bounded channel (slices fetched one
 /// after another): `len` bytes in all; an error ends it early. Dropping it
 /// (the client went away) makes the task's next send fail, so it stops.

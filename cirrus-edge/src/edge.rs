@@ -47,6 +47,8 @@ pub(crate) struct Inner<H> {
     pub(crate) settings: EdgeSettings,
     pub(crate) observer: Observer,
     pub(crate) tls: Option<TlsState>,
+    /// This edge's part in shielding (docs/shielding.md).
+    pub(crate) shield: crate::shield::Shield,
 }
 
 impl<H> Inner<H> {
@@ -223,6 +225,8 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
             .connections_limit
             .set(i64::try_from(connections.limit()).unwrap_or(i64::MAX));
         metrics.add(crate::observe::MemoryGauges::new(cache.clone(), connections.open())?)?;
+        let shield_metrics = crate::shield::ShieldMetrics::register(metrics.registry())?;
+        let shield = crate::shield::Shield::new(self.node_id.as_deref(), shield_metrics);
         Ok(Edge {
             inner: Arc::new(Inner {
                 hooks: self.hooks,
@@ -240,6 +244,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 settings,
                 observer: Observer { metrics, access_log },
                 tls,
+                shield,
             }),
         })
     }

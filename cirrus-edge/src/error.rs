@@ -107,6 +107,10 @@ pub enum ErrorKind {
     /// chain of edges needs (`CDN-Loop`, RFC 8586): a domain whose origin
     /// leads back to the edges. Answered 508.
     LoopDetected,
+    /// A request carrying a shield credential (`Cirrus-Shield`) that this
+    /// edge cannot verify: another cluster's, stale, forged, or this edge
+    /// takes no shield requests. Answered 403.
+    ShieldRefused,
     /// Refused by an embedder's hook, or a failure inside the edge.
     Internal,
 }
@@ -133,7 +137,7 @@ impl ProxyError {
         let status = match kind {
             ErrorKind::BadRequest | ErrorKind::ClientBody => StatusCode::BAD_REQUEST,
             ErrorKind::UnknownHost => StatusCode::NOT_FOUND,
-            ErrorKind::DomainDisabled => StatusCode::FORBIDDEN,
+            ErrorKind::DomainDisabled | ErrorKind::ShieldRefused => StatusCode::FORBIDDEN,
             ErrorKind::LoopDetected => StatusCode::LOOP_DETECTED,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::OriginTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -170,7 +174,8 @@ impl ProxyError {
             | ErrorKind::DomainDisabled
             | ErrorKind::BodyTooLarge
             | ErrorKind::ClientBody
-            | ErrorKind::LoopDetected => Side::Client,
+            | ErrorKind::LoopDetected
+            | ErrorKind::ShieldRefused => Side::Client,
             ErrorKind::OriginConnect
             | ErrorKind::OriginClosed
             | ErrorKind::OriginTimeout

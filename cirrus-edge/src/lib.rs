@@ -82,6 +82,7 @@ mod role;
 mod route;
 mod session;
 mod settings;
+mod shield;
 mod source_state;
 mod sync;
 mod tls;
@@ -101,7 +102,7 @@ pub use hooks::{DefaultHooks, EdgeHooks, HitDecision};
 /// The `http` crate whose types the hooks speak (match its version).
 pub use http;
 pub use role::EdgeListeners;
-pub use session::{RequestSummary, Session};
+pub use session::{RequestSummary, Session, Tier};
 pub use settings::EdgeSettings;
 pub use tls::Certificates;
 pub use workers::bind_shared;

@@ -13,7 +13,8 @@ use crate::hooks::EdgeHooks;
 use crate::http1::framing_problem;
 use crate::reply::Reply;
 use crate::route;
-use crate::session::{Conn, RequestId, RequestSummary, Session};
+use crate::session::{Conn, RequestId, RequestSummary, Session, Tier};
+use crate::shield::Signed;
 use cirrus_core::DomainConf;
 use http::{Method, Version};
 use http_body::Body as _;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 mod cached;
 mod request;
+mod shielded;
 mod sliced;
 
 use request::{Answer, Req};
@@ -38,7 +40,7 @@ pub(crate) async fn handle<H: EdgeHooks>(
     let request_id = request_id(&mut head.fields);
     let mut session = Session::new(head, conn, request_id);
     let mut ctx = edge.hooks.new_ctx();
-    let (answer, upstream, close) = phases(edge, &mut session, body, &mut ctx).await;
+    let (answer, Fetched { upstream, tier }, close) = phases(edge, &mut session, body, &mut ctx).await;
     let (answer, close, error) = match answer {
         Ok(answer) => (answer, close, None),
         Err(e) => {
@@ -47,11 +49,18 @@ pub(crate) async fn handle<H: EdgeHooks>(
         }
     };
     let cache = answer.cache.map(|c| c.status);
-    let res = finish(edge, &session, answer, close, &mut ctx).await;
+    let mut res = finish(edge, &session, answer, close, &mut ctx).await;
+    if session.from_peer() {
+        shield_answer(edge, &session, &mut res);
+    } else if error.as_ref().is_some_and(|e| e.kind() == ErrorKind::ShieldRefused) {
+        // Tells an edge that asked this one as a shield to go on without it.
+        res.head.fields.insert_own(Known::CirrusShield, b"refused");
+    }
     let summary = RequestSummary {
         status: res.head.status,
         cache,
         upstream,
+        tier: tier.or(cache.map(|_| Tier::Cache)),
         duration: started.elapsed(),
         error,
         body_bytes: res.body.size_hint().exact(),
@@ -59,6 +68,14 @@ pub(crate) async fn handle<H: EdgeHooks>(
     edge.observer.record(&session, &summary);
     edge.hooks.logging(&session, &summary, &mut ctx);
     res
+}
+
+/// An answer to a peer edge: counted, its body's bytes too.
+fn shield_answer<H: EdgeHooks>(edge: &Inner<H>, session: &Session, res: &mut Reply) {
+    let host = session.domain().map_or("unknown", |c| c.domain.as_str());
+    let bytes = edge.shield.metrics.served(host);
+    let body = std::mem::replace(&mut res.body, Body::empty());
+    res.body = Body::wrap(crate::body::Counted::new(body, bytes));
 }
 
 /// The answer as the client gets it: what the cache made of the request,
@@ -84,7 +101,10 @@ async fn finish<H: EdgeHooks>(
     if close {
         fields.insert_own(Known::Connection, b"close");
     }
-    if let Some(conf) = session.domain() {
+    // A peer edge applies the domain's response edits itself, to what it
+    // stores: an edit such as removing `Cache-Control` must not reach its
+    // cache.
+    if let Some(conf) = session.domain().filter(|_| !session.from_peer()) {
         route::respond_for_domain(conf, session.is_tls(), fields);
     }
     edge.hooks.response_filter(session, &mut res.head, ctx).await;
@@ -108,25 +128,33 @@ fn request_id(fields: &mut Fields) -> RequestId {
     }
 }
 
-/// The phases: what they answered (or why they failed), how long origins
-/// took, and whether the client connection closes whatever the answer.
+/// What the phases asked upstream: how long answers took, and which tier
+/// gave the one used.
+#[derive(Debug, Default)]
+struct Fetched {
+    upstream: Option<Duration>,
+    tier: Option<Tier>,
+}
+
+/// The phases: what they answered (or why they failed), what they asked
+/// upstream, and whether the client connection closes whatever the answer.
 async fn phases<H: EdgeHooks>(
     edge: &Arc<Inner<H>>,
     session: &mut Session,
     body: RequestBody,
     ctx: &mut H::Ctx,
-) -> (Result<Answer, ProxyError>, Option<Duration>, bool) {
+) -> (Result<Answer, ProxyError>, Fetched, bool) {
     let conf = match routed(edge, session, ctx).await {
         Ok(ControlFlow::Continue(conf)) => conf,
-        Ok(ControlFlow::Break(res)) => return (Ok(Answer::plain(res)), None, false),
-        Err(e) => return (Err(e), None, false),
+        Ok(ControlFlow::Break(res)) => return (Ok(Answer::plain(res)), Fetched::default(), false),
+        Err(e) => return (Err(e), Fetched::default(), false),
     };
     let mut req = Req::new(edge, &conf, session, ctx);
     let cacheable =
         matches!(*req.session.method(), Method::GET | Method::HEAD) && !bypasses(&conf.cache, req.session.uri().path());
     if !cacheable {
         let answer = forward(&mut req, body).await;
-        return (answer, req.upstream, false);
+        return (answer, req.fetched(), false);
     }
     // The body of a GET is never read: close an HTTP/1 connection after
     // the answer rather than parse leftovers as a next request (HTTP/2
@@ -137,7 +165,7 @@ async fn phases<H: EdgeHooks>(
         Some(size) => sliced::through_slices(&mut req, size).await,
         None => cached::through_cache(&mut req).await,
     };
-    (answer, req.upstream, close)
+    (answer, req.fetched(), close)
 }
 
 /// The phases before the origin: framing checked, the domain found, then
@@ -160,7 +188,28 @@ async fn routed<H: EdgeHooks>(
         ));
     }
     let conf = route::route(&edge.domains, session)?;
-    if let Some(redirect) = route::force_https(&conf, session, edge.settings.https_port) {
+    if let Some(value) = session.headers().get(Known::CirrusShield) {
+        let what = Signed {
+            method: session.method().as_str(),
+            domain: &conf.domain,
+            target: session.path_and_query(),
+        };
+        match edge.shield.admit(value, what) {
+            Ok(node) => tracing::debug!(node, "a shield request from a peer edge"),
+            Err(why) => {
+                tracing::info!(peer = %session.peer(), why, "refused a shield credential");
+                return Err(ProxyError::new(
+                    ErrorKind::ShieldRefused,
+                    format!("shield credential refused: {why}"),
+                ));
+            }
+        }
+        session.set_from_peer();
+    }
+    // A peer speaks plain HTTP to this edge, for a client of its own.
+    if !session.from_peer()
+        && let Some(redirect) = route::force_https(&conf, session, edge.settings.https_port)
+    {
         return Ok(ControlFlow::Break(redirect.into()));
     }
     if let Some(early) = edge.hooks.request_filter(session, ctx).await? {
@@ -184,7 +233,11 @@ async fn forward<H: EdgeHooks>(req: &mut Req<'_, H>, body: RequestBody) -> Resul
         (Some(Body::wrap(body)), failure)
     };
     let fields = req.forwarded_fields();
-    let res = match req.ask(session.method().clone(), fields, body, false).await?.answer() {
+    let res = match req
+        .ask(session.method().clone(), fields, body, false, None)
+        .await?
+        .answer()
+    {
         Ok(res) => res,
         // The client's body broke the exchange: the client's error, not the origin's.
         Err(e) => return Err(failure.get().map_or(e, |f| f.into())),

@@ -7,7 +7,7 @@
 use cirrus_core::EdgeSource;
 pub(crate) use cirrus_core::model::now_ms;
 use cirrus_core::model::{EDGE_REPORT_EVERY_MS, EdgeReport, EventType, NewEvent};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How long one report or acknowledgement may take.
@@ -23,6 +23,8 @@ pub(crate) struct Reporter {
     reported_ms: AtomicU64,
     /// Since when the source has not answered (Unix ms; 0: it answers).
     down_since_ms: AtomicU64,
+    /// The port peers ask this edge on as a shield (0: none yet).
+    shield_port: AtomicU16,
 }
 
 impl Reporter {
@@ -32,7 +34,13 @@ impl Reporter {
             applied_ms: AtomicU64::new(now_ms()),
             reported_ms: AtomicU64::new(0),
             down_since_ms: AtomicU64::new(0),
+            shield_port: AtomicU16::new(0),
         }
+    }
+
+    /// From now on, reports say peers may ask this edge on `port`.
+    pub(crate) fn set_shield_port(&self, port: u16) {
+        self.shield_port.store(port, Ordering::Relaxed);
     }
 
     pub(crate) fn node(&self) -> &str {
@@ -93,7 +101,8 @@ impl Reporter {
 
     async fn report(&self, source: &dyn EdgeSource, revision: u64) {
         let now = now_ms();
-        let report = EdgeReport::new(revision, self.applied_ms.load(Ordering::Relaxed), now);
+        let port = Some(self.shield_port.load(Ordering::Relaxed)).filter(|p| *p != 0);
+        let report = EdgeReport::new(revision, self.applied_ms.load(Ordering::Relaxed), now).with_shield_port(port);
         match tokio::time::timeout(REPORT_TIMEOUT, source.report_edge(self.node(), &report)).await {
             Ok(Ok(true)) => self.reported_ms.store(now, Ordering::Relaxed),
             Ok(Ok(false)) => tracing::debug!(node = self.node(), "source keeps no report for this node"),

@@ -63,6 +63,11 @@ impl<H: EdgeHooks> Edge<H> {
     /// [`Edge::serve`] describes. A listener that fails triggers `shutdown`
     /// (the other parts of the process stop too) and its error is returned.
     pub async fn run(&self, listeners: EdgeListeners, shutdown: &Shutdown) -> crate::Result<()> {
+        // Peers ask this edge as a shield on its HTTP listener, at the
+        // node's address: the reports say on which port.
+        if let (Some(reporter), Ok(addr)) = (&self.inner.reporter, listeners.http.local_addr()) {
+            reporter.set_shield_port(addr.port());
+        }
         let failed = |r: crate::Result<()>| {
             if r.is_err() {
                 shutdown.trigger();

@@ -30,6 +30,8 @@ pub struct Session {
     conn: Conn,
     request_id: RequestId,
     domain: Option<Arc<DomainConf>>,
+    /// A peer edge asked, with a valid shield credential.
+    from_peer: bool,
 }
 
 impl Session {
@@ -39,6 +41,7 @@ impl Session {
             conn,
             request_id,
             domain: None,
+            from_peer: false,
         }
     }
 
@@ -111,7 +114,20 @@ impl Session {
             conn: self.conn,
             request_id: self.request_id.clone(),
             domain: self.domain.clone(),
+            from_peer: self.from_peer,
         }
+    }
+
+    /// True when another edge of the cluster asked, as a shield's client
+    /// (its `Cirrus-Shield` credential verified): it is answered from
+    /// this edge's cache or origin, never from a third edge, and the
+    /// forwarding fields it sent are trusted.
+    pub fn from_peer(&self) -> bool {
+        self.from_peer
+    }
+
+    pub(crate) fn set_from_peer(&mut self) {
+        self.from_peer = true;
     }
 
     pub(crate) fn set_domain(&mut self, conf: Arc<DomainConf>) {
@@ -194,10 +210,36 @@ pub struct RequestSummary {
     pub cache: Option<CacheStatus>,
     /// Time spent waiting for origins' response heads, all attempts together.
     pub upstream: Option<Duration>,
+    /// Which tier answered; `None` when the edge answered itself (an
+    /// error, a redirect, a hook's answer).
+    pub tier: Option<Tier>,
     /// Time from the request head to the response head.
     pub duration: Duration,
     /// Why the request could not be proxied, when it could not.
     pub error: Option<ProxyError>,
     /// Body bytes of the answer, when known in advance.
     pub body_bytes: Option<u64>,
+}
+
+/// Which tier answered a request (the access log's `tier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tier {
+    /// This edge's cache, with no request upstream (a HIT, a stale answer).
+    Cache,
+    /// Another edge of the cluster, as the object's shield.
+    Peer,
+    /// The origin.
+    Origin,
+}
+
+impl Tier {
+    /// `cache`, `peer` or `origin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Cache => "cache",
+            Tier::Peer => "peer",
+            Tier::Origin => "origin",
+        }
+    }
 }

@@ -46,9 +46,17 @@ impl<H: EdgeHooks> Edge<H> {
         let mut saved_at = saved.unwrap_or(0);
         let mut probe = tokio::time::interval(PROBE_EVERY);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ring = tokio::time::interval(crate::shield::REFRESH_EVERY);
+        ring.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
+                _ = ring.tick() => {
+                    let refresh = self.inner.shield.refresh(&*self.inner.source);
+                    if tokio::time::timeout(PROBE_TIMEOUT, refresh).await.is_err() {
+                        tracing::debug!("reading the shield ring timed out");
+                    }
+                }
                 _ = probe.tick() => {
                     self.probe().await;
                     if let Some(reporter) = &self.inner.reporter {

@@ -31,6 +31,10 @@ pub struct EdgeReport {
     pub applied_ms: u64,
     /// When it last reported (Unix ms).
     pub reported_ms: u64,
+    /// The port of the edge's HTTP listener, where the other edges ask it
+    /// as a shield (at the node's address); absent: it takes no part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shield_port: Option<u16>,
     /// Revisions it is behind the store (filled in by the API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behind: Option<u64>,
@@ -43,8 +47,15 @@ impl EdgeReport {
             revision,
             applied_ms,
             reported_ms,
+            shield_port: None,
             behind: None,
         }
+    }
+
+    /// The report with the port peers ask it on as a shield.
+    pub fn with_shield_port(mut self, port: Option<u16>) -> Self {
+        self.shield_port = port;
+        self
     }
 
     /// True when it reported within [`EDGE_SILENT_AFTER_MS`] of `now_ms`.

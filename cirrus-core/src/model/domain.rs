@@ -3,6 +3,7 @@
 
 pub use super::cache_policy::{CacheKeyOptions, CachePolicy, CacheRule, DEFAULT_TAG_HEADERS, PathMatch, QueryKey};
 pub use super::origin::{Origin, Scheme};
+pub use super::shield::{MAX_SHIELD_NODES, ShieldMode, ShieldPolicy};
 use super::validate::{ValidationErrors, is_header_name, is_header_value, normalize_domain};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ pub struct DomainConf {
     /// Edits applied to responses sent to clients.
     #[serde(default, skip_serializing_if = "HeaderEdits::is_empty")]
     pub response_headers: HeaderEdits,
+    /// Whether the edges shield each other for this domain (off by default).
+    #[serde(default, skip_serializing_if = "ShieldPolicy::is_off")]
+    pub shield: ShieldPolicy,
 }
 
 pub(super) fn yes() -> bool {
@@ -68,6 +72,7 @@ impl DomainConf {
             replicas: None,
             request_headers: HeaderEdits::default(),
             response_headers: HeaderEdits::default(),
+            shield: ShieldPolicy::default(),
         }
     }
 
@@ -82,6 +87,7 @@ impl DomainConf {
         self.cache.tag_headers.shrink_to_fit();
         self.request_headers.remove.shrink_to_fit();
         self.response_headers.remove.shrink_to_fit();
+        self.shield.nodes.shrink_to_fit();
     }
 
     /// Normalizes names (domain, origin hosts) and checks every field,
@@ -116,6 +122,7 @@ impl DomainConf {
         }
         self.request_headers.validate("request_headers", &mut errs);
         self.response_headers.validate("response_headers", &mut errs);
+        self.shield.validate(&mut errs);
         errs.into_result(self)
     }
 }

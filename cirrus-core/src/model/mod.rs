@@ -15,6 +15,7 @@ mod onboarding;
 mod ops;
 mod origin;
 mod purge;
+mod shield;
 mod tls;
 mod validate;
 mod webhook;
@@ -31,8 +32,8 @@ pub use convergence::{
     EDGE_REPORT_EVERY_MS, EDGE_SILENT_AFTER_MS, EdgeConvergence, EdgeReport, PurgeAck, PurgeRecord, PurgeStatus, now_ms,
 };
 pub use domain::{
-    CacheKeyOptions, CachePolicy, CacheRule, DEFAULT_TAG_HEADERS, DomainConf, HeaderEdits, Hsts, MAX_TTL_SECS, Origin,
-    PathMatch, QueryKey, Scheme, TlsMode, TlsPolicy,
+    CacheKeyOptions, CachePolicy, CacheRule, DEFAULT_TAG_HEADERS, DomainConf, HeaderEdits, Hsts, MAX_SHIELD_NODES,
+    MAX_TTL_SECS, Origin, PathMatch, QueryKey, Scheme, ShieldMode, ShieldPolicy, TlsMode, TlsPolicy,
 };
 pub use event::{EVENT_VERSION, EventId, EventList, EventRecord, EventType, NewEvent};
 pub use glob::{MAX_GLOB_LEN, MAX_GLOB_WILDCARDS};

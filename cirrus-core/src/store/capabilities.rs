@@ -112,6 +112,10 @@ pub trait NodeStore: Ping {
     /// Records what the edge on node `id` serves. `false` when no such
     /// node is registered (nothing is written).
     async fn report_edge(&self, id: &str, report: &EdgeReport) -> Result<bool>;
+    /// The secret the edges of this store sign their requests to each
+    /// other with (shielding, docs/shielding.md): 32 random bytes as hex,
+    /// made by the first caller and the same for every later one.
+    async fn cluster_secret(&self) -> Result<String>;
 }
 
 /// Purges: published to every edge, recorded a day for their

@@ -78,6 +78,8 @@ const WEBHOOK_REPLAYS: HookSeqTable = TableDefinition::new("webhook_replays");
 
 const REV: &str = "rev";
 const ACME_ACCOUNT: &str = "acme_account";
+/// The edges' shared secret ([`NodeStore::cluster_secret`]).
+const CLUSTER_SECRET: &str = "cluster_secret";
 const JOB_SEQ: &str = "job_seq";
 const AUDIT_SEQ: &str = "audit_seq";
 /// Change-log keys are `revision * MSGS_PER_REV + index`.

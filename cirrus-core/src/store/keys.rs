@@ -49,6 +49,8 @@ pub(crate) const AUDIT: &str = "cdn:audit";
 /// The event stream (a Redis Stream).
 pub(crate) const EVENTS: &str = "cdn:events";
 pub(crate) const ACME_ACCOUNT: &str = "cdn:acmeacct:global";
+/// The edges' shared secret for shield requests ([`NodeStore::cluster_secret`](super::NodeStore::cluster_secret)).
+pub(crate) const CLUSTER_SECRET: &str = "cdn:cluster:secret";
 /// Purge ids of the last day scored by publication time (Unix ms).
 pub(crate) const PURGES: &str = "cdn:purges";
 pub(crate) const ACME_CHALLENGES: &str = "cdn:acme:challenges";

@@ -10,6 +10,7 @@ mod events;
 mod keys;
 mod location;
 mod source;
+mod static_source;
 
 #[cfg(feature = "embedded")]
 mod embedded;
@@ -27,7 +28,8 @@ pub use keys::Lock;
 pub use location::{EmbeddedSettings, StoreLocation};
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
-pub use source::{EdgeSource, StaticSource};
+pub use source::EdgeSource;
+pub use static_source::StaticSource;
 
 use crate::Result;
 use crate::model::{DomainConf, Node};

@@ -96,6 +96,7 @@ interned! {
     XHttpMethod = "x-http-method",
     XMethodOverride = "x-method-override",
     CdnLoop = "cdn-loop",
+    CirrusShield = "cirrus-shield",
 }
 
 impl Known {

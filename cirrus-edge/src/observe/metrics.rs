@@ -248,6 +248,11 @@ impl EdgeMetrics {
     }
 
     /// Registers one more collector of the edge's in its registry.
+    /// The registry every edge metric is in.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub(crate) fn add(&self, collector: impl Collector + 'static) -> Result<(), prometheus::Error> {
         self.registry.register(Box::new(collector))
     }

@@ -139,7 +139,10 @@ impl Fetch<'_> {
         // another wait for the origin. One request per `origin_down_for`
         // tries the origin again.
         let spare = self.stale_allowed(req);
-        let res = match req.ask(Method::GET, fields, None, spare.is_some()).await? {
+        let res = match req
+            .ask(Method::GET, fields, None, spare.is_some(), Some(self.key))
+            .await?
+        {
             Asked::Answered(res) => res,
             Asked::Spared => {
                 return spare

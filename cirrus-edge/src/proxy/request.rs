@@ -3,7 +3,9 @@
 //! whole instead of piece by piece; and the one way every phase asks an
 //! origin ([`Req::ask`], [`Req::received`]).
 
+use super::Fetched;
 use crate::body::Body;
+use crate::cache::CacheKey;
 use crate::cache::CacheOutcome;
 use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
@@ -13,7 +15,9 @@ use crate::hooks::EdgeHooks;
 use crate::reply::Reply;
 use crate::route;
 use crate::session::Session;
-use crate::upstream::{OriginBody, OriginResponse, Targets, origin_fields, upstream_head};
+use crate::session::Tier;
+use crate::shield::From;
+use crate::upstream::{Forwarded, OriginBody, OriginResponse, Targets, origin_fields, upstream_head};
 use cirrus_core::DomainConf;
 use http::Method;
 use std::sync::Arc;
@@ -81,6 +85,8 @@ pub(super) struct Req<'a, H: EdgeHooks> {
     pub(super) ctx: &'a mut H::Ctx,
     /// How long origins took to answer, when one was asked.
     pub(super) upstream: Option<Duration>,
+    /// Which tier gave the answer used, when one was asked.
+    pub(super) tier: Option<Tier>,
 }
 
 impl<'a, H: EdgeHooks> Req<'a, H> {
@@ -96,6 +102,15 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
             session,
             ctx,
             upstream: None,
+            tier: None,
+        }
+    }
+
+    /// What this request asked upstream.
+    pub(super) fn fetched(&self) -> Fetched {
+        Fetched {
+            upstream: self.upstream,
+            tier: self.tier,
         }
     }
 
@@ -107,7 +122,11 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
     /// The client's fields for the origin: hop-by-hop out, forwarding in.
     pub(super) fn forwarded_fields(&self) -> Fields {
         let host = route::host(self.session).unwrap_or(&self.conf.domain);
-        origin_fields(self.conf, host, self.session.headers(), self.session.conn())
+        let from = Forwarded {
+            conn: self.session.conn(),
+            peer_edge: self.session.from_peer(),
+        };
+        origin_fields(self.conf, host, self.session.headers(), from)
     }
 
     /// The fields of a GET that fills the cache: the forwarded ones
@@ -131,7 +150,9 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
 
     /// Asks an origin (the hook's choice, else the domain's) `method` for
     /// the request's target with `fields` and `body`, through the request
-    /// hook. With `spare`, an origin is not asked when every one failed a
+    /// hook. A fill for the cache (`fill`, the object's key) of a domain
+    /// with shielding asks the key's owner edges first (shielded.rs).
+    /// With `spare`, an origin is not asked when every one failed a
     /// moment ago. An error is the hooks' or the route's; a failed exchange
     /// is [`Asked::Failed`].
     pub(super) async fn ask(
@@ -140,26 +161,47 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
         fields: Fields,
         body: Option<Body>,
         spare: bool,
+        fill: Option<&CacheKey>,
     ) -> Result<Asked, ProxyError> {
         let conf: &'a DomainConf = self.conf;
         let targets = match self.edge.hooks.select_origin(self.session, self.ctx).await? {
             Some(origin) => Targets::Only(origin),
             None => Targets::Domain(&conf.origins),
         };
-        if spare && self.edge.upstream.all_down(&targets) {
-            return Ok(Asked::Spared);
-        }
         let mut up = upstream_head(method, self.session.uri(), fields);
         self.edge
             .hooks
             .upstream_request_filter(self.session, &mut up, self.ctx)
             .await?;
+        // A peer's request, or one whose origin a hook chose, is never
+        // passed to a third edge.
+        let shielded = !conf.shield.is_off() && !self.session.from_peer() && matches!(targets, Targets::Domain(_));
+        let shielded_fill = fill.filter(|_| shielded);
+        if let Some(key) = shielded_fill
+            && let Some(res) = Box::pin(self.ask_peers(key, &up)).await
+        {
+            self.tier = Some(Tier::Peer);
+            return Ok(Asked::Answered(res));
+        }
+        if spare && self.edge.upstream.all_down(&targets) {
+            return Ok(Asked::Spared);
+        }
         // Boxed: the origin exchange's state is most of a request's, and a
         // HIT should not carry (and move) it. Unboxed it saved about 250
         // instructions per MISS but grew every connection's task by 2 KiB,
         // idle keep-alive connections included (docs/performance.md).
         let sent = Box::pin(self.edge.upstream.send(targets, up, body, &mut self.upstream)).await;
-        Ok(sent.map_or_else(Asked::Failed, Asked::Answered))
+        Ok(match sent {
+            Ok(mut res) => {
+                self.tier = Some(Tier::Origin);
+                if shielded_fill.is_some() {
+                    let bytes = self.edge.shield.metrics.fetched(&conf.domain, From::Origin);
+                    res.body = res.body.counted(bytes);
+                }
+                Asked::Answered(res)
+            }
+            Err(e) => Asked::Failed(e),
+        })
     }
 
     /// An origin's answer as the rest of the edge sees it: hop-by-hop

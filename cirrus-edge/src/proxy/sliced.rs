@@ -184,7 +184,8 @@ async fn from_origin<H: EdgeHooks>(
     let want = bounds(index, size);
     let spec = format!("bytes={}-{}", want.start, want.end - 1);
     fields.insert(Known::Range, spec).map_err(|_| protocol("bad range"))?;
-    let res = req.ask(Method::GET, fields, None, false).await?.answer()?;
+    // The object's key: every slice of it has the same owner edge.
+    let res = req.ask(Method::GET, fields, None, false, Some(key)).await?.answer()?;
     let (head, body) = req.received(res);
     let part = (head.status == StatusCode::PARTIAL_CONTENT)
         .then(|| content_range(&head.fields))

@@ -17,9 +17,10 @@ pub(crate) trait Home: Send + Sync + std::fmt::Debug {
     fn put(self: Arc<Self>, conn: Connection);
 }
 
-/// The body of an origin response.
+/// The body of an origin response, and the counter its data bytes go to
+/// when they are counted (shielded domains).
 #[derive(Debug)]
-pub(crate) struct OriginBody(State);
+pub(crate) struct OriginBody(State, Option<prometheus::IntCounter>);
 
 #[derive(Debug)]
 enum State {
@@ -52,14 +53,29 @@ impl OriginBody {
             if head.keep_alive && conn.read.is_empty() {
                 home.put(conn);
             }
-            return OriginBody(State::Full(Some(bytes).filter(|b| !b.is_empty())));
+            return OriginBody(State::Full(Some(bytes).filter(|b| !b.is_empty())), None);
         }
-        OriginBody(State::Stream(Box::new(Streaming {
-            conn,
-            decoder,
-            keep_alive: head.keep_alive,
-            home,
-        })))
+        OriginBody(
+            State::Stream(Box::new(Streaming {
+                conn,
+                decoder,
+                keep_alive: head.keep_alive,
+                home,
+            })),
+            None,
+        )
+    }
+
+    /// Adds the body's data bytes to `bytes` as they are read.
+    pub(crate) fn counted(mut self, bytes: prometheus::IntCounter) -> Self {
+        self.1 = Some(bytes);
+        self
+    }
+
+    fn count(&self, data: &Bytes) {
+        if let Some(c) = &self.1 {
+            c.inc_by(data.len() as u64);
+        }
     }
 
     /// Ends the stream: the connection goes home if the body ended exactly
@@ -92,13 +108,19 @@ impl http_body::Body for OriginBody {
                 State::Full(bytes) => {
                     let bytes = bytes.take();
                     this.0 = State::Done;
+                    if let Some(b) = &bytes {
+                        this.count(b);
+                    }
                     return Poll::Ready(bytes.map(|b| Ok(Frame::data(b))));
                 }
                 State::Done => return Poll::Ready(None),
                 State::Stream(s) => s,
             };
             match s.decoder.step(&mut s.conn.read) {
-                Ok(Step::Data(b)) => return Poll::Ready(Some(Ok(Frame::data(b)))),
+                Ok(Step::Data(b)) => {
+                    this.count(&b);
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
                 Ok(Step::Trailers(t)) => {
                     this.finish();
                     return Poll::Ready(Some(Ok(Frame::trailers(t))));

@@ -29,9 +29,19 @@ use std::time::Duration;
 
 pub(crate) const VIA_VALUE: &str = "1.1 cirrus";
 
+/// Who a request came from, for the forwarding fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Forwarded {
+    pub(crate) conn: Conn,
+    /// A peer edge asked (its credential verified): the chain of client
+    /// addresses and the scheme it sent are its client's, and kept.
+    pub(crate) peer_edge: bool,
+}
+
 /// The fields sent to the origin: the client's `headers`, minus hop-by-hop
 /// ones, with forwarding fields and the domain's edits.
-pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, conn: Conn) -> Fields {
+pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, from: Forwarded) -> Fields {
+    let conn = from.conn;
     // Room for what is added below, in one allocation: five fields, the
     // prior forwarding chain, an address, the host and the edits.
     let prior = headers.get(Known::XForwardedFor).map_or(0, <[u8]>::len);
@@ -44,14 +54,19 @@ pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, con
     // The values are an address, a scheme, the routed host name (read
     // from a parsed head) and a constant: valid.
     match fields.get_str(Known::XForwardedFor) {
+        // A peer edge already added its client's address last.
+        Some(_) if from.peer_edge => {}
         Some(prior) => {
             let chain = [prior.as_bytes(), b", ", peer].concat();
             fields.insert_own(Known::XForwardedFor, &chain);
         }
         None => fields.insert_own(Known::XForwardedFor, peer),
     }
-    let proto: &[u8] = if conn.tls { b"https" } else { b"http" };
-    fields.insert_own(Known::XForwardedProto, proto);
+    let kept_proto = from.peer_edge && matches!(fields.get(Known::XForwardedProto), Some(b"https" | b"http"));
+    if !kept_proto {
+        let proto: &[u8] = if conn.tls { b"https" } else { b"http" };
+        fields.insert_own(Known::XForwardedProto, proto);
+    }
     fields.insert_own(Known::XForwardedHost, host.as_bytes());
     fields.append_own(Known::Via, VIA_VALUE.as_bytes());
     apply_edits(&mut fields, &conf.request_headers);

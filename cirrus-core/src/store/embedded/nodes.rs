@@ -104,6 +104,27 @@ impl NodeStore for EmbeddedStore {
         self.live().report(id, report);
         Ok(true)
     }
+
+    async fn cluster_secret(&self) -> Result<String> {
+        self.write(|tx, _| {
+            let kept = tx
+                .open_table(META)
+                .map_err(db_err)?
+                .get(CLUSTER_SECRET)
+                .map_err(db_err)?
+                .map(|v| v.value().to_string());
+            let secret = match kept {
+                Some(s) => s,
+                None => {
+                    let s = crate::auth::random_hex(32);
+                    put_str(tx, META, CLUSTER_SECRET, &s)?;
+                    s
+                }
+            };
+            Ok((secret, Vec::new()))
+        })
+        .await
+    }
 }
 
 fn node_pubs(id: &str, reason: &str) -> Vec<(&'static str, String)> {

@@ -35,6 +35,10 @@ impl RedisStore {
             ("edge_revision", report.revision.to_string()),
             ("edge_applied_ms", report.applied_ms.to_string()),
             ("edge_reported_ms", report.reported_ms.to_string()),
+            (
+                "edge_shield_port",
+                report.shield_port.map_or_else(String::new, |p| p.to_string()),
+            ),
         ];
         self.hset_if_exists(&keys::node(id), &pairs).await
     }
@@ -130,5 +134,10 @@ pub(super) fn edge_report_from_hash(key: &str, h: &HashMap<String, String>) -> R
     };
     let applied = parse_field(key, "edge_applied_ms", h.get("edge_applied_ms"))?.unwrap_or(0);
     let reported = parse_field(key, "edge_reported_ms", h.get("edge_reported_ms"))?.unwrap_or(0);
-    Ok(Some(EdgeReport::new(revision, applied, reported)))
+    // Empty: the edge reported no shield port (a field, not a deletion,
+    // keeps the report one HSET).
+    let shield_port = parse_field(key, "edge_shield_port", h.get("edge_shield_port"))?;
+    Ok(Some(
+        EdgeReport::new(revision, applied, reported).with_shield_port(shield_port),
+    ))
 }

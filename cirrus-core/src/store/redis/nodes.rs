@@ -117,6 +117,16 @@ impl NodeStore for RedisStore {
     async fn report_edge(&self, id: &str, report: &EdgeReport) -> Result<bool> {
         self.write_edge_report(id, report).await
     }
+
+    async fn cluster_secret(&self) -> Result<String> {
+        // The first writer wins; every caller reads what won.
+        let fresh = crate::auth::random_hex(32);
+        self.query::<()>(redis::cmd("SET").arg(keys::CLUSTER_SECRET).arg(&fresh).arg("NX"))
+            .await?;
+        self.get_string(keys::CLUSTER_SECRET)
+            .await?
+            .ok_or_else(|| Error::corrupt(keys::CLUSTER_SECRET, "the cluster secret vanished as it was set"))
+    }
 }
 
 fn node_from_hash(id: &str, h: &HashMap<String, String>) -> Result<Node> {
