@@ -18,3 +18,4 @@ mod many_boxes;
 mod observability;
 mod one_box;
 mod portal;
+mod shield;
