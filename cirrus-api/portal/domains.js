@@ -251,6 +251,9 @@ async function domainForm(params) {
   const enabled = h("input", { id: "f-enabled", type: "checkbox", checked: conf.enabled !== false });
   const mode = h("select", { id: "f-tls" }, ["none", "acme", "manual"].map((m) => h("option", { value: m, selected: conf.tls.mode === m }, m)));
   const rules = h("textarea", { id: "f-rules", rows: "4" }, JSON.stringify(conf.cache.rules || [], null, 1));
+  const shield = conf.shield || { mode: "off" };
+  const shieldMode = h("select", { id: "f-shield" }, [["off", "off"], ["cluster", "every edge (cluster)"], ["nodes", "these nodes"]].map(([m, label]) => h("option", { value: m, selected: shield.mode === m }, label)));
+  const shieldNodes = h("input", { id: "f-shield-nodes", value: (shield.nodes || []).join(", ") });
   const general = h("div", { "aria-live": "polite" });
   const submit = h("button", { type: "submit" }, name ? "Save" : "Create");
   const form = h(
@@ -266,6 +269,8 @@ async function domainForm(params) {
         const out = { ...conf, domain: target, enabled: enabled.checked };
         out.origins = [...rows.children].map((r) => r.read()).filter((o) => o.host);
         out.tls = { ...conf.tls, mode: mode.value };
+        const ids = shieldNodes.value.split(",").map((s) => s.trim()).filter(Boolean);
+        out.shield = shieldMode.value === "nodes" ? { mode: "nodes", nodes: ids } : { mode: shieldMode.value };
         const num = (el) => (el.querySelector("input").value === "" ? undefined : Number(el.querySelector("input").value));
         out.cache = { ...conf.cache, enabled: cacheOn.checked, compress: compress.checked, default_ttl: num(ttl), stale_while_revalidate: num(swr), stale_if_error: num(sie) };
         try {
@@ -289,7 +294,7 @@ async function domainForm(params) {
               const w = /^origins\[(\d+)\]\.weight$/.exec(d.field) || [];
               const id = m[1] !== undefined ? `f-origin-${m[1]}` : w[1] !== undefined ? `f-weight-${w[1]}`
                 : { domain: "f-domain", "cache.default_ttl": "f-ttl", "cache.stale_while_revalidate": "f-swr", "cache.stale_if_error": "f-sie" }[d.field]
-                || (d.field.startsWith("cache.rules") ? "f-rules" : null);
+                || (d.field.startsWith("cache.rules") ? "f-rules" : d.field.startsWith("shield.nodes") ? "f-shield-nodes" : null);
               if (id && errors.has(id)) {
                 errors.get(id).textContent = d.reason;
                 first = first || id;
@@ -316,6 +321,8 @@ async function domainForm(params) {
     sie,
     h("label", { for: "f-compress", class: "inline" }, compress, " Compress text (gzip, brotli)"),
     field("f-tls", "TLS", mode),
+    field("f-shield", "Shielding (edges fetch from the object's owner edge before the origin)", shieldMode),
+    field("f-shield-nodes", "Shield nodes", shieldNodes, " (node ids, comma-separated; with “these nodes”)"),
     field("f-rules", "Cache rules (JSON)", rules),
     general,
     submit,

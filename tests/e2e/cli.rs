@@ -84,6 +84,21 @@ fn operator_workflow_with_the_embedded_store() {
     .unwrap();
     assert!(set["cache"].get("default_ttl").is_none(), "{set}");
     assert_eq!(set["cache"]["compress"], false, "kept");
+    // Shielding: by node ids, over the cluster, off; a bad id is the API's 422.
+    let shield = |value: &str| c(&["domain", "set", "example.com", "--shield", value, "-o", "json"]);
+    let set: serde_json::Value = serde_json::from_str(&ok(shield("edge-2,edge-1"))).unwrap();
+    assert_eq!(
+        set["shield"],
+        serde_json::json!({"mode": "nodes", "nodes": ["edge-1", "edge-2"]})
+    );
+    let set: serde_json::Value = serde_json::from_str(&ok(shield("cluster"))).unwrap();
+    assert_eq!(set["shield"], serde_json::json!({"mode": "cluster"}));
+    assert_eq!(set["cache"]["compress"], false, "kept");
+    let set: serde_json::Value = serde_json::from_str(&ok(shield("off"))).unwrap();
+    assert!(set.get("shield").is_none(), "off is the default, left out: {set}");
+    let bad = shield("Edge One");
+    assert_eq!(bad.code, 5, "{}", bad.stderr);
+    assert!(bad.stderr.contains("shield.nodes[0]"), "{}", bad.stderr);
     let nothing = c(&["domain", "set", "example.com"]);
     assert_eq!(
         nothing.code, 2,

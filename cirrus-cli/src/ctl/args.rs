@@ -180,6 +180,9 @@ pub(crate) struct DomainPut {
     /// Keep the domain but do not serve it.
     #[arg(long, conflicts_with = "file")]
     pub(crate) disabled: bool,
+    /// Shielding: `off`, `cluster`, or the node ids of the shield set (`edge-1,edge-2`).
+    #[arg(long, value_name = "off|cluster|NODE,…", value_parser = super::domain::shield_flag, conflicts_with = "file")]
+    pub(crate) shield: Option<cirrus_core::model::ShieldPolicy>,
     /// Cache settings (the others keep their defaults).
     #[command(flatten)]
     pub(crate) cache: CacheFlags,
@@ -257,7 +260,7 @@ impl CacheFlags {
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args([
-    "origins", "backups", "default_ttl", "stale_while_revalidate", "stale_if_error", "compress", "cache", "enabled",
+    "origins", "backups", "default_ttl", "stale_while_revalidate", "stale_if_error", "compress", "cache", "enabled", "shield",
 ]))]
 pub(crate) struct DomainSet {
     /// Domain name.
@@ -274,6 +277,9 @@ pub(crate) struct DomainSet {
     /// Serve the domain (`off` keeps it without serving it).
     #[arg(long, value_name = "on|off", value_parser = on_off)]
     pub(crate) enabled: Option<bool>,
+    /// Shielding: `off`, `cluster`, or the node ids of the shield set (`edge-1,edge-2`).
+    #[arg(long, value_name = "off|cluster|NODE,…", value_parser = super::domain::shield_flag)]
+    pub(crate) shield: Option<cirrus_core::model::ShieldPolicy>,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use super::output::Printer;
 use super::{read_json, read_json_named};
 use cirrus_client::{Client, Error, Precondition, Written};
 use cirrus_core::DomainConf;
-use cirrus_core::model::{DomainView, Origin};
+use cirrus_core::model::{DomainView, Origin, ShieldPolicy};
 
 pub(super) async fn run(api: &Client, out: &Printer, cmd: DomainCmd) -> Result<i32, CtlError> {
     match cmd {
@@ -124,7 +124,23 @@ fn apply(args: &DomainSet, conf: &mut DomainConf) -> Result<(), CtlError> {
     if let Some(on) = args.enabled {
         conf.enabled = on;
     }
+    if let Some(shield) = &args.shield {
+        conf.shield = shield.clone();
+    }
     Ok(())
+}
+
+/// `--shield`: `off`, `cluster`, or node ids separated by commas (checked
+/// by the API with the rest of the domain).
+pub(crate) fn shield_flag(s: &str) -> Result<ShieldPolicy, String> {
+    match s.trim() {
+        "off" => Ok(ShieldPolicy::default()),
+        "cluster" => Ok(ShieldPolicy::cluster()),
+        "" => Err("give off, cluster or node ids (edge-1,edge-2)".into()),
+        ids => Ok(ShieldPolicy::nodes(
+            ids.split(',').map(str::trim).filter(|id| !id.is_empty()),
+        )),
+    }
 }
 
 /// `--origin` (or, with `backup`, `--backup-origin`) values as origins.
@@ -154,6 +170,7 @@ fn domain_conf(args: DomainPut) -> Result<DomainConf, CtlError> {
     conf.origins.extend(origins);
     conf.origins.extend(parse_origins(&args.backups, true)?);
     conf.enabled = !args.disabled;
+    conf.shield = args.shield.unwrap_or_default();
     args.cache.apply(&mut conf);
     Ok(conf)
 }

@@ -34,6 +34,7 @@ pub struct EdgeReport {
     /// The port of the edge's HTTP listener, where the other edges ask it
     /// as a shield (at the node's address); absent: it takes no part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 65535))]
     pub shield_port: Option<u16>,
     /// Revisions it is behind the store (filled in by the API).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -236,6 +236,16 @@ async fn domains_and_purge(portal: &Portal) {
     click(c, Locator::LinkText("Edit this domain")).await;
     heading(c, "Edit new.example.com").await;
     fill(c, "#f-ttl", "120").await;
+    // Shielding by named nodes: a bad id refused beside its field, then fixed.
+    let shield = c.find(Locator::Css("#f-shield")).await.unwrap();
+    shield.select_by_value("nodes").await.unwrap();
+    fill(c, "#f-shield-nodes", "Edge One").await;
+    click(c, Locator::Css("form.domain-form > button[type=submit]")).await;
+    text_of(c, "#f-shield-nodes-error", "node id").await;
+    snap(c, axe, "domain-form-shield").await;
+    let nodes = c.find(Locator::Css("#f-shield-nodes")).await.unwrap();
+    nodes.clear().await.unwrap();
+    nodes.send_keys("edge-2, edge-1").await.unwrap();
     click(c, Locator::Css("form.domain-form > button[type=submit]")).await;
     heading(c, "new.example.com").await;
     let stored: serde_json::Value = http
@@ -248,6 +258,11 @@ async fn domains_and_purge(portal: &Portal) {
         .await
         .unwrap();
     assert_eq!(stored["cache"]["default_ttl"], 120, "{stored}");
+    assert_eq!(
+        stored["shield"],
+        serde_json::json!({"mode": "nodes", "nodes": ["edge-1", "edge-2"]}),
+        "{stored}"
+    );
     assert_eq!(
         (
             stored["origins"][0]["port"].as_u64(),
