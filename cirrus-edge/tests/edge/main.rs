@@ -26,6 +26,7 @@ mod outage;
 mod purge;
 mod ranges;
 mod shape;
+mod shield;
 mod slices;
 mod stale;
 mod store;
