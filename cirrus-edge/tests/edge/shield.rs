@@ -37,7 +37,9 @@ impl Peer {
                         }
                         seen.extend_from_slice(&buf[..n]);
                         while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                            kept.lock().unwrap().push(String::from_utf8_lossy(&seen[..end]).to_lowercase());
+                            kept.lock()
+                                .unwrap()
+                                .push(String::from_utf8_lossy(&seen[..end]).to_lowercase());
                             seen.drain(..end + 4);
                             if s.write_all(reply.as_bytes()).await.is_err() {
                                 return;
@@ -60,11 +62,17 @@ async fn shielded_edge(origin: &Origin, peer_port: u16) -> (EdgeUnderTest, Arc<d
     conf.shield = ShieldPolicy::nodes(["peer"]);
     store.put_domain(&conf).await.unwrap();
     for id in ["edge-a", "peer"] {
-        store.put_node(&Node::new(id).with_ipv4([127, 0, 0, 1].into())).await.unwrap();
+        store
+            .put_node(&Node::new(id).with_ipv4([127, 0, 0, 1].into()))
+            .await
+            .unwrap();
     }
     let report = EdgeReport::new(1, now_ms(), now_ms()).with_shield_port(Some(peer_port));
     assert!(store.report_edge("peer", &report).await.unwrap());
-    let edge = Edge::builder(Arc::new(store.clone())).node_id("edge-a").build().unwrap();
+    let edge = Edge::builder(Arc::new(store.clone()))
+        .node_id("edge-a")
+        .build()
+        .unwrap();
     let e = EdgeUnderTest::serve(edge).await;
     cirrus_test_support::eventually("the peer on the ring", Duration::from_secs(10), || async {
         e.edge.render_metrics().contains("cirrus_shield_peers 1")
@@ -80,7 +88,9 @@ fn metric(e: &EdgeUnderTest, sample: &str) -> f64 {
 #[tokio::test]
 async fn a_peers_answer_is_stored_with_its_age_and_the_origin_not_asked() {
     let origin = Origin::start().await;
-    let peer = Peer::start("HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nAge: 100\r\nContent-Length: 9\r\n\r\nfrom peer").await;
+    let peer =
+        Peer::start("HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nAge: 100\r\nContent-Length: 9\r\n\r\nfrom peer")
+            .await;
     let (e, _store, _dir) = shielded_edge(&origin, peer.port).await;
     let (status, x_cache, body) = e.get("/cached").await;
     assert_eq!((status, x_cache.as_str(), body.as_str()), (200, "MISS", "from peer"));
@@ -94,8 +104,20 @@ async fn a_peers_answer_is_stored_with_its_age_and_the_origin_not_asked() {
     let age: u64 = res.headers()["age"].to_str().unwrap().parse().unwrap();
     assert!((100..110).contains(&age), "the peer's stored age counts: {age}");
     assert_eq!(peer.heads.lock().unwrap().len(), 1);
-    assert_eq!(metric(&e, &format!("cirrus_shield_fetches_total{{from=\"peer\",host=\"{HOST}\"}}")), 1.0);
-    assert_eq!(metric(&e, &format!("cirrus_shield_fetched_bytes_total{{from=\"peer\",host=\"{HOST}\"}}")), 9.0);
+    assert_eq!(
+        metric(
+            &e,
+            &format!("cirrus_shield_fetches_total{{from=\"peer\",host=\"{HOST}\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &e,
+            &format!("cirrus_shield_fetched_bytes_total{{from=\"peer\",host=\"{HOST}\"}}")
+        ),
+        9.0
+    );
 }
 
 #[tokio::test]
@@ -111,9 +133,23 @@ async fn a_failing_or_refusing_peer_sends_the_edge_to_the_origin() {
         assert_eq!((status, x_cache.as_str()), (200, "MISS"), "{reply}");
         assert_eq!(origin.hits("/cached"), 1, "{reply}");
         assert_eq!(peer.heads.lock().unwrap().len(), 1, "{reply}");
-        assert_eq!(metric(&e, "cirrus_shield_peer_errors_total{peer=\"peer\"}"), 1.0, "{reply}");
-        assert_eq!(metric(&e, "cirrus_shield_peer_markdowns_total{peer=\"peer\"}"), 0.0, "{reply}");
-        assert_eq!(metric(&e, &format!("cirrus_shield_fetches_total{{from=\"origin\",host=\"{HOST}\"}}")), 1.0);
+        assert_eq!(
+            metric(&e, "cirrus_shield_peer_errors_total{peer=\"peer\"}"),
+            1.0,
+            "{reply}"
+        );
+        assert_eq!(
+            metric(&e, "cirrus_shield_peer_markdowns_total{peer=\"peer\"}"),
+            0.0,
+            "{reply}"
+        );
+        assert_eq!(
+            metric(
+                &e,
+                &format!("cirrus_shield_fetches_total{{from=\"origin\",host=\"{HOST}\"}}")
+            ),
+            1.0
+        );
     }
 }
 
@@ -128,7 +164,11 @@ async fn an_unreachable_peer_is_marked_down_and_skipped() {
     assert_eq!(e.get("/items").await.0, 200);
     assert_eq!((origin.hits("/cached"), origin.hits("/items")), (1, 1));
     assert_eq!(metric(&e, "cirrus_shield_peer_markdowns_total{peer=\"peer\"}"), 1.0);
-    assert_eq!(metric(&e, "cirrus_shield_peer_errors_total{peer=\"peer\"}"), 1.0, "skipped while down");
+    assert_eq!(
+        metric(&e, "cirrus_shield_peer_errors_total{peer=\"peer\"}"),
+        1.0,
+        "skipped while down"
+    );
 }
 
 /// The `Cirrus-Shield` value the peer `node` would send for GET `target`.
@@ -170,10 +210,108 @@ async fn a_peers_request_is_verified_and_its_chain_trusted() {
     assert_eq!(origin.hits("/cached"), 0);
     let res = ask(credential(&secret, "peer", now, "/cached")).await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(peer.heads.lock().unwrap().is_empty(), "a peer's request never goes to a third edge");
+    assert!(
+        peer.heads.lock().unwrap().is_empty(),
+        "a peer's request never goes to a third edge"
+    );
     let sent = origin.last_headers.lock().unwrap().clone().unwrap();
-    assert_eq!(sent["x-forwarded-for"], "192.0.2.7, 198.51.100.9", "the peer's chain kept as sent");
+    assert_eq!(
+        sent["x-forwarded-for"], "192.0.2.7, 198.51.100.9",
+        "the peer's chain kept as sent"
+    );
     assert_eq!(sent["x-forwarded-proto"], "https", "the scheme its client used");
     assert!(sent.get("cirrus-shield").is_none());
-    assert_eq!(metric(&e, &format!("cirrus_shield_served_total{{host=\"{HOST}\"}}")), 1.0);
+    assert_eq!(
+        metric(&e, &format!("cirrus_shield_served_total{{host=\"{HOST}\"}}")),
+        1.0
+    );
+}
+
+/// Two real edges on one store: `lower`, whose domain is shielded by
+/// `owner`, and `owner`; both run as `cirrus edge` runs them (reporting
+/// the port peers ask them on). Their addresses, once `lower` sees both.
+async fn two_tiers(conf: cirrus_core::DomainConf) -> (reqwest::Client, [String; 2], Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cirrus_core::open_store(&dir.path().display().to_string()).unwrap();
+    store.put_domain(&conf).await.unwrap();
+    let mut urls = Vec::new();
+    let mut edges = Vec::new();
+    for id in ["lower", "owner"] {
+        store
+            .put_node(&Node::new(id).with_ipv4([127, 0, 0, 1].into()))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        urls.push(format!("http://{HOST}:{}", listener.local_addr().unwrap().port()));
+        let edge = Edge::builder(Arc::new(store.clone())).node_id(id).build().unwrap();
+        edges.push(edge.clone());
+        tokio::spawn(async move {
+            let shutdown = cirrus_core::lifecycle::Shutdown::new();
+            let _ = edge.run(cirrus_edge::EdgeListeners::new(listener), &shutdown).await;
+        });
+    }
+    cirrus_test_support::eventually("both edges on the ring", Duration::from_secs(20), || async {
+        edges[0].render_metrics().contains("cirrus_shield_peers 2")
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .resolve(HOST, ([127, 0, 0, 1], 0).into())
+        .build()
+        .unwrap();
+    (http, [urls[0].clone(), urls[1].clone()], store, dir)
+}
+
+#[tokio::test]
+async fn slices_no_store_and_purges_go_through_two_tiers() {
+    use cirrus_core::PurgeLog;
+    let origin = Origin::start().await;
+    let mut conf = conf_for(&origin);
+    conf.shield = ShieldPolicy::nodes(["owner"]);
+    conf.slice_size = Some(64 * 1024);
+    let (http, [lower, owner], store, _dir) = two_tiers(conf).await;
+    let get = |url: String, range: Option<&'static str>| {
+        let mut req = http.get(url);
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        req.send()
+    };
+    // A range through the lower tier: one slice from the origin, stored by both.
+    let res = get(format!("{lower}/sliced"), Some("bytes=1048000-1048575"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.bytes().await.unwrap(), crate::slices::object().slice(1_048_000..));
+    assert_eq!(
+        (origin.hits("/sliced"), origin.sent("/sliced")),
+        (1, 64 * 1024),
+        "one slice"
+    );
+    let res = get(format!("{owner}/sliced"), Some("bytes=1048000-1048100"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-cache"], "HIT", "the shield stored the slice");
+    // The whole object through the lower tier: each slice fetched once.
+    let res = get(format!("{lower}/sliced"), None).await.unwrap();
+    assert_eq!(res.bytes().await.unwrap(), crate::slices::object());
+    assert_eq!(origin.sent("/sliced"), 1 << 20, "every slice once from the origin");
+    // no-store passes through both tiers, stored by neither.
+    for n in 1..=2 {
+        let res = get(format!("{lower}/nostore"), None).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(origin.hits("/nostore"), n);
+    }
+    // A purge reaches both tiers: the next range goes to the origin again.
+    let mut purge = cirrus_core::model::PurgeRequest::urls(HOST, ["/sliced"]);
+    purge.id = Some("pg_tiers".into());
+    store.publish_purge(&purge).await.unwrap();
+    cirrus_test_support::eventually("the purge applied by both", Duration::from_secs(10), || async {
+        let record = store.purge_record("pg_tiers").await.unwrap();
+        record.is_some_and(|r| r.acks.len() == 2)
+    })
+    .await;
+    let hits = origin.hits("/sliced");
+    let res = get(format!("{lower}/sliced"), Some("bytes=0-99")).await.unwrap();
+    assert_eq!(res.status(), 206);
+    assert_eq!(origin.hits("/sliced"), hits + 1, "neither tier kept the slice");
 }
