@@ -260,6 +260,7 @@ async fn main() {
     );
     let started = Instant::now();
     let (on_req, on_bytes, on_one, on_two) = run(ShieldPolicy::cluster(), objects, requests).await;
+    let distinct = (on_one.len() + on_two.len()) as u64;
     println!(
         "shield on:  origin {on_req} requests, {:.1} MiB ({:.1} s)",
         on_bytes as f64 / 1048576.0,
@@ -271,6 +272,11 @@ async fn main() {
     println!(
         "origin requests on/off: {ratio:.3}; bytes on/off: {:.3}; best this workload allows: {ideal:.3}",
         on_bytes as f64 / off_bytes as f64
+    );
+    println!(
+        "origin fetches beyond one per object asked ({distinct} objects): off {}, on {}",
+        off_req.saturating_sub(off_one.len() as u64),
+        on_req.saturating_sub(distinct)
     );
     summary("first request, shield off (one tier)", off_one);
     summary("first request, shield on, the owner itself (one tier)", on_one);

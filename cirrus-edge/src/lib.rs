@@ -24,6 +24,10 @@
 //!   [`CacheKey`] what selects a stored response, [`MemoryCache`] and
 //!   [`DiskCache`] hold them.
 //! - [`Certificates`]: the certificate for each SNI name.
+//! - Shielding: an edge with a node id fetches a shielded domain's misses
+//!   from the object's owner edge before the origin, and answers its
+//!   peers' signed requests ([`Session::from_peer`], [`Tier`];
+//!   `docs/shielding.md`).
 //!
 //! The embedding guide is `docs/embedding.md`; the cache's rules are in
 //! `docs/cache.md`.

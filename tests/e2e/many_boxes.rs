@@ -160,7 +160,17 @@ fn scenario(mut redis: Shared) {
 
     // A domain created through the API is served by every edge.
     let origin = tiny_origin();
-    ok(c(&["domain", "put", DOMAIN, "--origin", &format!("http://{origin}")]));
+    // Shielded: the edges fetch from each other (the offload rules and
+    // panel read what that counts).
+    ok(c(&[
+        "domain",
+        "put",
+        DOMAIN,
+        "--origin",
+        &format!("http://{origin}"),
+        "--shield",
+        "cluster",
+    ]));
     for n in 2..=4 {
         until(&format!("edge {n} serving {DOMAIN}"), Duration::from_secs(20), || {
             try_get(&addr(n), "/", DOMAIN).filter(|a| a.starts_with("HTTP/1.1 200"))

@@ -100,6 +100,13 @@ impl ShieldMetrics {
         self.served_bytes.with_label_values(&[host])
     }
 
+    /// Makes `peer`'s error and mark-down series exist (at 0), so that a
+    /// ring's peers are on dashboards before anything failed.
+    pub(crate) fn known_peer(&self, peer: &str) {
+        self.peer_errors.with_label_values(&[peer]);
+        self.markdowns.with_label_values(&[peer]);
+    }
+
     pub(crate) fn peer_failed(&self, peer: &str, marked_down: bool) {
         self.peer_errors.with_label_values(&[peer]).inc();
         if marked_down {

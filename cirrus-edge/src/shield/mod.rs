@@ -122,6 +122,9 @@ impl Shield {
             })
             .collect();
         self.metrics.peers.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
+        for p in peers.iter().filter(|p| Some(&p.id) != self.node.as_ref()) {
+            self.metrics.known_peer(&p.id);
+        }
         let table = (!peers.is_empty()).then(|| RendezvousTable::new(&peers));
         let view = Arc::new(View { peers, table });
         *self.view.write().unwrap_or_else(|p| p.into_inner()) = view;
