@@ -16,7 +16,9 @@ use std::time::SystemTime;
 
 pub(super) async fn through_cache<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, ProxyError> {
     let mut answer = lookup_or_fetch(req).await?;
-    if req.conf.cache.compress && may_be_encoded(&answer.res.head.fields) {
+    // (A peer edge asks for the identity response and encodes it for its
+    // own clients, saying so itself: it keeps one copy.)
+    if req.conf.cache.compress && !req.session.from_peer() && may_be_encoded(&answer.res.head.fields) {
         // Served compressed or not depending on the request: say so.
         vary_on_encoding(&mut answer.res.head.fields);
     }

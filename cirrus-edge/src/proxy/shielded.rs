@@ -34,6 +34,12 @@ impl<H: EdgeHooks> Req<'_, H> {
             let mut head = up.clone();
             // A node id, a number and hex digits: a valid field value.
             head.fields.insert_own(Known::CirrusShield, credential.as_bytes());
+            if conf.cache.compress {
+                // The identity response, which this edge stores once and
+                // encodes for its own clients, rather than one variant
+                // per client's `Accept-Encoding`.
+                head.fields.remove(Known::AcceptEncoding);
+            }
             let sent = upstream
                 .send(Targets::Only(peer.origin.clone()), head, None, &mut self.upstream)
                 .await;
