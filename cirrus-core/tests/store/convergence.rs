@@ -6,7 +6,7 @@ use cirrus_core::model::EdgeReport;
 use cirrus_core::{CertStore, ChangeFeed, Node, NodeStore, PurgeLog, PurgeRequest};
 
 pub async fn edge_reports_and_purge_acks<S: ChangeFeed + NodeStore + PurgeLog + ?Sized>(store: &S) {
-    let report = EdgeReport::new(41, 1_000, 2_000);
+    let report = EdgeReport::new(41, 1_000, 2_000).with_shield_port(Some(8080));
     assert!(!store.report_edge("edge-1", &report).await.unwrap(), "not registered");
     assert!(
         store.get_node("edge-1").await.unwrap().is_none(),
@@ -32,6 +32,17 @@ pub async fn edge_reports_and_purge_acks<S: ChangeFeed + NodeStore + PurgeLog + 
     store.put_node(&forged).await.unwrap();
     let kept: Node = store.get_node("edge-1").await.unwrap().unwrap();
     assert_eq!((kept.weight, kept.edge), (3, Some(report)));
+    // A later report without a shield port says so (the edge stopped
+    // taking peers' requests).
+    let portless = EdgeReport::new(42, 1_000, 3_000);
+    assert!(store.report_edge("edge-1", &portless).await.unwrap());
+    assert_eq!(store.get_node("edge-1").await.unwrap().unwrap().edge, Some(portless));
+
+    // The cluster secret: made once, the same for every caller.
+    let secret = store.cluster_secret().await.unwrap();
+    assert_eq!(secret.len(), 64);
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(store.cluster_secret().await.unwrap(), secret);
 
     let purge = PurgeRequest {
         id: Some("pg_conf1".into()),
