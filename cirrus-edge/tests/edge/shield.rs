@@ -7,7 +7,7 @@
 
 use crate::{EdgeUnderTest, HOST, Origin, conf_for};
 use cirrus_core::model::{EdgeReport, Node, ShieldPolicy, now_ms};
-use cirrus_core::{DomainStore, NodeStore, Store};
+use cirrus_core::Store;
 use cirrus_edge::Edge;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -287,7 +287,6 @@ async fn two_tiers(conf: cirrus_core::DomainConf) -> Tiers {
 
 #[tokio::test]
 async fn slices_no_store_and_purges_go_through_two_tiers() {
-    use cirrus_core::PurgeLog;
     let origin = Origin::start().await;
     let mut conf = conf_for(&origin);
     conf.shield = ShieldPolicy::nodes(["owner"]);
