@@ -11,7 +11,8 @@ use std::sync::Arc;
 /// The configuration an edge serves: domains, certificates, the revision
 /// they reflect and the announcements of their changes.
 ///
-/// Every [`Store`](super::Store) is one (and an `Arc` of any source too); [`StaticSource`]
+/// Every [`Store`](super::Store) is one (and an `Arc` of any source too);
+/// [`StaticSource`](super::StaticSource)
 /// holds it in memory.
 #[async_trait::async_trait]
 pub trait EdgeSource: Send + Sync + std::fmt::Debug + 'static {
