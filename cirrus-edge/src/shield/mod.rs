@@ -150,7 +150,7 @@ impl Shield {
                 let set: Vec<&Peer> = view
                     .peers
                     .iter()
-                    .filter(|p| policy.nodes.binary_search_by(|n| n.as_str().cmp(&p.id)).is_ok())
+                    .filter(|p| policy.nodes.iter().any(|n| *n == *p.id))
                     .collect();
                 cirrus_core::rendezvous_topk(key, &set, set.len())
                     .into_iter()

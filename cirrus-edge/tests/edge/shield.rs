@@ -6,8 +6,8 @@
 //! (the credential checked, the forwarded chain trusted).
 
 use crate::{EdgeUnderTest, HOST, Origin, conf_for};
-use cirrus_core::model::{EdgeReport, Node, ShieldPolicy, now_ms};
 use cirrus_core::Store;
+use cirrus_core::model::{EdgeReport, Node, ShieldPolicy, now_ms};
 use cirrus_edge::Edge;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
