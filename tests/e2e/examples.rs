@@ -168,3 +168,21 @@ async fn the_webhooks_example_receives_a_signed_domain_created() {
         (Some("domain.created"), Some("hooked.example.com"))
     );
 }
+
+#[path = "../../examples/shielded_edges.rs"]
+mod shielded_edges;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shielded_edges_example_fetches_once_through_the_shield() {
+    let seen = shielded_edges::demo().await.unwrap();
+    assert_eq!(
+        seen.answers,
+        [
+            vec!["cirrus; fwd=miss; stored", "cirrus; fwd=miss; stored"],
+            vec!["cirrus; fwd=miss; stored", "cirrus; hit"],
+            vec!["cirrus; hit"],
+        ],
+        "a two-tier miss, then a hit at edge-a, then a hit at the shield"
+    );
+    assert_eq!(seen.origin_requests, 1);
+}
