@@ -168,23 +168,28 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
             Some(origin) => Targets::Only(origin),
             None => Targets::Domain(&conf.origins),
         };
+        // A peer's request, or one whose origin a hook chose, is never
+        // passed to a third edge.
+        let shielded = !conf.shield.is_off() && !self.session.from_peer() && matches!(targets, Targets::Domain(_));
+        let shielded_fill = fill.filter(|_| shielded);
+        // (A shielded fill asks the peers, which may have it, first.)
+        let spared = || spare && self.edge.upstream.all_down(&targets);
+        if shielded_fill.is_none() && spared() {
+            return Ok(Asked::Spared);
+        }
         let mut up = upstream_head(method, self.session.uri(), fields);
         self.edge
             .hooks
             .upstream_request_filter(self.session, &mut up, self.ctx)
             .await?;
-        // A peer's request, or one whose origin a hook chose, is never
-        // passed to a third edge.
-        let shielded = !conf.shield.is_off() && !self.session.from_peer() && matches!(targets, Targets::Domain(_));
-        let shielded_fill = fill.filter(|_| shielded);
-        if let Some(key) = shielded_fill
-            && let Some(res) = Box::pin(self.ask_peers(key, &up)).await
-        {
-            self.tier = Some(Tier::Peer);
-            return Ok(Asked::Answered(res));
-        }
-        if spare && self.edge.upstream.all_down(&targets) {
-            return Ok(Asked::Spared);
+        if let Some(key) = shielded_fill {
+            if let Some(res) = Box::pin(self.ask_peers(key, &up)).await {
+                self.tier = Some(Tier::Peer);
+                return Ok(Asked::Answered(res));
+            }
+            if spared() {
+                return Ok(Asked::Spared);
+            }
         }
         // Boxed: the origin exchange's state is most of a request's, and a
         // HIT should not carry (and move) it. Unboxed it saved about 250
