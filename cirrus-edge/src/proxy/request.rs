@@ -173,9 +173,8 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
         let shielded = !conf.shield.is_off() && !self.session.from_peer() && matches!(targets, Targets::Domain(_));
         let shielded_fill = fill.filter(|_| shielded);
         // (A shielded fill asks the peers, which may have it, first.)
-        let upstream = &self.edge.upstream;
-        let spared = |targets: &Targets<'_>| spare && upstream.all_down(targets);
-        if shielded_fill.is_none() && spared(&targets) {
+        let spared = || spare && self.edge.upstream.all_down(&targets);
+        if shielded_fill.is_none() && spared() {
             return Ok(Asked::Spared);
         }
         let mut up = upstream_head(method, self.session.uri(), fields);
@@ -183,40 +182,20 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
             .hooks
             .upstream_request_filter(self.session, &mut up, self.ctx)
             .await?;
-        // The key's owner edges first (shielded.rs), then the origins, all
-        // through this one call of the exchange: with a second, the
-        // compiler stopped inlining it here (+136 instructions per MISS).
-        let mut peers = shielded_fill.map_or_else(Vec::new, |key| self.owners(key)).into_iter();
-        let mut origin = Some((targets, up, body));
-        let sent = loop {
-            let (to, head, body, peer) = match peers.next() {
-                Some(peer) => {
-                    let Some(head) = origin.as_ref().and_then(|(_, up, _)| self.peer_head(up)) else {
-                        continue;
-                    };
-                    (Targets::Only(peer.origin.clone()), head, None, Some(peer))
-                }
-                None => match origin.take() {
-                    Some((targets, ..)) if shielded_fill.is_some() && spared(&targets) => return Ok(Asked::Spared),
-                    Some((targets, up, body)) => (targets, up, body, None),
-                    None => return Err(ProxyError::new(ErrorKind::Internal, "the origin was asked twice")),
-                },
-            };
-            // Boxed: the origin exchange's state is most of a request's, and
-            // a HIT should not carry (and move) it. Unboxed it saved about
-            // 250 instructions per MISS but grew every connection's task by
-            // 2 KiB, idle keep-alive connections included (docs/performance.md).
-            let sent = Box::pin(self.edge.upstream.send(to, head, body, &mut self.upstream)).await;
-            match peer {
-                Some(peer) => {
-                    if let Some(res) = self.peer_answered(&peer, sent) {
-                        self.tier = Some(Tier::Peer);
-                        return Ok(Asked::Answered(res));
-                    }
-                }
-                None => break sent,
+        if let Some(key) = shielded_fill {
+            if let Some(res) = Box::pin(self.ask_peers(key, &up)).await {
+                self.tier = Some(Tier::Peer);
+                return Ok(Asked::Answered(res));
             }
-        };
+            if spared() {
+                return Ok(Asked::Spared);
+            }
+        }
+        // Boxed: the origin exchange's state is most of a request's, and a
+        // HIT should not carry (and move) it. Unboxed it saved about 250
+        // instructions per MISS but grew every connection's task by 2 KiB,
+        // idle keep-alive connections included (docs/performance.md).
+        let sent = Box::pin(self.edge.upstream.send(targets, up, body, &mut self.upstream)).await;
         Ok(match sent {
             Ok(mut res) => {
                 self.tier = Some(Tier::Origin);
