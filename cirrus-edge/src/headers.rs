@@ -18,9 +18,6 @@ const HOP_BY_HOP: KnownSet = KnownSet::of(&[
     Known::ProxyAuthenticate,
     Known::KeepAlive,
     Known::ProxyConnection,
-    // A shield request's credential (and a refusal's mark): between two
-    // edges only, never passed on.
-    Known::CirrusShield,
 ]);
 
 /// Removes hop-by-hop fields (RFC 9110 §7.6.1), including those named in

@@ -214,6 +214,8 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
     pub(super) fn received(&mut self, res: OriginResponse) -> (ResponseHead, OriginBody) {
         let OriginResponse { mut head, body } = res;
         strip_hop_by_hop(&mut head.fields);
+        // A refusal's mark is for the edge that asked, never passed on.
+        head.fields.remove(Known::CirrusShield);
         self.edge
             .hooks
             .upstream_response_filter(self.session, &mut head, self.ctx);

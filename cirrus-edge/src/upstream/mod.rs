@@ -48,6 +48,8 @@ pub(crate) fn origin_fields(conf: &DomainConf, host: &str, headers: &Fields, fro
     let edits: usize = conf.request_headers.set.iter().map(|(n, v)| n.len() + v.len()).sum();
     let mut fields = headers.clone_with_room(5 + conf.request_headers.set.len(), 112 + prior + host.len() + edits);
     strip_hop_by_hop(&mut fields);
+    // A shield request's credential: between two edges only.
+    fields.remove(Known::CirrusShield);
     let mut ip = [0u8; 45];
     let peer = ip_text(conn.peer.ip(), &mut ip);
     // A prior value that is not text is replaced, as one that is invalid.
@@ -267,7 +269,10 @@ impl Upstream {
 }
 
 /// The `Host` sent to `origin`: its `host_header`, else the client's (as
-/// forwarded in `X-Forwarded-Host`), else the origin's address.
+/// forwarded in `X-Forwarded-Host`), else the origin's address. Inlined
+/// into both callers: called out of line from two, a MISS cost 65 more
+/// instructions (callgrind).
+#[inline(always)]
 fn host_for<'a>(origin: &'a Origin, fields: &'a Fields) -> Cow<'a, [u8]> {
     if let Some(h) = origin.host_header.as_deref().filter(|h| valid_host(h.as_bytes())) {
         return Cow::Borrowed(h.as_bytes());
