@@ -52,8 +52,11 @@ pub(crate) async fn handle<H: EdgeHooks>(
     let mut res = finish(edge, &session, answer, close, &mut ctx).await;
     if session.from_peer() {
         shield_answer(edge, &session, &mut res);
-    } else if error.as_ref().is_some_and(|e| e.kind() == ErrorKind::ShieldRefused) {
-        // Tells an edge that asked this one as a shield to go on without it.
+    }
+    if error.is_some() && session.headers().contains(Known::CirrusShield) {
+        // This edge's own error page (a refused credential, a domain it
+        // does not serve yet, an origin that failed it) tells an edge that
+        // asked it as a shield to go on without it: the origin may answer.
         res.head.fields.insert_own(Known::CirrusShield, b"refused");
     }
     let summary = RequestSummary {

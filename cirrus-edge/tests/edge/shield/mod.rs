@@ -210,6 +210,18 @@ async fn a_peers_request_is_verified_and_its_chain_trusted() {
         assert!(res.text().await.unwrap().contains("shield credential refused"));
     }
     assert_eq!(origin.hits("/cached"), 0);
+    // A domain this edge does not serve (yet): the asking edge is told to
+    // go on without it, as for any error page of this edge's own.
+    let res = e
+        .http
+        .get(e.url("/cached"))
+        .header("host", "unknown.test")
+        .header("cirrus-shield", credential(&secret, "peer", now, "/cached"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["cirrus-shield"], "refused");
     let res = ask(credential(&secret, "peer", now, "/cached")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(
