@@ -61,6 +61,7 @@ mod metrics;
 mod rebuild;
 mod role;
 mod secondaries;
+mod tsig;
 mod zone;
 
 pub use error::{Error, Result};
@@ -69,6 +70,7 @@ pub use master::{HiddenMaster, HiddenMasterBuilder, SharedZone, bind};
 pub use metrics::DnsMetrics;
 pub use rebuild::{Rebuilder, ZoneSource, next_serial};
 pub use role::DnsRole;
+pub use tsig::{TSIG_FUDGE, TsigKey};
 pub use zone::{
     Lookup, NodePool, SkippedDomain, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name,
 };
