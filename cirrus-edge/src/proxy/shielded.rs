@@ -11,7 +11,7 @@ use crate::error::ErrorKind;
 use crate::head::{Known, RequestHead};
 use crate::hooks::EdgeHooks;
 use crate::shield::{From, Signed};
-use crate::upstream::{OriginResponse, Targets};
+use crate::upstream::OriginResponse;
 
 impl<H: EdgeHooks> Req<'_, H> {
     /// The first owner edge's answer to `up` (an origin-form GET for the
@@ -20,9 +20,7 @@ impl<H: EdgeHooks> Req<'_, H> {
         let (edge, conf) = (self.edge, self.conf);
         let shield = &edge.shield;
         let upstream = &edge.upstream;
-        let owners = shield.owners(&conf.shield, key.text(), |peer| {
-            upstream.all_down(&Targets::Only(peer.origin.clone()))
-        });
+        let owners = shield.owners(&conf.shield, key.text(), |peer| upstream.is_down(&peer.origin));
         for peer in owners {
             let target = up.uri.path_and_query().map_or("/", |p| p.as_str());
             let what = Signed {

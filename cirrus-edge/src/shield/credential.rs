@@ -48,11 +48,7 @@ impl Credentials {
     /// The header value for a request from `node` at `now` (Unix seconds).
     pub(crate) fn sign(&self, node: &str, now: u64, what: Signed<'_>) -> String {
         let tag = self.mac(node, now, what);
-        let mut out = format!("{node} {now} ");
-        for b in tag.as_ref() {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        format!("{node} {now} {}", cirrus_core::auth::hex(tag.as_ref()))
     }
 
     /// The node that signed `value` for `what`, or why it is refused.
@@ -66,27 +62,14 @@ impl Credentials {
         if time.abs_diff(now) > WINDOW_SECS {
             return Err("the time is too far from this edge's clock");
         }
-        let sig = unhex(sig).ok_or("the signature is not 64 hex digits")?;
-        let expected = self.mac(node, time, what);
-        // Constant time, as aws-lc-rs's own verify compares.
-        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), &sig).is_err() {
+        let expected = cirrus_core::auth::hex(self.mac(node, time, what).as_ref());
+        // In constant time, as aws-lc-rs's own verify compares (the
+        // signature is the lowercase hex `sign` writes).
+        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), sig.as_bytes()).is_err() {
             return Err("the signature does not match");
         }
         Ok(node)
     }
-}
-
-fn unhex(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        let digit = |c: u8| (c as char).to_digit(16);
-        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]

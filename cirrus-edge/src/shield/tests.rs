@@ -111,3 +111,19 @@ fn a_node_set_limits_the_ring_and_off_asks_no_one() {
         .is_none()
     );
 }
+
+#[test]
+fn a_heavier_node_owns_its_share_of_keys() {
+    let now = 1_000_000;
+    let nodes = [node("a", 2, 1, Some(1), now), node("b", 3, 3, Some(1), now)];
+    // Edge "z" is not on the ring: it asks the owner of every key first.
+    let e = shield("z");
+    e.set_peers(&nodes, now);
+    let owned_by_b = (0..4000)
+        .filter(|i| &*e.owners(&ShieldPolicy::cluster(), &format!("k{i}"), |_| false)[0].id == "b")
+        .count();
+    assert!(
+        (2800..3200).contains(&owned_by_b),
+        "weights 1:3 give b about 3,000 of 4,000: {owned_by_b}"
+    );
+}

@@ -158,12 +158,18 @@ impl Upstream {
         }
     }
 
+    /// Whether `origin` (a peer edge, say) failed recently, as
+    /// [`Upstream::all_down`] says of one origin.
+    pub(crate) fn is_down(&self, origin: &Origin) -> bool {
+        self.health.all_down(std::slice::from_ref(origin), self.down_for)
+    }
+
     /// Whether every origin of `targets` failed recently (connect error or
     /// timeout within `origin_down_for`, and none answered since).
     pub(crate) fn all_down(&self, targets: &Targets<'_>) -> bool {
         match targets {
             Targets::Domain(origins) => self.health.all_down(origins, self.down_for),
-            Targets::Only(origin) => self.health.all_down(std::slice::from_ref(origin), self.down_for),
+            Targets::Only(origin) => self.is_down(origin),
         }
     }
 
