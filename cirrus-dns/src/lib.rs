@@ -58,6 +58,7 @@ mod error;
 mod health;
 mod master;
 mod metrics;
+mod notify;
 mod rebuild;
 mod role;
 mod secondaries;
@@ -72,5 +73,6 @@ pub use rebuild::{Rebuilder, ZoneSource, next_serial};
 pub use role::DnsRole;
 pub use tsig::{TSIG_FUDGE, TsigKey};
 pub use zone::{
-    Lookup, NodePool, SkippedDomain, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name,
+    Ixfr, JournalLimits, Lookup, NodePool, SkippedDomain, Zone, ZoneInput, ZoneSettings, ZoneSettingsBuilder,
+    challenge_name, serial_lt, target_name,
 };

@@ -11,6 +11,8 @@ pub struct DnsMetrics {
     registry: Registry,
     pub(crate) queries: IntCounterVec,
     pub(crate) transfers: IntCounterVec,
+    pub(crate) ixfr: IntCounterVec,
+    pub(crate) tsig_errors: IntCounterVec,
     pub(crate) notifies: IntCounterVec,
     pub(crate) rebuilds: IntCounter,
     pub(crate) rebuild_seconds: Histogram,
@@ -46,6 +48,20 @@ impl DnsMetrics {
         let transfers = IntCounterVec::new(
             Opts::new("cirrus_dns_axfr_total", "Zone transfers, served or refused."),
             &["outcome"],
+        )?;
+        let ixfr = IntCounterVec::new(
+            Opts::new(
+                "cirrus_dns_ixfr_total",
+                "IXFR answers by kind: incremental, full (the serial is not in the history), up_to_date.",
+            ),
+            &["answer"],
+        )?;
+        let tsig_errors = IntCounterVec::new(
+            Opts::new(
+                "cirrus_dns_tsig_errors_total",
+                "Signed requests refused, by TSIG error (badkey, badsig, badtime, badtrunc).",
+            ),
+            &["error"],
         )?;
         let notifies = IntCounterVec::new(
             Opts::new(
@@ -101,6 +117,8 @@ impl DnsMetrics {
             Box::new(ready.clone()),
             Box::new(store_up.clone()),
             Box::new(transfers.clone()),
+            Box::new(ixfr.clone()),
+            Box::new(tsig_errors.clone()),
             Box::new(notifies.clone()),
             Box::new(rebuilds.clone()),
             Box::new(rebuild_seconds.clone()),
@@ -114,6 +132,12 @@ impl DnsMetrics {
         for outcome in ["served", "refused"] {
             transfers.with_label_values(&[outcome]);
         }
+        for answer in ["incremental", "full", "up_to_date"] {
+            ixfr.with_label_values(&[answer]);
+        }
+        for error in ["badkey", "badsig", "badtime", "badtrunc"] {
+            tsig_errors.with_label_values(&[error]);
+        }
         for outcome in ["sent", "acked"] {
             notifies.with_label_values(&[outcome]);
         }
@@ -125,6 +149,8 @@ impl DnsMetrics {
             registry,
             queries,
             transfers,
+            ixfr,
+            tsig_errors,
             notifies,
             rebuilds,
             rebuild_seconds,

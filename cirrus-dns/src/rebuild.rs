@@ -7,8 +7,7 @@ use crate::master::SharedZone;
 use crate::metrics::{DnsMetrics, SKIPPED_INVALID_NAME};
 use crate::zone::{Zone, ZoneInput, ZoneSettings};
 use cirrus_core::{CertStore, Change, ChangeFeed, DomainStore, Event, NodeStore, Store, SubscribeOptions};
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, TSigner};
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,13 +16,16 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 /// The serial after `previous`: the current Unix time, or `previous + 1`
-/// when that is larger. Rebuilds are at least a second apart (see
+/// when that is larger in serial number order (RFC 1982). Rebuilds are at least a second apart (see
 /// [`Rebuilder`]), so the serial never runs ahead of the clock by more
 /// than one and a restarted master still starts above what it served.
 pub fn next_serial(previous: Option<u32>, now_unix: u64) -> u32 {
     let now = u32::try_from(now_unix).unwrap_or(u32::MAX);
     match previous {
-        Some(p) => now.max(p.wrapping_add(1)),
+        // Serial arithmetic (RFC 1982): after u32::MAX comes 0, and the
+        // clock wins only when it is ahead of the previous serial.
+        Some(p) if crate::zone::serial_lt(p, now) => now,
+        Some(p) => p.wrapping_add(1),
         None => now,
     }
 }
@@ -43,6 +45,8 @@ pub struct Rebuilder<S: ?Sized = dyn Store> {
     /// clones: a restarted loop refuses a store behind the zone served too.
     built_revision: Arc<std::sync::atomic::AtomicU64>,
     notify: Vec<SocketAddr>,
+    notify_key: Option<TSigner>,
+    journal: crate::zone::JournalLimits,
     debounce: Duration,
     min_interval: Duration,
     latest: Arc<watch::Sender<u32>>,
@@ -59,6 +63,8 @@ impl<S: ?Sized> Clone for Rebuilder<S> {
             zone: self.zone.clone(),
             built_revision: self.built_revision.clone(),
             notify: self.notify.clone(),
+            notify_key: self.notify_key.clone(),
+            journal: self.journal,
             debounce: self.debounce,
             min_interval: self.min_interval,
             latest: self.latest.clone(),
@@ -88,6 +94,8 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
             zone: None,
             built_revision: Arc::default(),
             notify: Vec::new(),
+            notify_key: None,
+            journal: crate::zone::JournalLimits::default(),
             debounce: Duration::from_millis(50),
             min_interval: Duration::from_secs(1),
             latest: Arc::new(watch::channel(0).0),
@@ -99,6 +107,20 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
     /// Secondaries sent a NOTIFY after every rebuild.
     pub fn notify(mut self, secondaries: Vec<SocketAddr>) -> Self {
         self.notify = secondaries;
+        self
+    }
+
+    /// Signs every NOTIFY with `key` (RFC 8945), and takes an answer
+    /// only when its signature verifies.
+    pub fn notify_key(mut self, key: &crate::TsigKey) -> Self {
+        self.notify_key = Some(key.signer());
+        self
+    }
+
+    /// How much history each zone keeps for IXFR (default
+    /// [`JournalLimits::default`](crate::JournalLimits)).
+    pub fn journal(mut self, limits: crate::zone::JournalLimits) -> Self {
+        self.journal = limits;
         self
     }
 
@@ -155,6 +177,10 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
             &self.settings,
             serial,
         )?;
+        let zone = match &self.zone {
+            Some(served) => zone.with_history(&served.get(), self.journal),
+            None => zone,
+        };
         self.built_revision
             .fetch_max(revision, std::sync::atomic::Ordering::Relaxed);
         let _ = self.report_skipped(&zone);
@@ -181,7 +207,15 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
         for target in self.notify.clone() {
             let origin = Name::from(zone.origin().clone());
             let latest = self.latest.subscribe();
-            tokio::spawn(notify_until_acked(target, origin, serial, latest, self.metrics.clone()));
+            let key = self.notify_key.clone();
+            tokio::spawn(crate::notify::notify_until_acked(
+                target,
+                origin,
+                serial,
+                latest,
+                key,
+                self.metrics.clone(),
+            ));
         }
         Ok(zone)
     }
@@ -266,79 +300,6 @@ fn affects_zone(event: &Event) -> bool {
     }
 }
 
-/// Sends NOTIFY for `serial` to `target` until it answers, backing off
-/// from 1 s to 30 s; gives up when a newer serial is being announced.
-async fn notify_until_acked(
-    target: SocketAddr,
-    origin: Name,
-    serial: u32,
-    mut latest: watch::Receiver<u32>,
-    metrics: Option<DnsMetrics>,
-) {
-    let bind: SocketAddr = if target.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = match tokio::net::UdpSocket::bind(bind).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "dns: cannot open a socket for NOTIFY");
-            return;
-        }
-    };
-    let mut wait = Duration::from_secs(1);
-    let mut attempt = 0u32;
-    loop {
-        if *latest.borrow_and_update() != serial {
-            return;
-        }
-        attempt += 1;
-        let id: u16 = rand::random();
-        let mut message = Message::new(id, MessageType::Query, OpCode::Notify);
-        message.metadata.authoritative = true;
-        message.add_query(Query::query(origin.clone(), RecordType::SOA));
-        let Ok(bytes) = message.to_vec() else { return };
-        match socket.send_to(&bytes, target).await {
-            Ok(_) => {
-                if let Some(m) = &metrics {
-                    m.notifies.with_label_values(&["sent"]).inc();
-                }
-            }
-            Err(e) => tracing::debug!(%target, error = %e, "dns: NOTIFY not sent"),
-        }
-        // Wait up to `wait` for the answer (a socket error waits out the
-        // window too), unless a newer serial takes over.
-        let answer = async {
-            let mut buf = [0u8; 512];
-            loop {
-                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
-                    return std::future::pending().await;
-                };
-                let Ok(answer) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                if from == target && answer.metadata.id == id && answer.metadata.message_type == MessageType::Response {
-                    return answer.metadata.response_code == ResponseCode::NoError;
-                }
-            }
-        };
-        let acked = tokio::select! {
-            _ = latest.changed() => return,
-            acked = tokio::time::timeout(wait, answer) => acked,
-        };
-        if matches!(acked, Ok(true)) {
-            if let Some(m) = &metrics {
-                m.notifies.with_label_values(&["acked"]).inc();
-            }
-            tracing::info!(%target, serial, attempt, "dns: NOTIFY acknowledged");
-            return;
-        }
-        tracing::debug!(%target, serial, attempt, "dns: NOTIFY not acknowledged yet");
-        wait = (wait * 2).min(Duration::from_secs(30));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::{Arc, Rebuilder, Zone, next_serial};
@@ -357,6 +318,13 @@ mod tests {
             "the clock moved on"
         );
         assert_eq!(next_serial(Some(5), 0), 6, "a clock behind the serial");
+        assert_eq!(next_serial(Some(u32::MAX), 0), 0, "the serial wraps around to 0");
+        assert_eq!(next_serial(Some(u32::MAX - 1), 3), 3, "a clock past the wrap is ahead");
+        assert_eq!(
+            next_serial(Some(10), 4_000_000_000),
+            11,
+            "a clock half the space away is not ahead"
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct DnsRole<S: ?Sized = dyn Store> {
     settings: ZoneSettings,
     notify: Vec<SocketAddr>,
     allow_transfer: AllowList,
+    tsig_keys: Vec<crate::TsigKey>,
+    journal: crate::JournalLimits,
     checker: Option<HealthCheckerBuilder>,
     admin: Option<(TcpListener, AllowList)>,
     metrics: DnsMetrics,
@@ -52,6 +54,8 @@ impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
             settings,
             notify: Vec::new(),
             allow_transfer: AllowList::default(),
+            tsig_keys: Vec::new(),
+            journal: crate::JournalLimits::default(),
             checker: None,
             admin: None,
             metrics: DnsMetrics::new()?,
@@ -67,6 +71,19 @@ impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
     /// Who may transfer the zone (AXFR) and ask for its SOA.
     pub fn allow_transfer(mut self, allow: AllowList) -> Self {
         self.allow_transfer = allow;
+        self
+    }
+
+    /// TSIG keys: transfers must be signed with one, NOTIFYs are signed
+    /// with the first (see [`HiddenMaster`]).
+    pub fn tsig_keys(mut self, keys: Vec<crate::TsigKey>) -> Self {
+        self.tsig_keys = keys;
+        self
+    }
+
+    /// How much zone history is kept for IXFR.
+    pub fn journal(mut self, limits: crate::JournalLimits) -> Self {
+        self.journal = limits;
         self
     }
 
@@ -115,7 +132,11 @@ impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
         );
         let mut rebuilder = Rebuilder::new(self.store, self.settings)
             .notify(self.notify)
+            .journal(self.journal)
             .metrics(self.metrics.clone());
+        if let Some(key) = self.tsig_keys.first() {
+            rebuilder = rebuilder.notify_key(key);
+        }
         let mut backoff = Backoff::new();
         while let Err(e) = rebuilder.rebuild().await {
             if !backoff.wait("building the first zone", &e, shutdown).await {
@@ -127,6 +148,7 @@ impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
             .ok_or_else(|| crate::Error::Config("no zone after a rebuild".into()))?;
         let master = HiddenMaster::builder(zone.clone())
             .allow_transfer(self.allow_transfer)
+            .tsig_keys(&self.tsig_keys)
             .metrics(self.metrics.clone())
             .build();
         // Restarted after a failure with a rebuild first, so changes made

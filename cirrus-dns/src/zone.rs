@@ -8,7 +8,9 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+mod journal;
 mod settings;
+pub use journal::{Ixfr, JournalLimits, serial_lt};
 pub use settings::{ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};
 
 /// What the zone is built from.
@@ -46,6 +48,8 @@ pub struct Zone {
     records: usize,
     pool: NodePool,
     skipped: Vec<SkippedDomain>,
+    /// Differences from older serials, oldest first (see [`Zone::with_history`]).
+    history: Vec<std::sync::Arc<journal::ZoneDiff>>,
 }
 
 /// A domain left out of a zone because no valid name could be made for it
@@ -105,6 +109,7 @@ impl Zone {
             records: 0,
             pool: NodePool::Empty,
             skipped: Vec::new(),
+            history: Vec::new(),
         };
         zone.add(soa);
         for ns in &settings.nameservers {

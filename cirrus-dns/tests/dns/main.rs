@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
 mod health;
+mod ixfr;
 mod nsd;
 mod protocol;
 mod rebuild;
 mod role;
+mod tsig;
 
 use cirrus_core::{DomainConf, Node};
 use cirrus_dns::{HiddenMaster, SharedZone, Zone, ZoneInput, ZoneSettings};
@@ -108,12 +110,23 @@ pub async fn udp(addr: SocketAddr, message: &Message) -> Message {
 
 /// Sends `message` over TCP; reads answers until `done` says so.
 pub async fn tcp(addr: SocketAddr, message: &Message, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let bytes = message.to_vec().unwrap();
+    tcp_frames(addr, &bytes, done)
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// Sends `bytes` over TCP; reads answers (raw and parsed) until `done`
+/// says so.
+pub async fn tcp_frames(addr: SocketAddr, bytes: &[u8], done: impl Fn(&[Message]) -> bool) -> Vec<(Vec<u8>, Message)> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(&(bytes.len() as u16).to_be_bytes()).await.unwrap();
-    s.write_all(&bytes).await.unwrap();
+    s.write_all(bytes).await.unwrap();
     let mut out = Vec::new();
-    while !done(&out) {
+    let mut parsed = Vec::new();
+    while !done(&parsed) {
         let mut len = [0u8; 2];
         if tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut len))
             .await
@@ -123,7 +136,9 @@ pub async fn tcp(addr: SocketAddr, message: &Message, done: impl Fn(&[Message]) 
         }
         let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
         s.read_exact(&mut buf).await.unwrap();
-        out.push(Message::from_vec(&buf).unwrap());
+        let m = Message::from_vec(&buf).unwrap();
+        parsed.push(m.clone());
+        out.push((buf, m));
     }
     out
 }
