@@ -21,6 +21,7 @@
 
 mod acme_dns;
 pub mod fuzz;
+mod knot;
 mod nsd;
 mod pebble;
 mod probe;
@@ -32,6 +33,7 @@ mod wait;
 mod webhook;
 
 pub use acme_dns::AcmeDnsServer;
+pub use knot::Knot;
 pub use nsd::{Nsd, a_records};
 pub use pebble::{OwnerResolver, Pebble, txt_at};
 pub use probe::{Readiness, get_raw, readiness};
@@ -284,4 +286,13 @@ fn ping(port: u16) -> bool {
 pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The parts of a TSIG key spec `NAME:ALGORITHM:BASE64SECRET`.
+fn split_key(spec: &str) -> (&str, &str, &str) {
+    let mut parts = spec.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(a), Some(s)) => (n, a, s),
+        _ => panic!("a TSIG key spec NAME:ALGORITHM:BASE64SECRET"),
+    }
 }

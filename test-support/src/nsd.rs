@@ -26,8 +26,31 @@ impl Drop for Nsd {
 
 impl Nsd {
     /// An NSD on a free port, secondary of `master` (on 127.0.0.1) for
-    /// `zone`, taking its NOTIFYs.
+    /// `zone` by AXFR, taking its NOTIFYs.
     pub fn start(zone: &str, master: SocketAddr) -> Self {
+        Self::secondary(zone, master, None)
+    }
+
+    /// An NSD on a free port, secondary of `master` for `zone`: with
+    /// `key` (`NAME:ALGORITHM:BASE64SECRET`) it asks IXFR first (AXFR when
+    /// refused), signs its transfers with the key and takes only NOTIFYs
+    /// signed with it; without, as [`Nsd::start`].
+    pub fn secondary(zone: &str, master: SocketAddr, key: Option<&str>) -> Self {
+        let (key_block, request, notify) = match key {
+            Some(spec) => {
+                let (name, algorithm, secret) = crate::split_key(spec);
+                (
+                    format!("key:\n    name: \"{name}\"\n    algorithm: {algorithm}\n    secret: \"{secret}\"\n"),
+                    format!("127.0.0.1@{} {name}", master.port()),
+                    format!("127.0.0.1 {name}"),
+                )
+            }
+            None => (
+                String::new(),
+                format!("AXFR 127.0.0.1@{} NOKEY", master.port()),
+                "127.0.0.1 NOKEY".to_string(),
+            ),
+        };
         let dir = tempfile::tempdir().unwrap();
         let port = crate::free_port();
         let d = dir.path().display();
@@ -49,13 +72,12 @@ impl Nsd {
     xfrd-reload-timeout: 0
 remote-control:
     control-enable: no
-zone:
+{key_block}zone:
     name: "{zone}"
     zonefile: "{zone}.zone"
-    request-xfr: AXFR 127.0.0.1@{mport} NOKEY
-    allow-notify: 127.0.0.1 NOKEY
-"#,
-            mport = master.port()
+    request-xfr: {request}
+    allow-notify: {notify}
+"#
         );
         let path = dir.path().join("nsd.conf");
         std::fs::write(&path, conf).unwrap();

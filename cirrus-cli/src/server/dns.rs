@@ -6,7 +6,7 @@ use crate::duration::parse_duration;
 use cirrus_core::Store;
 use cirrus_core::lifecycle::Shutdown;
 use cirrus_core::model::AllowList;
-use cirrus_dns::{DnsRole, HealthChecker, ZoneSettings};
+use cirrus_dns::{DnsRole, HealthChecker, JournalLimits, TsigKey, ZoneSettings};
 use clap::Args;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +30,18 @@ pub(crate) struct DnsArgs {
     /// Addresses and CIDR blocks allowed to transfer the zone (AXFR) and ask for its SOA.
     #[arg(long, env = "CIRRUS_DNS_ALLOW_TRANSFER", default_value = "127.0.0.0/8,::1")]
     allow_transfer: AllowList,
+    /// TSIG keys (RFC 8945), `NAME:ALGORITHM:BASE64SECRET` with `hmac-sha256` or `hmac-sha512` (repeatable, comma-separated): once one is set, every zone transfer must be signed with one of them (the address allow list still applies) and every NOTIFY is signed with the first.
+    #[arg(long, env = "CIRRUS_DNS_TSIG_KEY", value_delimiter = ',', hide_env_values = true)]
+    tsig_key: Vec<String>,
+    /// A file of TSIG keys, one `NAME:ALGORITHM:BASE64SECRET` per line (blank lines and `#` comments skipped), taken after `--tsig-key`.
+    #[arg(long, env = "CIRRUS_DNS_TSIG_KEY_FILE")]
+    tsig_key_file: Option<std::path::PathBuf>,
+    /// Zone differences kept for IXFR (0: every IXFR gets the whole zone).
+    #[arg(long, env = "CIRRUS_DNS_IXFR_HISTORY", default_value_t = 64)]
+    ixfr_history: usize,
+    /// Largest wire size of the zone differences kept for IXFR, e.g. `16MiB`.
+    #[arg(long, env = "CIRRUS_DNS_IXFR_HISTORY_SIZE", default_value = "16MiB", value_parser = cirrus_core::units::parse_size)]
+    ixfr_history_size: u64,
     /// Secondaries sent a NOTIFY after every rebuild, e.g. `127.0.0.1:5300` (comma-separated).
     #[arg(long, env = "CIRRUS_DNS_NOTIFY", value_delimiter = ',')]
     notify: Vec<SocketAddr>,
@@ -102,9 +114,16 @@ pub(crate) async fn prepare(args: DnsArgs, store: Arc<dyn Store>) -> Result<Prep
         .map_err(|e| format!("dns listener {listen}: {e}"))?;
     let (admin, admin_addr) = bind(args.metrics_listen, "dns metrics").await?;
     let dns = tcp.local_addr()?;
+    let keys = tsig_keys(&args.tsig_key, args.tsig_key_file.as_deref())?;
+    let history = JournalLimits::new(
+        args.ixfr_history,
+        usize::try_from(args.ixfr_history_size).unwrap_or(usize::MAX),
+    );
     let mut role = DnsRole::new(store, settings)?
         .notify(args.notify)
         .allow_transfer(args.allow_transfer)
+        .tsig_keys(keys)
+        .journal(history)
         .admin(admin, args.metrics_allow);
     if !args.no_health_check {
         role = role.health_checker(
@@ -124,6 +143,29 @@ pub(crate) async fn prepare(args: DnsArgs, store: Arc<dyn Store>) -> Result<Prep
         admin: admin_addr,
         zone: args.zone,
     })
+}
+
+/// The keys of `--tsig-key`, then those of `--tsig-key-file`; an error
+/// names the flag or the file's line, never the secret.
+fn tsig_keys(given: &[String], file: Option<&std::path::Path>) -> Result<Vec<TsigKey>, BoxError> {
+    let mut keys = Vec::new();
+    for (i, spec) in given.iter().enumerate() {
+        keys.push(spec.parse().map_err(|e| format!("--tsig-key #{}: {e}", i + 1))?);
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--tsig-key-file {}: {e}", path.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key = line
+                .parse()
+                .map_err(|e| format!("--tsig-key-file {} line {}: {e}", path.display(), n + 1))?;
+            keys.push(key);
+        }
+    }
+    Ok(keys)
 }
 
 impl PreparedDns {

@@ -8,6 +8,7 @@ mod nsd;
 mod protocol;
 mod rebuild;
 mod role;
+mod secondaries;
 mod tsig;
 
 use cirrus_core::{DomainConf, Node};
