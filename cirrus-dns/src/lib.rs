@@ -12,11 +12,16 @@
 //!   TXT), with a documented fallback when no node is active, lookups
 //!   (answer, NODATA, NXDOMAIN) and master-file output.
 //! - [`HiddenMaster`]: the authoritative server of a [`SharedZone`] over
-//!   UDP and TCP on hickory-server, with AXFR and SOA queries limited to an
-//!   allow list.
+//!   UDP and TCP on hickory-server, with AXFR, IXFR and SOA queries limited
+//!   to an allow list and, with [`TsigKey`]s, to signed requests (RFC
+//!   8945; every message of a transfer signed, chained).
+//! - [`Zone::with_history`] and [`Zone::ixfr`]: the bounded history of
+//!   zone differences an IXFR is answered from (RFC 1995), with RFC 1982
+//!   serial order ([`serial_lt`]).
 //! - [`Rebuilder`]: rebuilds the zone from the store on change (debounced),
-//!   with a serial that always grows ([`next_serial`]), and sends NOTIFY to
-//!   secondaries until they acknowledge.
+//!   with a serial that always grows ([`next_serial`]), and sends NOTIFY
+//!   (signed with a TSIG key when given) to secondaries until they
+//!   acknowledge.
 //!
 //! - [`HealthChecker`]: probes each enabled node's `/healthz`, keeps the
 //!   counters in the store and flips `active` after N failures or M
@@ -28,8 +33,6 @@
 //! - [`DnsRole`]: all of the above as the `cirrus dns` role, with its
 //!   admin listener (`/healthz`, `/readyz`, `/metrics`), and the watch of
 //!   each secondary's serial, started and stopped together.
-//!
-//! Not built yet: TSIG.
 //!
 //! ## Example
 //!

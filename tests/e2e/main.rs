@@ -9,6 +9,7 @@ mod chaos;
 mod cli;
 mod config;
 mod deploy;
+mod dns;
 mod examples;
 mod failover;
 mod first_run;
