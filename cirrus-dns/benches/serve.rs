@@ -56,7 +56,11 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let (udp, tcp) = cirrus_dns::bind(([127, 0, 0, 1], port).into()).await.unwrap();
-        let master = HiddenMaster::builder(SharedZone::new(zone)).build();
+        let mut master = HiddenMaster::builder(SharedZone::new(zone));
+        if let Ok(n) = std::env::var("CIRRUS_DNS_UDP_THREADS") {
+            master = master.udp_threads(n.parse().unwrap());
+        }
+        let master = master.build();
         println!("ready");
         master.serve(udp, tcp, std::future::pending()).await.unwrap();
     });

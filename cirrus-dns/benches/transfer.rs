@@ -46,7 +46,11 @@ async fn transfer(addr: SocketAddr, query: &Message, serial: u32) -> (usize, Dur
             .filter(|r| matches!(&r.data, RData::SOA(s) if s.serial == serial))
             .count();
         // AXFR: the SOA first and last; IXFR: three times.
-        let done = if query.queries[0].query_type() == RecordType::AXFR { 2 } else { 3 };
+        let done = if query.queries[0].query_type() == RecordType::AXFR {
+            2
+        } else {
+            3
+        };
         if soas >= done {
             return (total, started.elapsed());
         }

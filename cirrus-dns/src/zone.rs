@@ -10,8 +10,10 @@ use std::fmt;
 
 mod journal;
 mod settings;
+mod wire;
 pub use journal::{Ixfr, JournalLimits, serial_lt};
 pub use settings::{ZoneSettings, ZoneSettingsBuilder, challenge_name, target_name};
+pub(crate) use wire::{WireIndex, WireLookup};
 
 /// What the zone is built from.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,6 +52,8 @@ pub struct Zone {
     skipped: Vec<SkippedDomain>,
     /// Differences from older serials, oldest first (see [`Zone::with_history`]).
     history: Vec<std::sync::Arc<journal::ZoneDiff>>,
+    /// The answers encoded ahead for the UDP fast path.
+    wire: Option<std::sync::Arc<WireIndex>>,
 }
 
 /// A domain left out of a zone because no valid name could be made for it
@@ -110,6 +114,7 @@ impl Zone {
             pool: NodePool::Empty,
             skipped: Vec::new(),
             history: Vec::new(),
+            wire: None,
         };
         zone.add(soa);
         for ns in &settings.nameservers {
@@ -188,6 +193,7 @@ impl Zone {
         for records in zone.names.values_mut() {
             records.sort_by_key(|r| u16::from(r.record_type()));
         }
+        zone.wire = WireIndex::build(&zone).map(std::sync::Arc::new);
         Ok(zone)
     }
 
@@ -223,6 +229,11 @@ impl Zone {
             }
             lower = lower.base_name();
         }
+    }
+
+    /// The answers encoded ahead (`None` when some record could not be).
+    pub(crate) fn wire(&self) -> Option<&WireIndex> {
+        self.wire.as_deref()
     }
 
     /// The apex.

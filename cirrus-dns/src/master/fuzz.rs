@@ -1,6 +1,8 @@
 //! Fuzzed DNS messages through the master's own handler (what a query on
 //! UDP or TCP reaches after hickory-server's parsing): it never panics, and
-//! whatever it sends back is a well-formed response to the same id.
+//! whatever it sends back is a well-formed response to the same id. The
+//! same inputs through the UDP fast path: what it answers parses, and is
+//! the answer the handler gives.
 
 use super::{Handler, HiddenMaster, SharedZone};
 use crate::zone::{Zone, ZoneInput, ZoneSettings};
@@ -90,11 +92,28 @@ fn fuzzed_messages_get_well_formed_answers_or_none() {
         query(4, "cdn.test", 252),
         query(5, "nope.cdn.test", 255),
         query(6, "example.org", 1),
+        query(8, "NoPe.cdn.test", 1),
+        query(9, &target.to_uppercase(), 15),
+        query(10, &target, 16),
         with_edns,
     ];
     let seeds: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
-    let (mut handled, mut answered) = (0u64, 0u64);
+    let (mut handled, mut answered, mut fast) = (0u64, 0u64, 0u64);
+    let zone = handler.master.zone.get();
+    let index = zone.wire().expect("the zone's answers encoded");
+    let mut fast_out = Vec::new();
     let total = cirrus_test_support::fuzz::fuzz("dns message", &seeds, |input| {
+        if super::fast::answer(index, input, &mut fast_out).is_some() {
+            fast += 1;
+            let quick =
+                Message::from_vec(&fast_out).unwrap_or_else(|e| panic!("malformed fast answer to {input:?}: {e}"));
+            let request = Request::from_bytes(input.to_vec(), "127.0.0.1:5353".parse().expect("addr"), Protocol::Udp)
+                .unwrap_or_else(|e| panic!("the fast path answered what does not parse: {input:?}: {e}"));
+            let sent = Sent::default();
+            rt.block_on(handler.handle_request::<_, TokioTime>(&request, sent.clone()));
+            let general = Message::from_vec(&sent.0.lock().expect("lock")[0]).expect("general answer");
+            assert_eq!(summary(&quick), summary(&general), "{input:?}");
+        }
         let protocol = if input.len() % 2 == 0 {
             Protocol::Udp
         } else {
@@ -113,10 +132,40 @@ fn fuzzed_messages_get_well_formed_answers_or_none() {
             assert_eq!(answer.metadata.id, request.metadata.id);
         }
     });
-    eprintln!("dns message: {handled} of {total} inputs parsed as messages, {answered} answered");
+    eprintln!(
+        "dns message: {handled} of {total} inputs parsed as messages, {answered} answered, {fast} by the fast path"
+    );
+    assert!(fast * 10 > handled, "the fast path answered {fast} of {handled}");
     // Not a vacuous target: a good share of the mutations reach the handler.
     assert!(
         handled * 10 > total && answered * 2 > handled,
         "{handled} handled, {answered} answered"
     );
+}
+
+/// What a resolver reads of an answer: header, sections (records as
+/// text, sorted) and EDNS.
+fn summary(m: &Message) -> String {
+    let section = |records: &[Record]| {
+        let mut text: Vec<String> = records.iter().map(|r| r.to_string().to_lowercase()).collect();
+        text.sort();
+        text
+    };
+    let edns = m
+        .edns
+        .as_ref()
+        .map(|e| (e.max_payload(), e.version(), e.flags().dnssec_ok));
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        m.metadata,
+        m.queries
+            .iter()
+            .map(|q| q.to_string().to_lowercase())
+            .collect::<Vec<_>>(),
+        section(&m.answers),
+        section(&m.authorities),
+        section(&m.additionals),
+        edns,
+        m.signature.is_some()
+    )
 }

@@ -11,9 +11,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+mod fast;
 mod gate;
 mod handler;
 mod transfer;
+mod udp;
 
 use gate::Gate;
 use handler::Handler;
@@ -78,6 +80,7 @@ pub struct HiddenMaster {
     metrics: Option<DnsMetrics>,
     keys: Keyring,
     gate: Gate,
+    udp_threads: usize,
 }
 
 /// Builds a [`HiddenMaster`].
@@ -107,6 +110,13 @@ impl HiddenMasterBuilder {
         self
     }
 
+    /// Threads answering UDP (default: the CPUs this process may use, at
+    /// most 4).
+    pub fn udp_threads(mut self, threads: usize) -> Self {
+        self.master.udp_threads = threads;
+        self
+    }
+
     /// Idle time after which a TCP connection is closed (default 10 s).
     pub fn tcp_timeout(mut self, timeout: Duration) -> Self {
         self.master.tcp_timeout = timeout;
@@ -130,6 +140,7 @@ impl HiddenMaster {
                 metrics: None,
                 keys: Keyring::default(),
                 gate: Gate::default(),
+                udp_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             },
         }
     }
@@ -139,7 +150,9 @@ impl HiddenMaster {
         &self.zone
     }
 
-    /// Answers on `udp` and `tcp` until `shutdown` completes.
+    /// Answers on `udp` and `tcp` until `shutdown` completes: TCP on
+    /// hickory-server, UDP on threads of its own (see
+    /// [`HiddenMasterBuilder::udp_threads`]).
     pub async fn serve(
         self,
         udp: tokio::net::UdpSocket,
@@ -147,11 +160,30 @@ impl HiddenMaster {
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
         let timeout = self.tcp_timeout;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let mut hickory_udp = None;
+        if self.udp_threads == 0 {
+            hickory_udp = Some(udp);
+        } else {
+            let udp_handler = Arc::new(Handler { master: self.clone() });
+            threads = udp::spawn(udp_handler, udp.into_std()?, self.udp_threads, stop.clone())?;
+        }
         let mut server = hickory_server::Server::new(Handler { master: self });
-        server.register_socket(udp);
+        if let Some(udp) = hickory_udp {
+            server.register_socket(udp);
+        }
         server.register_listener(tcp, timeout, 64 * 1024);
         shutdown.await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         server.shutdown_gracefully().await.map_err(std::io::Error::other)?;
+        // Each thread sees the flag within its receive timeout.
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        });
+        joined.await.map_err(std::io::Error::other)?;
         Ok(())
     }
 }
