@@ -29,6 +29,7 @@ pub struct DnsRole<S: ?Sized = dyn Store> {
     allow_transfer: AllowList,
     tsig_keys: Vec<crate::TsigKey>,
     journal: crate::JournalLimits,
+    udp_threads: Option<usize>,
     checker: Option<HealthCheckerBuilder>,
     admin: Option<(TcpListener, AllowList)>,
     metrics: DnsMetrics,
@@ -56,6 +57,7 @@ impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
             allow_transfer: AllowList::default(),
             tsig_keys: Vec::new(),
             journal: crate::JournalLimits::default(),
+            udp_threads: None,
             checker: None,
             admin: None,
             metrics: DnsMetrics::new()?,
@@ -84,6 +86,12 @@ impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
     /// How much zone history is kept for IXFR.
     pub fn journal(mut self, limits: crate::JournalLimits) -> Self {
         self.journal = limits;
+        self
+    }
+
+    /// Threads answering UDP (see [`HiddenMasterBuilder::udp_threads`](crate::HiddenMasterBuilder::udp_threads)).
+    pub fn udp_threads(mut self, threads: usize) -> Self {
+        self.udp_threads = Some(threads);
         self
     }
 
@@ -146,11 +154,14 @@ impl<S: ZoneSource + LockStore + EventLog + ?Sized> DnsRole<S> {
         let zone = rebuilder
             .zone()
             .ok_or_else(|| crate::Error::Config("no zone after a rebuild".into()))?;
-        let master = HiddenMaster::builder(zone.clone())
+        let mut master = HiddenMaster::builder(zone.clone())
             .allow_transfer(self.allow_transfer)
             .tsig_keys(&self.tsig_keys)
-            .metrics(self.metrics.clone())
-            .build();
+            .metrics(self.metrics.clone());
+        if let Some(threads) = self.udp_threads {
+            master = master.udp_threads(threads);
+        }
+        let master = master.build();
         // Restarted after a failure with a rebuild first, so changes made
         // while it was not listening are in the zone.
         let mut first = true;

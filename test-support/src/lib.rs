@@ -34,7 +34,7 @@ mod webhook;
 
 pub use acme_dns::AcmeDnsServer;
 pub use knot::Knot;
-pub use nsd::{Nsd, a_records};
+pub use nsd::{Nsd, a_records, dns_summary};
 pub use pebble::{OwnerResolver, Pebble, txt_at};
 pub use probe::{Readiness, get_raw, readiness};
 pub use relay::Relay;

@@ -137,3 +137,31 @@ pub async fn a_records(addr: SocketAddr, name: &str) -> Option<Vec<Ipv4Addr>> {
     ips.sort();
     Some(ips)
 }
+
+/// What a resolver reads of a DNS message, as text to compare two
+/// servers' answers: the header, each section's records (lowercase,
+/// sorted) and the EDNS payload, version and DO flag.
+pub fn dns_summary(m: &Message) -> String {
+    let section = |records: &[hickory_proto::rr::Record]| {
+        let mut text: Vec<String> = records.iter().map(|r| r.to_string().to_lowercase()).collect();
+        text.sort();
+        text
+    };
+    let edns = m
+        .edns
+        .as_ref()
+        .map(|e| (e.max_payload(), e.version(), e.flags().dnssec_ok));
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        m.metadata,
+        m.queries
+            .iter()
+            .map(|q| q.to_string().to_lowercase())
+            .collect::<Vec<_>>(),
+        section(&m.answers),
+        section(&m.authorities),
+        section(&m.additionals),
+        edns,
+        m.signature.is_some()
+    )
+}

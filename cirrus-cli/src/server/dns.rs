@@ -42,6 +42,9 @@ pub(crate) struct DnsArgs {
     /// Largest wire size of the zone differences kept for IXFR, e.g. `16MiB`.
     #[arg(long, env = "CIRRUS_DNS_IXFR_HISTORY_SIZE", default_value = "16MiB", value_parser = cirrus_core::units::parse_size)]
     ixfr_history_size: u64,
+    /// Threads answering DNS over UDP (default: the CPUs the process may use, at most 4; 0: hickory-server's UDP path).
+    #[arg(long, env = "CIRRUS_DNS_UDP_THREADS")]
+    udp_threads: Option<usize>,
     /// Secondaries sent a NOTIFY after every rebuild, e.g. `127.0.0.1:5300` (comma-separated).
     #[arg(long, env = "CIRRUS_DNS_NOTIFY", value_delimiter = ',')]
     notify: Vec<SocketAddr>,
@@ -125,6 +128,9 @@ pub(crate) async fn prepare(args: DnsArgs, store: Arc<dyn Store>) -> Result<Prep
         .tsig_keys(keys)
         .journal(history)
         .admin(admin, args.metrics_allow);
+    if let Some(threads) = args.udp_threads {
+        role = role.udp_threads(threads);
+    }
     if !args.no_health_check {
         role = role.health_checker(
             HealthChecker::builder()

@@ -1,6 +1,6 @@
 //! The UDP fast path: a plain query (one question of class IN, no answer
 //! or authority records, at most an EDNS OPT of version 0) for a name
-//! below the apex, of a type that never needs the allow list or a
+//! below the apex, of a type that needs neither the allow list nor a
 //! signature, is answered from the zone's pre-encoded record sets with no
 //! parsing beyond the question and no allocation. Anything else returns
 //! `None` and takes the general path (hickory-proto's codec and the
@@ -12,9 +12,10 @@ use hickory_proto::rr::RecordType;
 
 /// Largest UDP answer offered to EDNS clients (as the general path).
 const MAX_UDP_PAYLOAD: u16 = 1232;
-/// Types the general path answers: the apex's records (allow list), TXT
-/// (challenges), meta-types, and the pseudo-records.
-const GENERAL: [u16; 11] = [2, 6, 16, 41, 249, 250, 251, 252, 253, 254, 255];
+/// Types the general path answers: SOA (the allow list applies to it at
+/// any name), the pseudo-records (OPT, TKEY, TSIG) and the meta-types
+/// (IXFR, AXFR, MAILB, MAILA, ANY).
+const GENERAL: [u16; 9] = [6, 41, 249, 250, 251, 252, 253, 254, 255];
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))

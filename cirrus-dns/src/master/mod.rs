@@ -111,7 +111,8 @@ impl HiddenMasterBuilder {
     }
 
     /// Threads answering UDP (default: the CPUs this process may use, at
-    /// most 4).
+    /// most 4); `0` leaves UDP to hickory-server's own path (a task per
+    /// datagram, no pre-encoded answers: slower, see docs/dns.md).
     pub fn udp_threads(mut self, threads: usize) -> Self {
         self.master.udp_threads = threads;
         self

@@ -1,19 +1,20 @@
 //! The zone's answers encoded ahead of queries: for each owner name (by
-//! its lowercase wire form), the A and AAAA record sets as answer-section
-//! bytes whose owner is a pointer to the question (offset 12), and the SOA
-//! as authority-section bytes for negative answers. Built with the zone,
+//! its lowercase wire form), every record set as answer-section bytes
+//! whose owner is a pointer to the question (offset 12), and the SOA as
+//! authority-section bytes for negative answers. A record type added to
+//! the zone builder (HTTPS, SVCB, ...) is encoded here with no change. Built with the zone,
 //! swapped with it; read by the master's UDP fast path without parsing or
 //! allocating.
 
 use super::Zone;
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use std::collections::HashMap;
 
 /// A name's encoded record sets.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WireName {
-    /// (type, record count, answer-section bytes), for A and AAAA.
+    /// (type, record count, answer-section bytes), one per type.
     sets: Vec<(u16, u16, Box<[u8]>)>,
 }
 
@@ -74,18 +75,17 @@ impl WireIndex {
         let mut names = HashMap::with_capacity_and_hasher(zone.names.len(), Default::default());
         for (name, records) in &zone.names {
             let mut entry = WireName::default();
-            for rtype in [RecordType::A, RecordType::AAAA] {
-                let set: Vec<&Record> = records.iter().filter(|r| r.record_type() == rtype).collect();
-                if set.is_empty() {
-                    continue;
-                }
+            // The records are sorted by type (Zone::build).
+            for set in records.chunk_by(|a, b| a.record_type() == b.record_type()) {
                 let mut bytes = Vec::with_capacity(set.len() * 32);
-                for record in &set {
+                for record in set {
                     bytes.extend_from_slice(&[0xc0, 12]);
                     tail(record, &mut bytes)?;
                 }
                 let count = u16::try_from(set.len()).ok()?;
-                entry.sets.push((u16::from(rtype), count, bytes.into_boxed_slice()));
+                entry
+                    .sets
+                    .push((u16::from(set[0].record_type()), count, bytes.into_boxed_slice()));
             }
             names.insert(wire(&Name::from(name.clone()))?.into_boxed_slice(), entry);
         }
@@ -106,9 +106,7 @@ impl WireIndex {
         &self.soa_tail
     }
 
-    /// What the zone has for `name` (lowercase wire form) and `rtype`
-    /// (A or AAAA for `Found`; any other type only tells whether the name
-    /// exists).
+    /// What the zone has for `name` (lowercase wire form) and `rtype`.
     pub(crate) fn lookup(&self, name: &[u8], rtype: u16) -> WireLookup<'_> {
         match self.names.get(name) {
             None => WireLookup::NxDomain,

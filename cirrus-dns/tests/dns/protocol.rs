@@ -194,3 +194,52 @@ async fn malformed_packets_never_stop_the_server() {
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(m.answers.len(), 2);
 }
+
+#[tokio::test]
+async fn the_fast_udp_path_answers_as_hickory_servers_path() {
+    use cirrus_dns::SharedZone;
+    let mut fleet = nodes(40);
+    for (i, n) in fleet.iter_mut().enumerate() {
+        n.ipv6 = Some(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16 + 1));
+    }
+    let challenges = BTreeMap::from([("d1.example.com".to_string(), vec!["token".to_string()])]);
+    let mut names = domains(20);
+    names[2].replicas = Some(40); // more addresses than a 512-byte answer holds
+    let zone = SharedZone::new(build(&names, &fleet, Some(&challenges), 9));
+    let ours = serve(HiddenMaster::builder(zone.clone()).udp_threads(2).build()).await;
+    let hickory = serve(HiddenMaster::builder(zone).udp_threads(0).build()).await;
+    let d0 = target("d0.example.com");
+    let challenge = challenge_name("d1.example.com", settings().origin())
+        .unwrap()
+        .to_string();
+    let mut asked = Vec::new();
+    for (name, rtype) in [
+        (d0.clone(), RecordType::A),
+        (d0.to_uppercase(), RecordType::AAAA),
+        (d0.clone(), RecordType::MX),
+        (target("d2.example.com"), RecordType::A),
+        ("missing.cdn.test.".to_string(), RecordType::A),
+        (challenge.clone(), RecordType::TXT),
+        (challenge, RecordType::A),
+        ("cdn.test.".to_string(), RecordType::SOA),
+        ("cdn.test.".to_string(), RecordType::NS),
+        ("www.example.org.".to_string(), RecordType::A),
+    ] {
+        for edns in [false, true] {
+            asked.push(query(&name, rtype, edns));
+        }
+    }
+    let mut badvers = query(&d0, RecordType::A, true);
+    badvers.edns.as_mut().unwrap().set_version(1);
+    asked.push(badvers);
+    for q in &asked {
+        let (a, b) = (udp(ours, q).await, udp(hickory, q).await);
+        assert_eq!(
+            cirrus_test_support::dns_summary(&a),
+            cirrus_test_support::dns_summary(&b),
+            "{q:?}"
+        );
+    }
+    let truncated = udp(ours, &query(&target("d2.example.com"), RecordType::A, false)).await;
+    assert!(truncated.metadata.truncation, "40 addresses do not fit 512 bytes");
+}
