@@ -103,13 +103,8 @@ impl Handler {
                 udp: !tcp,
             }),
         };
-        if let Some(metrics) = &m.metrics {
-            let outcome = if matches!(reply, Reply::Refuse(_)) {
-                "refused"
-            } else {
-                "served"
-            };
-            metrics.transfers.with_label_values(&[outcome]).inc();
+        if matches!(reply, Reply::Refuse(_)) {
+            self.count_transfer("refused");
         }
         reply
     }
@@ -183,8 +178,12 @@ impl RequestHandler for Handler {
                 send(&mut response, || builder().build_no_records(metadata), signer).await
             }
             Reply::Transfer(kind) => match self.master.gate.transfer(request.src().ip()) {
-                Some(_slot) => transfer(&zone, kind, request, &mut response, builder, signer, &self.master).await,
+                Some(_slot) => {
+                    self.count_transfer("served");
+                    transfer(&zone, kind, request, &mut response, builder, signer, &self.master).await
+                }
                 None => {
+                    self.count_transfer("refused");
                     if self.master.gate.should_log(request.src().ip(), "too many transfers") {
                         tracing::warn!(src = %request.src(), "dns: zone transfer refused: too many at once from this address");
                     }
@@ -200,6 +199,13 @@ impl RequestHandler for Handler {
 }
 
 impl Handler {
+    /// Counts a transfer served or refused.
+    fn count_transfer(&self, outcome: &str) {
+        if let Some(m) = &self.master.metrics {
+            m.transfers.with_label_values(&[outcome]).inc();
+        }
+    }
+
     /// Counts the answer by type and rcode; a failed send is a SERVFAIL.
     fn count(
         &self,

@@ -115,6 +115,20 @@ async fn ixfr_sends_the_changes_or_the_whole_zone() {
         assert_eq!(text(&answer.iter().collect::<Vec<_>>()), text(&v2.records()));
     }
 
+    // A SOA of another zone in the authority section: not a serial of
+    // ours, so the whole zone.
+    let mut foreign = query("cdn.test.", RecordType::IXFR, false);
+    let other = Name::from_ascii("other.test.").unwrap();
+    let soa = SOA::new(other.clone(), other.clone(), 100, 0, 0, 0, 0);
+    foreign.add_authority(Record::from_rdata(other, 0, RData::SOA(soa)));
+    let done = |ms: &[Message]| ms.iter().flat_map(|m| &m.answers).filter_map(serial_of).count() >= 2;
+    let answer: Vec<Record> = tcp(addr, &foreign, done)
+        .await
+        .into_iter()
+        .flat_map(|m| m.answers)
+        .collect();
+    assert_eq!(answer.len(), full, "another zone's SOA");
+
     // Over UDP: a one-domain change fits in a datagram; the node flip
     // does not, and gets the SOA alone with TC.
     let mut more = names.clone();
