@@ -21,6 +21,18 @@ impl Drop for Killed {
     }
 }
 
+/// `cirrus dns` on free ports for zone `cdn.test`, no health checker.
+const DNS: [&str; 8] = [
+    "dns",
+    "--listen",
+    "127.0.0.1:0",
+    "--zone",
+    "cdn.test",
+    "--metrics-listen",
+    "127.0.0.1:0",
+    "--no-health-check",
+];
+
 const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0";
 
 /// The first answer over TCP to `query`, raw.
@@ -55,23 +67,12 @@ fn dns_role_takes_tsig_keys_and_refuses_bad_ones_without_showing_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
-    let base = [
-        "dns",
-        "--listen",
-        "127.0.0.1:0",
-        "--zone",
-        "cdn.test",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--no-health-check",
-        "--store",
-        store,
-    ];
+    let base: Vec<&str> = DNS.iter().copied().chain(["--store", store]).collect();
 
     // A bad key on the command line, and a bad line in a key file.
     let bad_secret = "bm90LWEtZ29vZC1rZXktYnV0LXNlY3JldA==";
     let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args(base)
+        .args(&base)
         .args(["--tsig-key", &format!("k:hmac-md5:{bad_secret}")])
         .output()
         .unwrap();
@@ -89,7 +90,7 @@ fn dns_role_takes_tsig_keys_and_refuses_bad_ones_without_showing_them() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args(base)
+        .args(&base)
         .args(["--tsig-key-file", file.to_str().unwrap()])
         .output()
         .unwrap();
@@ -102,7 +103,7 @@ fn dns_role_takes_tsig_keys_and_refuses_bad_ones_without_showing_them() {
     // unsigned one is refused.
     std::fs::write(&file, format!("# keys\nfile-key:hmac-sha512:{SECRET}\n")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args(base)
+        .args(&base)
         .args(["--tsig-key-file", file.to_str().unwrap()])
         .env("CIRRUS_DNS_TSIG_KEY", format!("env-key:hmac-sha256:{SECRET}"))
         .stderr(std::process::Stdio::piped())
@@ -170,20 +171,12 @@ fn dns_role_serves_the_zone_from_the_store() {
         }
     });
     let redis_url = redis.url();
-    let (child, stderr, _) = spawn(&[
-        "dns",
-        "--listen",
-        "127.0.0.1:0",
-        "--zone",
-        "cdn.test",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--no-health-check",
-        "--nameserver",
-        "ns1.example.net,ns2.example.net",
-        "--store",
-        &redis_url,
-    ]);
+    let args: Vec<&str> = DNS
+        .iter()
+        .copied()
+        .chain(["--nameserver", "ns1.example.net,ns2.example.net", "--store", &redis_url])
+        .collect();
+    let (child, stderr, _) = spawn(&args);
     let _guard = Killed(child);
     let addr: std::net::SocketAddr = logged(&stderr, "listening on ")
         .split(' ')
