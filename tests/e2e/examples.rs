@@ -186,3 +186,16 @@ async fn the_shielded_edges_example_fetches_once_through_the_shield() {
     );
     assert_eq!(seen.origin_requests, 1);
 }
+
+#[path = "../../examples/signed_transfer.rs"]
+mod signed_transfer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_transfer_example_gets_only_the_changes() {
+    let seen = signed_transfer::demo().await.unwrap();
+    assert_eq!(seen.unsigned, hickory_proto::op::ResponseCode::NotAuth);
+    assert_eq!(seen.axfr.0, seen.zone_records + 1, "every record, the SOA twice");
+    // One node of 20 held a tenth of the addresses: each removed and replaced.
+    assert!(seen.ixfr.0 > 100 && seen.ixfr.0 * 4 < seen.axfr.0, "{seen:?}");
+    assert!(seen.ixfr.1 * 4 < seen.axfr.1, "{seen:?}");
+}
