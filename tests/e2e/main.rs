@@ -4,6 +4,7 @@
 //! builds the binaries they run), kept here at the top of the workspace.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub, dead_code)]
 
+mod alerting;
 mod certs;
 mod chaos;
 mod cli;

@@ -306,7 +306,14 @@ pub fn prometheus_scrapes_every_role(rt: &tokio::runtime::Runtime, targets: &Tar
     // What the roles export, scraped directly.
     let mut all: Vec<String> = vec![targets.api.clone(), targets.dns.clone(), targets.worker.clone()];
     all.extend(targets.edges.iter().cloned());
-    let mut names = BTreeSet::from(["up".to_string()]);
+    // `up` is Prometheus's; the probe_* series are the blackbox exporter's
+    // (tests/e2e/alerting.rs runs it with the shipped modules and reads
+    // probe_success; probe_ssl_earliest_cert_expiry, its metric of TLS
+    // probes, needs a certificate it trusts and is not run there).
+    let mut names: BTreeSet<String> = ["up", "probe_success", "probe_ssl_earliest_cert_expiry"]
+        .into_iter()
+        .map(String::from)
+        .collect();
     for addr in &all {
         let text = rt.block_on(async {
             reqwest::get(format!("http://{addr}/metrics"))
