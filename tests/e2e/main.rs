@@ -16,6 +16,7 @@ mod failover;
 mod first_run;
 mod flood;
 mod harness;
+mod logs;
 mod many_boxes;
 mod observability;
 mod one_box;
