@@ -144,6 +144,7 @@ pub(super) fn spawn(
 /// Answers one datagram into `out`; false when nothing is to be sent.
 fn answer_into(
     handler: &Handler,
+    zone: &crate::Zone,
     datagram: &[u8],
     src: SocketAddr,
     out: &mut Vec<u8>,
@@ -154,7 +155,6 @@ fn answer_into(
     if src.port() == 0 {
         return false;
     }
-    let zone = handler.master.zone.get();
     if let Some(index) = zone.wire()
         && let Some((qtype, rcode)) = super::fast::answer(index, datagram, out)
     {
@@ -185,6 +185,9 @@ fn serve(handler: &Handler, socket: &UdpSocket, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         to.clear();
         ready.clear();
+        // The zone at the batch's start: one lock and reference count per
+        // batch, not per datagram (a rebuild is seen by the next batch).
+        let mut zone = None;
         for (i, buf) in bufs.iter_mut().enumerate() {
             let flags = if i == 0 {
                 RecvFlags::empty()
@@ -201,7 +204,8 @@ fn serve(handler: &Handler, socket: &UdpSocket, stop: &AtomicBool) {
             let Ok(src) = SocketAddr::try_from(from.clone()) else {
                 continue;
             };
-            if answer_into(handler, &buf[..len], src, &mut outs[i], &general, &mut counters) {
+            let zone = zone.get_or_insert_with(|| handler.master.zone.get());
+            if answer_into(handler, zone, &buf[..len], src, &mut outs[i], &general, &mut counters) {
                 ready.push(i);
                 to.push(from);
             }
@@ -249,7 +253,8 @@ fn serve(handler: &Handler, socket: &UdpSocket, stop: &AtomicBool) {
         let Ok((len, src)) = socket.recv_from(&mut buf) else {
             continue;
         };
-        if answer_into(handler, &buf[..len], src, &mut out, &general, &mut counters)
+        let zone = handler.master.zone.get();
+        if answer_into(handler, &zone, &buf[..len], src, &mut out, &general, &mut counters)
             && let Err(e) = socket.send_to(&out, src)
         {
             tracing::debug!(%src, error = %e, "dns: UDP send failed");
