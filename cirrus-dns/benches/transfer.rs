@@ -10,9 +10,12 @@ use cirrus_dns::{HiddenMaster, JournalLimits, SharedZone, Zone, ZoneInput, ZoneS
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "support/fleet.rs"]
+mod fleet;
 
 fn build(domains: &[DomainConf], nodes: &[Node], serial: u32) -> Zone {
     let settings = ZoneSettings::builder("cdn.bench").replicas_per_site(2).build().unwrap();
@@ -58,17 +61,7 @@ async fn transfer(addr: SocketAddr, query: &Message, serial: u32) -> (usize, Dur
 }
 
 fn main() {
-    let origin: cirrus_core::model::Origin = "http://192.0.2.1".parse().unwrap();
-    let domains: Vec<DomainConf> = (0..100_000)
-        .map(|i| DomainConf::new(format!("d{i}.example.com"), origin.clone()))
-        .collect();
-    let mut nodes: Vec<Node> = (0..1_000u32)
-        .map(|i| {
-            let mut n = Node::new(format!("edge-{i}"));
-            n.ipv4 = Some(Ipv4Addr::from(0xc633_6400 + i));
-            n
-        })
-        .collect();
+    let (domains, mut nodes) = fleet::fleet();
     let before = build(&domains, &nodes, 1);
     nodes[500].active = false;
     let rebuilt = build(&domains, &nodes, 2);

@@ -4,27 +4,19 @@
 //! does. Run: `cargo bench -p cirrus-dns`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use cirrus_core::{DomainConf, Node};
+use cirrus_core::Node;
 use cirrus_dns::{JournalLimits, Zone, ZoneInput, ZoneSettings};
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+
+#[path = "support/fleet.rs"]
+mod fleet;
 
 fn main() {
     let settings = ZoneSettings::builder("cdn.example.net")
         .replicas_per_site(2)
         .build()
         .unwrap();
-    let origin: cirrus_core::model::Origin = "http://192.0.2.1".parse().unwrap();
-    let domains: Vec<DomainConf> = (0..100_000)
-        .map(|i| DomainConf::new(format!("d{i}.example.com"), origin.clone()))
-        .collect();
-    let mut nodes: Vec<Node> = (0..1_000u32)
-        .map(|i| {
-            let mut n = Node::new(format!("edge-{i}"));
-            n.ipv4 = Some(Ipv4Addr::from(0xc633_6400 + i));
-            n
-        })
-        .collect();
+    let (domains, mut nodes) = fleet::fleet();
     let build = |nodes: &[Node], serial| {
         let input = ZoneInput {
             domains: &domains,

@@ -5,7 +5,7 @@ use crate::metrics::DnsMetrics;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType, TSigner};
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Sends NOTIFY for `serial` to `target` until it answers, backing off
@@ -43,10 +43,7 @@ pub(crate) async fn notify_until_acked(
         message.add_query(Query::query(origin.clone(), RecordType::SOA));
         let mut verifier = None;
         if let Some(key) = &key {
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            match message.finalize(key, now) {
+            match message.finalize(key, cirrus_core::model::now_ms() / 1000) {
                 Ok(v) => verifier = v,
                 Err(e) => {
                     tracing::warn!(error = %e, "dns: cannot sign a NOTIFY");

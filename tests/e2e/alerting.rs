@@ -8,9 +8,10 @@
 //! `prometheus-blackbox-exporter` against a DNS master and a health
 //! endpoint: what the probe alerts read is what it reports.
 
+use crate::harness::ChildGuard;
 use cirrus_test_support::eventually;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn dir() -> PathBuf {
@@ -94,19 +95,6 @@ fn amtool_checks_the_config_and_routes_every_alert_by_severity() {
     }
 }
 
-/// An Alertmanager process, stopped on drop.
-struct Alertmanager {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_that_is_down_inhibits_its_own_warnings_only() {
     let data = tempfile::tempdir().unwrap();
@@ -120,7 +108,7 @@ async fn an_edge_that_is_down_inhibits_its_own_warnings_only() {
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus-alertmanager runs (scripts/test installs it)");
-    let _am = Alertmanager { child, _dir: data };
+    let _am = ChildGuard(child);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     eventually("Alertmanager is ready", Duration::from_secs(20), || async {
@@ -171,16 +159,6 @@ async fn an_edge_that_is_down_inhibits_its_own_warnings_only() {
     );
 }
 
-/// A blackbox exporter process, stopped on drop.
-struct Blackbox(Child);
-
-impl Drop for Blackbox {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// An HTTP server answering `/healthz` with 200, anything else 404.
 async fn health_endpoint() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -224,7 +202,7 @@ async fn the_blackbox_modules_probe_a_dns_master_and_a_health_endpoint() {
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus-blackbox-exporter runs (scripts/test installs it)");
-    let _blackbox = Blackbox(child);
+    let _blackbox = ChildGuard(child);
     let http = reqwest::Client::new();
     let probe = |module: &'static str, target: String| {
         let http = http.clone();

@@ -21,28 +21,13 @@ fn a_certificate_requested_with_cirrusctl_is_issued_by_pebble_and_served_over_ht
     }));
     let pebble = Pebble::start(resolver.addr);
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"log = "info"
-[api]
-listen = "127.0.0.1:0"
-[edge]
-listen = "127.0.0.1:0"
-tls_listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-[dns]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-no_health_check = true
-[worker]
-metrics_listen = "127.0.0.1:0"
-acme_directory = "{directory}"
-acme_directory_root = "{root}"
-resolver = "{resolver}"
-"#,
+    let worker = format!(
+        "acme_directory = \"{directory}\"\nacme_directory_root = \"{root}\"\nresolver = \"{resolver}\"",
         resolver = resolver.addr,
         directory = pebble.directory,
         root = pebble.tls_cert.display()
     );
+    let config = crate::harness::up_on_free_ports("log = \"info\"", &worker);
     std::fs::write(dir.path().join("cirrus.toml"), config).unwrap();
     let up = Running::cirrus(dir.path(), &["--config", "cirrus.toml", "up", "--zone", ZONE]);
     let banner = up.stdout_until("curl -i", Duration::from_secs(60));

@@ -2,27 +2,19 @@
 //! flags, the environment and a key file, refused with the flag or line
 //! named and never the secret.
 
-use crate::harness::{logged, raw_get, spawn};
+use crate::harness::{Running, logged, raw_get};
 use cirrus_test_support::RedisServer;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{Name, RecordType};
 use std::io::{Read, Write};
-use std::process::{Child, Command};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-/// A process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `cirrus dns` on free ports for zone `cdn.test`, no health checker.
-const DNS: [&str; 8] = [
+pub const DNS: [&str; 8] = [
     "dns",
     "--listen",
     "127.0.0.1:0",
@@ -56,10 +48,17 @@ fn axfr() -> Message {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    cirrus_core::model::now_ms() / 1000
+}
+
+/// Where a `cirrus dns` process answers, from its log.
+fn dns_addr(stderr: &Receiver<String>) -> SocketAddr {
+    logged(stderr, "listening on ")
+        .split(' ')
+        .next()
         .unwrap()
-        .as_secs()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -102,22 +101,11 @@ fn dns_role_takes_tsig_keys_and_refuses_bad_ones_without_showing_them() {
     // Keys from the environment and a file: each signs a transfer; an
     // unsigned one is refused.
     std::fs::write(&file, format!("# keys\nfile-key:hmac-sha512:{SECRET}\n")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_cirrus"))
-        .args(&base)
-        .args(["--tsig-key-file", file.to_str().unwrap()])
-        .env("CIRRUS_DNS_TSIG_KEY", format!("env-key:hmac-sha256:{SECRET}"))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let stderr = crate::harness::lines_of(child.0.stderr.take().unwrap());
-    let addr: std::net::SocketAddr = logged(&stderr, "listening on ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let mut cmd = Running::command(dir.path(), &base);
+    cmd.args(["--tsig-key-file", file.to_str().unwrap()])
+        .env("CIRRUS_DNS_TSIG_KEY", format!("env-key:hmac-sha256:{SECRET}"));
+    let dns = Running::start(cmd);
+    let addr = dns_addr(&dns.stderr);
     let m = Message::from_vec(&tcp_answer(addr, &axfr())).unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NotAuth, "unsigned");
     for key in [
@@ -153,8 +141,7 @@ fn dns_role_takes_tsig_keys_and_refuses_bad_ones_without_showing_them() {
 
 #[test]
 fn dns_role_serves_the_zone_from_the_store() {
-    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-    use hickory_proto::rr::{Name, RData, RecordType};
+    use hickory_proto::rr::RData;
     let redis = RedisServer::start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,15 +163,10 @@ fn dns_role_serves_the_zone_from_the_store() {
         .copied()
         .chain(["--nameserver", "ns1.example.net,ns2.example.net", "--store", &redis_url])
         .collect();
-    let (child, stderr, _) = spawn(&args);
-    let _guard = Killed(child);
-    let addr: std::net::SocketAddr = logged(&stderr, "listening on ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let admin = logged(&stderr, "metrics on http://");
+    let dir = tempfile::tempdir().unwrap();
+    let dns = Running::cirrus(dir.path(), &args);
+    let addr = dns_addr(&dns.stderr);
+    let admin = logged(&dns.stderr, "metrics on http://");
     let ask = |name: &str, rtype: RecordType| {
         let mut q = Message::new(7, MessageType::Query, OpCode::Query);
         q.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
@@ -215,4 +197,104 @@ fn dns_role_serves_the_zone_from_the_store() {
         "{metrics}"
     );
     assert!(metrics.contains("cirrus_dns_rebuilds_total 1"), "{metrics}");
+}
+
+/// The zone's serial as `addr` answers it (SOA over UDP: loopback is on
+/// the default allow list).
+fn soa_serial(addr: SocketAddr) -> Option<u32> {
+    let mut q = Message::new(3, MessageType::Query, OpCode::Query);
+    q.add_query(Query::query(Name::from_ascii("cdn.test.").unwrap(), RecordType::SOA));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+    sock.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    sock.send_to(&q.to_vec().ok()?, addr).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).ok()?;
+    let m = Message::from_vec(&buf[..n]).ok()?;
+    m.answers.iter().find_map(|r| match &r.data {
+        hickory_proto::rr::RData::SOA(s) => Some(s.serial),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_ixfr_history_flag_decides_what_an_ixfr_gets() {
+    use hickory_proto::rr::rdata::SOA;
+    use hickory_proto::rr::{RData, Record};
+    let redis = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _runtime = rt.enter();
+    let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
+    let mut nodes: Vec<cirrus_core::Node> = Vec::new();
+    rt.block_on(async {
+        for i in 0..20 {
+            let conf = cirrus_core::DomainConf::new(format!("d{i}.example.com"), "http://192.0.2.1".parse().unwrap());
+            cirrus_core::DomainStore::put_domain(&store, &conf).await.unwrap();
+        }
+        for i in 1..=8u8 {
+            let mut node = cirrus_core::Node::new(format!("edge-{i}"));
+            node.ipv4 = Some(std::net::Ipv4Addr::new(10, 0, 0, i));
+            cirrus_core::NodeStore::put_node(&store, &node).await.unwrap();
+            nodes.push(node);
+        }
+    });
+    let url = redis.url();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |extra: &[&str]| {
+        let args: Vec<&str> = DNS
+            .iter()
+            .copied()
+            .chain(["--store", &url])
+            .chain(extra.iter().copied())
+            .collect();
+        let dns = Running::cirrus(dir.path(), &args);
+        let addr = dns_addr(&dns.stderr);
+        (dns, addr)
+    };
+    let (_kept, kept) = start(&[]);
+    let (_none, none) = start(&["--ixfr-history", "0", "--udp-threads", "0"]);
+    let before = [kept, none].map(|a| crate::harness::until("a serial", Duration::from_secs(20), || soa_serial(a)));
+
+    // One node fails its health checks: both masters rebuild without it.
+    let health = cirrus_core::model::NodeHealth {
+        consecutive_failures: 3,
+        ..Default::default()
+    };
+    let flipped = rt.block_on(cirrus_core::NodeStore::record_node_health(
+        &store,
+        &nodes[2].id,
+        &health,
+        false,
+        None,
+    ));
+    assert!(flipped.unwrap().is_some(), "active flipped");
+    for (addr, old) in [kept, none].into_iter().zip(before) {
+        crate::harness::until("a new serial", Duration::from_secs(20), || {
+            soa_serial(addr).filter(|s| *s != old)
+        });
+    }
+    let ixfr = |addr: SocketAddr, serial: u32| {
+        let origin = Name::from_ascii("cdn.test.").unwrap();
+        let mut q = Message::new(4, MessageType::Query, OpCode::Query);
+        q.add_query(Query::query(origin.clone(), RecordType::IXFR));
+        let soa = SOA::new(origin.clone(), origin.clone(), serial, 0, 0, 0, 0);
+        q.add_authority(Record::from_rdata(origin, 0, RData::SOA(soa)));
+        Message::from_vec(&tcp_answer(addr, &q)).unwrap()
+    };
+    // Default history: the changes (the client's SOA second, then the
+    // node's addresses removed and their replacements added).
+    let m = ixfr(kept, before[0]);
+    assert!(
+        matches!(&m.answers[1].data, RData::SOA(s) if s.serial == before[0]),
+        "incremental: {:?}",
+        m.answers
+    );
+    let removed = m.answers.iter().filter(|r| r.data.to_string() == "10.0.0.3").count();
+    assert!(removed > 0 && m.answers.len() < 20, "{:?}", m.answers);
+    // No history: the whole zone, AXFR-style (a record, not a SOA, second).
+    let m = ixfr(none, before[1]);
+    assert!(!matches!(&m.answers[1].data, RData::SOA(_)), "whole: {:?}", m.answers);
+    assert!(m.answers.len() > 20, "{}", m.answers.len());
 }

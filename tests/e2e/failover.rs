@@ -113,21 +113,8 @@ fn a_sentinel_failover_under_load_loses_no_write_and_fails_no_cached_request() {
         .expect("a master token");
     let c = |args: &[&str]| ctl(&url, &token, args);
     let edges: Vec<(Running, String)> = (1..=2).map(|n| edge(dir.path(), &store, n)).collect();
-    let dns = Running::cirrus(
-        dir.path(),
-        &[
-            "dns",
-            "--listen",
-            "127.0.0.1:0",
-            "--zone",
-            "cdn.test",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--no-health-check",
-            "--store",
-            &store,
-        ],
-    );
+    let dns_args: Vec<&str> = crate::dns::DNS.iter().copied().chain(["--store", &store]).collect();
+    let dns = Running::cirrus(dir.path(), &dns_args);
     let dns_admin = logged(&dns.stderr, "metrics on http://");
     let worker = Running::cirrus(
         dir.path(),

@@ -282,3 +282,37 @@ pub fn https_body(
     let url = format!("https://{domain}:{}/", at.port());
     rt.block_on(async { client.get(&url).send().await.ok()?.text().await.ok() })
 }
+
+/// A configuration file for `cirrus up` with every listener on a free
+/// port of 127.0.0.1 and no node health checker: `top` (top-level keys)
+/// first, `worker` (keys of the `[worker]` table) last.
+pub fn up_on_free_ports(top: &str, worker: &str) -> String {
+    format!(
+        r#"{top}
+[api]
+listen = "127.0.0.1:0"
+[edge]
+listen = "127.0.0.1:0"
+tls_listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+[dns]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+no_health_check = true
+[worker]
+metrics_listen = "127.0.0.1:0"
+{worker}
+"#
+    )
+}
+
+/// Kills a helper process (an origin, a tool's server) when the test
+/// ends, however it ends.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -6,7 +6,7 @@
 //! Vector and Loki are not in Debian's packages: their configurations are
 //! read here, not run.
 
-use crate::harness::{Running, ctl, field, try_get};
+use crate::harness::{Running, ctl, field, try_get, up_on_free_ports};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -70,22 +70,7 @@ fn logql_fields(rules: &str) -> BTreeSet<String> {
 #[test]
 fn the_log_pipeline_reads_only_fields_the_roles_write() {
     let dir = tempfile::tempdir().unwrap();
-    let config = r#"log = "info"
-log_format = "json"
-threads = 1
-[api]
-listen = "127.0.0.1:0"
-[edge]
-listen = "127.0.0.1:0"
-tls_listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-[dns]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-no_health_check = true
-[worker]
-metrics_listen = "127.0.0.1:0"
-"#;
+    let config = up_on_free_ports("log = \"info\"\nlog_format = \"json\"\nthreads = 1", "");
     std::fs::write(dir.path().join("cirrus.toml"), config).unwrap();
     let up = Running::cirrus(dir.path(), &["--config", "cirrus.toml", "up"]);
     let banner = up.stdout_until("curl -i", Duration::from_secs(60));

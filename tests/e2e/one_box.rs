@@ -3,7 +3,7 @@
 //! node in DNS, MISS then HIT, purge, the status check, a certificate
 //! uploaded and served by SNI, SIGTERM, and a second start keeping it all.
 
-use crate::harness::{Running, ctl, field, ok, try_get, until};
+use crate::harness::{ChildGuard, Running, ctl, field, ok, try_get, until};
 use cirrus_core::model::DomainDns;
 use cirrus_test_support::{FakeResolver, a_records, free_port};
 use std::time::{Duration, Instant};
@@ -202,14 +202,4 @@ metrics_listen = "127.0.0.1:0"
         "one box: first cached request {first_hit:?} after `cirrus up` started; whole scenario {:?}",
         started.elapsed()
     );
-}
-
-/// Kills a helper process (the origin) when the test ends, however it ends.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -6,12 +6,10 @@
 //! `None` and takes the general path (hickory-proto's codec and the
 //! handler), which gives the same answers (tested against each other).
 
+use super::handler::MAX_UDP_PAYLOAD;
 use crate::zone::{WireIndex, WireLookup};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-
-/// Largest UDP answer offered to EDNS clients (as the general path).
-const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Types the general path answers: SOA (the allow list applies to it at
 /// any name), the pseudo-records (OPT, TKEY, TSIG) and the meta-types
 /// (IXFR, AXFR, MAILB, MAILA, ANY).

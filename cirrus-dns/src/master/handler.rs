@@ -15,7 +15,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 /// Largest UDP answer offered to EDNS clients (the DNS Flag Day 2020 size).
-const MAX_UDP_PAYLOAD: u16 = 1232;
+pub(super) const MAX_UDP_PAYLOAD: u16 = 1232;
 
 pub(super) struct Handler {
     pub(super) master: HiddenMaster,
@@ -33,9 +33,7 @@ enum Reply<'r> {
 
 /// Unix time now, in seconds.
 pub(super) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    cirrus_core::model::now_ms() / 1000
 }
 
 impl Handler {
@@ -54,14 +52,15 @@ impl Handler {
         let query = info.query;
         let qtype = query.query_type();
         let label = type_label(qtype);
-        let allowed = self.master.allow_transfer.allows(request.src().ip());
+        let allowed = || self.master.allow_transfer.allows(request.src().ip());
         if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
             return (Reply::Refuse(ResponseCode::Refused), label);
         }
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-            return (self.decide_transfer(request, zone, qtype, allowed, signed), label);
+            let reply = self.decide_transfer(request, zone, query.name(), qtype, allowed(), signed);
+            return (reply, label);
         }
-        if qtype == RecordType::SOA && !allowed {
+        if qtype == RecordType::SOA && !allowed() {
             return (Reply::Refuse(ResponseCode::Refused), label);
         }
         (Reply::Answer(query.name(), qtype), label)
@@ -71,6 +70,7 @@ impl Handler {
         &self,
         request: &'r Request,
         zone: &Zone,
+        name: &LowerName,
         qtype: RecordType,
         allowed: bool,
         signed: bool,
@@ -81,7 +81,7 @@ impl Handler {
         // The address allow list first, then the key: both gates hold.
         let refusal = if !allowed {
             Some((ResponseCode::Refused, "address not allowed"))
-        } else if request.queries.queries().first().map(|q| q.name()) != Some(zone.origin()) {
+        } else if name != zone.origin() {
             Some((ResponseCode::Refused, "not this zone"))
         } else if !m.keys.is_empty() && !signed {
             Some((ResponseCode::NotAuth, "not signed with a TSIG key"))
@@ -170,6 +170,25 @@ impl RequestHandler for Handler {
             }
             b
         };
+        // A transfer's place, held until it is sent; none left: REFUSED.
+        let mut slot = None;
+        let reply = match reply {
+            Reply::Transfer(kind) => match self.master.gate.transfer(request.src().ip()) {
+                Some(s) => {
+                    slot = Some(s);
+                    self.count_transfer("served");
+                    Reply::Transfer(kind)
+                }
+                None => {
+                    self.count_transfer("refused");
+                    if self.master.gate.should_log(request.src().ip(), "too many transfers") {
+                        tracing::warn!(src = %request.src(), "dns: zone transfer refused: too many at once from this address");
+                    }
+                    Reply::Refuse(ResponseCode::Refused)
+                }
+            },
+            other => other,
+        };
         let signer = signer.as_mut();
         let sent = match reply {
             Reply::Refuse(code) => {
@@ -177,23 +196,10 @@ impl RequestHandler for Handler {
                 metadata.response_code = code;
                 send(&mut response, || builder().build_no_records(metadata), signer).await
             }
-            Reply::Transfer(kind) => match self.master.gate.transfer(request.src().ip()) {
-                Some(_slot) => {
-                    self.count_transfer("served");
-                    transfer(&zone, kind, request, &mut response, builder, signer, &self.master).await
-                }
-                None => {
-                    self.count_transfer("refused");
-                    if self.master.gate.should_log(request.src().ip(), "too many transfers") {
-                        tracing::warn!(src = %request.src(), "dns: zone transfer refused: too many at once from this address");
-                    }
-                    let mut metadata = Metadata::response_from_request(&request.metadata);
-                    metadata.response_code = ResponseCode::Refused;
-                    send(&mut response, || builder().build_no_records(metadata), signer).await
-                }
-            },
+            Reply::Transfer(kind) => transfer(&zone, kind, request, &mut response, builder, signer, &self.master).await,
             Reply::Answer(name, rtype) => answer(&zone, request, &mut response, builder, name, rtype, signer).await,
         };
+        drop(slot);
         self.count(request, qtype, sent)
     }
 }

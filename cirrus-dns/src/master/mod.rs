@@ -1,5 +1,6 @@
 //! The hidden master: answers for the zone over UDP and TCP, transfers it
-//! (AXFR) to an allow list of secondaries, and refuses everything else.
+//! (AXFR, IXFR) to an allow list of secondaries, signed when TSIG keys are
+//! set, and refuses everything else.
 
 use crate::error::Result;
 use crate::metrics::DnsMetrics;

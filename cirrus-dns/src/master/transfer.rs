@@ -122,16 +122,14 @@ pub(super) async fn transfer<'q, R: ResponseHandler>(
         return send(response, make, signer).await;
     }
     let mut last = None;
-    let mut count = 0;
     for chunk in records.chunks(CHUNK) {
         let make = || builder().build(metadata, chunk.iter().copied(), NONE.iter(), NONE.iter(), NONE.iter());
         last = Some(send(response, make, signer.as_deref_mut()).await?);
-        count += chunk.len();
     }
     tracing::info!(
         src = %request.src(),
         serial = zone.serial(),
-        records = count,
+        records = records.len(),
         answer,
         "dns: zone transferred"
     );

@@ -76,6 +76,8 @@ impl ResponseHandler for Answer {
 /// Answers `datagram` from `src` into `answer`; false when nothing is to
 /// be sent (a packet whose header cannot be read, as hickory-server does).
 fn respond(handler: &Handler, datagram: &[u8], src: SocketAddr, answer: &Answer) -> bool {
+    // Nothing of the previous datagram's answer may go out with this one.
+    answer.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let request = match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
         Ok(r) => r,
         Err(_) => return formerr(datagram, answer),

@@ -69,7 +69,7 @@ impl WireIndex {
     /// encoded (the fast path is then off and every query takes the
     /// general path).
     pub(crate) fn build(zone: &Zone) -> Option<Self> {
-        let apex = wire(&Name::from(zone.origin.clone()))?;
+        let apex = wire(&zone.origin)?;
         let mut soa_tail = Vec::with_capacity(96);
         tail(&zone.soa, &mut soa_tail)?;
         let mut names = HashMap::with_capacity_and_hasher(zone.names.len(), Default::default());
@@ -87,7 +87,7 @@ impl WireIndex {
                     .sets
                     .push((u16::from(set[0].record_type()), count, bytes.into_boxed_slice()));
             }
-            names.insert(wire(&Name::from(name.clone()))?.into_boxed_slice(), entry);
+            names.insert(wire(name)?.into_boxed_slice(), entry);
         }
         Some(Self {
             names,
