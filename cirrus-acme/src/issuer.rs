@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// Obtains certificates from one ACME directory.
 pub struct Issuer<S: ?Sized = dyn Store> {
@@ -149,12 +150,26 @@ impl<S: DomainStore + CertStore + ?Sized> Issuer<S> {
     /// Issues a certificate for `domain` (registered in the store) and
     /// stores it with its key for the edges; returns it.
     pub async fn issue(&self, domain: &str) -> Result<CertBundle> {
+        self.issue_steps(domain)
+            .instrument(tracing::info_span!("acme issue", domain))
+            .await
+    }
+
+    /// [`Issuer::issue`]'s steps, each a span: the order, the validation
+    /// (DNS-01 values presented, visible, accepted), the finalization.
+    async fn issue_steps(&self, domain: &str) -> Result<CertBundle> {
         if self.store.get_domain(domain).await?.is_none() {
             return Err(Error::NotOnboarded(domain.to_string()));
         }
         self.check_delegation(domain).await?;
-        let mut order = self.new_order(domain).await?;
-        let result = self.validate(&mut order, domain).await;
+        let mut order = self
+            .new_order(domain)
+            .instrument(tracing::info_span!("acme order"))
+            .await?;
+        let result = self
+            .validate(&mut order, domain)
+            .instrument(tracing::info_span!("acme validate"))
+            .await;
         // Whatever happened, the challenge values go.
         if let Err(e) = self.solver.cleanup(domain).await {
             tracing::warn!(domain, error = %e, "could not remove the challenge values");
@@ -164,8 +179,14 @@ impl<S: DomainStore + CertStore + ?Sized> Issuer<S> {
         let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(|e| Error::local("CSR", e))?;
         params.distinguished_name = rcgen::DistinguishedName::new();
         let csr = params.serialize_request(&key).map_err(|e| Error::local("CSR", e))?;
-        order.finalize_csr(csr.der()).await.map_err(|e| self.ca(e))?;
-        let chain = order.poll_certificate(&retries()).await.map_err(|e| self.ca(e))?;
+        let finalized = async {
+            order.finalize_csr(csr.der()).await?;
+            order.poll_certificate(&retries()).await
+        };
+        let chain = finalized
+            .instrument(tracing::info_span!("acme finalize"))
+            .await
+            .map_err(|e| self.ca(e))?;
         let bundle = CertBundle::new(chain.clone(), key.serialize_pem(), not_after(&chain));
         self.store.put_cert(domain, &bundle).await?;
         Ok(bundle)

@@ -151,7 +151,7 @@ impl WorkerMetrics {
     /// The registry in Prometheus's text format.
     pub fn render(&self) -> String {
         let mut buf = String::new();
-        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut buf) {
+        if let Err(e) = TextEncoder::new().encode_utf8(&cirrus_core::metrics::gather(&self.registry), &mut buf) {
             tracing::warn!(error = %e, "metrics not encoded");
         }
         buf

@@ -175,7 +175,7 @@ impl Metrics {
 
     pub(crate) fn render(&self) -> Result<String, prometheus::Error> {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        TextEncoder::new().encode(&cirrus_core::metrics::gather(&self.registry), &mut buf)?;
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 }

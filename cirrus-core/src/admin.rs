@@ -54,6 +54,12 @@ pub trait AdminProbe: Send + Sync + std::fmt::Debug + 'static {
     async fn health(&self) -> Health;
     /// The Prometheus text exposition, its gauges refreshed.
     async fn metrics(&self) -> String;
+    /// The OpenMetrics exposition (with exemplars), for a scraper that
+    /// asks for `application/openmetrics-text`; `None` (the default):
+    /// the role has only the Prometheus text.
+    async fn openmetrics(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown` completes.
@@ -115,11 +121,21 @@ async fn answer(probe: &dyn AdminProbe, req: &Request<Incoming>, allowed: bool) 
             };
             json(status, &health)
         }
-        (&Method::GET, "/metrics") if allowed => reply(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            probe.metrics().await.into(),
-        ),
+        (&Method::GET, "/metrics") if allowed => {
+            let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+            let open = match accept {
+                Some(a) if a.contains("application/openmetrics-text") => probe.openmetrics().await,
+                _ => None,
+            };
+            match open {
+                Some(text) => reply(StatusCode::OK, OPENMETRICS, text.into()),
+                None => reply(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    probe.metrics().await.into(),
+                ),
+            }
+        }
         (&Method::GET, "/metrics") => error(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -135,6 +151,9 @@ async fn answer(probe: &dyn AdminProbe, req: &Request<Incoming>, allowed: bool) 
         ),
     }
 }
+
+/// The content type of the OpenMetrics text exposition.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(body));

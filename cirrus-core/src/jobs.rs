@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 /// The kind of the job that issues (or renews) a domain's certificate.
 pub const ISSUE_CERT: &str = "issue_cert";
@@ -256,7 +257,13 @@ impl JobRunner {
                 tracing::warn!(job = %job.id, kind = %job.job.kind, "no handler for this job kind; dropping it");
                 JobOutcome::Unhandled
             }
-            Some(handler) => match handler.run(&job).await {
+            // A span per job run: traced (with its ACME steps) when the
+            // process traces.
+            Some(handler) => match handler
+                .run(&job)
+                .instrument(tracing::info_span!("job", job = %job.id, kind = %job.job.kind, attempt = job.attempts))
+                .await
+            {
                 Ok(()) => JobOutcome::Succeeded,
                 Err(e) if e.elsewhere => {
                     tracing::info!(job = %job.id, kind = %job.job.kind, error = %e, "job in progress elsewhere; left claimed");

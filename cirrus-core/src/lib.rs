@@ -58,6 +58,8 @@
 #[cfg(feature = "admin")]
 pub mod admin;
 mod error;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod model;
 mod rendezvous;
 

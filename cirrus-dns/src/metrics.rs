@@ -173,7 +173,7 @@ impl DnsMetrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = TextEncoder::new().encode(&cirrus_core::metrics::gather(&self.registry), &mut buf) {
             tracing::warn!(error = %e, "dns metrics encoding failed");
         }
         String::from_utf8_lossy(&buf).into_owned()

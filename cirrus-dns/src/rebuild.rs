@@ -147,6 +147,7 @@ impl<S: ZoneSource + ?Sized> Rebuilder<S> {
     /// A store whose revision went back below the zone's (it lost its
     /// history) is refused with [`Error::StoreWentBack`](crate::Error::StoreWentBack),
     /// and [`Rebuilder::run`] keeps serving the zone until the store passes it.
+    #[tracing::instrument(name = "dns rebuild", skip_all)]
     pub async fn rebuild(&mut self) -> Result<Arc<Zone>> {
         // Read first: a change after it is announced after it, and replayed.
         let revision = self.store.revision().await?;

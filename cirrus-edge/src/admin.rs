@@ -86,4 +86,8 @@ impl<H: EdgeHooks> AdminProbe for Edge<H> {
     async fn metrics(&self) -> String {
         self.render_metrics()
     }
+
+    async fn openmetrics(&self) -> Option<String> {
+        Some(self.inner.metrics().render_openmetrics())
+    }
 }

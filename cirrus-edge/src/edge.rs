@@ -49,6 +49,8 @@ pub(crate) struct Inner<H> {
     pub(crate) tls: Option<TlsState>,
     /// This edge's part in shielding (docs/shielding.md).
     pub(crate) shield: crate::shield::Shield,
+    /// How requests are traced; `None`: they are not.
+    pub(crate) tracing: Option<crate::Tracing>,
 }
 
 impl<H> Inner<H> {
@@ -110,6 +112,7 @@ pub struct EdgeBuilder<H: EdgeHooks = DefaultHooks> {
     access_log: Option<Sink>,
     registry: Option<prometheus::Registry>,
     node_id: Option<String>,
+    tracing: Option<crate::Tracing>,
 }
 
 impl<H: EdgeHooks> std::fmt::Debug for EdgeBuilder<H> {
@@ -137,6 +140,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
             access_log: self.access_log,
             registry: self.registry,
             node_id: self.node_id,
+            tracing: self.tracing,
         }
     }
 
@@ -197,6 +201,15 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
         self
     }
 
+    /// Traces requests (default: not traced): a span per sampled request
+    /// with its steps as children, W3C trace context to origins, the
+    /// trace id in the access log and as exemplars of the request
+    /// duration histogram (docs/observability.md#traces).
+    pub fn tracing(mut self, tracing: crate::Tracing) -> Self {
+        self.tracing = Some(tracing);
+        self
+    }
+
     /// The edge. It serves no domain until its configuration is loaded by
     /// [`Edge::load`] or [`Edge::sync`].
     pub fn build(self) -> Result<Edge<H>> {
@@ -245,6 +258,7 @@ impl<H: EdgeHooks> EdgeBuilder<H> {
                 observer: Observer { metrics, access_log },
                 tls,
                 shield,
+                tracing: self.tracing,
             }),
         })
     }
@@ -264,6 +278,7 @@ impl Edge {
             access_log: None,
             registry: None,
             node_id: None,
+            tracing: None,
         }
     }
 }

@@ -174,3 +174,9 @@ impl EdgeHooks for DefaultHooks {
     type Ctx = ();
     fn new_ctx(&self) {}
 }
+
+/// Whether `H`'s hooks are an embedder's (traced as steps of a sampled
+/// request) rather than the defaults, which do nothing worth a span.
+pub(crate) fn embedded<H: EdgeHooks>() -> bool {
+    std::any::TypeId::of::<H>() != std::any::TypeId::of::<DefaultHooks>()
+}

@@ -90,6 +90,7 @@ mod shield;
 mod source_state;
 mod sync;
 mod tls;
+mod trace;
 mod upstream;
 mod workers;
 
@@ -109,4 +110,5 @@ pub use role::EdgeListeners;
 pub use session::{RequestSummary, Session, Tier};
 pub use settings::EdgeSettings;
 pub use tls::Certificates;
+pub use trace::Tracing;
 pub use workers::bind_shared;

@@ -9,7 +9,7 @@ use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::{Fields, Known, RequestHead};
 use crate::headers::{CDN_LOOP_LIMIT, cdn_loop_passes};
-use crate::hooks::EdgeHooks;
+use crate::hooks::{EdgeHooks, embedded};
 use crate::http1::framing_problem;
 use crate::reply::Reply;
 use crate::route;
@@ -38,7 +38,8 @@ pub(crate) async fn handle<H: EdgeHooks>(
 ) -> Reply {
     let started = Instant::now();
     let request_id = request_id(&mut head.fields);
-    let mut session = Session::new(head, conn, request_id);
+    let trace = edge.tracing.as_ref().map(|t| t.start(&head.fields));
+    let mut session = Session::new(head, conn, request_id, trace);
     let mut ctx = edge.hooks.new_ctx();
     let (answer, Fetched { upstream, tier }, close) = phases(edge, &mut session, body, &mut ctx).await;
     let (answer, close, error) = match answer {
@@ -69,6 +70,9 @@ pub(crate) async fn handle<H: EdgeHooks>(
         body_bytes: res.body.size_hint().exact(),
     };
     edge.observer.record(&session, &summary);
+    if let (Some(tracing), Some(trace)) = (&edge.tracing, session.trace()) {
+        crate::trace::emit(tracing, trace, &session, &summary);
+    }
     edge.hooks.logging(&session, &summary, &mut ctx);
     res
 }
@@ -110,7 +114,9 @@ async fn finish<H: EdgeHooks>(
     if let Some(conf) = session.domain().filter(|_| !session.from_peer()) {
         route::respond_for_domain(conf, session.is_tls(), fields);
     }
+    let clock = session.clock().filter(|_| embedded::<H>());
     edge.hooks.response_filter(session, &mut res.head, ctx).await;
+    session.step("hook response_filter", clock);
     res
 }
 
@@ -215,7 +221,10 @@ async fn routed<H: EdgeHooks>(
     {
         return Ok(ControlFlow::Break(redirect.into()));
     }
-    if let Some(early) = edge.hooks.request_filter(session, ctx).await? {
+    let clock = session.clock().filter(|_| embedded::<H>());
+    let early = edge.hooks.request_filter(session, ctx).await;
+    session.step("hook request_filter", clock);
+    if let Some(early) = early? {
         return Ok(ControlFlow::Break(early.into()));
     }
     Ok(ControlFlow::Continue(conf))

@@ -6,6 +6,7 @@
 use crate::cache::CacheStatus;
 use crate::error::ProxyError;
 use crate::head::{Fields, RequestHead};
+use crate::trace::RequestTrace;
 use cirrus_core::DomainConf;
 use http::{Method, StatusCode, Uri, Version};
 use std::net::SocketAddr;
@@ -32,16 +33,19 @@ pub struct Session {
     domain: Option<Arc<DomainConf>>,
     /// A peer edge asked, with a valid shield credential.
     from_peer: bool,
+    /// The request's trace, when the edge traces.
+    trace: Option<RequestTrace>,
 }
 
 impl Session {
-    pub(crate) fn new(head: RequestHead, conn: Conn, request_id: RequestId) -> Self {
+    pub(crate) fn new(head: RequestHead, conn: Conn, request_id: RequestId, trace: Option<RequestTrace>) -> Self {
         Self {
             head,
             conn,
             request_id,
             domain: None,
             from_peer: false,
+            trace,
         }
     }
 
@@ -115,6 +119,7 @@ impl Session {
             request_id: self.request_id.clone(),
             domain: self.domain.clone(),
             from_peer: self.from_peer,
+            trace: None,
         }
     }
 
@@ -134,6 +139,29 @@ impl Session {
         self.domain = Some(conf);
     }
 
+    /// The request's trace context (its trace id and the edge's span for
+    /// it), for a hook's own spans to be its children; `None` when the
+    /// edge does not trace ([`crate::EdgeBuilder::tracing`]).
+    pub fn trace_context(&self) -> Option<opentelemetry::trace::SpanContext> {
+        self.trace.as_ref().map(RequestTrace::span_context)
+    }
+
+    pub(crate) fn trace(&self) -> Option<&RequestTrace> {
+        self.trace.as_ref()
+    }
+
+    /// The clock at the start of a traced step (sampled requests only).
+    pub(crate) fn clock(&self) -> Option<std::time::Instant> {
+        self.trace.as_ref()?.clock()
+    }
+
+    /// Records a traced step that started at `start` ([`Session::clock`]).
+    pub(crate) fn step(&self, name: &'static str, start: Option<std::time::Instant>) {
+        if let Some(t) = &self.trace {
+            t.step(name, start, crate::trace::Detail::None);
+        }
+    }
+
     pub(crate) fn conn(&self) -> Conn {
         self.conn
     }
@@ -141,6 +169,21 @@ impl Session {
     pub(crate) fn request_id_value(&self) -> &RequestId {
         &self.request_id
     }
+}
+
+/// The next number of the thread's SplitMix64 sequence, which starts at a
+/// random point: unique and unguessable enough for ids that are not
+/// secrets (request ids, trace and span ids), at a fraction of a
+/// cryptographic generator's cost.
+pub(crate) fn random_u64() -> u64 {
+    thread_local! {
+        static NEXT: std::cell::Cell<u64> = std::cell::Cell::new(rand::random());
+    }
+    NEXT.with(|next| {
+        let state = next.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        next.set(state);
+        split_mix(state)
+    })
 }
 
 /// SplitMix64's output function: a bijection of the 64-bit state.
@@ -160,22 +203,12 @@ pub(crate) enum RequestId {
 }
 
 impl RequestId {
-    /// A new id: 128 bits in hex, two steps of the thread's SplitMix64
-    /// sequence, which starts at a random point. Unique and unguessable
-    /// enough to tell requests apart in logs (ids are not secrets), at a
-    /// fraction of a cryptographic generator's cost per request.
+    /// A new id: 128 bits in hex, two steps of [`random_u64`].
     pub(crate) fn new() -> Self {
-        thread_local! {
-            static NEXT: std::cell::Cell<u64> = std::cell::Cell::new(rand::random());
-        }
         let mut bits = [0u8; 16];
-        NEXT.with(|next| {
-            for half in bits.chunks_exact_mut(8) {
-                let state = next.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-                next.set(state);
-                half.copy_from_slice(&split_mix(state).to_le_bytes());
-            }
-        });
+        for half in bits.chunks_exact_mut(8) {
+            half.copy_from_slice(&random_u64().to_le_bytes());
+        }
         let mut hex = [0u8; 32];
         cirrus_core::auth::write_hex(&bits, &mut hex);
         Self::Made(hex)

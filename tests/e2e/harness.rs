@@ -144,6 +144,12 @@ impl Running {
             "CIRRUS_STORE",
             "CIRRUS_CONFIG",
             "CNAME_BASE_DOMAIN",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_TRACES_SAMPLER",
+            "OTEL_TRACES_SAMPLER_ARG",
+            "OTEL_SERVICE_NAME",
+            "OTEL_SDK_DISABLED",
         ] {
             cmd.env_remove(var);
         }

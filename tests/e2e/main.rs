@@ -22,3 +22,4 @@ mod observability;
 mod one_box;
 mod portal;
 mod shield;
+mod traces;

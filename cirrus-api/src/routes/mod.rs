@@ -281,9 +281,19 @@ async fn observe(State(state): State<Shared>, mut req: Request, next: Next) -> R
         _ => "other".to_string(),
     };
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    // (`otel.*`: the span's name and kind once exported as a trace.)
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
+    );
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
+    span.record("http.response.status_code", status);
     let elapsed = start.elapsed();
     state.metrics.observe(&route, &method, status, elapsed.as_secs_f64());
     span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered"));

@@ -5,7 +5,7 @@
 //! and checks every value at once (`cirrus config check`).
 //!
 //! The file has top-level keys shared by the roles (`store`, `zone`, `log`,
-//! `log_format`, `threads`, `webhook_allow_private`) and one table per role (`[api]`, `[edge]`,
+//! `log_format`, `threads`, `otlp_endpoint`, `trace_sample_ratio`, `webhook_allow_private`) and one table per role (`[api]`, `[edge]`,
 //! `[dns]`, `[worker]`) whose keys are the role's flags with `_` for `-`.
 
 use clap::{Arg, ArgAction, Command};
@@ -13,7 +13,16 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Top-level keys given to every role (and root) that has the argument.
-pub(super) const SHARED: &[&str] = &["store", "zone", "log", "log_format", "threads", "webhook_allow_private"];
+pub(super) const SHARED: &[&str] = &[
+    "store",
+    "zone",
+    "log",
+    "log_format",
+    "threads",
+    "otlp_endpoint",
+    "trace_sample_ratio",
+    "webhook_allow_private",
+];
 /// The roles, each a table of the file.
 pub(crate) const ROLES: &[&str] = &["api", "edge", "dns", "worker"];
 /// Arguments that are actions or belong to the command line only.
@@ -99,7 +108,7 @@ impl ConfigFile {
                 .flatten()
             else {
                 errors.push(format!(
-                    "{key}: unknown key (top level: store, zone, log, log_format, threads, [api], [edge], [dns], [worker])"
+                    "{key}: unknown key (top level: store, zone, log, log_format, threads, otlp_endpoint, trace_sample_ratio, [api], [edge], [dns], [worker])"
                 ));
                 continue;
             };

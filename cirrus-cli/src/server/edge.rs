@@ -74,6 +74,12 @@ pub(crate) struct EdgeArgs {
     /// Write no access log (one JSON line per request on stdout otherwise).
     #[arg(long, env = "CIRRUS_NO_ACCESS_LOG")]
     no_access_log: bool,
+    /// When tracing (`--otlp-endpoint`), follow a client's W3C
+    /// `traceparent` and `tracestate`: its trace id, its span as parent,
+    /// its sampling decision. Off: every request starts a trace of its own
+    /// (set it when the clients are your own services or other edges).
+    #[arg(long, env = "CIRRUS_TRUST_TRACEPARENT")]
+    trust_traceparent: bool,
     /// On shutdown, how long requests in flight may take to finish before
     /// their connections are closed, e.g. `30s`, `500ms`.
     #[arg(long, env = "CIRRUS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -174,6 +180,9 @@ pub(crate) async fn prepare(args: EdgeArgs, store: Arc<dyn Store>) -> Result<Pre
     }
     if !args.no_access_log {
         builder = builder.access_log(std::io::stdout());
+    }
+    if let Some(tracing) = super::telemetry::edge_tracing(args.trust_traceparent) {
+        builder = builder.tracing(tracing);
     }
     let bind = async |addr: SocketAddr, what: &str| {
         if args.workers == 0 {

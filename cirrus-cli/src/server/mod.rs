@@ -11,7 +11,9 @@ mod dns;
 mod edge;
 mod logging;
 mod reference;
+mod runtime;
 mod store;
+mod telemetry;
 mod up;
 mod worker;
 
@@ -26,7 +28,7 @@ pub struct Cli {
     #[command(subcommand)]
     role: Role,
     /// TOML configuration file: top-level `store`, `zone`, `log`,
-    /// `log_format`, `threads`, and tables `[api]`, `[edge]`, `[dns]`, `[worker]` keyed by the
+    /// `log_format`, `threads`, `otlp_endpoint`, `trace_sample_ratio`, and tables `[api]`, `[edge]`, `[dns]`, `[worker]` keyed by the
     /// roles' flags (flags and environment variables override it).
     #[arg(long, env = "CIRRUS_CONFIG", global = true)]
     config: Option<std::path::PathBuf>,
@@ -43,6 +45,18 @@ pub struct Cli {
     /// proxied MISS than a one-worker multi-threaded one (docs/performance.md).
     #[arg(long, env = "CIRRUS_THREADS", global = true)]
     threads: Option<std::num::NonZeroUsize>,
+    /// OpenTelemetry collector to send traces to, over OTLP/HTTP with
+    /// protobuf (`/v1/traces` is added), e.g. `http://127.0.0.1:4318`.
+    /// No traces without one. The other `OTEL_*` variables apply
+    /// (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_TRACES_SAMPLER`, …;
+    /// docs/observability.md#traces).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<String>,
+    /// The share of new traces sampled, 0 to 1 (a trusted caller's
+    /// decision is followed: `parentbased_traceidratio`).
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", default_value_t = 0.01, global = true, value_parser = telemetry::ratio)]
+    trace_sample_ratio: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,11 +154,20 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         }
         _ => {}
     }
-    logging::init(&cli.log, cli.log_format);
-    let runtime = match runtime(cli.threads) {
+    let runtime = match runtime::runtime(cli.threads) {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
+    // Traces name the role: `cirrus-edge`, …, `cirrus` for `cirrus up`.
+    let service = role_in(&argv)
+        .filter(|r| r != "up")
+        .map_or("cirrus".into(), |r| format!("cirrus-{r}"));
+    let endpoint = cli.otlp_endpoint.as_deref().filter(|e| !e.is_empty());
+    let tracer = match runtime.block_on(async { telemetry::start(endpoint, cli.trace_sample_ratio, &service) }) {
+        Ok(tracer) => tracer,
+        Err(e) => return usage_errors(&[e]),
+    };
+    logging::init(&cli.log, cli.log_format, tracer);
     let result = match cli.role {
         Role::Up(args) => runtime.block_on(up::run(args, &file)),
         Role::Api(args) => runtime.block_on(api::run(args)),
@@ -154,6 +177,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         Role::Store(cmd) => runtime.block_on(store::run(cmd)),
         Role::Config(_) => Ok(()),
     };
+    runtime.block_on(telemetry::flush(std::time::Duration::from_secs(2)));
     match result {
         Ok(()) => 0,
         Err(e) => fail(&*e),
@@ -166,29 +190,6 @@ fn store_location(s: &str) -> Result<String, String> {
     cirrus_core::StoreLocation::parse(s)
         .map(|_| s.to_string())
         .map_err(|e| e.to_string().trim_start_matches("store error: ").to_string())
-}
-
-/// How long an idle blocking thread (the embedded store's writes, the disk
-/// tier, password hashing) waits for more work before it exits. Tokio's
-/// default of 10 s makes a steady trickle of store writes start and stop
-/// threads all day, and each new thread leaves its stack and allocator
-/// caches behind (docs/operations.md#soak); an hour keeps the set stable.
-const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// The runtime for `threads` worker threads: single-threaded for one.
-fn runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
-    let threads = threads
-        .map(std::num::NonZeroUsize::get)
-        .or_else(|| std::env::var("TOKIO_WORKER_THREADS").ok()?.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
-    let mut builder = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
-    builder.enable_all().thread_keep_alive(BLOCKING_KEEP_ALIVE).build()
 }
 
 /// The command line with the file's values as defaults; every unknown key
@@ -217,7 +218,15 @@ fn with_file(file: &ConfigFile) -> (clap::Command, Vec<String>) {
 fn role_in(argv: &[OsString]) -> Option<String> {
     let mut it = argv.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(a) = it.next() {
-        if ["--config", "--log", "--log-format"].contains(&a.as_ref()) {
+        if [
+            "--config",
+            "--log",
+            "--log-format",
+            "--otlp-endpoint",
+            "--trace-sample-ratio",
+        ]
+        .contains(&a.as_ref())
+        {
             it.next();
         } else if !a.starts_with('-') {
             return Some(a.into_owned());
@@ -411,7 +420,7 @@ mod tests {
 
     #[test]
     fn one_thread_is_the_single_threaded_runtime() {
-        let flavor = |n| super::runtime(NonZeroUsize::new(n)).unwrap().handle().runtime_flavor();
+        let flavor = |n| super::runtime::runtime(NonZeroUsize::new(n)).unwrap().handle().runtime_flavor();
         assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
         assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
     }

@@ -38,10 +38,9 @@ pub(crate) fn reference(root: &Command) -> String {
     };
     let header = "| key | flag | environment | default | meaning |\n|---|---|---|---|---|\n";
     let mut out = String::from("### Top level (every role)\n\n") + header;
-    for a in root
-        .get_arguments()
-        .filter(|a| ["log", "log_format", "threads"].contains(&a.get_id().as_str()))
-    {
+    for a in root.get_arguments().filter(|a| {
+        ["log", "log_format", "threads", "otlp_endpoint", "trace_sample_ratio"].contains(&a.get_id().as_str())
+    }) {
         out += &row(a.get_id().as_str(), a, default(a, None));
     }
     if let Some(up) = root.find_subcommand("up") {

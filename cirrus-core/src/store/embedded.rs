@@ -342,7 +342,10 @@ impl EmbeddedStore {
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
+        // A span per transaction: a traced request's store calls.
+        let span = tracing::debug_span!("store read", db.system = "redb");
         tokio::task::spawn_blocking(move || {
+            let _in = span.enter();
             let tx = inner.db.begin_read().map_err(db_err)?;
             f(&tx)
         })
@@ -358,7 +361,9 @@ impl EmbeddedStore {
         F: FnOnce(&WriteTransaction, &EmbeddedStoreBuilder) -> Result<(T, Vec<ChangeRecord>)> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let span = tracing::debug_span!("store write", db.system = "redb");
         tokio::task::spawn_blocking(move || {
+            let _in = span.enter();
             let tx = inner.db.begin_write().map_err(db_err)?;
             let (value, records) = f(&tx, &inner.config)?;
             tx.commit().map_err(db_err)?;

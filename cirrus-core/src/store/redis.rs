@@ -42,6 +42,7 @@ mod locks;
 mod nodes;
 mod purges;
 mod sentinel;
+mod traced;
 mod webhooks;
 
 /// Runs a configuration change atomically: optional guard, the operations,
@@ -339,8 +340,8 @@ impl RedisStore {
         RedisStoreBuilder::new(url)
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.inner.link().conn
+    fn conn(&self) -> traced::Traced {
+        traced::Traced(self.inner.link().conn)
     }
 
     async fn query<T: redis::FromRedisValue>(&self, c: &redis::Cmd) -> Result<T> {

@@ -67,6 +67,7 @@ fn whole(zone: &Zone) -> Vec<&Record> {
 }
 
 /// Sends the transfer `kind` of `zone`.
+#[tracing::instrument(name = "dns transfer", skip_all, fields(peer = %request.src(), ixfr = matches!(kind, Transfer::Ixfr { .. })))]
 pub(super) async fn transfer<'q, R: ResponseHandler>(
     zone: &Zone,
     kind: Transfer,

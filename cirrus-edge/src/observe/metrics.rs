@@ -81,6 +81,8 @@ pub(crate) struct EdgeMetrics {
     registry: Registry,
     /// The request and cache-status series, resolved once per domain.
     pub(crate) series: Arc<Series>,
+    /// Sampled traces on the request duration histogram's buckets.
+    pub(crate) exemplars: Arc<super::openmetrics::Exemplars>,
     pub(crate) upstream: UpstreamMetrics,
     pub(crate) access_log_dropped: IntCounter,
     pub(crate) handshake_errors: IntCounterVec,
@@ -234,6 +236,7 @@ impl EdgeMetrics {
         Ok(Self {
             registry,
             series: Arc::new(Series::new(requests, duration, cache_status)),
+            exemplars: Arc::new(super::openmetrics::Exemplars::new(&BUCKETS)),
             upstream,
             access_log_dropped,
             handshake_errors,
@@ -260,10 +263,15 @@ impl EdgeMetrics {
     /// The text exposition of the whole registry.
     pub(crate) fn render(&self) -> String {
         let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = TextEncoder::new().encode(&cirrus_core::metrics::gather(&self.registry), &mut buf) {
             tracing::warn!(error = %e, "metrics encoding failed");
         }
         String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// The OpenMetrics exposition of the whole registry, with exemplars.
+    pub(crate) fn render_openmetrics(&self) -> String {
+        super::openmetrics::encode(&cirrus_core::metrics::gather(&self.registry), NAMES[1], &self.exemplars)
     }
 }
 

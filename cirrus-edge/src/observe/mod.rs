@@ -5,6 +5,7 @@
 mod access_log;
 mod memory;
 mod metrics;
+mod openmetrics;
 mod series;
 
 pub(crate) use access_log::{AccessLog, Sink};
@@ -28,8 +29,15 @@ impl Observer {
         let m = &self.metrics;
         let seconds = summary.duration.as_secs_f64();
         m.series.count(session.domain(), status, seconds, summary.cache);
-        let Some(log) = &self.access_log else { return };
         let host = session.domain().map_or("unknown", |c| c.domain.as_str());
+        let trace_id = session.trace().and_then(|t| t.sampled_trace_id());
+        if let Some(id) = trace_id {
+            let at = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            m.exemplars.record(host, seconds, id, at.as_secs_f64());
+        }
+        let Some(log) = &self.access_log else { return };
         let cache = summary.cache.map(|c| c.as_str());
         let now = SystemTime::now();
         let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -51,6 +59,7 @@ impl Observer {
                 status,
                 tier: summary.tier.map(|t| t.as_str()),
                 time,
+                trace_id: trace_id.as_ref().and_then(|id| std::str::from_utf8(id).ok()),
                 ts: since_epoch.as_secs_f64(),
                 upstream_ms: summary.upstream.map(|d| d.as_secs_f64() * 1000.0),
             })
@@ -83,6 +92,9 @@ struct Line<'a> {
     /// Which tier answered: `cache`, `peer` or `origin`.
     tier: Option<&'a str>,
     time: &'a str,
+    /// The trace holding this request's span, when it was sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
     ts: f64,
     upstream_ms: Option<f64>,
 }

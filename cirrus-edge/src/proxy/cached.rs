@@ -36,7 +36,10 @@ async fn lookup_or_fetch<H: EdgeHooks>(req: &mut Req<'_, H>) -> Result<Answer, P
     // to the origin itself otherwise.
     let mut queue = edge.cache.queue(&key);
     let (lock, may_store) = loop {
-        if let Some(found) = edge.cache.lookup(&key, session.headers()).await {
+        let clock = session.clock();
+        let found = edge.cache.lookup(&key, session.headers()).await;
+        session.step("cache lookup", clock);
+        if let Some(found) = found {
             match edge.hooks.cache_hit_filter(session, &found, req.ctx) {
                 HitDecision::Serve if found.is_fresh(now) => {
                     let served = edge.cache.encoded(&conf.cache, &key, session.headers(), found).await;

@@ -11,17 +11,18 @@ use crate::edge::Inner;
 use crate::error::{ErrorKind, ProxyError};
 use crate::head::{Fields, Known, KnownSet, ResponseHead};
 use crate::headers::strip_hop_by_hop;
-use crate::hooks::EdgeHooks;
+use crate::hooks::{EdgeHooks, embedded};
 use crate::reply::Reply;
 use crate::route;
 use crate::session::Session;
 use crate::session::Tier;
 use crate::shield::From;
+use crate::trace::Detail;
 use crate::upstream::{Forwarded, OriginBody, OriginResponse, Targets, origin_fields, upstream_head};
 use cirrus_core::DomainConf;
 use http::Method;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a phase decided: the response, and what the cache made of the
 /// request (`None`: the cache had no part in it).
@@ -126,7 +127,20 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
             conn: self.session.conn(),
             peer_edge: self.session.from_peer(),
         };
-        origin_fields(self.conf, host, self.session.headers(), from)
+        let mut fields = origin_fields(self.conf, host, self.session.headers(), from);
+        if let Some(trace) = self.session.trace() {
+            crate::trace::propagate(trace, &mut fields);
+        }
+        fields
+    }
+
+    /// Records a traced exchange with an origin or a peer edge that
+    /// started at `clock`, with its connection's steps when it opened one.
+    pub(super) fn exchanged(&self, name: &'static str, clock: Option<Instant>, res: Option<&OriginResponse>) {
+        if let Some(trace) = self.session.trace() {
+            let opened = res.and_then(|r| r.opened);
+            trace.step(name, clock, Detail::Exchange { opened });
+        }
     }
 
     /// The fields of a GET that fills the cache: the forwarded ones
@@ -164,7 +178,11 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
         fill: Option<&CacheKey>,
     ) -> Result<Asked, ProxyError> {
         let conf: &'a DomainConf = self.conf;
-        let targets = match self.edge.hooks.select_origin(self.session, self.ctx).await? {
+        let hooked = embedded::<H>();
+        let clock = self.session.clock().filter(|_| hooked);
+        let chosen = self.edge.hooks.select_origin(self.session, self.ctx).await;
+        self.session.step("hook select_origin", clock);
+        let targets = match chosen? {
             Some(origin) => Targets::Only(origin),
             None => Targets::Domain(&conf.origins),
         };
@@ -178,10 +196,14 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
             return Ok(Asked::Spared);
         }
         let mut up = upstream_head(method, self.session.uri(), fields);
-        self.edge
+        let clock = self.session.clock().filter(|_| hooked);
+        let filtered = self
+            .edge
             .hooks
             .upstream_request_filter(self.session, &mut up, self.ctx)
-            .await?;
+            .await;
+        self.session.step("hook upstream_request_filter", clock);
+        filtered?;
         if let Some(key) = shielded_fill {
             if let Some(res) = Box::pin(self.ask_peers(key, &up)).await {
                 self.tier = Some(Tier::Peer);
@@ -195,7 +217,9 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
         // HIT should not carry (and move) it. Unboxed it saved about 250
         // instructions per MISS but grew every connection's task by 2 KiB,
         // idle keep-alive connections included (docs/performance.md).
+        let clock = self.session.clock();
         let sent = Box::pin(self.edge.upstream.send(targets, up, body, &mut self.upstream)).await;
+        self.exchanged("origin", clock, sent.as_ref().ok());
         Ok(match sent {
             Ok(mut res) => {
                 self.tier = Some(Tier::Origin);
@@ -212,7 +236,7 @@ impl<'a, H: EdgeHooks> Req<'a, H> {
     /// An origin's answer as the rest of the edge sees it: hop-by-hop
     /// fields out, then the response hook.
     pub(super) fn received(&mut self, res: OriginResponse) -> (ResponseHead, OriginBody) {
-        let OriginResponse { mut head, body } = res;
+        let OriginResponse { mut head, body, .. } = res;
         strip_hop_by_hop(&mut head.fields);
         // A refusal's mark is for the edge that asked, never passed on.
         head.fields.remove(Known::CirrusShield);

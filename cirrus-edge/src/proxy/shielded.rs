@@ -38,7 +38,9 @@ impl<H: EdgeHooks> Req<'_, H> {
                 // per client's `Accept-Encoding`.
                 head.fields.remove(Known::AcceptEncoding);
             }
+            let clock = self.session.clock();
             let sent = upstream.send_to_peer(&peer.origin, head, &mut self.upstream).await;
+            self.exchanged("peer", clock, sent.as_ref().ok());
             match sent {
                 Ok(mut res) if !res.head.status.is_server_error() && !res.head.fields.contains(Known::CirrusShield) => {
                     let bytes = shield.metrics.fetched(&conf.domain, From::Peer);

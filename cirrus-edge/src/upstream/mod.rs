@@ -128,6 +128,9 @@ pub(crate) fn upstream_head(method: Method, target: &http::Uri, fields: Fields) 
 pub(crate) struct OriginResponse {
     pub(crate) head: ResponseHead,
     pub(crate) body: OriginBody,
+    /// When its connection was opened for it: connect and TLS timings
+    /// for a traced request.
+    pub(crate) opened: Option<crate::trace::Opened>,
 }
 
 /// Which origins a request may go to.

@@ -18,6 +18,7 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::hashing::{Hasher, Map};
 use crate::head::RequestHead;
 use crate::settings::EdgeSettings;
+use crate::trace::Opened;
 use cirrus_core::model::{Origin, Scheme};
 use rustls_pki_types::ServerName;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,12 +103,17 @@ impl Pools {
         let (now, deadline) = (asked.into_std(), asked + self.timeout);
         let idle = if fresh { None } else { self.idle.take(origin, now) };
         let reused = idle.is_some();
+        let mut opened = None;
         let mut conn = match idle {
             Some(conn) => conn,
             // Boxed: a TLS handshake's state is large, and most requests
             // take a pooled connection.
             None => match tokio::time::timeout_at(deadline, Box::pin(self.connect(origin, now))).await {
-                Ok(made) => made.map_err(|error| Failed { error, reused })?,
+                Ok(made) => {
+                    let (conn, steps) = made.map_err(|error| Failed { error, reused })?;
+                    opened = Some(steps);
+                    conn
+                }
                 Err(_) => return Err(timed_out()),
             },
         };
@@ -125,6 +131,7 @@ impl Pools {
                 Ok(OriginResponse {
                     head: received.head,
                     body,
+                    opened,
                 })
             }
             Err(Failure { error, answered }) => Err(Failed {
@@ -136,7 +143,7 @@ impl Pools {
 
     /// A new connection to `origin` (made within the deadline of the
     /// request that asked for it).
-    async fn connect(&self, origin: &Origin, now: Instant) -> Result<Connection, ProxyError> {
+    async fn connect(&self, origin: &Origin, now: Instant) -> Result<(Connection, Opened), ProxyError> {
         let unreachable = |e: std::io::Error| {
             tracing::debug!(origin = %origin, error = %e, "origin: connect failed");
             ProxyError::new(ErrorKind::OriginConnect, "origin unreachable")
@@ -146,16 +153,25 @@ impl Pools {
             .map_err(|_| ProxyError::new(ErrorKind::OriginConnect, "origin connect timed out"))?
             .map_err(unreachable)?;
         tcp.set_nodelay(true).map_err(unreachable)?;
+        let connected = Instant::now();
+        let mut tls_done = None;
         let stream = match origin.scheme {
             Scheme::Https => {
                 let name = tls_name(origin).trim_start_matches('[').trim_end_matches(']');
                 let name = ServerName::try_from(name.to_string())
                     .map_err(|_| ProxyError::new(ErrorKind::OriginTlsName, "origin tls name invalid"))?;
-                Stream::Tls(Box::new(self.tls.connect(name, tcp).await.map_err(unreachable)?))
+                let tls = self.tls.connect(name, tcp).await.map_err(unreachable)?;
+                tls_done = Some(Instant::now());
+                Stream::Tls(Box::new(tls))
             }
             _ => Stream::Plain(tcp),
         };
-        Ok(Connection::new(stream, Arc::new(Key::of(origin)), now))
+        let opened = Opened {
+            started: now,
+            connected,
+            tls_done,
+        };
+        Ok((Connection::new(stream, Arc::new(Key::of(origin)), now), opened))
     }
 }
 

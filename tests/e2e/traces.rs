@@ -1,0 +1,244 @@
+//! Traces end to end: `cirrus edge` and `cirrus api` export spans over
+//! OTLP/HTTP to a receiver (test-support's, decoding with
+//! opentelemetry-proto); the edge follows a trusted client's
+//! `traceparent`, passes its own span to the origin as the parent, logs
+//! the trace id and shows it as an exemplar; a collector that is down
+//! costs the requests nothing and its spans are counted as dropped.
+
+use crate::harness::{Running, logged};
+use cirrus_test_support::{OtlpReceiver, RedisServer};
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER: &str = "00f067aa0ba902b7";
+
+/// An origin answering `hello` (cacheable), keeping each request's `traceparent`.
+fn recording_origin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut head = Vec::new();
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let text = String::from_utf8_lossy(&head[..end]).to_string();
+                        head.drain(..end + 4);
+                        let parent = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("traceparent: "))
+                            .unwrap_or_default();
+                        kept.lock().unwrap().push(parent.to_string());
+                        let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\n\r\nhello";
+                        if s.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// One GET with `Host: a.test` and `extra` header lines; the raw answer.
+fn get_with(addr: &str, path: &str, extra: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: a.test\r\n{extra}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// `cirrus ROLE` with `args`, tracing to `endpoint` at every request.
+fn traced(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> Running {
+    let mut cmd = Running::command(dir, args);
+    cmd.args(["--otlp-endpoint", endpoint, "--trace-sample-ratio", "1"]);
+    Running::start(cmd)
+}
+
+#[test]
+fn the_edge_joins_a_trusted_callers_trace_and_the_origin_joins_the_edges() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(OtlpReceiver::start());
+    let redis = RedisServer::start();
+    let (origin, seen) = recording_origin();
+    rt.block_on(async {
+        let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
+        let conf = cirrus_core::DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
+        cirrus_core::DomainStore::put_domain(&store, &conf).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let edge = traced(
+        dir.path(),
+        &receiver.endpoint(),
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--store",
+            &redis.url(),
+            "--trust-traceparent",
+        ],
+    );
+    let addr = logged(&edge.stderr, "listening on http://");
+    let admin = logged(&edge.stderr, "metrics on http://");
+    crate::harness::until("the domain served", Duration::from_secs(10), || {
+        Some(get_with(&addr, "/warm", "")).filter(|a| a.starts_with("HTTP/1.1 200"))
+    });
+
+    let parent = format!("traceparent: 00-{TRACE}-{CALLER}-01\r\ntracestate: vendor=1\r\n");
+    let answer = get_with(&addr, "/traced", &parent);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // The edge's server span: the caller's trace, the caller's span as parent.
+    let within = Duration::from_secs(20);
+    let server = rt.block_on(receiver.wait_for("the edge's span", within, |s| s.trace_id == TRACE && s.kind == 2));
+    assert_eq!(server.parent_span_id, CALLER);
+    assert_eq!((server.service.as_str(), server.name.as_str()), ("cirrus-edge", "GET"));
+    assert_eq!(server.attribute("url.path"), Some("/traced"));
+    assert_eq!(server.attribute("server.address"), Some("a.test"));
+    assert_eq!(server.attribute("http.response.status_code"), Some("200"));
+    assert_eq!(server.attribute("cirrus.cache_status"), Some("MISS"));
+    assert_eq!(server.attribute("cirrus.tier"), Some("origin"));
+    // The origin got the same trace with the edge's span as its parent.
+    let sent = seen.lock().unwrap().clone();
+    let expected = format!("00-{TRACE}-{}-01", server.span_id);
+    assert!(sent.contains(&expected), "{expected} not among {sent:?}");
+    // The steps are the span's children; the new connection's under the exchange.
+    let child = |name: &str, parent: &str| {
+        let parent = parent.to_string();
+        let name = name.to_string();
+        rt.block_on(receiver.wait_for(&name.clone(), within, move |s| {
+            s.trace_id == TRACE && s.name == name && s.parent_span_id == parent
+        }))
+    };
+    child("cache lookup", &server.span_id);
+    let exchange = child("origin", &server.span_id);
+    assert_eq!(exchange.kind, 3, "a client span");
+    assert!(exchange.start_unix_nano >= server.start_unix_nano && exchange.end_unix_nano <= server.end_unix_nano);
+    // The first request opened the origin connection: its TCP connect is
+    // a child of its exchange (the traced one reused the connection).
+    let connect = rt.block_on(receiver.wait_for("a connect span", within, |s| s.name == "connect"));
+    let spans = receiver.spans();
+    let opened = spans
+        .iter()
+        .find(|s| s.span_id == connect.parent_span_id)
+        .expect("its parent");
+    assert_eq!(
+        (opened.name.as_str(), opened.attribute("cirrus.connection")),
+        ("origin", Some("new"))
+    );
+    assert_eq!(exchange.attribute("cirrus.connection"), Some("reused"));
+
+    // The access log line carries the trace id.
+    let line = edge.stdout_until(TRACE, within);
+    let access: serde_json::Value = serde_json::from_str(line.last().unwrap()).unwrap();
+    assert_eq!(
+        (access["trace_id"].as_str(), access["path"].as_str()),
+        (Some(TRACE), Some("/traced"))
+    );
+
+    // The duration histogram's exemplar, in OpenMetrics.
+    let (kind, metrics) = rt.block_on(async {
+        let res = reqwest::Client::new()
+            .get(format!("http://{admin}/metrics"))
+            .header("accept", "application/openmetrics-text; version=1.0.0")
+            .send()
+            .await
+            .unwrap();
+        let kind = res.headers()["content-type"].to_str().unwrap().to_string();
+        (kind, res.text().await.unwrap())
+    });
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(metrics.ends_with("# EOF\n"));
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("nginx_http_request_duration_seconds_bucket{host=\"a.test\"")
+                && l.contains(&format!("# {{trace_id=\"{TRACE}\"}}"))
+        ),
+        "no exemplar in {metrics}"
+    );
+    // The Prometheus text is unchanged, and counts no dropped span.
+    let plain = crate::harness::raw_get(&admin, "/metrics", "localhost");
+    assert!(plain.contains("cirrus_otel_spans_dropped_total 0"), "{plain}");
+    assert!(!plain.contains("trace_id"));
+
+    // The API's request span, with its store calls as children.
+    let (api, url) = {
+        let mut cmd = Running::command(dir.path(), &["api", "--listen", "127.0.0.1:0", "--store", &redis.url()]);
+        cmd.args(["--otlp-endpoint", &receiver.endpoint(), "--trace-sample-ratio", "1"]);
+        cmd.env("CIRRUS_MASTER_TOKEN", "t0ken-for-the-traces-test");
+        let api = Running::start(cmd);
+        let url = format!("http://{}", logged(&api.stderr, "listening on http://"));
+        (api, url)
+    };
+    let out = crate::harness::ctl(&url, "t0ken-for-the-traces-test", &["domain", "get", "a.test"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let request = rt.block_on(receiver.wait_for("the API's request span", within, |s| {
+        s.service == "cirrus-api" && s.name == "GET /api/v1/domains/{domain}" && s.kind == 2
+    }));
+    let store_call = rt.block_on(receiver.wait_for("a store call under it", within, |s| {
+        s.parent_span_id == request.span_id && s.attribute("db.system") == Some("redis")
+    }));
+    assert_eq!(store_call.trace_id, request.trace_id);
+    assert_eq!(request.attribute("http.response.status_code"), Some("200"));
+    drop(api);
+}
+
+#[test]
+fn a_collector_that_is_down_costs_requests_nothing_and_its_spans_are_counted() {
+    // A port that refuses connections: bound, then let go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let edge = traced(
+        dir.path(),
+        &format!("http://{closed}"),
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--store",
+            &redis.url(),
+            "--no-access-log",
+        ],
+    );
+    let addr = logged(&edge.stderr, "listening on http://");
+    let admin = logged(&edge.stderr, "metrics on http://");
+    for _ in 0..20 {
+        // No domain: each is answered 404 by the edge, at once.
+        let answer = get_with(&addr, "/", "");
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
+    crate::harness::until("spans counted as dropped", Duration::from_secs(20), || {
+        let metrics = crate::harness::raw_get(&admin, "/metrics", "localhost");
+        let dropped: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("cirrus_otel_spans_dropped_total "))?
+            .trim()
+            .parse()
+            .ok()?;
+        (dropped >= 20).then_some(())
+    });
+}
