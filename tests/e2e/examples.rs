@@ -199,3 +199,30 @@ async fn the_signed_transfer_example_gets_only_the_changes() {
     assert!(seen.ixfr.0 > 100 && seen.ixfr.0 * 4 < seen.axfr.0, "{seen:?}");
     assert!(seen.ixfr.1 * 4 < seen.axfr.1, "{seen:?}");
 }
+
+#[path = "../../examples/traced_edge.rs"]
+mod traced_edge;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traced_edge_example_joins_the_callers_trace() {
+    let seen = traced_edge::demo().await.unwrap();
+    let caller_trace = &traced_edge::CALLER[3..35];
+    let request = seen.spans.iter().find(|s| s.name == "GET").expect("the request's span");
+    assert_eq!(request.trace_id, caller_trace);
+    assert_eq!(request.parent, &traced_edge::CALLER[36..52]);
+    let pricing = seen
+        .spans
+        .iter()
+        .find(|s| s.name == "pricing lookup")
+        .expect("the hook's span");
+    assert_eq!(
+        pricing.parent, request.span_id,
+        "the hook's own span is the request's child"
+    );
+    assert!(
+        seen.spans
+            .iter()
+            .any(|s| s.name == "hook request_filter" && s.parent == request.span_id)
+    );
+    assert_eq!(seen.origin_got, format!("00-{caller_trace}-{}-01", request.span_id));
+}

@@ -59,6 +59,12 @@ fn edge(dir: &std::path::Path, store: &str, n: u8, ports: Ports) -> Running {
             "--store",
             store,
             "--no-access-log",
+            // Every request traced (to a collector that is not there: the
+            // spans are dropped, the exemplars Prometheus reads are kept).
+            "--otlp-endpoint",
+            "http://127.0.0.1:1",
+            "--trace-sample-ratio",
+            "1",
         ],
     );
     logged(&edge.stderr, "registered as a node");

@@ -136,6 +136,8 @@ impl Prometheus {
             .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // As deploy/compose runs it: the edges' exemplars kept.
+            .arg("--enable-feature=exemplar-storage")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -331,6 +333,28 @@ pub fn prometheus_scrapes_every_role(rt: &tokio::runtime::Runtime, targets: &Tar
         let v = prometheus.api(rt, "/api/v1/targets", &[])?;
         let active = v["data"]["activeTargets"].as_array()?;
         (active.len() == all.len() && active.iter().all(|t| t["health"] == "up")).then_some(())
+    });
+    // The edges trace every request: Prometheus scrapes their OpenMetrics
+    // exposition and keeps the trace ids of the duration histogram.
+    until("the edges' exemplars", Duration::from_secs(60), || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (start, end) = ((now - 600).to_string(), (now + 60).to_string());
+        let query = [
+            ("query", "nginx_http_request_duration_seconds_bucket"),
+            ("start", &start),
+            ("end", &end),
+        ];
+        let v = prometheus.api(rt, "/api/v1/query_exemplars", &query)?;
+        let ids = v["data"]
+            .as_array()?
+            .iter()
+            .flat_map(|s| s["exemplars"].as_array().cloned().unwrap_or_default());
+        ids.into_iter()
+            .any(|e| e["labels"]["trace_id"].as_str().is_some_and(|id| id.len() == 32))
+            .then_some(())
     });
     let rules = until("every rule evaluated", Duration::from_secs(60), || {
         let v = prometheus.api(rt, "/api/v1/rules", &[])?;

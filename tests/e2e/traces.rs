@@ -242,3 +242,88 @@ fn a_collector_that_is_down_costs_requests_nothing_and_its_spans_are_counted() {
         (dropped >= 20).then_some(())
     });
 }
+
+#[test]
+fn the_worker_traces_its_jobs_and_the_dns_role_its_rebuilds() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(OtlpReceiver::start());
+    let redis = RedisServer::start();
+    rt.block_on(async {
+        let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
+        let conf = cirrus_core::DomainConf::new("a.test", "http://192.0.2.1".parse().unwrap());
+        cirrus_core::DomainStore::put_domain(&store, &conf).await.unwrap();
+        let job = cirrus_core::model::NewJob::new(cirrus_core::jobs::ISSUE_CERT).for_domain("a.test");
+        cirrus_core::JobQueue::enqueue(&store, &job).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let within = Duration::from_secs(30);
+    let _dns = traced(
+        dir.path(),
+        &receiver.endpoint(),
+        &[
+            "dns",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--store",
+            &redis.url(),
+            "--no-health-check",
+            "--zone",
+            "cdn.test",
+        ],
+    );
+    let rebuild = rt.block_on(receiver.wait_for("a DNS rebuild", within, |s| s.name == "dns rebuild"));
+    assert_eq!(rebuild.service, "cirrus-dns");
+    assert!(
+        receiver
+            .spans()
+            .iter()
+            .any(|s| s.parent_span_id == rebuild.span_id && s.name.starts_with("redis")),
+        "the rebuild's store reads are its children"
+    );
+
+    // A resolver that answers nothing (a closed port): the delegation
+    // check fails at once, and the job with it.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let _worker = traced(
+        dir.path(),
+        &receiver.endpoint(),
+        &[
+            "worker",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--store",
+            &redis.url(),
+            "--acme-directory",
+            "http://127.0.0.1:1/directory",
+            "--resolver",
+            &closed.to_string(),
+            "--zone",
+            "cdn.test",
+        ],
+    );
+    let job = rt.block_on(receiver.wait_for("the job's span", within, |s| s.name == "job"));
+    assert_eq!(job.service, "cirrus-worker");
+    assert_eq!(job.attribute("kind"), Some("issue_cert"));
+    let issue = rt.block_on(receiver.wait_for("its ACME flow", within, |s| s.name == "acme issue"));
+    assert_eq!(
+        (issue.parent_span_id.as_str(), issue.attribute("domain")),
+        (job.span_id.as_str(), Some("a.test"))
+    );
+}
+
+#[test]
+fn an_unknown_sampler_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Running::command(dir.path(), &["edge", "--otlp-endpoint", "http://127.0.0.1:1"]);
+    let out = cmd.env("OTEL_TRACES_SAMPLER", "jaeger_remote").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("OTEL_TRACES_SAMPLER=jaeger_remote"), "{stderr}");
+    let bad_ratio = Running::command(dir.path(), &["edge", "--trace-sample-ratio", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_ratio.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_ratio.stderr).contains("from 0 to 1"));
+}

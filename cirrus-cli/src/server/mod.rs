@@ -420,7 +420,12 @@ mod tests {
 
     #[test]
     fn one_thread_is_the_single_threaded_runtime() {
-        let flavor = |n| super::runtime::runtime(NonZeroUsize::new(n)).unwrap().handle().runtime_flavor();
+        let flavor = |n| {
+            super::runtime::runtime(NonZeroUsize::new(n))
+                .unwrap()
+                .handle()
+                .runtime_flavor()
+        };
         assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
         assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
     }

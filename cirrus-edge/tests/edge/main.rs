@@ -31,6 +31,7 @@ mod slices;
 mod stale;
 mod store;
 mod tls;
+mod traces;
 mod upstream;
 mod workers;
 
