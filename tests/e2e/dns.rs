@@ -28,7 +28,7 @@ pub const DNS: [&str; 8] = [
 const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0";
 
 /// The first answer over TCP to `query`, raw.
-fn tcp_answer(addr: std::net::SocketAddr, query: &Message) -> Vec<u8> {
+pub fn tcp_answer(addr: std::net::SocketAddr, query: &Message) -> Vec<u8> {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let bytes = query.to_vec().unwrap();
@@ -41,7 +41,7 @@ fn tcp_answer(addr: std::net::SocketAddr, query: &Message) -> Vec<u8> {
     buf
 }
 
-fn axfr() -> Message {
+pub fn axfr() -> Message {
     let mut q = Message::new(9, MessageType::Query, OpCode::Query);
     q.add_query(Query::query(Name::from_ascii("cdn.test.").unwrap(), RecordType::AXFR));
     q
@@ -52,7 +52,7 @@ fn now() -> u64 {
 }
 
 /// Where a `cirrus dns` process answers, from its log.
-fn dns_addr(stderr: &Receiver<String>) -> SocketAddr {
+pub fn dns_addr(stderr: &Receiver<String>) -> SocketAddr {
     logged(stderr, "listening on ")
         .split(' ')
         .next()

@@ -257,22 +257,9 @@ fn the_worker_traces_its_jobs_and_the_dns_role_its_rebuilds() {
     });
     let dir = tempfile::tempdir().unwrap();
     let within = Duration::from_secs(30);
-    let _dns = traced(
-        dir.path(),
-        &receiver.endpoint(),
-        &[
-            "dns",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--store",
-            &redis.url(),
-            "--no-health-check",
-            "--zone",
-            "cdn.test",
-        ],
-    );
+    let url = redis.url();
+    let args: Vec<&str> = crate::dns::DNS.iter().copied().chain(["--store", &url]).collect();
+    let dns = traced(dir.path(), &receiver.endpoint(), &args);
     let rebuild = rt.block_on(receiver.wait_for("a DNS rebuild", within, |s| s.name == "dns rebuild"));
     assert_eq!(rebuild.service, "cirrus-dns");
     assert!(
@@ -282,6 +269,11 @@ fn the_worker_traces_its_jobs_and_the_dns_role_its_rebuilds() {
             .any(|s| s.parent_span_id == rebuild.span_id && s.name.starts_with("redis")),
         "the rebuild's store reads are its children"
     );
+    // A zone transfer (from a loopback address, allowed by default).
+    let answer = crate::dns::tcp_answer(crate::dns::dns_addr(&dns.stderr), &crate::dns::axfr());
+    assert!(!answer.is_empty());
+    let transfer = rt.block_on(receiver.wait_for("the transfer's span", within, |s| s.name == "dns transfer"));
+    assert_eq!((transfer.attribute("ixfr"), transfer.attribute("peer").is_some()), (Some("false"), true));
 
     // A resolver that answers nothing (a closed port): the delegation
     // check fails at once, and the job with it.
