@@ -80,12 +80,26 @@ pub fn ok(out: Out) -> String {
 
 /// A blocking origin answering every request with a cacheable "hello".
 pub fn tiny_origin() -> std::net::SocketAddr {
+    origin(None)
+}
+
+/// The heads of the requests an origin got.
+pub type Heads = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// [`tiny_origin`], keeping the head of each request it gets.
+pub fn recording_origin() -> (std::net::SocketAddr, Heads) {
+    let heads = Heads::default();
+    (origin(Some(heads.clone())), heads)
+}
+
+fn origin(kept: Option<Heads>) -> std::net::SocketAddr {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { continue };
+            let kept = kept.clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 let mut seen = Vec::new();
@@ -95,7 +109,10 @@ pub fn tiny_origin() -> std::net::SocketAddr {
                     }
                     seen.extend_from_slice(&buf[..n]);
                     while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                        seen.drain(..end + 4);
+                        let head: Vec<u8> = seen.drain(..end + 4).collect();
+                        if let Some(kept) = &kept {
+                            kept.lock().unwrap().push(String::from_utf8_lossy(&head).into_owned());
+                        }
                         let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\n\r\nhello";
                         if s.write_all(reply.as_bytes()).is_err() {
                             return;

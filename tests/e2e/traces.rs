@@ -8,49 +8,10 @@
 use crate::harness::{Running, logged};
 use cirrus_test_support::{OtlpReceiver, RedisServer};
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00f067aa0ba902b7";
-
-/// An origin answering `hello` (cacheable), keeping each request's `traceparent`.
-fn recording_origin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let kept = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let kept = kept.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                let mut head = Vec::new();
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
-                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let text = String::from_utf8_lossy(&head[..end]).to_string();
-                        head.drain(..end + 4);
-                        let parent = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("traceparent: "))
-                            .unwrap_or_default();
-                        kept.lock().unwrap().push(parent.to_string());
-                        let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\n\r\nhello";
-                        if s.write_all(reply.as_bytes()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (addr, seen)
-}
 
 /// One GET with `Host: a.test` and `extra` header lines; the raw answer.
 fn get_with(addr: &str, path: &str, extra: &str) -> String {
@@ -61,6 +22,25 @@ fn get_with(addr: &str, path: &str, extra: &str) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+/// `cirrus edge` on `store` with `extra` flags, tracing every request to
+/// `endpoint`; with its HTTP and admin addresses.
+fn traced_edge(dir: &std::path::Path, endpoint: &str, store: &str, extra: &str) -> (Running, String, String) {
+    let mut args = vec![
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--store",
+        store,
+    ];
+    args.push(extra);
+    let edge = traced(dir, endpoint, &args);
+    let addr = logged(&edge.stderr, "listening on http://");
+    let admin = logged(&edge.stderr, "metrics on http://");
+    (edge, addr, admin)
 }
 
 /// `cirrus ROLE` with `args`, tracing to `endpoint` at every request.
@@ -75,29 +55,14 @@ fn the_edge_joins_a_trusted_callers_trace_and_the_origin_joins_the_edges() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let receiver = rt.block_on(OtlpReceiver::start());
     let redis = RedisServer::start();
-    let (origin, seen) = recording_origin();
+    let (origin, seen) = crate::harness::recording_origin();
     rt.block_on(async {
         let store = cirrus_core::RedisStore::connect(&redis.url()).unwrap();
         let conf = cirrus_core::DomainConf::new("a.test", format!("http://{origin}").parse().unwrap());
         cirrus_core::DomainStore::put_domain(&store, &conf).await.unwrap();
     });
     let dir = tempfile::tempdir().unwrap();
-    let edge = traced(
-        dir.path(),
-        &receiver.endpoint(),
-        &[
-            "edge",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--store",
-            &redis.url(),
-            "--trust-traceparent",
-        ],
-    );
-    let addr = logged(&edge.stderr, "listening on http://");
-    let admin = logged(&edge.stderr, "metrics on http://");
+    let (edge, addr, admin) = traced_edge(dir.path(), &receiver.endpoint(), &redis.url(), "--trust-traceparent");
     crate::harness::until("the domain served", Duration::from_secs(10), || {
         Some(get_with(&addr, "/warm", "")).filter(|a| a.starts_with("HTTP/1.1 200"))
     });
@@ -117,7 +82,17 @@ fn the_edge_joins_a_trusted_callers_trace_and_the_origin_joins_the_edges() {
     assert_eq!(server.attribute("cirrus.cache_status"), Some("MISS"));
     assert_eq!(server.attribute("cirrus.tier"), Some("origin"));
     // The origin got the same trace with the edge's span as its parent.
-    let sent = seen.lock().unwrap().clone();
+    let sent: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|head| {
+            head.lines()
+                .find_map(|l| l.strip_prefix("traceparent: "))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
     let expected = format!("00-{TRACE}-{}-01", server.span_id);
     assert!(sent.contains(&expected), "{expected} not among {sent:?}");
     // The steps are the span's children; the new connection's under the exchange.
@@ -210,22 +185,7 @@ fn a_collector_that_is_down_costs_requests_nothing_and_its_spans_are_counted() {
         .unwrap();
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let edge = traced(
-        dir.path(),
-        &format!("http://{closed}"),
-        &[
-            "edge",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--store",
-            &redis.url(),
-            "--no-access-log",
-        ],
-    );
-    let addr = logged(&edge.stderr, "listening on http://");
-    let admin = logged(&edge.stderr, "metrics on http://");
+    let (_edge, addr, admin) = traced_edge(dir.path(), &format!("http://{closed}"), &redis.url(), "--no-access-log");
     for _ in 0..20 {
         // No domain: each is answered 404 by the edge, at once.
         let answer = get_with(&addr, "/", "");
@@ -273,7 +233,10 @@ fn the_worker_traces_its_jobs_and_the_dns_role_its_rebuilds() {
     let answer = crate::dns::tcp_answer(crate::dns::dns_addr(&dns.stderr), &crate::dns::axfr());
     assert!(!answer.is_empty());
     let transfer = rt.block_on(receiver.wait_for("the transfer's span", within, |s| s.name == "dns transfer"));
-    assert_eq!((transfer.attribute("ixfr"), transfer.attribute("peer").is_some()), (Some("false"), true));
+    assert_eq!(
+        (transfer.attribute("ixfr"), transfer.attribute("peer").is_some()),
+        (Some("false"), true)
+    );
 
     // A resolver that answers nothing (a closed port): the delegation
     // check fails at once, and the job with it.

@@ -179,7 +179,7 @@ async fn export(
     dropped: prometheus::IntCounter,
 ) {
     let mut last_warning: Option<tokio::time::Instant> = None;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::new();
     loop {
         let mut flushed = None;
         tokio::select! {
@@ -205,9 +205,11 @@ async fn export(
                 batch.push(span);
             }
         }
-        for chunk in batch.chunks(BATCH) {
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(BATCH));
+            let chunk = std::mem::replace(&mut batch, rest);
             let n = chunk.len() as u64;
-            if let Err(e) = exporter.export(chunk.to_vec()).await {
+            if let Err(e) = exporter.export(chunk).await {
                 dropped.inc_by(n);
                 if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                     last_warning = Some(tokio::time::Instant::now());
@@ -215,7 +217,6 @@ async fn export(
                 }
             }
         }
-        batch.clear();
         if let Some(done) = flushed {
             let _ = done.send(());
         }
