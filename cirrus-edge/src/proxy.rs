@@ -71,7 +71,7 @@ pub(crate) async fn handle<H: EdgeHooks>(
     };
     edge.observer.record(&session, &summary);
     if let (Some(tracing), Some(trace)) = (&edge.tracing, session.trace()) {
-        crate::trace::emit(tracing, trace, &session, &summary);
+        crate::trace::emit(tracing, trace, || crate::observe::request_span(&session, &summary));
     }
     edge.hooks.logging(&session, &summary, &mut ctx);
     res

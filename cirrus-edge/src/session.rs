@@ -171,28 +171,6 @@ impl Session {
     }
 }
 
-/// The next number of the thread's SplitMix64 sequence, which starts at a
-/// random point: unique and unguessable enough for ids that are not
-/// secrets (request ids, trace and span ids), at a fraction of a
-/// cryptographic generator's cost.
-pub(crate) fn random_u64() -> u64 {
-    thread_local! {
-        static NEXT: std::cell::Cell<u64> = std::cell::Cell::new(rand::random());
-    }
-    NEXT.with(|next| {
-        let state = next.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-        next.set(state);
-        split_mix(state)
-    })
-}
-
-/// SplitMix64's output function: a bijection of the 64-bit state.
-fn split_mix(state: u64) -> u64 {
-    let z = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// A request's id: one made here, or the client's `X-Request-Id`.
 #[derive(Debug, Clone)]
 pub(crate) enum RequestId {
@@ -203,11 +181,11 @@ pub(crate) enum RequestId {
 }
 
 impl RequestId {
-    /// A new id: 128 bits in hex, two steps of [`random_u64`].
+    /// A new id: 128 bits in hex, two steps of [`random_u64`](crate::hashing::random_u64).
     pub(crate) fn new() -> Self {
         let mut bits = [0u8; 16];
         for half in bits.chunks_exact_mut(8) {
-            half.copy_from_slice(&random_u64().to_le_bytes());
+            half.copy_from_slice(&crate::hashing::random_u64().to_le_bytes());
         }
         let mut hex = [0u8; 32];
         cirrus_core::auth::write_hex(&bits, &mut hex);

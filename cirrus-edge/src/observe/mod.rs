@@ -13,6 +13,8 @@ pub(crate) use memory::MemoryGauges;
 pub(crate) use metrics::{EdgeMetrics, UpstreamMetrics, phase};
 
 use crate::session::{RequestSummary, Session};
+use crate::trace::RequestSpan;
+use opentelemetry::KeyValue;
 use std::time::SystemTime;
 
 /// The metrics and the access log of an edge.
@@ -120,4 +122,39 @@ fn rfc3339_ms(now: SystemTime) -> String {
         t.second(),
         t.millisecond()
     )
+}
+
+/// The span of a traced request, from what it asked and how it ended.
+pub(crate) fn request_span(session: &Session, summary: &RequestSummary) -> RequestSpan {
+    let status = summary.status.as_u16();
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", session.method().as_str().to_string()),
+        KeyValue::new("url.path", session.uri().path().to_string()),
+        KeyValue::new("url.scheme", if session.is_tls() { "https" } else { "http" }),
+        KeyValue::new("client.address", session.peer().ip().to_string()),
+        KeyValue::new("http.response.status_code", i64::from(status)),
+        KeyValue::new("cirrus.request_id", session.request_id().to_string()),
+    ];
+    if let Some(conf) = session.domain() {
+        attributes.push(KeyValue::new("server.address", conf.domain.clone()));
+    }
+    if let Some(cache) = summary.cache {
+        attributes.push(KeyValue::new("cirrus.cache_status", cache.as_str()));
+    }
+    if let Some(tier) = summary.tier {
+        attributes.push(KeyValue::new("cirrus.tier", tier.as_str()));
+    }
+    if let Some(bytes) = summary.body_bytes {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        attributes.push(KeyValue::new("http.response.body.size", bytes));
+    }
+    if let Some(e) = &summary.error {
+        attributes.push(KeyValue::new("error.type", format!("{:?}", e.kind())));
+    }
+    RequestSpan {
+        name: session.method().as_str().to_string(),
+        attributes,
+        // A server span's error is a 5xx (a 4xx is the client's).
+        error: (status >= 500).then(|| summary.status.canonical_reason().unwrap_or("server error")),
+    }
 }

@@ -5,7 +5,6 @@
 //! handshake.
 
 use super::{Detail, Recorder, RequestTrace, Step, Tracing};
-use crate::session::{RequestSummary, Session};
 use opentelemetry::trace::{
     SamplingDecision, SamplingResult, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
     TraceFlags, TraceId, TraceState, Tracer as _,
@@ -13,8 +12,17 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, KeyValue};
 use std::time::{Instant, SystemTime};
 
-/// Exports the spans of `trace`, when it was sampled.
-pub(crate) fn emit(tracing: &Tracing, trace: &RequestTrace, session: &Session, summary: &RequestSummary) {
+/// What a request's span says: its name (the method), its attributes,
+/// and the reason of its 5xx (a server span's error).
+#[derive(Debug)]
+pub(crate) struct RequestSpan {
+    pub(crate) name: String,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) error: Option<&'static str>,
+}
+
+/// Exports the spans of `trace`, when it was sampled: `span` and its steps.
+pub(crate) fn emit(tracing: &Tracing, trace: &RequestTrace, span: impl FnOnce() -> RequestSpan) {
     let Some(rec) = &trace.recorder else { return };
     let at = |i: Instant| at(rec, i);
     let trace_id = TraceId::from_bytes(trace.trace_id);
@@ -33,45 +41,20 @@ pub(crate) fn emit(tracing: &Tracing, trace: &RequestTrace, session: &Session, s
         None => Context::new(),
     };
     let end = at(Instant::now());
-    let status = summary.status.as_u16();
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", session.method().as_str().to_string()),
-        KeyValue::new("url.path", session.uri().path().to_string()),
-        KeyValue::new("url.scheme", if session.is_tls() { "https" } else { "http" }),
-        KeyValue::new("client.address", session.peer().ip().to_string()),
-        KeyValue::new("http.response.status_code", i64::from(status)),
-        KeyValue::new("cirrus.request_id", session.request_id().to_string()),
-    ];
-    if let Some(conf) = session.domain() {
-        attributes.push(KeyValue::new("server.address", conf.domain.clone()));
-    }
-    if let Some(cache) = summary.cache {
-        attributes.push(KeyValue::new("cirrus.cache_status", cache.as_str()));
-    }
-    if let Some(tier) = summary.tier {
-        attributes.push(KeyValue::new("cirrus.tier", tier.as_str()));
-    }
-    if let Some(bytes) = summary.body_bytes {
-        attributes.push(KeyValue::new(
-            "http.response.body.size",
-            i64::try_from(bytes).unwrap_or(i64::MAX),
-        ));
-    }
-    if let Some(e) = &summary.error {
-        attributes.push(KeyValue::new("error.type", format!("{:?}", e.kind())));
-    }
-    let mut root = SpanBuilder::from_name(session.method().as_str().to_string())
+    let RequestSpan {
+        name,
+        attributes,
+        error,
+    } = span();
+    let mut root = SpanBuilder::from_name(name)
         .with_kind(SpanKind::Server)
         .with_trace_id(trace_id)
         .with_span_id(SpanId::from_bytes(trace.span_id))
         .with_start_time(rec.started.0)
         .with_attributes(attributes)
         .with_sampling_result(sampled(state.clone()));
-    // Server spans: an error is a 5xx (a 4xx is the client's).
-    if status >= 500 {
-        root = root.with_status(Status::error(
-            summary.status.canonical_reason().unwrap_or("server error"),
-        ));
+    if let Some(reason) = error {
+        root = root.with_status(Status::error(reason));
     }
     tracing.tracer.build_with_context(root, &parent).end_with_timestamp(end);
     let under = |span_id: [u8; 8]| {
@@ -92,7 +75,7 @@ pub(crate) fn emit(tracing: &Tracing, trace: &RequestTrace, session: &Session, s
         detail,
     } in steps
     {
-        let span_id = crate::session::random_u64().max(1).to_be_bytes();
+        let span_id = crate::hashing::random_u64().max(1).to_be_bytes();
         let mut child = SpanBuilder::from_name(name)
             .with_span_id(SpanId::from_bytes(span_id))
             .with_start_time(at(start))

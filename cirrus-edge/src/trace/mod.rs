@@ -79,12 +79,12 @@ impl Tracing {
     /// A new request's trace, from its request fields.
     pub(crate) fn start(&self, fields: &Fields) -> RequestTrace {
         let parent = if self.trust { context::parent(fields) } else { None };
-        let span_id = nonzero(crate::session::random_u64).to_be_bytes();
+        let span_id = nonzero(crate::hashing::random_u64).to_be_bytes();
         let (trace_id, sampled) = match &parent {
             Some(p) => (p.trace_id, p.sampled),
             None => {
-                let high = crate::session::random_u64();
-                let low = nonzero(crate::session::random_u64);
+                let high = crate::hashing::random_u64();
+                let low = nonzero(crate::hashing::random_u64);
                 let mut id = [0u8; 16];
                 id[..8].copy_from_slice(&high.to_be_bytes());
                 id[8..].copy_from_slice(&low.to_be_bytes());
@@ -249,7 +249,7 @@ pub(crate) fn propagate(trace: &RequestTrace, fields: &mut Fields) {
     }
 }
 
-pub(crate) use emit::emit;
+pub(crate) use emit::{RequestSpan, emit};
 
 #[cfg(test)]
 mod tests {
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn the_ratio_keeps_its_share_of_trace_ids() {
         let kept = (0..100_000u64)
-            .filter(|_| ratio_samples(0.1, crate::session::random_u64()))
+            .filter(|_| ratio_samples(0.1, crate::hashing::random_u64()))
             .count();
         assert!((9_000..11_000).contains(&kept), "{kept}");
         assert!(!ratio_samples(0.0, u64::MAX >> 1));

@@ -1,6 +1,5 @@
-//! Integration tests of the edge: real sockets on 127.0.0.1:0, an
-//! in-process origin that counts what reaches it, a real redis-server for
-//! the store-driven tests.
+//! Integration tests of the edge: real sockets on 127.0.0.1:0, an in-process origin that counts what
+//! reaches it, a real redis-server for the store-driven tests.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
