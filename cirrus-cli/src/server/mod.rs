@@ -7,6 +7,7 @@
 pub mod allocator;
 mod api;
 mod config;
+mod config_check;
 mod dns;
 mod edge;
 mod logging;
@@ -118,7 +119,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         _ if asks_help => {}
         Some("config") => {
             if let Some(role) = checked_role(&argv) {
-                return check(&root, &file, &role, file_errors);
+                return config_check::check(&root, &file, &role, file_errors);
             }
         }
         Some(role) => {
@@ -147,7 +148,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> i32 {
         }
     };
     match &cli.role {
-        Role::Config(ConfigCmd::Check { role }) => return check(&root, &file, role, Vec::new()),
+        Role::Config(ConfigCmd::Check { role }) => return config_check::check(&root, &file, role, Vec::new()),
         Role::Config(ConfigCmd::Reference) => {
             print!("{}", reference::reference(&Cli::command()));
             return 0;
@@ -298,54 +299,6 @@ fn role_errors(root: &clap::Command, file: &ConfigFile, role: &str, given: &dyn 
         errors.extend(config::check(&cmd, r, file, role == "up", given).1);
     }
     errors
-}
-
-/// `cirrus config check ROLE`.
-fn check(root: &clap::Command, file: &ConfigFile, role: &str, mut errors: Vec<String>) -> i32 {
-    let mut sections = Vec::new();
-    if role == "up" {
-        if let Some(cmd) = root.find_subcommand("up") {
-            sections.push(("up", config::check(cmd, "up", file, true, &|_| false).0));
-        }
-        for r in ROLES {
-            match up_command(file, r) {
-                Ok(cmd) => {
-                    let (settings, e) = config::check(&cmd, r, file, true, &|_| false);
-                    sections.push((r, settings));
-                    errors.extend(e);
-                }
-                Err(e) => errors.extend(e),
-            }
-        }
-    } else if let Some(cmd) = root.find_subcommand(role) {
-        let (settings, e) = config::check(cmd, role, file, false, &|_| false);
-        sections.push((role, settings));
-        errors.extend(e);
-    }
-    // In the order of `--help` (the file's values moved their arguments).
-    let fresh = Cli::command();
-    for (role, settings) in &mut sections {
-        if let Some(cmd) = fresh.find_subcommand(role) {
-            let order: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
-            let rank = |key: &str| {
-                let id = key.rsplit('.').next().unwrap_or(key);
-                order.iter().position(|o| *o == id).unwrap_or(usize::MAX)
-            };
-            settings.sort_by_key(|s| rank(&s.key));
-        }
-    }
-    let title = match file.path() {
-        Some(p) => format!("cirrus {role} with {}", p.display()),
-        None => format!("cirrus {role}, no configuration file"),
-    };
-    let rendered = config::render(&title, &sections);
-    print!("{rendered}");
-    if errors.is_empty() {
-        println!("\n# no errors");
-        0
-    } else {
-        usage_errors(&errors)
-    }
 }
 
 fn usage_errors(errors: &[String]) -> i32 {

@@ -342,7 +342,6 @@ impl EmbeddedStore {
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        // A span per transaction: a traced request's store calls.
         let span = tracing::debug_span!("store read", db.system = "redb");
         tokio::task::spawn_blocking(move || {
             let _in = span.enter();
