@@ -48,14 +48,19 @@ impl Exemplars {
         if table.len() >= KEPT && !table.contains_key(host) {
             table.clear();
         }
-        let slots = table
-            .entry(host.to_string())
-            .or_insert_with(|| vec![None; self.bounds.len() + 1]);
-        slots[slot] = Some(Exemplar {
+        let exemplar = Some(Exemplar {
             trace_id,
             value: seconds,
             at,
         });
+        match table.get_mut(host) {
+            Some(slots) => slots[slot] = exemplar,
+            None => {
+                let mut slots = vec![None; self.bounds.len() + 1];
+                slots[slot] = exemplar;
+                table.insert(host.to_string(), slots);
+            }
+        }
     }
 
     fn get(&self, host: &str, slot: usize) -> Option<Exemplar> {
@@ -203,12 +208,18 @@ mod tests {
         requests.with_label_values(&["a\"b"]).inc();
         duration.with_label_values(&["a.test"]).observe(0.5);
         let exemplars = Exemplars::new(&[0.1, 1.0]);
+        exemplars.record("a.test", 0.7, [b'c'; 32], 1_700_000_000.0);
+        // The latest of a bucket wins; another bucket of the host keeps its own.
         exemplars.record("a.test", 0.5, [b'a'; 32], 1_700_000_000.5);
+        exemplars.record("a.test", 0.05, [b'b'; 32], 1_700_000_001.0);
         let text = encode(&registry.gather(), "d", &exemplars);
         let id = "a".repeat(32);
         for line in [
             "# TYPE d histogram".to_string(),
-            "d_bucket{host=\"a.test\",le=\"0.1\"} 0".into(),
+            format!(
+                "d_bucket{{host=\"a.test\",le=\"0.1\"}} 0 # {{trace_id=\"{}\"}} 0.05 1700000001.000",
+                "b".repeat(32)
+            ),
             format!("d_bucket{{host=\"a.test\",le=\"1\"}} 1 # {{trace_id=\"{id}\"}} 0.5 1700000000.500"),
             "d_bucket{host=\"a.test\",le=\"+Inf\"} 1".into(),
             "d_count{host=\"a.test\"} 1".into(),
