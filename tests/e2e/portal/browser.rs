@@ -125,9 +125,16 @@ pub async fn accessible(c: &Client, axe: &str, screen: &str) {
     );
 }
 
-/// Clicks the element `what` finds.
+/// Clicks the element `what` finds, once it is there (bounded wait: a
+/// screen that refreshes may be between two renderings of it).
 pub async fn click(c: &Client, what: Locator<'_>) {
-    c.find(what).await.unwrap().click().await.unwrap();
+    eventually(&format!("{what:?} to click"), Duration::from_secs(10), || async move {
+        match c.find(what).await {
+            Ok(e) => e.click().await.ok(),
+            Err(_) => None,
+        }
+    })
+    .await;
 }
 
 /// Types `text` into the input `css` finds.
