@@ -154,6 +154,12 @@ async fn a_killed_workers_job_is_finished_by_another_and_two_workers_issue_once(
     let state = store().get_acme_state("killed.test").await.unwrap().unwrap();
     assert_eq!(state.job_id, queued.job_id, "the killed worker's job");
     hold.abort();
+    // The state says issued before the runner counts the job's outcome:
+    // wait for the count, so it is not taken for the next job's.
+    eventually("the reclaimed job counted", Duration::from_secs(10), || {
+        std::future::ready(outcomes.count(JobOutcome::Succeeded) == 1)
+    })
+    .await;
 
     // Two workers, one domain, a visibility (1 s) about as long as an
     // issuance, so the other worker may take over the claim mid-flight:
@@ -173,6 +179,10 @@ async fn a_killed_workers_job_is_finished_by_another_and_two_workers_issue_once(
     })
     .await;
     // Past a visibility timeout, nothing else is issued.
+    eventually("shared.test's job counted", Duration::from_secs(10), || {
+        std::future::ready(outcomes.count(JobOutcome::Succeeded) - before == 1)
+    })
+    .await;
     stays("one issuance", visibility + Duration::from_secs(1), || {
         std::future::ready(outcomes.count(JobOutcome::Succeeded) - before == 1)
     })
