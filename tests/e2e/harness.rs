@@ -265,10 +265,15 @@ pub use cirrus_test_support::until;
 
 /// One raw GET that may fail (the server may not be up yet).
 pub fn try_get(addr: &str, path: &str, host: &str) -> Option<String> {
+    try_get_with(addr, path, host, "")
+}
+
+/// [`try_get`] with `extra` header lines (each ending in CRLF).
+pub fn try_get_with(addr: &str, path: &str, host: &str, extra: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;

@@ -7,7 +7,6 @@
 
 use crate::harness::{Running, logged};
 use cirrus_test_support::{OtlpReceiver, RedisServer};
-use std::io::{Read, Write};
 use std::time::Duration;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -15,13 +14,7 @@ const CALLER: &str = "00f067aa0ba902b7";
 
 /// One GET with `Host: a.test` and `extra` header lines; the raw answer.
 fn get_with(addr: &str, path: &str, extra: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: a.test\r\n{extra}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    crate::harness::try_get_with(addr, path, "a.test", extra).unwrap_or_default()
 }
 
 /// `cirrus edge` on `store` with `extra` flags, tracing every request to

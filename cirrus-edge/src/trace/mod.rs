@@ -9,7 +9,7 @@
 mod context;
 mod emit;
 
-pub(crate) use context::{TRACEPARENT, TRACESTATE, traceparent};
+use context::{TRACEPARENT, TRACESTATE, traceparent};
 
 use crate::head::Fields;
 use opentelemetry::global::BoxedTracer;
@@ -200,8 +200,7 @@ impl RequestTrace {
 
     /// The `traceparent` for the origin: this request's span as the parent.
     pub(crate) fn traceparent(&self) -> [u8; 55] {
-        let sampled = self.parent.as_ref().map_or(self.is_sampled(), |p| p.sampled);
-        traceparent(&self.trace_id, &self.span_id, sampled)
+        traceparent(&self.trace_id, &self.span_id, self.is_sampled())
     }
 
     /// The trusted caller's `tracestate`, passed on.
@@ -220,7 +219,7 @@ impl RequestTrace {
     /// The trace id and this request's span id, for the hooks' own spans.
     pub(crate) fn span_context(&self) -> opentelemetry::trace::SpanContext {
         use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-        let sampled = self.parent.as_ref().map_or(self.is_sampled(), |p| p.sampled);
+        let sampled = self.is_sampled();
         let state = self
             .tracestate()
             .and_then(|s| s.parse::<TraceState>().ok())
