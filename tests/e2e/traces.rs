@@ -275,3 +275,54 @@ fn an_unknown_sampler_is_refused_at_start() {
     assert_eq!(bad_ratio.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_ratio.stderr).contains("from 0 to 1"));
 }
+
+#[test]
+fn the_standard_variables_name_the_endpoint_and_the_service_or_turn_traces_off() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(OtlpReceiver::start());
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let edge = |env: &[(&str, String)], flags: &[&str]| {
+        let mut args = vec!["edge", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"];
+        args.extend(["--store", &url, "--trace-sample-ratio", "1"]);
+        args.extend_from_slice(flags);
+        let mut cmd = Running::command(dir.path(), &args);
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let running = Running::start(cmd);
+        let addr = logged(&running.stderr, "listening on http://");
+        (running, addr)
+    };
+    // The signal's own endpoint, used as it is, and the service's name.
+    let named = [
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("{}/v1/traces", receiver.endpoint()),
+        ),
+        ("OTEL_SERVICE_NAME", "edge-by-env".to_string()),
+    ];
+    let (_first, addr) = edge(&named, &[]);
+    assert!(get_with(&addr, "/named", "").starts_with("HTTP/1.1 404"));
+    rt.block_on(
+        receiver.wait_for("a span of the named service", Duration::from_secs(20), |s| {
+            s.service == "edge-by-env" && s.attribute("url.path") == Some("/named")
+        }),
+    );
+    // OTEL_SDK_DISABLED wins over an endpoint: nothing is sent.
+    let disabled = [("OTEL_SDK_DISABLED", "true".to_string())];
+    let (_second, addr) = edge(&disabled, &["--otlp-endpoint", &receiver.endpoint()]);
+    assert!(get_with(&addr, "/disabled", "").starts_with("HTTP/1.1 404"));
+    // The first edge's spans arrive within a second (the batch delay); wait three.
+    rt.block_on(cirrus_test_support::stays(
+        "no span of the disabled edge",
+        Duration::from_secs(3),
+        || {
+            std::future::ready(
+                !receiver
+                    .spans()
+                    .iter()
+                    .any(|s| s.attribute("url.path") == Some("/disabled")),
+            )
+        },
+    ));
+}
